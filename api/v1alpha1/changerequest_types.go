@@ -1,0 +1,328 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ChangeType is the ITIL type of a change.
+// +kubebuilder:validation:Enum=Standard;Normal;Emergency
+type ChangeType string
+
+// Change types.
+const (
+	// ChangeStandard is a pre-approved, low-risk change matching an administrator-defined pattern.
+	ChangeStandard ChangeType = "Standard"
+	// ChangeNormal goes through the approval workflow.
+	ChangeNormal ChangeType = "Normal"
+	// ChangeEmergency passes the gate and freezes at once and must be reviewed afterwards;
+	// only the policy's emergency groups may raise it.
+	ChangeEmergency ChangeType = "Emergency"
+)
+
+// TargetKind is a workload kind the change gate controls.
+// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet;CronJob
+type TargetKind string
+
+// Target kinds.
+const (
+	TargetDeployment  TargetKind = "Deployment"
+	TargetStatefulSet TargetKind = "StatefulSet"
+	TargetDaemonSet   TargetKind = "DaemonSet"
+	TargetCronJob     TargetKind = "CronJob"
+)
+
+// ApprovalDecision is an approver's verdict.
+// +kubebuilder:validation:Enum=Approve;Reject
+type ApprovalDecision string
+
+// Approval decisions.
+const (
+	DecisionApprove ApprovalDecision = "Approve"
+	DecisionReject  ApprovalDecision = "Reject"
+)
+
+// ChangePhase is the lifecycle phase of a change.
+// +kubebuilder:validation:Enum=Pending;Approved;Rejected;InProgress;Completed;Failed;Expired
+type ChangePhase string
+
+// Change phases.
+const (
+	ChangePending    ChangePhase = "Pending"
+	ChangeApproved   ChangePhase = "Approved"
+	ChangeRejected   ChangePhase = "Rejected"
+	ChangeInProgress ChangePhase = "InProgress"
+	ChangeCompleted  ChangePhase = "Completed"
+	ChangeFailed     ChangePhase = "Failed"
+	ChangeExpired    ChangePhase = "Expired"
+)
+
+// ChangeRequest condition types (besides Ready, Reconciling and Stalled).
+const (
+	// ChangeConditionApproved is True while the change holds enough valid approvals for its
+	// current generation (normal polarity), so `kubectl wait --for=condition=Approved` works.
+	ChangeConditionApproved = "Approved"
+)
+
+// ChangeRequestSpec describes a change: what it touches, when, and who approved it.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.requestedBy) || (has(self.requestedBy) && self.requestedBy == oldSelf.requestedBy)",message="spec.requestedBy is immutable"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.approvals) || (has(self.approvals) && oldSelf.approvals.all(o, self.approvals.exists(n, n.approver == o.approver && n.decision == o.decision)))",message="spec.approvals is append-only: an approval cannot be removed or changed"
+type ChangeRequestSpec struct {
+	// title is a one-line summary of the change.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Title string `json:"title"`
+
+	// description says what changes, why, and how to roll back.
+	// +optional
+	// +kubebuilder:validation:MaxLength=8192
+	Description string `json:"description,omitempty"`
+
+	// type is the ITIL change type.
+	// +optional
+	// +kubebuilder:default=Normal
+	Type ChangeType `json:"type,omitempty"`
+
+	// risk drives the number of approvals the administrator policy requires.
+	// +optional
+	// +kubebuilder:default=Medium
+	Risk Level `json:"risk,omitempty"`
+
+	// targets are the workloads, in this namespace, that the change may modify.
+	// +optional
+	// +listType=map
+	// +listMapKey=kind
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Targets []ChangeTarget `json:"targets,omitempty"`
+
+	// schedule is the window in which the change may be applied. Without one, approvals lapse
+	// after the policy's approval lifetime.
+	// +optional
+	Schedule *ChangeSchedule `json:"schedule,omitempty"`
+
+	// approvalPolicy can only make the administrator's policy stricter, never looser.
+	// +optional
+	ApprovalPolicy *ChangeApprovalPolicy `json:"approvalPolicy,omitempty"`
+
+	// requester is the declared author of the change (for example the Git author of a GitOps
+	// change). Informational, but separation of duties also refuses it as an approver.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Requester string `json:"requester,omitempty"`
+
+	// approvals is append-only. `approver`, `at` and `generation` are stamped by the admission
+	// webhook from the authenticated user, the clock and the object's generation. It is a map
+	// keyed by approver, so server-side-apply GitOps tools leave entries they do not own alone.
+	// +optional
+	// +listType=map
+	// +listMapKey=approver
+	// +kubebuilder:validation:MaxItems=32
+	Approvals []Approval `json:"approvals,omitempty"`
+
+	// requestedBy is the authenticated user who created the change; stamped at creation, immutable.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	RequestedBy string `json:"requestedBy,omitempty"`
+}
+
+// ChangeTarget is a workload the change may modify.
+type ChangeTarget struct {
+	// kind of the workload.
+	// +required
+	Kind TargetKind `json:"kind"`
+
+	// name of the workload, in the ChangeRequest's namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// containers pins the content of the change: when set, only a pod template whose
+	// containers run exactly these images is admitted under this change.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Containers []ContainerPin `json:"containers,omitempty"`
+}
+
+// ContainerPin names the image a container must run.
+type ContainerPin struct {
+	// name of the container (init containers included).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// image the container must run, for example registry.example.com/shop/api:1.4.2.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image"`
+}
+
+// ChangeSchedule is the window in which a change may be applied.
+// +kubebuilder:validation:XValidation:rule="self.end > self.start",message="schedule.end must be after schedule.start"
+type ChangeSchedule struct {
+	// start of the window (RFC 3339).
+	// +required
+	Start metav1.Time `json:"start"`
+
+	// end of the window (RFC 3339), after start.
+	// +required
+	End metav1.Time `json:"end"`
+}
+
+// ChangeApprovalPolicy tightens the administrator's approval policy for one change.
+type ChangeApprovalPolicy struct {
+	// required is the minimum number of approvals; the larger of this and the policy's wins.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10
+	Required *int32 `json:"required,omitempty"`
+
+	// approverGroups further restricts who may approve: an approver must belong to one of these
+	// groups and to the policy's approver groups.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=256
+	ApproverGroups []string `json:"approverGroups,omitempty"`
+}
+
+// Approval is one approver's decision.
+type Approval struct {
+	// approver is the authenticated user who gave the decision; stamped by the webhook.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Approver string `json:"approver"`
+
+	// decision is Approve or Reject. A single Reject rejects the change.
+	// +required
+	Decision ApprovalDecision `json:"decision"`
+
+	// comment explains the decision.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Comment string `json:"comment,omitempty"`
+
+	// at is when the decision was given; stamped by the webhook.
+	// +optional
+	At *metav1.Time `json:"at,omitempty"`
+
+	// generation is the ChangeRequest generation the decision applies to; stamped by the
+	// webhook. An approval counts only for the spec it was given for.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Generation int64 `json:"generation,omitempty"`
+}
+
+// AppliedChange records a target that was modified under this change.
+type AppliedChange struct {
+	// kind of the workload.
+	// +required
+	Kind TargetKind `json:"kind"`
+
+	// name of the workload.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// generation of the workload after the change.
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
+
+	// at is when the change was admitted.
+	// +optional
+	At *metav1.Time `json:"at,omitempty"`
+}
+
+// ChangeRequestStatus is the observed state of a change.
+type ChangeRequestStatus struct {
+	// phase is where the change is in its lifecycle.
+	// +optional
+	Phase ChangePhase `json:"phase,omitempty"`
+
+	// approvalSummary is valid approvals over required ones, for example "1/2".
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	ApprovalSummary string `json:"approvalSummary,omitempty"`
+
+	// approvedAt is when the change reached its required approvals.
+	// +optional
+	ApprovedAt *metav1.Time `json:"approvedAt,omitempty"`
+
+	// startedAt is when a target first changed under this change.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+
+	// completedAt is when the change completed or failed.
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+
+	// applied lists the targets modified under this change.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	Applied []AppliedChange `json:"applied,omitempty"`
+
+	// incidents lists incidents (in the same namespace) linked to this change.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	Incidents []string `json:"incidents,omitempty"`
+
+	// observedGeneration is the generation of the spec that the status reflects.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Approved, Ready, Reconciling, Stalled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ChangeRequest is an ITIL change: approved by people, admitted by the change gate, and
+// followed by the operator until its rollout completes or fails.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=chg,categories=itops
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Risk",type=string,JSONPath=`.spec.risk`
+// +kubebuilder:printcolumn:name="Approvals",type=string,JSONPath=`.status.approvalSummary`
+// +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.spec.title`
+// +kubebuilder:printcolumn:name="Requested-By",type=string,JSONPath=`.spec.requestedBy`,priority=1
+// +kubebuilder:printcolumn:name="Start",type=date,JSONPath=`.spec.schedule.start`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ChangeRequest struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the change and its approvals.
+	// +required
+	Spec ChangeRequestSpec `json:"spec"`
+
+	// status is what the operator observed and computed.
+	// +optional
+	Status ChangeRequestStatus `json:"status,omitempty"`
+}
+
+// ChangeRequestList contains a list of ChangeRequest.
+//
+// +kubebuilder:object:root=true
+type ChangeRequestList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ChangeRequest `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ChangeRequest{}, &ChangeRequestList{})
+}

@@ -1,0 +1,340 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// IncidentSource says who opened an incident.
+// +kubebuilder:validation:Enum=Manual;HealthCheck;ServiceLevel;ChangeGate;Alertmanager
+type IncidentSource string
+
+// Incident sources.
+const (
+	// SourceManual is an incident a person opened.
+	SourceManual IncidentSource = "Manual"
+	// SourceHealthCheck is an incident the operator opened from observed cluster health.
+	SourceHealthCheck IncidentSource = "HealthCheck"
+	// SourceServiceLevel is an incident opened by a ServiceLevel (error budget burn).
+	SourceServiceLevel IncidentSource = "ServiceLevel"
+	// SourceChangeGate is an incident opened by change management (failed or unreviewed changes,
+	// change control disabled).
+	SourceChangeGate IncidentSource = "ChangeGate"
+	// SourceAlertmanager is reserved for the Alertmanager integration.
+	SourceAlertmanager IncidentSource = "Alertmanager"
+)
+
+// Automated incident reasons (spec.reason and the itops.dev/reason label).
+const (
+	ReasonCrashLoopBackOff           = "CrashLoopBackOff"
+	ReasonImagePullBackOff           = "ImagePullBackOff"
+	ReasonCreateContainerConfigError = "CreateContainerConfigError"
+	ReasonOOMKilled                  = "OOMKilled"
+	ReasonNodeNotReady               = "NodeNotReady"
+	ReasonNodePressure               = "NodePressure"
+	ReasonWorkloadUnavailable        = "WorkloadUnavailable"
+	ReasonRolloutStuck               = "RolloutStuck"
+	ReasonJobFailed                  = "JobFailed"
+	ReasonVolumeClaimPending         = "VolumeClaimPending"
+	ReasonVolumeClaimLost            = "VolumeClaimLost"
+	ReasonErrorBudgetBurn            = "ErrorBudgetBurn"
+	ReasonChangeFailed               = "ChangeFailed"
+	ReasonEmergencyChangeUnreviewed  = "EmergencyChangeUnreviewed"
+	ReasonChangeControlDisabled      = "ChangeControlDisabled"
+)
+
+// Incident condition types.
+const (
+	// IncidentConditionSuppressed is True while a Maintenance window covers the incident
+	// (abnormal polarity: True means no SLA clock runs and no one is notified).
+	IncidentConditionSuppressed = "Suppressed"
+	// IncidentConditionResponseSLABreached is True once the incident was not acknowledged
+	// before status.responseDueAt (abnormal polarity).
+	IncidentConditionResponseSLABreached = "ResponseSLABreached"
+	// IncidentConditionResolutionSLABreached is True once the incident was not resolved
+	// before status.resolutionDueAt (abnormal polarity).
+	IncidentConditionResolutionSLABreached = "ResolutionSLABreached"
+)
+
+// ResolutionCode says how an incident was resolved.
+// +kubebuilder:validation:Enum=Fixed;Workaround;NoAction;Duplicate;FalsePositive
+type ResolutionCode string
+
+// Resolution codes.
+const (
+	ResolutionFixed         ResolutionCode = "Fixed"
+	ResolutionWorkaround    ResolutionCode = "Workaround"
+	ResolutionNoAction      ResolutionCode = "NoAction"
+	ResolutionDuplicate     ResolutionCode = "Duplicate"
+	ResolutionFalsePositive ResolutionCode = "FalsePositive"
+)
+
+// IncidentPhase is the lifecycle phase of an incident.
+// +kubebuilder:validation:Enum=Open;Acknowledged;Resolved;Closed
+type IncidentPhase string
+
+// Incident phases.
+const (
+	IncidentOpen         IncidentPhase = "Open"
+	IncidentAcknowledged IncidentPhase = "Acknowledged"
+	IncidentResolved     IncidentPhase = "Resolved"
+	IncidentClosed       IncidentPhase = "Closed"
+)
+
+// ResolvedByOperator is status.resolvedBy for incidents the operator resolved itself.
+const ResolvedByOperator = "operator"
+
+// IncidentSpec describes an incident: what is wrong, how bad it is, and what people did about it.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.fingerprint) || (has(self.fingerprint) && self.fingerprint == oldSelf.fingerprint)",message="spec.fingerprint is immutable once set"
+type IncidentSpec struct {
+	// title is a one-line summary of the incident.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Title string `json:"title"`
+
+	// description gives details: symptoms, affected pods, links.
+	// +optional
+	// +kubebuilder:validation:MaxLength=8192
+	Description string `json:"description,omitempty"`
+
+	// impact is how much of the service is affected (ITIL impact).
+	// +optional
+	// +kubebuilder:default=Medium
+	Impact Level `json:"impact,omitempty"`
+
+	// urgency is how quickly the business needs a resolution (ITIL urgency).
+	// +optional
+	// +kubebuilder:default=Medium
+	Urgency Level `json:"urgency,omitempty"`
+
+	// source says who opened the incident.
+	// +optional
+	// +kubebuilder:default=Manual
+	Source IncidentSource `json:"source,omitempty"`
+
+	// reason is the machine-readable cause of an automated incident, for example CrashLoopBackOff.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[A-Z][A-Za-z0-9]*$`
+	Reason string `json:"reason,omitempty"`
+
+	// fingerprint is the deduplication key of an automated incident; immutable once set.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._:/-]+$`
+	Fingerprint string `json:"fingerprint,omitempty"`
+
+	// service is the name of a ServiceLevel in the same namespace that this incident affects;
+	// its SLA sets the response and resolution deadlines.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	Service string `json:"service,omitempty"`
+
+	// affected lists the objects this incident is about.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	Affected []ObjectReference `json:"affected,omitempty"`
+
+	// assignee is the person or team working on the incident.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Assignee string `json:"assignee,omitempty"`
+
+	// acknowledgement is set by a person to acknowledge the incident. `by` and `at` are stamped
+	// by the admission webhook from the authenticated user and the clock.
+	// +optional
+	Acknowledgement *Acknowledgement `json:"acknowledgement,omitempty"`
+
+	// resolution is set by a person to resolve the incident. `by` and `at` are stamped by the
+	// admission webhook from the authenticated user and the clock.
+	// +optional
+	Resolution *Resolution `json:"resolution,omitempty"`
+}
+
+// Acknowledgement records who took ownership of an incident, and when.
+type Acknowledgement struct {
+	// by is the authenticated user who acknowledged; stamped by the webhook, never trusted from the request.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	By string `json:"by,omitempty"`
+
+	// at is when the incident was acknowledged; stamped by the webhook.
+	// +optional
+	At *metav1.Time `json:"at,omitempty"`
+
+	// note is a free-text comment.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Note string `json:"note,omitempty"`
+}
+
+// Resolution records who resolved an incident, how and when.
+type Resolution struct {
+	// by is the authenticated user who resolved; stamped by the webhook, never trusted from the request.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	By string `json:"by,omitempty"`
+
+	// at is when the incident was resolved; stamped by the webhook.
+	// +optional
+	At *metav1.Time `json:"at,omitempty"`
+
+	// code says how the incident was resolved.
+	// +required
+	Code ResolutionCode `json:"code"`
+
+	// note is a free-text comment.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Note string `json:"note,omitempty"`
+}
+
+// TimelineEntry is one event in an incident's history.
+type TimelineEntry struct {
+	// at is when it happened.
+	// +required
+	At metav1.Time `json:"at"`
+
+	// type is what happened, for example Detected, Recurred, Acknowledged, Resolved, Reopened,
+	// Suppressed, Closed.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Type string `json:"type"`
+
+	// message says it for a person.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+}
+
+// MaxTimelineEntries bounds status.timeline; the first and the latest entries are kept.
+const MaxTimelineEntries = 50
+
+// IncidentStatus is the observed state of an incident.
+type IncidentStatus struct {
+	// phase is where the incident is in its lifecycle.
+	// +optional
+	Phase IncidentPhase `json:"phase,omitempty"`
+
+	// priority is computed from impact and urgency by the ITIL matrix.
+	// +optional
+	Priority Priority `json:"priority,omitempty"`
+
+	// detectedAt is when the problem was first observed.
+	// +optional
+	DetectedAt *metav1.Time `json:"detectedAt,omitempty"`
+
+	// lastSeenAt is when the problem was last observed.
+	// +optional
+	LastSeenAt *metav1.Time `json:"lastSeenAt,omitempty"`
+
+	// acknowledgedAt is when the incident was acknowledged.
+	// +optional
+	AcknowledgedAt *metav1.Time `json:"acknowledgedAt,omitempty"`
+
+	// resolvedAt is when the incident was resolved.
+	// +optional
+	ResolvedAt *metav1.Time `json:"resolvedAt,omitempty"`
+
+	// resolvedBy is the person who resolved the incident, or "operator" for auto-resolution.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	ResolvedBy string `json:"resolvedBy,omitempty"`
+
+	// occurrences counts how often the problem was observed (recurrences while open included).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Occurrences int32 `json:"occurrences,omitempty"`
+
+	// responseDueAt is the deadline for acknowledgement, from the service's SLA.
+	// +optional
+	ResponseDueAt *metav1.Time `json:"responseDueAt,omitempty"`
+
+	// resolutionDueAt is the deadline for resolution, from the service's SLA.
+	// +optional
+	ResolutionDueAt *metav1.Time `json:"resolutionDueAt,omitempty"`
+
+	// suppressedBy names the MaintenanceWindow that covered the incident: its name, or
+	// namespace/name for a cluster-wide window.
+	// +optional
+	// +kubebuilder:validation:MaxLength=317
+	SuppressedBy string `json:"suppressedBy,omitempty"`
+
+	// relatedChanges lists ChangeRequests (in the same namespace) that touched the affected
+	// workloads shortly before detection.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	RelatedChanges []string `json:"relatedChanges,omitempty"`
+
+	// previous is the name of the incident this one recurs after, if any.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Previous string `json:"previous,omitempty"`
+
+	// timeline records every transition, oldest first. It is bounded: the first and the latest
+	// entries are kept and timelineOmitted counts those dropped in between.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=50
+	Timeline []TimelineEntry `json:"timeline,omitempty"`
+
+	// timelineOmitted counts the timeline entries dropped to keep the timeline bounded.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	TimelineOmitted int32 `json:"timelineOmitted,omitempty"`
+
+	// observedGeneration is the generation of the spec that the status reflects.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready, Reconciling, Stalled, Suppressed, ResponseSLABreached, ResolutionSLABreached.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Incident is an unplanned interruption or degradation of a service, opened automatically from
+// cluster health or by a person, and followed to resolution.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=inc,categories=itops
+// +kubebuilder:printcolumn:name="Priority",type=string,JSONPath=`.status.priority`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.spec.title`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.spec.reason`,priority=1
+// +kubebuilder:printcolumn:name="Service",type=string,JSONPath=`.spec.service`,priority=1
+// +kubebuilder:printcolumn:name="Seen",type=integer,JSONPath=`.status.occurrences`,priority=1
+// +kubebuilder:printcolumn:name="Assignee",type=string,JSONPath=`.spec.assignee`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Incident struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what the incident is about and what people decided.
+	// +required
+	Spec IncidentSpec `json:"spec"`
+
+	// status is what the operator observed and computed.
+	// +optional
+	Status IncidentStatus `json:"status,omitempty"`
+}
+
+// IncidentList contains a list of Incident.
+//
+// +kubebuilder:object:root=true
+type IncidentList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Incident `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Incident{}, &IncidentList{})
+}

@@ -1,0 +1,354 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// BudgetPolicy says what happens when the error budget is spent.
+// +kubebuilder:validation:Enum=None;Warn;FreezeChanges
+type BudgetPolicy string
+
+// Budget policies.
+const (
+	// BudgetPolicyNone only reports the budget.
+	BudgetPolicyNone BudgetPolicy = "None"
+	// BudgetPolicyWarn reports the budget and opens an ErrorBudgetBurn incident when it burns fast.
+	BudgetPolicyWarn BudgetPolicy = "Warn"
+	// BudgetPolicyFreezeChanges also makes the change gate deny non-emergency changes to the
+	// service's workloads while the budget is exhausted.
+	BudgetPolicyFreezeChanges BudgetPolicy = "FreezeChanges"
+)
+
+// DriftPolicy says what the operator does about workloads outside the scaling bounds.
+// +kubebuilder:validation:Enum=Report;Correct
+type DriftPolicy string
+
+// Drift policies.
+const (
+	// DriftReport reports drift (condition, Event, metric) and leaves the workload alone.
+	DriftReport DriftPolicy = "Report"
+	// DriftCorrect scales a drifted workload back into bounds through its scale subresource.
+	DriftCorrect DriftPolicy = "Correct"
+)
+
+// ServiceLevel condition types (besides Ready, Reconciling and Stalled).
+const (
+	// SLConditionObjectiveMet is True while availability over the window meets the objective
+	// (normal polarity).
+	SLConditionObjectiveMet = "ObjectiveMet"
+	// SLConditionBudgetExhausted is True while no error budget is left (abnormal polarity).
+	SLConditionBudgetExhausted = "BudgetExhausted"
+	// SLConditionScalingConflict is True when the scaling bounds of the ServiceLevels selecting
+	// one workload do not intersect (abnormal polarity).
+	SLConditionScalingConflict = "ScalingConflict"
+)
+
+// ServiceLevelSpec describes a service and what it promises.
+type ServiceLevelSpec struct {
+	// description says what the service is.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	Description string `json:"description,omitempty"`
+
+	// selector selects the service's workloads (Deployments, StatefulSets, DaemonSets) in this
+	// namespace.
+	// +required
+	Selector metav1.LabelSelector `json:"selector"`
+
+	// objectives is the service level objective the service is measured against.
+	// +optional
+	Objectives *Objectives `json:"objectives,omitempty"`
+
+	// sla sets response and resolution deadlines for the service's incidents, by priority.
+	// +optional
+	// +listType=map
+	// +listMapKey=priority
+	// +kubebuilder:validation:MaxItems=5
+	SLA []SLATarget `json:"sla,omitempty"`
+
+	// burnRateAlerts are multi-window burn-rate alerts. Absent: the usual 1h/5m at factor 14.4
+	// and 6h/30m at factor 6.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	BurnRateAlerts []BurnRateAlert `json:"burnRateAlerts,omitempty"`
+
+	// budgetPolicy says what happens when the error budget is spent.
+	// +optional
+	// +kubebuilder:default=Warn
+	BudgetPolicy BudgetPolicy `json:"budgetPolicy,omitempty"`
+
+	// scaling bounds the replicas of the service's workloads and scales out on SLO burn.
+	// +optional
+	Scaling *ScalingPolicy `json:"scaling,omitempty"`
+}
+
+// Objectives is a service level objective.
+type Objectives struct {
+	// availability is the objective as a percent string in (0, 100), for example "99.9".
+	// +required
+	// +kubebuilder:validation:MaxLength=12
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{1,2}(\\\\.[0-9]{1,8})?$') && !self.matches('^0+(\\\\.0+)?$')",message="availability must be a decimal percent string greater than 0 and less than 100, for example \"99.9\""
+	Availability string `json:"availability"`
+
+	// window is the rolling window the objective is measured over; default 720h (30 days),
+	// at least 1h and at most 8784h.
+	// +optional
+	// +kubebuilder:default="720h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('8784h')",message="window must be between 1h and 8784h (366 days)"
+	Window *metav1.Duration `json:"window,omitempty"`
+}
+
+// SLATarget is the response and resolution deadline for incidents of one priority.
+// +kubebuilder:validation:XValidation:rule="!has(self.respondWithin) || !has(self.resolveWithin) || duration(self.resolveWithin) >= duration(self.respondWithin)",message="resolveWithin must not be shorter than respondWithin"
+type SLATarget struct {
+	// priority of the incidents this target applies to.
+	// +required
+	Priority Priority `json:"priority"`
+
+	// respondWithin is the time allowed before an incident must be acknowledged.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="respondWithin must be more than 0"
+	RespondWithin *metav1.Duration `json:"respondWithin,omitempty"`
+
+	// resolveWithin is the time allowed before an incident must be resolved.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="resolveWithin must be more than 0"
+	ResolveWithin *metav1.Duration `json:"resolveWithin,omitempty"`
+}
+
+// BurnRateAlert fires when the error budget burns faster than factor over both windows.
+// +kubebuilder:validation:XValidation:rule="duration(self.shortWindow) < duration(self.longWindow)",message="shortWindow must be shorter than longWindow"
+type BurnRateAlert struct {
+	// longWindow is the longer look-back window, for example 1h.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('720h')",message="longWindow must be more than 0 and at most 720h"
+	LongWindow metav1.Duration `json:"longWindow"`
+
+	// shortWindow is the shorter look-back window that confirms the burn is still happening,
+	// for example 5m.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="shortWindow must be more than 0"
+	ShortWindow metav1.Duration `json:"shortWindow"`
+
+	// factor is the burn rate, as a decimal string, above which the alert fires, for example "14.4".
+	// +required
+	// +kubebuilder:validation:MaxLength=12
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{1,6}(\\\\.[0-9]{1,4})?$') && !self.matches('^0+(\\\\.0+)?$')",message="factor must be a positive decimal string, for example \"14.4\""
+	Factor string `json:"factor"`
+}
+
+// ScalingPolicy bounds replicas and scales out on SLO burn.
+// +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",message="minReplicas must be less than or equal to maxReplicas"
+type ScalingPolicy struct {
+	// minReplicas is the lowest replica count allowed for each selected workload.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
+	MinReplicas *int32 `json:"minReplicas,omitempty"`
+
+	// maxReplicas is the highest replica count allowed for each selected workload.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	MaxReplicas *int32 `json:"maxReplicas,omitempty"`
+
+	// scaleOutOnBurn raises replicas while the burn-rate alert fires because pods run but are
+	// not ready, and returns to the previous level once the burn has stopped.
+	// +optional
+	ScaleOutOnBurn *ScaleOutOnBurn `json:"scaleOutOnBurn,omitempty"`
+
+	// drift says what to do about workloads outside the bounds: Report (default) or Correct
+	// (scale into bounds through the scale subresource, as an HPA would).
+	// +optional
+	// +kubebuilder:default=Report
+	Drift DriftPolicy `json:"drift,omitempty"`
+}
+
+// ScaleOutOnBurn is the automatic scale-out policy.
+type ScaleOutOnBurn struct {
+	// step is how many replicas to add at a time.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Step int32 `json:"step,omitempty"`
+
+	// cooldown is the minimum time between two automatic steps, and how long the burn must
+	// have stopped before replicas return to their previous level.
+	// +optional
+	// +kubebuilder:default="5m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('30s') && duration(self) <= duration('24h')",message="cooldown must be between 30s and 24h"
+	Cooldown *metav1.Duration `json:"cooldown,omitempty"`
+}
+
+// DailyDowntime is the downtime booked on one UTC day.
+type DailyDowntime struct {
+	// date is the UTC day, YYYY-MM-DD.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`
+	Date string `json:"date"`
+
+	// downtime is the unplanned downtime on that day.
+	// +optional
+	Downtime metav1.Duration `json:"downtime,omitempty"`
+
+	// planned is the downtime covered by Maintenance windows on that day; it does not count
+	// against the objective.
+	// +optional
+	Planned metav1.Duration `json:"planned,omitempty"`
+}
+
+// Outage is an exact interval during which the service was down.
+type Outage struct {
+	// start of the outage.
+	// +required
+	Start metav1.Time `json:"start"`
+
+	// end of the outage; absent while it goes on.
+	// +optional
+	End *metav1.Time `json:"end,omitempty"`
+
+	// planned is true when a Maintenance window covered the outage.
+	// +optional
+	Planned bool `json:"planned,omitempty"`
+}
+
+// WorkloadStatus is the observed health of one selected workload.
+type WorkloadStatus struct {
+	// kind of the workload.
+	// +required
+	Kind string `json:"kind"`
+
+	// name of the workload.
+	// +required
+	Name string `json:"name"`
+
+	// readyReplicas is the number of ready replicas.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas"`
+
+	// replicas is the number of desired replicas.
+	// +optional
+	Replicas int32 `json:"replicas"`
+}
+
+// ScalingEvent records one automatic scaling step.
+type ScalingEvent struct {
+	// at is when the step was taken.
+	// +required
+	At metav1.Time `json:"at"`
+
+	// kind of the workload.
+	// +required
+	Kind string `json:"kind"`
+
+	// name of the workload.
+	// +required
+	Name string `json:"name"`
+
+	// from is the replica count before the step.
+	// +required
+	From int32 `json:"from"`
+
+	// to is the replica count after the step.
+	// +required
+	To int32 `json:"to"`
+
+	// reason says why, for example ScaleOutOnBurn, ScaleBack or DriftCorrected.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Reason string `json:"reason"`
+}
+
+// ServiceLevelStatus holds the service's books: availability, budget, outages, scaling.
+type ServiceLevelStatus struct {
+	// availability over the window, as a percent string, for example "99.95".
+	// +optional
+	Availability string `json:"availability,omitempty"`
+
+	// errorBudgetRemaining is the share of the error budget left, as a percent string; negative
+	// when overspent.
+	// +optional
+	ErrorBudgetRemaining string `json:"errorBudgetRemaining,omitempty"`
+
+	// downtime is the unplanned downtime within the window.
+	// +optional
+	Downtime *metav1.Duration `json:"downtime,omitempty"`
+
+	// downtimeByDay holds bounded daily totals that keep the books exact over the whole window.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=367
+	DowntimeByDay []DailyDowntime `json:"downtimeByDay,omitempty"`
+
+	// outages holds exact intervals for the recent burn-rate windows.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=200
+	Outages []Outage `json:"outages,omitempty"`
+
+	// burnRate is the current burn rate over the shortest alert window, as a decimal string.
+	// +optional
+	BurnRate string `json:"burnRate,omitempty"`
+
+	// workloads lists the selected workloads and their health.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	Workloads []WorkloadStatus `json:"workloads,omitempty"`
+
+	// scalingHistory records the latest automatic scaling steps, newest last.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	ScalingHistory []ScalingEvent `json:"scalingHistory,omitempty"`
+
+	// observedGeneration is the generation of the spec that the status reflects.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: ObjectiveMet, BudgetExhausted, ScalingConflict, Ready, Reconciling, Stalled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ServiceLevel describes a service's SLOs and SLA targets and the scaling policies it enforces.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=sl,categories=itops
+// +kubebuilder:printcolumn:name="Objective",type=string,JSONPath=`.spec.objectives.availability`
+// +kubebuilder:printcolumn:name="Availability",type=string,JSONPath=`.status.availability`
+// +kubebuilder:printcolumn:name="Budget-Left",type=string,JSONPath=`.status.errorBudgetRemaining`
+// +kubebuilder:printcolumn:name="Burn-Rate",type=string,JSONPath=`.status.burnRate`,priority=1
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.budgetPolicy`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ServiceLevel struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what the service promises.
+	// +required
+	Spec ServiceLevelSpec `json:"spec"`
+
+	// status is what the operator measured.
+	// +optional
+	Status ServiceLevelStatus `json:"status,omitempty"`
+}
+
+// ServiceLevelList contains a list of ServiceLevel.
+//
+// +kubebuilder:object:root=true
+type ServiceLevelList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ServiceLevel `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ServiceLevel{}, &ServiceLevelList{})
+}

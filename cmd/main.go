@@ -1,0 +1,158 @@
+// Command itops-operator runs the itops.dev controllers and admission webhooks.
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/controllers/incident"
+	"github.com/itops-dev/itops-operator/internal/config"
+)
+
+var (
+	scheme   = runtime.NewScheme()
+	setupLog = ctrl.Log.WithName("setup")
+)
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(itopsv1alpha1.AddToScheme(scheme))
+}
+
+// options are the operator's command-line flags (see API.md).
+type options struct {
+	metricsAddr       string
+	probeAddr         string
+	leaderElect       bool
+	webhookCertDir    string
+	webhookPort       int
+	enableWebhooks    bool
+	operatorNamespace string
+	clusterNamespace  string
+	resolveAfter      time.Duration
+	configFile        string
+	enableHTTP2       bool
+}
+
+func defaultOperatorNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	return "itops-system"
+}
+
+func main() {
+	var o options
+	// --kubeconfig is registered by controller-runtime's config package.
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "The address the metrics endpoint binds to; 0 disables it.")
+	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "The address the health and readiness probes bind to.")
+	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Enable leader election, so that only one replica is active at a time.")
+	flag.StringVar(&o.webhookCertDir, "webhook-cert-dir", filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs"),
+		"Directory holding the webhook serving certificate (tls.crt, tls.key). When it already holds one, the operator serves it and manages none.")
+	flag.IntVar(&o.webhookPort, "webhook-port", 9443, "The port the admission webhook server listens on.")
+	flag.BoolVar(&o.enableWebhooks, "enable-webhooks", true, "Serve the admission webhooks.")
+	flag.StringVar(&o.operatorNamespace, "operator-namespace", defaultOperatorNamespace(),
+		"Namespace the operator runs in and keeps its own Secrets in (default $POD_NAMESPACE, else itops-system).")
+	flag.StringVar(&o.clusterNamespace, "cluster-namespace", "itops-cluster",
+		"Namespace for incidents about cluster-scoped objects (Nodes) and for cluster-wide MaintenanceWindows.")
+	flag.DurationVar(&o.resolveAfter, "resolve-after", 5*time.Minute, "How long a problem must stay healthy before its incident auto-resolves.")
+	flag.StringVar(&o.configFile, "config", "", "Optional YAML file with the administrator-owned policies; invalid config fails start-up.")
+	flag.BoolVar(&o.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics and webhook servers (off: CVE-2023-44487, CVE-2023-39325).")
+	zapOpts := zap.Options{Development: false}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	if err := run(o); err != nil {
+		setupLog.Error(err, "operator failed")
+		os.Exit(1)
+	}
+}
+
+func (o options) validate() error {
+	var errs []error
+	if o.resolveAfter <= 0 {
+		errs = append(errs, fmt.Errorf("--resolve-after must be positive, got %s", o.resolveAfter))
+	}
+	if o.clusterNamespace == "" {
+		errs = append(errs, errors.New("--cluster-namespace must not be empty"))
+	}
+	if o.operatorNamespace == "" {
+		errs = append(errs, errors.New("--operator-namespace must not be empty"))
+	}
+	if o.webhookPort <= 0 || o.webhookPort > 65535 {
+		errs = append(errs, fmt.Errorf("--webhook-port must be a TCP port, got %d", o.webhookPort))
+	}
+	return errors.Join(errs...)
+}
+
+func run(o options) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	policy, err := config.Load(o.configFile)
+	if err != nil {
+		return fmt.Errorf("loading --config %q: %w", o.configFile, err)
+	}
+	setupLog.Info("policy loaded", "file", o.configFile, "changePolicies", len(policy.ChangePolicies),
+		"operatorNamespace", o.operatorNamespace, "clusterNamespace", o.clusterNamespace, "resolveAfter", o.resolveAfter)
+
+	var tlsOpts []func(*tls.Config)
+	if !o.enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr, TLSOpts: tlsOpts},
+		HealthProbeBindAddress: o.probeAddr,
+		LeaderElection:         o.leaderElect,
+		LeaderElectionID:       "itops-operator.itops.dev",
+		LeaderElectionNamespace: func() string {
+			if o.leaderElect {
+				return o.operatorNamespace
+			}
+			return ""
+		}(),
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Port:    o.webhookPort,
+			CertDir: o.webhookCertDir,
+			TLSOpts: tlsOpts,
+		}),
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+
+	if err := (&incident.Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("itops-operator"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the incident controller: %w", err)
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding readiness check: %w", err)
+	}
+
+	setupLog.Info("starting manager")
+	return mgr.Start(ctrl.SetupSignalHandler())
+}

@@ -1,0 +1,234 @@
+// Package config loads and validates the administrator-owned policy file given to the
+// operator with --config (normally mounted from a ConfigMap in the operator namespace).
+//
+// Requesters must not be able to choose their own approvers, so these policies live with the
+// administrator, not in ChangeRequests: a ChangeRequest's approvalPolicy can only tighten them.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/yaml"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+)
+
+// Config is the administrator-owned policy.
+type Config struct {
+	// ChangePolicies are matched in order by namespace selector; the first match wins.
+	ChangePolicies []ChangePolicy `json:"changePolicies,omitempty"`
+	// Incidents holds the incident lifecycle policy.
+	Incidents IncidentPolicy `json:"incidents,omitempty"`
+	// Detection holds health-detection thresholds.
+	Detection DetectionPolicy `json:"detection,omitempty"`
+	// Changes holds change lifecycle settings that do not vary by namespace.
+	Changes ChangeLifecyclePolicy `json:"changes,omitempty"`
+}
+
+// ChangePolicy is the approval policy for the namespaces its selector matches.
+type ChangePolicy struct {
+	// NamespaceSelector selects namespaces by label; empty matches every namespace.
+	NamespaceSelector metav1.LabelSelector `json:"namespaceSelector"`
+	// ApproverGroups may approve; empty: any authenticated user but the requester.
+	ApproverGroups []string `json:"approverGroups,omitempty"`
+	// MinApprovals is the minimum number of approvals by risk (Low, Medium, High).
+	MinApprovals map[itopsv1alpha1.Level]int32 `json:"minApprovals,omitempty"`
+	// EmergencyGroups may raise Emergency changes.
+	EmergencyGroups []string `json:"emergencyGroups,omitempty"`
+	// ApprovalLifetime is how long approvals of a change without a schedule stay valid.
+	ApprovalLifetime metav1.Duration `json:"approvalLifetime,omitempty"`
+}
+
+// IncidentPolicy holds the incident lifecycle settings.
+type IncidentPolicy struct {
+	// ReopenWindow: an auto-resolved incident reopens when its problem returns within it.
+	ReopenWindow metav1.Duration `json:"reopenWindow,omitempty"`
+	// CloseAfter: a resolved incident is closed after it.
+	CloseAfter metav1.Duration `json:"closeAfter,omitempty"`
+	// DeleteClosedAfter: a closed incident is garbage-collected after it.
+	DeleteClosedAfter metav1.Duration `json:"deleteClosedAfter,omitempty"`
+}
+
+// DetectionPolicy holds thresholds and grace periods of health detection.
+type DetectionPolicy struct {
+	// WorkloadGracePeriod: a StatefulSet or DaemonSet may run below its desired ready replicas
+	// this long before an incident opens.
+	WorkloadGracePeriod metav1.Duration `json:"workloadGracePeriod,omitempty"`
+	// VolumeClaimPendingGracePeriod: a PVC may stay Pending this long before an incident opens.
+	VolumeClaimPendingGracePeriod metav1.Duration `json:"volumeClaimPendingGracePeriod,omitempty"`
+	// NodeNotReadyGracePeriod: a Node may be NotReady this long before an incident opens.
+	NodeNotReadyGracePeriod metav1.Duration `json:"nodeNotReadyGracePeriod,omitempty"`
+}
+
+// ChangeLifecyclePolicy holds change settings that do not vary by namespace.
+type ChangeLifecyclePolicy struct {
+	// EmergencyReviewWithin: an Emergency change not approved within it opens an
+	// EmergencyChangeUnreviewed incident.
+	EmergencyReviewWithin metav1.Duration `json:"emergencyReviewWithin,omitempty"`
+	// Retention: completed, failed and expired changes are garbage-collected after it.
+	Retention metav1.Duration `json:"retention,omitempty"`
+}
+
+// Built-in defaults, used when no file is given and for every key a file leaves out.
+var (
+	DefaultMinApprovals = map[itopsv1alpha1.Level]int32{
+		itopsv1alpha1.LevelLow: 1, itopsv1alpha1.LevelMedium: 1, itopsv1alpha1.LevelHigh: 2,
+	}
+	DefaultEmergencyGroups       = []string{"system:masters"}
+	DefaultApprovalLifetime      = 24 * time.Hour
+	DefaultReopenWindow          = time.Hour
+	DefaultCloseAfter            = 24 * time.Hour
+	DefaultDeleteClosedAfter     = 30 * 24 * time.Hour
+	DefaultWorkloadGracePeriod   = 5 * time.Minute
+	DefaultPVCPendingGracePeriod = 5 * time.Minute
+	DefaultNodeNotReadyGrace     = 40 * time.Second
+	DefaultEmergencyReviewWithin = 24 * time.Hour
+	DefaultChangeRetention       = 30 * 24 * time.Hour
+)
+
+// Default returns the built-in policy: one change policy for every namespace.
+func Default() *Config {
+	c := &Config{}
+	c.applyDefaults()
+	return c
+}
+
+// Load reads, defaults and validates the policy file at path. An empty path gives Default().
+func Load(path string) (*Config, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading policy file: %w", err)
+	}
+	return Parse(data)
+}
+
+// Parse decodes a policy document strictly (unknown keys are errors), applies defaults and
+// validates it.
+func Parse(data []byte) (*Config, error) {
+	c := &Config{}
+	if len(bytes.TrimSpace(data)) > 0 {
+		if err := yaml.UnmarshalStrict(data, c); err != nil {
+			return nil, fmt.Errorf("invalid policy file: %w", err)
+		}
+	}
+	if errs := c.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("invalid policy file: %w", errs.ToAggregate())
+	}
+	c.applyDefaults()
+	return c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if len(c.ChangePolicies) == 0 {
+		c.ChangePolicies = []ChangePolicy{{EmergencyGroups: DefaultEmergencyGroups}}
+	}
+	for i := range c.ChangePolicies {
+		p := &c.ChangePolicies[i]
+		if p.MinApprovals == nil {
+			p.MinApprovals = map[itopsv1alpha1.Level]int32{}
+		}
+		for level, n := range DefaultMinApprovals {
+			if _, ok := p.MinApprovals[level]; !ok {
+				p.MinApprovals[level] = n
+			}
+		}
+		defaultDuration(&p.ApprovalLifetime, DefaultApprovalLifetime)
+	}
+	defaultDuration(&c.Incidents.ReopenWindow, DefaultReopenWindow)
+	defaultDuration(&c.Incidents.CloseAfter, DefaultCloseAfter)
+	defaultDuration(&c.Incidents.DeleteClosedAfter, DefaultDeleteClosedAfter)
+	defaultDuration(&c.Detection.WorkloadGracePeriod, DefaultWorkloadGracePeriod)
+	defaultDuration(&c.Detection.VolumeClaimPendingGracePeriod, DefaultPVCPendingGracePeriod)
+	defaultDuration(&c.Detection.NodeNotReadyGracePeriod, DefaultNodeNotReadyGrace)
+	defaultDuration(&c.Changes.EmergencyReviewWithin, DefaultEmergencyReviewWithin)
+	defaultDuration(&c.Changes.Retention, DefaultChangeRetention)
+}
+
+func defaultDuration(d *metav1.Duration, def time.Duration) {
+	if d.Duration == 0 {
+		d.Duration = def
+	}
+}
+
+// Validate reports every problem in the policy with its path in the file.
+func (c *Config) Validate() field.ErrorList {
+	var errs field.ErrorList
+	root := field.NewPath("changePolicies")
+	for i, p := range c.ChangePolicies {
+		fp := root.Index(i)
+		if _, err := metav1.LabelSelectorAsSelector(&p.NamespaceSelector); err != nil {
+			errs = append(errs, field.Invalid(fp.Child("namespaceSelector"), p.NamespaceSelector, err.Error()))
+		}
+		for level, n := range p.MinApprovals {
+			lp := fp.Child("minApprovals").Key(string(level))
+			switch level {
+			case itopsv1alpha1.LevelLow, itopsv1alpha1.LevelMedium, itopsv1alpha1.LevelHigh:
+			default:
+				errs = append(errs, field.NotSupported(lp, level, []string{"Low", "Medium", "High"}))
+				continue
+			}
+			if n < 0 || n > 10 {
+				errs = append(errs, field.Invalid(lp, n, "must be between 0 and 10"))
+			}
+		}
+		errs = append(errs, validateGroups(fp.Child("approverGroups"), p.ApproverGroups)...)
+		errs = append(errs, validateGroups(fp.Child("emergencyGroups"), p.EmergencyGroups)...)
+		errs = append(errs, nonNegative(fp.Child("approvalLifetime"), p.ApprovalLifetime)...)
+	}
+	errs = append(errs, nonNegative(field.NewPath("incidents", "reopenWindow"), c.Incidents.ReopenWindow)...)
+	errs = append(errs, nonNegative(field.NewPath("incidents", "closeAfter"), c.Incidents.CloseAfter)...)
+	errs = append(errs, nonNegative(field.NewPath("incidents", "deleteClosedAfter"), c.Incidents.DeleteClosedAfter)...)
+	errs = append(errs, nonNegative(field.NewPath("detection", "workloadGracePeriod"), c.Detection.WorkloadGracePeriod)...)
+	errs = append(errs, nonNegative(field.NewPath("detection", "volumeClaimPendingGracePeriod"), c.Detection.VolumeClaimPendingGracePeriod)...)
+	errs = append(errs, nonNegative(field.NewPath("detection", "nodeNotReadyGracePeriod"), c.Detection.NodeNotReadyGracePeriod)...)
+	errs = append(errs, nonNegative(field.NewPath("changes", "emergencyReviewWithin"), c.Changes.EmergencyReviewWithin)...)
+	errs = append(errs, nonNegative(field.NewPath("changes", "retention"), c.Changes.Retention)...)
+	return errs
+}
+
+func validateGroups(p *field.Path, groups []string) field.ErrorList {
+	var errs field.ErrorList
+	seen := map[string]bool{}
+	for i, g := range groups {
+		switch {
+		case g == "":
+			errs = append(errs, field.Required(p.Index(i), "group names must not be empty"))
+		case seen[g]:
+			errs = append(errs, field.Duplicate(p.Index(i), g))
+		}
+		seen[g] = true
+	}
+	return errs
+}
+
+func nonNegative(p *field.Path, d metav1.Duration) field.ErrorList {
+	if d.Duration < 0 {
+		return field.ErrorList{field.Invalid(p, d.Duration.String(), "must not be negative")}
+	}
+	return nil
+}
+
+// ChangePolicyFor returns the first change policy whose namespace selector matches the
+// namespace's labels. It always returns a policy when the config has been defaulted; a
+// config whose selectors all miss falls back to the built-in default policy.
+func (c *Config) ChangePolicyFor(namespaceLabels map[string]string) ChangePolicy {
+	for _, p := range c.ChangePolicies {
+		sel, err := metav1.LabelSelectorAsSelector(&p.NamespaceSelector)
+		if err != nil {
+			continue // rejected by Validate; never reached for a loaded config
+		}
+		if sel.Matches(labels.Set(namespaceLabels)) {
+			return p
+		}
+	}
+	return Default().ChangePolicies[0]
+}

@@ -1,0 +1,150 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		doc     string
+		wantErr string
+		check   func(t *testing.T, c *Config)
+	}{
+		{
+			name: "empty document gives the built-in defaults",
+			doc:  "",
+			check: func(t *testing.T, c *Config) {
+				if len(c.ChangePolicies) != 1 {
+					t.Fatalf("want one default policy, got %d", len(c.ChangePolicies))
+				}
+				p := c.ChangePolicies[0]
+				if p.MinApprovals[itopsv1alpha1.LevelHigh] != 2 || p.MinApprovals[itopsv1alpha1.LevelLow] != 1 {
+					t.Errorf("unexpected default minApprovals %v", p.MinApprovals)
+				}
+				if p.ApprovalLifetime.Duration != 24*time.Hour {
+					t.Errorf("approvalLifetime = %s, want 24h", p.ApprovalLifetime.Duration)
+				}
+				if c.Incidents.ReopenWindow.Duration != time.Hour {
+					t.Errorf("reopenWindow = %s, want 1h", c.Incidents.ReopenWindow.Duration)
+				}
+			},
+		},
+		{
+			name: "the contract example",
+			doc: `
+changePolicies:
+- namespaceSelector: {}
+  approverGroups: [sre-leads]
+  minApprovals: {Low: 1, Medium: 1, High: 2}
+  emergencyGroups: [oncall]
+  approvalLifetime: 24h
+`,
+			check: func(t *testing.T, c *Config) {
+				p := c.ChangePolicies[0]
+				if len(p.ApproverGroups) != 1 || p.ApproverGroups[0] != "sre-leads" {
+					t.Errorf("approverGroups = %v", p.ApproverGroups)
+				}
+				if len(p.EmergencyGroups) != 1 || p.EmergencyGroups[0] != "oncall" {
+					t.Errorf("emergencyGroups = %v", p.EmergencyGroups)
+				}
+			},
+		},
+		{
+			name: "missing risk levels are defaulted",
+			doc: `
+changePolicies:
+- namespaceSelector: {matchLabels: {tier: prod}}
+  minApprovals: {High: 3}
+`,
+			check: func(t *testing.T, c *Config) {
+				p := c.ChangePolicies[0]
+				if p.MinApprovals[itopsv1alpha1.LevelHigh] != 3 || p.MinApprovals[itopsv1alpha1.LevelMedium] != 1 {
+					t.Errorf("minApprovals = %v", p.MinApprovals)
+				}
+			},
+		},
+		{name: "unknown key", doc: "changePolicy: []", wantErr: `unknown field "changePolicy"`},
+		{name: "unknown risk", doc: "changePolicies:\n- minApprovals: {Critical: 1}", wantErr: `changePolicies[0].minApprovals[Critical]: Unsupported value`},
+		{name: "too many approvals", doc: "changePolicies:\n- minApprovals: {High: 11}", wantErr: `changePolicies[0].minApprovals[High]: Invalid value: 11: must be between 0 and 10`},
+		{name: "negative duration", doc: "incidents:\n  closeAfter: -1h", wantErr: `incidents.closeAfter: Invalid value: "-1h0m0s": must not be negative`},
+		{name: "bad duration", doc: "changes:\n  retention: forever", wantErr: `invalid policy file`},
+		{name: "bad selector", doc: "changePolicies:\n- namespaceSelector: {matchExpressions: [{key: a, operator: Sometimes}]}", wantErr: `changePolicies[0].namespaceSelector`},
+		{name: "duplicate group", doc: "changePolicies:\n- approverGroups: [a, a]", wantErr: `changePolicies[0].approverGroups[1]: Duplicate value: "a"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.doc))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Parse() error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse() error = %v", err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestLoad(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml")); err == nil || !strings.Contains(err.Error(), "reading policy file") {
+		t.Errorf("Load(missing) error = %v, want a read error", err)
+	}
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte("incidents: {closeAfter: 2h}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load() error = %v", err)
+	}
+	if c.Incidents.CloseAfter.Duration != 2*time.Hour {
+		t.Errorf("closeAfter = %s, want 2h", c.Incidents.CloseAfter.Duration)
+	}
+	d, err := Load("")
+	if err != nil || len(d.ChangePolicies) != 1 {
+		t.Errorf("Load(\"\") = %v, %v; want the defaults", d, err)
+	}
+}
+
+func TestChangePolicyFor(t *testing.T) {
+	c, err := Parse([]byte(`
+changePolicies:
+- namespaceSelector: {matchLabels: {tier: prod}}
+  approverGroups: [prod-approvers]
+- namespaceSelector: {}
+  approverGroups: [anyone]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		labels map[string]string
+		want   string
+	}{
+		{map[string]string{"tier": "prod"}, "prod-approvers"},
+		{map[string]string{"tier": "dev"}, "anyone"},
+		{nil, "anyone"},
+	}
+	for _, tt := range tests {
+		if got := c.ChangePolicyFor(tt.labels).ApproverGroups[0]; got != tt.want {
+			t.Errorf("ChangePolicyFor(%v) = %s, want %s", tt.labels, got, tt.want)
+		}
+	}
+	only, err := Parse([]byte("changePolicies:\n- namespaceSelector: {matchLabels: {tier: prod}}\n  approverGroups: [x]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := only.ChangePolicyFor(map[string]string{"tier": "dev"}); len(got.ApproverGroups) != 0 || got.MinApprovals[itopsv1alpha1.LevelHigh] != 2 {
+		t.Errorf("fallback policy = %+v, want the built-in default", got)
+	}
+}

@@ -1,0 +1,32 @@
+package priority
+
+import (
+	"testing"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+)
+
+func TestFor(t *testing.T) {
+	const (
+		h = itopsv1alpha1.LevelHigh
+		m = itopsv1alpha1.LevelMedium
+		l = itopsv1alpha1.LevelLow
+	)
+	tests := []struct {
+		impact, urgency itopsv1alpha1.Level
+		want            itopsv1alpha1.Priority
+	}{
+		{h, h, "P1"},
+		{h, m, "P2"}, {m, h, "P2"},
+		{h, l, "P3"}, {m, m, "P3"}, {l, h, "P3"},
+		{m, l, "P4"}, {l, m, "P4"},
+		{l, l, "P5"},
+		{"", "", "P3"}, // defaults are Medium/Medium
+		{h, "", "P2"},
+	}
+	for _, tt := range tests {
+		if got := For(tt.impact, tt.urgency); got != tt.want {
+			t.Errorf("For(%q, %q) = %s, want %s", tt.impact, tt.urgency, got, tt.want)
+		}
+	}
+}
