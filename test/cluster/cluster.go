@@ -153,7 +153,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		"--leader-elect=false",
 		"--bind-address=127.0.0.1",
 		"--secure-port="+strconv.Itoa(kcmPort),
-		"--controllers=*,-nodeipam,-service-lb-controller,-route,-cloud-node-lifecycle,-persistentvolume-attach-detach",
+		"--controllers=*,-node-ipam-controller,-persistentvolume-attach-detach-controller",
 		"--service-account-private-key-file="+saKey,
 		"--root-ca-file="+caFile,
 		"--use-service-account-credentials=false",
@@ -231,6 +231,9 @@ func FakeNode(name string) *corev1.Node {
 
 func (c *Cluster) waitNodesReady(ctx context.Context, n int, timeout time.Duration) error {
 	return wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		if err := c.checkAlive(); err != nil {
+			return false, err
+		}
 		nodes := &corev1.NodeList{}
 		if err := c.Client.List(ctx, nodes); err != nil {
 			return false, nil //nolint:nilerr // the API server may still be settling; keep polling
@@ -245,6 +248,22 @@ func (c *Cluster) waitNodesReady(ctx context.Context, n int, timeout time.Durati
 		}
 		return ready >= n, nil
 	})
+}
+
+// checkAlive returns an error naming the first component that has exited.
+func (c *Cluster) checkAlive() error {
+	for _, p := range c.procs {
+		if p.ProcessState != nil || p.Process == nil {
+			continue
+		}
+		// Signal 0 checks for existence; a zombie still exists, so also look at /proc.
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Process.Pid))
+		if err != nil || strings.Contains(string(stat[strings.LastIndexByte(string(stat), ')')+1:]), " Z ") {
+			name := filepath.Base(p.Path)
+			return fmt.Errorf("%s exited; see %s", name, filepath.Join(c.opts.Dir, name+".log"))
+		}
+	}
+	return nil
 }
 
 func (c *Cluster) writeStages() (string, error) {

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/itops-dev/itops-operator/test/cluster"
+)
+
+// narrator prints the demo for a person: chapters, explanations, commands and their output.
+type narrator struct{ w io.Writer }
+
+func newNarrator(w io.Writer) *narrator { return &narrator{w: w} }
+
+func (n *narrator) banner(title string) {
+	line := strings.Repeat("=", len(title)+4)
+	fmt.Fprintf(n.w, "\n%s\n  %s\n%s\n", line, title, line)
+}
+
+func (n *narrator) chapter(i int, title string) {
+	fmt.Fprintf(n.w, "\n--- %d. %s ---\n", i, title)
+}
+
+func (n *narrator) say(format string, args ...any) {
+	fmt.Fprintf(n.w, format+"\n", args...)
+}
+
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	_, err := fmt.Fprintf(p.w, "%s%s", p.prefix, b)
+	return len(b), err
+}
+
+func (n *narrator) progressWriter() io.Writer { return prefixWriter{n.w, "  ... "} }
+
+// demo is what stories work with.
+type demo struct {
+	n    *narrator
+	c    *cluster.Cluster
+	root string
+}
+
+// kubectl runs kubectl against the demo cluster and shows the command and its output.
+func (d *demo) kubectl(args ...string) error {
+	fmt.Fprintf(d.n.w, "\n$ kubectl %s\n", strings.Join(args, " "))
+	cmd := exec.Command("kubectl", args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+d.c.Kubeconfig)
+	out, err := cmd.CombinedOutput()
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		fmt.Fprintf(d.n.w, "  %s\n", line)
+	}
+	if err != nil {
+		return fmt.Errorf("kubectl %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// waitFor polls cond until it holds, printing what it waits for and how long it took.
+func (d *demo) waitFor(ctx context.Context, what string, timeout time.Duration, cond func(ctx context.Context) (bool, error)) error {
+	start := time.Now()
+	fmt.Fprintf(d.n.w, "  ... waiting for %s", what)
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, cond)
+	if err != nil {
+		fmt.Fprintln(d.n.w, " (gave up)")
+		return fmt.Errorf("waiting for %s: %w", what, err)
+	}
+	fmt.Fprintf(d.n.w, " (%s)\n", time.Since(start).Round(100*time.Millisecond))
+	return nil
+}

@@ -1,0 +1,93 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+)
+
+// Operator is the itops-operator binary running as a process against a cluster.
+type Operator struct {
+	cmd       *exec.Cmd
+	log       *os.File
+	done      chan struct{}
+	LogPath   string
+	HealthURL string
+}
+
+// StartOperator runs binary against the cluster with the given extra flags, logging to
+// Dir/operator.log, and waits until its health endpoint answers.
+func (c *Cluster) StartOperator(ctx context.Context, binary string, extraArgs ...string) (*Operator, error) {
+	if _, err := os.Stat(binary); err != nil {
+		return nil, fmt.Errorf("operator binary %q: %w (run `make build`)", binary, err)
+	}
+	probePort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	o := &Operator{
+		LogPath:   filepath.Join(c.opts.Dir, "operator.log"),
+		HealthURL: "http://127.0.0.1:" + strconv.Itoa(probePort) + "/healthz",
+		done:      make(chan struct{}),
+	}
+	if o.log, err = os.Create(o.LogPath); err != nil {
+		return nil, err
+	}
+	args := append([]string{
+		"--kubeconfig=" + c.Kubeconfig,
+		"--metrics-bind-address=0",
+		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probePort),
+	}, extraArgs...)
+	o.cmd = exec.Command(binary, args...)
+	o.cmd.Stdout, o.cmd.Stderr = o.log, o.log
+	o.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := o.cmd.Start(); err != nil {
+		_ = o.log.Close()
+		return nil, fmt.Errorf("starting the operator: %w", err)
+	}
+	go func() { _ = o.cmd.Wait(); close(o.done) }()
+
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		select {
+		case <-o.done:
+			return false, fmt.Errorf("the operator exited (%s); see %s", o.cmd.ProcessState, o.LogPath)
+		default:
+		}
+		resp, err := http.Get(o.HealthURL) //nolint:gosec,noctx // loopback probe of our own process
+		if err != nil {
+			return false, nil
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		o.Stop()
+		return nil, err
+	}
+	return o, nil
+}
+
+// Exited is closed when the operator process has exited.
+func (o *Operator) Exited() <-chan struct{} { return o.done }
+
+// Stop terminates the operator (SIGTERM, then SIGKILL after 10s) and waits for it.
+func (o *Operator) Stop() {
+	if o.cmd.Process != nil {
+		_ = o.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-o.done:
+		case <-time.After(10 * time.Second):
+			_ = o.cmd.Process.Kill()
+			<-o.done
+		}
+	}
+	_ = o.log.Close()
+}

@@ -1,0 +1,71 @@
+// Package e2e runs the built itops-operator binary against the local simulated cluster
+// (etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok).
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/itops-dev/itops-operator/test/cluster"
+	"github.com/itops-dev/itops-operator/test/testenv"
+)
+
+var (
+	ctx      = context.Background()
+	local    *cluster.Cluster
+	operator *cluster.Operator
+	k8s      client.Client
+)
+
+func TestE2E(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "itops-operator end-to-end suite")
+}
+
+func operatorBinary() string {
+	if b := os.Getenv("ITOPS_OPERATOR_BINARY"); b != "" {
+		return b
+	}
+	return filepath.Join(testenv.RepoRoot(), "bin", "itops-operator")
+}
+
+var _ = BeforeSuite(func() {
+	dir, err := os.MkdirTemp("", "itops-e2e-")
+	Expect(err).NotTo(HaveOccurred())
+	local, err = cluster.Start(ctx, cluster.Options{
+		AssetsDir: testenv.AssetsDir(),
+		Dir:       dir,
+		CRDDirs:   []string{filepath.Join(testenv.RepoRoot(), "config", "crd", "bases")},
+		Nodes:     3,
+		Progress:  GinkgoWriter,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	k8s = local.Client
+	operator, err = local.StartOperator(ctx, operatorBinary(), "--enable-webhooks=false")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() {
+		operator.Stop()
+		Expect(local.Stop()).To(Succeed())
+		if !CurrentSpecReport().Failed() {
+			_ = os.RemoveAll(dir)
+		} else {
+			GinkgoWriter.Printf("cluster and operator logs kept in %s\n", dir)
+		}
+	})
+})
+
+// newNamespace creates a namespace of the spec's own and returns its name.
+func newNamespace() string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-"}}
+	Expect(k8s.Create(ctx, ns)).To(Succeed())
+	DeferCleanup(func() { Expect(k8s.Delete(ctx, ns)).To(Succeed()) })
+	return ns.Name
+}
