@@ -1,0 +1,105 @@
+package incident
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/test/cluster"
+	"github.com/itops-dev/itops-operator/test/testenv"
+)
+
+var (
+	env       *testenv.Env
+	ctx       context.Context
+	cancel    context.CancelFunc
+	fakeClock = clocktesting.NewFakePassiveClock(time.Date(2026, 11, 24, 9, 30, 0, 0, time.UTC))
+)
+
+func TestIncidentController(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Incident controller suite")
+}
+
+var _ = BeforeSuite(func() {
+	var err error
+	env, err = testenv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	ctx, cancel = context.WithCancel(context.Background())
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:  cluster.Scheme(),
+		Metrics: metricsserver.Options{BindAddress: "0"},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect((&Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("itops-operator"),
+		Clock:    fakeClock,
+	}).SetupWithManager(mgr)).To(Succeed())
+	go func() {
+		defer GinkgoRecover()
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+	DeferCleanup(func() {
+		cancel()
+		Expect(env.Stop()).To(Succeed())
+	})
+})
+
+func newNamespace() string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "inc-"}}
+	Expect(env.Client.Create(ctx, ns)).To(Succeed())
+	DeferCleanup(func() { Expect(env.Client.Delete(ctx, ns)).To(Succeed()) })
+	return ns.Name
+}
+
+var _ = Describe("Incident controller", func() {
+	It("prioritises a new incident, records its opening, and follows people's decisions", func() {
+		inc := &itopsv1alpha1.Incident{
+			ObjectMeta: metav1.ObjectMeta{Name: "api-down", Namespace: newNamespace()},
+			Spec:       itopsv1alpha1.IncidentSpec{Title: "API down", Impact: "High", Urgency: "High"},
+		}
+		Expect(env.Client.Create(ctx, inc)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			g.Expect(inc.Status.Priority).To(Equal(itopsv1alpha1.PriorityP1))
+			g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentOpen))
+			g.Expect(inc.Status.DetectedAt.Time).To(BeTemporally("==", fakeClock.Now()))
+			g.Expect(inc.Status.Occurrences).To(Equal(int32(1)))
+			g.Expect(inc.Status.Timeline).To(HaveLen(1))
+			g.Expect(inc.Status.Timeline[0].Type).To(Equal("Opened"))
+			g.Expect(inc.Status.ObservedGeneration).To(Equal(inc.Generation))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+
+		By("lowering the urgency, the priority follows")
+		patch := client.MergeFrom(inc.DeepCopy())
+		inc.Spec.Urgency = itopsv1alpha1.LevelLow
+		Expect(env.Client.Patch(ctx, inc, patch)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			g.Expect(inc.Status.Priority).To(Equal(itopsv1alpha1.PriorityP3))
+			g.Expect(inc.Status.Timeline).To(HaveLen(2))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+
+		By("resolving it")
+		patch = client.MergeFrom(inc.DeepCopy())
+		inc.Spec.Resolution = &itopsv1alpha1.Resolution{Code: itopsv1alpha1.ResolutionFixed, By: "alice"}
+		Expect(env.Client.Patch(ctx, inc, patch)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
+			g.Expect(inc.Status.ResolvedBy).To(Equal("alice"))
+			g.Expect(inc.Status.ResolvedAt).NotTo(BeNil())
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+	})
+})
