@@ -37,7 +37,7 @@ help: ## Show this help.
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook manifests.
 	$(CONTROLLER_GEN) rbac:roleName=itops-operator crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
-	@hack/sync-chart-crds.sh
+	@hack/sync-chart.sh
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate DeepCopy code.
@@ -56,7 +56,8 @@ lint: $(GOLANGCI_LINT) ## golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: verify
-verify: generate manifests vet lint ## Generated code and manifests are current, vet and lint clean.
+verify: generate manifests vet lint helm-lint ## Generated code and manifests are current, go.mod tidy, vet, lint and helm lint clean.
+	go mod tidy -diff
 	@if [ -n "$$(git status --porcelain -- api config charts)" ]; then \
 		echo "generated files are out of date; run 'make generate manifests' and commit:"; \
 		git status --porcelain -- api config charts; git --no-pager diff --stat -- api config charts; exit 1; fi

@@ -324,5 +324,5 @@ type ChangeRequestList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&ChangeRequest{}, &ChangeRequestList{})
+	objectTypes = append(objectTypes, &ChangeRequest{}, &ChangeRequestList{})
 }

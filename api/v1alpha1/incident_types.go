@@ -336,5 +336,5 @@ type IncidentList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Incident{}, &IncidentList{})
+	objectTypes = append(objectTypes, &Incident{}, &IncidentList{})
 }

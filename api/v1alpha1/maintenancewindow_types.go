@@ -160,5 +160,5 @@ type MaintenanceWindowList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&MaintenanceWindow{}, &MaintenanceWindowList{})
+	objectTypes = append(objectTypes, &MaintenanceWindow{}, &MaintenanceWindowList{})
 }

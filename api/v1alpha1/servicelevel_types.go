@@ -350,5 +350,5 @@ type ServiceLevelList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&ServiceLevel{}, &ServiceLevelList{})
+	objectTypes = append(objectTypes, &ServiceLevel{}, &ServiceLevelList{})
 }

@@ -340,7 +340,7 @@ func (c *Cluster) pidFile() string { return filepath.Join(c.opts.Dir, "pids") }
 // writePids records the pids of every component, so that a later Start can clean up after a
 // run that was killed before it could stop its cluster.
 func (c *Cluster) writePids() {
-	var pids []string
+	pids := make([]string, 0, len(c.procs)+2)
 	// envtest does not expose the pids of etcd and kube-apiserver: find our children that
 	// run a binary from AssetsDir.
 	for _, pid := range childrenRunning(os.Getpid(), c.opts.AssetsDir) {
@@ -404,6 +404,6 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }

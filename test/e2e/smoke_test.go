@@ -35,7 +35,7 @@ var _ = Describe("Smoke", func() {
 		Eventually(func(g Gomega) {
 			resp, err := http.Get(operator.HealthURL) //nolint:noctx // loopback probe
 			g.Expect(err).NotTo(HaveOccurred())
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 		Consistently(operator.Exited()).WithTimeout(2 * time.Second).ShouldNot(BeClosed())
