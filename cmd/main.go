@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -47,6 +48,7 @@ type options struct {
 	resolveAfter      time.Duration
 	configFile        string
 	enableHTTP2       bool
+	secureMetrics     bool
 }
 
 func defaultOperatorNamespace() string {
@@ -72,6 +74,7 @@ func main() {
 		"Namespace for incidents about cluster-scoped objects (Nodes) and for cluster-wide MaintenanceWindows.")
 	flag.DurationVar(&o.resolveAfter, "resolve-after", 5*time.Minute, "How long a problem must stay healthy before its incident auto-resolves.")
 	flag.StringVar(&o.configFile, "config", "", "Optional YAML file with the administrator-owned policies; invalid config fails start-up.")
+	flag.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS, authenticated and authorized through the API server (TokenReview, SubjectAccessReview).")
 	flag.BoolVar(&o.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics and webhook servers (off: CVE-2023-44487, CVE-2023-39325).")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -101,6 +104,19 @@ func (o options) validate() error {
 	return errors.Join(errs...)
 }
 
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// metricsOptions serves metrics as kubebuilder does: over HTTPS with authentication and
+// authorization by the API server unless --metrics-secure=false.
+func metricsOptions(o options, tlsOpts []func(*tls.Config)) metricsserver.Options {
+	m := metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: o.secureMetrics, TLSOpts: tlsOpts}
+	if o.secureMetrics {
+		m.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return m
+}
+
 func run(o options) error {
 	if err := o.validate(); err != nil {
 		return err
@@ -119,7 +135,7 @@ func run(o options) error {
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr, TLSOpts: tlsOpts},
+		Metrics:                metricsOptions(o, tlsOpts),
 		HealthProbeBindAddress: o.probeAddr,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "itops-operator.itops.dev",

@@ -61,6 +61,7 @@ type Cluster struct {
 	Config     *rest.Config
 	Client     client.Client
 	Kubeconfig string
+	operators  int
 }
 
 // Scheme knows the built-in kinds and itops.dev.

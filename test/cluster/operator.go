@@ -33,8 +33,13 @@ func (c *Cluster) StartOperator(ctx context.Context, binary string, extraArgs ..
 	if err != nil {
 		return nil, err
 	}
+	name := "operator.log"
+	if c.operators > 0 {
+		name = fmt.Sprintf("operator-%d.log", c.operators)
+	}
+	c.operators++
 	o := &Operator{
-		LogPath:   filepath.Join(c.opts.Dir, "operator.log"),
+		LogPath:   filepath.Join(c.opts.Dir, name),
 		HealthURL: "http://127.0.0.1:" + strconv.Itoa(probePort) + "/healthz",
 		done:      make(chan struct{}),
 	}
