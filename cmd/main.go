@@ -22,7 +22,9 @@ import (
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/controllers/incident"
+	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/config"
+	"github.com/itops-dev/itops-operator/internal/lifecycle"
 )
 
 var (
@@ -61,7 +63,7 @@ func defaultOperatorNamespace() string {
 func main() {
 	var o options
 	// --kubeconfig is registered by controller-runtime's config package.
-	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "The address the metrics endpoint binds to; 0 disables it.")
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "The address the metrics endpoint binds to (HTTPS unless --metrics-secure=false); 0 disables it.")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "The address the health and readiness probes bind to.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Enable leader election, so that only one replica is active at a time.")
 	flag.StringVar(&o.webhookCertDir, "webhook-cert-dir", filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs"),
@@ -97,6 +99,10 @@ func (o options) validate() error {
 	}
 	if o.operatorNamespace == "" {
 		errs = append(errs, errors.New("--operator-namespace must not be empty"))
+	}
+	if o.clusterNamespace != "" && o.clusterNamespace == o.operatorNamespace {
+		errs = append(errs, fmt.Errorf("--cluster-namespace must differ from --operator-namespace (%q): whoever may create "+
+			"cluster-wide MaintenanceWindows must not get access to the operator's Secrets", o.operatorNamespace))
 	}
 	if o.webhookPort <= 0 || o.webhookPort > 65535 {
 		errs = append(errs, fmt.Errorf("--webhook-port must be a TCP port, got %d", o.webhookPort))
@@ -155,9 +161,18 @@ func run(o options) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
+	lifecyclePolicy := lifecycle.Policy{
+		ResolveAfter:      o.resolveAfter,
+		ReopenWindow:      policy.Incidents.ReopenWindow.Duration,
+		CloseAfter:        policy.Incidents.CloseAfter.Duration,
+		DeleteClosedAfter: policy.Incidents.DeleteClosedAfter.Duration,
+	}
+	auditLog := audit.New(ctrl.Log)
 	if err := (&incident.Reconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("itops-operator"),
+		Audit:    auditLog,
+		Policy:   lifecyclePolicy,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the incident controller: %w", err)
 	}

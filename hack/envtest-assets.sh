@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the control-plane binaries used by envtest, the e2e suite and `make demo`
 # from source, through the Go module proxy only (no prebuilt downloads):
-#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok.
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, and a kubectl of
+#   the same release for the demo and the e2e suite.
 #
 # Output: bin/k8s/<K8S_VERSION>-linux-amd64/. Built binaries are also kept in a
 # per-user cache (ITOPS_ASSETS_CACHE, default ~/.cache/itops-operator) so that a
@@ -23,7 +24,7 @@ WORK="${ROOT}/bin/.build"
 
 components=("$@")
 if [ ${#components[@]} -eq 0 ]; then
-  components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+  components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl)
 fi
 
 log() { printf '[envtest-assets %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -43,10 +44,10 @@ with_ticker() {
   return "${rc}"
 }
 
-# prepare_module DIR MODULE@VERSION PKG...: a throwaway module that requires the
-# given module and imports the main packages through a tools file.
+# prepare_module DIR PKG...: a throwaway module that imports the given main packages
+# through a tools file (the caller adds the require).
 prepare_module() {
-  local dir="$1" req="$2"; shift 2
+  local dir="$1"; shift
   mkdir -p "${dir}"
   ( cd "${dir}"
     if [ ! -f go.mod ]; then
@@ -66,10 +67,11 @@ prepare_module() {
 
 k8s_module() {
   local dir="${WORK}/kubernetes-${K8S_VERSION}"
-  if [ -f "${dir}/.ready" ]; then echo "${dir}"; return; fi
+  if [ -f "${dir}/.ready-2" ]; then echo "${dir}"; return; fi
   log "preparing a module that requires k8s.io/kubernetes v${K8S_VERSION}" >&2
-  prepare_module "${dir}" "k8s.io/kubernetes@v${K8S_VERSION}" \
+  prepare_module "${dir}" \
     k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kubectl \
     k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler
   ( cd "${dir}"
@@ -86,7 +88,7 @@ k8s_module() {
     log "replaced ${n} staging modules with ${STAGING_VERSION}; go mod tidy" >&2
     go mod tidy >&2
   )
-  touch "${dir}/.ready"
+  touch "${dir}/.ready-2"
   echo "${dir}"
 }
 
@@ -114,25 +116,25 @@ for c in "${components[@]}"; do
     case "${c}" in
       etcd)
         dir="${WORK}/etcd-${ETCD_VERSION}"
-        if [ ! -f "${dir}/.ready" ]; then
+        if [ ! -f "${dir}/.ready-2" ]; then
           log "preparing a module that requires go.etcd.io/etcd/server/v3 v${ETCD_VERSION}"
-          prepare_module "${dir}" x go.etcd.io/etcd/server/v3
+          prepare_module "${dir}" go.etcd.io/etcd/server/v3
           ( cd "${dir}" && go mod edit -require="go.etcd.io/etcd/server/v3@v${ETCD_VERSION}" && go mod tidy )
-          touch "${dir}/.ready"
+          touch "${dir}/.ready-2"
         fi
         build etcd "${dir}" go.etcd.io/etcd/server/v3
         ;;
-      kube-apiserver|kube-controller-manager|kube-scheduler)
+      kube-apiserver|kube-controller-manager|kube-scheduler|kubectl)
         dir="$(k8s_module)"
         build "${c}" "${dir}" "k8s.io/kubernetes/cmd/${c}" "${k8s_ldflags}"
         ;;
       kwok)
         dir="${WORK}/kwok-${KWOK_VERSION}"
-        if [ ! -f "${dir}/.ready" ]; then
+        if [ ! -f "${dir}/.ready-2" ]; then
           log "preparing a module that requires sigs.k8s.io/kwok v${KWOK_VERSION}"
-          prepare_module "${dir}" x sigs.k8s.io/kwok/cmd/kwok
+          prepare_module "${dir}" sigs.k8s.io/kwok/cmd/kwok
           ( cd "${dir}" && go mod edit -require="sigs.k8s.io/kwok@v${KWOK_VERSION}" && go mod tidy )
-          touch "${dir}/.ready"
+          touch "${dir}/.ready-2"
         fi
         build kwok "${dir}" sigs.k8s.io/kwok/cmd/kwok
         ;;

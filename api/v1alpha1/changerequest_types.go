@@ -64,8 +64,8 @@ const (
 )
 
 // ChangeRequestSpec describes a change: what it touches, when, and who approved it.
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.requestedBy) || (has(self.requestedBy) && self.requestedBy == oldSelf.requestedBy)",message="spec.requestedBy is immutable"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.approvals) || (has(self.approvals) && oldSelf.approvals.all(o, self.approvals.exists(n, n.approver == o.approver && n.decision == o.decision)))",message="spec.approvals is append-only: an approval cannot be removed or changed"
+// +kubebuilder:validation:XValidation:rule="has(self.requestedBy) == has(oldSelf.requestedBy) && (!has(self.requestedBy) || self.requestedBy == oldSelf.requestedBy)",message="spec.requestedBy is immutable: it is stamped at creation"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.approvals) || (has(self.approvals) && oldSelf.approvals.all(o, self.approvals.exists(n, n.approver == o.approver && (has(n.generation) ? n.generation : 0) >= (has(o.generation) ? o.generation : 0) && (n.decision == o.decision || (has(n.generation) ? n.generation : 0) > (has(o.generation) ? o.generation : 0)))))",message="spec.approvals is append-only: an approval cannot be removed, and a decision can only be changed for a newer generation"
 type ChangeRequestSpec struct {
 	// title is a one-line summary of the change.
 	// +required
@@ -111,9 +111,11 @@ type ChangeRequestSpec struct {
 	// +kubebuilder:validation:MaxLength=256
 	Requester string `json:"requester,omitempty"`
 
-	// approvals is append-only. `approver`, `at` and `generation` are stamped by the admission
-	// webhook from the authenticated user, the clock and the object's generation. It is a map
-	// keyed by approver, so server-side-apply GitOps tools leave entries they do not own alone.
+	// approvals is append-only: entries cannot be removed, and an approver's decision can only
+	// change together with a newer generation (a new decision on revised content). `approver`
+	// must be the authenticated user, and `at` and `generation` are stamped by the admission
+	// webhook from the clock and the object's generation. It is a map keyed by approver, so
+	// server-side-apply GitOps tools leave entries they do not own alone.
 	// +optional
 	// +listType=map
 	// +listMapKey=approver
@@ -213,8 +215,10 @@ type Approval struct {
 	// +optional
 	At *metav1.Time `json:"at,omitempty"`
 
-	// generation is the ChangeRequest generation the decision applies to; stamped by the
-	// webhook. An approval counts only for the spec it was given for.
+	// generation is the ChangeRequest's metadata.generation when the decision was given;
+	// stamped by the webhook. Because approvals live in spec, each one bumps the generation, so
+	// an approval counts while no content change (a change to anything in spec other than
+	// approvals and requestedBy) happened after it: while generation >= status.contentGeneration.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	Generation int64 `json:"generation,omitempty"`
@@ -250,6 +254,18 @@ type ChangeRequestStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=16
 	ApprovalSummary string `json:"approvalSummary,omitempty"`
+
+	// contentGeneration is the metadata.generation at which the change's content (spec other
+	// than approvals and requestedBy) last changed; approvals given at an older generation no
+	// longer count.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	ContentGeneration int64 `json:"contentGeneration,omitempty"`
+
+	// contentHash is a hash of the change's content, by which the controller notices content changes.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	ContentHash string `json:"contentHash,omitempty"`
 
 	// approvedAt is when the change reached its required approvals.
 	// +optional
@@ -299,7 +315,7 @@ type ChangeRequestStatus struct {
 // +kubebuilder:printcolumn:name="Approvals",type=string,JSONPath=`.status.approvalSummary`
 // +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.spec.title`
 // +kubebuilder:printcolumn:name="Requested-By",type=string,JSONPath=`.spec.requestedBy`,priority=1
-// +kubebuilder:printcolumn:name="Start",type=date,JSONPath=`.spec.schedule.start`,priority=1
+// +kubebuilder:printcolumn:name="Start",type=string,JSONPath=`.spec.schedule.start`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ChangeRequest struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -50,6 +50,10 @@ const (
 	// IncidentConditionResponseSLABreached is True once the incident was not acknowledged
 	// before status.responseDueAt (abnormal polarity).
 	IncidentConditionResponseSLABreached = "ResponseSLABreached"
+	// IncidentConditionProblemPresent is True while health detection observes the problem of an
+	// automated incident, and False (since its lastTransitionTime) once it has recovered; the
+	// incident auto-resolves after it has stayed False for --resolve-after (abnormal polarity).
+	IncidentConditionProblemPresent = "ProblemPresent"
 	// IncidentConditionResolutionSLABreached is True once the incident was not resolved
 	// before status.resolutionDueAt (abnormal polarity).
 	IncidentConditionResolutionSLABreached = "ResolutionSLABreached"
@@ -244,6 +248,10 @@ type IncidentStatus struct {
 	// +kubebuilder:validation:MaxLength=256
 	ResolvedBy string `json:"resolvedBy,omitempty"`
 
+	// closedAt is when the incident was closed (after the retention of resolved incidents).
+	// +optional
+	ClosedAt *metav1.Time `json:"closedAt,omitempty"`
+
 	// occurrences counts how often the problem was observed (recurrences while open included).
 	// +optional
 	// +kubebuilder:validation:Minimum=0
@@ -291,7 +299,8 @@ type IncidentStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready, Reconciling, Stalled, Suppressed, ResponseSLABreached, ResolutionSLABreached.
+	// conditions: Ready, Reconciling, Stalled, ProblemPresent, Suppressed, ResponseSLABreached,
+	// ResolutionSLABreached.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -80,14 +80,15 @@ type WindowSchedule struct {
 	// cron is a standard 5-field cron expression (minute hour day-of-month month day-of-week)
 	// evaluated in the window's timeZone; each match opens the window for `duration`.
 	// +optional
-	// +kubebuilder:validation:MinLength=9
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:XValidation:rule="self.matches('^\\\\s*\\\\S+(\\\\s+\\\\S+){4}\\\\s*$')",message="cron must have exactly 5 fields: minute hour day-of-month month day-of-week"
 	Cron string `json:"cron,omitempty"`
 
 	// duration of each recurring window, for example 2h; more than 0 and at most 8760h.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('8760h')",message="duration must be more than 0 and at most 8760h"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^-?([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) > duration('0s') && duration(self) <= duration('8760h')",message="duration must be more than 0 and at most 8760h (a duration such as 90s, 15m or 2h)"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	Duration *metav1.Duration `json:"duration,omitempty"`
 }
 
@@ -133,7 +134,7 @@ type MaintenanceWindowStatus struct {
 // +kubebuilder:resource:shortName=mw,categories=itops
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
-// +kubebuilder:printcolumn:name="Current-End",type=date,JSONPath=`.status.currentEnd`
+// +kubebuilder:printcolumn:name="Current-End",type=string,JSONPath=`.status.currentEnd`
 // +kubebuilder:printcolumn:name="Next-Start",type=string,JSONPath=`.status.nextStart`
 // +kubebuilder:printcolumn:name="Time-Zone",type=string,JSONPath=`.spec.timeZone`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -66,10 +66,11 @@ type ServiceLevelSpec struct {
 	// +kubebuilder:validation:MaxItems=5
 	SLA []SLATarget `json:"sla,omitempty"`
 
-	// burnRateAlerts are multi-window burn-rate alerts. Absent: the usual 1h/5m at factor 14.4
+	// burnRateAlerts are multi-window burn-rate alerts; default the usual 1h/5m at factor 14.4
 	// and 6h/30m at factor 6.
 	// +optional
 	// +listType=atomic
+	// +kubebuilder:default={{longWindow:"1h",shortWindow:"5m",factor:"14.4"},{longWindow:"6h",shortWindow:"30m",factor:"6"}}
 	// +kubebuilder:validation:MaxItems=8
 	BurnRateAlerts []BurnRateAlert `json:"burnRateAlerts,omitempty"`
 
@@ -95,7 +96,9 @@ type Objectives struct {
 	// at least 1h and at most 8784h.
 	// +optional
 	// +kubebuilder:default="720h"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('8784h')",message="window must be between 1h and 8784h (366 days)"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^-?([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1h') && duration(self) <= duration('8784h')",message="window must be between 1h and 8784h (366 days) (a duration such as 90s, 15m or 2h)"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	Window *metav1.Duration `json:"window,omitempty"`
 }
 
@@ -108,12 +111,16 @@ type SLATarget struct {
 
 	// respondWithin is the time allowed before an incident must be acknowledged.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="respondWithin must be more than 0"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^-?([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) > duration('0s')",message="respondWithin must be more than 0 (a duration such as 90s, 15m or 2h)"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	RespondWithin *metav1.Duration `json:"respondWithin,omitempty"`
 
 	// resolveWithin is the time allowed before an incident must be resolved.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="resolveWithin must be more than 0"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^-?([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) > duration('0s')",message="resolveWithin must be more than 0 (a duration such as 90s, 15m or 2h)"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	ResolveWithin *metav1.Duration `json:"resolveWithin,omitempty"`
 }
 
@@ -122,13 +129,17 @@ type SLATarget struct {
 type BurnRateAlert struct {
 	// longWindow is the longer look-back window, for example 1h.
 	// +required
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('720h')",message="longWindow must be more than 0 and at most 720h"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^-?([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) > duration('0s') && duration(self) <= duration('720h')",message="longWindow must be more than 0 and at most 720h (a duration such as 90s, 15m or 2h)"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	LongWindow metav1.Duration `json:"longWindow"`
 
 	// shortWindow is the shorter look-back window that confirms the burn is still happening,
 	// for example 5m.
 	// +required
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="shortWindow must be more than 0"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^-?([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) > duration('0s')",message="shortWindow must be more than 0 (a duration such as 90s, 15m or 2h)"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	ShortWindow metav1.Duration `json:"shortWindow"`
 
 	// factor is the burn rate, as a decimal string, above which the alert fires, for example "14.4".
@@ -178,7 +189,9 @@ type ScaleOutOnBurn struct {
 	// have stopped before replicas return to their previous level.
 	// +optional
 	// +kubebuilder:default="5m"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('30s') && duration(self) <= duration('24h')",message="cooldown must be between 30s and 24h"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^-?([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('30s') && duration(self) <= duration('24h')",message="cooldown must be between 30s and 24h (a duration such as 90s, 15m or 2h)"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	Cooldown *metav1.Duration `json:"cooldown,omitempty"`
 }
 

@@ -445,6 +445,10 @@ func (in *IncidentStatus) DeepCopyInto(out *IncidentStatus) {
 		in, out := &in.ResolvedAt, &out.ResolvedAt
 		*out = (*in).DeepCopy()
 	}
+	if in.ClosedAt != nil {
+		in, out := &in.ClosedAt, &out.ClosedAt
+		*out = (*in).DeepCopy()
+	}
 	if in.ResponseDueAt != nil {
 		in, out := &in.ResponseDueAt, &out.ResponseDueAt
 		*out = (*in).DeepCopy()

@@ -1,4 +1,5 @@
-// Package incident runs the incident lifecycle: priority, phase and timeline.
+// Package incident runs the incident lifecycle: priority, phase, timeline, auto-resolution,
+// reopening, closing and garbage collection, with an audit trail.
 package incident
 
 import (
@@ -7,18 +8,27 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/audit"
+	"github.com/itops-dev/itops-operator/internal/lifecycle"
 )
+
+// AuditFinalizer keeps an incident until its final state is in the audit trail.
+const AuditFinalizer = "itops.dev/audit"
 
 // Reconciler keeps an Incident's status (priority, phase, timeline, conditions) current.
 type Reconciler struct {
 	client.Client
 	Recorder recorder.EventRecorder
+	Audit    audit.Logger
+	Policy   lifecycle.Policy
 	// Clock is injected for tests; the real clock when nil.
 	Clock clock.PassiveClock
 }
@@ -30,29 +40,81 @@ type Reconciler struct {
 
 // Reconcile computes the incident's status and patches it once, only when it changed.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	log := ctrl.LoggerFrom(ctx)
 	inc := &itopsv1alpha1.Incident{}
 	if err := r.Get(ctx, req.NamespacedName, inc); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !inc.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, r.finalize(ctx, inc)
+	}
+	if !controllerutil.ContainsFinalizer(inc, AuditFinalizer) {
+		patch := client.MergeFrom(inc.DeepCopy())
+		controllerutil.AddFinalizer(inc, AuditFinalizer)
+		if err := r.Patch(ctx, inc, patch); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 
-	status, transitions := computeStatus(inc, r.now())
-	if apiequality.Semantic.DeepEqual(status, inc.Status) {
-		return ctrl.Result{}, nil
+	d := computeStatus(inc, r.now(), r.Policy)
+	if !apiequality.Semantic.DeepEqual(d.Status, inc.Status) {
+		patch := client.MergeFromWithOptions(inc.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		inc.Status = d.Status
+		if err := r.Status().Patch(ctx, inc, patch); err != nil {
+			return ctrl.Result{}, err
+		}
+		for _, t := range d.Transitions {
+			r.record(inc, t)
+		}
 	}
-	patch := client.MergeFromWithOptions(inc.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	inc.Status = status
-	if err := r.Status().Patch(ctx, inc, patch); err != nil {
-		return ctrl.Result{}, err
+	if d.Delete {
+		ctrl.LoggerFrom(ctx).Info("deleting closed incident after its retention", "closedAt", inc.Status.ClosedAt)
+		return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, inc))
 	}
-	for _, t := range transitions {
-		log.Info("incident transition", "transition", t.Type, "phase", status.Phase, "priority", status.Priority)
-		r.Recorder.Eventf(inc, nil, corev1.EventTypeNormal, t.Type, "Update", "%s", t.Message)
+	return ctrl.Result{RequeueAfter: d.RequeueAfter}, nil
+}
+
+// finalize writes the incident's final state to the audit trail, then lets it go.
+func (r *Reconciler) finalize(ctx context.Context, inc *itopsv1alpha1.Incident) error {
+	if !controllerutil.ContainsFinalizer(inc, AuditFinalizer) {
+		return nil
 	}
-	return ctrl.Result{}, nil
+	r.Audit.Write(audit.Record{
+		Kind: "Incident", Namespace: inc.Namespace, Name: inc.Name, Transition: "Deleted",
+		Phase: string(inc.Status.Phase), Message: "incident deleted; final state recorded",
+		Fields: incidentFields(inc, "resolvedBy", inc.Status.ResolvedBy, "occurrences", inc.Status.Occurrences,
+			"detectedAt", timeString(inc.Status.DetectedAt), "resolvedAt", timeString(inc.Status.ResolvedAt),
+			"closedAt", timeString(inc.Status.ClosedAt)),
+	})
+	patch := client.MergeFrom(inc.DeepCopy())
+	controllerutil.RemoveFinalizer(inc, AuditFinalizer)
+	return client.IgnoreNotFound(r.Patch(ctx, inc, patch))
+}
+
+// record writes a transition as an Event and an audit record.
+func (r *Reconciler) record(inc *itopsv1alpha1.Incident, t transition) {
+	r.Audit.Write(audit.Record{
+		Kind: "Incident", Namespace: inc.Namespace, Name: inc.Name, Transition: t.Type, By: t.By,
+		Phase: string(inc.Status.Phase), Message: t.Message, Fields: incidentFields(inc),
+	})
+	r.Recorder.Eventf(inc, nil, corev1.EventTypeNormal, t.Type, "Update", "%s", t.Message)
+}
+
+func incidentFields(inc *itopsv1alpha1.Incident, extra ...any) []any {
+	f := []any{"priority", inc.Status.Priority, "source", inc.Spec.Source}
+	if inc.Spec.Reason != "" {
+		f = append(f, "reason", inc.Spec.Reason)
+	}
+	if inc.Spec.Fingerprint != "" {
+		f = append(f, "fingerprint", inc.Spec.Fingerprint)
+	}
+	return append(f, extra...)
+}
+
+func timeString(t *metav1.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 func (r *Reconciler) now() time.Time {

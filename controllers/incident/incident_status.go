@@ -8,59 +8,150 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/lifecycle"
 	"github.com/itops-dev/itops-operator/internal/priority"
 )
 
-// transition is a status change worth a timeline entry and an Event.
+// Timeline entry types (and Event reasons) of the incident lifecycle.
+const (
+	TransitionOpened         = "Opened"
+	TransitionReprioritized  = "Reprioritized"
+	TransitionAcknowledged   = "Acknowledged"
+	TransitionUnacknowledged = "Unacknowledged"
+	TransitionResolved       = "Resolved"
+	TransitionAutoResolved   = "AutoResolved"
+	TransitionReopened       = "Reopened"
+	TransitionClosed         = "Closed"
+)
+
+// transition is a status change worth a timeline entry, an Event and an audit record.
 type transition struct {
 	Type    string
 	Message string
+	// By is the person or component the transition is attributed to.
+	By string
 }
 
-// computeStatus returns the status an incident should have at now, and the transitions that
-// lead there. It is pure: everything it needs is in the incident and the clock.
-func computeStatus(inc *itopsv1alpha1.Incident, now time.Time) (itopsv1alpha1.IncidentStatus, []transition) {
+// desired is what the lifecycle computes for an incident at one moment.
+type desired struct {
+	Status      itopsv1alpha1.IncidentStatus
+	Transitions []transition
+	// RequeueAfter is the exact time to the next lifecycle boundary (0: none).
+	RequeueAfter time.Duration
+	// Delete is true when a closed incident has outlived its retention.
+	Delete bool
+}
+
+// computeStatus returns the status an incident should have at now, the transitions that lead
+// there, and the next time boundary. It is pure: everything it needs is in the incident, the
+// clock and the policy.
+func computeStatus(inc *itopsv1alpha1.Incident, now time.Time, p lifecycle.Policy) desired {
 	st := *inc.Status.DeepCopy()
 	t := metav1.NewTime(now)
-	var changes []transition
+	var out []transition
+	var next time.Time
+	boundary := func(at time.Time) {
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
 
 	st.Priority = priority.For(inc.Spec.Impact, inc.Spec.Urgency)
 	if st.DetectedAt == nil {
-		st.DetectedAt = &t
-		st.LastSeenAt = &t
+		detected := t
+		if !inc.CreationTimestamp.IsZero() && inc.CreationTimestamp.Before(&t) {
+			detected = inc.CreationTimestamp
+		}
+		st.DetectedAt = &detected
+		if st.LastSeenAt == nil {
+			st.LastSeenAt = &detected
+		}
 		if st.Occurrences == 0 {
 			st.Occurrences = 1
 		}
-		changes = append(changes, transition{"Opened", fmt.Sprintf("%s incident opened (%s): %s", st.Priority, inc.Spec.Source, inc.Spec.Title)})
+		out = append(out, transition{TransitionOpened, fmt.Sprintf("%s incident opened (%s): %s", st.Priority, inc.Spec.Source, inc.Spec.Title), openedBy(inc)})
 	} else if inc.Status.Priority != "" && inc.Status.Priority != st.Priority {
-		changes = append(changes, transition{"Reprioritized", fmt.Sprintf("priority %s -> %s", inc.Status.Priority, st.Priority)})
+		out = append(out, transition{TransitionReprioritized, fmt.Sprintf("priority %s -> %s", inc.Status.Priority, st.Priority), ""})
 	}
 
-	phase := itopsv1alpha1.IncidentOpen
-	switch {
-	case st.Phase == itopsv1alpha1.IncidentClosed:
-		phase = itopsv1alpha1.IncidentClosed
-	case inc.Spec.Resolution != nil:
-		phase = itopsv1alpha1.IncidentResolved
-	case st.ResolvedBy == itopsv1alpha1.ResolvedByOperator && st.Phase == itopsv1alpha1.IncidentResolved:
-		phase = itopsv1alpha1.IncidentResolved
-	case inc.Spec.Acknowledgement != nil:
-		phase = itopsv1alpha1.IncidentAcknowledged
+	if a := inc.Spec.Acknowledgement; a != nil && st.AcknowledgedAt == nil {
+		st.AcknowledgedAt = timeOr(a.At, t)
+		out = append(out, transition{TransitionAcknowledged, "acknowledged by " + orUnknown(a.By) + note(a.Note), a.By})
 	}
-	if inc.Spec.Acknowledgement != nil && st.AcknowledgedAt == nil {
-		st.AcknowledgedAt = timeOr(inc.Spec.Acknowledgement.At, t)
-		changes = append(changes, transition{"Acknowledged", "acknowledged by " + orUnknown(inc.Spec.Acknowledgement.By)})
-	}
-	if r := inc.Spec.Resolution; r != nil && st.ResolvedAt == nil {
+	if r := inc.Spec.Resolution; r != nil && st.Phase != itopsv1alpha1.IncidentClosed &&
+		(st.ResolvedAt == nil || st.ResolvedBy == itopsv1alpha1.ResolvedByOperator) {
 		st.ResolvedAt = timeOr(r.At, t)
 		st.ResolvedBy = r.By
-		changes = append(changes, transition{"Resolved", fmt.Sprintf("resolved (%s) by %s", r.Code, orUnknown(r.By))})
+		out = append(out, transition{TransitionResolved, fmt.Sprintf("resolved (%s) by %s%s", r.Code, orUnknown(r.By), note(r.Note)), r.By})
 	}
-	st.Phase = phase
 
-	for _, c := range changes {
+	// A person withdrawing their resolution or acknowledgement reopens the incident.
+	if inc.Spec.Resolution == nil && st.ResolvedAt != nil && st.ResolvedBy != itopsv1alpha1.ResolvedByOperator &&
+		st.Phase == itopsv1alpha1.IncidentResolved {
+		out = append(out, transition{TransitionReopened, "resolution by " + orUnknown(st.ResolvedBy) + " withdrawn", ""})
+		st.ResolvedAt, st.ResolvedBy = nil, ""
+	}
+	if inc.Spec.Acknowledgement == nil && st.AcknowledgedAt != nil {
+		out = append(out, transition{TransitionUnacknowledged, "acknowledgement withdrawn", ""})
+		st.AcknowledgedAt = nil
+	}
+
+	present := lifecycle.ProblemPresent(inc)
+	working := itopsv1alpha1.IncidentOpen
+	if inc.Spec.Acknowledgement != nil {
+		working = itopsv1alpha1.IncidentAcknowledged
+	}
+	switch {
+	case st.Phase == itopsv1alpha1.IncidentClosed:
+		// Closed is final.
+	case inc.Spec.Resolution != nil:
+		st.Phase = itopsv1alpha1.IncidentResolved
+	case lifecycle.IsAutoResolved(inc):
+		// The problem came back after the operator resolved it: reopen within the window.
+		if present != nil && present.Status == metav1.ConditionTrue && present.LastTransitionTime.After(st.ResolvedAt.Time) &&
+			present.LastTransitionTime.Sub(st.ResolvedAt.Time) <= p.ReopenWindow {
+			st.Phase = working
+			st.ResolvedAt, st.ResolvedBy = nil, ""
+			out = append(out, transition{TransitionReopened, "the problem returned " +
+				present.LastTransitionTime.Sub(inc.Status.ResolvedAt.Time).Round(time.Second).String() + " after auto-resolution: " + present.Message, itopsv1alpha1.ResolvedByOperator})
+		}
+	default:
+		st.Phase = working
+		if present != nil && present.Status == metav1.ConditionFalse {
+			healthyAt := present.LastTransitionTime.Add(p.ResolveAfter)
+			if !now.Before(healthyAt) {
+				st.Phase = itopsv1alpha1.IncidentResolved
+				st.ResolvedAt, st.ResolvedBy = &t, itopsv1alpha1.ResolvedByOperator
+				out = append(out, transition{TransitionAutoResolved, fmt.Sprintf("healthy since %s (%s)",
+					present.LastTransitionTime.UTC().Format(time.RFC3339), p.ResolveAfter), itopsv1alpha1.ResolvedByOperator})
+			} else {
+				boundary(healthyAt)
+			}
+		}
+	}
+
+	if st.Phase == itopsv1alpha1.IncidentResolved && st.ResolvedAt != nil {
+		closeAt := st.ResolvedAt.Add(p.CloseAfter)
+		if !now.Before(closeAt) {
+			st.Phase, st.ClosedAt = itopsv1alpha1.IncidentClosed, &t
+			out = append(out, transition{TransitionClosed, "closed after " + p.CloseAfter.String() + " resolved", itopsv1alpha1.ResolvedByOperator})
+		} else {
+			boundary(closeAt)
+		}
+	}
+	var remove bool
+	if st.Phase == itopsv1alpha1.IncidentClosed && st.ClosedAt != nil {
+		deleteAt := st.ClosedAt.Add(p.DeleteClosedAfter)
+		if !now.Before(deleteAt) {
+			remove = true
+		} else {
+			boundary(deleteAt)
+		}
+	}
+
+	for _, c := range out {
 		st.Timeline, st.TimelineOmitted = appendTimeline(st.Timeline, st.TimelineOmitted,
-			itopsv1alpha1.TimelineEntry{At: t, Type: c.Type, Message: c.Message})
+			itopsv1alpha1.TimelineEntry{At: t, Type: c.Type, Message: truncate(c.Message, 1024)})
 	}
 
 	st.ObservedGeneration = inc.Generation
@@ -70,10 +161,23 @@ func computeStatus(inc *itopsv1alpha1.Incident, now time.Time) (itopsv1alpha1.In
 		Reason:             itopsv1alpha1.ReasonReconciled,
 		Message:            fmt.Sprintf("incident is %s at priority %s", st.Phase, st.Priority),
 		ObservedGeneration: inc.Generation,
+		LastTransitionTime: t,
 	})
 	meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionReconciling)
 	meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionStalled)
-	return st, changes
+
+	d := desired{Status: st, Transitions: out, Delete: remove}
+	if !next.IsZero() {
+		d.RequeueAfter = next.Sub(now)
+	}
+	return d
+}
+
+func openedBy(inc *itopsv1alpha1.Incident) string {
+	if inc.Spec.Source == itopsv1alpha1.SourceManual || inc.Spec.Source == "" {
+		return ""
+	}
+	return itopsv1alpha1.ResolvedByOperator
 }
 
 // appendTimeline appends e, keeping the timeline within MaxTimelineEntries: the first entry
@@ -100,4 +204,18 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+func note(n string) string {
+	if n == "" {
+		return ""
+	}
+	return ": " + n
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
 }

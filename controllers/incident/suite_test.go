@@ -12,9 +12,12 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/audit"
+	"github.com/itops-dev/itops-operator/internal/lifecycle"
 	"github.com/itops-dev/itops-operator/test/cluster"
 	"github.com/itops-dev/itops-operator/test/testenv"
 )
@@ -32,6 +35,7 @@ func TestIncidentController(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
+	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	var err error
 	env, err = testenv.Start()
 	Expect(err).NotTo(HaveOccurred())
@@ -45,6 +49,8 @@ var _ = BeforeSuite(func() {
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("itops-operator"),
 		Clock:    fakeClock,
+		Audit:    audit.New(ctrl.Log),
+		Policy:   lifecycle.DefaultPolicy,
 	}).SetupWithManager(mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
@@ -74,7 +80,8 @@ var _ = Describe("Incident controller", func() {
 			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
 			g.Expect(inc.Status.Priority).To(Equal(itopsv1alpha1.PriorityP1))
 			g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentOpen))
-			g.Expect(inc.Status.DetectedAt.Time).To(BeTemporally("==", fakeClock.Now()))
+			g.Expect(inc.Status.DetectedAt.Time).To(BeTemporally("==", inc.CreationTimestamp.Time))
+			g.Expect(inc.Finalizers).To(ContainElement(AuditFinalizer))
 			g.Expect(inc.Status.Occurrences).To(Equal(int32(1)))
 			g.Expect(inc.Status.Timeline).To(HaveLen(1))
 			g.Expect(inc.Status.Timeline[0].Type).To(Equal("Opened"))

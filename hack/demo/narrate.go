@@ -54,7 +54,7 @@ type demo struct {
 // kubectl runs kubectl against the demo cluster and shows the command and its output.
 func (d *demo) kubectl(args ...string) error {
 	fmt.Fprintf(d.n.w, "\n$ kubectl %s\n", strings.Join(args, " "))
-	cmd := exec.Command("kubectl", args...)
+	cmd := exec.Command(d.c.Kubectl(), args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+d.c.Kubeconfig)
 	out, err := cmd.CombinedOutput()
 	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {

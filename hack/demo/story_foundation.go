@@ -66,6 +66,7 @@ func foundationStory(ctx context.Context, d *demo) error {
 		if u.GetKind() == "Incident" {
 			continue // opened below, as a person would
 		}
+		u.SetNamespace(demoNamespace)
 		if err := client.IgnoreAlreadyExists(c.Create(ctx, u)); err != nil {
 			return err
 		}

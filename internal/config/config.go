@@ -39,9 +39,10 @@ type ChangePolicy struct {
 	ApproverGroups []string `json:"approverGroups,omitempty"`
 	// MinApprovals is the minimum number of approvals by risk (Low, Medium, High).
 	MinApprovals map[itopsv1alpha1.Level]int32 `json:"minApprovals,omitempty"`
-	// EmergencyGroups may raise Emergency changes.
+	// EmergencyGroups may raise Emergency changes; absent means the default, [] means nobody.
 	EmergencyGroups []string `json:"emergencyGroups,omitempty"`
-	// ApprovalLifetime is how long approvals of a change without a schedule stay valid.
+	// ApprovalLifetime is how long approvals of a change without a schedule stay valid;
+	// absent or 0 means the default.
 	ApprovalLifetime metav1.Duration `json:"approvalLifetime,omitempty"`
 }
 
@@ -129,10 +130,13 @@ func Parse(data []byte) (*Config, error) {
 
 func (c *Config) applyDefaults() {
 	if len(c.ChangePolicies) == 0 {
-		c.ChangePolicies = []ChangePolicy{{EmergencyGroups: DefaultEmergencyGroups}}
+		c.ChangePolicies = []ChangePolicy{{}}
 	}
 	for i := range c.ChangePolicies {
 		p := &c.ChangePolicies[i]
+		if p.EmergencyGroups == nil { // absent; an explicit [] means nobody
+			p.EmergencyGroups = DefaultEmergencyGroups
+		}
 		if p.MinApprovals == nil {
 			p.MinApprovals = map[itopsv1alpha1.Level]int32{}
 		}

@@ -70,6 +70,18 @@ changePolicies:
 				}
 			},
 		},
+		{
+			name: "emergency groups default per policy; an explicit empty list means nobody",
+			doc:  "changePolicies:\n- namespaceSelector: {matchLabels: {tier: prod}}\n  emergencyGroups: []\n- approverGroups: [x]\n",
+			check: func(t *testing.T, c *Config) {
+				if len(c.ChangePolicies[0].EmergencyGroups) != 0 || c.ChangePolicies[0].EmergencyGroups == nil {
+					t.Errorf("explicit [] = %#v, want an empty list", c.ChangePolicies[0].EmergencyGroups)
+				}
+				if g := c.ChangePolicies[1].EmergencyGroups; len(g) != 1 || g[0] != "system:masters" {
+					t.Errorf("absent = %v, want the default", g)
+				}
+			},
+		},
 		{name: "unknown key", doc: "changePolicy: []", wantErr: `unknown field "changePolicy"`},
 		{name: "unknown risk", doc: "changePolicies:\n- minApprovals: {Critical: 1}", wantErr: `changePolicies[0].minApprovals[Critical]: Unsupported value`},
 		{name: "too many approvals", doc: "changePolicies:\n- minApprovals: {High: 11}", wantErr: `changePolicies[0].minApprovals[High]: Invalid value: 11: must be between 0 and 10`},
@@ -147,4 +159,24 @@ changePolicies:
 	if got := only.ChangePolicyFor(map[string]string{"tier": "dev"}); len(got.ApproverGroups) != 0 || got.MinApprovals[itopsv1alpha1.LevelHigh] != 2 {
 		t.Errorf("fallback policy = %+v, want the built-in default", got)
 	}
+}
+
+// FuzzParse: whatever the file holds, Parse either returns a valid, defaulted config or an
+// error; it never panics.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("changePolicies:\n- namespaceSelector: {}\n  minApprovals: {High: 2}\n"))
+	f.Add([]byte("incidents: {closeAfter: 2h}"))
+	f.Add([]byte("changePolicies: [{namespaceSelector: {matchExpressions: [{key: a, operator: In, values: [b]}]}}]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data)
+		if err != nil {
+			return
+		}
+		if errs := c.Validate(); len(errs) > 0 {
+			t.Fatalf("Parse accepted an invalid config: %v", errs)
+		}
+		if len(c.ChangePolicies) == 0 || c.ChangePolicies[0].ApprovalLifetime.Duration <= 0 {
+			t.Fatalf("Parse returned an undefaulted config: %+v", c)
+		}
+	})
 }

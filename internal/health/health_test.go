@@ -19,7 +19,7 @@ var now = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 func ago(d time.Duration) metav1.Time { return metav1.NewTime(now.Add(-d)) }
 
 func reasons(ps []Problem) string {
-	var r []string
+	r := make([]string, 0, len(ps))
 	for _, p := range ps {
 		r = append(r, p.Reason)
 	}

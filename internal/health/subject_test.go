@@ -42,7 +42,8 @@ func TestPodSubject(t *testing.T) {
 
 func TestFingerprintAndName(t *testing.T) {
 	web := Subject{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "shop", Name: "web"}
-	if Fingerprint("CrashLoopBackOff", web) != Fingerprint("CrashLoopBackOff", web) {
+	same := web
+	if Fingerprint("CrashLoopBackOff", web) != Fingerprint("CrashLoopBackOff", same) {
 		t.Fatal("fingerprint is not deterministic")
 	}
 	if Fingerprint("CrashLoopBackOff", web) == Fingerprint("OOMKilled", web) {

@@ -34,6 +34,9 @@ import (
 //go:embed stages/*.yaml
 var stages embed.FS
 
+// Kubectl returns the kubectl built with the control plane, of the same release.
+func (c *Cluster) Kubectl() string { return filepath.Join(c.opts.AssetsDir, "kubectl") }
+
 // FakeNodeAnnotation marks the nodes kwok manages.
 const FakeNodeAnnotation = "kwok.x-k8s.io/node"
 
@@ -90,7 +93,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if opts.Dir == "" {
 		return nil, errors.New("cluster: Options.Dir is required")
 	}
-	for _, bin := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"} {
+	for _, bin := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl"} {
 		if _, err := os.Stat(filepath.Join(opts.AssetsDir, bin)); err != nil {
 			return nil, fmt.Errorf("cluster: %s missing in %q: run `make envtest-assets`", bin, opts.AssetsDir)
 		}
@@ -201,7 +204,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 
 	c.progress("registering %d fake nodes", opts.Nodes)
 	for i := range opts.Nodes {
-		if err := c.Client.Create(ctx, FakeNode(fmt.Sprintf("kwok-node-%d", i))); err != nil {
+		if err := c.Client.Create(ctx, FakeNode(fmt.Sprintf("kwok-node-%d", i), i)); err != nil {
 			return nil, fmt.Errorf("creating fake node: %w", err)
 		}
 	}
@@ -212,15 +215,15 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	return c, nil
 }
 
-// FakeNode returns a Node that kwok manages.
-func FakeNode(name string) *corev1.Node {
+// FakeNode returns a Node that kwok manages, in zone a, b or c by its index.
+func FakeNode(name string, index int) *corev1.Node {
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        name,
 			Annotations: map[string]string{FakeNodeAnnotation: "fake", "node.alpha.kubernetes.io/ttl": "0"},
 			Labels: map[string]string{
 				"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-				"type": "kwok", "topology.kubernetes.io/zone": fmt.Sprintf("zone-%c", 'a'+len(name)%3),
+				"type": "kwok", "topology.kubernetes.io/zone": fmt.Sprintf("zone-%c", 'a'+index%3),
 			},
 		},
 		Status: corev1.NodeStatus{

@@ -145,6 +145,10 @@ var _ = DescribeTable("Invalid objects are rejected with a clear message",
 		`{apiVersion: itops.dev/v1alpha1, kind: MaintenanceWindow, metadata: {name: x}, spec: {type: Maintenance,
 		  schedules: [{cron: "0 2 * * 0", duration: -1h}]}}`,
 		"duration must be more than 0"),
+	Entry("window with a duration in days, which Go durations do not have",
+		`{apiVersion: itops.dev/v1alpha1, kind: MaintenanceWindow, metadata: {name: x}, spec: {type: Maintenance,
+		  schedules: [{cron: "0 2 * * 0", duration: 1d}]}}`,
+		"spec.schedules[0].duration", "(a duration such as 90s, 15m or 2h)"),
 	Entry("window without schedules",
 		`{apiVersion: itops.dev/v1alpha1, kind: MaintenanceWindow, metadata: {name: x}, spec: {type: Maintenance, schedules: []}}`,
 		"spec.schedules: Invalid value", "should have at least 1 items"),
@@ -215,6 +219,12 @@ var _ = Describe("Immutability and append-only rules", func() {
 		Expect(env.Client.Create(ctx, chg)).To(Succeed())
 		Expect(unstructured.SetNestedField(chg.Object, "mallory", "spec", "requestedBy")).To(Succeed())
 		expectInvalid(env.Client.Update(ctx, chg), "spec.requestedBy is immutable")
+
+		// Nor can it be added later to a change created without it.
+		bare := object(`{apiVersion: itops.dev/v1alpha1, kind: ChangeRequest, metadata: {name: bare}, spec: {title: t}}`, ns)
+		Expect(env.Client.Create(ctx, bare)).To(Succeed())
+		Expect(unstructured.SetNestedField(bare.Object, "mallory", "spec", "requestedBy")).To(Succeed())
+		expectInvalid(env.Client.Update(ctx, bare), "spec.requestedBy is immutable")
 	})
 
 	It("keep approvals append-only, and leave entries other field managers own alone", func() {
@@ -246,6 +256,13 @@ var _ = Describe("Immutability and append-only rules", func() {
 		removed := chg.DeepCopy()
 		Expect(unstructured.SetNestedSlice(removed.Object, approvals[1:], "spec", "approvals")).To(Succeed())
 		expectInvalid(env.Client.Update(ctx, removed), "spec.approvals is append-only")
+
+		// A new decision on revised content (a newer generation) replaces the old one.
+		revised := chg.DeepCopy()
+		Expect(unstructured.SetNestedSlice(revised.Object, []any{
+			map[string]any{"approver": "alice", "decision": "Reject", "generation": int64(5)}, approvals[1],
+		}, "spec", "approvals")).To(Succeed())
+		Expect(env.Client.Update(ctx, revised)).To(Succeed())
 	})
 })
 

@@ -24,7 +24,7 @@ import (
 
 // kubectl runs kubectl against the local cluster and returns its combined output.
 func kubectl(args ...string) (string, error) {
-	cmd := exec.Command("kubectl", args...)
+	cmd := exec.Command(local.Kubectl(), args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+local.Kubeconfig)
 	out, err := cmd.CombinedOutput()
 	return string(out), err

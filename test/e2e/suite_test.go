@@ -38,8 +38,10 @@ func operatorBinary() string {
 }
 
 var _ = BeforeSuite(func() {
-	dir, err := os.MkdirTemp("", "itops-e2e-")
-	Expect(err).NotTo(HaveOccurred())
+	// A fixed directory: the logs of the last run stay there for inspection, and its pid file
+	// lets the next run stop anything a killed run left behind.
+	dir := filepath.Join(testenv.RepoRoot(), "bin", "e2e")
+	var err error
 	local, err = cluster.Start(ctx, cluster.Options{
 		AssetsDir: testenv.AssetsDir(),
 		Dir:       dir,
@@ -54,11 +56,7 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(func() {
 		operator.Stop()
 		Expect(local.Stop()).To(Succeed())
-		if !CurrentSpecReport().Failed() {
-			_ = os.RemoveAll(dir)
-		} else {
-			GinkgoWriter.Printf("cluster and operator logs kept in %s\n", dir)
-		}
+		GinkgoWriter.Printf("cluster and operator logs are in %s\n", dir)
 	})
 })
 
