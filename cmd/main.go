@@ -14,6 +14,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -21,9 +22,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
 	"github.com/itops-dev/itops-operator/controllers/incident"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/config"
+	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
 )
 
@@ -140,7 +143,9 @@ func run(o options) error {
 	}
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 scheme,
+		Scheme: scheme,
+		// Watching every Pod is the operator's biggest cost: keep the cache lean.
+		Cache:                  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		Metrics:                metricsOptions(o, tlsOpts),
 		HealthProbeBindAddress: o.probeAddr,
 		LeaderElection:         o.leaderElect,
@@ -175,6 +180,18 @@ func run(o options) error {
 		Policy:   lifecyclePolicy,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the incident controller: %w", err)
+	}
+
+	thresholds := health.DefaultThresholds
+	thresholds.WorkloadGracePeriod = policy.Detection.WorkloadGracePeriod.Duration
+	thresholds.VolumeClaimPendingGracePeriod = policy.Detection.VolumeClaimPendingGracePeriod.Duration
+	thresholds.NodeNotReadyGracePeriod = policy.Detection.NodeNotReadyGracePeriod.Duration
+	if err := healthcontrollers.Setup(mgr, &healthcontrollers.Syncer{
+		Client:           mgr.GetClient(),
+		Policy:           lifecyclePolicy,
+		ClusterNamespace: o.clusterNamespace,
+	}, thresholds); err != nil {
+		return fmt.Errorf("setting up the health detectors: %w", err)
 	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

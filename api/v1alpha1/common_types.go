@@ -15,6 +15,18 @@ const (
 	LabelReason = "itops.dev/reason"
 	// LabelSource carries the source of an incident the operator opened.
 	LabelSource = "itops.dev/source"
+	// LabelFingerprint carries spec.fingerprint of an automated incident, so that all
+	// incidents of one problem are found with one label selector.
+	LabelFingerprint = "itops.dev/fingerprint"
+	// LabelSequence numbers the incidents of one fingerprint: 1, 2, ... (a recurrence after a
+	// person resolved the previous one opens the next).
+	LabelSequence = "itops.dev/sequence"
+	// AnnotationPrevious, set by health detection on an incident it opens, names the incident
+	// this one recurs after; the incident controller copies it into status.previous.
+	AnnotationPrevious = "itops.dev/previous"
+	// AnnotationDetectedAt, set by health detection on an incident it opens, is when the
+	// problem started as far as the object tells (RFC 3339); it becomes status.detectedAt.
+	AnnotationDetectedAt = "itops.dev/detected-at"
 )
 
 // Condition types shared by all kinds. They follow kstatus so that Flux health checks,

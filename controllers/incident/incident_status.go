@@ -57,10 +57,16 @@ func computeStatus(inc *itopsv1alpha1.Incident, now time.Time, p lifecycle.Polic
 	}
 
 	st.Priority = priority.For(inc.Spec.Impact, inc.Spec.Urgency)
+	if st.Previous == "" && inc.Annotations[itopsv1alpha1.AnnotationPrevious] != "" {
+		st.Previous = inc.Annotations[itopsv1alpha1.AnnotationPrevious]
+	}
 	if st.DetectedAt == nil {
 		detected := t
 		if !inc.CreationTimestamp.IsZero() && inc.CreationTimestamp.Before(&t) {
 			detected = inc.CreationTimestamp
+		}
+		if at, err := time.Parse(time.RFC3339, inc.Annotations[itopsv1alpha1.AnnotationDetectedAt]); err == nil && at.Before(now) {
+			detected = metav1.NewTime(at)
 		}
 		st.DetectedAt = &detected
 		if st.LastSeenAt == nil {
@@ -69,7 +75,11 @@ func computeStatus(inc *itopsv1alpha1.Incident, now time.Time, p lifecycle.Polic
 		if st.Occurrences == 0 {
 			st.Occurrences = 1
 		}
-		out = append(out, transition{TransitionOpened, fmt.Sprintf("%s incident opened (%s): %s", st.Priority, inc.Spec.Source, inc.Spec.Title), openedBy(inc)})
+		msg := fmt.Sprintf("%s incident opened (%s): %s", st.Priority, inc.Spec.Source, inc.Spec.Title)
+		if st.Previous != "" {
+			msg += "; recurs after " + st.Previous
+		}
+		out = append(out, transition{TransitionOpened, msg, openedBy(inc)})
 	} else if inc.Status.Priority != "" && inc.Status.Priority != st.Priority {
 		out = append(out, transition{TransitionReprioritized, fmt.Sprintf("priority %s -> %s", inc.Status.Priority, st.Priority), ""})
 	}
@@ -107,13 +117,16 @@ func computeStatus(inc *itopsv1alpha1.Incident, now time.Time, p lifecycle.Polic
 	case inc.Spec.Resolution != nil:
 		st.Phase = itopsv1alpha1.IncidentResolved
 	case lifecycle.IsAutoResolved(inc):
-		// The problem came back after the operator resolved it: reopen within the window.
-		if present != nil && present.Status == metav1.ConditionTrue && present.LastTransitionTime.After(st.ResolvedAt.Time) &&
+		// The problem came back after the operator resolved it (auto-resolution needs it absent,
+		// so present again means it returned; times have second precision, so compare loosely):
+		// reopen within the window.
+		if present != nil && present.Status == metav1.ConditionTrue &&
 			present.LastTransitionTime.Sub(st.ResolvedAt.Time) <= p.ReopenWindow {
 			st.Phase = working
 			st.ResolvedAt, st.ResolvedBy = nil, ""
 			out = append(out, transition{TransitionReopened, "the problem returned " +
-				present.LastTransitionTime.Sub(inc.Status.ResolvedAt.Time).Round(time.Second).String() + " after auto-resolution: " + present.Message, itopsv1alpha1.ResolvedByOperator})
+				max(0, present.LastTransitionTime.Sub(inc.Status.ResolvedAt.Time)).Round(time.Second).String() +
+				" after auto-resolution: " + present.Message, itopsv1alpha1.ResolvedByOperator})
 		}
 	default:
 		st.Phase = working
