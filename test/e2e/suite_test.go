@@ -18,6 +18,8 @@ import (
 	"github.com/itops-dev/itops-operator/test/testenv"
 )
 
+const clusterNamespace = "itops-cluster"
+
 var (
 	ctx      = context.Background()
 	local    *cluster.Cluster
@@ -51,7 +53,11 @@ var _ = BeforeSuite(func() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	k8s = local.Client
-	operator, err = local.StartOperator(ctx, operatorBinary(), "--enable-webhooks=false")
+	// Short lifecycle timings so that specs see detection and auto-resolution within seconds.
+	policy := filepath.Join(dir, "policy.yaml")
+	Expect(os.WriteFile(policy, []byte("detection: {nodeNotReadyGracePeriod: 1s}\n"), 0o600)).To(Succeed())
+	operator, err = local.StartOperator(ctx, operatorBinary(), "--enable-webhooks=false", "--resolve-after=3s",
+		"--cluster-namespace="+clusterNamespace, "--config="+policy)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {
 		operator.Stop()
