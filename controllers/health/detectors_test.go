@@ -149,6 +149,10 @@ var _ = Describe("Pod problems", func() {
 			g.Expect(getIncident(ns, "deployment-web-crashloopbackoff")(g).Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
 		}).WithTimeout(timeout).Should(Succeed())
 		running(pods[1])
+		Eventually(func(g Gomega) {
+			inc := getIncident(ns, "deployment-web-crashloopbackoff")(g)
+			g.Expect(meta.IsStatusConditionFalse(inc.Status.Conditions, itopsv1alpha1.IncidentConditionProblemPresent)).To(BeTrue())
+		}).WithTimeout(timeout).Should(Succeed())
 		crashLoop(pods[2])
 		Eventually(func(g Gomega) {
 			next := getIncident(ns, "deployment-web-crashloopbackoff-2")(g)

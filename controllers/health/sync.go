@@ -82,19 +82,23 @@ func (s *Syncer) Sync(ctx context.Context, subj health.Subject, reasons []string
 		fp := fps[i]
 		latest := lifecycle.Latest(byFingerprint[fp])
 		p, present := byReason[reason]
+		var err error
 		switch {
-		case present && lifecycle.Decide(latest, now, s.Policy) == lifecycle.OpenNew:
-			if err := s.open(ctx, subj, ns, fp, p, latest, nextSequence(byFingerprint[fp]), service, now); err != nil {
-				return err
-			}
 		case present:
-			if err := s.observe(ctx, latest, p, now); err != nil {
-				return err
+			switch lifecycle.Decide(latest, now, s.Policy) {
+			case lifecycle.OpenNew:
+				err = s.open(ctx, subj, ns, fp, p, latest, nextSequence(byFingerprint[fp]), service, now)
+			case lifecycle.Attach:
+				err = s.observe(ctx, latest, p, now)
+			case lifecycle.Continue:
 			}
-		case latest != nil && lifecycle.IsOpen(latest):
-			if err := s.recover(ctx, latest, now); err != nil {
-				return err
-			}
+		case latest != nil && latest.DeletionTimestamp == nil:
+			// Recovered: record it on the latest incident whatever its phase, so that a later
+			// return is told apart from a problem that never went away.
+			err = s.recover(ctx, latest, now)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

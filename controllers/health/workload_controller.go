@@ -49,8 +49,8 @@ var workloadKinds = []workloadKind{
 	{
 		kind: "Deployment", apiVersion: "apps/v1",
 		newObject: func() client.Object { return &appsv1.Deployment{} },
-		evaluate: func(obj client.Object, _ []corev1.Pod, _ time.Time, _ health.Thresholds) ([]health.Problem, time.Time) {
-			return health.DeploymentProblems(obj.(*appsv1.Deployment)), time.Time{}
+		evaluate: func(obj client.Object, _ []corev1.Pod, now time.Time, t health.Thresholds) ([]health.Problem, time.Time) {
+			return health.DeploymentProblems(obj.(*appsv1.Deployment), now, t)
 		},
 		selector: func(obj client.Object) *metav1.LabelSelector { return obj.(*appsv1.Deployment).Spec.Selector },
 		reasons:  []string{itopsv1alpha1.ReasonWorkloadUnavailable, itopsv1alpha1.ReasonRolloutStuck},

@@ -26,6 +26,7 @@ type story struct {
 
 var stories = []story{
 	{"The operator and its four kinds", foundationStory},
+	{"Incidents open themselves: a crash loop and a failed node", incidentsStory},
 }
 
 func main() {
@@ -64,7 +65,12 @@ func run(ctx context.Context) error {
 	n.say("cluster up in %s", time.Since(start).Round(100*time.Millisecond))
 
 	binary := filepath.Join(root, "bin", "itops-operator")
-	op, err := c.StartOperator(ctx, binary, "--enable-webhooks=false", "--resolve-after=20s")
+	// Demo timings: problems resolve after 10s of health; nodes and workloads get 5s of grace.
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policy, []byte("detection: {nodeNotReadyGracePeriod: 5s, workloadGracePeriod: 5s}\n"), 0o600); err != nil {
+		return err
+	}
+	op, err := c.StartOperator(ctx, binary, "--enable-webhooks=false", "--resolve-after=10s", "--config="+policy)
 	if err != nil {
 		return err
 	}

@@ -170,18 +170,25 @@ func NodeProblems(node *corev1.Node, now time.Time, t Thresholds) ([]Problem, ti
 	return problems, recheck
 }
 
-// DeploymentProblems returns WorkloadUnavailable (Available=False) and RolloutStuck
-// (Progressing=False with ProgressDeadlineExceeded). A Deployment scaled to zero is never
-// unavailable.
-func DeploymentProblems(d *appsv1.Deployment) []Problem {
+// DeploymentProblems returns WorkloadUnavailable (Available=False beyond the workload grace
+// period, so that a Deployment that is merely starting is left alone) and RolloutStuck
+// (Progressing=False with ProgressDeadlineExceeded: the Deployment's own deadline already
+// waited). A Deployment scaled to zero is never unavailable. The second result is when an
+// unavailable Deployment still within its grace period becomes a problem.
+func DeploymentProblems(d *appsv1.Deployment, now time.Time, t Thresholds) ([]Problem, time.Time) {
 	if d.DeletionTimestamp != nil {
-		return nil
+		return nil, time.Time{}
 	}
 	var problems []Problem
+	var recheck time.Time
 	for _, c := range d.Status.Conditions {
 		switch {
 		case c.Type == appsv1.DeploymentAvailable && c.Status == corev1.ConditionFalse:
 			if d.Spec.Replicas != nil && *d.Spec.Replicas == 0 {
+				continue
+			}
+			if due := c.LastTransitionTime.Add(t.WorkloadGracePeriod); now.Before(due) {
+				recheck = due
 				continue
 			}
 			problems = append(problems, Problem{
@@ -198,7 +205,7 @@ func DeploymentProblems(d *appsv1.Deployment) []Problem {
 			})
 		}
 	}
-	return problems
+	return problems, recheck
 }
 
 // ReplicaShortfall describes a StatefulSet or DaemonSet with fewer ready replicas than desired.

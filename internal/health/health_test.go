@@ -130,7 +130,10 @@ func TestDeploymentProblems(t *testing.T) {
 		return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: appsv1.DeploymentSpec{Replicas: &replicas},
 			Status: appsv1.DeploymentStatus{Conditions: conds}}
 	}
-	unavailable := appsv1.DeploymentCondition{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionFalse, Message: "Deployment does not have minimum availability."}
+	unavailable := appsv1.DeploymentCondition{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionFalse,
+		Message: "Deployment does not have minimum availability.", LastTransitionTime: ago(10 * time.Minute)}
+	starting := unavailable
+	starting.LastTransitionTime = ago(time.Minute)
 	stuck := appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded"}
 	progressing := appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"}
 	tests := []struct {
@@ -143,11 +146,16 @@ func TestDeploymentProblems(t *testing.T) {
 		{"scaled to zero is not unavailable", dep(0, unavailable), ""},
 		{"stuck rollout", dep(3, stuck), "RolloutStuck"},
 		{"both", dep(3, unavailable, stuck), "WorkloadUnavailable,RolloutStuck"},
+		{"merely starting (unavailable within the grace period)", dep(3, starting, progressing), ""},
 	}
 	for _, tt := range tests {
-		if got := reasons(DeploymentProblems(tt.d)); got != tt.want {
-			t.Errorf("%s: reasons = %q, want %q", tt.name, got, tt.want)
+		got, _ := DeploymentProblems(tt.d, now, DefaultThresholds)
+		if reasons(got) != tt.want {
+			t.Errorf("%s: reasons = %q, want %q", tt.name, reasons(got), tt.want)
 		}
+	}
+	if _, recheck := DeploymentProblems(dep(3, starting), now, DefaultThresholds); !recheck.Equal(now.Add(4 * time.Minute)) {
+		t.Errorf("recheck = %s, want the end of the grace period", recheck)
 	}
 }
 

@@ -42,6 +42,9 @@ const (
 	Attach Decision = iota
 	// OpenNew opens a new incident, with previous set when there was one.
 	OpenNew
+	// Continue: a person resolved the incident while the problem was still observed; it has not
+	// recovered since, so it is the same occurrence, not a recurrence. Nothing to do.
+	Continue
 )
 
 // IsAutoResolved reports whether the operator resolved the incident (no person did).
@@ -78,6 +81,9 @@ func Decide(latest *itopsv1alpha1.Incident, now time.Time, p Policy) Decision {
 	}
 	if IsOpen(latest) || CanReopen(latest, now, p) {
 		return Attach
+	}
+	if c := ProblemPresent(latest); c != nil && c.Status == metav1.ConditionTrue {
+		return Continue
 	}
 	return OpenNew
 }

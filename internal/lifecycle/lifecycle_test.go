@@ -27,6 +27,10 @@ func TestDecide(t *testing.T) {
 		Spec:   itopsv1alpha1.IncidentSpec{Resolution: &itopsv1alpha1.Resolution{Code: "Fixed", By: "bob"}},
 		Status: itopsv1alpha1.IncidentStatus{Phase: itopsv1alpha1.IncidentOpen},
 	}
+	resolvedWhilePresent := manual.DeepCopy()
+	resolvedWhilePresent.Status.Conditions = []metav1.Condition{{Type: itopsv1alpha1.IncidentConditionProblemPresent, Status: metav1.ConditionTrue}}
+	resolvedThenRecovered := manual.DeepCopy()
+	resolvedThenRecovered.Status.Conditions = []metav1.Condition{{Type: itopsv1alpha1.IncidentConditionProblemPresent, Status: metav1.ConditionFalse}}
 	closed := &itopsv1alpha1.Incident{Status: itopsv1alpha1.IncidentStatus{Phase: itopsv1alpha1.IncidentClosed, ResolvedBy: "operator", ResolvedAt: at(time.Minute)}}
 	deleting := &itopsv1alpha1.Incident{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: at(0)}}
 
@@ -43,6 +47,8 @@ func TestDecide(t *testing.T) {
 		{"auto-resolved beyond the reopen window", autoOld, OpenNew},
 		{"resolved by a person", manual, OpenNew},
 		{"resolution given, not yet processed", manualNotYetProcessed, OpenNew},
+		{"resolved by a person while the problem persists: the same occurrence", resolvedWhilePresent, Continue},
+		{"resolved by a person, recovered, then back: a recurrence", resolvedThenRecovered, OpenNew},
 		{"closed", closed, OpenNew},
 		{"being deleted", deleting, OpenNew},
 	}
