@@ -42,7 +42,7 @@ const (
 	Attach Decision = iota
 	// OpenNew opens a new incident, with previous set when there was one.
 	OpenNew
-	// Continue: a person resolved the incident while the problem was still observed; it has not
+	// Continue means a person resolved the incident while the problem was still observed; it has not
 	// recovered since, so it is the same occurrence, not a recurrence. Nothing to do.
 	Continue
 )
