@@ -28,6 +28,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/config"
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
+	webhooks "github.com/itops-dev/itops-operator/internal/webhook"
 )
 
 var (
@@ -182,6 +183,12 @@ func run(o options) error {
 		return fmt.Errorf("setting up the incident controller: %w", err)
 	}
 
+	if o.enableWebhooks {
+		if err := (&webhooks.IncidentWebhook{}).SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up the incident webhooks: %w", err)
+		}
+	}
+
 	thresholds := health.DefaultThresholds
 	thresholds.WorkloadGracePeriod = policy.Detection.WorkloadGracePeriod.Duration
 	thresholds.VolumeClaimPendingGracePeriod = policy.Detection.VolumeClaimPendingGracePeriod.Duration
@@ -197,7 +204,12 @@ func run(o options) error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	ready := healthz.Ping
+	if o.enableWebhooks {
+		// Ready once the webhook server serves, so that no admission request meets a closed port.
+		ready = mgr.GetWebhookServer().StartedChecker()
+	}
+	if err := mgr.AddReadyzCheck("readyz", ready); err != nil {
 		return fmt.Errorf("adding readiness check: %w", err)
 	}
 

@@ -49,11 +49,12 @@ func run(ctx context.Context) error {
 
 	start := time.Now()
 	c, err := cluster.Start(ctx, cluster.Options{
-		AssetsDir: testenv.AssetsDir(),
-		Dir:       dir,
-		CRDDirs:   []string{filepath.Join(root, "config", "crd", "bases")},
-		Nodes:     3,
-		Progress:  n.progressWriter(),
+		AssetsDir:        testenv.AssetsDir(),
+		Dir:              dir,
+		CRDDirs:          []string{filepath.Join(root, "config", "crd", "bases")},
+		WebhookManifests: []string{filepath.Join(root, "config", "webhook", "manifests.yaml")},
+		Nodes:            3,
+		Progress:         n.progressWriter(),
 	})
 	if err != nil {
 		return err
@@ -70,7 +71,7 @@ func run(ctx context.Context) error {
 	if err := os.WriteFile(policy, []byte("detection: {nodeNotReadyGracePeriod: 5s, workloadGracePeriod: 5s}\n"), 0o600); err != nil {
 		return err
 	}
-	op, err := c.StartOperator(ctx, binary, "--enable-webhooks=false", "--resolve-after=10s", "--config="+policy)
+	op, err := c.StartOperator(ctx, binary, "--resolve-after=10s", "--config="+policy)
 	if err != nil {
 		return err
 	}

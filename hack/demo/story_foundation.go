@@ -110,10 +110,15 @@ func foundationStory(ctx context.Context, d *demo) error {
 		return err
 	}
 
-	d.n.say("\nThe on-call engineer acknowledges it; the phase and the timeline follow.")
+	d.n.say("\nThe on-call engineer, alice@example.com, acknowledges it. Her request claims to be from")
+	d.n.say("bob; the admission webhook records who really sent it, and when.")
+	alice, err := d.user("alice@example.com")
+	if err != nil {
+		return err
+	}
 	patch := client.MergeFrom(inc.DeepCopy())
-	inc.Spec.Acknowledgement = &itopsv1alpha1.Acknowledgement{Note: "looking at the payment provider"}
-	if err := c.Patch(ctx, inc, patch); err != nil {
+	inc.Spec.Acknowledgement = &itopsv1alpha1.Acknowledgement{By: "bob@example.com", Note: "looking at the payment provider"}
+	if err := alice.Patch(ctx, inc, patch); err != nil {
 		return err
 	}
 	if err := d.waitFor(ctx, "phase Acknowledged", 30*time.Second, func(ctx context.Context) (bool, error) {
@@ -123,7 +128,7 @@ func foundationStory(ctx context.Context, d *demo) error {
 		return err
 	}
 	return d.kubectl("get", "incident", "checkout-latency", "-n", demoNamespace,
-		"-o", "custom-columns=PRIORITY:.status.priority,PHASE:.status.phase,AT:.status.timeline[*].at,EVENTS:.status.timeline[*].type")
+		"-o", "custom-columns=PRIORITY:.status.priority,PHASE:.status.phase,ACK-BY:.spec.acknowledgement.by,ACK-AT:.spec.acknowledgement.at,TIMELINE:.status.timeline[*].type")
 }
 
 func checkoutDeployment() *appsv1.Deployment {

@@ -73,9 +73,16 @@ func incidentsStory(ctx context.Context, d *demo) error {
 		return err
 	}
 
-	d.n.say("\nThe on-call engineer acknowledges the node incident, brings the node back, and resolves")
-	d.n.say("the incident by hand with a resolution code.")
-	if err := setHuman(ctx, c, nodeKey, func(inc *itopsv1alpha1.Incident) {
+	d.n.say("\nalice acknowledges the node incident and brings the node back.")
+	alice, err := d.user("alice@example.com")
+	if err != nil {
+		return err
+	}
+	bob, err := d.user("bob@example.com")
+	if err != nil {
+		return err
+	}
+	if err := setHuman(ctx, alice, nodeKey, func(inc *itopsv1alpha1.Incident) {
 		inc.Spec.Acknowledgement = &itopsv1alpha1.Acknowledgement{Note: "rebooting the node"}
 	}); err != nil {
 		return err
@@ -98,7 +105,14 @@ func incidentsStory(ctx context.Context, d *demo) error {
 	}); err != nil {
 		return err
 	}
-	if err := setHuman(ctx, c, nodeKey, func(inc *itopsv1alpha1.Incident) {
+	d.n.say("bob tries to take over alice's acknowledgement; the webhook refuses, saying why:")
+	if err := setHuman(ctx, bob, nodeKey, func(inc *itopsv1alpha1.Incident) {
+		inc.Spec.Acknowledgement.Note = "bob: I'll handle it"
+	}); err != nil {
+		d.n.say("  %v", err)
+	}
+	d.n.say("alice resolves it with a resolution code:")
+	if err := setHuman(ctx, alice, nodeKey, func(inc *itopsv1alpha1.Incident) {
 		inc.Spec.Resolution = &itopsv1alpha1.Resolution{Code: itopsv1alpha1.ResolutionWorkaround, Note: "node rebooted; root cause with the hardware vendor"}
 	}); err != nil {
 		return err
@@ -138,8 +152,8 @@ func incidentsStory(ctx context.Context, d *demo) error {
 	return nil
 }
 
-// setHuman applies a person's decision to an incident (the admission webhook stamps who and
-// when; without it the demo's admin user is recorded as unknown).
+// setHuman applies a person's decision to an incident, as that person (the admission webhook
+// stamps who and when).
 func setHuman(ctx context.Context, c client.Client, key client.ObjectKey, mutate func(*itopsv1alpha1.Incident)) error {
 	inc := &itopsv1alpha1.Incident{}
 	if err := c.Get(ctx, key, inc); err != nil {

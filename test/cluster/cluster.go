@@ -34,6 +34,25 @@ import (
 //go:embed stages/*.yaml
 var stages embed.FS
 
+// UserConfig returns a REST config that authenticates as the named user (with the given
+// groups), to act as a person would.
+func (c *Cluster) UserConfig(name string, groups ...string) (*rest.Config, error) {
+	u, err := c.env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return u.Config(), nil
+}
+
+// UserClient returns a client that authenticates as the named user.
+func (c *Cluster) UserClient(name string, groups ...string) (client.Client, error) {
+	cfg, err := c.UserConfig(name, groups...)
+	if err != nil {
+		return nil, err
+	}
+	return client.New(cfg, client.Options{Scheme: Scheme()})
+}
+
 // Kubectl returns the kubectl built with the control plane, of the same release.
 func (c *Cluster) Kubectl() string { return filepath.Join(c.opts.AssetsDir, "kubectl") }
 
@@ -53,6 +72,9 @@ type Options struct {
 	Nodes int
 	// Progress receives one line per step; nil discards.
 	Progress io.Writer
+	// WebhookManifests, when set, are installed pointing at a local port with generated
+	// certificates; StartOperator then serves the webhooks there.
+	WebhookManifests []string
 }
 
 // Cluster is a running local cluster.
@@ -115,6 +137,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		CRDDirectoryPaths:     opts.CRDDirs,
 		ErrorIfCRDPathMissing: len(opts.CRDDirs) > 0,
 		Scheme:                Scheme(),
+		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: opts.WebhookManifests},
 	}
 	api := c.env.ControlPlane.GetAPIServer()
 	api.Configure().Set("endpoint-reconciler-type", "none")

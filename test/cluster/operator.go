@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -46,11 +47,17 @@ func (c *Cluster) StartOperator(ctx context.Context, binary string, extraArgs ..
 	if o.log, err = os.Create(o.LogPath); err != nil {
 		return nil, err
 	}
-	args := append([]string{
+	args := []string{
 		"--kubeconfig=" + c.Kubeconfig,
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probePort),
-	}, extraArgs...)
+	}
+	if wh := c.env.WebhookInstallOptions; len(c.opts.WebhookManifests) > 0 {
+		args = append(args, "--webhook-cert-dir="+wh.LocalServingCertDir, "--webhook-port="+strconv.Itoa(wh.LocalServingPort))
+	} else {
+		args = append(args, "--enable-webhooks=false")
+	}
+	args = append(args, extraArgs...)
 	o.cmd = exec.Command(binary, args...)
 	o.cmd.Stdout, o.cmd.Stderr = o.log, o.log
 	o.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -66,7 +73,7 @@ func (c *Cluster) StartOperator(ctx context.Context, binary string, extraArgs ..
 			return false, fmt.Errorf("the operator exited (%s); see %s", o.cmd.ProcessState, o.LogPath)
 		default:
 		}
-		resp, err := http.Get(o.HealthURL) //nolint:gosec,noctx // loopback probe of our own process
+		resp, err := http.Get(o.ReadyURL()) //nolint:gosec,noctx // loopback probe of our own process
 		if err != nil {
 			return false, nil
 		}
@@ -79,6 +86,9 @@ func (c *Cluster) StartOperator(ctx context.Context, binary string, extraArgs ..
 	}
 	return o, nil
 }
+
+// ReadyURL is the operator's readiness endpoint (ready once its webhook server serves).
+func (o *Operator) ReadyURL() string { return strings.TrimSuffix(o.HealthURL, "/healthz") + "/readyz" }
 
 // Exited is closed when the operator process has exited.
 func (o *Operator) Exited() <-chan struct{} { return o.done }

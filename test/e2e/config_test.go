@@ -31,7 +31,8 @@ changePolicies:
   emergencyGroups: [oncall]
   approvalLifetime: 12h
 `), 0o600)).To(Succeed())
-		op, err := local.StartOperator(ctx, operatorBinary(), "--enable-webhooks=false", "--config="+path)
+		op, err := local.StartOperator(ctx, operatorBinary(), "--config="+path,
+			"--enable-webhooks=false") // the suite's operator already serves the webhook port
 		Expect(err).NotTo(HaveOccurred())
 		op.Stop()
 		log, err := os.ReadFile(op.LogPath)

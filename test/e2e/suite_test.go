@@ -45,18 +45,19 @@ var _ = BeforeSuite(func() {
 	dir := filepath.Join(testenv.RepoRoot(), "bin", "e2e")
 	var err error
 	local, err = cluster.Start(ctx, cluster.Options{
-		AssetsDir: testenv.AssetsDir(),
-		Dir:       dir,
-		CRDDirs:   []string{filepath.Join(testenv.RepoRoot(), "config", "crd", "bases")},
-		Nodes:     3,
-		Progress:  GinkgoWriter,
+		AssetsDir:        testenv.AssetsDir(),
+		Dir:              dir,
+		CRDDirs:          []string{filepath.Join(testenv.RepoRoot(), "config", "crd", "bases")},
+		WebhookManifests: []string{filepath.Join(testenv.RepoRoot(), "config", "webhook", "manifests.yaml")},
+		Nodes:            3,
+		Progress:         GinkgoWriter,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	k8s = local.Client
 	// Short lifecycle timings so that specs see detection and auto-resolution within seconds.
 	policy := filepath.Join(dir, "policy.yaml")
 	Expect(os.WriteFile(policy, []byte("detection: {nodeNotReadyGracePeriod: 1s}\n"), 0o600)).To(Succeed())
-	operator, err = local.StartOperator(ctx, operatorBinary(), "--enable-webhooks=false", "--resolve-after=3s",
+	operator, err = local.StartOperator(ctx, operatorBinary(), "--resolve-after=3s",
 		"--cluster-namespace="+clusterNamespace, "--config="+policy)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {

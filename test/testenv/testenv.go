@@ -40,7 +40,13 @@ type Env struct {
 }
 
 // Start starts etcd and kube-apiserver and installs the CRDs from config/crd/bases.
-func Start() (*Env, error) {
+func Start() (*Env, error) { return start(false) }
+
+// StartWithWebhooks also installs the webhook configurations from config/webhook, pointed at
+// a local serving port with generated certificates (WebhookInstallOptions.LocalServing*).
+func StartWithWebhooks() (*Env, error) { return start(true) }
+
+func start(webhooks bool) (*Env, error) {
 	assets := AssetsDir()
 	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
 		return nil, fmt.Errorf("kube-apiserver not found in %s: run `make envtest-assets` first", assets)
@@ -50,6 +56,11 @@ func Start() (*Env, error) {
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		Scheme:                cluster.Scheme(),
+	}
+	if webhooks {
+		env.WebhookInstallOptions = envtest.WebhookInstallOptions{
+			Paths: []string{filepath.Join(RepoRoot(), "config", "webhook", "manifests.yaml")},
+		}
 	}
 	cfg, err := env.Start()
 	if err != nil {

@@ -1,0 +1,188 @@
+// Package webhook holds the admission webhooks: typed defaulters and validators that return
+// field errors, so that kubectl shows which field is wrong and why.
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+)
+
+// IncidentWebhook stamps who acknowledged or resolved an incident, and when, from the
+// authenticated user and the clock, and refuses illegal transitions. Nobody can act in
+// someone else's name: `by` and `at` in a request are never trusted.
+type IncidentWebhook struct {
+	// Clock is injected for tests; the real clock when nil.
+	Clock clock.PassiveClock
+}
+
+// +kubebuilder:webhook:path=/mutate-itops-dev-v1alpha1-incident,mutating=true,failurePolicy=fail,sideEffects=None,groups=itops.dev,resources=incidents,verbs=create;update,versions=v1alpha1,name=mincident.itops.dev,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-itops-dev-v1alpha1-incident,mutating=false,failurePolicy=fail,sideEffects=None,groups=itops.dev,resources=incidents,verbs=create;update,versions=v1alpha1,name=vincident.itops.dev,admissionReviewVersions=v1
+
+// SetupWithManager registers the webhooks.
+func (w *IncidentWebhook) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewWebhookManagedBy(mgr, &itopsv1alpha1.Incident{}).WithDefaulter(w).WithValidator(w).Complete()
+}
+
+func (w *IncidentWebhook) now() metav1.Time {
+	t := time.Now()
+	if w.Clock != nil {
+		t = w.Clock.Now()
+	}
+	return metav1.NewTime(t.UTC().Truncate(time.Second))
+}
+
+// requestContext returns the authenticated user and the object before the request.
+func requestContext(ctx context.Context) (string, *itopsv1alpha1.Incident, error) {
+	req, err := admission.RequestFromContext(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	var old *itopsv1alpha1.Incident
+	if req.Operation == admissionv1.Update && len(req.OldObject.Raw) > 0 {
+		old = &itopsv1alpha1.Incident{}
+		if err := json.Unmarshal(req.OldObject.Raw, old); err != nil {
+			return "", nil, fmt.Errorf("decoding the old incident: %w", err)
+		}
+	}
+	return req.UserInfo.Username, old, nil
+}
+
+// Default stamps `by` and `at` of a new or changed acknowledgement or resolution, and keeps
+// those of an unchanged one as they were.
+func (w *IncidentWebhook) Default(ctx context.Context, inc *itopsv1alpha1.Incident) error {
+	user, old, err := requestContext(ctx)
+	if err != nil {
+		return err
+	}
+	var oldAck *itopsv1alpha1.Acknowledgement
+	var oldRes *itopsv1alpha1.Resolution
+	if old != nil {
+		oldAck, oldRes = old.Spec.Acknowledgement, old.Spec.Resolution
+	}
+	now := w.now()
+	inc.Spec.Acknowledgement = StampAcknowledgement(oldAck, inc.Spec.Acknowledgement, user, now)
+	inc.Spec.Resolution = StampResolution(oldRes, inc.Spec.Resolution, user, now)
+	return nil
+}
+
+// StampAcknowledgement returns the acknowledgement to store: an unchanged one (same note)
+// keeps its recorded by/at; a new or changed one is stamped with user and now.
+func StampAcknowledgement(old, req *itopsv1alpha1.Acknowledgement, user string, now metav1.Time) *itopsv1alpha1.Acknowledgement {
+	if req == nil {
+		return nil
+	}
+	if old != nil && old.Note == req.Note {
+		return old.DeepCopy()
+	}
+	out := req.DeepCopy()
+	out.By, out.At = user, &now
+	return out
+}
+
+// StampResolution returns the resolution to store: an unchanged one (same code and note)
+// keeps its recorded by/at; a new or changed one is stamped with user and now.
+func StampResolution(old, req *itopsv1alpha1.Resolution, user string, now metav1.Time) *itopsv1alpha1.Resolution {
+	if req == nil {
+		return nil
+	}
+	if old != nil && old.Code == req.Code && old.Note == req.Note {
+		return old.DeepCopy()
+	}
+	out := req.DeepCopy()
+	out.By, out.At = user, &now
+	return out
+}
+
+// ValidateCreate checks that people's decisions on a new incident carry their own name.
+func (w *IncidentWebhook) ValidateCreate(ctx context.Context, inc *itopsv1alpha1.Incident) (admission.Warnings, error) {
+	user, _, err := requestContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return nil, invalid(inc, ValidateIncidentUpdate(nil, inc, user))
+}
+
+// ValidateUpdate refuses illegal transitions: acting in someone else's name, changing or
+// withdrawing another person's acknowledgement or resolution, changing a closed incident.
+func (w *IncidentWebhook) ValidateUpdate(ctx context.Context, old, inc *itopsv1alpha1.Incident) (admission.Warnings, error) {
+	user, _, err := requestContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return nil, invalid(inc, ValidateIncidentUpdate(old, inc, user))
+}
+
+// ValidateDelete allows deletion; the audit finalizer records the final state.
+func (w *IncidentWebhook) ValidateDelete(context.Context, *itopsv1alpha1.Incident) (admission.Warnings, error) {
+	return nil, nil
+}
+
+// ValidateIncidentUpdate is the validation of a create (old nil) or update by user.
+func ValidateIncidentUpdate(old, inc *itopsv1alpha1.Incident, user string) field.ErrorList {
+	var errs field.ErrorList
+	spec := field.NewPath("spec")
+	var oldAck *itopsv1alpha1.Acknowledgement
+	var oldRes *itopsv1alpha1.Resolution
+	if old != nil {
+		oldAck, oldRes = old.Spec.Acknowledgement, old.Spec.Resolution
+	}
+	ackChanged := !ackEqual(oldAck, inc.Spec.Acknowledgement)
+	resChanged := !resEqual(oldRes, inc.Spec.Resolution)
+
+	if old != nil && old.Status.Phase == itopsv1alpha1.IncidentClosed && (ackChanged || resChanged) {
+		errs = append(errs, field.Forbidden(spec, "the incident is Closed; closed incidents are final (open a new incident if the problem is back)"))
+		return errs
+	}
+	if ackChanged {
+		p := spec.Child("acknowledgement")
+		switch {
+		case oldAck != nil && oldAck.By != "" && oldAck.By != user:
+			errs = append(errs, field.Forbidden(p, fmt.Sprintf("acknowledged by %s; only %s can change or withdraw this acknowledgement", oldAck.By, oldAck.By)))
+		case inc.Spec.Acknowledgement != nil && inc.Spec.Acknowledgement.By != user:
+			errs = append(errs, field.Invalid(p.Child("by"), inc.Spec.Acknowledgement.By, fmt.Sprintf("must be the authenticated user %q: nobody acknowledges in someone else's name", user)))
+		}
+	}
+	if resChanged {
+		p := spec.Child("resolution")
+		switch {
+		case oldRes != nil && oldRes.By != "" && oldRes.By != user:
+			errs = append(errs, field.Forbidden(p, fmt.Sprintf("resolved by %s; only %s can change or withdraw this resolution", oldRes.By, oldRes.By)))
+		case inc.Spec.Resolution != nil && inc.Spec.Resolution.By != user:
+			errs = append(errs, field.Invalid(p.Child("by"), inc.Spec.Resolution.By, fmt.Sprintf("must be the authenticated user %q: nobody resolves in someone else's name", user)))
+		}
+	}
+	return errs
+}
+
+func ackEqual(a, b *itopsv1alpha1.Acknowledgement) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.By == b.By && a.Note == b.Note && a.At.Equal(b.At)
+}
+
+func resEqual(a, b *itopsv1alpha1.Resolution) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.By == b.By && a.Code == b.Code && a.Note == b.Note && a.At.Equal(b.At)
+}
+
+func invalid(inc *itopsv1alpha1.Incident, errs field.ErrorList) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return apierrors.NewInvalid(itopsv1alpha1.GroupVersion.WithKind("Incident").GroupKind(), inc.Name, errs)
+}
