@@ -73,11 +73,11 @@ test: test-unit test-envtest test-e2e ## All tests: unit, envtest suites and the
 
 .PHONY: test-unit
 test-unit: ## Unit tests of the pure packages (no API server).
-	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e /test/ -e /controllers/ -e /internal/webhook)
+	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e /test/ -e /controllers/ -e /internal/webhook$$)
 
 .PHONY: test-envtest
 test-envtest: envtest-assets manifests generate ## Envtest suites (real kube-apiserver and etcd).
-	go test $(GO_TEST_FLAGS) $$(go list ./controllers/... ./internal/webhook/... ./test/... | grep -v /test/e2e)
+	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -e /controllers/ -e /internal/webhook$$ -e /test/ | grep -v /test/e2e)
 
 .PHONY: test-e2e
 test-e2e: envtest-assets build ## End-to-end suite: the built binary against the simulated cluster.
