@@ -28,6 +28,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/config"
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
+	"github.com/itops-dev/itops-operator/internal/metrics"
 	webhooks "github.com/itops-dev/itops-operator/internal/webhook"
 )
 
@@ -167,6 +168,7 @@ func run(o options) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
+	metrics.Register(mgr.GetClient())
 	lifecyclePolicy := lifecycle.Policy{
 		ResolveAfter:      o.resolveAfter,
 		ReopenWindow:      policy.Incidents.ReopenWindow.Duration,

@@ -22,6 +22,7 @@ import (
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
+	"github.com/itops-dev/itops-operator/internal/metrics"
 )
 
 // lastSeenRefresh bounds how often an ongoing problem's lastSeenAt is rewritten.
@@ -155,6 +156,7 @@ func (s *Syncer) open(ctx context.Context, subj health.Subject, ns, fp string, p
 		}
 		return fmt.Errorf("opening incident %s/%s: %w", ns, inc.Name, err)
 	}
+	metrics.Detections.WithLabelValues(p.Reason).Inc()
 	return s.observe(ctx, inc, p, now)
 }
 
@@ -169,7 +171,8 @@ func (s *Syncer) observe(ctx context.Context, inc *itopsv1alpha1.Incident, p hea
 	}
 	patch := client.MergeFromWithOptions(inc.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	t := metav1.NewTime(now)
-	if cond != nil && cond.Status == metav1.ConditionFalse {
+	recurrence := cond != nil && cond.Status == metav1.ConditionFalse
+	if recurrence {
 		inc.Status.Occurrences++ // it went away and came back
 	}
 	if inc.Status.Occurrences == 0 {
@@ -180,7 +183,13 @@ func (s *Syncer) observe(ctx context.Context, inc *itopsv1alpha1.Incident, p hea
 		Type: itopsv1alpha1.IncidentConditionProblemPresent, Status: metav1.ConditionTrue,
 		Reason: p.Reason, Message: message, ObservedGeneration: inc.Generation, LastTransitionTime: t,
 	})
-	return s.Client.Status().Patch(ctx, inc, patch)
+	if err := s.Client.Status().Patch(ctx, inc, patch); err != nil {
+		return err
+	}
+	if recurrence {
+		metrics.Detections.WithLabelValues(p.Reason).Inc()
+	}
+	return nil
 }
 
 // recover records that the problem is no longer observed: ProblemPresent=False since now.

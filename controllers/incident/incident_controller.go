@@ -18,6 +18,7 @@ import (
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
+	"github.com/itops-dev/itops-operator/internal/metrics"
 )
 
 // AuditFinalizer keeps an incident until its final state is in the audit trail.
@@ -97,6 +98,30 @@ func (r *Reconciler) record(inc *itopsv1alpha1.Incident, t transition) {
 		Phase: string(inc.Status.Phase), Message: t.Message, Fields: incidentFields(inc),
 	})
 	r.Recorder.Eventf(inc, nil, corev1.EventTypeNormal, t.Type, "Update", "%s", t.Message)
+	observe(inc, t)
+}
+
+// observe feeds the time-to-acknowledge and time-to-resolve histograms.
+func observe(inc *itopsv1alpha1.Incident, t transition) {
+	st := inc.Status
+	if st.DetectedAt == nil {
+		return
+	}
+	priority := string(st.Priority)
+	switch t.Type {
+	case TransitionAcknowledged:
+		if st.AcknowledgedAt != nil {
+			metrics.TimeToAcknowledge.WithLabelValues(priority).Observe(st.AcknowledgedAt.Sub(st.DetectedAt.Time).Seconds())
+		}
+	case TransitionResolved, TransitionAutoResolved:
+		if st.ResolvedAt != nil {
+			resolver := "person"
+			if st.ResolvedBy == itopsv1alpha1.ResolvedByOperator {
+				resolver = "operator"
+			}
+			metrics.TimeToResolve.WithLabelValues(priority, resolver).Observe(st.ResolvedAt.Sub(st.DetectedAt.Time).Seconds())
+		}
+	}
 }
 
 func incidentFields(inc *itopsv1alpha1.Incident, extra ...any) []any {
