@@ -87,6 +87,10 @@ test-e2e: envtest-assets build ## End-to-end suite: the built binary against the
 bench: ## Benchmarks of the pure packages.
 	go test -run '^$$' -bench . -benchmem ./internal/...
 
+.PHONY: bench-detection
+bench-detection: envtest-assets build ## Detection latency and operator memory with 5000 pods on the simulated cluster.
+	go run ./test/bench/detection $(BENCH_ARGS)
+
 ##@ Build
 
 .PHONY: build

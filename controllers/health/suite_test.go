@@ -11,11 +11,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/itops-dev/itops-operator/controllers/incident"
 	"github.com/itops-dev/itops-operator/internal/audit"
+	"github.com/itops-dev/itops-operator/internal/cachetransform"
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
 	"github.com/itops-dev/itops-operator/test/cluster"
@@ -46,7 +48,10 @@ var _ = BeforeSuite(func() {
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:  cluster.Scheme(),
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache: cache.Options{
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject:         map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: cachetransform.Pod}},
+		},
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect((&incident.Reconciler{

@@ -90,6 +90,9 @@ func (c *Cluster) StartOperator(ctx context.Context, binary string, extraArgs ..
 // ReadyURL is the operator's readiness endpoint (ready once its webhook server serves).
 func (o *Operator) ReadyURL() string { return strings.TrimSuffix(o.HealthURL, "/healthz") + "/readyz" }
 
+// PID is the operator's process id.
+func (o *Operator) PID() int { return o.cmd.Process.Pid }
+
 // Exited is closed when the operator process has exited.
 func (o *Operator) Exited() <-chan struct{} { return o.done }
 

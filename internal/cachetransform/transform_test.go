@@ -1,0 +1,53 @@
+package cachetransform
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/itops-dev/itops-operator/internal/health"
+)
+
+func TestPodKeepsWhatDetectorsRead(t *testing.T) {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "web-1", Namespace: "shop", UID: "u1", ResourceVersion: "42",
+			Labels:          map[string]string{"app": "web"},
+			Annotations:     map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{...big...}"},
+			ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-abc", Controller: ptr.To(true)}},
+		},
+		Spec: corev1.PodSpec{
+			NodeName: "n1",
+			Containers: []corev1.Container{{Name: "app", Image: "web:1", Env: []corev1.EnvVar{{Name: "A", Value: "b"}},
+				Command: []string{"/bin/web", "--serve"}}},
+			Volumes: []corev1.Volume{{Name: "data"}},
+		},
+		Status: corev1.PodStatus{
+			Phase: corev1.PodRunning,
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "app", RestartCount: 3, ImageID: "sha256:abc", ContainerID: "containerd://1",
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}},
+		},
+	}
+	out, err := Pod(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slim := out.(*corev1.Pod)
+	if slim.Annotations != nil || slim.ManagedFields != nil || slim.Spec.Volumes != nil || slim.Spec.Containers[0].Env != nil ||
+		slim.Spec.Containers[0].Command != nil || slim.Status.ContainerStatuses[0].ImageID != "" {
+		t.Errorf("unread fields kept: %+v", slim)
+	}
+	if got, want := health.PodProblems(slim, pod.CreationTimestamp.Time, health.DefaultThresholds), health.PodProblems(pod, pod.CreationTimestamp.Time, health.DefaultThresholds); len(got) != 1 || got[0] != want[0] {
+		t.Errorf("detectors judge the slim pod differently: %v vs %v", got, want)
+	}
+	if metav1.GetControllerOf(slim) == nil || slim.Labels["app"] != "web" || slim.Spec.NodeName != "n1" || slim.ResourceVersion != "42" {
+		t.Errorf("identity, owner or labels lost: %+v", slim.ObjectMeta)
+	}
+	node := &corev1.Node{}
+	if out, _ := Pod(node); out != node {
+		t.Error("non-pods must pass through")
+	}
+}
