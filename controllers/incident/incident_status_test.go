@@ -106,6 +106,24 @@ func TestComputeStatus(t *testing.T) {
 			},
 		},
 		{
+			name: "health detection's annotations become detectedAt and previous",
+			inc: incident(automated, func(i *itopsv1alpha1.Incident) {
+				i.Annotations = map[string]string{
+					itopsv1alpha1.AnnotationDetectedAt: "2026-11-24T09:58:30Z",
+					itopsv1alpha1.AnnotationPrevious:   "deployment-web-crashloopbackoff",
+				}
+			}),
+			wantPhase: "Open", wantPriority: "P3", wantTransitions: "Opened",
+			check: func(t *testing.T, st itopsv1alpha1.IncidentStatus) {
+				if !st.DetectedAt.Equal(at(90*time.Second)) || st.Previous != "deployment-web-crashloopbackoff" {
+					t.Errorf("detectedAt %s previous %q", st.DetectedAt, st.Previous)
+				}
+				if !strings.Contains(st.Timeline[0].Message, "recurs after deployment-web-crashloopbackoff") {
+					t.Errorf("timeline %+v", st.Timeline)
+				}
+			},
+		},
+		{
 			name:      "a priority change is recorded",
 			inc:       incident(opened, func(i *itopsv1alpha1.Incident) { i.Spec.Impact = "High" }),
 			wantPhase: "Open", wantPriority: "P2", wantTransitions: "Reprioritized",

@@ -2,9 +2,11 @@ package incident
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -29,6 +31,22 @@ var (
 	fakeClock = clocktesting.NewFakePassiveClock(time.Date(2026, 11, 24, 9, 30, 0, 0, time.UTC))
 )
 
+// trail collects the audit records the controller writes.
+type trail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (t *trail) write(line string) { t.mu.Lock(); defer t.mu.Unlock(); t.lines = append(t.lines, line) }
+
+func (t *trail) records() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.lines...)
+}
+
+var auditTrail = &trail{}
+
 func TestIncidentController(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Incident controller suite")
@@ -49,7 +67,7 @@ var _ = BeforeSuite(func() {
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("itops-operator"),
 		Clock:    fakeClock,
-		Audit:    audit.New(ctrl.Log),
+		Audit:    audit.New(funcr.NewJSON(auditTrail.write, funcr.Options{})),
 		Policy:   lifecycle.DefaultPolicy,
 	}).SetupWithManager(mgr)).To(Succeed())
 	go func() {
@@ -68,6 +86,26 @@ func newNamespace() string {
 	DeferCleanup(func() { Expect(env.Client.Delete(ctx, ns)).To(Succeed()) })
 	return ns.Name
 }
+
+var _ = Describe("Incident deletion", func() {
+	It("records the final state, then lets the incident go", func() {
+		inc := &itopsv1alpha1.Incident{
+			ObjectMeta: metav1.ObjectMeta{Name: "short-lived", Namespace: newNamespace()},
+			Spec:       itopsv1alpha1.IncidentSpec{Title: "short-lived"},
+		}
+		Expect(env.Client.Create(ctx, inc)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			g.Expect(inc.Finalizers).To(ContainElement(AuditFinalizer))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		Expect(env.Client.Delete(ctx, inc)).To(Succeed())
+		Eventually(func() error {
+			return env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)
+		}).WithTimeout(20 * time.Second).Should(MatchError(ContainSubstring("not found")))
+		Expect(auditTrail.records()).To(ContainElement(And(
+			ContainSubstring(`"transition":"Deleted"`), ContainSubstring(`"name":"short-lived"`), ContainSubstring(`"phase":"Open"`))))
+	})
+})
 
 var _ = Describe("Incident controller", func() {
 	It("prioritises a new incident, records its opening, and follows people's decisions", func() {
