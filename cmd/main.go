@@ -2,6 +2,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -26,6 +27,7 @@ import (
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
 	"github.com/itops-dev/itops-operator/controllers/incident"
+	"github.com/itops-dev/itops-operator/controllers/webhookcert"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/cachetransform"
 	"github.com/itops-dev/itops-operator/internal/config"
@@ -59,6 +61,7 @@ type options struct {
 	configFile        string
 	enableHTTP2       bool
 	secureMetrics     bool
+	webhookService    string
 }
 
 func defaultOperatorNamespace() string {
@@ -77,6 +80,8 @@ func main() {
 	flag.StringVar(&o.webhookCertDir, "webhook-cert-dir", filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs"),
 		"Directory holding the webhook serving certificate (tls.crt, tls.key). When it already holds one, the operator serves it and manages none.")
 	flag.IntVar(&o.webhookPort, "webhook-port", 9443, "The port the admission webhook server listens on.")
+	flag.StringVar(&o.webhookService, "webhook-service-name", "itops-operator-webhook",
+		"The Service (in the operator namespace) the webhooks are reached through; the self-managed certificate is issued for it.")
 	flag.BoolVar(&o.enableWebhooks, "enable-webhooks", true, "Serve the admission webhooks.")
 	flag.StringVar(&o.operatorNamespace, "operator-namespace", defaultOperatorNamespace(),
 		"Namespace the operator runs in and keeps its own Secrets in (default $POD_NAMESPACE, else itops-system).")
@@ -142,12 +147,32 @@ func run(o options) error {
 	setupLog.Info("policy loaded", "file", o.configFile, "changePolicies", len(policy.ChangePolicies),
 		"operatorNamespace", o.operatorNamespace, "clusterNamespace", o.clusterNamespace, "resolveAfter", o.resolveAfter)
 
+	restConfig := ctrl.GetConfigOrDie()
+	var certManager *webhookcert.Manager
+	if o.enableWebhooks && !webhookcert.HasCertificate(o.webhookCertDir) {
+		// No certificate provided: manage our own. The files must exist before the webhook
+		// server starts, so the first issue happens here, with a live client.
+		direct, err := client.New(restConfig, client.Options{Scheme: scheme})
+		if err != nil {
+			return err
+		}
+		certManager = &webhookcert.Manager{Client: direct, Namespace: o.operatorNamespace, SecretName: "itops-operator-webhook-cert",
+			ServiceName: o.webhookService, CertDir: o.webhookCertDir}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_, err = certManager.Ensure(ctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("managing the webhook certificate (or provide one in --webhook-cert-dir): %w", err)
+		}
+		setupLog.Info("serving a self-managed webhook certificate", "dnsNames", certManager.DNSNames(), "dir", o.webhookCertDir)
+	}
+
 	var tlsOpts []func(*tls.Config)
 	if !o.enableHTTP2 {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme: scheme,
 		// Watching every Pod is the operator's biggest cost: keep the cache lean. Every object
 		// loses its managedFields; pods keep only what the detectors read.
@@ -192,6 +217,11 @@ func run(o options) error {
 		return fmt.Errorf("setting up the incident controller: %w", err)
 	}
 
+	if certManager != nil {
+		if err := mgr.Add(certManager); err != nil { // renews before expiry
+			return err
+		}
+	}
 	if o.enableWebhooks {
 		if err := (&webhooks.IncidentWebhook{}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the incident webhooks: %w", err)

@@ -1,0 +1,211 @@
+// Package webhookcert manages the webhook serving certificate when none is provided in
+// --webhook-cert-dir: a CA and a serving certificate kept in a Secret in the operator
+// namespace (shared by every replica), written to the certificate directory, with the CA
+// injected into the operator's webhook configurations, and renewed before expiry.
+package webhookcert
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/itops-dev/itops-operator/internal/certs"
+)
+
+// webhookSuffix identifies the operator's webhooks in webhook configurations.
+const webhookSuffix = ".itops.dev"
+
+// Secret keys.
+const (
+	keyCACert = "ca.crt"
+	keyCAKey  = "ca.key"
+	keyCert   = corev1.TLSCertKey
+	keyKey    = corev1.TLSPrivateKeyKey
+)
+
+// HasCertificate reports whether dir already holds a serving certificate (then the operator
+// serves it and manages none).
+func HasCertificate(dir string) bool {
+	for _, f := range []string{keyCert, keyKey} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Manager issues, stores, writes, injects and renews the serving certificate.
+type Manager struct {
+	// Client must read live (not from a cache that has not started yet).
+	Client      client.Client
+	Namespace   string
+	SecretName  string
+	ServiceName string
+	CertDir     string
+	Clock       clock.PassiveClock
+}
+
+func (m *Manager) now() time.Time {
+	if m.Clock == nil {
+		return time.Now()
+	}
+	return m.Clock.Now()
+}
+
+// DNSNames are the names the serving certificate is for.
+func (m *Manager) DNSNames() []string {
+	svc := m.ServiceName + "." + m.Namespace + ".svc"
+	return []string{svc, svc + ".cluster.local"}
+}
+
+// Ensure makes the Secret hold a usable bundle (issuing or renewing as needed, tolerating
+// other replicas doing the same), writes the serving pair to CertDir, injects the CA into the
+// webhook configurations, and returns when the certificate must be renewed.
+func (m *Manager) Ensure(ctx context.Context) (time.Time, error) {
+	bundle, err := m.ensureSecret(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if err := m.writeFiles(bundle); err != nil {
+		return time.Time{}, err
+	}
+	if err := m.injectCA(ctx, bundle.CACert); err != nil {
+		return time.Time{}, err
+	}
+	return certs.RenewAt(bundle, m.DNSNames(), m.now()), nil
+}
+
+func (m *Manager) ensureSecret(ctx context.Context) (*certs.Bundle, error) {
+	for range 5 {
+		secret := &corev1.Secret{}
+		err := m.Client.Get(ctx, client.ObjectKey{Namespace: m.Namespace, Name: m.SecretName}, secret)
+		if err != nil && !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+		exists := err == nil
+		current := &certs.Bundle{CACert: secret.Data[keyCACert], CAKey: secret.Data[keyCAKey], Cert: secret.Data[keyCert], Key: secret.Data[keyKey]}
+		if exists && !certs.RenewAt(current, m.DNSNames(), m.now()).IsZero() {
+			return current, nil
+		}
+		next, err := certs.Issue(current, m.DNSNames(), m.now())
+		if err != nil {
+			return nil, err
+		}
+		secret.Name, secret.Namespace, secret.Type = m.SecretName, m.Namespace, corev1.SecretTypeTLS
+		secret.Labels = map[string]string{"app.kubernetes.io/managed-by": "itops-operator"}
+		secret.Data = map[string][]byte{keyCACert: next.CACert, keyCAKey: next.CAKey, keyCert: next.Cert, keyKey: next.Key}
+		if exists {
+			err = m.Client.Update(ctx, secret)
+		} else {
+			err = m.Client.Create(ctx, secret)
+		}
+		switch {
+		case err == nil:
+			ctrl.LoggerFrom(ctx).Info("issued the webhook serving certificate", "secret", m.Namespace+"/"+m.SecretName, "dnsNames", m.DNSNames())
+			return next, nil
+		case apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err):
+			continue // another replica got there first: use theirs
+		default:
+			return nil, fmt.Errorf("storing the webhook certificate in secret %s/%s: %w", m.Namespace, m.SecretName, err)
+		}
+	}
+	return nil, fmt.Errorf("secret %s/%s keeps changing under us", m.Namespace, m.SecretName)
+}
+
+func (m *Manager) writeFiles(b *certs.Bundle) error {
+	if err := os.MkdirAll(m.CertDir, 0o700); err != nil {
+		return err
+	}
+	for name, data := range map[string][]byte{keyCert: b.Cert, keyKey: b.Key} {
+		path := filepath.Join(m.CertDir, name)
+		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+			continue
+		}
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, data, 0o600); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// injectCA sets caBundle on every webhook named *.itops.dev.
+func (m *Manager) injectCA(ctx context.Context, ca []byte) error {
+	mutating := &admissionregistrationv1.MutatingWebhookConfigurationList{}
+	if err := m.Client.List(ctx, mutating); err != nil {
+		return err
+	}
+	for i := range mutating.Items {
+		cfg := &mutating.Items[i]
+		patch := client.MergeFrom(cfg.DeepCopy())
+		changed := false
+		for j := range cfg.Webhooks {
+			if strings.HasSuffix(cfg.Webhooks[j].Name, webhookSuffix) && !bytes.Equal(cfg.Webhooks[j].ClientConfig.CABundle, ca) {
+				cfg.Webhooks[j].ClientConfig.CABundle, changed = ca, true
+			}
+		}
+		if changed {
+			if err := m.Client.Patch(ctx, cfg, patch); err != nil {
+				return err
+			}
+		}
+	}
+	validating := &admissionregistrationv1.ValidatingWebhookConfigurationList{}
+	if err := m.Client.List(ctx, validating); err != nil {
+		return err
+	}
+	for i := range validating.Items {
+		cfg := &validating.Items[i]
+		patch := client.MergeFrom(cfg.DeepCopy())
+		changed := false
+		for j := range cfg.Webhooks {
+			if strings.HasSuffix(cfg.Webhooks[j].Name, webhookSuffix) && !bytes.Equal(cfg.Webhooks[j].ClientConfig.CABundle, ca) {
+				cfg.Webhooks[j].ClientConfig.CABundle, changed = ca, true
+			}
+		}
+		if changed {
+			if err := m.Client.Patch(ctx, cfg, patch); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Start renews the certificate at exactly its renewal time, for as long as the manager runs
+// (a manager.Runnable; every replica runs it, since every replica serves webhooks).
+func (m *Manager) Start(ctx context.Context) error {
+	log := ctrl.LoggerFrom(ctx).WithName("webhookcert")
+	for {
+		renewAt, err := m.Ensure(ctx)
+		wait := time.Until(renewAt)
+		if err != nil {
+			log.Error(err, "ensuring the webhook certificate; retrying in a minute")
+			wait = time.Minute
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// NeedLeaderElection is false: every replica serves webhooks and needs the files.
+func (m *Manager) NeedLeaderElection() bool { return false }
+
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;list;watch;patch
