@@ -232,6 +232,7 @@ func run(o options) error {
 	thresholds.WorkloadGracePeriod = policy.Detection.WorkloadGracePeriod.Duration
 	thresholds.VolumeClaimPendingGracePeriod = policy.Detection.VolumeClaimPendingGracePeriod.Duration
 	thresholds.NodeNotReadyGracePeriod = policy.Detection.NodeNotReadyGracePeriod.Duration
+	thresholds.StartupGracePeriod = policy.Detection.StartupGracePeriod.Duration
 	if err := healthcontrollers.Setup(mgr, &healthcontrollers.Syncer{
 		Client:           mgr.GetClient(),
 		Policy:           lifecyclePolicy,

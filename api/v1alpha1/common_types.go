@@ -27,6 +27,8 @@ const (
 	// AnnotationDetectedAt, set by health detection on an incident it opens, is when the
 	// problem started as far as the object tells (RFC 3339); it becomes status.detectedAt.
 	AnnotationDetectedAt = "itops.dev/detected-at"
+	// AuditFinalizer keeps an incident until its final state is in the audit trail.
+	AuditFinalizer = "itops.dev/audit"
 )
 
 // Condition types shared by all kinds. They follow kstatus so that Flux health checks,

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -38,7 +39,7 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		problems, recheck = health.NodeProblems(node, now, r.Thresholds)
 	}
 	if err := r.Syncer.Sync(ctx, subj, nodeReasons, problems, ""); err != nil {
-		return conflictRetry(err)
+		return ctrl.Result{}, err
 	}
 	if recheck.IsZero() {
 		return ctrl.Result{}, nil
@@ -70,7 +71,7 @@ func (r *VolumeClaimReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		problems, recheck = health.VolumeClaimProblems(pvc, now, r.Thresholds)
 	}
 	if err := r.Syncer.Sync(ctx, subj, volumeClaimReasons, problems, ""); err != nil {
-		return conflictRetry(err)
+		return ctrl.Result{}, err
 	}
 	if recheck.IsZero() {
 		return ctrl.Result{}, nil
@@ -87,9 +88,11 @@ func Setup(mgr ctrl.Manager, syncer *Syncer, t health.Thresholds) error {
 		}
 	}
 	if err := ctrl.NewControllerManagedBy(mgr).Named("health-node").For(&corev1.Node{}).
+		Watches(&itopsv1alpha1.Incident{}, incidentSubject("Node"), builder.WithPredicates(incidentAppeared)).
 		Complete(&NodeReconciler{Client: mgr.GetClient(), Syncer: syncer, Thresholds: t}); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).Named("health-persistentvolumeclaim").For(&corev1.PersistentVolumeClaim{}).
+		Watches(&itopsv1alpha1.Incident{}, incidentSubject("PersistentVolumeClaim"), builder.WithPredicates(incidentAppeared)).
 		Complete(&VolumeClaimReconciler{Client: mgr.GetClient(), Syncer: syncer, Thresholds: t})
 }

@@ -22,7 +22,7 @@ func TestRollUp(t *testing.T) {
 		}}}}
 	}
 	healthy := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-ok"}}
-	var pods []corev1.Pod
+	pods := make([]corev1.Pod, 0, 31)
 	for i := range 30 {
 		pods = append(pods, crashing(fmt.Sprintf("web-%02d", i), time.Duration(i)*time.Second))
 	}
@@ -33,7 +33,7 @@ func TestRollUp(t *testing.T) {
 		t.Fatalf("problems = %+v, want one CrashLoopBackOff", problems)
 	}
 	msg := problems[0].Message
-	if !strings.HasPrefix(msg, "30 of 31 pods: pod web-00: container app: CrashLoopBackOff (2 restarts); pod web-01") ||
+	if !strings.HasPrefix(msg, "30 of 31 pods: pod web-00: container app: CrashLoopBackOff; pod web-01") ||
 		!strings.HasSuffix(msg, "; and 25 more") || strings.Contains(msg, "web-05") {
 		t.Errorf("message = %q, want the first five pods named and the rest counted", msg)
 	}

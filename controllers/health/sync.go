@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/utils/clock"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -85,6 +84,11 @@ func (s *Syncer) Sync(ctx context.Context, subj health.Subject, reasons []string
 		p, present := byReason[reason]
 		var err error
 		switch {
+		case present && p.Sustain:
+			// Evidence that keeps an open incident present, but opens and reopens nothing.
+			if latest != nil && lifecycle.IsOpen(latest) {
+				err = s.observe(ctx, latest, p, now)
+			}
 		case present:
 			switch lifecycle.Decide(latest, now, s.Policy) {
 			case lifecycle.OpenNew:
@@ -124,10 +128,13 @@ func (s *Syncer) open(ctx context.Context, subj health.Subject, ns, fp string, p
 				itopsv1alpha1.LabelSequence:    strconv.Itoa(seq),
 			},
 			Annotations: map[string]string{itopsv1alpha1.AnnotationDetectedAt: detected.UTC().Format(time.RFC3339)},
+			// The incident's final state must reach the audit trail, even if it is deleted
+			// before the incident controller first sees it.
+			Finalizers: []string{itopsv1alpha1.AuditFinalizer},
 		},
 		Spec: itopsv1alpha1.IncidentSpec{
-			Title:       truncate(fmt.Sprintf("%s %s: %s", subj.Kind, subj.Name, p.Reason), 256),
-			Description: truncate(p.Message, 8192),
+			Title:       health.Truncate(fmt.Sprintf("%s %s: %s", subj.Kind, subj.Name, p.Reason), 256),
+			Description: health.Truncate(p.Message, 8192),
 			Impact:      impact,
 			Urgency:     urgency,
 			Source:      itopsv1alpha1.SourceHealthCheck,
@@ -164,7 +171,7 @@ func (s *Syncer) open(ctx context.Context, subj health.Subject, ns, fp string, p
 // False), lastSeenAt.
 func (s *Syncer) observe(ctx context.Context, inc *itopsv1alpha1.Incident, p health.Problem, now time.Time) error {
 	cond := meta.FindStatusCondition(inc.Status.Conditions, itopsv1alpha1.IncidentConditionProblemPresent)
-	message := truncate(p.Message, 1024)
+	message := health.Truncate(p.Message, 1024)
 	fresh := inc.Status.LastSeenAt != nil && now.Sub(inc.Status.LastSeenAt.Time) < lastSeenRefresh
 	if cond != nil && cond.Status == metav1.ConditionTrue && cond.Message == message && fresh {
 		return nil
@@ -207,18 +214,6 @@ func (s *Syncer) recover(ctx context.Context, inc *itopsv1alpha1.Incident, now t
 	return s.Client.Status().Patch(ctx, inc, patch)
 }
 
-// conflictRetry turns a write conflict (the incident controller updated the incident at the
-// same moment) into a prompt, quiet retry; other errors go to the controller's backoff.
-func conflictRetry(err error) (ctrl.Result, error) {
-	if apierrors.IsConflict(err) {
-		return ctrl.Result{RequeueAfter: conflictRetryDelay}, nil
-	}
-	return ctrl.Result{}, err
-}
-
-// conflictRetryDelay is how soon a detector retries after a write conflict.
-const conflictRetryDelay = 100 * time.Millisecond
-
 // nextSequence is one more than the highest sequence among a fingerprint's incidents.
 func nextSequence(incidents []itopsv1alpha1.Incident) int {
 	highest := 0
@@ -228,11 +223,4 @@ func nextSequence(incidents []itopsv1alpha1.Incident) int {
 		}
 	}
 	return highest + 1
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
 }

@@ -14,9 +14,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -65,7 +67,7 @@ var workloadKinds = []workloadKind{
 				desired = *s.Spec.Replicas
 			}
 			return shortfall(health.ReplicaShortfall{Kind: "StatefulSet", Name: s.Name, Ready: s.Status.ReadyReplicas,
-				Desired: desired, NotReadyPodSince: health.NotReadySince(pods)}, now, t)
+				Desired: desired, NotReadyPodSince: notReadySince(pods, s.CreationTimestamp.Time)}, now, t)
 		},
 		selector: func(obj client.Object) *metav1.LabelSelector { return obj.(*appsv1.StatefulSet).Spec.Selector },
 		reasons:  []string{itopsv1alpha1.ReasonWorkloadUnavailable},
@@ -76,7 +78,8 @@ var workloadKinds = []workloadKind{
 		evaluate: func(obj client.Object, pods []corev1.Pod, now time.Time, t health.Thresholds) ([]health.Problem, time.Time) {
 			d := obj.(*appsv1.DaemonSet)
 			return shortfall(health.ReplicaShortfall{Kind: "DaemonSet", Name: d.Name, Ready: d.Status.NumberReady,
-				Desired: d.Status.DesiredNumberScheduled, NotReadyPodSince: health.NotReadySince(pods)}, now, t)
+				Desired: d.Status.DesiredNumberScheduled, Tolerated: daemonSetMaxUnavailable(d),
+				NotReadyPodSince: notReadySince(pods, d.CreationTimestamp.Time)}, now, t)
 		},
 		selector: func(obj client.Object) *metav1.LabelSelector { return obj.(*appsv1.DaemonSet).Spec.Selector },
 		reasons:  []string{itopsv1alpha1.ReasonWorkloadUnavailable},
@@ -98,6 +101,30 @@ var workloadKinds = []workloadKind{
 			return nil, time.Time{}
 		},
 	},
+}
+
+// notReadySince dates a shortfall from the earliest not-ready pod; when no pod explains it
+// (pods that cannot be created: quota, admission, a missing ServiceAccount), from the
+// workload's creation, so that the grace period has a fixed end.
+func notReadySince(pods []corev1.Pod, created time.Time) time.Time {
+	if since := health.NotReadySince(pods); !since.IsZero() {
+		return since
+	}
+	return created
+}
+
+// daemonSetMaxUnavailable is how many not-ready pods a DaemonSet's rolling update tolerates
+// (default 1): a node being replaced is not an outage.
+func daemonSetMaxUnavailable(d *appsv1.DaemonSet) int32 {
+	ru := d.Spec.UpdateStrategy.RollingUpdate
+	if d.Spec.UpdateStrategy.Type != appsv1.RollingUpdateDaemonSetStrategyType || ru == nil || ru.MaxUnavailable == nil {
+		return 1
+	}
+	n, err := intstr.GetScaledValueFromIntOrPercent(ru.MaxUnavailable, int(d.Status.DesiredNumberScheduled), true)
+	if err != nil || n < 0 {
+		return 1
+	}
+	return int32(n) //nolint:gosec // bounded by DesiredNumberScheduled
 }
 
 func shortfall(s health.ReplicaShortfall, now time.Time, t health.Thresholds) ([]health.Problem, time.Time) {
@@ -161,7 +188,7 @@ func (r *WorkloadReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 	}
 	if err := r.Syncer.Sync(ctx, subj, append(append([]string(nil), r.kind.reasons...), podReasons...), problems, service); err != nil {
-		return conflictRetry(err)
+		return ctrl.Result{}, err
 	}
 	if recheck.IsZero() {
 		return ctrl.Result{}, nil
@@ -209,13 +236,15 @@ func rollUp(pods []corev1.Pod, now time.Time, t health.Thresholds) ([]health.Pro
 	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
 	for i := range pods {
 		pod := &pods[i]
-		recheck = earliest(recheck, health.OOMKillExpiry(pod, now, t))
+		recheck = earliest(recheck, health.PodRecheck(pod, now, t))
 		for _, p := range health.PodProblems(pod, now, t) {
 			a, ok := byReason[p.Reason]
 			if !ok {
-				a = &acc{p: health.Problem{Reason: p.Reason, Since: p.Since}}
+				a = &acc{p: health.Problem{Reason: p.Reason, Since: p.Since, Sustain: true}}
 				byReason[p.Reason] = a
 			}
+			// One pod that shows the problem outright is enough to open an incident.
+			a.p.Sustain = a.p.Sustain && p.Sustain
 			a.count++
 			if len(a.lines) < maxPodsListed {
 				a.lines = append(a.lines, fmt.Sprintf("pod %s: %s", pod.Name, p.Message))
@@ -275,10 +304,13 @@ func (r *WorkloadReconciler) setup(mgr ctrl.Manager) error {
 	if r.kind.kind == "Pod" {
 		return b.For(&corev1.Pod{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 			return metav1.GetControllerOf(o) == nil
-		}))).Complete(r)
+		}))).
+			Watches(&itopsv1alpha1.Incident{}, incidentSubject("Pod"), builder.WithPredicates(incidentAppeared)).
+			Complete(r)
 	}
 	kind := r.kind.kind
 	return b.For(r.kind.newObject()).
+		Watches(&itopsv1alpha1.Incident{}, incidentSubject(kind), builder.WithPredicates(incidentAppeared)).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			pod, ok := o.(*corev1.Pod)
 			if !ok {
@@ -290,4 +322,25 @@ func (r *WorkloadReconciler) setup(mgr ctrl.Manager) error {
 			return nil
 		})).
 		Complete(r)
+}
+
+// incidentAppeared passes incidents as they enter the cache: on start-up that is every
+// incident, so subjects deleted while the operator was down get their incidents recovered.
+var incidentAppeared = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return true },
+	UpdateFunc:  func(event.UpdateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+}
+
+// incidentSubject maps a health-check incident to its subject, for the detector of kind.
+func incidentSubject(kind string) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		inc, ok := o.(*itopsv1alpha1.Incident)
+		if !ok || inc.Spec.Source != itopsv1alpha1.SourceHealthCheck || len(inc.Spec.Affected) == 0 || inc.Spec.Affected[0].Kind != kind {
+			return nil
+		}
+		ref := inc.Spec.Affected[0]
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}}}
+	})
 }

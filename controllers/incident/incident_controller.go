@@ -22,7 +22,7 @@ import (
 )
 
 // AuditFinalizer keeps an incident until its final state is in the audit trail.
-const AuditFinalizer = "itops.dev/audit"
+const AuditFinalizer = itopsv1alpha1.AuditFinalizer
 
 // Reconciler keeps an Incident's status (priority, phase, timeline, conditions) current.
 type Reconciler struct {
@@ -49,22 +49,28 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, r.finalize(ctx, inc)
 	}
 	if !controllerutil.ContainsFinalizer(inc, AuditFinalizer) {
+		// Normally set at creation (detector, webhook); added here for incidents created
+		// without either. The update brings us back.
 		patch := client.MergeFrom(inc.DeepCopy())
 		controllerutil.AddFinalizer(inc, AuditFinalizer)
-		if err := r.Patch(ctx, inc, patch); err != nil {
-			return ctrl.Result{}, err
-		}
+		return ctrl.Result{}, r.Patch(ctx, inc, patch)
 	}
 
 	d := computeStatus(inc, r.now(), r.Policy)
 	if !apiequality.Semantic.DeepEqual(d.Status, inc.Status) {
-		patch := client.MergeFromWithOptions(inc.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		patch := client.MergeFromWithOptimisticLock{}
+		base := inc.DeepCopy()
 		inc.Status = d.Status
-		if err := r.Status().Patch(ctx, inc, patch); err != nil {
+		// The audit record goes first: at least once, even if we crash right after the patch.
+		for _, t := range d.Transitions {
+			r.audit(inc, t)
+		}
+		if err := r.Status().Patch(ctx, inc, client.MergeFromWithOptions(base, patch)); err != nil {
 			return ctrl.Result{}, err
 		}
 		for _, t := range d.Transitions {
-			r.record(inc, t)
+			r.Recorder.Eventf(inc, nil, corev1.EventTypeNormal, t.Type, "Update", "%s", t.Message)
+			observe(base, inc, t)
 		}
 	}
 	if d.Delete {
@@ -91,18 +97,20 @@ func (r *Reconciler) finalize(ctx context.Context, inc *itopsv1alpha1.Incident) 
 	return client.IgnoreNotFound(r.Patch(ctx, inc, patch))
 }
 
-// record writes a transition as an Event and an audit record.
-func (r *Reconciler) record(inc *itopsv1alpha1.Incident, t transition) {
+// audit writes a transition to the audit trail.
+func (r *Reconciler) audit(inc *itopsv1alpha1.Incident, t transition) {
 	r.Audit.Write(audit.Record{
 		Kind: "Incident", Namespace: inc.Namespace, Name: inc.Name, Transition: t.Type, By: t.By,
 		Phase: string(inc.Status.Phase), Message: t.Message, Fields: incidentFields(inc),
 	})
-	r.Recorder.Eventf(inc, nil, corev1.EventTypeNormal, t.Type, "Update", "%s", t.Message)
-	observe(inc, t)
 }
 
-// observe feeds the time-to-acknowledge and time-to-resolve histograms.
-func observe(inc *itopsv1alpha1.Incident, t transition) {
+// observe feeds the time-to-acknowledge and time-to-resolve histograms, once per incident
+// (a person resolving an incident the operator already resolved is not a second resolution).
+func observe(before, inc *itopsv1alpha1.Incident, t transition) {
+	if t.Type == TransitionResolved && before.Status.ResolvedAt != nil {
+		return
+	}
 	st := inc.Status
 	if st.DetectedAt == nil {
 		return

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
 	"github.com/itops-dev/itops-operator/internal/priority"
 )
@@ -21,6 +22,8 @@ const (
 	TransitionResolved       = "Resolved"
 	TransitionAutoResolved   = "AutoResolved"
 	TransitionReopened       = "Reopened"
+	TransitionRecovered      = "Recovered"
+	TransitionRecurred       = "Recurred"
 	TransitionClosed         = "Closed"
 )
 
@@ -107,6 +110,9 @@ func computeStatus(inc *itopsv1alpha1.Incident, now time.Time, p lifecycle.Polic
 	}
 
 	present := lifecycle.ProblemPresent(inc)
+	if t, ok := observationChange(inc, st.Timeline, present); ok {
+		out = append(out, t)
+	}
 	working := itopsv1alpha1.IncidentOpen
 	if inc.Spec.Acknowledgement != nil {
 		working = itopsv1alpha1.IncidentAcknowledged
@@ -164,7 +170,7 @@ func computeStatus(inc *itopsv1alpha1.Incident, now time.Time, p lifecycle.Polic
 
 	for _, c := range out {
 		st.Timeline, st.TimelineOmitted = appendTimeline(st.Timeline, st.TimelineOmitted,
-			itopsv1alpha1.TimelineEntry{At: t, Type: c.Type, Message: truncate(c.Message, 1024)})
+			itopsv1alpha1.TimelineEntry{At: t, Type: c.Type, Message: health.Truncate(c.Message, 1024)})
 	}
 
 	st.ObservedGeneration = inc.Generation
@@ -184,6 +190,33 @@ func computeStatus(inc *itopsv1alpha1.Incident, now time.Time, p lifecycle.Polic
 		d.RequeueAfter = next.Sub(now)
 	}
 	return d
+}
+
+// observationChange returns the timeline entry for a change in what health detection
+// observes: Recovered when the problem is no longer seen, Recurred when it is seen again while
+// the incident is open (an auto-resolved incident's return is a Reopened entry instead).
+func observationChange(inc *itopsv1alpha1.Incident, tl []itopsv1alpha1.TimelineEntry, present *metav1.Condition) (transition, bool) {
+	if present == nil {
+		return transition{}, false
+	}
+	var last string
+	for i := len(tl) - 1; i >= 0; i-- {
+		switch tl[i].Type {
+		case TransitionRecovered, TransitionRecurred, TransitionReopened:
+			last = tl[i].Type
+		}
+		if last != "" {
+			break
+		}
+	}
+	recovered := last == TransitionRecovered
+	switch {
+	case present.Status == metav1.ConditionFalse && !recovered:
+		return transition{TransitionRecovered, "the problem is no longer observed", itopsv1alpha1.ResolvedByOperator}, true
+	case present.Status == metav1.ConditionTrue && recovered && !lifecycle.IsAutoResolved(inc):
+		return transition{TransitionRecurred, "the problem is back: " + present.Message, itopsv1alpha1.ResolvedByOperator}, true
+	}
+	return transition{}, false
 }
 
 func openedBy(inc *itopsv1alpha1.Incident) string {
@@ -224,11 +257,4 @@ func note(n string) string {
 		return ""
 	}
 	return ": " + n
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
 }

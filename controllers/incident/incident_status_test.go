@@ -131,12 +131,12 @@ func TestComputeStatus(t *testing.T) {
 		{
 			name:      "recovering within resolve-after stays open, requeued exactly at the boundary",
 			inc:       incident(automated, opened, problem(metav1.ConditionFalse, 2*time.Minute)),
-			wantPhase: "Open", wantPriority: "P3", wantRequeue: 3 * time.Minute,
+			wantPhase: "Open", wantPriority: "P3", wantTransitions: "Recovered", wantRequeue: 3 * time.Minute,
 		},
 		{
 			name:      "healthy for resolve-after auto-resolves",
 			inc:       incident(automated, opened, problem(metav1.ConditionFalse, 5*time.Minute)),
-			wantPhase: "Resolved", wantPriority: "P3", wantTransitions: "AutoResolved", wantRequeue: 24 * time.Hour,
+			wantPhase: "Resolved", wantPriority: "P3", wantTransitions: "Recovered,AutoResolved", wantRequeue: 24 * time.Hour,
 			check: func(t *testing.T, st itopsv1alpha1.IncidentStatus) {
 				if st.ResolvedBy != itopsv1alpha1.ResolvedByOperator || !st.ResolvedAt.Equal(at(0)) {
 					t.Errorf("resolvedBy %q at %s", st.ResolvedBy, st.ResolvedAt)
@@ -147,6 +147,13 @@ func TestComputeStatus(t *testing.T) {
 			name:      "a flap (present again) does not resolve",
 			inc:       incident(automated, opened, problem(metav1.ConditionTrue, time.Minute)),
 			wantPhase: "Open", wantPriority: "P3",
+		},
+		{
+			name: "a problem back while the incident is open is recorded as a recurrence",
+			inc: incident(automated, opened, problem(metav1.ConditionTrue, time.Minute), func(i *itopsv1alpha1.Incident) {
+				i.Status.Timeline = []itopsv1alpha1.TimelineEntry{{At: *at(time.Hour), Type: "Opened"}, {At: *at(2 * time.Minute), Type: "Recovered"}}
+			}),
+			wantPhase: "Open", wantPriority: "P3", wantTransitions: "Recurred",
 		},
 		{
 			name:      "an auto-resolved incident reopens when the problem returns within the window",

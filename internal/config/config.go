@@ -65,6 +65,9 @@ type DetectionPolicy struct {
 	VolumeClaimPendingGracePeriod metav1.Duration `json:"volumeClaimPendingGracePeriod,omitempty"`
 	// NodeNotReadyGracePeriod: a Node may be NotReady this long before an incident opens.
 	NodeNotReadyGracePeriod metav1.Duration `json:"nodeNotReadyGracePeriod,omitempty"`
+	// StartupGracePeriod: image pull and container configuration errors of a younger pod are
+	// a pod still starting.
+	StartupGracePeriod metav1.Duration `json:"startupGracePeriod,omitempty"`
 }
 
 // ChangeLifecyclePolicy holds change settings that do not vary by namespace.
@@ -89,6 +92,7 @@ var (
 	DefaultWorkloadGracePeriod   = 5 * time.Minute
 	DefaultPVCPendingGracePeriod = 5 * time.Minute
 	DefaultNodeNotReadyGrace     = 40 * time.Second
+	DefaultStartupGracePeriod    = time.Minute
 	DefaultEmergencyReviewWithin = 24 * time.Hour
 	DefaultChangeRetention       = 30 * 24 * time.Hour
 )
@@ -153,6 +157,7 @@ func (c *Config) applyDefaults() {
 	defaultDuration(&c.Detection.WorkloadGracePeriod, DefaultWorkloadGracePeriod)
 	defaultDuration(&c.Detection.VolumeClaimPendingGracePeriod, DefaultPVCPendingGracePeriod)
 	defaultDuration(&c.Detection.NodeNotReadyGracePeriod, DefaultNodeNotReadyGrace)
+	defaultDuration(&c.Detection.StartupGracePeriod, DefaultStartupGracePeriod)
 	defaultDuration(&c.Changes.EmergencyReviewWithin, DefaultEmergencyReviewWithin)
 	defaultDuration(&c.Changes.Retention, DefaultChangeRetention)
 }
@@ -194,6 +199,7 @@ func (c *Config) Validate() field.ErrorList {
 	errs = append(errs, nonNegative(field.NewPath("detection", "workloadGracePeriod"), c.Detection.WorkloadGracePeriod)...)
 	errs = append(errs, nonNegative(field.NewPath("detection", "volumeClaimPendingGracePeriod"), c.Detection.VolumeClaimPendingGracePeriod)...)
 	errs = append(errs, nonNegative(field.NewPath("detection", "nodeNotReadyGracePeriod"), c.Detection.NodeNotReadyGracePeriod)...)
+	errs = append(errs, nonNegative(field.NewPath("detection", "startupGracePeriod"), c.Detection.StartupGracePeriod)...)
 	errs = append(errs, nonNegative(field.NewPath("changes", "emergencyReviewWithin"), c.Changes.EmergencyReviewWithin)...)
 	errs = append(errs, nonNegative(field.NewPath("changes", "retention"), c.Changes.Retention)...)
 	return errs

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -23,6 +24,9 @@ type Problem struct {
 	Message string
 	// Since is when the problem started, as far as the object tells; zero when unknown.
 	Since time.Time
+	// Sustain marks evidence that keeps an open incident's problem present without being
+	// enough to open one: a container of a crash-looping pod running between two crashes.
+	Sustain bool
 }
 
 // Thresholds tune the detectors.
@@ -30,6 +34,13 @@ type Thresholds struct {
 	// OOMKillWindow: a container's last OOM kill counts as a current problem for this long
 	// after it finished.
 	OOMKillWindow time.Duration
+	// StartupGracePeriod: image pull and container configuration errors of a pod younger than
+	// this are a pod still starting (an image being pushed, a Secret applied a moment later).
+	// Crash loops are never given grace: they already are repeated failures.
+	StartupGracePeriod time.Duration
+	// CrashLoopWindow: a container that failed (non-zero exit) less than this long ago is
+	// still crash-looping while it runs between two back-offs.
+	CrashLoopWindow time.Duration
 	// WorkloadGracePeriod: a StatefulSet or DaemonSet may have fewer ready replicas than
 	// desired this long before it is a problem.
 	WorkloadGracePeriod time.Duration
@@ -42,6 +53,8 @@ type Thresholds struct {
 // DefaultThresholds are the built-in thresholds.
 var DefaultThresholds = Thresholds{
 	OOMKillWindow:                 10 * time.Minute,
+	CrashLoopWindow:               10 * time.Minute,
+	StartupGracePeriod:            time.Minute,
 	WorkloadGracePeriod:           5 * time.Minute,
 	VolumeClaimPendingGracePeriod: 5 * time.Minute,
 	NodeNotReadyGracePeriod:       40 * time.Second,
@@ -79,13 +92,12 @@ func PodProblems(pod *corev1.Pod, now time.Time, t Thresholds) []Problem {
 	statuses := append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...)
 	for _, cs := range statuses {
 		if w := cs.State.Waiting; w != nil {
-			if reason, ok := waitingReasons[w.Reason]; ok {
+			if reason, ok := waitingReasons[w.Reason]; ok && !inStartupGrace(pod, reason, now, t) {
+				// The message of a crash loop is only back-off timing, and restart counts grow:
+				// both are left out so that the problem's message changes only when it does.
 				detail := w.Reason
-				if w.Message != "" {
+				if w.Message != "" && reason != itopsv1alpha1.ReasonCrashLoopBackOff {
 					detail += ": " + firstLine(w.Message)
-				}
-				if cs.RestartCount > 0 {
-					detail += fmt.Sprintf(" (%d restarts)", cs.RestartCount)
 				}
 				var since time.Time
 				if lt := cs.LastTerminationState.Terminated; lt != nil {
@@ -96,13 +108,67 @@ func PodProblems(pod *corev1.Pod, now time.Time, t Thresholds) []Problem {
 		}
 		for _, term := range []*corev1.ContainerStateTerminated{cs.State.Terminated, cs.LastTerminationState.Terminated} {
 			if term != nil && term.Reason == "OOMKilled" && now.Sub(term.FinishedAt.Time) < t.OOMKillWindow {
-				add(itopsv1alpha1.ReasonOOMKilled, cs.Name, fmt.Sprintf("OOMKilled at %s (%d restarts)",
-					term.FinishedAt.UTC().Format(time.RFC3339), cs.RestartCount), term.FinishedAt.Time)
+				add(itopsv1alpha1.ReasonOOMKilled, cs.Name, "OOMKilled at "+term.FinishedAt.UTC().Format(time.RFC3339), term.FinishedAt.Time)
+				break
+			}
+		}
+	}
+	if _, looping := byReason[itopsv1alpha1.ReasonCrashLoopBackOff]; !looping {
+		// Between two back-offs a crash-looping container runs (or has just terminated):
+		// that keeps an open crash-loop incident present, but is not enough to open one.
+		for _, cs := range statuses {
+			if term := recentFailure(cs, now, t); term != nil {
+				byReason[itopsv1alpha1.ReasonCrashLoopBackOff] = &Problem{
+					Reason: itopsv1alpha1.ReasonCrashLoopBackOff, Sustain: true, Since: term.FinishedAt.Time,
+					Message: fmt.Sprintf("container %s: restarting after exit code %d", cs.Name, term.ExitCode),
+				}
 				break
 			}
 		}
 	}
 	return sortedProblems(byReason)
+}
+
+// inStartupGrace reports whether a young pod's image or configuration error is still within
+// its start-up grace period.
+func inStartupGrace(pod *corev1.Pod, reason string, now time.Time, t Thresholds) bool {
+	return reason != itopsv1alpha1.ReasonCrashLoopBackOff && now.Sub(pod.CreationTimestamp.Time) < t.StartupGracePeriod
+}
+
+// recentFailure returns the container's failed termination (non-zero exit, after at least
+// one restart) within the crash-loop window, or nil.
+func recentFailure(cs corev1.ContainerStatus, now time.Time, t Thresholds) *corev1.ContainerStateTerminated {
+	term := cs.LastTerminationState.Terminated
+	if cs.State.Terminated != nil {
+		term = cs.State.Terminated
+	}
+	if cs.RestartCount == 0 || term == nil || term.ExitCode == 0 || now.Sub(term.FinishedAt.Time) >= t.CrashLoopWindow {
+		return nil
+	}
+	return term
+}
+
+// PodRecheck returns when the pod's judgement changes by itself, with time alone: an OOM kill
+// or a recent failure leaving its window. Zero when nothing is pending.
+func PodRecheck(pod *corev1.Pod, now time.Time, t Thresholds) time.Time {
+	next := OOMKillExpiry(pod, now, t)
+	if end := pod.CreationTimestamp.Add(t.StartupGracePeriod); now.Before(end) {
+		for _, cs := range append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
+			if w := cs.State.Waiting; w != nil && waitingReasons[w.Reason] != "" && inStartupGrace(pod, waitingReasons[w.Reason], now, t) {
+				if next.IsZero() || end.Before(next) {
+					next = end
+				}
+			}
+		}
+	}
+	for _, cs := range append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
+		if term := recentFailure(cs, now, t); term != nil {
+			if at := term.FinishedAt.Add(t.CrashLoopWindow); next.IsZero() || at.Before(next) {
+				next = at
+			}
+		}
+	}
+	return next
 }
 
 // OOMKillExpiry returns when the pod's most recent OOM kill stops counting as a problem, or
@@ -210,8 +276,10 @@ func DeploymentProblems(d *appsv1.Deployment, now time.Time, t Thresholds) ([]Pr
 
 // ReplicaShortfall describes a StatefulSet or DaemonSet with fewer ready replicas than desired.
 type ReplicaShortfall struct {
-	Kind, Name       string
-	Ready, Desired   int32
+	Kind, Name     string
+	Ready, Desired int32
+	// Tolerated is how many missing replicas are not a problem (a DaemonSet's maxUnavailable).
+	Tolerated        int32
 	NotReadyPodSince time.Time // earliest time one of its pods became not ready (or was created)
 }
 
@@ -219,7 +287,7 @@ type ReplicaShortfall struct {
 // than desired for longer than the grace period, measured from the earliest not-ready pod.
 // The second result is when a workload still within its grace period becomes a problem.
 func ShortfallProblem(s ReplicaShortfall, now time.Time, t Thresholds) (*Problem, time.Time) {
-	if s.Ready >= s.Desired {
+	if s.Ready >= s.Desired-s.Tolerated {
 		return nil, time.Time{}
 	}
 	since := s.NotReadyPodSince
@@ -319,9 +387,17 @@ func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
-	const limit = 200
-	if len(s) > limit {
-		s = s[:limit] + "..."
+	return Truncate(s, 200)
+}
+
+// Truncate shortens s to at most n bytes, on a rune boundary, marking the cut with "...".
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return s
+	cut := n - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }

@@ -47,20 +47,28 @@ func TestPodProblems(t *testing.T) {
 	}{
 		{name: "healthy", statuses: []corev1.ContainerStatus{{Name: "app", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}},
 		{name: "merely starting", statuses: []corev1.ContainerStatus{waiting("app", "ContainerCreating", 0)}},
-		{name: "crash loop on first observation", statuses: []corev1.ContainerStatus{waiting("app", "CrashLoopBackOff", 1)}, want: "CrashLoopBackOff", wantInMsg: "container app: CrashLoopBackOff: back-off 40s (1 restarts)"},
+		{name: "crash loop on first observation", statuses: []corev1.ContainerStatus{waiting("app", "CrashLoopBackOff", 1)}, want: "CrashLoopBackOff", wantInMsg: "container app: CrashLoopBackOff"},
 		{name: "image pull", statuses: []corev1.ContainerStatus{waiting("app", "ErrImagePull", 0)}, want: "ImagePullBackOff"},
 		{name: "image pull back-off", statuses: []corev1.ContainerStatus{waiting("app", "ImagePullBackOff", 0)}, want: "ImagePullBackOff"},
 		{name: "config error", statuses: []corev1.ContainerStatus{waiting("app", "CreateContainerConfigError", 0)}, want: "CreateContainerConfigError"},
 		{name: "init container crash loop", init: []corev1.ContainerStatus{waiting("migrate", "CrashLoopBackOff", 3)}, want: "CrashLoopBackOff", wantInMsg: "container migrate"},
-		{name: "recent OOM kill", statuses: []corev1.ContainerStatus{oom}, want: "OOMKilled", wantInMsg: "OOMKilled at 2026-11-24T09:59:00Z (2 restarts)"},
+		{name: "recent OOM kill", statuses: []corev1.ContainerStatus{oom}, want: "OOMKilled", wantInMsg: "OOMKilled at 2026-11-24T09:59:00Z"},
 		{name: "old OOM kill is history", statuses: []corev1.ContainerStatus{*oldOOM}},
 		{name: "two containers, one reason each, sorted", statuses: []corev1.ContainerStatus{waiting("a", "CrashLoopBackOff", 1), waiting("b", "ImagePullBackOff", 0), waiting("c", "CrashLoopBackOff", 4)},
-			want: "CrashLoopBackOff,ImagePullBackOff", wantInMsg: "container a: CrashLoopBackOff: back-off 40s (1 restarts); container c"},
+			want: "CrashLoopBackOff,ImagePullBackOff", wantInMsg: "container a: CrashLoopBackOff; container c: CrashLoopBackOff"},
+		{name: "running between two crashes only sustains", statuses: []corev1.ContainerStatus{{Name: "app", RestartCount: 5,
+			State:                corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, FinishedAt: ago(30 * time.Second)}}}},
+			want: "CrashLoopBackOff", wantInMsg: "container app: restarting after exit code 1"},
+		{name: "a failure long ago is history", statuses: []corev1.ContainerStatus{{Name: "app", RestartCount: 1,
+			State:                corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, FinishedAt: ago(time.Hour)}}}}},
 		{name: "terminating pods are not judged", statuses: []corev1.ContainerStatus{waiting("app", "CrashLoopBackOff", 1)}, deleting: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pod := &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: tt.statuses, InitContainerStatuses: tt.init}}
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: ago(time.Hour)},
+				Status: corev1.PodStatus{ContainerStatuses: tt.statuses, InitContainerStatuses: tt.init}}
 			if tt.deleting {
 				pod.DeletionTimestamp = ptr.To(ago(0))
 			}
@@ -72,6 +80,38 @@ func TestPodProblems(t *testing.T) {
 				t.Errorf("message %q does not contain %q", got[0].Message, tt.wantInMsg)
 			}
 		})
+	}
+}
+
+func TestSustainAndRecheck(t *testing.T) {
+	pod := &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "app", RestartCount: 5,
+		State:                corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
+		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, FinishedAt: ago(time.Minute)}}}}}}
+	if got := PodProblems(pod, now, DefaultThresholds); len(got) != 1 || !got[0].Sustain {
+		t.Errorf("problems = %+v, want one sustaining crash loop", got)
+	}
+	if got, want := PodRecheck(pod, now, DefaultThresholds), now.Add(9*time.Minute); !got.Equal(want) {
+		t.Errorf("recheck = %s, want %s", got, want)
+	}
+	waiting := pod.DeepCopy()
+	waiting.Status.ContainerStatuses[0].State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}
+	if got := PodProblems(waiting, now, DefaultThresholds); len(got) != 1 || got[0].Sustain {
+		t.Errorf("problems = %+v, want one crash loop that opens incidents", got)
+	}
+}
+
+func TestStartupGrace(t *testing.T) {
+	young := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: ago(20 * time.Second)},
+		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{waiting("app", "CreateContainerConfigError", 0)}}}
+	if got := PodProblems(young, now, DefaultThresholds); len(got) != 0 {
+		t.Errorf("a pod 20s old waiting for its Secret: %+v, want none yet", got)
+	}
+	if got, want := PodRecheck(young, now, DefaultThresholds), now.Add(40*time.Second); !got.Equal(want) {
+		t.Errorf("recheck = %s, want the end of the start-up grace %s", got, want)
+	}
+	young.Status.ContainerStatuses = []corev1.ContainerStatus{waiting("app", "CrashLoopBackOff", 1)}
+	if got := PodProblems(young, now, DefaultThresholds); len(got) != 1 {
+		t.Errorf("a young crash-looping pod: %+v, want a problem at once", got)
 	}
 }
 
@@ -170,6 +210,7 @@ func TestShortfallProblem(t *testing.T) {
 		{"short within grace", ReplicaShortfall{Kind: "StatefulSet", Name: "db", Ready: 2, Desired: 3, NotReadyPodSince: now.Add(-time.Minute)}, false, now.Add(4 * time.Minute)},
 		{"short beyond grace", ReplicaShortfall{Kind: "DaemonSet", Name: "agent", Ready: 2, Desired: 3, NotReadyPodSince: now.Add(-10 * time.Minute)}, true, time.Time{}},
 		{"short with no pod to date it starts the clock now", ReplicaShortfall{Kind: "StatefulSet", Name: "db", Ready: 0, Desired: 1}, false, now.Add(5 * time.Minute)},
+		{"within what the DaemonSet tolerates", ReplicaShortfall{Kind: "DaemonSet", Name: "agent", Ready: 9, Desired: 10, Tolerated: 1, NotReadyPodSince: now.Add(-time.Hour)}, false, time.Time{}},
 	}
 	for _, tt := range tests {
 		p, recheck := ShortfallProblem(tt.s, now, DefaultThresholds)
@@ -230,5 +271,14 @@ func TestVolumeClaimProblems(t *testing.T) {
 		if reasons(got) != tt.want || !recheck.Equal(tt.wantRecheck) {
 			t.Errorf("%s: reasons %q recheck %s; want %q, %s", tt.name, reasons(got), recheck, tt.want, tt.wantRecheck)
 		}
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	if got := Truncate("üïcödé", 6); got != "ü..." {
+		t.Errorf("Truncate = %q, want a cut on a rune boundary", got)
+	}
+	if got := Truncate("short", 10); got != "short" {
+		t.Errorf("Truncate = %q", got)
 	}
 }

@@ -5,6 +5,7 @@ package lifecycle
 
 import (
 	"sort"
+	"strconv"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -95,8 +96,15 @@ func Latest(incidents []itopsv1alpha1.Incident) *itopsv1alpha1.Incident {
 		return nil
 	}
 	sorted := append([]itopsv1alpha1.Incident(nil), incidents...)
+	seq := func(inc *itopsv1alpha1.Incident) int {
+		n, _ := strconv.Atoi(inc.Labels[itopsv1alpha1.LabelSequence])
+		return n
+	}
 	sort.Slice(sorted, func(i, j int) bool {
 		a, b := sorted[i], sorted[j]
+		if sa, sb := seq(&a), seq(&b); sa != sb {
+			return sa < sb
+		}
 		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
 			return a.CreationTimestamp.Before(&b.CreationTimestamp)
 		}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -70,6 +71,10 @@ func (w *IncidentWebhook) Default(ctx context.Context, inc *itopsv1alpha1.Incide
 	var oldRes *itopsv1alpha1.Resolution
 	if old != nil {
 		oldAck, oldRes = old.Spec.Acknowledgement, old.Spec.Resolution
+	}
+	if old == nil && inc.DeletionTimestamp == nil {
+		// Every incident's final state reaches the audit trail before it goes.
+		controllerutil.AddFinalizer(inc, itopsv1alpha1.AuditFinalizer)
 	}
 	now := w.now()
 	inc.Spec.Acknowledgement = StampAcknowledgement(oldAck, inc.Spec.Acknowledgement, user, now)
