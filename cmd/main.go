@@ -11,10 +11,14 @@ import (
 	"path/filepath"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -100,6 +104,21 @@ func main() {
 		setupLog.Error(err, "operator failed")
 		os.Exit(1)
 	}
+}
+
+// whoAmI asks the API server who the operator authenticates as.
+func whoAmI(cfg *rest.Config) (string, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	review, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		return "", err
+	}
+	return review.Status.UserInfo.Username, nil
 }
 
 func (o options) validate() error {
@@ -223,7 +242,12 @@ func run(o options) error {
 		}
 	}
 	if o.enableWebhooks {
-		if err := (&webhooks.IncidentWebhook{}).SetupWithManager(mgr); err != nil {
+		operatorUser, err := whoAmI(restConfig)
+		if err != nil {
+			return fmt.Errorf("finding the operator's own identity (SelfSubjectReview): %w", err)
+		}
+		setupLog.Info("only this identity may open automated incidents", "user", operatorUser)
+		if err := (&webhooks.IncidentWebhook{OperatorUser: operatorUser}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the incident webhooks: %w", err)
 		}
 	}

@@ -24,6 +24,10 @@ import (
 // authenticated user and the clock, and refuses illegal transitions. Nobody can act in
 // someone else's name: `by` and `at` in a request are never trusted.
 type IncidentWebhook struct {
+	// OperatorUser is the operator's own identity (from a SelfSubjectReview at start-up).
+	// Only it may open automated incidents or set the fields and metadata health detection
+	// owns; empty disables that check (tests of the people rules alone).
+	OperatorUser string
 	// Clock is injected for tests; the real clock when nil.
 	Clock clock.PassiveClock
 }
@@ -116,7 +120,11 @@ func (w *IncidentWebhook) ValidateCreate(ctx context.Context, inc *itopsv1alpha1
 	if err != nil {
 		return nil, err
 	}
-	return nil, invalid(inc, ValidateIncidentUpdate(nil, inc, user))
+	errs := ValidateIncidentUpdate(nil, inc, user)
+	if w.OperatorUser != "" && user != w.OperatorUser {
+		errs = append(errs, ValidateOperatorOwned(nil, inc, w.OperatorUser)...)
+	}
+	return nil, invalid(inc, errs)
 }
 
 // ValidateUpdate refuses illegal transitions: acting in someone else's name, changing or
@@ -126,7 +134,66 @@ func (w *IncidentWebhook) ValidateUpdate(ctx context.Context, old, inc *itopsv1a
 	if err != nil {
 		return nil, err
 	}
-	return nil, invalid(inc, ValidateIncidentUpdate(old, inc, user))
+	errs := ValidateIncidentUpdate(old, inc, user)
+	if w.OperatorUser != "" && user != w.OperatorUser {
+		errs = append(errs, ValidateOperatorOwned(old, inc, w.OperatorUser)...)
+	}
+	return nil, invalid(inc, errs)
+}
+
+// operatorOwnedLabels and operatorOwnedAnnotations are metadata only health detection sets.
+var (
+	operatorOwnedLabels      = []string{itopsv1alpha1.LabelFingerprint, itopsv1alpha1.LabelSequence}
+	operatorOwnedAnnotations = []string{itopsv1alpha1.AnnotationPrevious, itopsv1alpha1.AnnotationDetectedAt}
+)
+
+// ValidateOperatorOwned refuses, to anyone but the operator, what would make an incident
+// pass for one the operator opened: a source other than Manual, a fingerprint, and the
+// labels and annotations detection relies on (creating or changing them).
+func ValidateOperatorOwned(old, inc *itopsv1alpha1.Incident, operator string) field.ErrorList {
+	var errs field.ErrorList
+	msg := "set only by the operator (" + operator + "); people open incidents with source Manual"
+	spec := field.NewPath("spec")
+	source := inc.Spec.Source
+	if source == "" {
+		source = itopsv1alpha1.SourceManual
+	}
+	if old == nil {
+		if source != itopsv1alpha1.SourceManual {
+			errs = append(errs, field.Forbidden(spec.Child("source"), msg))
+		}
+		if inc.Spec.Fingerprint != "" {
+			errs = append(errs, field.Forbidden(spec.Child("fingerprint"), msg))
+		}
+	} else {
+		if inc.Spec.Source != old.Spec.Source {
+			errs = append(errs, field.Forbidden(spec.Child("source"), msg))
+		}
+		if inc.Spec.Fingerprint != old.Spec.Fingerprint {
+			errs = append(errs, field.Forbidden(spec.Child("fingerprint"), msg))
+		}
+	}
+	meta := field.NewPath("metadata")
+	for _, k := range operatorOwnedLabels {
+		if value(inc.Labels, k) != oldValue(old, func(o *itopsv1alpha1.Incident) map[string]string { return o.Labels }, k) {
+			errs = append(errs, field.Forbidden(meta.Child("labels").Key(k), msg))
+		}
+	}
+	for _, k := range operatorOwnedAnnotations {
+		if value(inc.Annotations, k) != oldValue(old, func(o *itopsv1alpha1.Incident) map[string]string { return o.Annotations }, k) {
+			errs = append(errs, field.Forbidden(meta.Child("annotations").Key(k), msg))
+		}
+	}
+	return errs
+}
+
+func value(m map[string]string, k string) string { return m[k] }
+
+func oldValue(old *itopsv1alpha1.Incident, get func(*itopsv1alpha1.Incident) map[string]string, k string) string {
+	if old == nil {
+		return ""
+	}
+	return get(old)[k]
 }
 
 // ValidateDelete allows deletion; the audit finalizer records the final state.

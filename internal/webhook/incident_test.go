@@ -102,3 +102,39 @@ func TestValidateIncidentUpdate(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateOperatorOwned(t *testing.T) {
+	const op = "system:serviceaccount:itops-system:itops-operator"
+	manual := &itopsv1alpha1.Incident{Spec: itopsv1alpha1.IncidentSpec{Title: "x"}}
+	forged := &itopsv1alpha1.Incident{Spec: itopsv1alpha1.IncidentSpec{Title: "x", Source: "HealthCheck", Fingerprint: "hc-1"}}
+	forged.Labels = map[string]string{itopsv1alpha1.LabelFingerprint: "hc-1"}
+	automated := forged.DeepCopy()
+	unlabelled := automated.DeepCopy()
+	delete(unlabelled.Labels, itopsv1alpha1.LabelFingerprint)
+	retitled := automated.DeepCopy()
+	retitled.Spec.Title = "better title"
+	tests := []struct {
+		name     string
+		old, new *itopsv1alpha1.Incident
+		want     []string
+	}{
+		{name: "a manual incident", new: manual},
+		{name: "an incident passing for the operator's", new: forged, want: []string{"spec.source: Forbidden", "spec.fingerprint: Forbidden", "metadata.labels[itops.dev/fingerprint]: Forbidden"}},
+		{name: "removing detection's label", old: automated, new: unlabelled, want: []string{"metadata.labels[itops.dev/fingerprint]: Forbidden"}},
+		{name: "retitling an automated incident", old: automated, new: retitled},
+	}
+	for _, tt := range tests {
+		got := ValidateOperatorOwned(tt.old, tt.new, op).ToAggregate()
+		if len(tt.want) == 0 {
+			if got != nil {
+				t.Errorf("%s: unexpected %v", tt.name, got)
+			}
+			continue
+		}
+		for _, w := range tt.want {
+			if got == nil || !strings.Contains(got.Error(), w) {
+				t.Errorf("%s: error %v, want %q", tt.name, got, w)
+			}
+		}
+	}
+}

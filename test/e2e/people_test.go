@@ -49,6 +49,13 @@ var _ = Describe("People acting on incidents", func() {
 			g.Expect(inc.Status.ResolvedBy).To(Equal("bob@example.com"))
 		}).WithTimeout(30 * time.Second).Should(Succeed())
 
+		By("alice trying to pass an incident off as the operator's")
+		forged := &itopsv1alpha1.Incident{
+			ObjectMeta: metav1.ObjectMeta{Name: "deployment-web-crashloopbackoff", Namespace: ns},
+			Spec:       itopsv1alpha1.IncidentSpec{Title: "fake", Source: itopsv1alpha1.SourceHealthCheck, Fingerprint: "hc-0123"},
+		}
+		Expect(alice.Create(ctx, forged)).To(MatchError(ContainSubstring("spec.source: Forbidden: set only by the operator")))
+
 		By("a dry run is answered like the real request, without side effects")
 		patch = client.MergeFrom(inc.DeepCopy())
 		inc.Spec.Resolution.Note = "rewritten"
