@@ -8,7 +8,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -71,9 +70,4 @@ var _ = BeforeSuite(func() {
 	})
 })
 
-func newNamespace() string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "health-"}}
-	Expect(env.Client.Create(ctx, ns)).To(Succeed())
-	DeferCleanup(func() { Expect(env.Client.Delete(ctx, ns)).To(Succeed()) })
-	return ns.Name
-}
+func newNamespace() string { return testenv.NewNamespace(ctx, env.Client, "health") }

@@ -9,7 +9,6 @@ import (
 	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -80,12 +79,7 @@ var _ = BeforeSuite(func() {
 	})
 })
 
-func newNamespace() string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "inc-"}}
-	Expect(env.Client.Create(ctx, ns)).To(Succeed())
-	DeferCleanup(func() { Expect(env.Client.Delete(ctx, ns)).To(Succeed()) })
-	return ns.Name
-}
+func newNamespace() string { return testenv.NewNamespace(ctx, env.Client, "inc") }
 
 var _ = Describe("Incident deletion", func() {
 	It("records the final state, then lets the incident go", func() {

@@ -7,7 +7,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -68,12 +67,7 @@ func userClient(name string) client.Client {
 	return c
 }
 
-func newNamespace() string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "webhook-"}}
-	Expect(env.Client.Create(ctx, ns)).To(Succeed())
-	DeferCleanup(func() { Expect(env.Client.Delete(ctx, ns)).To(Succeed()) })
-	return ns.Name
-}
+func newNamespace() string { return testenv.NewNamespace(ctx, env.Client, "webhook") }
 
 var _ = Describe("Incident webhooks", func() {
 	It("stamp by and at from the authenticated user and the clock", func() {

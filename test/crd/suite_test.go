@@ -8,8 +8,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/itops-dev/itops-operator/test/testenv"
 )
@@ -36,10 +34,4 @@ var _ = AfterSuite(func() {
 	}
 })
 
-// newNamespace creates a namespace of the spec's own and returns its name.
-func newNamespace() string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "crd-"}}
-	Expect(env.Client.Create(ctx, ns)).To(Succeed())
-	DeferCleanup(func() { Expect(env.Client.Delete(ctx, ns)).To(Succeed()) })
-	return ns.Name
-}
+func newNamespace() string { return testenv.NewNamespace(ctx, env.Client, "crd") }

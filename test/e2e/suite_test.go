@@ -10,8 +10,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/itops-dev/itops-operator/test/cluster"
@@ -67,10 +65,4 @@ var _ = BeforeSuite(func() {
 	})
 })
 
-// newNamespace creates a namespace of the spec's own and returns its name.
-func newNamespace() string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-"}}
-	Expect(k8s.Create(ctx, ns)).To(Succeed())
-	DeferCleanup(func() { Expect(k8s.Delete(ctx, ns)).To(Succeed()) })
-	return ns.Name
-}
+func newNamespace() string { return testenv.NewNamespace(ctx, k8s, "e2e") }
