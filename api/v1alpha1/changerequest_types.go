@@ -58,9 +58,51 @@ const (
 
 // ChangeRequest condition types (besides Ready, Reconciling and Stalled).
 const (
-	// ChangeConditionApproved is True while the change holds enough valid approvals for its
-	// current generation (normal polarity), so `kubectl wait --for=condition=Approved` works.
+	// ChangeConditionApproved is True while the change is authorised (normal polarity): it holds
+	// enough valid approvals for its current content, is a Standard change matching a policy
+	// pattern, or is an Emergency change; so `kubectl wait --for=condition=Approved` works.
 	ChangeConditionApproved = "Approved"
+	// ChangeConditionReviewed is present on Emergency changes only: True once approvers have
+	// approved the change after the fact (normal polarity).
+	ChangeConditionReviewed = "Reviewed"
+)
+
+// ChangeRequest condition reasons.
+const (
+	// ChangeReasonAwaitingApproval: fewer valid approvals than required.
+	ChangeReasonAwaitingApproval = "AwaitingApproval"
+	// ChangeReasonApproved: enough valid approvals.
+	ChangeReasonApproved = "Approved"
+	// ChangeReasonStandardChange: pre-approved by a Standard change pattern of the policy.
+	ChangeReasonStandardChange = "StandardChange"
+	// ChangeReasonEmergency: an Emergency change, authorised at once and reviewed afterwards.
+	ChangeReasonEmergency = "Emergency"
+	// ChangeReasonAwaitingReview: an Emergency change not yet approved after the fact.
+	ChangeReasonAwaitingReview = "AwaitingReview"
+	// ChangeReasonRejected: an approver rejected the current content.
+	ChangeReasonRejected = "Rejected"
+	// ChangeReasonExpired: the approval lapsed or the schedule ended before the change was applied.
+	ChangeReasonExpired = "Expired"
+	// ChangeReasonRollingOut: a target changed under the change and is rolling out.
+	ChangeReasonRollingOut = "RollingOut"
+	// ChangeReasonCompleted: every changed target rolled out.
+	ChangeReasonCompleted = "Completed"
+	// ChangeReasonRolloutFailed: a changed target's rollout failed or stalled.
+	ChangeReasonRolloutFailed = "RolloutFailed"
+)
+
+// Annotations the change gate's mutating webhooks maintain. Both are overwritten at every
+// admission, so they cannot be forged through the API while the webhooks run.
+const (
+	// AnnotationChangeRequest, on a workload: the ChangeRequest under which its latest change
+	// was admitted.
+	AnnotationChangeRequest = "itops.dev/change-request"
+	// AnnotationContentGeneration, on a ChangeRequest: the metadata.generation at which its
+	// content (spec other than approvals and requestedBy) last changed. Approvals given at an
+	// older generation no longer count.
+	AnnotationContentGeneration = "itops.dev/content-generation"
+	// AnnotationRestartedAt is the pod template annotation `kubectl rollout restart` sets.
+	AnnotationRestartedAt = "kubectl.kubernetes.io/restartedAt"
 )
 
 // ChangeRequestSpec describes a change: what it touches, when, and who approved it.

@@ -44,6 +44,69 @@ type ChangePolicy struct {
 	// ApprovalLifetime is how long approvals of a change without a schedule stay valid;
 	// absent or 0 means the default.
 	ApprovalLifetime metav1.Duration `json:"approvalLifetime,omitempty"`
+	// StandardChanges are the pre-approved change patterns: a ChangeRequest of type Standard
+	// whose every target a pattern lists needs no approvals, and the gate admits under it only
+	// what the pattern allows.
+	StandardChanges []StandardChange `json:"standardChanges,omitempty"`
+}
+
+// StandardChangeAllowance is what a Standard change pattern pre-approves.
+type StandardChangeAllowance string
+
+// Standard change allowances.
+const (
+	// AllowImageWithinRepository pre-approves changes of container images, each within its
+	// repository (a new tag or digest of the same image), and nothing else.
+	AllowImageWithinRepository StandardChangeAllowance = "ImageWithinRepository"
+)
+
+// StandardChange is a pre-approved change pattern.
+type StandardChange struct {
+	// Name identifies the pattern in messages.
+	Name string `json:"name"`
+	// Targets are the workloads the pattern covers.
+	Targets []StandardChangeTarget `json:"targets"`
+	// Allow is what the pattern pre-approves.
+	Allow StandardChangeAllowance `json:"allow"`
+}
+
+// StandardChangeTarget is a workload a Standard change pattern covers.
+type StandardChangeTarget struct {
+	// Kind is Deployment, StatefulSet, DaemonSet or CronJob.
+	Kind itopsv1alpha1.TargetKind `json:"kind"`
+	// Name of the workload; "*" covers every workload of the kind.
+	Name string `json:"name"`
+}
+
+// StandardChangeFor returns the pattern that covers every one of targets, or nil.
+func (p ChangePolicy) StandardChangeFor(targets []itopsv1alpha1.ChangeTarget) *StandardChange {
+	if len(targets) == 0 {
+		return nil
+	}
+	for i := range p.StandardChanges {
+		sc := &p.StandardChanges[i]
+		all := true
+		for _, t := range targets {
+			if !sc.Covers(t.Kind, t.Name) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return sc
+		}
+	}
+	return nil
+}
+
+// Covers reports whether the pattern lists the workload.
+func (s StandardChange) Covers(kind itopsv1alpha1.TargetKind, name string) bool {
+	for _, t := range s.Targets {
+		if t.Kind == kind && (t.Name == "*" || t.Name == name) {
+			return true
+		}
+	}
+	return false
 }
 
 // IncidentPolicy holds the incident lifecycle settings.
@@ -75,8 +138,14 @@ type ChangeLifecyclePolicy struct {
 	// EmergencyReviewWithin: an Emergency change not approved within it opens an
 	// EmergencyChangeUnreviewed incident.
 	EmergencyReviewWithin metav1.Duration `json:"emergencyReviewWithin,omitempty"`
-	// Retention: completed, failed and expired changes are garbage-collected after it.
+	// Retention: completed, failed, rejected and expired changes are garbage-collected after it.
 	Retention metav1.Duration `json:"retention,omitempty"`
+	// RolloutTimeout: a StatefulSet or DaemonSet rollout that has not completed this long after
+	// it was admitted fails its change (Deployments report ProgressDeadlineExceeded themselves).
+	RolloutTimeout metav1.Duration `json:"rolloutTimeout,omitempty"`
+	// RelatedWithin: an incident detected on a workload within this time after a change was
+	// applied to it lists the change in status.relatedChanges.
+	RelatedWithin metav1.Duration `json:"relatedWithin,omitempty"`
 }
 
 // Built-in defaults, used when no file is given and for every key a file leaves out.
@@ -95,6 +164,8 @@ var (
 	DefaultStartupGracePeriod    = time.Minute
 	DefaultEmergencyReviewWithin = 24 * time.Hour
 	DefaultChangeRetention       = 30 * 24 * time.Hour
+	DefaultRolloutTimeout        = 10 * time.Minute
+	DefaultRelatedWithin         = time.Hour
 )
 
 // Default returns the built-in policy: one change policy for every namespace.
@@ -160,6 +231,8 @@ func (c *Config) applyDefaults() {
 	defaultDuration(&c.Detection.StartupGracePeriod, DefaultStartupGracePeriod)
 	defaultDuration(&c.Changes.EmergencyReviewWithin, DefaultEmergencyReviewWithin)
 	defaultDuration(&c.Changes.Retention, DefaultChangeRetention)
+	defaultDuration(&c.Changes.RolloutTimeout, DefaultRolloutTimeout)
+	defaultDuration(&c.Changes.RelatedWithin, DefaultRelatedWithin)
 }
 
 func defaultDuration(d *metav1.Duration, def time.Duration) {
@@ -192,6 +265,7 @@ func (c *Config) Validate() field.ErrorList {
 		errs = append(errs, validateGroups(fp.Child("approverGroups"), p.ApproverGroups)...)
 		errs = append(errs, validateGroups(fp.Child("emergencyGroups"), p.EmergencyGroups)...)
 		errs = append(errs, nonNegative(fp.Child("approvalLifetime"), p.ApprovalLifetime)...)
+		errs = append(errs, validateStandardChanges(fp.Child("standardChanges"), p.StandardChanges)...)
 	}
 	errs = append(errs, nonNegative(field.NewPath("incidents", "reopenWindow"), c.Incidents.ReopenWindow)...)
 	errs = append(errs, nonNegative(field.NewPath("incidents", "closeAfter"), c.Incidents.CloseAfter)...)
@@ -202,6 +276,48 @@ func (c *Config) Validate() field.ErrorList {
 	errs = append(errs, nonNegative(field.NewPath("detection", "startupGracePeriod"), c.Detection.StartupGracePeriod)...)
 	errs = append(errs, nonNegative(field.NewPath("changes", "emergencyReviewWithin"), c.Changes.EmergencyReviewWithin)...)
 	errs = append(errs, nonNegative(field.NewPath("changes", "retention"), c.Changes.Retention)...)
+	errs = append(errs, nonNegative(field.NewPath("changes", "rolloutTimeout"), c.Changes.RolloutTimeout)...)
+	errs = append(errs, nonNegative(field.NewPath("changes", "relatedWithin"), c.Changes.RelatedWithin)...)
+	return errs
+}
+
+var targetKinds = []string{
+	string(itopsv1alpha1.TargetDeployment), string(itopsv1alpha1.TargetStatefulSet),
+	string(itopsv1alpha1.TargetDaemonSet), string(itopsv1alpha1.TargetCronJob),
+}
+
+func validateStandardChanges(p *field.Path, patterns []StandardChange) field.ErrorList {
+	var errs field.ErrorList
+	names := map[string]bool{}
+	for i, sc := range patterns {
+		ip := p.Index(i)
+		switch {
+		case sc.Name == "":
+			errs = append(errs, field.Required(ip.Child("name"), "name the pattern, for messages and audit records"))
+		case names[sc.Name]:
+			errs = append(errs, field.Duplicate(ip.Child("name"), sc.Name))
+		}
+		names[sc.Name] = true
+		if sc.Allow != AllowImageWithinRepository {
+			errs = append(errs, field.NotSupported(ip.Child("allow"), sc.Allow, []string{string(AllowImageWithinRepository)}))
+		}
+		if len(sc.Targets) == 0 {
+			errs = append(errs, field.Required(ip.Child("targets"), "list the workloads the pattern pre-approves"))
+		}
+		for j, t := range sc.Targets {
+			tp := ip.Child("targets").Index(j)
+			known := false
+			for _, k := range targetKinds {
+				known = known || string(t.Kind) == k
+			}
+			if !known {
+				errs = append(errs, field.NotSupported(tp.Child("kind"), t.Kind, targetKinds))
+			}
+			if t.Name == "" {
+				errs = append(errs, field.Required(tp.Child("name"), `a workload name, or "*" for every workload of the kind`))
+			}
+		}
+	}
 	return errs
 }
 

@@ -82,6 +82,35 @@ changePolicies:
 				}
 			},
 		},
+		{
+			name: "standard change patterns",
+			doc: `
+changePolicies:
+- standardChanges:
+  - name: image-bump
+    allow: ImageWithinRepository
+    targets: [{kind: Deployment, name: web}, {kind: CronJob, name: "*"}]
+`,
+			check: func(t *testing.T, c *Config) {
+				p := c.ChangePolicies[0]
+				web := []itopsv1alpha1.ChangeTarget{{Kind: itopsv1alpha1.TargetDeployment, Name: "web"}, {Kind: itopsv1alpha1.TargetCronJob, Name: "report"}}
+				if sc := p.StandardChangeFor(web); sc == nil || sc.Name != "image-bump" {
+					t.Errorf("StandardChangeFor(web, report) = %v, want image-bump", sc)
+				}
+				if sc := p.StandardChangeFor([]itopsv1alpha1.ChangeTarget{{Kind: itopsv1alpha1.TargetDeployment, Name: "api"}}); sc != nil {
+					t.Errorf("StandardChangeFor(api) = %v, want none", sc)
+				}
+				if sc := p.StandardChangeFor(nil); sc != nil {
+					t.Errorf("StandardChangeFor(no targets) = %v, want none", sc)
+				}
+				if c.Changes.RolloutTimeout.Duration != 10*time.Minute || c.Changes.RelatedWithin.Duration != time.Hour {
+					t.Errorf("rolloutTimeout, relatedWithin = %s, %s", c.Changes.RolloutTimeout.Duration, c.Changes.RelatedWithin.Duration)
+				}
+			},
+		},
+		{name: "standard change without name", doc: "changePolicies:\n- standardChanges: [{allow: ImageWithinRepository, targets: [{kind: Deployment, name: web}]}]", wantErr: `changePolicies[0].standardChanges[0].name: Required value`},
+		{name: "standard change allowing anything", doc: "changePolicies:\n- standardChanges: [{name: a, allow: Anything, targets: [{kind: Deployment, name: web}]}]", wantErr: `changePolicies[0].standardChanges[0].allow: Unsupported value: "Anything"`},
+		{name: "standard change of an unknown kind", doc: "changePolicies:\n- standardChanges: [{name: a, allow: ImageWithinRepository, targets: [{kind: Pod, name: web}]}]", wantErr: `changePolicies[0].standardChanges[0].targets[0].kind: Unsupported value: "Pod"`},
 		{name: "unknown key", doc: "changePolicy: []", wantErr: `unknown field "changePolicy"`},
 		{name: "unknown risk", doc: "changePolicies:\n- minApprovals: {Critical: 1}", wantErr: `changePolicies[0].minApprovals[Critical]: Unsupported value`},
 		{name: "too many approvals", doc: "changePolicies:\n- minApprovals: {High: 11}", wantErr: `changePolicies[0].minApprovals[High]: Invalid value: 11: must be between 0 and 10`},

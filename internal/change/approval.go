@@ -1,0 +1,221 @@
+// Package change holds the pure rules of change management: which approvals count, when a
+// change is authorised and until when, and how far its rollout has got. The admission webhooks,
+// the change gate and the ChangeRequest controller all decide with these functions, so that
+// they never disagree.
+package change
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/config"
+)
+
+// ContentHash is a hash of the change's content: its spec other than approvals and
+// requestedBy. Approvals are bound to it.
+func ContentHash(spec *itopsv1alpha1.ChangeRequestSpec) string {
+	c := spec.DeepCopy()
+	c.Approvals, c.RequestedBy = nil, ""
+	data, err := json.Marshal(c)
+	if err != nil { // a typed struct always marshals
+		panic(err)
+	}
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:16])
+}
+
+// ContentGeneration is the generation at which the change's content last changed, as the
+// admission webhook recorded it. Without the record (webhooks not running), the current
+// generation: no approval given before it counts, which errs on the safe side.
+func ContentGeneration(cr *itopsv1alpha1.ChangeRequest) int64 {
+	if v, ok := cr.Annotations[itopsv1alpha1.AnnotationContentGeneration]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 && n <= cr.Generation {
+			return n
+		}
+	}
+	return cr.Generation
+}
+
+// Policy is the approval policy in force for one change: the administrator's policy for its
+// namespace, tightened by the change's own approvalPolicy.
+type Policy struct {
+	// Required is the number of approvals needed.
+	Required int
+	// ApproverGroups are the sets of groups an approver must belong to: one of each set.
+	ApproverGroups [][]string
+	// EmergencyGroups may raise Emergency changes.
+	EmergencyGroups []string
+	// Lifetime is how long an approval of a change without a schedule stays valid.
+	Lifetime time.Duration
+	// Standard is the pre-approved pattern covering every target, if any.
+	Standard *config.StandardChange
+}
+
+// PolicyFor computes the policy in force for cr under the administrator's policy p.
+func PolicyFor(cr *itopsv1alpha1.ChangeRequest, p config.ChangePolicy) Policy {
+	risk := cr.Spec.Risk
+	if risk == "" {
+		risk = itopsv1alpha1.LevelMedium
+	}
+	out := Policy{
+		Required:        int(p.MinApprovals[risk]),
+		EmergencyGroups: p.EmergencyGroups,
+		Lifetime:        p.ApprovalLifetime.Duration,
+	}
+	if len(p.ApproverGroups) > 0 {
+		out.ApproverGroups = append(out.ApproverGroups, p.ApproverGroups)
+	}
+	if ap := cr.Spec.ApprovalPolicy; ap != nil {
+		if ap.Required != nil && int(*ap.Required) > out.Required {
+			out.Required = int(*ap.Required)
+		}
+		if len(ap.ApproverGroups) > 0 {
+			out.ApproverGroups = append(out.ApproverGroups, ap.ApproverGroups)
+		}
+	}
+	if cr.Spec.Type == itopsv1alpha1.ChangeStandard {
+		out.Standard = p.StandardChangeFor(cr.Spec.Targets)
+	}
+	return out
+}
+
+// MayApprove reports why a user with groups may not approve cr, or "" if they may. It is the
+// separation of duties: neither the stamped nor the declared requester, and a member of the
+// approver groups.
+func (p Policy) MayApprove(cr *itopsv1alpha1.ChangeRequest, user string, groups []string) string {
+	switch {
+	case user == "":
+		return "approvals need an authenticated user"
+	case user == cr.Spec.RequestedBy:
+		return fmt.Sprintf("%s requested this change and cannot approve it (separation of duties)", user)
+	case cr.Spec.Requester != "" && user == cr.Spec.Requester:
+		return fmt.Sprintf("%s is the declared requester of this change and cannot approve it (separation of duties)", user)
+	}
+	for _, set := range p.ApproverGroups {
+		if !intersects(set, groups) {
+			return fmt.Sprintf("%s is not in any of the approver groups %s", user, strings.Join(set, ", "))
+		}
+	}
+	return ""
+}
+
+// MayRaiseEmergency reports whether a member of groups may raise an Emergency change.
+func (p Policy) MayRaiseEmergency(groups []string) bool {
+	return intersects(p.EmergencyGroups, groups)
+}
+
+func intersects(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// Approvals is the evaluation of a change's approvals against its current content.
+type Approvals struct {
+	// Required and Valid count approvals; Valid counts Approve decisions on the current content.
+	Required, Valid int
+	// Approvers are the users whose approvals count, in the order they were given.
+	Approvers []string
+	// Void counts approvals given for earlier content.
+	Void int
+	// Rejection is a Reject decision on the current content, if any.
+	Rejection *itopsv1alpha1.Approval
+	// Authorised: approved (or pre-approved, or an emergency) and not rejected.
+	Authorised bool
+	// Reason is the Approved condition's reason.
+	Reason string
+	// Since is when the change became authorised (zero if it is not).
+	Since time.Time
+	// Reviewed is whether an Emergency change has its approvals after the fact.
+	Reviewed bool
+}
+
+// Summary is the printer column: valid approvals over required ones.
+func (a Approvals) Summary() string {
+	if a.Reason == itopsv1alpha1.ChangeReasonStandardChange {
+		return "standard"
+	}
+	return fmt.Sprintf("%d/%d", a.Valid, a.Required)
+}
+
+// Evaluate counts the approvals that are valid for the change's current content. Group
+// membership was checked when each approval was admitted; here, an approval counts when it is
+// an Approve given for the current content by someone other than the requester.
+func Evaluate(cr *itopsv1alpha1.ChangeRequest, p Policy) Approvals {
+	content := ContentGeneration(cr)
+	a := Approvals{Required: p.Required}
+	approvals := slices.Clone(cr.Spec.Approvals)
+	sort.SliceStable(approvals, func(i, j int) bool { return at(approvals[i]).Before(at(approvals[j])) })
+	var reachedAt time.Time
+	for i := range approvals {
+		ap := approvals[i]
+		if ap.Generation < content || ap.Generation == 0 {
+			a.Void++
+			continue
+		}
+		if ap.Approver == cr.Spec.RequestedBy || (cr.Spec.Requester != "" && ap.Approver == cr.Spec.Requester) {
+			continue // refused at admission; never counted
+		}
+		switch ap.Decision {
+		case itopsv1alpha1.DecisionReject:
+			if a.Rejection == nil {
+				a.Rejection = &approvals[i]
+			}
+		case itopsv1alpha1.DecisionApprove:
+			a.Valid++
+			a.Approvers = append(a.Approvers, ap.Approver)
+			if a.Valid == a.Required {
+				reachedAt = at(ap)
+			}
+		}
+	}
+	approved := a.Valid >= a.Required
+	if approved && a.Required == 0 {
+		reachedAt = cr.CreationTimestamp.Time
+	}
+	switch {
+	case a.Rejection != nil:
+		a.Reason = itopsv1alpha1.ChangeReasonRejected
+	case cr.Spec.Type == itopsv1alpha1.ChangeEmergency:
+		a.Authorised, a.Reason, a.Since = true, itopsv1alpha1.ChangeReasonEmergency, cr.CreationTimestamp.Time
+		a.Reviewed = approved && a.Valid > 0
+	case p.Standard != nil:
+		a.Authorised, a.Reason, a.Since = true, itopsv1alpha1.ChangeReasonStandardChange, cr.CreationTimestamp.Time
+		a.Required = 0
+	case approved:
+		a.Authorised, a.Reason, a.Since = true, itopsv1alpha1.ChangeReasonApproved, reachedAt
+	default:
+		a.Reason = itopsv1alpha1.ChangeReasonAwaitingApproval
+	}
+	return a
+}
+
+func at(a itopsv1alpha1.Approval) time.Time {
+	if a.At == nil {
+		return time.Time{}
+	}
+	return a.At.Time
+}
+
+// Window is when an authorised change may be applied: inside its schedule, or, without one,
+// until its approval lapses.
+func Window(cr *itopsv1alpha1.ChangeRequest, a Approvals, p Policy) (start, end time.Time) {
+	if s := cr.Spec.Schedule; s != nil {
+		return s.Start.Time, s.End.Time
+	}
+	if !a.Authorised {
+		return time.Time{}, time.Time{}
+	}
+	return a.Since, a.Since.Add(p.Lifetime)
+}
