@@ -22,6 +22,9 @@ var defaultSeverity = map[string]severity{
 	itopsv1alpha1.ReasonJobFailed:                  {itopsv1alpha1.LevelLow, itopsv1alpha1.LevelMedium},    // P4
 	itopsv1alpha1.ReasonVolumeClaimPending:         {itopsv1alpha1.LevelMedium, itopsv1alpha1.LevelMedium}, // P3
 	itopsv1alpha1.ReasonVolumeClaimLost:            {itopsv1alpha1.LevelHigh, itopsv1alpha1.LevelHigh},     // P1
+	itopsv1alpha1.ReasonChangeFailed:               {itopsv1alpha1.LevelMedium, itopsv1alpha1.LevelHigh},   // P2
+	itopsv1alpha1.ReasonEmergencyChangeUnreviewed:  {itopsv1alpha1.LevelLow, itopsv1alpha1.LevelMedium},    // P4
+	itopsv1alpha1.ReasonChangeControlDisabled:      {itopsv1alpha1.LevelMedium, itopsv1alpha1.LevelMedium}, // P3
 }
 
 // severityFor returns the impact and urgency of a new automated incident.

@@ -117,13 +117,17 @@ func (s *Syncer) open(ctx context.Context, subj health.Subject, ns, fp string, p
 	if !p.Since.IsZero() && p.Since.Before(now) {
 		detected = p.Since
 	}
+	source := p.Source
+	if source == "" {
+		source = itopsv1alpha1.SourceHealthCheck
+	}
 	inc := &itopsv1alpha1.Incident{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      health.IncidentName(p.Reason, subj, seq),
 			Namespace: ns,
 			Labels: map[string]string{
 				itopsv1alpha1.LabelReason:      p.Reason,
-				itopsv1alpha1.LabelSource:      string(itopsv1alpha1.SourceHealthCheck),
+				itopsv1alpha1.LabelSource:      string(source),
 				itopsv1alpha1.LabelFingerprint: fp,
 				itopsv1alpha1.LabelSequence:    strconv.Itoa(seq),
 			},
@@ -137,11 +141,11 @@ func (s *Syncer) open(ctx context.Context, subj health.Subject, ns, fp string, p
 			Description: health.Truncate(p.Message, 8192),
 			Impact:      impact,
 			Urgency:     urgency,
-			Source:      itopsv1alpha1.SourceHealthCheck,
+			Source:      source,
 			Reason:      p.Reason,
 			Fingerprint: fp,
 			Service:     service,
-			Affected:    []itopsv1alpha1.ObjectReference{subj.Reference()},
+			Affected:    append([]itopsv1alpha1.ObjectReference{subj.Reference()}, p.Affected...),
 		},
 	}
 	if previous != nil {

@@ -24,6 +24,10 @@ type Problem struct {
 	Message string
 	// Since is when the problem started, as far as the object tells; zero when unknown.
 	Since time.Time
+	// Source is the incident source; HealthCheck when empty.
+	Source itopsv1alpha1.IncidentSource
+	// Affected lists objects besides the subject that the incident concerns.
+	Affected []itopsv1alpha1.ObjectReference
 	// Sustain marks evidence that keeps an open incident's problem present without being
 	// enough to open one: a container of a crash-looping pod running between two crashes.
 	Sustain bool

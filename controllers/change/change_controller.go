@@ -1,0 +1,255 @@
+// Package change runs the ChangeRequest lifecycle: approvals counted against the current
+// content, exact expiry at schedule and lifetime boundaries, the rollout of the targets the
+// gate admitted under the change followed to completion or failure, incidents for failed and
+// unreviewed emergency changes, an audit trail, and garbage collection after retention.
+package change
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
+	"github.com/itops-dev/itops-operator/internal/audit"
+	"github.com/itops-dev/itops-operator/internal/change"
+	"github.com/itops-dev/itops-operator/internal/config"
+	"github.com/itops-dev/itops-operator/internal/health"
+)
+
+// incidentReasons are the incidents the controller keeps about a change.
+var incidentReasons = []string{itopsv1alpha1.ReasonChangeFailed, itopsv1alpha1.ReasonEmergencyChangeUnreviewed}
+
+// Reconciler keeps a ChangeRequest's status current and follows its rollout.
+type Reconciler struct {
+	client.Client
+	Recorder recorder.EventRecorder
+	Audit    audit.Logger
+	Policy   *config.Config
+	// Incidents opens and recovers the incidents about changes.
+	Incidents *healthcontrollers.Syncer
+	// Clock is injected for tests; the real clock when nil.
+	Clock clock.PassiveClock
+}
+
+// +kubebuilder:rbac:groups=itops.dev,resources=changerequests,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups=itops.dev,resources=changerequests/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=itops.dev,resources=changerequests/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch
+
+func (r *Reconciler) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
+}
+
+// Reconcile computes the change's status, keeps its incidents, and patches the status once.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	cr := &itopsv1alpha1.ChangeRequest{}
+	if err := r.Get(ctx, req.NamespacedName, cr); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !cr.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, cr)
+	}
+	if !controllerutil.ContainsFinalizer(cr, itopsv1alpha1.AuditFinalizer) {
+		// Normally set by the webhook at creation; added here for changes created without it.
+		patch := client.MergeFrom(cr.DeepCopy())
+		controllerutil.AddFinalizer(cr, itopsv1alpha1.AuditFinalizer)
+		return ctrl.Result{}, r.Patch(ctx, cr, patch)
+	}
+
+	in, err := r.gather(ctx, cr)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	now := r.now()
+	d := computeStatus(cr, in, now)
+
+	if err := r.Incidents.Sync(ctx, Subject(cr), incidentReasons, d.problems, ""); err != nil {
+		return ctrl.Result{}, fmt.Errorf("keeping the change's incidents: %w", err)
+	}
+	if !apiequality.Semantic.DeepEqual(d.status, cr.Status) {
+		base := cr.DeepCopy()
+		cr.Status = d.status
+		if d.transition != "" {
+			r.Audit.Write(audit.Record{Kind: "ChangeRequest", Namespace: cr.Namespace, Name: cr.Name, Transition: d.transition,
+				Phase: string(cr.Status.Phase), Message: readyMessage(cr), Fields: changeFields(cr)})
+		}
+		if err := r.Status().Patch(ctx, cr, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, err
+		}
+		if d.transition != "" {
+			eventType := corev1.EventTypeNormal
+			if cr.Status.Phase == itopsv1alpha1.ChangeFailed || cr.Status.Phase == itopsv1alpha1.ChangeExpired || cr.Status.Phase == itopsv1alpha1.ChangeRejected {
+				eventType = corev1.EventTypeWarning
+			}
+			r.Recorder.Eventf(cr, nil, eventType, d.transition, "Update", "%s", readyMessage(cr))
+		}
+	}
+	if d.delete {
+		ctrl.LoggerFrom(ctx).Info("deleting change after its retention", "phase", cr.Status.Phase, "completedAt", cr.Status.CompletedAt)
+		return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, cr))
+	}
+	return ctrl.Result{RequeueAfter: d.requeueAfter}, nil
+}
+
+func readyMessage(cr *itopsv1alpha1.ChangeRequest) string {
+	for _, c := range cr.Status.Conditions {
+		if c.Type == itopsv1alpha1.ConditionReady {
+			return c.Message
+		}
+	}
+	return string(cr.Status.Phase)
+}
+
+func changeFields(cr *itopsv1alpha1.ChangeRequest) []any {
+	return []any{"type", cr.Spec.Type, "risk", cr.Spec.Risk, "requestedBy", cr.Spec.RequestedBy,
+		"approvals", cr.Status.ApprovalSummary, "contentHash", cr.Status.ContentHash}
+}
+
+// gather reads the change's policy, targets and incidents from the cache.
+func (r *Reconciler) gather(ctx context.Context, cr *itopsv1alpha1.ChangeRequest) (inputs, error) {
+	ns := &corev1.Namespace{}
+	if err := r.Get(ctx, client.ObjectKey{Name: cr.Namespace}, ns); err != nil {
+		return inputs{}, err
+	}
+	in := inputs{
+		policy:                change.PolicyFor(cr, r.Policy.ChangePolicyFor(ns.Labels)),
+		targets:               map[string]client.Object{},
+		rolloutTimeout:        r.Policy.Changes.RolloutTimeout.Duration,
+		emergencyReviewWithin: r.Policy.Changes.EmergencyReviewWithin.Duration,
+		retention:             r.Policy.Changes.Retention.Duration,
+	}
+	for _, t := range cr.Spec.Targets {
+		obj := newTarget(t.Kind)
+		if err := r.Get(ctx, client.ObjectKey{Namespace: cr.Namespace, Name: t.Name}, obj); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return inputs{}, err
+		}
+		in.targets[change.TargetKey(t.Kind, t.Name)] = obj
+	}
+	fps := make([]string, 0, len(incidentReasons))
+	for _, reason := range incidentReasons {
+		fps = append(fps, health.Fingerprint(reason, Subject(cr)))
+	}
+	sel, err := labels.NewRequirement(itopsv1alpha1.LabelFingerprint, selection.In, fps)
+	if err != nil {
+		return inputs{}, err
+	}
+	incidents := &itopsv1alpha1.IncidentList{}
+	if err := r.List(ctx, incidents, client.InNamespace(cr.Namespace), client.MatchingLabelsSelector{Selector: labels.NewSelector().Add(*sel)}); err != nil {
+		return inputs{}, err
+	}
+	for _, inc := range incidents.Items {
+		if len(in.incidents) < 16 {
+			in.incidents = append(in.incidents, inc.Name)
+		}
+	}
+	return in, nil
+}
+
+func newTarget(kind itopsv1alpha1.TargetKind) client.Object {
+	switch kind {
+	case itopsv1alpha1.TargetStatefulSet:
+		return &appsv1.StatefulSet{}
+	case itopsv1alpha1.TargetDaemonSet:
+		return &appsv1.DaemonSet{}
+	case itopsv1alpha1.TargetCronJob:
+		return &batchv1.CronJob{}
+	}
+	return &appsv1.Deployment{}
+}
+
+// finalize writes the change's final state to the audit trail, recovers its incidents, then
+// lets it go.
+func (r *Reconciler) finalize(ctx context.Context, cr *itopsv1alpha1.ChangeRequest) error {
+	if !controllerutil.ContainsFinalizer(cr, itopsv1alpha1.AuditFinalizer) {
+		return nil
+	}
+	r.Audit.Write(audit.Record{Kind: "ChangeRequest", Namespace: cr.Namespace, Name: cr.Name, Transition: "Deleted",
+		Phase: string(cr.Status.Phase), Message: "change deleted; final state recorded",
+		Fields: append(changeFields(cr), "approvers", approvers(cr), "applied", len(cr.Status.Applied))})
+	if err := r.Incidents.Sync(ctx, Subject(cr), incidentReasons, nil, ""); err != nil {
+		return err
+	}
+	patch := client.MergeFrom(cr.DeepCopy())
+	controllerutil.RemoveFinalizer(cr, itopsv1alpha1.AuditFinalizer)
+	return client.IgnoreNotFound(r.Patch(ctx, cr, patch))
+}
+
+func approvers(cr *itopsv1alpha1.ChangeRequest) []string {
+	out := make([]string, 0, len(cr.Spec.Approvals))
+	for _, a := range cr.Spec.Approvals {
+		out = append(out, fmt.Sprintf("%s:%s@%d", a.Approver, a.Decision, a.Generation))
+	}
+	return out
+}
+
+// SetupWithManager registers the controller and the target index.
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &itopsv1alpha1.ChangeRequest{}, change.TargetIndex, change.TargetKeys); err != nil {
+		return err
+	}
+	b := ctrl.NewControllerManagedBy(mgr).For(&itopsv1alpha1.ChangeRequest{}).Named("changerequest")
+	for kind, obj := range map[itopsv1alpha1.TargetKind]client.Object{
+		itopsv1alpha1.TargetDeployment: &appsv1.Deployment{}, itopsv1alpha1.TargetStatefulSet: &appsv1.StatefulSet{},
+		itopsv1alpha1.TargetDaemonSet: &appsv1.DaemonSet{}, itopsv1alpha1.TargetCronJob: &batchv1.CronJob{},
+	} {
+		b = b.Watches(obj, handler.EnqueueRequestsFromMapFunc(r.changesTargeting(kind)))
+	}
+	b = b.Watches(&itopsv1alpha1.Incident{}, handler.EnqueueRequestsFromMapFunc(changeOfIncident))
+	return b.Complete(r)
+}
+
+// changesTargeting maps a workload event to the changes that target it.
+func (r *Reconciler) changesTargeting(kind itopsv1alpha1.TargetKind) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []reconcile.Request {
+		list := &itopsv1alpha1.ChangeRequestList{}
+		if err := r.List(ctx, list, client.InNamespace(obj.GetNamespace()),
+			client.MatchingFields{change.TargetIndex: change.TargetKey(kind, obj.GetName())}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "listing changes of a workload", "kind", kind, "name", obj.GetName())
+			return nil
+		}
+		var out []reconcile.Request
+		for _, cr := range list.Items {
+			if !isTerminal(cr.Status.Phase) {
+				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&cr)})
+			}
+		}
+		return out
+	}
+}
+
+// changeOfIncident maps an incident about a change to the change.
+func changeOfIncident(_ context.Context, obj client.Object) []reconcile.Request {
+	inc, ok := obj.(*itopsv1alpha1.Incident)
+	if !ok || inc.Spec.Source != itopsv1alpha1.SourceChangeGate {
+		return nil
+	}
+	for _, a := range inc.Spec.Affected {
+		if a.Kind == "ChangeRequest" {
+			return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: inc.Namespace, Name: a.Name}}}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,325 @@
+package change
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/change"
+	"github.com/itops-dev/itops-operator/internal/health"
+)
+
+// inputs is what the status of a ChangeRequest is computed from.
+type inputs struct {
+	// policy is the approval policy in force for the change.
+	policy change.Policy
+	// targets are the change's target workloads that exist, by change.TargetKey.
+	targets map[string]client.Object
+	// incidents are the names of the incidents opened about the change.
+	incidents []string
+	// rolloutTimeout, emergencyReviewWithin and retention come from the administrator policy.
+	rolloutTimeout, emergencyReviewWithin, retention time.Duration
+}
+
+// desired is the computed state of a ChangeRequest.
+type desired struct {
+	status itopsv1alpha1.ChangeRequestStatus
+	// problems are the incidents the change should have open (ChangeFailed,
+	// EmergencyChangeUnreviewed).
+	problems []health.Problem
+	// requeueAfter is the next time boundary: a schedule or approval ending, a rollout deadline,
+	// an emergency review deadline, garbage collection.
+	requeueAfter time.Duration
+	// delete: the change is past its retention.
+	delete bool
+	// transition is the phase change, if any, for the Event and audit record.
+	transition string
+}
+
+func isTerminal(p itopsv1alpha1.ChangePhase) bool {
+	return p == itopsv1alpha1.ChangeCompleted || p == itopsv1alpha1.ChangeFailed || p == itopsv1alpha1.ChangeExpired
+}
+
+// computeStatus is the ChangeRequest controller's decision, a pure function of the change, what
+// it observed, and the clock.
+func computeStatus(cr *itopsv1alpha1.ChangeRequest, in inputs, now time.Time) desired {
+	st := *cr.Status.DeepCopy()
+	d := desired{}
+	next := boundaries{now: now}
+	t := metav1.NewTime(now)
+
+	a := change.Evaluate(cr, in.policy)
+	st.ApprovalSummary = a.Summary()
+	st.ContentGeneration = change.ContentGeneration(cr)
+	st.ContentHash = change.ContentHash(&cr.Spec)
+	st.ObservedGeneration = cr.Generation
+	st.Incidents = in.incidents
+	if a.Authorised {
+		if st.ApprovedAt == nil || !st.ApprovedAt.Time.Equal(a.Since) {
+			st.ApprovedAt = &metav1.Time{Time: a.Since}
+		}
+	} else if !isTerminal(st.Phase) {
+		st.ApprovedAt = nil
+	}
+
+	phase, message := st.Phase, ""
+	var failed []itopsv1alpha1.ObjectReference
+	if !isTerminal(st.Phase) {
+		st.Applied = observeApplied(cr, st.Applied, in.targets, now)
+		start, end := change.Window(cr, a, in.policy)
+		switch {
+		case len(st.Applied) > 0:
+			phase, message, failed = rolloutPhase(cr, st.Applied, in, now, &next)
+			if st.StartedAt == nil {
+				st.StartedAt = st.Applied[0].At.DeepCopy()
+			}
+		case a.Rejection != nil:
+			phase, message = itopsv1alpha1.ChangeRejected, fmt.Sprintf("rejected by %s", a.Rejection.Approver)
+			if a.Rejection.Comment != "" {
+				message += ": " + a.Rejection.Comment
+			}
+		case a.Authorised && !now.Before(end):
+			phase, message = itopsv1alpha1.ChangeExpired, expiredMessage(cr, end, in.policy)
+		case a.Authorised:
+			phase = itopsv1alpha1.ChangeApproved
+			message = fmt.Sprintf("may be applied from %s until %s", start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
+			next.at(end)
+		case cr.Spec.Schedule != nil && !now.Before(cr.Spec.Schedule.End.Time):
+			phase, message = itopsv1alpha1.ChangeExpired, fmt.Sprintf("the schedule ended at %s before the change was approved",
+				cr.Spec.Schedule.End.UTC().Format(time.RFC3339))
+		default:
+			phase, message = itopsv1alpha1.ChangePending, pendingMessage(a, in.policy)
+			if cr.Spec.Schedule != nil {
+				next.at(cr.Spec.Schedule.End.Time)
+			}
+		}
+	} else if c := meta.FindStatusCondition(st.Conditions, itopsv1alpha1.ConditionReady); c != nil {
+		message = strings.TrimPrefix(c.Message, string(st.Phase)+": ")
+	}
+	if phase != st.Phase {
+		d.transition = string(phase)
+		st.Phase = phase
+		switch {
+		case phase == itopsv1alpha1.ChangeRejected || isTerminal(phase):
+			st.CompletedAt = &t
+		default:
+			st.CompletedAt = nil
+		}
+	}
+	setConditions(&st, cr, a, message, now)
+
+	// Incidents about the change.
+	if st.Phase == itopsv1alpha1.ChangeFailed {
+		d.problems = append(d.problems, health.Problem{Reason: itopsv1alpha1.ReasonChangeFailed, Source: itopsv1alpha1.SourceChangeGate,
+			Message: fmt.Sprintf("ChangeRequest %s (%s) failed: %s", cr.Name, cr.Spec.Title, message), Affected: failed,
+			Since: timeOf(st.CompletedAt)})
+	}
+	if cr.Spec.Type == itopsv1alpha1.ChangeEmergency && !a.Reviewed {
+		due := cr.CreationTimestamp.Add(in.emergencyReviewWithin)
+		if !now.Before(due) {
+			d.problems = append(d.problems, health.Problem{Reason: itopsv1alpha1.ReasonEmergencyChangeUnreviewed, Source: itopsv1alpha1.SourceChangeGate,
+				Message: fmt.Sprintf("Emergency change %s (%s) by %s has not been approved by reviewers within %s",
+					cr.Name, cr.Spec.Title, cr.Spec.RequestedBy, in.emergencyReviewWithin), Since: due})
+		} else {
+			next.at(due)
+		}
+	}
+
+	// Garbage collection after retention.
+	if st.CompletedAt != nil && (st.Phase == itopsv1alpha1.ChangeRejected || isTerminal(st.Phase)) {
+		gcAt := st.CompletedAt.Add(in.retention)
+		if !now.Before(gcAt) {
+			d.delete = true
+		} else {
+			next.at(gcAt)
+		}
+	}
+	d.status = st
+	d.requeueAfter = next.after()
+	return d
+}
+
+// Subject is what the change's incidents are about.
+func Subject(cr *itopsv1alpha1.ChangeRequest) health.Subject {
+	return health.Subject{APIVersion: itopsv1alpha1.GroupVersion.String(), Kind: "ChangeRequest", Namespace: cr.Namespace, Name: cr.Name}
+}
+
+func timeOf(t *metav1.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.Time
+}
+
+// observeApplied records the targets whose latest change was admitted under this change (the
+// gate's annotation), with the generation they reached and when that was first seen.
+func observeApplied(cr *itopsv1alpha1.ChangeRequest, applied []itopsv1alpha1.AppliedChange, targets map[string]client.Object, now time.Time) []itopsv1alpha1.AppliedChange {
+	out := slices.Clone(applied)
+	for _, t := range cr.Spec.Targets {
+		obj, ok := targets[change.TargetKey(t.Kind, t.Name)]
+		if !ok || obj.GetAnnotations()[itopsv1alpha1.AnnotationChangeRequest] != cr.Name {
+			continue
+		}
+		i := slices.IndexFunc(out, func(a itopsv1alpha1.AppliedChange) bool { return a.Kind == t.Kind && a.Name == t.Name })
+		switch {
+		case i < 0 && len(out) < 64:
+			out = append(out, itopsv1alpha1.AppliedChange{Kind: t.Kind, Name: t.Name, Generation: obj.GetGeneration(), At: &metav1.Time{Time: now}})
+		case i >= 0 && obj.GetGeneration() > out[i].Generation:
+			out[i].Generation = obj.GetGeneration()
+		}
+	}
+	return out
+}
+
+// rolloutPhase follows the rollouts of the applied targets: Failed if any failed, Completed
+// when all rolled out, InProgress otherwise.
+func rolloutPhase(cr *itopsv1alpha1.ChangeRequest, applied []itopsv1alpha1.AppliedChange, in inputs, now time.Time, next *boundaries) (itopsv1alpha1.ChangePhase, string, []itopsv1alpha1.ObjectReference) {
+	var progressing, failures []string
+	var failed []itopsv1alpha1.ObjectReference
+	for _, ap := range applied {
+		obj, ok := in.targets[change.TargetKey(ap.Kind, ap.Name)]
+		if !ok {
+			progressing = append(progressing, fmt.Sprintf("%s %s: not found", ap.Kind, ap.Name))
+			continue
+		}
+		r := change.RolloutOf(obj, timeOf(ap.At), in.rolloutTimeout, now)
+		switch r.Phase {
+		case change.RolloutFailed:
+			failures = append(failures, fmt.Sprintf("%s %s: %s", ap.Kind, ap.Name, r.Message))
+			failed = append(failed, itopsv1alpha1.ObjectReference{APIVersion: apiVersionOf(ap.Kind), Kind: string(ap.Kind), Namespace: cr.Namespace, Name: ap.Name})
+		case change.RolloutProgressing:
+			progressing = append(progressing, fmt.Sprintf("%s %s: %s", ap.Kind, ap.Name, r.Message))
+			next.at(r.Deadline)
+		}
+	}
+	switch {
+	case len(failures) > 0:
+		return itopsv1alpha1.ChangeFailed, strings.Join(failures, "; "), failed
+	case len(progressing) > 0:
+		return itopsv1alpha1.ChangeInProgress, strings.Join(progressing, "; "), nil
+	}
+	return itopsv1alpha1.ChangeCompleted, fmt.Sprintf("%d target(s) rolled out", len(applied)), nil
+}
+
+func apiVersionOf(kind itopsv1alpha1.TargetKind) string {
+	if kind == itopsv1alpha1.TargetCronJob {
+		return "batch/v1"
+	}
+	return "apps/v1"
+}
+
+func pendingMessage(a change.Approvals, p change.Policy) string {
+	msg := fmt.Sprintf("%d of %d approvals", a.Valid, a.Required)
+	for _, set := range p.ApproverGroups {
+		msg += " from group " + strings.Join(set, " or ")
+	}
+	if a.Void > 0 {
+		msg += fmt.Sprintf("; %d approval(s) were given for earlier content and no longer count", a.Void)
+	}
+	return msg
+}
+
+func expiredMessage(cr *itopsv1alpha1.ChangeRequest, end time.Time, p change.Policy) string {
+	if cr.Spec.Schedule != nil {
+		return fmt.Sprintf("the schedule ended at %s before the change was applied", end.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("the approval lapsed at %s (approval lifetime %s) before the change was applied", end.UTC().Format(time.RFC3339), p.Lifetime)
+}
+
+// setConditions sets Approved, Reviewed (Emergency changes), and the kstatus conditions.
+func setConditions(st *itopsv1alpha1.ChangeRequestStatus, cr *itopsv1alpha1.ChangeRequest, a change.Approvals, message string, now time.Time) {
+	gen := cr.Generation
+	set := func(condType string, status metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: condType, Status: status, Reason: reason,
+			Message: truncate(msg, 1024), ObservedGeneration: gen, LastTransitionTime: metav1.NewTime(now)})
+	}
+	approvedMsg := a.Summary() + " approvals"
+	switch a.Reason {
+	case itopsv1alpha1.ChangeReasonStandardChange:
+		approvedMsg = "pre-approved by a Standard change pattern"
+	case itopsv1alpha1.ChangeReasonEmergency:
+		approvedMsg = "authorised at once as an Emergency change; approvers review it afterwards"
+	case itopsv1alpha1.ChangeReasonRejected:
+		approvedMsg = fmt.Sprintf("rejected by %s", a.Rejection.Approver)
+	}
+	if a.Authorised {
+		set(itopsv1alpha1.ChangeConditionApproved, metav1.ConditionTrue, a.Reason, approvedMsg)
+	} else {
+		set(itopsv1alpha1.ChangeConditionApproved, metav1.ConditionFalse, a.Reason, approvedMsg)
+	}
+	if cr.Spec.Type == itopsv1alpha1.ChangeEmergency {
+		if a.Reviewed {
+			set(itopsv1alpha1.ChangeConditionReviewed, metav1.ConditionTrue, itopsv1alpha1.ChangeReasonApproved, "reviewed: "+a.Summary()+" approvals")
+		} else {
+			set(itopsv1alpha1.ChangeConditionReviewed, metav1.ConditionFalse, itopsv1alpha1.ChangeReasonAwaitingReview, a.Summary()+" approvals")
+		}
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ChangeConditionReviewed)
+	}
+
+	var ready, reconciling, stalled metav1.ConditionStatus = metav1.ConditionFalse, metav1.ConditionFalse, metav1.ConditionFalse
+	var reason string
+	switch st.Phase {
+	case itopsv1alpha1.ChangePending:
+		reason, reconciling = itopsv1alpha1.ChangeReasonAwaitingApproval, metav1.ConditionTrue
+	case itopsv1alpha1.ChangeApproved:
+		reason, ready = a.Reason, metav1.ConditionTrue
+	case itopsv1alpha1.ChangeInProgress:
+		reason, reconciling = itopsv1alpha1.ChangeReasonRollingOut, metav1.ConditionTrue
+	case itopsv1alpha1.ChangeCompleted:
+		reason, ready = itopsv1alpha1.ChangeReasonCompleted, metav1.ConditionTrue
+	case itopsv1alpha1.ChangeRejected:
+		reason, stalled = itopsv1alpha1.ChangeReasonRejected, metav1.ConditionTrue
+	case itopsv1alpha1.ChangeExpired:
+		reason, stalled = itopsv1alpha1.ChangeReasonExpired, metav1.ConditionTrue
+	case itopsv1alpha1.ChangeFailed:
+		reason, stalled = itopsv1alpha1.ChangeReasonRolloutFailed, metav1.ConditionTrue
+	}
+	msg := fmt.Sprintf("%s: %s", st.Phase, message)
+	set(itopsv1alpha1.ConditionReady, ready, reason, msg)
+	if reconciling == metav1.ConditionTrue {
+		set(itopsv1alpha1.ConditionReconciling, reconciling, reason, msg)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionReconciling)
+	}
+	if stalled == metav1.ConditionTrue {
+		set(itopsv1alpha1.ConditionStalled, stalled, reason, msg)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionStalled)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
+
+// boundaries collects the next time boundary after now.
+type boundaries struct {
+	now  time.Time
+	next time.Time
+}
+
+func (b *boundaries) at(t time.Time) {
+	if t.IsZero() || !t.After(b.now) {
+		return
+	}
+	if b.next.IsZero() || t.Before(b.next) {
+		b.next = t
+	}
+}
+
+func (b *boundaries) after() time.Duration {
+	if b.next.IsZero() {
+		return 0
+	}
+	return b.next.Sub(b.now)
+}

@@ -1,0 +1,222 @@
+package change
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/change"
+	"github.com/itops-dev/itops-operator/internal/config"
+)
+
+var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+
+func newChange(mutate func(*itopsv1alpha1.ChangeRequest)) *itopsv1alpha1.ChangeRequest {
+	cr := &itopsv1alpha1.ChangeRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-v2", Namespace: "shop", Generation: 2, CreationTimestamp: metav1.NewTime(t0),
+			Annotations: map[string]string{itopsv1alpha1.AnnotationContentGeneration: "1"}},
+		Spec: itopsv1alpha1.ChangeRequestSpec{
+			Title: "web v2", Type: itopsv1alpha1.ChangeNormal, Risk: itopsv1alpha1.LevelMedium, RequestedBy: "alice",
+			Targets: []itopsv1alpha1.ChangeTarget{{Kind: itopsv1alpha1.TargetDeployment, Name: "web"}},
+		},
+	}
+	if mutate != nil {
+		mutate(cr)
+	}
+	return cr
+}
+
+func approvedBy(who string, at time.Time) func(*itopsv1alpha1.ChangeRequest) {
+	return func(cr *itopsv1alpha1.ChangeRequest) {
+		cr.Spec.Approvals = append(cr.Spec.Approvals, itopsv1alpha1.Approval{Approver: who, Decision: itopsv1alpha1.DecisionApprove, Generation: 1, At: &metav1.Time{Time: at}})
+	}
+}
+
+func web(annotation string, gen, observed int64, updated, available int32, conds ...appsv1.DeploymentCondition) *appsv1.Deployment {
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Generation: gen},
+		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)},
+		Status: appsv1.DeploymentStatus{ObservedGeneration: observed, Replicas: 2, UpdatedReplicas: updated, AvailableReplicas: available,
+			Conditions: conds},
+	}
+	if annotation != "" {
+		d.Annotations = map[string]string{itopsv1alpha1.AnnotationChangeRequest: annotation}
+	}
+	return d
+}
+
+func inputsWith(cr *itopsv1alpha1.ChangeRequest, targets ...client.Object) inputs {
+	in := inputs{
+		policy:         change.PolicyFor(cr, config.Default().ChangePolicies[0]),
+		targets:        map[string]client.Object{},
+		rolloutTimeout: 10 * time.Minute, emergencyReviewWithin: 24 * time.Hour, retention: 720 * time.Hour,
+	}
+	for _, t := range targets {
+		in.targets[change.TargetKey(itopsv1alpha1.TargetDeployment, t.GetName())] = t
+	}
+	return in
+}
+
+func TestComputeStatus(t *testing.T) {
+	stalled := appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded", Message: "timed out"}
+	tests := []struct {
+		name         string
+		cr           *itopsv1alpha1.ChangeRequest
+		targets      []client.Object
+		now          time.Time
+		wantPhase    itopsv1alpha1.ChangePhase
+		wantReady    metav1.ConditionStatus
+		wantStalled  bool
+		wantApproved metav1.ConditionStatus
+		wantRequeue  time.Duration
+		wantProblems []string
+		wantDelete   bool
+		wantMessage  string
+	}{
+		{
+			name: "pending", cr: newChange(nil), now: t0,
+			wantPhase: itopsv1alpha1.ChangePending, wantReady: metav1.ConditionFalse, wantApproved: metav1.ConditionFalse,
+			wantMessage: "0 of 1 approvals",
+		},
+		{
+			name: "approved: requeue when the approval lapses", cr: newChange(approvedBy("bob", t0.Add(time.Minute))), now: t0.Add(time.Hour),
+			wantPhase: itopsv1alpha1.ChangeApproved, wantReady: metav1.ConditionTrue, wantApproved: metav1.ConditionTrue,
+			wantRequeue: 23*time.Hour + time.Minute,
+		},
+		{
+			name: "approval lapsed before the change was applied", cr: newChange(approvedBy("bob", t0)), now: t0.Add(24 * time.Hour),
+			wantPhase: itopsv1alpha1.ChangeExpired, wantReady: metav1.ConditionFalse, wantStalled: true, wantApproved: metav1.ConditionTrue,
+			wantRequeue: 720 * time.Hour, wantMessage: "approval lapsed",
+		},
+		{
+			name: "scheduled change pending past its schedule expires",
+			cr: newChange(func(cr *itopsv1alpha1.ChangeRequest) {
+				cr.Spec.Schedule = &itopsv1alpha1.ChangeSchedule{Start: metav1.NewTime(t0), End: metav1.NewTime(t0.Add(time.Hour))}
+			}),
+			now: t0.Add(time.Hour), wantPhase: itopsv1alpha1.ChangeExpired, wantReady: metav1.ConditionFalse, wantStalled: true,
+			wantApproved: metav1.ConditionFalse, wantRequeue: 720 * time.Hour,
+		},
+		{
+			name: "rejected",
+			cr: newChange(func(cr *itopsv1alpha1.ChangeRequest) {
+				cr.Spec.Approvals = []itopsv1alpha1.Approval{{Approver: "carol", Decision: itopsv1alpha1.DecisionReject, Comment: "no", Generation: 1}}
+			}),
+			now: t0, wantPhase: itopsv1alpha1.ChangeRejected, wantReady: metav1.ConditionFalse, wantStalled: true,
+			wantApproved: metav1.ConditionFalse, wantRequeue: 720 * time.Hour, wantMessage: "rejected by carol: no",
+		},
+		{
+			name: "target changed under the change: in progress", cr: newChange(approvedBy("bob", t0)),
+			targets: []client.Object{web("web-v2", 3, 3, 1, 2)}, now: t0.Add(time.Minute),
+			wantPhase: itopsv1alpha1.ChangeInProgress, wantReady: metav1.ConditionFalse, wantApproved: metav1.ConditionTrue,
+			wantMessage: "1 of 2 replicas updated",
+		},
+		{
+			name: "a target changed under another change does not count", cr: newChange(approvedBy("bob", t0)),
+			targets: []client.Object{web("other", 3, 3, 2, 2)}, now: t0.Add(time.Minute),
+			wantPhase: itopsv1alpha1.ChangeApproved, wantReady: metav1.ConditionTrue, wantApproved: metav1.ConditionTrue,
+			wantRequeue: 24*time.Hour - time.Minute,
+		},
+		{
+			name: "rolled out: completed", cr: newChange(approvedBy("bob", t0)),
+			targets: []client.Object{web("web-v2", 3, 3, 2, 2)}, now: t0.Add(time.Minute),
+			wantPhase: itopsv1alpha1.ChangeCompleted, wantReady: metav1.ConditionTrue, wantApproved: metav1.ConditionTrue,
+			wantRequeue: 720 * time.Hour,
+		},
+		{
+			name: "stalled rollout: failed with an incident", cr: newChange(approvedBy("bob", t0)),
+			targets: []client.Object{web("web-v2", 3, 3, 1, 2, stalled)}, now: t0.Add(time.Minute),
+			wantPhase: itopsv1alpha1.ChangeFailed, wantReady: metav1.ConditionFalse, wantStalled: true, wantApproved: metav1.ConditionTrue,
+			wantRequeue: 720 * time.Hour, wantProblems: []string{itopsv1alpha1.ReasonChangeFailed}, wantMessage: "ProgressDeadlineExceeded",
+		},
+		{
+			name: "emergency: authorised at once, review due in 24h",
+			cr:   newChange(func(cr *itopsv1alpha1.ChangeRequest) { cr.Spec.Type = itopsv1alpha1.ChangeEmergency }),
+			now:  t0.Add(time.Hour), wantPhase: itopsv1alpha1.ChangeApproved, wantReady: metav1.ConditionTrue, wantApproved: metav1.ConditionTrue,
+			wantRequeue: 23 * time.Hour,
+		},
+		{
+			name: "emergency unreviewed after 24h opens an incident",
+			cr: newChange(func(cr *itopsv1alpha1.ChangeRequest) {
+				cr.Spec.Type = itopsv1alpha1.ChangeEmergency
+				cr.Status.Phase = itopsv1alpha1.ChangeCompleted
+				cr.Status.CompletedAt = &metav1.Time{Time: t0.Add(time.Hour)}
+			}),
+			now: t0.Add(24 * time.Hour), wantPhase: itopsv1alpha1.ChangeCompleted, wantReady: metav1.ConditionTrue, wantApproved: metav1.ConditionTrue,
+			wantProblems: []string{itopsv1alpha1.ReasonEmergencyChangeUnreviewed}, wantRequeue: 697 * time.Hour,
+		},
+		{
+			name: "completed changes are deleted after retention",
+			cr: newChange(func(cr *itopsv1alpha1.ChangeRequest) {
+				cr.Status.Phase = itopsv1alpha1.ChangeCompleted
+				cr.Status.CompletedAt = &metav1.Time{Time: t0}
+			}),
+			now: t0.Add(720 * time.Hour), wantPhase: itopsv1alpha1.ChangeCompleted, wantReady: metav1.ConditionTrue,
+			wantApproved: metav1.ConditionFalse, wantDelete: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := computeStatus(tt.cr, inputsWith(tt.cr, tt.targets...), tt.now)
+			st := d.status
+			if st.Phase != tt.wantPhase {
+				t.Fatalf("phase = %s, want %s (conditions %+v)", st.Phase, tt.wantPhase, st.Conditions)
+			}
+			if c := meta.FindStatusCondition(st.Conditions, itopsv1alpha1.ConditionReady); c == nil || c.Status != tt.wantReady {
+				t.Errorf("Ready = %+v, want %s", c, tt.wantReady)
+			}
+			if got := meta.IsStatusConditionTrue(st.Conditions, itopsv1alpha1.ConditionStalled); got != tt.wantStalled {
+				t.Errorf("Stalled = %v, want %v", got, tt.wantStalled)
+			}
+			if c := meta.FindStatusCondition(st.Conditions, itopsv1alpha1.ChangeConditionApproved); c == nil || c.Status != tt.wantApproved {
+				t.Errorf("Approved = %+v, want %s", c, tt.wantApproved)
+			}
+			if d.requeueAfter != tt.wantRequeue {
+				t.Errorf("requeueAfter = %s, want %s", d.requeueAfter, tt.wantRequeue)
+			}
+			var reasons []string
+			for _, p := range d.problems {
+				reasons = append(reasons, p.Reason)
+			}
+			if strings.Join(reasons, ",") != strings.Join(tt.wantProblems, ",") {
+				t.Errorf("problems = %v, want %v", reasons, tt.wantProblems)
+			}
+			if d.delete != tt.wantDelete {
+				t.Errorf("delete = %v, want %v", d.delete, tt.wantDelete)
+			}
+			if c := meta.FindStatusCondition(st.Conditions, itopsv1alpha1.ConditionReady); tt.wantMessage != "" && !strings.Contains(c.Message, tt.wantMessage) {
+				t.Errorf("Ready message %q does not contain %q", c.Message, tt.wantMessage)
+			}
+			if st.ObservedGeneration != tt.cr.Generation {
+				t.Errorf("observedGeneration = %d, want %d", st.ObservedGeneration, tt.cr.Generation)
+			}
+		})
+	}
+}
+
+func TestComputeStatusIsStable(t *testing.T) {
+	cr := newChange(approvedBy("bob", t0))
+	in := inputsWith(cr, web("web-v2", 3, 3, 2, 2))
+	first := computeStatus(cr, in, t0.Add(time.Minute))
+	if first.transition != string(itopsv1alpha1.ChangeCompleted) {
+		t.Fatalf("transition = %q, want Completed", first.transition)
+	}
+	cr.Status = first.status
+	second := computeStatus(cr, in, t0.Add(2*time.Minute))
+	if second.transition != "" {
+		t.Errorf("second pass transitioned to %q", second.transition)
+	}
+	if c := meta.FindStatusCondition(second.status.Conditions, itopsv1alpha1.ConditionReady); c.Message != meta.FindStatusCondition(first.status.Conditions, itopsv1alpha1.ConditionReady).Message {
+		t.Errorf("the Ready message changed on a second pass: %q", c.Message)
+	}
+	if len(second.status.Applied) != 1 || second.status.Applied[0].Generation != 3 || !second.status.Applied[0].At.Time.Equal(t0.Add(time.Minute)) {
+		t.Errorf("applied = %+v, want web at generation 3 seen at t0+1m", second.status.Applied)
+	}
+}

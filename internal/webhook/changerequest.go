@@ -1,0 +1,249 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/change"
+	"github.com/itops-dev/itops-operator/internal/config"
+)
+
+// ChangeRequestWebhook stamps who requested and who approved a change, when, and for which
+// content, from the authenticated user, the clock and the object's generation; and it enforces
+// the administrator's policy: separation of duties, approver groups, emergency groups,
+// Standard change patterns, and append-only approvals.
+type ChangeRequestWebhook struct {
+	// Reader reads Namespaces (for their labels, which select the policy), from the cache.
+	Reader client.Reader
+	// Policy is the administrator-owned policy.
+	Policy *config.Config
+	// Clock is injected for tests; the real clock when nil.
+	Clock clock.PassiveClock
+}
+
+// +kubebuilder:webhook:path=/mutate-itops-dev-v1alpha1-changerequest,mutating=true,failurePolicy=fail,sideEffects=None,groups=itops.dev,resources=changerequests,verbs=create;update,versions=v1alpha1,name=mchangerequest.itops.dev,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-itops-dev-v1alpha1-changerequest,mutating=false,failurePolicy=fail,sideEffects=None,groups=itops.dev,resources=changerequests,verbs=create;update,versions=v1alpha1,name=vchangerequest.itops.dev,admissionReviewVersions=v1
+
+// SetupWithManager registers the webhooks.
+func (w *ChangeRequestWebhook) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewWebhookManagedBy(mgr, &itopsv1alpha1.ChangeRequest{}).WithDefaulter(w).WithValidator(w).Complete()
+}
+
+func (w *ChangeRequestWebhook) now() metav1.Time {
+	t := time.Now()
+	if w.Clock != nil {
+		t = w.Clock.Now()
+	}
+	return metav1.NewTime(t.UTC().Truncate(time.Second))
+}
+
+// changeRequestContext returns the request's user and the object before the request.
+func changeRequestContext(ctx context.Context) (admission.Request, *itopsv1alpha1.ChangeRequest, error) {
+	req, err := admission.RequestFromContext(ctx)
+	if err != nil {
+		return req, nil, err
+	}
+	var old *itopsv1alpha1.ChangeRequest
+	if req.Operation == admissionv1.Update && len(req.OldObject.Raw) > 0 {
+		old = &itopsv1alpha1.ChangeRequest{}
+		if err := json.Unmarshal(req.OldObject.Raw, old); err != nil {
+			return req, nil, fmt.Errorf("decoding the old change request: %w", err)
+		}
+	}
+	return req, old, nil
+}
+
+// Default stamps requestedBy at creation (and keeps it afterwards), `at` and `generation` of
+// every new or changed approval, and the generation at which the content last changed.
+func (w *ChangeRequestWebhook) Default(ctx context.Context, cr *itopsv1alpha1.ChangeRequest) error {
+	req, old, err := changeRequestContext(ctx)
+	if err != nil {
+		return err
+	}
+	if cr.Annotations == nil {
+		cr.Annotations = map[string]string{}
+	}
+	if old == nil {
+		cr.Spec.RequestedBy = req.UserInfo.Username
+		cr.Annotations[itopsv1alpha1.AnnotationContentGeneration] = "1"
+		if cr.DeletionTimestamp == nil {
+			controllerutil.AddFinalizer(cr, itopsv1alpha1.AuditFinalizer)
+		}
+		StampApprovals(nil, cr, w.now(), 1)
+		return nil
+	}
+	cr.Spec.RequestedBy = old.Spec.RequestedBy
+	content := change.ContentGeneration(old)
+	if change.ContentHash(&old.Spec) != change.ContentHash(&cr.Spec) {
+		content = old.Generation + 1 // the generation this update gives the object
+	}
+	cr.Annotations[itopsv1alpha1.AnnotationContentGeneration] = strconv.FormatInt(content, 10)
+	StampApprovals(old, cr, w.now(), old.Generation)
+	return nil
+}
+
+// StampApprovals gives every new or changed approval the time and the generation the approver
+// decided on; an unchanged one keeps what was recorded.
+func StampApprovals(old, cr *itopsv1alpha1.ChangeRequest, now metav1.Time, generation int64) {
+	before := map[string]itopsv1alpha1.Approval{}
+	if old != nil {
+		for _, a := range old.Spec.Approvals {
+			before[a.Approver] = a
+		}
+	}
+	for i := range cr.Spec.Approvals {
+		a := &cr.Spec.Approvals[i]
+		if b, ok := before[a.Approver]; ok && b.Decision == a.Decision && b.Comment == a.Comment {
+			a.At, a.Generation = b.At.DeepCopy(), b.Generation
+			continue
+		}
+		at := now
+		a.At, a.Generation = &at, generation
+	}
+}
+
+func (w *ChangeRequestWebhook) policyFor(ctx context.Context, namespace string) (config.ChangePolicy, error) {
+	ns := &corev1.Namespace{}
+	if err := w.Reader.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
+		return config.ChangePolicy{}, fmt.Errorf("reading namespace %s for its change policy: %w", namespace, err)
+	}
+	return w.Policy.ChangePolicyFor(ns.Labels), nil
+}
+
+// ValidateCreate enforces who may raise the change and what it may claim.
+func (w *ChangeRequestWebhook) ValidateCreate(ctx context.Context, cr *itopsv1alpha1.ChangeRequest) (admission.Warnings, error) {
+	req, _, err := changeRequestContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := w.policyFor(ctx, cr.Namespace)
+	if err != nil {
+		return nil, apierrors.NewServiceUnavailable(err.Error())
+	}
+	return nil, changeInvalid(cr, ValidateChange(nil, cr, p, req.UserInfo.Username, req.UserInfo.Groups))
+}
+
+// ValidateUpdate enforces the approval rules.
+func (w *ChangeRequestWebhook) ValidateUpdate(ctx context.Context, old, cr *itopsv1alpha1.ChangeRequest) (admission.Warnings, error) {
+	req, _, err := changeRequestContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := w.policyFor(ctx, cr.Namespace)
+	if err != nil {
+		return nil, apierrors.NewServiceUnavailable(err.Error())
+	}
+	return nil, changeInvalid(cr, ValidateChange(old, cr, p, req.UserInfo.Username, req.UserInfo.Groups))
+}
+
+// ValidateDelete allows deletion; the audit finalizer records the final state.
+func (w *ChangeRequestWebhook) ValidateDelete(context.Context, *itopsv1alpha1.ChangeRequest) (admission.Warnings, error) {
+	return nil, nil
+}
+
+// ValidateChange is the validation of a create (old nil) or an update of cr by user.
+func ValidateChange(old, cr *itopsv1alpha1.ChangeRequest, p config.ChangePolicy, user string, groups []string) field.ErrorList {
+	var errs field.ErrorList
+	spec := field.NewPath("spec")
+	pol := change.PolicyFor(cr, p)
+	contentChanged := old == nil || change.ContentHash(&old.Spec) != change.ContentHash(&cr.Spec)
+
+	becameEmergency := cr.Spec.Type == itopsv1alpha1.ChangeEmergency && (old == nil || old.Spec.Type != itopsv1alpha1.ChangeEmergency)
+	if becameEmergency && !pol.MayRaiseEmergency(groups) {
+		errs = append(errs, field.Forbidden(spec.Child("type"), fmt.Sprintf(
+			"only members of %s may raise Emergency changes in namespace %s; %s is not: use type Normal and ask for approval",
+			groupList(pol.EmergencyGroups), cr.Namespace, user)))
+	}
+	if cr.Spec.Type == itopsv1alpha1.ChangeStandard && contentChanged && pol.Standard == nil {
+		errs = append(errs, field.Invalid(spec.Child("type"), cr.Spec.Type, fmt.Sprintf(
+			"no Standard change pattern of the policy for namespace %s covers every target (%s); use type Normal and ask for approval",
+			cr.Namespace, patternList(p.StandardChanges))))
+	}
+
+	ap := spec.Child("approvals")
+	if old == nil {
+		if len(cr.Spec.Approvals) > 0 {
+			errs = append(errs, field.Forbidden(ap, "approvals are added by approvers to an existing ChangeRequest, never with the change itself (nor from Git)"))
+		}
+		return errs
+	}
+	before := map[string]itopsv1alpha1.Approval{}
+	for _, a := range old.Spec.Approvals {
+		before[a.Approver] = a
+	}
+	after := map[string]bool{}
+	oldContent := change.ContentGeneration(old)
+	for i, a := range cr.Spec.Approvals {
+		after[a.Approver] = true
+		b, existed := before[a.Approver]
+		if existed && b.Decision == a.Decision && b.Comment == a.Comment {
+			continue // unchanged
+		}
+		p := ap.Index(i)
+		switch {
+		case a.Approver != user:
+			errs = append(errs, field.Invalid(p.Child("approver"), a.Approver, fmt.Sprintf(
+				"must be the authenticated user %q: nobody approves in someone else's name", user)))
+			continue
+		case existed && b.Generation >= oldContent:
+			errs = append(errs, field.Forbidden(p, fmt.Sprintf(
+				"approvals are append-only: %s already decided %s on this content; a decision stands until the change's content changes",
+				user, b.Decision)))
+			continue
+		}
+		if why := pol.MayApprove(cr, user, groups); why != "" {
+			errs = append(errs, field.Forbidden(p, why))
+		}
+	}
+	for _, b := range old.Spec.Approvals {
+		if !after[b.Approver] {
+			errs = append(errs, field.Forbidden(ap, fmt.Sprintf("approvals are append-only: the approval of %s cannot be removed", b.Approver)))
+		}
+	}
+	return errs
+}
+
+func groupList(groups []string) string {
+	if len(groups) == 0 {
+		return "no group (the policy allows no Emergency changes here)"
+	}
+	return "group " + strings.Join(groups, " or ")
+}
+
+func patternList(patterns []config.StandardChange) string {
+	if len(patterns) == 0 {
+		return "the policy has no Standard change patterns"
+	}
+	var parts []string
+	for _, sc := range patterns {
+		var targets []string
+		for _, t := range sc.Targets {
+			targets = append(targets, string(t.Kind)+"/"+t.Name)
+		}
+		parts = append(parts, fmt.Sprintf("pattern %s covers %s", sc.Name, strings.Join(targets, ", ")))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func changeInvalid(cr *itopsv1alpha1.ChangeRequest, errs field.ErrorList) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return apierrors.NewInvalid(itopsv1alpha1.GroupVersion.WithKind("ChangeRequest").GroupKind(), cr.Name, errs)
+}
