@@ -36,6 +36,7 @@ help: ## Show this help.
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook manifests.
 	$(CONTROLLER_GEN) rbac:roleName=itops-operator crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
+	@hack/webhook-selectors.sh config/webhook/manifests.yaml
 	@hack/sync-chart.sh
 
 .PHONY: generate

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -30,6 +31,7 @@ import (
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
+	changecontrollers "github.com/itops-dev/itops-operator/controllers/change"
 	"github.com/itops-dev/itops-operator/controllers/incident"
 	"github.com/itops-dev/itops-operator/controllers/webhookcert"
 	"github.com/itops-dev/itops-operator/internal/audit"
@@ -252,16 +254,33 @@ func run(o options) error {
 		}
 	}
 
+	incidentSyncer := &healthcontrollers.Syncer{
+		Client:           mgr.GetClient(),
+		Policy:           lifecyclePolicy,
+		ClusterNamespace: o.clusterNamespace,
+	}
+	ctx := ctrl.SetupSignalHandler()
+	if err := (&changecontrollers.Reconciler{
+		Client:    mgr.GetClient(),
+		Recorder:  mgr.GetEventRecorder("itops-operator"),
+		Audit:     auditLog,
+		Policy:    policy,
+		Incidents: incidentSyncer,
+	}).SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the change controller: %w", err)
+	}
+	if o.enableWebhooks {
+		if err := setupChangeWebhooks(ctx, mgr, o, policy, auditLog); err != nil {
+			return err
+		}
+	}
+
 	thresholds := health.DefaultThresholds
 	thresholds.WorkloadGracePeriod = policy.Detection.WorkloadGracePeriod.Duration
 	thresholds.VolumeClaimPendingGracePeriod = policy.Detection.VolumeClaimPendingGracePeriod.Duration
 	thresholds.NodeNotReadyGracePeriod = policy.Detection.NodeNotReadyGracePeriod.Duration
 	thresholds.StartupGracePeriod = policy.Detection.StartupGracePeriod.Duration
-	if err := healthcontrollers.Setup(mgr, &healthcontrollers.Syncer{
-		Client:           mgr.GetClient(),
-		Policy:           lifecyclePolicy,
-		ClusterNamespace: o.clusterNamespace,
-	}, thresholds); err != nil {
+	if err := healthcontrollers.Setup(mgr, incidentSyncer, thresholds); err != nil {
 		return fmt.Errorf("setting up the health detectors: %w", err)
 	}
 
@@ -270,13 +289,48 @@ func run(o options) error {
 	}
 	ready := healthz.Ping
 	if o.enableWebhooks {
-		// Ready once the webhook server serves, so that no admission request meets a closed port.
-		ready = mgr.GetWebhookServer().StartedChecker()
+		// Ready once the webhook server serves and the caches the webhooks decide from are
+		// synced, so that no admission request meets a closed port or an empty cache. Every
+		// replica serves webhooks, leader or not.
+		started := mgr.GetWebhookServer().StartedChecker()
+		ready = func(req *http.Request) error {
+			if err := started(req); err != nil {
+				return err
+			}
+			syncCtx, cancel := context.WithTimeout(req.Context(), time.Second)
+			defer cancel()
+			if !mgr.GetCache().WaitForCacheSync(syncCtx) {
+				return errors.New("informer caches not synced yet")
+			}
+			return nil
+		}
 	}
 	if err := mgr.AddReadyzCheck("readyz", ready); err != nil {
 		return fmt.Errorf("adding readiness check: %w", err)
 	}
 
 	setupLog.Info("starting manager")
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
+}
+
+// setupChangeWebhooks registers the ChangeRequest webhooks and the change gate, and starts the
+// informers they read so that the first admission request does not wait for them.
+func setupChangeWebhooks(ctx context.Context, mgr ctrl.Manager, o options, policy *config.Config, auditLog audit.Logger) error {
+	for _, obj := range []client.Object{&corev1.Namespace{}, &itopsv1alpha1.MaintenanceWindow{}, &itopsv1alpha1.ServiceLevel{}} {
+		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+			return fmt.Errorf("starting the informer for %T: %w", obj, err)
+		}
+	}
+	if err := (&webhooks.ChangeRequestWebhook{Reader: mgr.GetCache(), Policy: policy}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the change request webhooks: %w", err)
+	}
+	g := &webhooks.Gate{
+		Reader: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Policy: policy,
+		ClusterNamespace: o.clusterNamespace, ExemptNamespaces: []string{o.operatorNamespace},
+		Audit: auditLog, Recorder: mgr.GetEventRecorder("itops-change-gate"),
+	}
+	srv := mgr.GetWebhookServer()
+	srv.Register(webhooks.GateValidatePath, &webhook.Admission{Handler: g.ValidatingHandler()})
+	srv.Register(webhooks.GateMutatePath, &webhook.Admission{Handler: g.MutatingHandler()})
+	return nil
 }

@@ -23,5 +23,7 @@ cp "${ROOT}/config/crd/bases/"*.yaml "${CHART}/crds/"
       -e 's/^  name: validating-webhook-configuration$/  name: {{ include "itops-operator.fullname" . }}/' \
       -e 's/^      name: webhook-service$/      name: {{ include "itops-operator.fullname" . }}-webhook/' \
       -e 's/^      namespace: system$/      namespace: {{ .Release.Namespace }}/' \
+      -e 's/^      - itops-system$/      - {{ .Release.Namespace }}/' \
+      -e 's/^      - itops-cluster$/      - {{ .Values.clusterNamespace }}/' \
       "${ROOT}/config/webhook/manifests.yaml"
 } > "${CHART}/templates/webhooks.yaml"

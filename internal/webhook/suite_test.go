@@ -17,6 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/audit"
+	"github.com/itops-dev/itops-operator/internal/change"
 	"github.com/itops-dev/itops-operator/test/cluster"
 	"github.com/itops-dev/itops-operator/test/testenv"
 )
@@ -47,6 +49,12 @@ var _ = BeforeSuite(func() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect((&IncidentWebhook{Clock: fakeClock}).SetupWithManager(mgr)).To(Succeed())
+	Expect(mgr.GetFieldIndexer().IndexField(ctx, &itopsv1alpha1.ChangeRequest{}, change.TargetIndex, change.TargetKeys)).To(Succeed())
+	Expect((&ChangeRequestWebhook{Reader: mgr.GetClient(), Policy: testPolicy, Clock: fakeClock}).SetupWithManager(mgr)).To(Succeed())
+	gate := &Gate{Reader: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Policy: testPolicy, ClusterNamespace: clusterNamespace,
+		Audit: audit.New(ctrl.Log), Clock: fakeClock}
+	mgr.GetWebhookServer().Register(GateValidatePath, &webhook.Admission{Handler: gate.ValidatingHandler()})
+	mgr.GetWebhookServer().Register(GateMutatePath, &webhook.Admission{Handler: gate.MutatingHandler()})
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())
@@ -58,9 +66,9 @@ var _ = BeforeSuite(func() {
 	})
 })
 
-// userClient authenticates as a person.
-func userClient(name string) client.Client {
-	u, err := env.AddUser(envtest.User{Name: name, Groups: []string{"system:masters"}}, nil)
+// userClient authenticates as a person, a member of system:masters and of groups.
+func userClient(name string, groups ...string) client.Client {
+	u, err := env.AddUser(envtest.User{Name: name, Groups: append([]string{"system:masters"}, groups...)}, nil)
 	Expect(err).NotTo(HaveOccurred())
 	c, err := client.New(u.Config(), client.Options{Scheme: cluster.Scheme()})
 	Expect(err).NotTo(HaveOccurred())

@@ -1,0 +1,333 @@
+package webhook
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/config"
+	"github.com/itops-dev/itops-operator/test/cluster"
+)
+
+const clusterNamespace = "itops-cluster"
+
+var testPolicy = func() *config.Config {
+	c, err := config.Parse([]byte(`
+changePolicies:
+- approverGroups: [sre-leads]
+  emergencyGroups: [oncall]
+  minApprovals: {Low: 1, Medium: 1, High: 2}
+  standardChanges:
+  - name: image-bump
+    allow: ImageWithinRepository
+    targets: [{kind: Deployment, name: web-std}]
+`))
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()
+
+func newChangeRequest(ns, name string, targets ...string) *itopsv1alpha1.ChangeRequest {
+	cr := &itopsv1alpha1.ChangeRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       itopsv1alpha1.ChangeRequestSpec{Title: "roll out " + name},
+	}
+	for _, t := range targets {
+		cr.Spec.Targets = append(cr.Spec.Targets, itopsv1alpha1.ChangeTarget{Kind: itopsv1alpha1.TargetDeployment, Name: t})
+	}
+	return cr
+}
+
+// approve adds user's decision with a JSON merge patch of the whole list, as kubectl patch does.
+func approve(c client.Client, cr *itopsv1alpha1.ChangeRequest, approver string, decision itopsv1alpha1.ApprovalDecision) error {
+	Expect(c.Get(ctx, client.ObjectKeyFromObject(cr), cr)).To(Succeed())
+	patch := client.MergeFrom(cr.DeepCopy())
+	cr.Spec.Approvals = append(cr.Spec.Approvals, itopsv1alpha1.Approval{Approver: approver, Decision: decision})
+	return c.Patch(ctx, cr, patch)
+}
+
+var _ = Describe("ChangeRequest webhooks", func() {
+	var ns string
+	var alice, bob, carol, oncall client.Client
+	BeforeEach(func() {
+		ns = newNamespace()
+		alice, bob = userClient("alice"), userClient("bob", "sre-leads")
+		carol, oncall = userClient("carol"), userClient("olga", "oncall")
+	})
+
+	It("stamp requestedBy from the authenticated user, whatever the request claims", func() {
+		cr := newChangeRequest(ns, "web-v2", "web")
+		cr.Spec.RequestedBy = "mallory"
+		Expect(alice.Create(ctx, cr)).To(Succeed())
+		Expect(cr.Spec.RequestedBy).To(Equal("alice"))
+		Expect(cr.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationContentGeneration, "1"))
+		Expect(cr.Finalizers).To(ContainElement(itopsv1alpha1.AuditFinalizer))
+
+		By("keeping it on updates that leave it out (server-side apply from Git)")
+		patch := client.MergeFrom(cr.DeepCopy())
+		cr.Spec.Description = "now with a rollback plan"
+		cr.Spec.RequestedBy = ""
+		Expect(alice.Patch(ctx, cr, patch)).To(Succeed())
+		Expect(cr.Spec.RequestedBy).To(Equal("alice"))
+	})
+
+	It("refuse approvals given with the change itself", func() {
+		cr := newChangeRequest(ns, "preapproved", "web")
+		cr.Spec.Approvals = []itopsv1alpha1.Approval{{Approver: "bob", Decision: itopsv1alpha1.DecisionApprove}}
+		Expect(alice.Create(ctx, cr)).To(MatchError(ContainSubstring(
+			"spec.approvals: Forbidden: approvals are added by approvers to an existing ChangeRequest, never with the change itself (nor from Git)")))
+	})
+
+	It("refuse self-approval, the declared requester, approvers outside the groups, and approvals in someone else's name", func() {
+		cr := newChangeRequest(ns, "web-v3", "web")
+		cr.Spec.Requester = "carol"
+		Expect(alice.Create(ctx, cr)).To(Succeed())
+		Expect(approve(alice, cr, "alice", itopsv1alpha1.DecisionApprove)).To(MatchError(ContainSubstring(
+			"spec.approvals[0]: Forbidden: alice requested this change and cannot approve it (separation of duties)")))
+		Expect(approve(carol, cr, "carol", itopsv1alpha1.DecisionApprove)).To(MatchError(ContainSubstring(
+			"carol is the declared requester of this change and cannot approve it (separation of duties)")))
+		dave := userClient("dave")
+		Expect(approve(dave, cr, "dave", itopsv1alpha1.DecisionApprove)).To(MatchError(ContainSubstring(
+			"spec.approvals[0]: Forbidden: dave is not in any of the approver groups sre-leads")))
+		Expect(approve(alice, cr, "bob", itopsv1alpha1.DecisionApprove)).To(MatchError(ContainSubstring(
+			`spec.approvals[0].approver: Invalid value: "bob": must be the authenticated user "alice": nobody approves in someone else's name`)))
+	})
+
+	It("stamp approvals, keep them append-only, and void them when the content changes", func() {
+		cr := newChangeRequest(ns, "web-v4", "web")
+		Expect(alice.Create(ctx, cr)).To(Succeed())
+		Expect(approve(bob, cr, "bob", itopsv1alpha1.DecisionApprove)).To(Succeed())
+		Expect(cr.Spec.Approvals).To(HaveLen(1))
+		Expect(cr.Spec.Approvals[0].At.Time).To(BeTemporally("==", fakeClock.Now()))
+		Expect(cr.Spec.Approvals[0].Generation).To(Equal(int64(1)))
+		Expect(cr.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationContentGeneration, "1"))
+
+		By("refusing a changed decision on the same content")
+		patch := client.MergeFrom(cr.DeepCopy())
+		cr.Spec.Approvals[0].Decision = itopsv1alpha1.DecisionReject
+		Expect(bob.Patch(ctx, cr, patch)).To(MatchError(ContainSubstring(
+			"approvals are append-only: bob already decided Approve on this content")))
+
+		By("refusing a removal")
+		Expect(bob.Get(ctx, client.ObjectKeyFromObject(cr), cr)).To(Succeed())
+		patch = client.MergeFrom(cr.DeepCopy())
+		cr.Spec.Approvals = nil
+		Expect(bob.Patch(ctx, cr, patch)).To(MatchError(ContainSubstring("spec.approvals is append-only: an approval cannot be removed")))
+
+		By("recording the generation of a content change, after which bob may decide again")
+		Expect(alice.Get(ctx, client.ObjectKeyFromObject(cr), cr)).To(Succeed())
+		patch = client.MergeFrom(cr.DeepCopy())
+		cr.Spec.Targets = append(cr.Spec.Targets, itopsv1alpha1.ChangeTarget{Kind: itopsv1alpha1.TargetDeployment, Name: "worker"})
+		Expect(alice.Patch(ctx, cr, patch)).To(Succeed())
+		Expect(cr.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationContentGeneration, fmt.Sprint(cr.Generation)))
+		patch = client.MergeFrom(cr.DeepCopy())
+		cr.Spec.Approvals[0].Decision = itopsv1alpha1.DecisionReject
+		cr.Spec.Approvals[0].Comment = "worker is not ready"
+		Expect(bob.Patch(ctx, cr, patch)).To(Succeed())
+		Expect(cr.Spec.Approvals[0].Generation).To(Equal(cr.Generation - 1))
+	})
+
+	It("let only the emergency groups raise Emergency changes", func() {
+		cr := newChangeRequest(ns, "hotfix", "web")
+		cr.Spec.Type = itopsv1alpha1.ChangeEmergency
+		Expect(alice.Create(ctx, cr.DeepCopy())).To(MatchError(ContainSubstring(
+			"spec.type: Forbidden: only members of group oncall may raise Emergency changes in namespace " + ns + "; alice is not")))
+		Expect(oncall.Create(ctx, cr)).To(Succeed())
+	})
+
+	It("accept Standard changes only where a pattern of the policy covers every target", func() {
+		cr := newChangeRequest(ns, "bump", "web-std", "web")
+		cr.Spec.Type = itopsv1alpha1.ChangeStandard
+		Expect(alice.Create(ctx, cr.DeepCopy())).To(MatchError(ContainSubstring(
+			"no Standard change pattern of the policy for namespace " + ns + " covers every target (pattern image-bump covers Deployment/web-std)")))
+		cr.Spec.Targets = cr.Spec.Targets[:1]
+		Expect(alice.Create(ctx, cr)).To(Succeed())
+	})
+})
+
+// warnings collects the admission warnings the API server returns.
+type warnings struct {
+	sync.Mutex
+	texts []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.Lock()
+	defer w.Unlock()
+	w.texts = append(w.texts, text)
+}
+
+func (w *warnings) all() []string {
+	w.Lock()
+	defer w.Unlock()
+	return append([]string(nil), w.texts...)
+}
+
+func enforcedNamespace() string {
+	ns := newNamespace()
+	nsObj := &corev1.Namespace{}
+	Expect(env.Client.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
+	patch := client.MergeFrom(nsObj.DeepCopy())
+	nsObj.Labels[itopsv1alpha1.LabelChangeControl] = itopsv1alpha1.ChangeControlEnforced
+	Expect(env.Client.Patch(ctx, nsObj, patch)).To(Succeed())
+	return ns
+}
+
+func webDeployment(ns, name, image string) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](2),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}},
+			},
+		},
+	}
+}
+
+var _ = Describe("The change gate", func() {
+	var ns string
+	var alice, bob, pipeline client.Client
+	var seen *warnings
+	BeforeEach(func() {
+		ns = enforcedNamespace()
+		alice, bob = userClient("alice"), userClient("bob", "sre-leads")
+		seen = &warnings{}
+		u, err := env.AddUser(envtest.User{Name: "flux", Groups: []string{"system:masters"}}, nil)
+		Expect(err).NotTo(HaveOccurred())
+		cfg := rest.CopyConfig(u.Config())
+		cfg.WarningHandler = seen
+		pipeline, err = client.New(cfg, client.Options{Scheme: cluster.Scheme()})
+		Expect(err).NotTo(HaveOccurred())
+	})
+
+	It("denies a rollout no change authorises, saying what is missing, and lets a dry run through with a warning", func() {
+		web := webDeployment(ns, "web", "shop/web:1.0")
+		Eventually(func() error { return pipeline.Create(ctx, web.DeepCopy()) }).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring(
+			`admission webhook "vgate.itops.dev" denied the request: itops change control: create of Deployment ` + ns + "/web denied: no ChangeRequest in namespace " + ns + " targets Deployment web")))
+		Expect(pipeline.Create(ctx, web.DeepCopy(), client.DryRunAll)).To(Succeed())
+		Expect(seen.all()).To(ContainElement(ContainSubstring(
+			"dry run: the real request would be denied: itops change control: create of Deployment " + ns + "/web denied: no ChangeRequest")))
+
+		By("naming the approvals still missing")
+		cr := newChangeRequest(ns, "web-v1", "web")
+		cr.Spec.Risk = itopsv1alpha1.LevelHigh
+		Expect(alice.Create(ctx, cr)).To(Succeed())
+		Expect(approve(bob, cr, "bob", itopsv1alpha1.DecisionApprove)).To(Succeed())
+		Eventually(func() error { return pipeline.Create(ctx, web.DeepCopy()) }).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring(
+			"ChangeRequest web-v1 is Pending with 1 of 2 approvals from group sre-leads (approved by bob)")))
+	})
+
+	It("admits exactly the approved change, records it on the workload, and always allows scaling and restarts", func() {
+		cr := newChangeRequest(ns, "web-v1", "web")
+		Expect(alice.Create(ctx, cr)).To(Succeed())
+		Expect(approve(bob, cr, "bob", itopsv1alpha1.DecisionApprove)).To(Succeed())
+		web := webDeployment(ns, "web", "shop/web:1.0")
+		Eventually(func() error { return pipeline.Create(ctx, web) }).WithTimeout(10 * time.Second).Should(Succeed())
+		Expect(web.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationChangeRequest, "web-v1"))
+
+		By("scaling without a change")
+		patch := client.MergeFrom(web.DeepCopy())
+		web.Spec.Replicas = ptr.To[int32](5)
+		Expect(alice.Patch(ctx, web, patch)).To(Succeed())
+
+		By("restarting without a change")
+		patch = client.MergeFrom(web.DeepCopy())
+		web.Spec.Template.Annotations = map[string]string{itopsv1alpha1.AnnotationRestartedAt: "2026-11-24T10:00:00Z"}
+		Expect(alice.Patch(ctx, web, patch)).To(Succeed())
+
+		By("keeping the record from being forged")
+		patch = client.MergeFrom(web.DeepCopy())
+		web.Annotations[itopsv1alpha1.AnnotationChangeRequest] = "something-else"
+		Expect(alice.Patch(ctx, web, patch)).To(Succeed())
+		Expect(web.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationChangeRequest, "web-v1"))
+
+		By("denying content the change pins to something else")
+		Expect(alice.Get(ctx, client.ObjectKeyFromObject(cr), cr)).To(Succeed())
+		patch = client.MergeFrom(cr.DeepCopy())
+		cr.Spec.Targets[0].Containers = []itopsv1alpha1.ContainerPin{{Name: "app", Image: "shop/web:2.0"}}
+		Expect(alice.Patch(ctx, cr, patch)).To(Succeed())
+		Expect(bob.Get(ctx, client.ObjectKeyFromObject(cr), cr)).To(Succeed())
+		patch = client.MergeFrom(cr.DeepCopy())
+		cr.Spec.Approvals[0].Comment = "pinned to 2.0"
+		Expect(bob.Patch(ctx, cr, patch)).To(Succeed())
+		Expect(pipeline.Get(ctx, client.ObjectKeyFromObject(web), web)).To(Succeed())
+		patch = client.MergeFrom(web.DeepCopy())
+		web.Spec.Template.Spec.Containers[0].Image = "shop/web:2.1"
+		Eventually(func() error { return pipeline.Patch(ctx, web.DeepCopy(), patch) }).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring(
+			"ChangeRequest web-v1 pins container app to image shop/web:2.0, but the request sets shop/web:2.1")))
+		web.Spec.Template.Spec.Containers[0].Image = "shop/web:2.0"
+		Eventually(func() error { return pipeline.Patch(ctx, web.DeepCopy(), patch) }).WithTimeout(10 * time.Second).Should(Succeed())
+	})
+
+	It("blocks approved changes during an active freeze, naming the window", func() {
+		cr := newChangeRequest(ns, "web-v1", "web")
+		Expect(alice.Create(ctx, cr)).To(Succeed())
+		Expect(approve(bob, cr, "bob", itopsv1alpha1.DecisionApprove)).To(Succeed())
+		mw := &itopsv1alpha1.MaintenanceWindow{
+			ObjectMeta: metav1.ObjectMeta{Name: "launch-freeze", Namespace: ns},
+			Spec: itopsv1alpha1.MaintenanceWindowSpec{Type: itopsv1alpha1.WindowFreeze, Schedules: []itopsv1alpha1.WindowSchedule{{
+				Start: &metav1.Time{Time: fakeClock.Now().Add(-time.Hour)}, End: &metav1.Time{Time: fakeClock.Now().Add(time.Hour)},
+			}}},
+		}
+		Expect(env.Client.Create(ctx, mw)).To(Succeed())
+		mw.Status.CurrentStart, mw.Status.CurrentEnd = mw.Spec.Schedules[0].Start, mw.Spec.Schedules[0].End
+		Expect(env.Client.Status().Update(ctx, mw)).To(Succeed())
+		Eventually(func() error {
+			return pipeline.Create(ctx, webDeployment(ns, "web", "shop/web:1.0"))
+		}).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring(
+			"ChangeRequest web-v1 is approved, but freeze window " + ns + "/launch-freeze is active until 2026-11-24T10:30:00Z: only Emergency changes pass")))
+	})
+
+	It("allows a rollback to one of the workload's own revisions without a change", func() {
+		// Revisions are ReplicaSets the deployment controller makes; envtest runs none, so the
+		// test creates them as it would.
+		cr := newChangeRequest(ns, "web-v1", "web")
+		Expect(alice.Create(ctx, cr)).To(Succeed())
+		Expect(approve(bob, cr, "bob", itopsv1alpha1.DecisionApprove)).To(Succeed())
+		web := webDeployment(ns, "web", "shop/web:1.0")
+		Eventually(func() error { return pipeline.Create(ctx, web) }).WithTimeout(10 * time.Second).Should(Succeed())
+		for i, image := range []string{"shop/web:0.9", "shop/web:1.0"} {
+			rs := &appsv1.ReplicaSet{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("web-%d", i+1), Namespace: ns, Labels: map[string]string{"app": "web"},
+					Annotations:     map[string]string{"deployment.kubernetes.io/revision": fmt.Sprint(i + 1)},
+					OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(web, appsv1.SchemeGroupVersion.WithKind("Deployment"))}},
+				Spec: appsv1.ReplicaSetSpec{Selector: web.Spec.Selector, Template: *web.Spec.Template.DeepCopy()},
+			}
+			rs.Spec.Template.Labels = map[string]string{"app": "web", "pod-template-hash": fmt.Sprintf("h%d", i)}
+			rs.Spec.Template.Spec.Containers[0].Image = image
+			Expect(env.Client.Create(ctx, rs)).To(Succeed())
+		}
+		Expect(alice.Get(ctx, client.ObjectKeyFromObject(cr), cr)).To(Succeed())
+		patch := client.MergeFrom(cr.DeepCopy())
+		cr.Status.Phase = itopsv1alpha1.ChangeCompleted
+		Expect(alice.Status().Patch(ctx, cr, patch)).To(Succeed())
+
+		patch = client.MergeFrom(web.DeepCopy())
+		web.Spec.Template.Spec.Containers[0].Image = "shop/web:1.1"
+		Eventually(func() error { return pipeline.Patch(ctx, web.DeepCopy(), patch) }).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring(
+			"ChangeRequest web-v1 is Completed and authorises nothing more")))
+		web.Spec.Template.Spec.Containers[0].Image = "shop/web:0.9"
+		Expect(pipeline.Patch(ctx, web, patch)).To(Succeed())
+		Expect(web.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationChangeRequest, "web-v1"), "a rollback is no change: the record stays")
+	})
+
+	It("gates nothing in namespaces not under change control", func() {
+		Expect(pipeline.Create(ctx, webDeployment(newNamespace(), "web", "shop/web:1.0"))).To(Succeed())
+	})
+})
