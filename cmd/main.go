@@ -30,8 +30,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
-	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
 	changecontrollers "github.com/itops-dev/itops-operator/controllers/change"
+	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
 	"github.com/itops-dev/itops-operator/controllers/incident"
 	"github.com/itops-dev/itops-operator/controllers/webhookcert"
 	"github.com/itops-dev/itops-operator/internal/audit"
@@ -230,10 +230,11 @@ func run(o options) error {
 	}
 	auditLog := audit.New(ctrl.Log)
 	if err := (&incident.Reconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("itops-operator"),
-		Audit:    auditLog,
-		Policy:   lifecyclePolicy,
+		Client:        mgr.GetClient(),
+		Recorder:      mgr.GetEventRecorder("itops-operator"),
+		Audit:         auditLog,
+		Policy:        lifecyclePolicy,
+		RelatedWithin: policy.Changes.RelatedWithin.Duration,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the incident controller: %w", err)
 	}

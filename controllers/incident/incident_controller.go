@@ -17,6 +17,7 @@ import (
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/audit"
+	"github.com/itops-dev/itops-operator/internal/change"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
 	"github.com/itops-dev/itops-operator/internal/metrics"
 )
@@ -30,6 +31,9 @@ type Reconciler struct {
 	Recorder recorder.EventRecorder
 	Audit    audit.Logger
 	Policy   lifecycle.Policy
+	// RelatedWithin: changes applied to an affected workload this long before detection are
+	// listed in status.relatedChanges; 0 disables the lookup.
+	RelatedWithin time.Duration
 	// Clock is injected for tests; the real clock when nil.
 	Clock clock.PassiveClock
 }
@@ -37,6 +41,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=itops.dev,resources=incidents,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=itops.dev,resources=incidents/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=itops.dev,resources=incidents/finalizers,verbs=update
+// +kubebuilder:rbac:groups=itops.dev,resources=changerequests,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile computes the incident's status and patches it once, only when it changed.
@@ -57,6 +62,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 
 	d := computeStatus(inc, r.now(), r.Policy)
+	if r.RelatedWithin > 0 && d.Status.DetectedAt != nil && d.Status.Phase != itopsv1alpha1.IncidentClosed {
+		changes := &itopsv1alpha1.ChangeRequestList{}
+		if err := r.List(ctx, changes, client.InNamespace(inc.Namespace)); err != nil {
+			return ctrl.Result{}, err
+		}
+		d.Status.RelatedChanges = change.Related(changes.Items, inc, d.Status.DetectedAt.Time, r.RelatedWithin, inc.Status.RelatedChanges)
+	}
 	if !apiequality.Semantic.DeepEqual(d.Status, inc.Status) {
 		patch := client.MergeFromWithOptimisticLock{}
 		base := inc.DeepCopy()
