@@ -270,6 +270,15 @@ func run(o options) error {
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the change controller: %w", err)
 	}
+	if err := (&changecontrollers.ChangeControlReconciler{
+		Client:            mgr.GetClient(),
+		APIReader:         mgr.GetAPIReader(),
+		OperatorNamespace: o.operatorNamespace,
+		Incidents:         incidentSyncer,
+		Audit:             auditLog,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the change control watch: %w", err)
+	}
 	if o.enableWebhooks {
 		if err := setupChangeWebhooks(ctx, mgr, o, policy, auditLog); err != nil {
 			return err

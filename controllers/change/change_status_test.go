@@ -220,3 +220,34 @@ func TestComputeStatusIsStable(t *testing.T) {
 		t.Errorf("applied = %+v, want web at generation 3 seen at t0+1m", second.status.Applied)
 	}
 }
+
+func TestDecideEnrollment(t *testing.T) {
+	enforced := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{itopsv1alpha1.LabelChangeControl: itopsv1alpha1.ChangeControlEnforced}}}
+	plain := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}
+	open := &itopsv1alpha1.Incident{Status: itopsv1alpha1.IncidentStatus{Phase: itopsv1alpha1.IncidentOpen}}
+	accepted := &itopsv1alpha1.Incident{Spec: itopsv1alpha1.IncidentSpec{Resolution: &itopsv1alpha1.Resolution{By: "root", Code: itopsv1alpha1.ResolutionNoAction}},
+		Status: itopsv1alpha1.IncidentStatus{Phase: itopsv1alpha1.IncidentResolved}}
+	tests := []struct {
+		name        string
+		ns          *corev1.Namespace
+		enrolled    bool
+		latest      *itopsv1alpha1.Incident
+		wantEnroll  bool
+		wantLeave   bool
+		wantProblem bool
+	}{
+		{"enforced, not yet enrolled", enforced, false, nil, true, false, false},
+		{"enforced and enrolled", enforced, true, nil, false, false, false},
+		{"never enforced", plain, false, nil, false, false, false},
+		{"label removed", plain, true, nil, false, false, true},
+		{"label removed, incident open", plain, true, open, false, false, true},
+		{"a person resolved the incident: accepted", plain, true, accepted, false, true, false},
+		{"namespace deleted", nil, true, nil, false, true, false},
+	}
+	for _, tt := range tests {
+		d := decideEnrollment(tt.ns, "2026-11-01T00:00:00Z", tt.enrolled, tt.latest)
+		if d.enroll != tt.wantEnroll || d.unenroll != tt.wantLeave || (d.problem != nil) != tt.wantProblem {
+			t.Errorf("%s: decideEnrollment() = %+v, want enroll %v, unenroll %v, problem %v", tt.name, d, tt.wantEnroll, tt.wantLeave, tt.wantProblem)
+		}
+	}
+}

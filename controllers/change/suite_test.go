@@ -30,6 +30,11 @@ import (
 	"github.com/itops-dev/itops-operator/test/testenv"
 )
 
+const (
+	operatorNamespace = "itops-system"
+	clusterNamespace  = "itops-cluster"
+)
+
 var (
 	env    *testenv.Env
 	ctx    context.Context
@@ -81,8 +86,14 @@ var _ = BeforeSuite(func() {
 		Recorder:  mgr.GetEventRecorder("itops-operator"),
 		Audit:     audit.New(funcr.NewJSON(auditTrail.write, funcr.Options{})),
 		Policy:    policy,
-		Incidents: &healthcontrollers.Syncer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: "itops-cluster"},
+		Incidents: &healthcontrollers.Syncer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace},
 	}).SetupWithManager(ctx, mgr)).To(Succeed())
+	Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
+	Expect((&ChangeControlReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), OperatorNamespace: operatorNamespace,
+		Incidents: &healthcontrollers.Syncer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace},
+		Audit:     audit.New(funcr.NewJSON(auditTrail.write, funcr.Options{})),
+	}).SetupWithManager(mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())
@@ -258,5 +269,40 @@ var _ = Describe("ChangeRequest controller", func() {
 			return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKeyFromObject(cr), cr))
 		}).WithTimeout(10 * time.Second).Should(BeTrue())
 		Expect(auditTrail.contains(`"name":"gone"`, `"transition":"Deleted"`)).To(BeTrue())
+	})
+})
+
+var _ = Describe("Change control of namespaces", func() {
+	It("opens a ChangeControlDisabled incident when an enforced namespace loses its label, and recovers when it returns", func() {
+		ns := testenv.NewNamespace(ctx, env.Client, "enforced")
+		nsObj := &corev1.Namespace{}
+		Expect(env.Client.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
+		patch := client.MergeFrom(nsObj.DeepCopy())
+		nsObj.Labels[itopsv1alpha1.LabelChangeControl] = itopsv1alpha1.ChangeControlEnforced
+		Expect(env.Client.Patch(ctx, nsObj, patch)).To(Succeed())
+		Eventually(func() map[string]string {
+			cm := &corev1.ConfigMap{}
+			_ = env.Client.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: EnrollmentConfigMap}, cm)
+			return cm.Data
+		}).WithTimeout(10 * time.Second).Should(HaveKey(ns))
+
+		By("removing the label: the break-glass")
+		patch = client.MergeFrom(nsObj.DeepCopy())
+		delete(nsObj.Labels, itopsv1alpha1.LabelChangeControl)
+		Expect(env.Client.Patch(ctx, nsObj, patch)).To(Succeed())
+		inc := &itopsv1alpha1.Incident{}
+		key := client.ObjectKey{Namespace: clusterNamespace, Name: "namespace-" + ns + "-changecontroldisabled"}
+		Eventually(func() error { return env.Client.Get(ctx, key, inc) }).WithTimeout(10 * time.Second).Should(Succeed())
+		Expect(inc.Spec.Source).To(Equal(itopsv1alpha1.SourceChangeGate))
+		Expect(inc.Spec.Description).To(ContainSubstring("the change gate no longer applies there"))
+
+		By("restoring it")
+		patch = client.MergeFrom(nsObj.DeepCopy())
+		nsObj.Labels[itopsv1alpha1.LabelChangeControl] = itopsv1alpha1.ChangeControlEnforced
+		Expect(env.Client.Patch(ctx, nsObj, patch)).To(Succeed())
+		Eventually(func() bool {
+			Expect(env.Client.Get(ctx, key, inc)).To(Succeed())
+			return meta.IsStatusConditionFalse(inc.Status.Conditions, itopsv1alpha1.IncidentConditionProblemPresent)
+		}).WithTimeout(10 * time.Second).Should(BeTrue())
 	})
 })
