@@ -27,6 +27,7 @@ type story struct {
 var stories = []story{
 	{"The operator and its four kinds", foundationStory},
 	{"Incidents open themselves: a crash loop and a failed node", incidentsStory},
+	{"Changes: no approved change, no rollout", changesStory},
 }
 
 func main() {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -70,6 +71,28 @@ func (d *demo) kubectl(args ...string) error {
 		return fmt.Errorf("kubectl %s: %w", strings.Join(args, " "), err)
 	}
 	return nil
+}
+
+// kubectlDenied runs kubectl expecting it to fail (a request the operator refuses) and shows
+// the refusal; it is an error if kubectl succeeds.
+func (d *demo) kubectlDenied(args ...string) error {
+	fmt.Fprintf(d.n.w, "\n$ kubectl %s\n", strings.Join(args, " "))
+	cmd := exec.Command(d.c.Kubectl(), args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+d.c.Kubeconfig)
+	out, err := cmd.CombinedOutput()
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		fmt.Fprintf(d.n.w, "  %s\n", line)
+	}
+	if err == nil {
+		return fmt.Errorf("kubectl %s: expected a refusal, but it succeeded", strings.Join(args, " "))
+	}
+	return nil
+}
+
+// manifest writes a manifest to the demo directory and returns its path, for `kubectl apply -f`.
+func (d *demo) manifest(name, content string) (string, error) {
+	path := filepath.Join(d.root, "bin", "demo", name)
+	return path, os.WriteFile(path, []byte(content), 0o600)
 }
 
 // waitFor polls cond until it holds, printing what it waits for and how long it took.

@@ -12,6 +12,9 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
@@ -33,6 +36,18 @@ func (c *Cluster) StartOperator(ctx context.Context, binary string, extraArgs ..
 	probePort, err := freePort()
 	if err != nil {
 		return nil, err
+	}
+	// The operator namespace exists wherever the operator runs (it keeps its Secret and
+	// ConfigMaps there); create it as an installation would.
+	opNamespace := "itops-system"
+	for _, a := range extraArgs {
+		if v, ok := strings.CutPrefix(a, "--operator-namespace="); ok {
+			opNamespace = v
+		}
+	}
+	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opNamespace}}
+	if err := c.Client.Create(ctx, nsObj); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("creating the operator namespace %s: %w", opNamespace, err)
 	}
 	name := "operator.log"
 	if c.operators > 0 {
