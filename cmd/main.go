@@ -235,6 +235,8 @@ func run(o options) error {
 		Audit:         auditLog,
 		Policy:        lifecyclePolicy,
 		RelatedWithin: policy.Changes.RelatedWithin.Duration,
+
+		ClusterNamespace: o.clusterNamespace,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the incident controller: %w", err)
 	}
@@ -270,7 +272,7 @@ func run(o options) error {
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the change controller: %w", err)
 	}
-	if err := (&changecontrollers.ChangeControlReconciler{
+	if err := (&changecontrollers.NamespaceReconciler{
 		Client:            mgr.GetClient(),
 		APIReader:         mgr.GetAPIReader(),
 		OperatorNamespace: o.operatorNamespace,

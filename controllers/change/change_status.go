@@ -263,7 +263,7 @@ func setConditions(st *itopsv1alpha1.ChangeRequestStatus, cr *itopsv1alpha1.Chan
 		meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ChangeConditionReviewed)
 	}
 
-	var ready, reconciling, stalled metav1.ConditionStatus = metav1.ConditionFalse, metav1.ConditionFalse, metav1.ConditionFalse
+	ready, reconciling, stalled := metav1.ConditionFalse, metav1.ConditionFalse, metav1.ConditionFalse
 	var reason string
 	switch st.Phase {
 	case itopsv1alpha1.ChangePending:

@@ -40,11 +40,11 @@ func approvedBy(who string, at time.Time) func(*itopsv1alpha1.ChangeRequest) {
 	}
 }
 
-func web(annotation string, gen, observed int64, updated, available int32, conds ...appsv1.DeploymentCondition) *appsv1.Deployment {
+func web(annotation string, updated, available int32, conds ...appsv1.DeploymentCondition) *appsv1.Deployment {
 	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Generation: gen},
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Generation: 3},
 		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)},
-		Status: appsv1.DeploymentStatus{ObservedGeneration: observed, Replicas: 2, UpdatedReplicas: updated, AvailableReplicas: available,
+		Status: appsv1.DeploymentStatus{ObservedGeneration: 3, Replicas: 2, UpdatedReplicas: updated, AvailableReplicas: available,
 			Conditions: conds},
 	}
 	if annotation != "" {
@@ -87,7 +87,7 @@ func TestComputeStatus(t *testing.T) {
 			wantMessage: "0 of 1 approvals",
 		},
 		{
-			name: "approved: requeue when the approval lapses", cr: newChange(approvedBy("bob", t0.Add(time.Minute))), now: t0.Add(time.Hour),
+			name: "approved: requeue when the approval lapses", cr: newChange(approvedBy("carol", t0.Add(time.Minute))), now: t0.Add(time.Hour),
 			wantPhase: itopsv1alpha1.ChangeApproved, wantReady: metav1.ConditionTrue, wantApproved: metav1.ConditionTrue,
 			wantRequeue: 23*time.Hour + time.Minute,
 		},
@@ -114,25 +114,31 @@ func TestComputeStatus(t *testing.T) {
 		},
 		{
 			name: "target changed under the change: in progress", cr: newChange(approvedBy("bob", t0)),
-			targets: []client.Object{web("web-v2", 3, 3, 1, 2)}, now: t0.Add(time.Minute),
+			targets: []client.Object{web("web-v2", 1, 2)}, now: t0.Add(time.Minute),
 			wantPhase: itopsv1alpha1.ChangeInProgress, wantReady: metav1.ConditionFalse, wantApproved: metav1.ConditionTrue,
 			wantMessage: "1 of 2 replicas updated",
 		},
 		{
+			name: "updated replicas not yet available: still in progress", cr: newChange(approvedBy("bob", t0)),
+			targets: []client.Object{web("web-v2", 2, 1)}, now: t0.Add(time.Minute),
+			wantPhase: itopsv1alpha1.ChangeInProgress, wantReady: metav1.ConditionFalse, wantApproved: metav1.ConditionTrue,
+			wantMessage: "1 of 2 updated replicas available",
+		},
+		{
 			name: "a target changed under another change does not count", cr: newChange(approvedBy("bob", t0)),
-			targets: []client.Object{web("other", 3, 3, 2, 2)}, now: t0.Add(time.Minute),
+			targets: []client.Object{web("other", 2, 2)}, now: t0.Add(time.Minute),
 			wantPhase: itopsv1alpha1.ChangeApproved, wantReady: metav1.ConditionTrue, wantApproved: metav1.ConditionTrue,
 			wantRequeue: 24*time.Hour - time.Minute,
 		},
 		{
 			name: "rolled out: completed", cr: newChange(approvedBy("bob", t0)),
-			targets: []client.Object{web("web-v2", 3, 3, 2, 2)}, now: t0.Add(time.Minute),
+			targets: []client.Object{web("web-v2", 2, 2)}, now: t0.Add(time.Minute),
 			wantPhase: itopsv1alpha1.ChangeCompleted, wantReady: metav1.ConditionTrue, wantApproved: metav1.ConditionTrue,
 			wantRequeue: 720 * time.Hour,
 		},
 		{
 			name: "stalled rollout: failed with an incident", cr: newChange(approvedBy("bob", t0)),
-			targets: []client.Object{web("web-v2", 3, 3, 1, 2, stalled)}, now: t0.Add(time.Minute),
+			targets: []client.Object{web("web-v2", 1, 2, stalled)}, now: t0.Add(time.Minute),
 			wantPhase: itopsv1alpha1.ChangeFailed, wantReady: metav1.ConditionFalse, wantStalled: true, wantApproved: metav1.ConditionTrue,
 			wantRequeue: 720 * time.Hour, wantProblems: []string{itopsv1alpha1.ReasonChangeFailed}, wantMessage: "ProgressDeadlineExceeded",
 		},
@@ -203,7 +209,7 @@ func TestComputeStatus(t *testing.T) {
 
 func TestComputeStatusIsStable(t *testing.T) {
 	cr := newChange(approvedBy("bob", t0))
-	in := inputsWith(cr, web("web-v2", 3, 3, 2, 2))
+	in := inputsWith(cr, web("web-v2", 2, 2))
 	first := computeStatus(cr, in, t0.Add(time.Minute))
 	if first.transition != string(itopsv1alpha1.ChangeCompleted) {
 		t.Fatalf("transition = %q, want Completed", first.transition)

@@ -23,16 +23,16 @@ import (
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
 )
 
-// EnrollmentConfigMap, in the operator namespace, records since when each namespace has been
-// under change control. The label alone cannot tell a namespace whose label was removed from
+// EnrollmentConfigMap is the ConfigMap, in the operator namespace, that records since when each
+// namespace has been under change control. The label alone cannot tell a namespace whose label was removed from
 // one that never had it; the record survives operator restarts and operator downtime.
 const EnrollmentConfigMap = "itops-change-control"
 
-// ChangeControlReconciler notices the break-glass: a namespace leaving change control (its
+// NamespaceReconciler notices the break-glass: a namespace leaving change control (its
 // itops.dev/change-control label removed or changed) opens a ChangeControlDisabled incident in
 // the cluster namespace. Restoring the label auto-resolves it; a person resolving it accepts
 // the namespace's leaving change control.
-type ChangeControlReconciler struct {
+type NamespaceReconciler struct {
 	client.Client
 	// APIReader reads the enrollment record live (ConfigMaps are not cached).
 	APIReader         client.Reader
@@ -78,7 +78,7 @@ func decideEnrollment(ns *corev1.Namespace, since string, enrolled bool, latest 
 }
 
 // Reconcile keeps one namespace's enrollment and its ChangeControlDisabled incident.
-func (r *ChangeControlReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *NamespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ns := &corev1.Namespace{}
 	if err := r.Get(ctx, req.NamespacedName, ns); err != nil {
 		if !apierrors.IsNotFound(err) {
@@ -130,7 +130,7 @@ func (r *ChangeControlReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	return ctrl.Result{}, r.Incidents.Sync(ctx, namespaceSubject(req.Name), []string{itopsv1alpha1.ReasonChangeControlDisabled}, problems, "")
 }
 
-func (r *ChangeControlReconciler) latestIncident(ctx context.Context, namespace string) (*itopsv1alpha1.Incident, error) {
+func (r *NamespaceReconciler) latestIncident(ctx context.Context, namespace string) (*itopsv1alpha1.Incident, error) {
 	list := &itopsv1alpha1.IncidentList{}
 	fp := health.Fingerprint(itopsv1alpha1.ReasonChangeControlDisabled, namespaceSubject(namespace))
 	if err := r.List(ctx, list, client.InNamespace(r.Incidents.ClusterNamespace), client.MatchingLabels{itopsv1alpha1.LabelFingerprint: fp}); err != nil {
@@ -139,7 +139,7 @@ func (r *ChangeControlReconciler) latestIncident(ctx context.Context, namespace 
 	return lifecycle.Latest(list.Items), nil
 }
 
-func (r *ChangeControlReconciler) now() time.Time {
+func (r *NamespaceReconciler) now() time.Time {
 	if r.Clock == nil {
 		return time.Now()
 	}
@@ -148,7 +148,7 @@ func (r *ChangeControlReconciler) now() time.Time {
 
 // SetupWithManager watches Namespaces (label changes) and the incidents about them (a person
 // resolving one).
-func (r *ChangeControlReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *NamespaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("changecontrol").
 		// Creates (every namespace at start-up), deletes and label changes.

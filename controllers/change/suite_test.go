@@ -89,7 +89,7 @@ var _ = BeforeSuite(func() {
 		Incidents: &healthcontrollers.Syncer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace},
 	}).SetupWithManager(ctx, mgr)).To(Succeed())
 	Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
-	Expect((&ChangeControlReconciler{
+	Expect((&NamespaceReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), OperatorNamespace: operatorNamespace,
 		Incidents: &healthcontrollers.Syncer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace},
 		Audit:     audit.New(funcr.NewJSON(auditTrail.write, funcr.Options{})),

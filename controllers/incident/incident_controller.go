@@ -13,6 +13,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -34,6 +36,8 @@ type Reconciler struct {
 	// RelatedWithin: changes applied to an affected workload this long before detection are
 	// listed in status.relatedChanges; 0 disables the lookup.
 	RelatedWithin time.Duration
+	// ClusterNamespace holds cluster-wide MaintenanceWindows.
+	ClusterNamespace string
 	// Clock is injected for tests; the real clock when nil.
 	Clock clock.PassiveClock
 }
@@ -41,7 +45,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=itops.dev,resources=incidents,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=itops.dev,resources=incidents/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=itops.dev,resources=incidents/finalizers,verbs=update
-// +kubebuilder:rbac:groups=itops.dev,resources=changerequests,verbs=get;list;watch
+// +kubebuilder:rbac:groups=itops.dev,resources=changerequests;maintenancewindows,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile computes the incident's status and patches it once, only when it changed.
@@ -61,13 +65,29 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, r.Patch(ctx, inc, patch)
 	}
 
-	d := computeStatus(inc, r.now(), r.Policy)
+	now := r.now()
+	d := computeStatus(inc, now, r.Policy)
 	if r.RelatedWithin > 0 && d.Status.DetectedAt != nil && d.Status.Phase != itopsv1alpha1.IncidentClosed {
 		changes := &itopsv1alpha1.ChangeRequestList{}
 		if err := r.List(ctx, changes, client.InNamespace(inc.Namespace)); err != nil {
 			return ctrl.Result{}, err
 		}
 		d.Status.RelatedChanges = change.Related(changes.Items, inc, d.Status.DetectedAt.Time, r.RelatedWithin, inc.Status.RelatedChanges)
+	}
+	if d.Status.DetectedAt != nil {
+		s, err := r.suppression(ctx, inc, d.Status.DetectedAt.Time, now)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		tr, until := applySuppression(&d.Status, inc, s, now)
+		if tr != nil {
+			d.Transitions = append(d.Transitions, *tr)
+			d.Status.Timeline, d.Status.TimelineOmitted = appendTimeline(d.Status.Timeline, d.Status.TimelineOmitted,
+				itopsv1alpha1.TimelineEntry{At: metav1.NewTime(now), Type: tr.Type, Message: tr.Message})
+		}
+		if after := until.Sub(now); !until.IsZero() && after > 0 && (d.RequeueAfter == 0 || after < d.RequeueAfter) {
+			d.RequeueAfter = after
+		}
 	}
 	if !apiequality.Semantic.DeepEqual(d.Status, inc.Status) {
 		patch := client.MergeFromWithOptimisticLock{}
@@ -174,5 +194,32 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&itopsv1alpha1.Incident{}).
 		Named("incident").
+		// A window that opens or closes changes what it suppresses.
+		Watches(&itopsv1alpha1.MaintenanceWindow{}, handler.EnqueueRequestsFromMapFunc(r.incidentsInScope)).
 		Complete(r)
+}
+
+// incidentsInScope maps a Maintenance window to the open incidents it may cover: those in its
+// namespace, or every namespace's for a cluster-wide window.
+func (r *Reconciler) incidentsInScope(ctx context.Context, obj client.Object) []reconcile.Request {
+	mw, ok := obj.(*itopsv1alpha1.MaintenanceWindow)
+	if !ok || mw.Spec.Type != itopsv1alpha1.WindowMaintenance {
+		return nil
+	}
+	var opts []client.ListOption
+	if mw.Namespace != r.ClusterNamespace {
+		opts = append(opts, client.InNamespace(mw.Namespace))
+	}
+	list := &itopsv1alpha1.IncidentList{}
+	if err := r.List(ctx, list, opts...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing incidents a maintenance window may cover", "window", client.ObjectKeyFromObject(mw))
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		if lifecycle.IsOpen(&list.Items[i]) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return out
 }

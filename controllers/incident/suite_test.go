@@ -9,6 +9,9 @@ import (
 	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -24,10 +27,12 @@ import (
 )
 
 var (
-	env       *testenv.Env
-	ctx       context.Context
-	cancel    context.CancelFunc
-	fakeClock = clocktesting.NewFakePassiveClock(time.Date(2026, 11, 24, 9, 30, 0, 0, time.UTC))
+	env    *testenv.Env
+	ctx    context.Context
+	cancel context.CancelFunc
+	// An hour ahead of the API server's clock, so that incidents created by the specs were
+	// detected in the controller's past (their creation time), whenever the suite runs.
+	fakeClock = clocktesting.NewFakePassiveClock(time.Now().Add(time.Hour).Truncate(time.Second))
 )
 
 // trail collects the audit records the controller writes.
@@ -68,6 +73,8 @@ var _ = BeforeSuite(func() {
 		Clock:    fakeClock,
 		Audit:    audit.New(funcr.NewJSON(auditTrail.write, funcr.Options{})),
 		Policy:   lifecycle.DefaultPolicy,
+
+		ClusterNamespace: "itops-cluster",
 	}).SetupWithManager(mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
@@ -139,6 +146,52 @@ var _ = Describe("Incident controller", func() {
 			g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
 			g.Expect(inc.Status.ResolvedBy).To(Equal("alice"))
 			g.Expect(inc.Status.ResolvedAt).NotTo(BeNil())
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+	})
+})
+
+var _ = Describe("Suppression by maintenance windows", func() {
+	It("suppresses an incident detected during an active Maintenance window, until the window ends", func() {
+		ns := newNamespace()
+		now := fakeClock.Now()
+		mw := &itopsv1alpha1.MaintenanceWindow{
+			ObjectMeta: metav1.ObjectMeta{Name: "db-upgrade", Namespace: ns},
+			Spec: itopsv1alpha1.MaintenanceWindowSpec{Type: itopsv1alpha1.WindowMaintenance,
+				Selector:  &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
+				Schedules: []itopsv1alpha1.WindowSchedule{{Start: &metav1.Time{Time: now.Add(-time.Hour)}, End: &metav1.Time{Time: now.Add(time.Hour)}}}},
+		}
+		Expect(env.Client.Create(ctx, mw)).To(Succeed())
+		mw.Status.CurrentStart, mw.Status.CurrentEnd = mw.Spec.Schedules[0].Start, mw.Spec.Schedules[0].End
+		Expect(env.Client.Status().Update(ctx, mw)).To(Succeed())
+		db := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: ns, Labels: map[string]string{"app": "db"}},
+			Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "db"}},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "db", Image: "postgres:17"}}}}},
+		}
+		Expect(env.Client.Create(ctx, db)).To(Succeed())
+		inc := &itopsv1alpha1.Incident{
+			ObjectMeta: metav1.ObjectMeta{Name: "db-down", Namespace: ns},
+			Spec: itopsv1alpha1.IncidentSpec{Title: "db down", Affected: []itopsv1alpha1.ObjectReference{
+				{APIVersion: "apps/v1", Kind: "Deployment", Namespace: ns, Name: "db"}}},
+		}
+		Expect(env.Client.Create(ctx, inc)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			g.Expect(meta.IsStatusConditionTrue(inc.Status.Conditions, itopsv1alpha1.IncidentConditionSuppressed)).To(BeTrue())
+			g.Expect(inc.Status.SuppressedBy).To(Equal("db-upgrade"))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+
+		By("the window ending with the problem still present: a normal open incident")
+		mw.Status.CurrentEnd = &metav1.Time{Time: now.Add(-time.Minute)}
+		Expect(env.Client.Status().Update(ctx, mw)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			c := meta.FindStatusCondition(inc.Status.Conditions, itopsv1alpha1.IncidentConditionSuppressed)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(c.Message).To(ContainSubstring("this is a normal open incident now"))
+			g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentOpen))
 		}).WithTimeout(20 * time.Second).Should(Succeed())
 	})
 })

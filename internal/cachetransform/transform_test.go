@@ -1,6 +1,7 @@
 package cachetransform
 
 import (
+	"reflect"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,7 +41,7 @@ func TestPodKeepsWhatDetectorsRead(t *testing.T) {
 		slim.Spec.Containers[0].Command != nil || slim.Status.ContainerStatuses[0].ImageID != "" {
 		t.Errorf("unread fields kept: %+v", slim)
 	}
-	if got, want := health.PodProblems(slim, pod.CreationTimestamp.Time, health.DefaultThresholds), health.PodProblems(pod, pod.CreationTimestamp.Time, health.DefaultThresholds); len(got) != 1 || got[0] != want[0] {
+	if got, want := health.PodProblems(slim, pod.CreationTimestamp.Time, health.DefaultThresholds), health.PodProblems(pod, pod.CreationTimestamp.Time, health.DefaultThresholds); len(got) != 1 || !reflect.DeepEqual(got[0], want[0]) {
 		t.Errorf("detectors judge the slim pod differently: %v vs %v", got, want)
 	}
 	if metav1.GetControllerOf(slim) == nil || slim.Labels["app"] != "web" || slim.Spec.NodeName != "n1" || slim.ResourceVersion != "42" {

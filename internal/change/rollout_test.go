@@ -13,18 +13,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-func deployment(gen, observed int64, replicas, updated, total, available int32, conds ...appsv1.DeploymentCondition) *appsv1.Deployment {
+func deployment(observed int64, replicas, updated, total, available int32, conds ...appsv1.DeploymentCondition) *appsv1.Deployment {
 	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Generation: gen},
+		ObjectMeta: metav1.ObjectMeta{Generation: 2},
 		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To(replicas)},
 		Status: appsv1.DeploymentStatus{ObservedGeneration: observed, UpdatedReplicas: updated, Replicas: total,
 			AvailableReplicas: available, Conditions: conds},
 	}
 }
 
-func statefulSet(gen, observed int64, replicas, updated, ready int32) *appsv1.StatefulSet {
+func statefulSet(observed int64, replicas, updated, ready int32) *appsv1.StatefulSet {
 	return &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Generation: gen},
+		ObjectMeta: metav1.ObjectMeta{Generation: 2},
 		Spec:       appsv1.StatefulSetSpec{Replicas: ptr.To(replicas), UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType}},
 		Status:     appsv1.StatefulSetStatus{ObservedGeneration: observed, UpdatedReplicas: updated, ReadyReplicas: ready},
 	}
@@ -44,17 +44,19 @@ func TestRolloutOf(t *testing.T) {
 		message   string
 		wantAfter time.Time
 	}{
-		{"deployment not yet observed", deployment(2, 1, 3, 3, 3, 3), t0, RolloutProgressing, "observe", time.Time{}},
-		{"deployment half updated", deployment(2, 2, 4, 2, 4, 4), t0, RolloutProgressing, "2 of 4 replicas updated", time.Time{}},
-		{"deployment old replicas terminating", deployment(2, 2, 3, 3, 4, 3), t0, RolloutProgressing, "1 old replicas", time.Time{}},
-		{"deployment updated, not available", deployment(2, 2, 3, 3, 3, 2), t0, RolloutProgressing, "2 of 3 updated replicas available", time.Time{}},
-		{"deployment rolled out", deployment(2, 2, 3, 3, 3, 3), t0, RolloutComplete, "3 replicas", time.Time{}},
-		{"deployment stalled", deployment(2, 2, 3, 1, 4, 3, stalled), t0, RolloutFailed, "ProgressDeadlineExceeded", time.Time{}},
-		{"deployment never fails on the change's clock", deployment(2, 2, 3, 1, 4, 3), t0.Add(time.Hour), RolloutProgressing, "", time.Time{}},
-		{"statefulset rolling", statefulSet(2, 2, 3, 1, 3), t0, RolloutProgressing, "1 of 3 replicas updated", t0.Add(timeout)},
-		{"statefulset not ready", statefulSet(2, 2, 3, 3, 2), t0, RolloutProgressing, "2 of 3 replicas ready", t0.Add(timeout)},
-		{"statefulset rolled out", statefulSet(2, 2, 3, 3, 3), t0, RolloutComplete, "", time.Time{}},
-		{"statefulset past its timeout", statefulSet(2, 2, 3, 1, 3), t0.Add(timeout), RolloutFailed, "not rolled out within 10m0s", time.Time{}},
+		{"deployment not yet observed", deployment(1, 3, 3, 3, 3), t0, RolloutProgressing, "observe", time.Time{}},
+		{"deployment half updated", deployment(2, 4, 2, 4, 4), t0, RolloutProgressing, "2 of 4 replicas updated", time.Time{}},
+		{"deployment old replicas terminating", deployment(2, 3, 3, 4, 3), t0, RolloutProgressing, "1 old replicas", time.Time{}},
+		{"deployment updated, not available", deployment(2, 3, 3, 3, 2), t0, RolloutProgressing, "2 of 3 updated replicas available", time.Time{}},
+		{"deployment rolled out", deployment(2, 3, 3, 3, 3), t0, RolloutComplete, "3 replicas", time.Time{}},
+		{"deployment stalled", deployment(2, 3, 1, 4, 3, stalled), t0, RolloutFailed, "ProgressDeadlineExceeded", time.Time{}},
+		{"deployment never fails on the change's clock", deployment(2, 3, 1, 4, 3), t0.Add(time.Hour), RolloutProgressing, "", time.Time{}},
+		{"statefulset not yet observed", statefulSet(1, 3, 3, 3), t0, RolloutProgressing, "observe", t0.Add(timeout)},
+		{"statefulset rolling", statefulSet(2, 3, 1, 3), t0, RolloutProgressing, "1 of 3 replicas updated", t0.Add(timeout)},
+		{"statefulset not ready", statefulSet(2, 3, 3, 2), t0, RolloutProgressing, "2 of 3 replicas ready", t0.Add(timeout)},
+		{"statefulset rolled out", statefulSet(2, 3, 3, 3), t0, RolloutComplete, "", time.Time{}},
+		{"single-replica statefulset rolled out", statefulSet(2, 1, 1, 1), t0, RolloutComplete, "1 replicas updated and ready", time.Time{}},
+		{"statefulset past its timeout", statefulSet(2, 3, 1, 3), t0.Add(timeout), RolloutFailed, "not rolled out within 10m0s", time.Time{}},
 		{"daemonset waiting for availability", ds, t0, RolloutProgressing, "2 of 3 pods available", t0.Add(timeout)},
 		{"cronjob", &batchv1.CronJob{}, t0, RolloutComplete, "next Job", time.Time{}},
 	}

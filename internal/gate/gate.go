@@ -118,7 +118,7 @@ func Decide(req Request, in Inputs) Decision {
 	}
 	emergency := authorising != nil && authorising.Spec.Type == itopsv1alpha1.ChangeEmergency
 	if !emergency {
-		var blocked []string
+		blocked := make([]string, 0, len(in.Freezes)+len(in.Budgets))
 		for _, f := range in.Freezes {
 			blocked = append(blocked, fmt.Sprintf("freeze window %s/%s is active until %s: only Emergency changes pass",
 				f.Namespace, f.Name, f.Until.UTC().Format(time.RFC3339)))
@@ -193,7 +193,7 @@ func authorises(cr *itopsv1alpha1.ChangeRequest, req Request, in Inputs) string 
 		return name + " " + why
 	}
 	if a.Reason == itopsv1alpha1.ChangeReasonStandardChange {
-		if why := standardHolds(pol.Standard, req); why != "" {
+		if why := standardHolds(req); why != "" {
 			return fmt.Sprintf("%s is a Standard change (pattern %s) that %s", name, pol.Standard.Name, why)
 		}
 	}
@@ -244,7 +244,7 @@ func pinsHold(t *itopsv1alpha1.ChangeTarget, req Request) string {
 }
 
 // standardHolds checks that the request is what the Standard change pattern pre-approves.
-func standardHolds(sc *config.StandardChange, req Request) string {
+func standardHolds(req Request) string {
 	if req.Operation != Update {
 		return fmt.Sprintf("pre-approves image updates only, not a %s", strings.ToLower(string(req.Operation)))
 	}

@@ -15,7 +15,7 @@ var now = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 
 // deployment builds a Deployment spec with the given containers (name=image pairs).
 func deployment(replicas int64, restartedAt string, images ...string) *Object {
-	var containers []any
+	containers := make([]any, 0, len(images))
 	for _, ni := range images {
 		name, image, _ := strings.Cut(ni, "=")
 		containers = append(containers, map[string]any{"name": name, "image": image, "env": []any{map[string]any{"name": "MODE", "value": "prod"}}})
@@ -48,8 +48,8 @@ func approved(name string, mutate func(*itopsv1alpha1.ChangeRequest)) itopsv1alp
 	return cr
 }
 
-func update(old, new *Object) Request {
-	return Request{Operation: Update, Kind: itopsv1alpha1.TargetDeployment, Namespace: "shop", Name: "web", Old: old, New: new}
+func update(before, after *Object) Request {
+	return Request{Operation: Update, Kind: itopsv1alpha1.TargetDeployment, Namespace: "shop", Name: "web", Old: before, New: after}
 }
 
 func TestDecide(t *testing.T) {

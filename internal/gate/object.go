@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -110,14 +110,14 @@ func specWithout(o *Object, restart bool) map[string]any {
 // Exempt returns the exemption that lets an update through without a change: only replicas,
 // labels or annotations change (spec is otherwise equal), or only the restart annotation of
 // the pod template changes (kubectl rollout restart). "" when the update needs a change.
-func Exempt(op Operation, old, new *Object) string {
-	if op != Update || old == nil || new == nil {
+func Exempt(op Operation, before, after *Object) string {
+	if op != Update || before == nil || after == nil {
 		return ""
 	}
-	if equality.Semantic.DeepEqual(specWithout(old, false), specWithout(new, false)) {
+	if apiequality.Semantic.DeepEqual(specWithout(before, false), specWithout(after, false)) {
 		return ExemptScaleOrMetadata
 	}
-	if new.Kind != itopsv1alpha1.TargetCronJob && equality.Semantic.DeepEqual(specWithout(old, true), specWithout(new, true)) {
+	if after.Kind != itopsv1alpha1.TargetCronJob && apiequality.Semantic.DeepEqual(specWithout(before, true), specWithout(after, true)) {
 		return ExemptRestart
 	}
 	return ""
@@ -132,25 +132,25 @@ type Revision struct {
 
 // RollbackTo returns the earlier revision whose pod template the update restores (the
 // template is otherwise unchanged: only the template differs, and replicas), or false.
-func RollbackTo(old, new *Object, revisions []Revision) (int64, bool) {
-	if old == nil || new == nil || new.Kind == itopsv1alpha1.TargetCronJob {
+func RollbackTo(before, after *Object, revisions []Revision) (int64, bool) {
+	if before == nil || after == nil || after.Kind == itopsv1alpha1.TargetCronJob {
 		return 0, false
 	}
-	oldSpec, newSpec := specWithout(old, false), specWithout(new, false)
+	oldSpec, newSpec := specWithout(before, false), specWithout(after, false)
 	newTpl, ok := nested(newSpec, "template")
 	if !ok {
 		return 0, false
 	}
 	delete(oldSpec, "template")
 	delete(newSpec, "template")
-	if !equality.Semantic.DeepEqual(oldSpec, newSpec) {
+	if !apiequality.Semantic.DeepEqual(oldSpec, newSpec) {
 		return 0, false // more than the template changes
 	}
 	want := normalTemplate(newTpl)
 	var best int64
 	found := false
 	for _, r := range revisions {
-		if equality.Semantic.DeepEqual(want, normalTemplate(r.Template)) && (!found || r.Number > best) {
+		if apiequality.Semantic.DeepEqual(want, normalTemplate(r.Template)) && (!found || r.Number > best) {
 			best, found = r.Number, true
 		}
 	}
@@ -182,10 +182,10 @@ func normalTemplate(tpl map[string]any) map[string]any {
 
 // ImagesWithinRepository reports what, besides container images that stay within their
 // repositories, an update changes; "" when nothing does.
-func ImagesWithinRepository(old, new *Object) string {
-	oldSpec, newSpec := specWithout(old, false), specWithout(new, false)
+func ImagesWithinRepository(before, after *Object) string {
+	oldSpec, newSpec := specWithout(before, false), specWithout(after, false)
 	for _, spec := range []map[string]any{oldSpec, newSpec} {
-		tpl, ok := nested(spec, templatePath(old.Kind)...)
+		tpl, ok := nested(spec, templatePath(before.Kind)...)
 		if !ok {
 			continue
 		}
@@ -199,11 +199,11 @@ func ImagesWithinRepository(old, new *Object) string {
 			}
 		}
 	}
-	if !equality.Semantic.DeepEqual(oldSpec, newSpec) {
+	if !apiequality.Semantic.DeepEqual(oldSpec, newSpec) {
 		return "pre-approves image updates only, and this request changes more than container images"
 	}
-	oldImages := old.Images()
-	for name, image := range new.Images() {
+	oldImages := before.Images()
+	for name, image := range after.Images() {
 		before := oldImages[name]
 		if Repository(before) != Repository(image) {
 			return fmt.Sprintf("pre-approves image updates within a repository only, and container %s moves from %s to %s",

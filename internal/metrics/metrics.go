@@ -21,6 +21,14 @@ var (
 		Help: "Problems detected by health detection (new incidents and recurrences), by reason.",
 	}, []string{"reason"})
 
+	// GateDecisions counts the change gate's decisions on requests it applies to: admitted
+	// (under a change), exempt (scale, metadata, restart, rollback), denied, and dry runs that
+	// would have been denied.
+	GateDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "itops_change_gate_decisions_total",
+		Help: "Change gate decisions in change-controlled namespaces, by decision (admitted, exempt, denied, dryrun_denied) and kind.",
+	}, []string{"decision", "kind"})
+
 	// TimeToAcknowledge observes detection-to-acknowledgement times, by priority.
 	TimeToAcknowledge = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "itops_incident_time_to_acknowledge_seconds",
@@ -72,5 +80,5 @@ func (c openIncidents) Collect(ch chan<- prometheus.Metric) {
 // Register registers the metrics with controller-runtime's registry; reader is the
 // manager's cached client.
 func Register(reader client.Reader) {
-	crmetrics.Registry.MustRegister(Detections, TimeToAcknowledge, TimeToResolve, openIncidents{reader: reader})
+	crmetrics.Registry.MustRegister(Detections, GateDecisions, TimeToAcknowledge, TimeToResolve, openIncidents{reader: reader})
 }

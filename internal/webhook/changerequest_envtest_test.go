@@ -51,10 +51,10 @@ func newChangeRequest(ns, name string, targets ...string) *itopsv1alpha1.ChangeR
 }
 
 // approve adds user's decision with a JSON merge patch of the whole list, as kubectl patch does.
-func approve(c client.Client, cr *itopsv1alpha1.ChangeRequest, approver string, decision itopsv1alpha1.ApprovalDecision) error {
+func approve(c client.Client, cr *itopsv1alpha1.ChangeRequest, approver string) error {
 	Expect(c.Get(ctx, client.ObjectKeyFromObject(cr), cr)).To(Succeed())
 	patch := client.MergeFrom(cr.DeepCopy())
-	cr.Spec.Approvals = append(cr.Spec.Approvals, itopsv1alpha1.Approval{Approver: approver, Decision: decision})
+	cr.Spec.Approvals = append(cr.Spec.Approvals, itopsv1alpha1.Approval{Approver: approver, Decision: itopsv1alpha1.DecisionApprove})
 	return c.Patch(ctx, cr, patch)
 }
 
@@ -94,21 +94,21 @@ var _ = Describe("ChangeRequest webhooks", func() {
 		cr := newChangeRequest(ns, "web-v3", "web")
 		cr.Spec.Requester = "carol"
 		Expect(alice.Create(ctx, cr)).To(Succeed())
-		Expect(approve(alice, cr, "alice", itopsv1alpha1.DecisionApprove)).To(MatchError(ContainSubstring(
+		Expect(approve(alice, cr, "alice")).To(MatchError(ContainSubstring(
 			"spec.approvals[0]: Forbidden: alice requested this change and cannot approve it (separation of duties)")))
-		Expect(approve(carol, cr, "carol", itopsv1alpha1.DecisionApprove)).To(MatchError(ContainSubstring(
+		Expect(approve(carol, cr, "carol")).To(MatchError(ContainSubstring(
 			"carol is the declared requester of this change and cannot approve it (separation of duties)")))
 		dave := userClient("dave")
-		Expect(approve(dave, cr, "dave", itopsv1alpha1.DecisionApprove)).To(MatchError(ContainSubstring(
+		Expect(approve(dave, cr, "dave")).To(MatchError(ContainSubstring(
 			"spec.approvals[0]: Forbidden: dave is not in any of the approver groups sre-leads")))
-		Expect(approve(alice, cr, "bob", itopsv1alpha1.DecisionApprove)).To(MatchError(ContainSubstring(
+		Expect(approve(alice, cr, "bob")).To(MatchError(ContainSubstring(
 			`spec.approvals[0].approver: Invalid value: "bob": must be the authenticated user "alice": nobody approves in someone else's name`)))
 	})
 
 	It("stamp approvals, keep them append-only, and void them when the content changes", func() {
 		cr := newChangeRequest(ns, "web-v4", "web")
 		Expect(alice.Create(ctx, cr)).To(Succeed())
-		Expect(approve(bob, cr, "bob", itopsv1alpha1.DecisionApprove)).To(Succeed())
+		Expect(approve(bob, cr, "bob")).To(Succeed())
 		Expect(cr.Spec.Approvals).To(HaveLen(1))
 		Expect(cr.Spec.Approvals[0].At.Time).To(BeTemporally("==", fakeClock.Now()))
 		Expect(cr.Spec.Approvals[0].Generation).To(Equal(int64(1)))
@@ -185,16 +185,16 @@ func enforcedNamespace() string {
 	return ns
 }
 
-func webDeployment(ns, name, image string) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
+func webDeployment(ns string) *appsv1.Deployment {
+	labels := map[string]string{"app": "web"}
 	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns, Labels: labels},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To[int32](2),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop/web:1.0"}}},
 			},
 		},
 	}
@@ -217,7 +217,7 @@ var _ = Describe("The change gate", func() {
 	})
 
 	It("denies a rollout no change authorises, saying what is missing, and lets a dry run through with a warning", func() {
-		web := webDeployment(ns, "web", "shop/web:1.0")
+		web := webDeployment(ns)
 		Eventually(func() error { return pipeline.Create(ctx, web.DeepCopy()) }).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring(
 			`admission webhook "vgate.itops.dev" denied the request: itops change control: create of Deployment ` + ns + "/web denied: no ChangeRequest in namespace " + ns + " targets Deployment web")))
 		Expect(pipeline.Create(ctx, web.DeepCopy(), client.DryRunAll)).To(Succeed())
@@ -228,7 +228,7 @@ var _ = Describe("The change gate", func() {
 		cr := newChangeRequest(ns, "web-v1", "web")
 		cr.Spec.Risk = itopsv1alpha1.LevelHigh
 		Expect(alice.Create(ctx, cr)).To(Succeed())
-		Expect(approve(bob, cr, "bob", itopsv1alpha1.DecisionApprove)).To(Succeed())
+		Expect(approve(bob, cr, "bob")).To(Succeed())
 		Eventually(func() error { return pipeline.Create(ctx, web.DeepCopy()) }).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring(
 			"ChangeRequest web-v1 is Pending with 1 of 2 approvals from group sre-leads (approved by bob)")))
 	})
@@ -236,8 +236,8 @@ var _ = Describe("The change gate", func() {
 	It("admits exactly the approved change, records it on the workload, and always allows scaling and restarts", func() {
 		cr := newChangeRequest(ns, "web-v1", "web")
 		Expect(alice.Create(ctx, cr)).To(Succeed())
-		Expect(approve(bob, cr, "bob", itopsv1alpha1.DecisionApprove)).To(Succeed())
-		web := webDeployment(ns, "web", "shop/web:1.0")
+		Expect(approve(bob, cr, "bob")).To(Succeed())
+		web := webDeployment(ns)
 		Eventually(func() error { return pipeline.Create(ctx, web) }).WithTimeout(10 * time.Second).Should(Succeed())
 		Expect(web.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationChangeRequest, "web-v1"))
 
@@ -278,7 +278,7 @@ var _ = Describe("The change gate", func() {
 	It("blocks approved changes during an active freeze, naming the window", func() {
 		cr := newChangeRequest(ns, "web-v1", "web")
 		Expect(alice.Create(ctx, cr)).To(Succeed())
-		Expect(approve(bob, cr, "bob", itopsv1alpha1.DecisionApprove)).To(Succeed())
+		Expect(approve(bob, cr, "bob")).To(Succeed())
 		mw := &itopsv1alpha1.MaintenanceWindow{
 			ObjectMeta: metav1.ObjectMeta{Name: "launch-freeze", Namespace: ns},
 			Spec: itopsv1alpha1.MaintenanceWindowSpec{Type: itopsv1alpha1.WindowFreeze, Schedules: []itopsv1alpha1.WindowSchedule{{
@@ -289,7 +289,7 @@ var _ = Describe("The change gate", func() {
 		mw.Status.CurrentStart, mw.Status.CurrentEnd = mw.Spec.Schedules[0].Start, mw.Spec.Schedules[0].End
 		Expect(env.Client.Status().Update(ctx, mw)).To(Succeed())
 		Eventually(func() error {
-			return pipeline.Create(ctx, webDeployment(ns, "web", "shop/web:1.0"))
+			return pipeline.Create(ctx, webDeployment(ns))
 		}).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring(
 			"ChangeRequest web-v1 is approved, but freeze window " + ns + "/launch-freeze is active until 2026-11-24T10:30:00Z: only Emergency changes pass")))
 	})
@@ -299,8 +299,8 @@ var _ = Describe("The change gate", func() {
 		// test creates them as it would.
 		cr := newChangeRequest(ns, "web-v1", "web")
 		Expect(alice.Create(ctx, cr)).To(Succeed())
-		Expect(approve(bob, cr, "bob", itopsv1alpha1.DecisionApprove)).To(Succeed())
-		web := webDeployment(ns, "web", "shop/web:1.0")
+		Expect(approve(bob, cr, "bob")).To(Succeed())
+		web := webDeployment(ns)
 		Eventually(func() error { return pipeline.Create(ctx, web) }).WithTimeout(10 * time.Second).Should(Succeed())
 		for i, image := range []string{"shop/web:0.9", "shop/web:1.0"} {
 			rs := &appsv1.ReplicaSet{
@@ -328,6 +328,6 @@ var _ = Describe("The change gate", func() {
 	})
 
 	It("gates nothing in namespaces not under change control", func() {
-		Expect(pipeline.Create(ctx, webDeployment(newNamespace(), "web", "shop/web:1.0"))).To(Succeed())
+		Expect(pipeline.Create(ctx, webDeployment(newNamespace()))).To(Succeed())
 	})
 })

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -16,8 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-		"k8s.io/utils/clock"
-	"gomodules.xyz/jsonpatch/v2"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -27,6 +27,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/change"
 	"github.com/itops-dev/itops-operator/internal/config"
 	"github.com/itops-dev/itops-operator/internal/gate"
+	"github.com/itops-dev/itops-operator/internal/metrics"
 )
 
 // Webhook paths of the change gate.
@@ -212,6 +213,7 @@ func (g *Gate) validate(ctx context.Context, req admission.Request) admission.Re
 	user := req.UserInfo.Username
 	dryRun := req.DryRun != nil && *req.DryRun
 	if ex := gate.Exempt(r.Operation, r.Old, r.New); ex != "" {
+		metrics.GateDecisions.WithLabelValues("exempt", string(r.Kind)).Inc()
 		return admission.Allowed(ex)
 	}
 	d, err := g.decide(ctx, r, ns)
@@ -225,18 +227,21 @@ func (g *Gate) validate(ctx context.Context, req admission.Request) admission.Re
 					Message: fmt.Sprintf("rollback to revision %d admitted without a change", rev), Fields: []any{"revision", rev}})
 				g.event(req, corev1.EventTypeWarning, "RolledBack", fmt.Sprintf("rollback to revision %d by %s admitted without a ChangeRequest", rev, user))
 			}
+			metrics.GateDecisions.WithLabelValues("exempt", string(r.Kind)).Inc()
 			return admission.Allowed(ex(gate.ExemptRollback))
 		}
 	}
 	if !d.Allowed {
 		msg := d.Message(r)
 		if dryRun {
+			metrics.GateDecisions.WithLabelValues("dryrun_denied", string(r.Kind)).Inc()
 			// Previews and GitOps diffs (Flux dry-runs every apply) keep working, and say what
 			// the real request would meet.
 			return admission.Allowed("dry run").WithWarnings("dry run: the real request would be denied: " + msg)
 		}
 		g.Audit.Write(audit.Record{Kind: string(r.Kind), Namespace: r.Namespace, Name: r.Name, Transition: "Denied", By: user, Message: msg,
 			Fields: []any{"operation", string(r.Operation)}})
+		metrics.GateDecisions.WithLabelValues("denied", string(r.Kind)).Inc()
 		return admission.Denied(msg)
 	}
 	if !dryRun {
@@ -244,6 +249,7 @@ func (g *Gate) validate(ctx context.Context, req admission.Request) admission.Re
 			Message: fmt.Sprintf("%s admitted under ChangeRequest %s", r.Operation, d.Change),
 			Fields:  []any{"operation", string(r.Operation), "changeRequest", d.Change, "emergency", d.Emergency}})
 	}
+	metrics.GateDecisions.WithLabelValues("admitted", string(r.Kind)).Inc()
 	return admission.Allowed("admitted under ChangeRequest " + d.Change)
 }
 
@@ -363,7 +369,8 @@ func toMap(v any) (map[string]any, error) {
 		return nil, err
 	}
 	out := map[string]any{}
-	return out, json.Unmarshal(data, &out)
+	err = json.Unmarshal(data, &out)
+	return out, err
 }
 
 func (g *Gate) event(req admission.Request, eventType, reason, note string) {
