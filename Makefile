@@ -92,6 +92,10 @@ bench: ## Benchmarks of the pure packages.
 bench-detection: envtest-assets build ## Detection latency and operator memory with 5000 pods on the simulated cluster.
 	go run ./test/bench/detection $(BENCH_ARGS)
 
+.PHONY: bench-gate
+bench-gate: envtest-assets build ## Change gate admission latency of Deployment updates against a no-op webhook floor, with 1000 ChangeRequests.
+	go run ./test/bench/gate $(BENCH_ARGS)
+
 ##@ Build
 
 .PHONY: build

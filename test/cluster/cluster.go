@@ -75,6 +75,10 @@ type Options struct {
 	// WebhookManifests, when set, are installed pointing at a local port with generated
 	// certificates; StartOperator then serves the webhooks there.
 	WebhookManifests []string
+	// ControlPlaneOnly starts etcd and kube-apiserver alone: no kube-controller-manager,
+	// kube-scheduler, kwok or fake nodes, so nothing reconciles workloads or runs pods (for
+	// harnesses that measure API writes and want no controller traffic besides their own).
+	ControlPlaneOnly bool
 }
 
 // Cluster is a running local cluster.
@@ -103,8 +107,9 @@ func (c *Cluster) progress(format string, args ...any) {
 	}
 }
 
-// Start starts the cluster and waits until its fake nodes are Ready. On error everything
-// already started is stopped.
+// Start starts the cluster and waits until its fake nodes are Ready (or, with
+// ControlPlaneOnly, until kube-apiserver serves). On error everything already started is
+// stopped.
 func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if opts.AssetsDir == "" {
 		opts.AssetsDir = os.Getenv("KUBEBUILDER_ASSETS")
@@ -115,7 +120,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if opts.Dir == "" {
 		return nil, errors.New("cluster: Options.Dir is required")
 	}
-	for _, bin := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl"} {
+	bins := []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl"}
+	if opts.ControlPlaneOnly {
+		bins = []string{"etcd", "kube-apiserver", "kubectl"}
+	}
+	for _, bin := range bins {
 		if _, err := os.Stat(filepath.Join(opts.AssetsDir, bin)); err != nil {
 			return nil, fmt.Errorf("cluster: %s missing in %q: run `make envtest-assets`", bin, opts.AssetsDir)
 		}
@@ -165,6 +174,10 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	caFile := filepath.Join(opts.Dir, "ca.crt")
 	if err := os.WriteFile(caFile, c.Config.CAData, 0o600); err != nil {
 		return nil, err
+	}
+	if opts.ControlPlaneOnly {
+		c.progress("control plane ready: export KUBECONFIG=%s", c.Kubeconfig)
+		return c, nil
 	}
 	saKey := filepath.Join(api.CertDir, "sa-signer.key")
 
