@@ -33,6 +33,7 @@ import (
 	changecontrollers "github.com/itops-dev/itops-operator/controllers/change"
 	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
 	"github.com/itops-dev/itops-operator/controllers/incident"
+	maintenancecontrollers "github.com/itops-dev/itops-operator/controllers/maintenance"
 	"github.com/itops-dev/itops-operator/controllers/webhookcert"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/cachetransform"
@@ -272,6 +273,13 @@ func run(o options) error {
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the change controller: %w", err)
 	}
+	if err := (&maintenancecontrollers.Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("itops-operator"),
+		Audit:    auditLog,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the maintenance window controller: %w", err)
+	}
 	if err := (&changecontrollers.NamespaceReconciler{
 		Client:            mgr.GetClient(),
 		APIReader:         mgr.GetAPIReader(),
@@ -332,6 +340,9 @@ func setupChangeWebhooks(ctx context.Context, mgr ctrl.Manager, o options, polic
 		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
 			return fmt.Errorf("starting the informer for %T: %w", obj, err)
 		}
+	}
+	if err := (&webhooks.MaintenanceWindowWebhook{}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the maintenance window webhook: %w", err)
 	}
 	if err := (&webhooks.ChangeRequestWebhook{Reader: mgr.GetCache(), Policy: policy}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the change request webhooks: %w", err)

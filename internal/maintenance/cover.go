@@ -74,14 +74,16 @@ type Suppression struct {
 
 // SuppressionFor returns the Maintenance window that suppresses an incident detected at
 // detectedAt, at now: an active Maintenance window covering the incident's subject whose
-// current interval began at or before detection. A problem that began before the window did is
-// not planned work, and stays a normal incident. When several windows qualify, the one that
+// current interval began at or before detection, and that existed at detection. A problem that
+// began before the window did is not planned work, and stays a normal incident; and a window is
+// never retroactive: one created after the problem was detected does not hide it. When several windows qualify, the one that
 // lasts longest wins (then by name), so that the suppression ends when maintenance really ends.
 func SuppressionFor(windows []itopsv1alpha1.MaintenanceWindow, subject Object, clusterNamespace string, detectedAt, now time.Time) Suppression {
 	var candidates []itopsv1alpha1.MaintenanceWindow
 	for i := range windows {
 		mw := &windows[i]
-		if mw.Spec.Type != itopsv1alpha1.WindowMaintenance || !ActiveAt(mw, now) || !ActiveAt(mw, detectedAt) {
+		if mw.Spec.Type != itopsv1alpha1.WindowMaintenance || !ActiveAt(mw, now) || !ActiveAt(mw, detectedAt) ||
+			detectedAt.Before(mw.CreationTimestamp.Time) {
 			continue
 		}
 		if Covers(mw, subject, clusterNamespace) {

@@ -68,6 +68,11 @@ func TestSuppressionFor(t *testing.T) {
 			t0.Add(time.Hour), t0.Add(2 * time.Hour), "db-upgrade", end},
 		{"a problem that began before the window is not planned work", []itopsv1alpha1.MaintenanceWindow{window("shop", "db-upgrade", itopsv1alpha1.WindowMaintenance, t0, end, nil, nil)},
 			t0.Add(-time.Minute), t0.Add(time.Hour), "", time.Time{}},
+		{"a window created after detection is not retroactive", []itopsv1alpha1.MaintenanceWindow{func() itopsv1alpha1.MaintenanceWindow {
+			mw := window("shop", "cover-up", itopsv1alpha1.WindowMaintenance, t0, end, nil, nil)
+			mw.CreationTimestamp = metav1.NewTime(t0.Add(2 * time.Hour))
+			return mw
+		}()}, t0.Add(time.Hour), t0.Add(3 * time.Hour), "", time.Time{}},
 		{"the window has ended", []itopsv1alpha1.MaintenanceWindow{window("shop", "db-upgrade", itopsv1alpha1.WindowMaintenance, t0, end, nil, nil)},
 			t0.Add(time.Hour), end, "", time.Time{}},
 		{"freezes suppress nothing", []itopsv1alpha1.MaintenanceWindow{window("shop", "xmas", itopsv1alpha1.WindowFreeze, t0, end, nil, nil)},

@@ -331,3 +331,18 @@ var _ = Describe("The change gate", func() {
 		Expect(pipeline.Create(ctx, webDeployment(newNamespace()))).To(Succeed())
 	})
 })
+
+var _ = Describe("MaintenanceWindow webhook", func() {
+	It("refuses a calendar that cannot be evaluated, naming the field", func() {
+		mw := &itopsv1alpha1.MaintenanceWindow{
+			ObjectMeta: metav1.ObjectMeta{Name: "sundays", Namespace: newNamespace()},
+			Spec: itopsv1alpha1.MaintenanceWindowSpec{Type: itopsv1alpha1.WindowMaintenance, TimeZone: "Mars/Olympus",
+				Schedules: []itopsv1alpha1.WindowSchedule{{Cron: "0 2 * * 8", Duration: &metav1.Duration{Duration: 4 * time.Hour}}}},
+		}
+		err := env.Client.Create(ctx, mw)
+		Expect(err).To(MatchError(ContainSubstring(`spec.timeZone: Invalid value: "Mars/Olympus": unknown IANA time zone`)))
+		Expect(err).To(MatchError(ContainSubstring(`spec.schedules[0].cron: Invalid value: "0 2 * * 8": invalid cron expression`)))
+		mw.Spec.TimeZone, mw.Spec.Schedules[0].Cron = "Europe/Berlin", "0 2 * * 0"
+		Expect(env.Client.Create(ctx, mw)).To(Succeed())
+	})
+})

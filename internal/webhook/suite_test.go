@@ -49,6 +49,7 @@ var _ = BeforeSuite(func() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect((&IncidentWebhook{Clock: fakeClock}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&MaintenanceWindowWebhook{}).SetupWithManager(mgr)).To(Succeed())
 	Expect(mgr.GetFieldIndexer().IndexField(ctx, &itopsv1alpha1.ChangeRequest{}, change.TargetIndex, change.TargetKeys)).To(Succeed())
 	Expect((&ChangeRequestWebhook{Reader: mgr.GetClient(), Policy: testPolicy, Clock: fakeClock}).SetupWithManager(mgr)).To(Succeed())
 	gate := &Gate{Reader: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Policy: testPolicy, ClusterNamespace: clusterNamespace,
