@@ -41,6 +41,12 @@ func (r *Reconciler) now() time.Time {
 	return r.Clock.Now()
 }
 
+// clockJumpBound caps the wait for the next boundary. Requeue timers run on the monotonic
+// clock, so after a wall-clock jump (a VM resumed, a clock corrected) a long wait would fire
+// at the wrong wall time; re-evaluating at least hourly bounds the error. Boundaries within the
+// hour are hit exactly.
+const clockJumpBound = time.Hour
+
 // desired is the computed status of a window.
 type desired struct {
 	status       itopsv1alpha1.MaintenanceWindowStatus
@@ -94,7 +100,7 @@ func computeStatus(mw *itopsv1alpha1.MaintenanceWindow, now time.Time) desired {
 	meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionStalled)
 	meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionReconciling)
 	if !s.NextBoundary.IsZero() && s.NextBoundary.After(now) {
-		d.requeueAfter = s.NextBoundary.Sub(now)
+		d.requeueAfter = min(s.NextBoundary.Sub(now), clockJumpBound)
 	}
 	d.status = st
 	return d

@@ -26,7 +26,8 @@ func TestComputeStatus(t *testing.T) {
 		wantStalled bool
 	}{
 		{"scheduled: requeue exactly at the start", window(oneOff), t0, itopsv1alpha1.WindowScheduled, time.Hour, false},
-		{"active: requeue exactly at the end", window(oneOff), t0.Add(90 * time.Minute), itopsv1alpha1.WindowActive, 90 * time.Minute, false},
+		{"active: requeue exactly at the end", window(oneOff), t0.Add(150 * time.Minute), itopsv1alpha1.WindowActive, 30 * time.Minute, false},
+		{"a boundary hours away: re-evaluated within the hour, in case the wall clock jumps", window(oneOff), t0.Add(61 * time.Minute), itopsv1alpha1.WindowActive, time.Hour, false},
 		{"expired: no requeue", window(oneOff), t0.Add(3 * time.Hour), itopsv1alpha1.WindowExpired, 0, false},
 		{"invalid: stalled, no requeue", window(itopsv1alpha1.WindowSchedule{Cron: "99 * * * *", Duration: &metav1.Duration{Duration: time.Hour}}), t0, "", 0, true},
 	}

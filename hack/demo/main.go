@@ -28,6 +28,7 @@ var stories = []story{
 	{"The operator and its four kinds", foundationStory},
 	{"Incidents open themselves: a crash loop and a failed node", incidentsStory},
 	{"Changes: no approved change, no rollout", changesStory},
+	{"Maintenance windows: planned work pages nobody, a freeze stops changes", maintenanceStory},
 }
 
 func main() {

@@ -19,6 +19,8 @@ var (
 	asAlice    = []string{"--as=alice@example.com", "--as-group=system:masters"}
 	asBob      = []string{"--as=bob@example.com", "--as-group=system:masters"}
 	asPipeline = []string{"--as=system:serviceaccount:flux-system:kustomize-controller", "--as-group=system:masters"}
+	// fluxApply applies as Flux's kustomize-controller does: server-side, taking ownership.
+	fluxApply = append([]string{"--server-side", "--force-conflicts", "--field-manager=kustomize-controller"}, asPipeline...)
 )
 
 func paymentsDeployment(image string, crashing bool) string {
@@ -102,11 +104,11 @@ func changesStory(ctx context.Context, d *demo) error {
 	}); err != nil {
 		return err
 	}
-	if err := d.kubectl(append([]string{"apply", "--dry-run=server", "-f", v1}, asPipeline...)...); err != nil {
+	if err := d.kubectl(append([]string{"apply", "--dry-run=server", "-f", v1}, fluxApply...)...); err != nil {
 		return err
 	}
 	d.n.say("\nThe real apply is denied, and the denial says exactly what is missing:")
-	if err := d.kubectlDenied(append([]string{"apply", "-f", v1}, asPipeline...)...); err != nil {
+	if err := d.kubectlDenied(append([]string{"apply", "-f", v1}, fluxApply...)...); err != nil {
 		return err
 	}
 
@@ -145,7 +147,7 @@ func changesStory(ctx context.Context, d *demo) error {
 		return err
 	}
 	d.n.say("\nThe pipeline's apply now goes through; the operator follows the rollout:")
-	if err := d.kubectl(append([]string{"apply", "-f", v1}, asPipeline...)...); err != nil {
+	if err := d.kubectl(append([]string{"apply", "-f", v1}, fluxApply...)...); err != nil {
 		return err
 	}
 	if err := d.changePhase(ctx, "payments-3-1", itopsv1alpha1.ChangeCompleted, 90*time.Second); err != nil {
@@ -177,7 +179,7 @@ func changesStory(ctx context.Context, d *demo) error {
 	if err != nil {
 		return err
 	}
-	if err := d.kubectl(append([]string{"apply", "-f", v2}, asPipeline...)...); err != nil {
+	if err := d.kubectl(append([]string{"apply", "-f", v2}, fluxApply...)...); err != nil {
 		return err
 	}
 	d.n.say("The new pods never stay ready, so the Deployment exceeds its progress deadline:")

@@ -27,6 +27,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/change"
 	"github.com/itops-dev/itops-operator/internal/config"
 	"github.com/itops-dev/itops-operator/internal/gate"
+	"github.com/itops-dev/itops-operator/internal/maintenance"
 	"github.com/itops-dev/itops-operator/internal/metrics"
 )
 
@@ -147,24 +148,17 @@ func (g *Gate) decide(ctx context.Context, r gate.Request, ns *corev1.Namespace)
 // covering a workload with these labels.
 func (g *Gate) activeFreezes(ctx context.Context, ns *corev1.Namespace, workloadLabels labels.Set, now time.Time) ([]gate.Freeze, error) {
 	var out []gate.Freeze
+	subject := maintenance.Object{Namespace: ns.Name, Labels: workloadLabels, NamespaceLabels: ns.Labels}
 	for _, where := range []string{ns.Name, g.ClusterNamespace} {
 		list := &itopsv1alpha1.MaintenanceWindowList{}
 		if err := g.Reader.List(ctx, list, client.InNamespace(where)); err != nil {
 			return nil, fmt.Errorf("listing maintenance windows: %w", err)
 		}
-		for _, mw := range list.Items {
-			st := mw.Status
-			if mw.Spec.Type != itopsv1alpha1.WindowFreeze || st.CurrentStart == nil || st.CurrentEnd == nil ||
-				now.Before(st.CurrentStart.Time) || !now.Before(st.CurrentEnd.Time) {
-				continue
+		for i := range list.Items {
+			mw := &list.Items[i]
+			if mw.Spec.Type == itopsv1alpha1.WindowFreeze && maintenance.ActiveAt(mw, now) && maintenance.Covers(mw, subject, g.ClusterNamespace) {
+				out = append(out, gate.Freeze{Namespace: mw.Namespace, Name: mw.Name, Until: mw.Status.CurrentEnd.Time})
 			}
-			if !selects(mw.Spec.Selector, workloadLabels) {
-				continue
-			}
-			if where == g.ClusterNamespace && !selects(mw.Spec.NamespaceSelector, ns.Labels) {
-				continue
-			}
-			out = append(out, gate.Freeze{Namespace: mw.Namespace, Name: mw.Name, Until: st.CurrentEnd.Time})
 		}
 	}
 	return out, nil
