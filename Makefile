@@ -38,6 +38,7 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook manifests.
 	$(CONTROLLER_GEN) rbac:roleName=itops-operator crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
 	@hack/webhook-selectors.sh config/webhook/manifests.yaml
 	@hack/sync-chart.sh
+	@hack/argocd-cm.sh
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate DeepCopy code.

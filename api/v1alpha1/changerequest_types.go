@@ -368,6 +368,9 @@ type ChangeRequest struct {
 	Spec ChangeRequestSpec `json:"spec"`
 
 	// status is what the operator observed and computed.
+	// It defaults to observedGeneration 0, so kstatus (Flux health checks, kubectl wait)
+	// reads a new object as in progress until the operator has evaluated it.
+	// +kubebuilder:default={observedGeneration: 0}
 	// +optional
 	Status ChangeRequestStatus `json:"status,omitempty"`
 }

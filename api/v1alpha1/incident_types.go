@@ -42,6 +42,14 @@ const (
 	ReasonChangeControlDisabled      = "ChangeControlDisabled"
 )
 
+// Suppressed condition reasons.
+const (
+	// ReasonMaintenanceWindow: Suppressed=True, a Maintenance window covers the incident.
+	ReasonMaintenanceWindow = "MaintenanceWindow"
+	// ReasonWindowEnded: Suppressed=False, the covering window ended with the problem present.
+	ReasonWindowEnded = "WindowEnded"
+)
+
 // Incident condition types.
 const (
 	// IncidentConditionSuppressed is True while a Maintenance window covers the incident
@@ -331,6 +339,9 @@ type Incident struct {
 	Spec IncidentSpec `json:"spec"`
 
 	// status is what the operator observed and computed.
+	// It defaults to observedGeneration 0, so kstatus (Flux health checks, kubectl wait)
+	// reads a new object as in progress until the operator has evaluated it.
+	// +kubebuilder:default={observedGeneration: 0}
 	// +optional
 	Status IncidentStatus `json:"status,omitempty"`
 }

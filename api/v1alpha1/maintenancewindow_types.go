@@ -114,6 +114,13 @@ type MaintenanceWindowStatus struct {
 	// +optional
 	NextEnd *metav1.Time `json:"nextEnd,omitempty"`
 
+	// coverageFrom is when the current spec took effect: the creation time for the first
+	// generation, otherwise when the operator first observed the current generation. Incident
+	// suppression and ServiceLevel planned downtime count only from here on, so creating or
+	// editing a window never rewrites the past.
+	// +optional
+	CoverageFrom *metav1.Time `json:"coverageFrom,omitempty"`
+
 	// observedGeneration is the generation of the spec that the status reflects.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -147,6 +154,9 @@ type MaintenanceWindow struct {
 	Spec MaintenanceWindowSpec `json:"spec"`
 
 	// status is where the window is in its calendar.
+	// It defaults to observedGeneration 0, so kstatus (Flux health checks, kubectl wait)
+	// reads a new object as in progress until the operator has evaluated it.
+	// +kubebuilder:default={observedGeneration: 0}
 	// +optional
 	Status MaintenanceWindowStatus `json:"status,omitempty"`
 }

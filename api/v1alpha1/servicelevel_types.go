@@ -349,6 +349,9 @@ type ServiceLevel struct {
 	Spec ServiceLevelSpec `json:"spec"`
 
 	// status is what the operator measured.
+	// It defaults to observedGeneration 0, so kstatus (Flux health checks, kubectl wait)
+	// reads a new object as in progress until the operator has evaluated it.
+	// +kubebuilder:default={observedGeneration: 0}
 	// +optional
 	Status ServiceLevelStatus `json:"status,omitempty"`
 }

@@ -598,6 +598,10 @@ func (in *MaintenanceWindowStatus) DeepCopyInto(out *MaintenanceWindowStatus) {
 		in, out := &in.NextEnd, &out.NextEnd
 		*out = (*in).DeepCopy()
 	}
+	if in.CoverageFrom != nil {
+		in, out := &in.CoverageFrom, &out.CoverageFrom
+		*out = (*in).DeepCopy()
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]v1.Condition, len(*in))

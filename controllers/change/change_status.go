@@ -131,8 +131,9 @@ func computeStatus(cr *itopsv1alpha1.ChangeRequest, in inputs, now time.Time) de
 		}
 	}
 
-	// Garbage collection after retention.
-	if st.CompletedAt != nil && (st.Phase == itopsv1alpha1.ChangeRejected || isTerminal(st.Phase)) {
+	// Garbage collection after retention, except for changes a GitOps tool applied: Git owns
+	// their lifetime, and the tool would re-create a deleted one as a new, unapproved change.
+	if st.CompletedAt != nil && (st.Phase == itopsv1alpha1.ChangeRejected || isTerminal(st.Phase)) && change.ManagedByGitOps(cr) == "" {
 		gcAt := st.CompletedAt.Add(in.retention)
 		if !now.Before(gcAt) {
 			d.delete = true

@@ -167,6 +167,16 @@ func TestComputeStatus(t *testing.T) {
 			now: t0.Add(720 * time.Hour), wantPhase: itopsv1alpha1.ChangeCompleted, wantReady: metav1.ConditionTrue,
 			wantApproved: metav1.ConditionFalse, wantDelete: true,
 		},
+		{
+			name: "completed changes a GitOps tool applied are left to Git",
+			cr: newChange(func(cr *itopsv1alpha1.ChangeRequest) {
+				cr.Labels = map[string]string{"kustomize.toolkit.fluxcd.io/name": "shop-changes"}
+				cr.Status.Phase = itopsv1alpha1.ChangeCompleted
+				cr.Status.CompletedAt = &metav1.Time{Time: t0}
+			}),
+			now: t0.Add(720 * time.Hour), wantPhase: itopsv1alpha1.ChangeCompleted, wantReady: metav1.ConditionTrue,
+			wantApproved: metav1.ConditionFalse, wantDelete: false,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

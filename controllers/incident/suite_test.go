@@ -161,7 +161,10 @@ var _ = Describe("Suppression by maintenance windows", func() {
 				Schedules: []itopsv1alpha1.WindowSchedule{{Start: &metav1.Time{Time: now.Add(-time.Hour)}, End: &metav1.Time{Time: now.Add(time.Hour)}}}},
 		}
 		Expect(env.Client.Create(ctx, mw)).To(Succeed())
+		// What the maintenance controller (not running in this suite) records: active now, in
+		// effect since an hour ago.
 		mw.Status.CurrentStart, mw.Status.CurrentEnd = mw.Spec.Schedules[0].Start, mw.Spec.Schedules[0].End
+		mw.Status.CoverageFrom, mw.Status.ObservedGeneration = mw.Spec.Schedules[0].Start, mw.Generation
 		Expect(env.Client.Status().Update(ctx, mw)).To(Succeed())
 		db := &appsv1.Deployment{
 			ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: ns, Labels: map[string]string{"app": "db"}},

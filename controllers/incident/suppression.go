@@ -16,12 +16,10 @@ import (
 	"github.com/itops-dev/itops-operator/internal/maintenance"
 )
 
-// Suppressed condition reasons.
+// Timeline entry types of suppression.
 const (
-	ReasonMaintenanceWindow = "MaintenanceWindow"
-	ReasonWindowEnded       = "WindowEnded"
-	TransitionSuppressed    = "Suppressed"
-	TransitionUnsuppressed  = "Unsuppressed"
+	TransitionSuppressed   = "Suppressed"
+	TransitionUnsuppressed = "Unsuppressed"
 )
 
 // applySuppression sets the Suppressed condition and suppressedBy from the covering
@@ -38,7 +36,7 @@ func applySuppression(st *itopsv1alpha1.IncidentStatus, inc *itopsv1alpha1.Incid
 		st.SuppressedBy = maintenance.Name(s.Window, inc.Namespace)
 		changed := current == nil || current.Status != metav1.ConditionTrue
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: itopsv1alpha1.IncidentConditionSuppressed, Status: metav1.ConditionTrue,
-			Reason: ReasonMaintenanceWindow, Message: msg, ObservedGeneration: inc.Generation, LastTransitionTime: t})
+			Reason: itopsv1alpha1.ReasonMaintenanceWindow, Message: msg, ObservedGeneration: inc.Generation, LastTransitionTime: t})
 		if changed {
 			return &transition{Type: TransitionSuppressed, Message: msg}, s.Until
 		}
@@ -49,7 +47,7 @@ func applySuppression(st *itopsv1alpha1.IncidentStatus, inc *itopsv1alpha1.Incid
 			msg += " with the problem still present: this is a normal open incident now"
 		}
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: itopsv1alpha1.IncidentConditionSuppressed, Status: metav1.ConditionFalse,
-			Reason: ReasonWindowEnded, Message: msg, ObservedGeneration: inc.Generation, LastTransitionTime: t})
+			Reason: itopsv1alpha1.ReasonWindowEnded, Message: msg, ObservedGeneration: inc.Generation, LastTransitionTime: t})
 		return &transition{Type: TransitionUnsuppressed, Message: msg}, time.Time{}
 	}
 	return nil, time.Time{}

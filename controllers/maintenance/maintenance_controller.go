@@ -19,6 +19,7 @@ import (
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/audit"
+	"github.com/itops-dev/itops-operator/internal/maintenance"
 	"github.com/itops-dev/itops-operator/internal/schedule"
 )
 
@@ -59,6 +60,7 @@ type desired struct {
 // normally refuses) is a terminal Stalled condition, not a retry loop.
 func computeStatus(mw *itopsv1alpha1.MaintenanceWindow, now time.Time) desired {
 	st := *mw.Status.DeepCopy()
+	st.CoverageFrom = maintenance.CoverageFrom(mw, now)
 	st.ObservedGeneration = mw.Generation
 	d := desired{}
 	set := func(condType string, status metav1.ConditionStatus, reason, msg string) {

@@ -46,6 +46,10 @@ func TestComputeStatus(t *testing.T) {
 			if d.status.ObservedGeneration != 2 {
 				t.Errorf("observedGeneration = %d", d.status.ObservedGeneration)
 			}
+			// Generation 2 seen for the first time: the edit takes effect now, not before.
+			if d.status.CoverageFrom == nil || !d.status.CoverageFrom.Time.Equal(tt.now) {
+				t.Errorf("coverageFrom = %v, want %s", d.status.CoverageFrom, tt.now)
+			}
 		})
 	}
 	active := computeStatus(window(oneOff), t0.Add(90*time.Minute)).status

@@ -30,6 +30,47 @@ func ActiveAt(mw *itopsv1alpha1.MaintenanceWindow, t time.Time) bool {
 	return st.CurrentStart != nil && st.CurrentEnd != nil && !t.Before(st.CurrentStart.Time) && t.Before(st.CurrentEnd.Time)
 }
 
+// CoverageFrom is when the window's current spec took effect, as its status should record it at
+// now: kept while the generation is the observed one, else the creation time for a first
+// generation and now for an edit. Nothing a window says counts before it: a window is never
+// retroactive, neither when created nor when edited. API timestamps have second precision, so
+// both are rounded up to the next whole second: a window created at 10:00:00.4 covers from
+// 10:00:01, never from before it existed.
+func CoverageFrom(mw *itopsv1alpha1.MaintenanceWindow, now time.Time) *metav1.Time {
+	if mw.Status.CoverageFrom != nil && mw.Status.ObservedGeneration == mw.Generation {
+		return mw.Status.CoverageFrom.DeepCopy()
+	}
+	if mw.Generation <= 1 {
+		return &metav1.Time{Time: createdFrom(mw)}
+	}
+	return &metav1.Time{Time: ceilSecond(now)}
+}
+
+// createdFrom is the first whole second at which the window certainly existed: its creation
+// timestamp is truncated to the second.
+func createdFrom(mw *itopsv1alpha1.MaintenanceWindow) time.Time {
+	return mw.CreationTimestamp.Truncate(time.Second).Add(time.Second)
+}
+
+func ceilSecond(t time.Time) time.Time {
+	if f := t.Truncate(time.Second); !f.Equal(t) {
+		return f.Add(time.Second)
+	}
+	return t
+}
+
+// effectiveFrom is when the window's current spec took effect, as far as its status says; ok
+// is false while the operator has not yet evaluated an edited window.
+func effectiveFrom(mw *itopsv1alpha1.MaintenanceWindow) (time.Time, bool) {
+	if mw.Status.CoverageFrom != nil && mw.Status.ObservedGeneration == mw.Generation {
+		return mw.Status.CoverageFrom.Time, true
+	}
+	if mw.Generation <= 1 {
+		return createdFrom(mw), true
+	}
+	return time.Time{}, false
+}
+
 // Covers reports whether the window's scope includes obj. clusterNamespace is the operator's
 // cluster namespace.
 func Covers(mw *itopsv1alpha1.MaintenanceWindow, obj Object, clusterNamespace string) bool {
@@ -74,16 +115,20 @@ type Suppression struct {
 
 // SuppressionFor returns the Maintenance window that suppresses an incident detected at
 // detectedAt, at now: an active Maintenance window covering the incident's subject whose
-// current interval began at or before detection, and that existed at detection. A problem that
-// began before the window did is not planned work, and stays a normal incident; and a window is
-// never retroactive: one created after the problem was detected does not hide it. When several windows qualify, the one that
-// lasts longest wins (then by name), so that the suppression ends when maintenance really ends.
+// current interval began at or before detection, and whose current spec was in effect at
+// detection (status.coverageFrom). A problem that began before the window did is not planned
+// work, and stays a normal incident; and a window is never retroactive: one created, or edited
+// to cover the problem, after it was detected does not hide it. When several windows qualify,
+// the one that lasts longest wins (then by name), so that the suppression ends when maintenance
+// really ends.
 func SuppressionFor(windows []itopsv1alpha1.MaintenanceWindow, subject Object, clusterNamespace string, detectedAt, now time.Time) Suppression {
 	var candidates []itopsv1alpha1.MaintenanceWindow
 	for i := range windows {
 		mw := &windows[i]
-		if mw.Spec.Type != itopsv1alpha1.WindowMaintenance || !ActiveAt(mw, now) || !ActiveAt(mw, detectedAt) ||
-			detectedAt.Before(mw.CreationTimestamp.Time) {
+		if mw.Spec.Type != itopsv1alpha1.WindowMaintenance || !ActiveAt(mw, now) || !ActiveAt(mw, detectedAt) {
+			continue
+		}
+		if from, ok := effectiveFrom(mw); !ok || detectedAt.Before(from) {
 			continue
 		}
 		if Covers(mw, subject, clusterNamespace) {

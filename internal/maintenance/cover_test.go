@@ -73,6 +73,23 @@ func TestSuppressionFor(t *testing.T) {
 			mw.CreationTimestamp = metav1.NewTime(t0.Add(2 * time.Hour))
 			return mw
 		}()}, t0.Add(time.Hour), t0.Add(3 * time.Hour), "", time.Time{}},
+		{"a window created in the same second as the detection is not retroactive", []itopsv1alpha1.MaintenanceWindow{func() itopsv1alpha1.MaintenanceWindow {
+			mw := window("shop", "cover-up", itopsv1alpha1.WindowMaintenance, t0, end, nil, nil)
+			mw.CreationTimestamp = metav1.NewTime(t0.Add(time.Hour)) // truncated: created within [1h, 1h+1s)
+			return mw
+		}()}, t0.Add(time.Hour + 500*time.Millisecond), t0.Add(3 * time.Hour), "", time.Time{}},
+		{"a window edited to cover the problem after detection is not retroactive", []itopsv1alpha1.MaintenanceWindow{func() itopsv1alpha1.MaintenanceWindow {
+			mw := window("shop", "widened", itopsv1alpha1.WindowMaintenance, t0, end, nil, nil)
+			mw.Generation, mw.Status.ObservedGeneration = 2, 2
+			mw.Status.CoverageFrom = &metav1.Time{Time: t0.Add(2 * time.Hour)}
+			return mw
+		}()}, t0.Add(time.Hour), t0.Add(3 * time.Hour), "", time.Time{}},
+		{"an edit the operator has not evaluated yet suppresses nothing", []itopsv1alpha1.MaintenanceWindow{func() itopsv1alpha1.MaintenanceWindow {
+			mw := window("shop", "widened", itopsv1alpha1.WindowMaintenance, t0, end, nil, nil)
+			mw.Generation, mw.Status.ObservedGeneration = 3, 2
+			mw.Status.CoverageFrom = &metav1.Time{Time: t0.Add(-time.Hour)}
+			return mw
+		}()}, t0.Add(time.Hour), t0.Add(3 * time.Hour), "", time.Time{}},
 		{"the window has ended", []itopsv1alpha1.MaintenanceWindow{window("shop", "db-upgrade", itopsv1alpha1.WindowMaintenance, t0, end, nil, nil)},
 			t0.Add(time.Hour), end, "", time.Time{}},
 		{"freezes suppress nothing", []itopsv1alpha1.MaintenanceWindow{window("shop", "xmas", itopsv1alpha1.WindowFreeze, t0, end, nil, nil)},
@@ -95,5 +112,33 @@ func TestSuppressionFor(t *testing.T) {
 	s := SuppressionFor([]itopsv1alpha1.MaintenanceWindow{window("itops-cluster", "patching", itopsv1alpha1.WindowMaintenance, t0, end, nil, nil)}, web, "itops-cluster", t0, t0)
 	if msg := s.Message("shop"); !strings.Contains(msg, "MaintenanceWindow itops-cluster/patching covers it until 2026-11-25T02:00:00Z") {
 		t.Errorf("Message() = %q", msg)
+	}
+}
+
+func TestCoverageFrom(t *testing.T) {
+	created := metav1.NewTime(t0)
+	tests := []struct {
+		name                    string
+		generation, observedGen int64
+		recorded                *metav1.Time
+		want                    time.Time
+	}{
+		{"a new window counts from the second after its creation timestamp", 1, 0, nil, t0.Add(time.Second)},
+		{"a first generation already observed without a record counts from its creation", 1, 1, nil, t0.Add(time.Second)},
+		{"the recorded time is kept while the generation is unchanged", 2, 2, &metav1.Time{Time: t0.Add(time.Hour)}, t0.Add(time.Hour)},
+		{"an edit counts from when the operator sees it", 3, 2, &metav1.Time{Time: t0.Add(time.Hour)}, t0.Add(5 * time.Hour)},
+		{"an edit without a record counts from now", 2, 0, nil, t0.Add(5 * time.Hour)},
+		{"an edit seen mid-second counts from the next second", 2, 1, nil, t0.Add(5*time.Hour + time.Second)},
+	}
+	for i, tt := range tests {
+		mw := &itopsv1alpha1.MaintenanceWindow{ObjectMeta: metav1.ObjectMeta{Generation: tt.generation, CreationTimestamp: created}}
+		mw.Status.ObservedGeneration, mw.Status.CoverageFrom = tt.observedGen, tt.recorded
+		now := t0.Add(5 * time.Hour)
+		if i == len(tests)-1 {
+			now = now.Add(400 * time.Millisecond)
+		}
+		if got := CoverageFrom(mw, now); !got.Time.Equal(tt.want) {
+			t.Errorf("%s: CoverageFrom() = %s, want %s", tt.name, got.Time, tt.want)
+		}
 	}
 }

@@ -11,9 +11,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/test/gitops"
 	"github.com/itops-dev/itops-operator/test/testenv"
 )
 
@@ -47,6 +49,28 @@ var _ = Describe("The samples", func() {
 			Expect(env.Client.Create(ctx, object(string(data), ns))).To(Succeed(), "sample %s", filepath.Base(f))
 		}
 	})
+
+	It("for Argo CD and Flux hold ChangeRequests the API server accepts", func() {
+		var changes int
+		root := filepath.Join(testenv.RepoRoot(), "config", "samples", "gitops")
+		Expect(filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || filepath.Ext(path) != ".yaml" {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			Expect(err).NotTo(HaveOccurred())
+			for _, doc := range strings.Split(string(data), "\n---\n") {
+				u := object(doc, newNamespace())
+				if u.GroupVersionKind().Group != itopsv1alpha1.GroupVersion.Group {
+					continue // Argo CD Applications, Flux Kustomizations, Deployments
+				}
+				Expect(env.Client.Create(ctx, u)).To(Succeed(), "sample %s", path)
+				changes++
+			}
+			return nil
+		})).To(Succeed())
+		Expect(changes).To(Equal(2))
+	})
 })
 
 var _ = Describe("Defaults", func() {
@@ -71,6 +95,32 @@ var _ = Describe("Defaults", func() {
 			spec: {type: Freeze, schedules: [{start: "2026-12-24T00:00:00Z", end: "2026-12-27T00:00:00Z"}]}}`, ns)
 		Expect(env.Client.Create(ctx, mw)).To(Succeed())
 		Expect(mw.Object["spec"]).To(HaveKeyWithValue("timeZone", "UTC"))
+	})
+})
+
+var _ = Describe("New objects, before the operator has seen them", func() {
+	It("read as in progress to kstatus (Flux, kubectl wait) and Argo CD, not as current", func() {
+		ns := newNamespace()
+		for _, manifest := range []string{
+			`{apiVersion: itops.dev/v1alpha1, kind: ChangeRequest, metadata: {name: c}, spec: {title: t}}`,
+			`{apiVersion: itops.dev/v1alpha1, kind: MaintenanceWindow, metadata: {name: w},
+				spec: {type: Freeze, schedules: [{start: "2026-12-24T00:00:00Z", end: "2026-12-27T00:00:00Z"}]}}`,
+			`{apiVersion: itops.dev/v1alpha1, kind: ServiceLevel, metadata: {name: s},
+				spec: {selector: {matchLabels: {app: shop}}, objectives: {availability: "99.9"}}}`,
+		} {
+			u := object(manifest, ns)
+			Expect(env.Client.Create(ctx, u)).To(Succeed())
+			live := &unstructured.Unstructured{}
+			live.SetGroupVersionKind(u.GroupVersionKind())
+			Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(u), live)).To(Succeed())
+			Expect(live.Object).To(HaveKeyWithValue("status", HaveKeyWithValue("observedGeneration", BeEquivalentTo(0))))
+			r, err := gitops.Kstatus(live)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(r.Status).To(Equal(kstatus.InProgressStatus), "%s: %s", u.GetKind(), r.Message)
+			h, err := gitops.ArgoHealth(live)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(h.Status).To(Equal(gitops.Progressing), u.GetKind())
+		}
 	})
 })
 

@@ -1,0 +1,31 @@
+package change
+
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+// gitOpsMarks are the labels and annotations GitOps tools put on the objects they apply, by tool.
+var gitOpsMarks = []struct {
+	tool, key  string
+	annotation bool
+}{
+	{"Flux", "kustomize.toolkit.fluxcd.io/name", false},
+	{"Flux", "helm.toolkit.fluxcd.io/name", false},
+	{"Argo CD", "argocd.argoproj.io/tracking-id", true},
+	{"Argo CD", "argocd.argoproj.io/instance", false},
+	{"Argo CD or Helm", "app.kubernetes.io/instance", false},
+}
+
+// ManagedByGitOps names the GitOps tool that applied obj, or "" when none did. Git owns the
+// lifetime of such a ChangeRequest: garbage-collecting it would only make the tool re-create it
+// as a new, unapproved change that holds the next sync.
+func ManagedByGitOps(obj metav1.Object) string {
+	for _, m := range gitOpsMarks {
+		src := obj.GetLabels()
+		if m.annotation {
+			src = obj.GetAnnotations()
+		}
+		if _, ok := src[m.key]; ok {
+			return m.tool
+		}
+	}
+	return ""
+}

@@ -1,0 +1,64 @@
+package maintenance
+
+import (
+	"sort"
+	"time"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/schedule"
+)
+
+// PlannedDowntime is the time in [from, to) during which Maintenance windows covering subject
+// were active, merged into disjoint, sorted intervals: what ServiceLevels exclude from their
+// error budget. Each window counts only from its status.coverageFrom (its creation, or when the
+// operator observed its latest edit) on, never before: nobody can erase an outage after the
+// fact by creating or editing a window. Freeze windows plan no downtime; windows whose schedule
+// cannot be evaluated count for nothing.
+func PlannedDowntime(windows []itopsv1alpha1.MaintenanceWindow, subject Object, clusterNamespace string, from, to time.Time) []schedule.Interval {
+	var all []schedule.Interval
+	for i := range windows {
+		mw := &windows[i]
+		if mw.Spec.Type != itopsv1alpha1.WindowMaintenance || !Covers(mw, subject, clusterNamespace) {
+			continue
+		}
+		since, ok := effectiveFrom(mw)
+		if !ok {
+			continue
+		}
+		start := from
+		if since.After(start) {
+			start = since
+		}
+		if !start.Before(to) {
+			continue
+		}
+		cal, errs := schedule.Parse(mw.Spec)
+		if len(errs) > 0 {
+			continue
+		}
+		all = append(all, cal.Between(start, to)...)
+	}
+	return Merge(all)
+}
+
+// Merge sorts intervals and merges overlapping and adjacent ones; empty intervals are dropped.
+func Merge(ivs []schedule.Interval) []schedule.Interval {
+	sorted := make([]schedule.Interval, 0, len(ivs))
+	for _, iv := range ivs {
+		if iv.End.After(iv.Start) {
+			sorted = append(sorted, iv)
+		}
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Start.Before(sorted[j].Start) })
+	var out []schedule.Interval
+	for _, iv := range sorted {
+		if n := len(out); n > 0 && !iv.Start.After(out[n-1].End) {
+			if iv.End.After(out[n-1].End) {
+				out[n-1].End = iv.End
+			}
+			continue
+		}
+		out = append(out, iv)
+	}
+	return out
+}
