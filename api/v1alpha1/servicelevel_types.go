@@ -206,11 +206,69 @@ type DailyDowntime struct {
 	// +optional
 	Downtime metav1.Duration `json:"downtime,omitempty"`
 
-	// planned is the downtime covered by Maintenance windows on that day; it does not count
-	// against the objective.
+	// planned is the time Maintenance windows covered the service on that day, down or not;
+	// it does not count against the objective.
 	// +optional
 	Planned metav1.Duration `json:"planned,omitempty"`
+
+	// unobserved is the time on that day during which the service's state could not be known
+	// (the operator was not running and the workloads' conditions cannot tell); it counts
+	// neither as up nor as down.
+	// +optional
+	Unobserved metav1.Duration `json:"unobserved,omitempty"`
 }
+
+// Period is an interval of time.
+type Period struct {
+	// start of the period.
+	// +required
+	Start metav1.Time `json:"start"`
+
+	// end of the period.
+	// +required
+	End metav1.Time `json:"end"`
+}
+
+// BurnRateAlertStatus is the evaluation of one burn-rate alert.
+type BurnRateAlertStatus struct {
+	// longWindow of the alert.
+	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	LongWindow metav1.Duration `json:"longWindow"`
+
+	// shortWindow of the alert.
+	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	ShortWindow metav1.Duration `json:"shortWindow"`
+
+	// factor of the alert.
+	// +required
+	// +kubebuilder:validation:MaxLength=16
+	Factor string `json:"factor"`
+
+	// longBurnRate is the burn rate over the long window, as a decimal string.
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	LongBurnRate string `json:"longBurnRate"`
+
+	// shortBurnRate is the burn rate over the short window, as a decimal string.
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	ShortBurnRate string `json:"shortBurnRate"`
+
+	// state is Firing while both rates exceed the factor, else OK.
+	// +required
+	// +kubebuilder:validation:Enum=OK;Firing
+	State string `json:"state"`
+}
+
+// Burn-rate alert states.
+const (
+	AlertOK     = "OK"
+	AlertFiring = "Firing"
+)
 
 // Outage is an exact interval during which the service was down.
 type Outage struct {
@@ -222,7 +280,7 @@ type Outage struct {
 	// +optional
 	End *metav1.Time `json:"end,omitempty"`
 
-	// planned is true when a Maintenance window covered the outage.
+	// planned is true when Maintenance windows covered the whole outage.
 	// +optional
 	Planned bool `json:"planned,omitempty"`
 }
@@ -244,6 +302,11 @@ type WorkloadStatus struct {
 	// replicas is the number of desired replicas.
 	// +optional
 	Replicas int32 `json:"replicas"`
+
+	// unavailable says why the workload counts as down; empty while it is available.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Unavailable string `json:"unavailable,omitempty"`
 }
 
 // ScalingEvent records one automatic scaling step.
@@ -278,11 +341,13 @@ type ScalingEvent struct {
 type ServiceLevelStatus struct {
 	// availability over the window, as a percent string, for example "99.95".
 	// +optional
+	// +kubebuilder:validation:MaxLength=32
 	Availability string `json:"availability,omitempty"`
 
 	// errorBudgetRemaining is the share of the error budget left, as a percent string; negative
 	// when overspent.
 	// +optional
+	// +kubebuilder:validation:MaxLength=32
 	ErrorBudgetRemaining string `json:"errorBudgetRemaining,omitempty"`
 
 	// downtime is the unplanned downtime within the window.
@@ -301,9 +366,45 @@ type ServiceLevelStatus struct {
 	// +kubebuilder:validation:MaxItems=200
 	Outages []Outage `json:"outages,omitempty"`
 
+	// unobservedPeriods holds exact intervals, within the recent burn-rate windows, during which
+	// the service's state could not be known.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=50
+	UnobservedPeriods []Period `json:"unobservedPeriods,omitempty"`
+
+	// plannedDowntime is the time within the window Maintenance windows covered the service.
+	// +optional
+	PlannedDowntime *metav1.Duration `json:"plannedDowntime,omitempty"`
+
+	// unobserved is the time within the window during which the service's state could not be
+	// known; it counts neither as up nor as down.
+	// +optional
+	Unobserved *metav1.Duration `json:"unobserved,omitempty"`
+
+	// trackingSince is when the books began; nothing before counts.
+	// +optional
+	TrackingSince *metav1.Time `json:"trackingSince,omitempty"`
+
+	// lastObservedAt is the last time the operator observed the service's state.
+	// +optional
+	LastObservedAt *metav1.Time `json:"lastObservedAt,omitempty"`
+
+	// foldedUntil: time before it is booked in downtimeByDay, time from it on in outages and
+	// unobservedPeriods.
+	// +optional
+	FoldedUntil *metav1.Time `json:"foldedUntil,omitempty"`
+
 	// burnRate is the current burn rate over the shortest alert window, as a decimal string.
 	// +optional
+	// +kubebuilder:validation:MaxLength=32
 	BurnRate string `json:"burnRate,omitempty"`
+
+	// burnRateAlerts are the evaluations of spec.burnRateAlerts.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	BurnRateAlerts []BurnRateAlertStatus `json:"burnRateAlerts,omitempty"`
 
 	// workloads lists the selected workloads and their health.
 	// +optional

@@ -24,7 +24,8 @@ func enforcedNamespace() string {
 	return ns
 }
 
-func shopDeployment(ns, image string) *appsv1.Deployment {
+// shopDeployment is the shop Deployment at image shop/web:1.0.
+func shopDeployment(ns string) *appsv1.Deployment {
 	labels := map[string]string{"app": "shop"}
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns, Labels: labels},
@@ -38,7 +39,7 @@ func shopDeployment(ns, image string) *appsv1.Deployment {
 			Selector:                &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop/web:1.0"}}},
 			},
 		},
 	}
@@ -65,7 +66,7 @@ var _ = Describe("Change management", func() {
 		Expect(err).NotTo(HaveOccurred())
 
 		By("denying a rollout no change authorises")
-		Eventually(func() error { return pipeline.Create(ctx, shopDeployment(ns, "shop/web:1.0")) }).WithTimeout(30 * time.Second).Should(
+		Eventually(func() error { return pipeline.Create(ctx, shopDeployment(ns)) }).WithTimeout(30 * time.Second).Should(
 			MatchError(ContainSubstring("no ChangeRequest in namespace " + ns + " targets Deployment shop")))
 
 		By("alice raising a change, and refusing her own approval")
@@ -85,7 +86,7 @@ var _ = Describe("Change management", func() {
 		cr.Spec.Approvals = []itopsv1alpha1.Approval{{Approver: "bob@example.com", Decision: itopsv1alpha1.DecisionApprove, Comment: "go"}}
 		Expect(bob.Patch(ctx, cr, patch)).To(Succeed())
 		Eventually(changePhase(cr)).WithTimeout(30 * time.Second).Should(Equal(itopsv1alpha1.ChangeApproved))
-		web := shopDeployment(ns, "shop/web:1.0")
+		web := shopDeployment(ns)
 		Eventually(func() error { return pipeline.Create(ctx, web) }).WithTimeout(30 * time.Second).Should(Succeed())
 		Eventually(changePhase(cr)).WithTimeout(60 * time.Second).Should(Equal(itopsv1alpha1.ChangeCompleted))
 

@@ -95,7 +95,7 @@ var _ = Describe("GitOps tools", func() {
 		Eventually(health(cr)).WithTimeout(30 * time.Second).Should(Equal([]string{gitops.Progressing, kstatus.InProgressStatus.String()}))
 
 		By("a dry run of the workload (Flux's dry-run, Argo CD's diff) passing with the reason the real apply would be denied")
-		web := shopDeployment(ns, "shop/web:1.0")
+		web := shopDeployment(ns)
 		Expect(pipeline.Create(ctx, web.DeepCopy(), client.DryRunAll)).To(Succeed())
 		Expect(seen.all()).To(ContainElement(ContainSubstring("ChangeRequest shop-1-0 is Pending")))
 		Expect(pipeline.Create(ctx, web.DeepCopy())).To(MatchError(ContainSubstring("ChangeRequest shop-1-0 is Pending")))

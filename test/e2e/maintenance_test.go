@@ -54,10 +54,11 @@ func windowPhase(mw *itopsv1alpha1.MaintenanceWindow) func() itopsv1alpha1.Windo
 	}
 }
 
-func crashIncident(ns, app string) func(g Gomega) *itopsv1alpha1.Incident {
+// crashIncident is the CrashLoopBackOff incident of the Deployment api in ns.
+func crashIncident(ns string) func(g Gomega) *itopsv1alpha1.Incident {
 	return func(g Gomega) *itopsv1alpha1.Incident {
 		inc := &itopsv1alpha1.Incident{}
-		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "deployment-" + app + "-crashloopbackoff"}, inc)).To(Succeed())
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "deployment-api-crashloopbackoff"}, inc)).To(Succeed())
 		return inc
 	}
 }
@@ -80,13 +81,13 @@ var _ = Describe("Maintenance windows", func() {
 		Expect(k8s.Create(ctx, crashingDeployment(planned, "api"))).To(Succeed())
 		Expect(k8s.Create(ctx, crashingDeployment(other, "api"))).To(Succeed())
 		Eventually(func(g Gomega) {
-			inc := crashIncident(planned, "api")(g)
+			inc := crashIncident(planned)(g)
 			g.Expect(meta.IsStatusConditionTrue(inc.Status.Conditions, itopsv1alpha1.IncidentConditionSuppressed)).To(BeTrue())
 			g.Expect(inc.Status.SuppressedBy).To(Equal("db-migration"))
 			g.Expect(inc.Status.ResponseDueAt).To(BeNil(), "a suppressed incident starts no SLA clock")
 		}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
 		Eventually(func(g Gomega) {
-			inc := crashIncident(other, "api")(g)
+			inc := crashIncident(other)(g)
 			g.Expect(meta.IsStatusConditionTrue(inc.Status.Conditions, itopsv1alpha1.IncidentConditionSuppressed)).To(BeFalse())
 			g.Expect(inc.Status.SuppressedBy).To(BeEmpty())
 		}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
@@ -96,14 +97,14 @@ var _ = Describe("Maintenance windows", func() {
 		Expect(k8s.Create(ctx, late)).To(Succeed())
 		Eventually(windowPhase(late)).WithTimeout(20 * time.Second).Should(Equal(itopsv1alpha1.WindowActive))
 		Consistently(func(g Gomega) {
-			inc := crashIncident(other, "api")(g)
+			inc := crashIncident(other)(g)
 			g.Expect(meta.IsStatusConditionTrue(inc.Status.Conditions, itopsv1alpha1.IncidentConditionSuppressed)).To(BeFalse())
 		}).WithTimeout(3 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
 
 		By("the window ending with the crash still there: a normal open incident")
 		Eventually(windowPhase(mw)).WithTimeout(45 * time.Second).Should(Equal(itopsv1alpha1.WindowExpired))
 		Eventually(func(g Gomega) {
-			inc := crashIncident(planned, "api")(g)
+			inc := crashIncident(planned)(g)
 			c := meta.FindStatusCondition(inc.Status.Conditions, itopsv1alpha1.IncidentConditionSuppressed)
 			g.Expect(c).NotTo(BeNil())
 			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
@@ -133,11 +134,11 @@ var _ = Describe("Maintenance windows", func() {
 		freeze := oneOffWindow(ns, "launch-freeze", itopsv1alpha1.WindowFreeze, time.Now(), 20*time.Second, "")
 		Expect(k8s.Create(ctx, freeze)).To(Succeed())
 		Eventually(windowPhase(freeze)).WithTimeout(20 * time.Second).Should(Equal(itopsv1alpha1.WindowActive))
-		Eventually(func() error { return alice.Create(ctx, shopDeployment(ns, "shop/web:1.0")) }).WithTimeout(10 * time.Second).Should(
+		Eventually(func() error { return alice.Create(ctx, shopDeployment(ns)) }).WithTimeout(10 * time.Second).Should(
 			MatchError(ContainSubstring("freeze window " + ns + "/launch-freeze is active until")))
 
 		By("the freeze ending: the same rollout goes through")
 		Eventually(windowPhase(freeze)).WithTimeout(45 * time.Second).Should(Equal(itopsv1alpha1.WindowExpired))
-		Eventually(func() error { return alice.Create(ctx, shopDeployment(ns, "shop/web:1.0")) }).WithTimeout(10 * time.Second).Should(Succeed())
+		Eventually(func() error { return alice.Create(ctx, shopDeployment(ns)) }).WithTimeout(10 * time.Second).Should(Succeed())
 	})
 })

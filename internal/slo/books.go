@@ -1,0 +1,250 @@
+// Package slo keeps a service's availability books and does its SLO math: outages recorded
+// from observations (with reconstruction after an operator restart), availability, error
+// budget and multi-window burn rates over rolling windows, with planned downtime excluded. It
+// is pure: callers pass observations, planned downtime and the clock. Figures are exact
+// rationals (math/big), formatted as decimal strings; there are no floats.
+//
+// The books hold exact outage intervals for the recent past (the exact horizon, the longest
+// burn-rate window) and daily totals (UTC days) for the rest of the objective window.
+package slo
+
+import (
+	"sort"
+	"time"
+
+	"github.com/itops-dev/itops-operator/internal/schedule"
+)
+
+// Interval is a period [Start, End); an open outage has a zero End.
+type Interval = schedule.Interval
+
+// Day is the time booked on one UTC day, once it left the exact horizon.
+type Day struct {
+	// Date is midnight UTC of the day.
+	Date time.Time
+	// Downtime is unplanned downtime; Planned the time Maintenance windows covered the service
+	// (excluded from the budget, down or not); Unobserved the time during which the service's
+	// state could not be known.
+	Downtime, Planned, Unobserved time.Duration
+}
+
+// Books are a service's availability records.
+type Books struct {
+	// Since is when tracking began; nothing before it counts.
+	Since time.Time
+	// LastObserved is the last instant the service's state was known.
+	LastObserved time.Time
+	// FoldedUntil: time before it is in Days, time from it on in the exact records.
+	FoldedUntil time.Time
+	// Outages are exact outage intervals within the exact horizon, sorted; the last one may be
+	// open (zero End).
+	Outages []Interval
+	// Unobserved are exact intervals within the exact horizon during which the state is not
+	// known (the operator was not running and the workloads' conditions cannot tell).
+	Unobserved []Interval
+	// Days are daily totals before the exact horizon, sorted by date.
+	Days []Day
+}
+
+// Down reports whether an outage is open.
+func (b *Books) Down() bool {
+	return len(b.Outages) > 0 && b.Outages[len(b.Outages)-1].End.IsZero()
+}
+
+// Observation is the service's state at an instant.
+type Observation struct {
+	// At is when the state was observed.
+	At time.Time
+	// Down: at least one selected workload is unavailable.
+	Down bool
+	// KnownSince is since when the current state (Down or not) is known to have held without
+	// interruption, from the workloads' condition lastTransitionTimes; At when unknown.
+	KnownSince time.Time
+}
+
+// Record folds an observation into the books, for a state watched without interruption since
+// b.LastObserved (the same operator process observed it): the previous state held until the
+// observed transition (obs.KnownSince, never before the last observation).
+func Record(b Books, obs Observation) Books { return record(b, obs, true) }
+
+// Reconstruct folds the first observation after an interruption (an operator restart) into
+// the books: the current state counts from obs.KnownSince (the workloads' conditions), and what
+// lies between the last observation and then is booked as unobserved, never guessed.
+func Reconstruct(b Books, obs Observation) Books { return record(b, obs, false) }
+
+func record(b Books, obs Observation, continuous bool) Books {
+	b = b.clone()
+	at := obs.At
+	known := obs.KnownSince
+	if known.IsZero() || known.After(at) {
+		known = at
+	}
+	if b.Since.IsZero() {
+		// First observation: tracking starts now. A service already down counts from now.
+		b.Since, b.LastObserved = at, at
+		if obs.Down {
+			b.Outages = append(b.Outages, Interval{Start: at})
+		}
+		return b
+	}
+	last := b.LastObserved
+	if !at.After(last) {
+		// Clock skew or a stale observation: nothing to book before the last one.
+		at = last
+	}
+	if known.Before(last) {
+		known = last
+	}
+	if !continuous && known.After(last) {
+		// The state since `known` is certain; between the last observation and then it is not.
+		if b.Down() {
+			b.Outages[len(b.Outages)-1].End = last
+		}
+		b.Unobserved = append(b.Unobserved, Interval{Start: last, End: known})
+		if obs.Down {
+			b.Outages = append(b.Outages, Interval{Start: known})
+		}
+		b.LastObserved = at
+		return b
+	}
+	switch {
+	case obs.Down && !b.Down():
+		// Went down; the condition says when (never before the last observation).
+		b.Outages = append(b.Outages, Interval{Start: known})
+	case !obs.Down && b.Down():
+		o := &b.Outages[len(b.Outages)-1]
+		o.End = known
+		if !o.End.After(o.Start) {
+			b.Outages = b.Outages[:len(b.Outages)-1]
+		}
+	}
+	b.LastObserved = at
+	return b
+}
+
+// Fold books everything before until into daily totals: unplanned downtime, planned downtime
+// (the given merged planned intervals, whether or not the service was down) and unobserved
+// time, and trims the exact records to start at until. Days that ended before keepFrom are
+// dropped. A folded day never changes afterwards: what was booked stays booked.
+func Fold(b Books, until, keepFrom time.Time, planned []Interval) Books {
+	b = b.clone()
+	from := maxTime(b.FoldedUntil, b.Since)
+	if b.Since.IsZero() || !until.After(from) {
+		b.Days = dropBefore(b.Days, keepFrom)
+		return b
+	}
+	totals := map[time.Time]Day{}
+	for _, d := range b.Days {
+		totals[d.Date] = d
+	}
+	book := func(iv Interval, f func(d *Day, part Interval)) {
+		for _, part := range splitDays(iv) {
+			d := totals[midnight(part.Start)]
+			d.Date = midnight(part.Start)
+			f(&d, part)
+			totals[d.Date] = d
+		}
+	}
+	for _, o := range b.Outages {
+		if o.End.IsZero() {
+			o.End = until
+		}
+		if c, ok := clip(o, from, until); ok {
+			book(c, func(d *Day, part Interval) { d.Downtime += part.End.Sub(part.Start) - overlap(part, planned) })
+		}
+	}
+	for _, p := range planned {
+		if c, ok := clip(p, from, until); ok {
+			book(c, func(d *Day, part Interval) { d.Planned += part.End.Sub(part.Start) })
+		}
+	}
+	for _, u := range b.Unobserved {
+		if c, ok := clip(u, from, until); ok {
+			book(c, func(d *Day, part Interval) { d.Unobserved += part.End.Sub(part.Start) })
+		}
+	}
+	b.Outages, b.Unobserved = trim(b.Outages, until), trim(b.Unobserved, until)
+	b.FoldedUntil = until
+	b.Days = b.Days[:0]
+	for _, d := range totals {
+		b.Days = append(b.Days, d)
+	}
+	sort.Slice(b.Days, func(i, j int) bool { return b.Days[i].Date.Before(b.Days[j].Date) })
+	b.Days = dropBefore(b.Days, keepFrom)
+	return b
+}
+
+// trim drops intervals that ended by t and starts the others at t at the earliest.
+func trim(ivs []Interval, t time.Time) []Interval {
+	var out []Interval
+	for _, iv := range ivs {
+		if !iv.End.IsZero() && !iv.End.After(t) {
+			continue
+		}
+		iv.Start = maxTime(iv.Start, t)
+		out = append(out, iv)
+	}
+	return out
+}
+
+func dropBefore(days []Day, t time.Time) []Day {
+	var out []Day
+	for _, d := range days {
+		if d.Date.Add(24 * time.Hour).After(t) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (b Books) clone() Books {
+	b.Outages = append([]Interval(nil), b.Outages...)
+	b.Unobserved = append([]Interval(nil), b.Unobserved...)
+	b.Days = append([]Day(nil), b.Days...)
+	return b
+}
+
+func midnight(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// splitDays cuts a closed interval at UTC midnights.
+func splitDays(iv Interval) []Interval {
+	var out []Interval
+	for s := iv.Start; s.Before(iv.End); {
+		e := midnight(s).Add(24 * time.Hour)
+		if e.After(iv.End) {
+			e = iv.End
+		}
+		out = append(out, Interval{Start: s, End: e})
+		s = e
+	}
+	return out
+}
+
+// overlap is the total time the closed interval iv shares with the merged intervals ivs.
+func overlap(iv Interval, ivs []Interval) time.Duration {
+	var d time.Duration
+	for _, p := range ivs {
+		s, e := maxTime(iv.Start, p.Start), minTime(iv.End, p.End)
+		if e.After(s) {
+			d += e.Sub(s)
+		}
+	}
+	return d
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
