@@ -34,6 +34,7 @@ import (
 	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
 	"github.com/itops-dev/itops-operator/controllers/incident"
 	maintenancecontrollers "github.com/itops-dev/itops-operator/controllers/maintenance"
+	servicelevelcontrollers "github.com/itops-dev/itops-operator/controllers/servicelevel"
 	"github.com/itops-dev/itops-operator/controllers/webhookcert"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/cachetransform"
@@ -279,6 +280,15 @@ func run(o options) error {
 		Audit:    auditLog,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the maintenance window controller: %w", err)
+	}
+	if err := (&servicelevelcontrollers.Reconciler{
+		Client:           mgr.GetClient(),
+		Recorder:         mgr.GetEventRecorder("itops-operator"),
+		Incidents:        incidentSyncer,
+		ClusterNamespace: o.clusterNamespace,
+		Started:          time.Now(),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the ServiceLevel controller: %w", err)
 	}
 	if err := (&changecontrollers.NamespaceReconciler{
 		Client:            mgr.GetClient(),

@@ -43,6 +43,24 @@ const (
 	SLConditionScalingConflict = "ScalingConflict"
 )
 
+// ServiceLevel condition reasons.
+const (
+	// SLReasonObjectiveMet: ObjectiveMet=True.
+	SLReasonObjectiveMet = "ObjectiveMet"
+	// SLReasonObjectiveMissed: ObjectiveMet=False.
+	SLReasonObjectiveMissed = "ObjectiveMissed"
+	// SLReasonNoData: ObjectiveMet=Unknown, nothing observed yet.
+	SLReasonNoData = "NoData"
+	// SLReasonBudgetExhausted: BudgetExhausted=True.
+	SLReasonBudgetExhausted = "BudgetExhausted"
+	// SLReasonBudgetRemaining: BudgetExhausted=False.
+	SLReasonBudgetRemaining = "BudgetRemaining"
+	// SLReasonMeasured: Ready=True, the books are current.
+	SLReasonMeasured = "Measured"
+	// SLReasonNoObjectives: Ready=True, the ServiceLevel sets SLA deadlines or scaling only.
+	SLReasonNoObjectives = "NoObjectives"
+)
+
 // ServiceLevelSpec describes a service and what it promises.
 type ServiceLevelSpec struct {
 	// description says what the service is.

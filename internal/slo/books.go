@@ -248,3 +248,26 @@ func minTime(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// Covered reports whether the merged intervals ivs cover the closed interval iv entirely.
+func Covered(iv Interval, ivs []Interval) bool {
+	return overlap(iv, ivs) >= iv.End.Sub(iv.Start)
+}
+
+// Intersect is the time both sets of merged, sorted intervals cover, merged and sorted: the
+// planned downtime of a service is the time maintenance covers all of its workloads.
+func Intersect(a, b []Interval) []Interval {
+	var out []Interval
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		s, e := maxTime(a[i].Start, b[j].Start), minTime(a[i].End, b[j].End)
+		if e.After(s) {
+			out = append(out, Interval{Start: s, End: e})
+		}
+		if a[i].End.Before(b[j].End) {
+			i++
+		} else {
+			j++
+		}
+	}
+	return out
+}

@@ -367,3 +367,18 @@ func TestDecimal(t *testing.T) {
 		t.Errorf("Percent(nil) = %q", got)
 	}
 }
+
+func TestIntersectAndCovered(t *testing.T) {
+	a := []Interval{iv(0, 2*time.Hour), iv(3*time.Hour, 5*time.Hour)}
+	b := []Interval{iv(time.Hour, 4*time.Hour), iv(4*time.Hour+30*time.Minute, 6*time.Hour)}
+	want := []Interval{iv(time.Hour, 2*time.Hour), iv(3*time.Hour, 4*time.Hour), iv(4*time.Hour+30*time.Minute, 5*time.Hour)}
+	if got := Intersect(a, b); !sameIntervals(got, want) {
+		t.Errorf("Intersect() = %v, want %v", got, want)
+	}
+	if got := Intersect(a, nil); got != nil {
+		t.Errorf("Intersect(a, nil) = %v", got)
+	}
+	if !Covered(iv(3*time.Hour, 4*time.Hour), a) || Covered(iv(time.Hour, 3*time.Hour), a) {
+		t.Error("Covered() is wrong")
+	}
+}

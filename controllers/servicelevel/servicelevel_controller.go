@@ -1,0 +1,226 @@
+package servicelevel
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
+	"github.com/itops-dev/itops-operator/internal/health"
+	"github.com/itops-dev/itops-operator/internal/maintenance"
+	"github.com/itops-dev/itops-operator/internal/slo"
+)
+
+// incidentReasons are the incidents the controller keeps about a ServiceLevel.
+var incidentReasons = []string{itopsv1alpha1.ReasonErrorBudgetBurn}
+
+// Reconciler keeps a ServiceLevel's books and conditions.
+type Reconciler struct {
+	client.Client
+	Recorder recorder.EventRecorder
+	// Incidents opens and recovers ErrorBudgetBurn incidents.
+	Incidents *healthcontrollers.Syncer
+	// ClusterNamespace holds cluster-wide MaintenanceWindows.
+	ClusterNamespace string
+	// Started is when this operator process started: books last written before it were not
+	// watched in between, and are reconstructed.
+	Started time.Time
+	// Clock is injected for tests; the real clock when nil.
+	Clock clock.PassiveClock
+}
+
+// +kubebuilder:rbac:groups=itops.dev,resources=servicelevels,verbs=get;list;watch
+// +kubebuilder:rbac:groups=itops.dev,resources=servicelevels/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=itops.dev,resources=maintenancewindows,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch
+
+func (r *Reconciler) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
+}
+
+// Reconcile observes the service, updates its books and conditions, keeps its burn incident,
+// and patches the status once.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	sl := &itopsv1alpha1.ServiceLevel{}
+	if err := r.Get(ctx, req.NamespacedName, sl); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	now := r.now()
+	in, err := r.gather(ctx, sl, now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	d := computeStatus(sl, in, now)
+	if err := r.Incidents.Sync(ctx, Subject(sl), incidentReasons, d.problems, sl.Name); err != nil {
+		return ctrl.Result{}, fmt.Errorf("keeping the ServiceLevel's incidents: %w", err)
+	}
+	if !apiequality.Semantic.DeepEqual(d.status, sl.Status) {
+		base := sl.DeepCopy()
+		sl.Status = d.status
+		if err := r.Status().Patch(ctx, sl, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, err
+		}
+		for _, e := range d.events {
+			r.Recorder.Eventf(sl, nil, e[0], e[1], "Measure", "%s", e[2])
+		}
+	}
+	log := ctrl.LoggerFrom(ctx)
+	log.V(1).Info("measured", "availability", sl.Status.Availability, "budgetRemaining", sl.Status.ErrorBudgetRemaining,
+		"burnRate", sl.Status.BurnRate, "requeueAfter", d.requeueAfter)
+	return ctrl.Result{RequeueAfter: d.requeueAfter}, nil
+}
+
+// Subject is what a ServiceLevel's incidents are about.
+func Subject(sl *itopsv1alpha1.ServiceLevel) health.Subject {
+	return health.Subject{APIVersion: itopsv1alpha1.GroupVersion.String(), Kind: "ServiceLevel", Namespace: sl.Namespace, Name: sl.Name}
+}
+
+// gather reads the service's workloads and its planned downtime from the cache.
+func (r *Reconciler) gather(ctx context.Context, sl *itopsv1alpha1.ServiceLevel, now time.Time) (inputs, error) {
+	in := inputs{continuous: sl.Status.LastObservedAt != nil && !sl.Status.LastObservedAt.Time.Before(r.Started.Truncate(time.Second))}
+	sel, err := metav1.LabelSelectorAsSelector(&sl.Spec.Selector)
+	if err != nil {
+		return in, nil //nolint:nilerr // CEL validates selectors; an invalid one selects nothing
+	}
+	workloads, err := r.workloads(ctx, sl.Namespace, sel)
+	if err != nil {
+		return in, err
+	}
+	for _, w := range workloads {
+		in.states = append(in.states, slo.StateOf(w))
+	}
+	if sl.Spec.Objectives == nil || len(workloads) == 0 {
+		return in, nil
+	}
+	window := 720 * time.Hour
+	if sl.Spec.Objectives.Window != nil {
+		window = sl.Spec.Objectives.Window.Duration
+	}
+	from := now.Add(-window - 24*time.Hour)
+	if f := sl.Status.FoldedUntil; f != nil && f.Time.After(from) {
+		from = f.Time
+	}
+	ns := &corev1.Namespace{}
+	if err := r.Get(ctx, client.ObjectKey{Name: sl.Namespace}, ns); err != nil {
+		return in, client.IgnoreNotFound(err)
+	}
+	var windows []itopsv1alpha1.MaintenanceWindow
+	for _, wns := range []string{sl.Namespace, r.ClusterNamespace} {
+		list := &itopsv1alpha1.MaintenanceWindowList{}
+		if err := r.List(ctx, list, client.InNamespace(wns)); err != nil {
+			return in, err
+		}
+		windows = append(windows, list.Items...)
+		if wns == r.ClusterNamespace {
+			break
+		}
+	}
+	// The service's planned downtime is the time maintenance covers all of its workloads: a
+	// window over part of the service does not excuse an outage of the rest.
+	for i, w := range workloads {
+		p := maintenance.PlannedDowntime(windows, maintenance.Object{Namespace: sl.Namespace, Labels: w.GetLabels(), NamespaceLabels: ns.Labels},
+			r.ClusterNamespace, from, now)
+		if i == 0 {
+			in.planned = p
+		} else {
+			in.planned = slo.Intersect(in.planned, p)
+		}
+	}
+	return in, nil
+}
+
+// workloads lists the Deployments, StatefulSets and DaemonSets in ns that sel selects, sorted
+// by kind then name (lists from the cache are sorted by name).
+func (r *Reconciler) workloads(ctx context.Context, ns string, sel labels.Selector) ([]client.Object, error) {
+	var out []client.Object
+	opts := []client.ListOption{client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}}
+	deps := &appsv1.DeploymentList{}
+	if err := r.List(ctx, deps, opts...); err != nil {
+		return nil, err
+	}
+	for i := range deps.Items {
+		out = append(out, &deps.Items[i])
+	}
+	sts := &appsv1.StatefulSetList{}
+	if err := r.List(ctx, sts, opts...); err != nil {
+		return nil, err
+	}
+	for i := range sts.Items {
+		out = append(out, &sts.Items[i])
+	}
+	dss := &appsv1.DaemonSetList{}
+	if err := r.List(ctx, dss, opts...); err != nil {
+		return nil, err
+	}
+	for i := range dss.Items {
+		out = append(out, &dss.Items[i])
+	}
+	return out, nil
+}
+
+// SetupWithManager registers the controller: ServiceLevels (spec changes only: the controller
+// writes their status), the workloads they select, and MaintenanceWindows.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&itopsv1alpha1.ServiceLevel{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Named("servicelevel")
+	for _, obj := range []client.Object{&appsv1.Deployment{}, &appsv1.StatefulSet{}, &appsv1.DaemonSet{}} {
+		b = b.Watches(obj, handler.EnqueueRequestsFromMapFunc(r.serviceLevelsSelecting))
+	}
+	b = b.Watches(&itopsv1alpha1.MaintenanceWindow{}, handler.EnqueueRequestsFromMapFunc(r.serviceLevelsOfWindow))
+	return b.Complete(r)
+}
+
+// serviceLevelsSelecting maps a workload event to the ServiceLevels that select the workload.
+func (r *Reconciler) serviceLevelsSelecting(ctx context.Context, obj client.Object) []reconcile.Request {
+	list := &itopsv1alpha1.ServiceLevelList{}
+	if err := r.List(ctx, list, client.InNamespace(obj.GetNamespace())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing ServiceLevels", "namespace", obj.GetNamespace())
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		sel, err := metav1.LabelSelectorAsSelector(&list.Items[i].Spec.Selector)
+		if err == nil && sel.Matches(labels.Set(obj.GetLabels())) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return out
+}
+
+// serviceLevelsOfWindow maps a window event to the ServiceLevels it may cover: those of its
+// namespace, or all of them for a cluster-wide window.
+func (r *Reconciler) serviceLevelsOfWindow(ctx context.Context, obj client.Object) []reconcile.Request {
+	list := &itopsv1alpha1.ServiceLevelList{}
+	var opts []client.ListOption
+	if obj.GetNamespace() != r.ClusterNamespace {
+		opts = append(opts, client.InNamespace(obj.GetNamespace()))
+	}
+	if err := r.List(ctx, list, opts...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing ServiceLevels of a window", "namespace", obj.GetNamespace())
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return out
+}

@@ -1,0 +1,337 @@
+// Package servicelevel keeps a ServiceLevel's books: it observes the availability of the
+// service's workloads, records outages (reconstructing them after an operator restart),
+// excludes planned maintenance, computes availability, error budget and burn rates, opens an
+// ErrorBudgetBurn incident while a multi-window burn-rate alert fires, and sets the
+// ObjectiveMet and BudgetExhausted conditions the change gate reads.
+package servicelevel
+
+import (
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/health"
+	"github.com/itops-dev/itops-operator/internal/slo"
+)
+
+// Bounds of the exact books in status.
+const (
+	maxOutages    = 200
+	maxUnobserved = 50
+	maxWorkloads  = 64
+)
+
+// inputs is what a ServiceLevel's status is computed from.
+type inputs struct {
+	// states are the selected workloads' availability.
+	states []slo.WorkloadState
+	// planned is the merged planned downtime of the service from its books' exact part on.
+	planned []slo.Interval
+	// continuous: this operator process has watched the service since status.lastObservedAt.
+	continuous bool
+}
+
+// desired is the computed state of a ServiceLevel.
+type desired struct {
+	status   itopsv1alpha1.ServiceLevelStatus
+	problems []health.Problem
+	// events are condition transitions, for Events: type, reason, message.
+	events       [][3]string
+	requeueAfter time.Duration
+}
+
+// computeStatus is the ServiceLevel controller's decision, a pure function of the spec, its
+// books, what it observed, and the clock.
+func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) desired {
+	st := *sl.Status.DeepCopy()
+	st.ObservedGeneration = sl.Generation
+	d := desired{}
+	set := func(condType string, status metav1.ConditionStatus, reason, msg string) {
+		old := meta.FindStatusCondition(st.Conditions, condType)
+		if old == nil || old.Status != status {
+			kind := "Normal"
+			if (condType == itopsv1alpha1.SLConditionBudgetExhausted && status == metav1.ConditionTrue) ||
+				(condType == itopsv1alpha1.SLConditionObjectiveMet && status == metav1.ConditionFalse) {
+				kind = "Warning"
+			}
+			if condType != itopsv1alpha1.ConditionReady && status != metav1.ConditionUnknown {
+				d.events = append(d.events, [3]string{kind, reason, msg})
+			}
+		}
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: condType, Status: status, Reason: reason,
+			Message: health.Truncate(msg, 1024), ObservedGeneration: sl.Generation, LastTransitionTime: metav1.NewTime(now)})
+	}
+	st.Workloads = workloadStatuses(in.states)
+
+	if sl.Spec.Objectives == nil {
+		st = clearBooks(st)
+		meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.SLConditionObjectiveMet)
+		meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.SLConditionBudgetExhausted)
+		set(itopsv1alpha1.ConditionReady, metav1.ConditionTrue, itopsv1alpha1.SLReasonNoObjectives, "no objectives: only SLA deadlines and scaling apply")
+		meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionStalled)
+		d.status = st
+		return d
+	}
+	obj, alerts, err := parse(sl)
+	if err != nil {
+		set(itopsv1alpha1.ConditionStalled, metav1.ConditionTrue, itopsv1alpha1.ReasonInvalidSpec, err.Error())
+		set(itopsv1alpha1.ConditionReady, metav1.ConditionFalse, itopsv1alpha1.ReasonInvalidSpec, err.Error())
+		d.status = st
+		return d
+	}
+	meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionStalled)
+
+	books := booksOf(&st)
+	obs := slo.Observe(in.states, now)
+	if in.continuous {
+		books = slo.Record(books, obs)
+	} else {
+		books = slo.Reconstruct(books, obs)
+	}
+	horizon := time.Hour
+	for _, a := range alerts {
+		horizon = max(horizon, a.Long)
+	}
+	keepFrom := now.Add(-obj.Window)
+	books = slo.Fold(books, now.Add(-horizon), keepFrom, in.planned)
+	if n := len(books.Outages); n > maxOutages {
+		books = slo.Fold(books, books.Outages[n-maxOutages].Start, keepFrom, in.planned)
+	}
+	if n := len(books.Unobserved); n > maxUnobserved {
+		books = slo.Fold(books, books.Unobserved[n-maxUnobserved].Start, keepFrom, in.planned)
+	}
+	r := slo.Compute(obj, alerts, books, in.planned, now)
+	st = withBooks(st, books, in.planned)
+
+	st.Availability = slo.Percent(r.Availability, 4)
+	st.ErrorBudgetRemaining = slo.Percent(r.BudgetRemaining, 4)
+	st.Downtime = &metav1.Duration{Duration: r.Downtime.Truncate(time.Second)}
+	st.PlannedDowntime = &metav1.Duration{Duration: r.Planned.Truncate(time.Second)}
+	st.Unobserved = &metav1.Duration{Duration: r.Unobserved.Truncate(time.Second)}
+	st.BurnRate = slo.Decimal(r.BurnRate, 2)
+	st.BurnRateAlerts = nil
+	for _, b := range r.Burns {
+		state := itopsv1alpha1.AlertOK
+		if b.Firing {
+			state = itopsv1alpha1.AlertFiring
+		}
+		st.BurnRateAlerts = append(st.BurnRateAlerts, itopsv1alpha1.BurnRateAlertStatus{
+			LongWindow: metav1.Duration{Duration: b.Long}, ShortWindow: metav1.Duration{Duration: b.Short},
+			Factor: slo.Decimal(b.Factor, 4), LongBurnRate: slo.Decimal(b.LongRate, 2), ShortBurnRate: slo.Decimal(b.ShortRate, 2), State: state})
+	}
+
+	target := slo.Percent(obj.Target, 8)
+	window := obj.Window.String()
+	switch {
+	case r.Availability == nil:
+		set(itopsv1alpha1.SLConditionObjectiveMet, metav1.ConditionUnknown, itopsv1alpha1.SLReasonNoData, "nothing observed yet")
+	case r.ObjectiveMet(obj):
+		set(itopsv1alpha1.SLConditionObjectiveMet, metav1.ConditionTrue, itopsv1alpha1.SLReasonObjectiveMet,
+			fmt.Sprintf("availability %s%% over %s meets the objective %s%%", st.Availability, window, target))
+	default:
+		set(itopsv1alpha1.SLConditionObjectiveMet, metav1.ConditionFalse, itopsv1alpha1.SLReasonObjectiveMissed,
+			fmt.Sprintf("availability %s%% over %s is below the objective %s%%", st.Availability, window, target))
+	}
+	allowed := allowedDowntime(obj, r.Planned)
+	if r.BudgetExhausted() {
+		set(itopsv1alpha1.SLConditionBudgetExhausted, metav1.ConditionTrue, itopsv1alpha1.SLReasonBudgetExhausted,
+			fmt.Sprintf("error budget of ServiceLevel %s exhausted: %s%% left (%s unplanned downtime of %s allowed over %s)",
+				sl.Name, st.ErrorBudgetRemaining, r.Downtime.Truncate(time.Second), allowed, window))
+	} else {
+		set(itopsv1alpha1.SLConditionBudgetExhausted, metav1.ConditionFalse, itopsv1alpha1.SLReasonBudgetRemaining,
+			fmt.Sprintf("%s%% of the error budget left (%s unplanned downtime of %s allowed over %s)",
+				st.ErrorBudgetRemaining, r.Downtime.Truncate(time.Second), allowed, window))
+	}
+	summary := fmt.Sprintf("availability %s, %s%% of the budget left, burn rate %s", orDash(st.Availability), st.ErrorBudgetRemaining, st.BurnRate)
+	if books.Down() {
+		summary = "down: " + downMessage(in.states) + "; " + summary
+	}
+	set(itopsv1alpha1.ConditionReady, metav1.ConditionTrue, itopsv1alpha1.SLReasonMeasured, summary)
+
+	if r.Firing() {
+		d.problems = append(d.problems, burnProblem(sl, r, books, in.states))
+	}
+	d.requeueAfter = r.RefreshAfter(books)
+	if d.requeueAfter == 0 {
+		for _, s := range in.states {
+			if s.Since.IsZero() {
+				// A heartbeat: StatefulSets and DaemonSets do not say since when they are in their
+				// state, so lastObservedAt bounds what an operator restart leaves unobserved.
+				d.requeueAfter = slo.IdleResolution
+				break
+			}
+		}
+	}
+	d.status = st
+	return d
+}
+
+// parse reads the objective and the alerts; the CRD's validation makes errors rare (an object
+// stored before a rule existed).
+func parse(sl *itopsv1alpha1.ServiceLevel) (slo.Objective, []slo.Alert, error) {
+	window := 720 * time.Hour
+	if sl.Spec.Objectives.Window != nil {
+		window = sl.Spec.Objectives.Window.Duration
+	}
+	obj, err := slo.ParseObjective(sl.Spec.Objectives.Availability, window)
+	if err != nil {
+		return slo.Objective{}, nil, fmt.Errorf("spec.objectives: %w", err)
+	}
+	alerts := make([]slo.Alert, 0, len(sl.Spec.BurnRateAlerts))
+	for i, a := range sl.Spec.BurnRateAlerts {
+		f, err := slo.ParseFactor(a.Factor)
+		if err != nil {
+			return slo.Objective{}, nil, fmt.Errorf("spec.burnRateAlerts[%d]: %w", i, err)
+		}
+		if a.ShortWindow.Duration <= 0 || a.ShortWindow.Duration >= a.LongWindow.Duration {
+			return slo.Objective{}, nil, fmt.Errorf("spec.burnRateAlerts[%d]: shortWindow must be shorter than longWindow", i)
+		}
+		alerts = append(alerts, slo.Alert{Long: a.LongWindow.Duration, Short: a.ShortWindow.Duration, Factor: f})
+	}
+	return obj, alerts, nil
+}
+
+// allowedDowntime is the error budget as a duration: (1 - target) x (window - planned).
+func allowedDowntime(o slo.Objective, planned time.Duration) time.Duration {
+	budget := new(big.Rat).Sub(big.NewRat(1, 1), o.Target)
+	d := new(big.Rat).Mul(budget, big.NewRat(int64(max(o.Window-planned, 0)), 1))
+	q := new(big.Int).Quo(d.Num(), d.Denom())
+	return time.Duration(q.Int64()).Truncate(time.Second)
+}
+
+func burnProblem(sl *itopsv1alpha1.ServiceLevel, r slo.Report, b slo.Books, states []slo.WorkloadState) health.Problem {
+	var parts []string
+	for _, bn := range r.Burns {
+		if bn.Firing {
+			parts = append(parts, fmt.Sprintf("%sx over %s and %sx over %s (alert at %sx)",
+				slo.Decimal(bn.LongRate, 1), bn.Long, slo.Decimal(bn.ShortRate, 1), bn.Short, slo.Decimal(bn.Factor, 2)))
+		}
+	}
+	msg := fmt.Sprintf("ServiceLevel %s burns its error budget too fast: %s; %s%% of the budget left",
+		sl.Name, strings.Join(parts, "; "), slo.Percent(r.BudgetRemaining, 2))
+	if b.Down() {
+		msg += "; " + downMessage(states)
+	}
+	var since time.Time
+	if n := len(b.Outages); n > 0 {
+		since = b.Outages[n-1].Start
+	}
+	var affected []itopsv1alpha1.ObjectReference
+	for _, s := range states {
+		if s.Down && len(affected) < 16 {
+			affected = append(affected, itopsv1alpha1.ObjectReference{APIVersion: "apps/v1", Kind: s.Kind, Namespace: sl.Namespace, Name: s.Name})
+		}
+	}
+	return health.Problem{Reason: itopsv1alpha1.ReasonErrorBudgetBurn, Source: itopsv1alpha1.SourceServiceLevel,
+		Message: health.Truncate(msg, 1024), Since: since, Affected: affected}
+}
+
+func downMessage(states []slo.WorkloadState) string {
+	var parts []string
+	for _, s := range states {
+		if s.Down {
+			parts = append(parts, s.Message)
+		}
+	}
+	if len(parts) == 0 {
+		return "unavailable"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// orDash is a percent, or "-" when there is none yet.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s + "%"
+}
+
+func workloadStatuses(states []slo.WorkloadState) []itopsv1alpha1.WorkloadStatus {
+	out := make([]itopsv1alpha1.WorkloadStatus, 0, min(len(states), maxWorkloads))
+	for _, s := range states {
+		if len(out) == maxWorkloads {
+			break
+		}
+		out = append(out, itopsv1alpha1.WorkloadStatus{Kind: s.Kind, Name: s.Name, ReadyReplicas: s.Ready, Replicas: s.Desired,
+			Unavailable: health.Truncate(s.Message, 512)})
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// booksOf reads the books from status.
+func booksOf(st *itopsv1alpha1.ServiceLevelStatus) slo.Books {
+	b := slo.Books{}
+	if st.TrackingSince != nil {
+		b.Since = st.TrackingSince.Time
+	}
+	if st.LastObservedAt != nil {
+		b.LastObserved = st.LastObservedAt.Time
+	}
+	if st.FoldedUntil != nil {
+		b.FoldedUntil = st.FoldedUntil.Time
+	}
+	for _, o := range st.Outages {
+		iv := slo.Interval{Start: o.Start.Time}
+		if o.End != nil {
+			iv.End = o.End.Time
+		}
+		b.Outages = append(b.Outages, iv)
+	}
+	for _, u := range st.UnobservedPeriods {
+		b.Unobserved = append(b.Unobserved, slo.Interval{Start: u.Start.Time, End: u.End.Time})
+	}
+	for _, d := range st.DowntimeByDay {
+		date, err := time.Parse(time.DateOnly, d.Date)
+		if err != nil {
+			continue
+		}
+		b.Days = append(b.Days, slo.Day{Date: date, Downtime: d.Downtime.Duration, Planned: d.Planned.Duration, Unobserved: d.Unobserved.Duration})
+	}
+	return b
+}
+
+// withBooks writes the books into status.
+func withBooks(st itopsv1alpha1.ServiceLevelStatus, b slo.Books, planned []slo.Interval) itopsv1alpha1.ServiceLevelStatus {
+	tm := func(t time.Time) *metav1.Time {
+		if t.IsZero() {
+			return nil
+		}
+		return &metav1.Time{Time: t}
+	}
+	st.TrackingSince, st.LastObservedAt, st.FoldedUntil = tm(b.Since), tm(b.LastObserved), tm(b.FoldedUntil)
+	st.Outages = nil
+	for _, o := range b.Outages {
+		out := itopsv1alpha1.Outage{Start: metav1.Time{Time: o.Start}, End: tm(o.End)}
+		if !o.End.IsZero() {
+			out.Planned = slo.Covered(o, planned)
+		}
+		st.Outages = append(st.Outages, out)
+	}
+	st.UnobservedPeriods = nil
+	for _, u := range b.Unobserved {
+		st.UnobservedPeriods = append(st.UnobservedPeriods, itopsv1alpha1.Period{Start: metav1.Time{Time: u.Start}, End: metav1.Time{Time: u.End}})
+	}
+	st.DowntimeByDay = nil
+	for _, d := range b.Days {
+		st.DowntimeByDay = append(st.DowntimeByDay, itopsv1alpha1.DailyDowntime{Date: d.Date.Format(time.DateOnly),
+			Downtime: metav1.Duration{Duration: d.Downtime}, Planned: metav1.Duration{Duration: d.Planned}, Unobserved: metav1.Duration{Duration: d.Unobserved}})
+	}
+	return st
+}
+
+func clearBooks(st itopsv1alpha1.ServiceLevelStatus) itopsv1alpha1.ServiceLevelStatus {
+	st.Availability, st.ErrorBudgetRemaining, st.BurnRate = "", "", ""
+	st.Downtime, st.PlannedDowntime, st.Unobserved = nil, nil, nil
+	st.DowntimeByDay, st.Outages, st.UnobservedPeriods, st.BurnRateAlerts = nil, nil, nil, nil
+	st.TrackingSince, st.LastObservedAt, st.FoldedUntil = nil, nil, nil
+	return st
+}
