@@ -65,9 +65,9 @@ func TestComputeStatus(t *testing.T) {
 		wantUnobserved   int
 	}{
 		{
-			name: "no objectives: nothing to measure",
-			sl:   newSL(func(sl *itopsv1alpha1.ServiceLevel) { sl.Spec.Objectives = nil }),
-			in:   inputs{states: []slo.WorkloadState{up()}, continuous: true},
+			name:      "no objectives: nothing to measure",
+			sl:        newSL(func(sl *itopsv1alpha1.ServiceLevel) { sl.Spec.Objectives = nil }),
+			in:        inputs{states: []slo.WorkloadState{up()}, continuous: true},
 			wantReady: "no objectives",
 		},
 		{
@@ -76,7 +76,7 @@ func TestComputeStatus(t *testing.T) {
 			in:            inputs{states: []slo.WorkloadState{up()}, continuous: false},
 			wantBudget:    "100",
 			wantObjective: metav1.ConditionUnknown, wantExhausted: metav1.ConditionFalse,
-			wantReady: "availability -, 100% of the budget left",
+			wantReady:   "availability -, 100% of the budget left",
 			wantRequeue: 0,
 		},
 		{
@@ -84,7 +84,7 @@ func TestComputeStatus(t *testing.T) {
 			sl: newSL(tracked, func(sl *itopsv1alpha1.ServiceLevel) {
 				sl.Status.Outages = []itopsv1alpha1.Outage{{Start: metav1.Time{Time: t0.Add(-200 * time.Hour)}, End: &metav1.Time{Time: t0.Add(-200*time.Hour + 21*time.Minute + 36*time.Second)}}}
 			}),
-			in:               inputs{states: []slo.WorkloadState{up()}, continuous: true},
+			in: inputs{states: []slo.WorkloadState{up()}, continuous: true},
 			// 21m36s of 240h: 99.85%; of the 30-day budget of 43m12s: half.
 			wantAvailability: "99.85", wantBudget: "50",
 			wantObjective: metav1.ConditionFalse, wantExhausted: metav1.ConditionFalse,
@@ -92,9 +92,9 @@ func TestComputeStatus(t *testing.T) {
 			wantEvents:  []string{"ObjectiveMissed", "BudgetRemaining"},
 		},
 		{
-			name:             "down for ten minutes: the fast burn alert fires",
-			sl:               newSL(tracked),
-			in:               inputs{states: []slo.WorkloadState{down(10 * time.Minute)}, continuous: true},
+			name: "down for ten minutes: the fast burn alert fires",
+			sl:   newSL(tracked),
+			in:   inputs{states: []slo.WorkloadState{down(10 * time.Minute)}, continuous: true},
 			// 10m of 240h: 99.9305%; of 43m12s: 23.15% spent.
 			wantAvailability: "99.9305", wantBudget: "76.8518",
 			wantObjective: metav1.ConditionTrue, wantExhausted: metav1.ConditionFalse,
@@ -102,9 +102,9 @@ func TestComputeStatus(t *testing.T) {
 			wantReady: "down: Deployment web: Available=False",
 		},
 		{
-			name:             "an outage longer than the budget exhausts it",
-			sl:               newSL(tracked),
-			in:               inputs{states: []slo.WorkloadState{down(time.Hour)}, continuous: true},
+			name: "an outage longer than the budget exhausts it",
+			sl:   newSL(tracked),
+			in:   inputs{states: []slo.WorkloadState{down(time.Hour)}, continuous: true},
 			// 1h of 240h: 99.5833%; 60m of 43m12s.
 			wantAvailability: "99.5833", wantBudget: "-38.8889",
 			wantObjective: metav1.ConditionFalse, wantExhausted: metav1.ConditionTrue,
@@ -122,8 +122,10 @@ func TestComputeStatus(t *testing.T) {
 		},
 		{
 			name: "after a restart, a StatefulSet cannot tell: the gap is unobserved, and a heartbeat bounds the next one",
-			sl:   newSL(tracked, func(sl *itopsv1alpha1.ServiceLevel) { sl.Status.LastObservedAt = &metav1.Time{Time: t0.Add(-time.Hour)} }),
-			in: inputs{states: []slo.WorkloadState{{Kind: "StatefulSet", Name: "db", Ready: 1, Desired: 1}}, continuous: false},
+			sl: newSL(tracked, func(sl *itopsv1alpha1.ServiceLevel) {
+				sl.Status.LastObservedAt = &metav1.Time{Time: t0.Add(-time.Hour)}
+			}),
+			in:               inputs{states: []slo.WorkloadState{{Kind: "StatefulSet", Name: "db", Ready: 1, Desired: 1}}, continuous: false},
 			wantAvailability: "100", wantBudget: "100",
 			wantObjective: metav1.ConditionTrue, wantExhausted: metav1.ConditionFalse,
 			wantRequeue: slo.IdleResolution, wantUnobserved: 1,
