@@ -1,0 +1,139 @@
+package servicelevel
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
+	"github.com/itops-dev/itops-operator/internal/lifecycle"
+	"github.com/itops-dev/itops-operator/test/cluster"
+	"github.com/itops-dev/itops-operator/test/testenv"
+)
+
+const clusterNamespace = "itops-cluster"
+
+var (
+	env *testenv.Env
+	ctx context.Context
+)
+
+func TestServiceLevelController(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "ServiceLevel controller suite")
+}
+
+var _ = BeforeSuite(func() {
+	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	var err error
+	env, err = testenv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	var cancel context.CancelFunc
+	ctx, cancel = context.WithCancel(context.Background())
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: cluster.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	Expect(err).NotTo(HaveOccurred())
+	Expect((&Reconciler{
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("itops-operator"), ClusterNamespace: clusterNamespace, Started: time.Now(),
+		Incidents: &healthcontrollers.Syncer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace},
+	}).SetupWithManager(mgr)).To(Succeed())
+	go func() {
+		defer GinkgoRecover()
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+	DeferCleanup(func() {
+		cancel()
+		Expect(env.Stop()).To(Succeed())
+	})
+})
+
+// setAvailable sets a Deployment's status as the deployment controller (not running here) would.
+func setAvailable(d *appsv1.Deployment, available bool) {
+	GinkgoHelper()
+	Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
+	status, reason, n := corev1.ConditionTrue, "MinimumReplicasAvailable", *d.Spec.Replicas
+	if !available {
+		status, reason, n = corev1.ConditionFalse, "MinimumReplicasUnavailable", 0
+	}
+	d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: *d.Spec.Replicas, ReadyReplicas: n, AvailableReplicas: n,
+		UpdatedReplicas: *d.Spec.Replicas, Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: status,
+			Reason: reason, LastTransitionTime: metav1.Now(), LastUpdateTime: metav1.Now()}}}
+	Expect(env.Client.Status().Update(ctx, d)).To(Succeed())
+}
+
+var _ = Describe("ServiceLevel controller", func() {
+	It("books an outage, opens an ErrorBudgetBurn incident while the budget burns fast, and recovers it", func() {
+		ns := testenv.NewNamespace(ctx, env.Client, "sl")
+		labels := map[string]string{"app": "shop"}
+		web := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns, Labels: labels},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "shop:1"}}}}},
+		}
+		Expect(env.Client.Create(ctx, web)).To(Succeed())
+		setAvailable(web, true)
+		sl := &itopsv1alpha1.ServiceLevel{
+			ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns},
+			Spec: itopsv1alpha1.ServiceLevelSpec{
+				Selector:   metav1.LabelSelector{MatchLabels: labels},
+				Objectives: &itopsv1alpha1.Objectives{Availability: "99.9", Window: &metav1.Duration{Duration: time.Hour}},
+				BurnRateAlerts: []itopsv1alpha1.BurnRateAlert{{LongWindow: metav1.Duration{Duration: 2 * time.Minute},
+					ShortWindow: metav1.Duration{Duration: 30 * time.Second}, Factor: "2"}},
+			},
+		}
+		Expect(env.Client.Create(ctx, sl)).To(Succeed())
+
+		By("starting the books with the service up")
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(sl), sl)).To(Succeed())
+			g.Expect(sl.Status.TrackingSince).NotTo(BeNil())
+			g.Expect(sl.Status.ErrorBudgetRemaining).To(Equal("100"))
+			g.Expect(sl.Status.Workloads).To(ConsistOf(HaveField("Name", "web")))
+			g.Expect(meta.IsStatusConditionTrue(sl.Status.Conditions, itopsv1alpha1.SLConditionBudgetExhausted)).To(BeFalse())
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+
+		By("the Deployment becoming unavailable: an open outage and a burn-rate incident")
+		setAvailable(web, false)
+		inc := &itopsv1alpha1.Incident{}
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(sl), sl)).To(Succeed())
+			g.Expect(sl.Status.Outages).To(HaveLen(1))
+			g.Expect(sl.Status.Outages[0].End).To(BeNil())
+			g.Expect(sl.Status.Workloads[0].Unavailable).To(ContainSubstring("Available=False"))
+			list := &itopsv1alpha1.IncidentList{}
+			g.Expect(env.Client.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{itopsv1alpha1.LabelReason: itopsv1alpha1.ReasonErrorBudgetBurn})).To(Succeed())
+			g.Expect(list.Items).To(HaveLen(1))
+			inc = &list.Items[0]
+		}).WithTimeout(45 * time.Second).WithPolling(time.Second).Should(Succeed())
+		Expect(inc.Spec.Source).To(Equal(itopsv1alpha1.SourceServiceLevel))
+		Expect(inc.Spec.Description).To(ContainSubstring("ServiceLevel shop burns its error budget too fast"))
+		Expect(inc.Spec.Affected).To(ContainElement(HaveField("Name", "web")))
+		Expect(sl.Status.BurnRateAlerts).To(ConsistOf(HaveField("State", itopsv1alpha1.AlertFiring)))
+
+		By("recovery closing the outage; the burn stops once the short window is clean")
+		setAvailable(web, true)
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(sl), sl)).To(Succeed())
+			g.Expect(sl.Status.Outages).To(HaveLen(1))
+			g.Expect(sl.Status.Outages[0].End).NotTo(BeNil())
+			g.Expect(sl.Status.Downtime.Duration).To(BeNumerically(">", 0))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			g.Expect(meta.IsStatusConditionTrue(inc.Status.Conditions, itopsv1alpha1.IncidentConditionProblemPresent)).To(BeFalse())
+		}).WithTimeout(75 * time.Second).WithPolling(time.Second).Should(Succeed())
+	})
+})
