@@ -13,7 +13,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
@@ -66,28 +68,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 
 	now := r.now()
-	d := computeStatus(inc, now, r.Policy)
+	ex, err := r.extras(ctx, inc, now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	d := compute(inc, now, r.Policy, ex)
 	if r.RelatedWithin > 0 && d.Status.DetectedAt != nil && d.Status.Phase != itopsv1alpha1.IncidentClosed {
 		changes := &itopsv1alpha1.ChangeRequestList{}
 		if err := r.List(ctx, changes, client.InNamespace(inc.Namespace)); err != nil {
 			return ctrl.Result{}, err
 		}
 		d.Status.RelatedChanges = change.Related(changes.Items, inc, d.Status.DetectedAt.Time, r.RelatedWithin, inc.Status.RelatedChanges)
-	}
-	if d.Status.DetectedAt != nil {
-		s, err := r.suppression(ctx, inc, d.Status.DetectedAt.Time, now)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		tr, until := applySuppression(&d.Status, inc, s, now)
-		if tr != nil {
-			d.Transitions = append(d.Transitions, *tr)
-			d.Status.Timeline, d.Status.TimelineOmitted = appendTimeline(d.Status.Timeline, d.Status.TimelineOmitted,
-				itopsv1alpha1.TimelineEntry{At: metav1.NewTime(now), Type: tr.Type, Message: tr.Message})
-		}
-		if after := until.Sub(now); !until.IsZero() && after > 0 && (d.RequeueAfter == 0 || after < d.RequeueAfter) {
-			d.RequeueAfter = after
-		}
 	}
 	if !apiequality.Semantic.DeepEqual(d.Status, inc.Status) {
 		patch := client.MergeFromWithOptimisticLock{}
@@ -110,6 +101,27 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, inc))
 	}
 	return ctrl.Result{RequeueAfter: d.RequeueAfter}, nil
+}
+
+// extras gathers what the incident's status depends on besides itself: the maintenance window
+// suppressing it and its ServiceLevel's SLA targets.
+func (r *Reconciler) extras(ctx context.Context, inc *itopsv1alpha1.Incident, now time.Time) (extras, error) {
+	ex := extras{}
+	detected := detectedAt(inc, now)
+	s, err := r.suppression(ctx, inc, detected.Time, now)
+	if err != nil {
+		return ex, err
+	}
+	ex.suppression = s
+	if inc.Spec.Service != "" {
+		sl := &itopsv1alpha1.ServiceLevel{}
+		if err := r.Get(ctx, client.ObjectKey{Namespace: inc.Namespace, Name: inc.Spec.Service}, sl); client.IgnoreNotFound(err) != nil {
+			return ex, err
+		} else if err == nil {
+			ex.slaTargets = sl.Spec.SLA
+		}
+	}
+	return ex, nil
 }
 
 // finalize writes the incident's final state to the audit trail, then lets it go.
@@ -196,7 +208,27 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("incident").
 		// A window that opens or closes changes what it suppresses.
 		Watches(&itopsv1alpha1.MaintenanceWindow{}, handler.EnqueueRequestsFromMapFunc(r.incidentsInScope)).
+		// A ServiceLevel's SLA targets set its incidents' deadlines (its status, rewritten as
+		// it measures, does not matter here).
+		Watches(&itopsv1alpha1.ServiceLevel{}, handler.EnqueueRequestsFromMapFunc(r.incidentsOfService),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Complete(r)
+}
+
+// incidentsOfService maps a ServiceLevel to the open incidents of its service.
+func (r *Reconciler) incidentsOfService(ctx context.Context, obj client.Object) []reconcile.Request {
+	list := &itopsv1alpha1.IncidentList{}
+	if err := r.List(ctx, list, client.InNamespace(obj.GetNamespace())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing the incidents of a service", "serviceLevel", client.ObjectKeyFromObject(obj))
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		if list.Items[i].Spec.Service == obj.GetName() && lifecycle.IsOpen(&list.Items[i]) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return out
 }
 
 // incidentsInScope maps a Maintenance window to the open incidents it may cover: those in its

@@ -10,7 +10,9 @@ import (
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
+	"github.com/itops-dev/itops-operator/internal/maintenance"
 	"github.com/itops-dev/itops-operator/internal/priority"
+	"github.com/itops-dev/itops-operator/internal/sla"
 )
 
 // Timeline entry types (and Event reasons) of the incident lifecycle.
@@ -45,10 +47,40 @@ type desired struct {
 	Delete bool
 }
 
-// computeStatus returns the status an incident should have at now, the transitions that lead
-// there, and the next time boundary. It is pure: everything it needs is in the incident, the
-// clock and the policy.
+// extras are the inputs from other objects: the maintenance window suppressing the incident and
+// the SLA target of its service for its priority.
+type extras struct {
+	// suppression is the window covering the incident now (its Window nil when none).
+	suppression maintenance.Suppression
+	// slaTargets are the SLA targets of the incident's ServiceLevel (nil when none).
+	slaTargets []itopsv1alpha1.SLATarget
+}
+
+// computeStatus returns the status of an incident with no maintenance window and no SLA.
 func computeStatus(inc *itopsv1alpha1.Incident, now time.Time, p lifecycle.Policy) desired {
+	return compute(inc, now, p, extras{})
+}
+
+// detectedAt is when the incident was detected: its status once set, else the detector's
+// annotation, else its creation.
+func detectedAt(inc *itopsv1alpha1.Incident, now time.Time) metav1.Time {
+	if inc.Status.DetectedAt != nil {
+		return *inc.Status.DetectedAt
+	}
+	detected := metav1.NewTime(now)
+	if !inc.CreationTimestamp.IsZero() && inc.CreationTimestamp.Time.Before(now) {
+		detected = inc.CreationTimestamp
+	}
+	if at, err := time.Parse(time.RFC3339, inc.Annotations[itopsv1alpha1.AnnotationDetectedAt]); err == nil && at.Before(now) {
+		detected = metav1.NewTime(at)
+	}
+	return detected
+}
+
+// compute returns the status an incident should have at now, the transitions that lead there,
+// and the next time boundary. It is pure: everything it needs is in the incident, the clock,
+// the policy and the extras.
+func compute(inc *itopsv1alpha1.Incident, now time.Time, p lifecycle.Policy, ex extras) desired {
 	st := *inc.Status.DeepCopy()
 	t := metav1.NewTime(now)
 	var out []transition
@@ -64,13 +96,7 @@ func computeStatus(inc *itopsv1alpha1.Incident, now time.Time, p lifecycle.Polic
 		st.Previous = inc.Annotations[itopsv1alpha1.AnnotationPrevious]
 	}
 	if st.DetectedAt == nil {
-		detected := t
-		if !inc.CreationTimestamp.IsZero() && inc.CreationTimestamp.Before(&t) {
-			detected = inc.CreationTimestamp
-		}
-		if at, err := time.Parse(time.RFC3339, inc.Annotations[itopsv1alpha1.AnnotationDetectedAt]); err == nil && at.Before(now) {
-			detected = metav1.NewTime(at)
-		}
+		detected := detectedAt(inc, now)
 		st.DetectedAt = &detected
 		if st.LastSeenAt == nil {
 			st.LastSeenAt = &detected
@@ -83,8 +109,6 @@ func computeStatus(inc *itopsv1alpha1.Incident, now time.Time, p lifecycle.Polic
 			msg += "; recurs after " + st.Previous
 		}
 		out = append(out, transition{TransitionOpened, msg, openedBy(inc)})
-	} else if inc.Status.Priority != "" && inc.Status.Priority != st.Priority {
-		out = append(out, transition{TransitionReprioritized, fmt.Sprintf("priority %s -> %s", inc.Status.Priority, st.Priority), ""})
 	}
 
 	if a := inc.Spec.Acknowledgement; a != nil && st.AcknowledgedAt == nil {
@@ -166,6 +190,28 @@ func computeStatus(inc *itopsv1alpha1.Incident, now time.Time, p lifecycle.Polic
 		} else {
 			boundary(deleteAt)
 		}
+	}
+
+	if tr, until := applySuppression(&st, inc, ex.suppression, now); tr != nil || !until.IsZero() {
+		if tr != nil {
+			out = append(out, *tr)
+		}
+		if until.After(now) {
+			boundary(until)
+		}
+	}
+	base := st.Priority
+	slaOut, slaNext := applySLA(&st, inc, sla.TargetFor(ex.slaTargets, base), now)
+	out = append(out, slaOut...)
+	if !slaNext.IsZero() {
+		boundary(slaNext)
+	}
+	if inc.Status.DetectedAt != nil && inc.Status.Priority != "" && inc.Status.Priority != st.Priority {
+		msg := fmt.Sprintf("priority %s -> %s", inc.Status.Priority, st.Priority)
+		if st.Priority != base {
+			msg += fmt.Sprintf(" (%s by impact and urgency, escalated for missed SLA deadlines)", base)
+		}
+		out = append(out, transition{TransitionReprioritized, msg, ""})
 	}
 
 	for _, c := range out {

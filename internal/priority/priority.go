@@ -31,3 +31,15 @@ func For(impact, urgency itopsv1alpha1.Level) itopsv1alpha1.Priority {
 	}
 	return priorities[rank(impact)+rank(urgency)]
 }
+
+// Raise returns p raised by n levels (P3 raised by 1 is P2), never above P1.
+func Raise(p itopsv1alpha1.Priority, n int) itopsv1alpha1.Priority {
+	order := []itopsv1alpha1.Priority{itopsv1alpha1.PriorityP1, itopsv1alpha1.PriorityP2, itopsv1alpha1.PriorityP3,
+		itopsv1alpha1.PriorityP4, itopsv1alpha1.PriorityP5}
+	for i, q := range order {
+		if q == p {
+			return order[max(i-n, 0)]
+		}
+	}
+	return p
+}

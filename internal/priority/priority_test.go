@@ -30,3 +30,21 @@ func TestFor(t *testing.T) {
 		}
 	}
 }
+
+func TestRaise(t *testing.T) {
+	for _, tt := range []struct {
+		p    itopsv1alpha1.Priority
+		n    int
+		want itopsv1alpha1.Priority
+	}{
+		{itopsv1alpha1.PriorityP3, 0, itopsv1alpha1.PriorityP3},
+		{itopsv1alpha1.PriorityP3, 1, itopsv1alpha1.PriorityP2},
+		{itopsv1alpha1.PriorityP5, 2, itopsv1alpha1.PriorityP3},
+		{itopsv1alpha1.PriorityP2, 2, itopsv1alpha1.PriorityP1},
+		{itopsv1alpha1.PriorityP1, 1, itopsv1alpha1.PriorityP1},
+	} {
+		if got := Raise(tt.p, tt.n); got != tt.want {
+			t.Errorf("Raise(%s, %d) = %s, want %s", tt.p, tt.n, got, tt.want)
+		}
+	}
+}

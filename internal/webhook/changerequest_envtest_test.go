@@ -294,6 +294,34 @@ var _ = Describe("The change gate", func() {
 			"ChangeRequest web-v1 is approved, but freeze window " + ns + "/launch-freeze is active until 2026-11-24T10:30:00Z: only Emergency changes pass")))
 	})
 
+	It("freezes changes to a service whose error budget is spent under FreezeChanges, and only warns under Warn", func() {
+		cr := newChangeRequest(ns, "web-v1", "web")
+		Expect(alice.Create(ctx, cr)).To(Succeed())
+		Expect(approve(bob, cr, "bob")).To(Succeed())
+		sl := &itopsv1alpha1.ServiceLevel{
+			ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns},
+			Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+				Objectives: &itopsv1alpha1.Objectives{Availability: "99.9"}, BudgetPolicy: itopsv1alpha1.BudgetPolicyFreezeChanges},
+		}
+		Expect(env.Client.Create(ctx, sl)).To(Succeed())
+		// What the ServiceLevel controller (not running in this suite) records.
+		sl.Status.ErrorBudgetRemaining = "-12.5"
+		sl.Status.Conditions = []metav1.Condition{{Type: itopsv1alpha1.SLConditionBudgetExhausted, Status: metav1.ConditionTrue,
+			Reason: itopsv1alpha1.SLReasonBudgetExhausted, Message: "exhausted", LastTransitionTime: metav1.Now()}}
+		Expect(env.Client.Status().Update(ctx, sl)).To(Succeed())
+		Eventually(func() error { return pipeline.Create(ctx, webDeployment(ns)) }).WithTimeout(10 * time.Second).Should(MatchError(
+			ContainSubstring("the error budget of service shop is exhausted (-12.5% remaining, budgetPolicy FreezeChanges)")))
+
+		By("the service owner choosing Warn: the change goes through, with a warning naming the budget")
+		Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(sl), sl)).To(Succeed())
+		patch := client.MergeFrom(sl.DeepCopy())
+		sl.Spec.BudgetPolicy = itopsv1alpha1.BudgetPolicyWarn
+		Expect(env.Client.Patch(ctx, sl, patch)).To(Succeed())
+		Eventually(func() error { return pipeline.Create(ctx, webDeployment(ns)) }).WithTimeout(10 * time.Second).Should(Succeed())
+		Expect(seen.all()).To(ContainElement(
+			"error budget of ServiceLevel shop is exhausted (-12.5% left): its budgetPolicy Warn lets this change through"))
+	})
+
 	It("allows a rollback to one of the workload's own revisions without a change", func() {
 		// Revisions are ReplicaSets the deployment controller makes; envtest runs none, so the
 		// test creates them as it would.

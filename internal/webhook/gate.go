@@ -119,13 +119,14 @@ func (g *Gate) gated(ctx context.Context, req admission.Request) (gate.Request, 
 	return r, ns, true, nil
 }
 
-// decide runs the gate for a request that needs a change.
-func (g *Gate) decide(ctx context.Context, r gate.Request, ns *corev1.Namespace) (gate.Decision, error) {
+// decide runs the gate for a request that needs a change. warn lists the exhausted budgets of
+// services whose budgetPolicy is Warn: they let the change through, with a warning.
+func (g *Gate) decide(ctx context.Context, r gate.Request, ns *corev1.Namespace) (d gate.Decision, warn []gate.Budget, err error) {
 	in := gate.Inputs{Policy: g.Policy.ChangePolicyFor(ns.Labels), Now: g.now()}
 	changes := &itopsv1alpha1.ChangeRequestList{}
 	if err := g.Reader.List(ctx, changes, client.InNamespace(r.Namespace),
 		client.MatchingFields{change.TargetIndex: change.TargetKey(r.Kind, r.Name)}); err != nil {
-		return gate.Decision{}, fmt.Errorf("listing change requests: %w", err)
+		return gate.Decision{}, nil, fmt.Errorf("listing change requests: %w", err)
 	}
 	in.Changes = changes.Items
 	workloadLabels := labels.Set(nil)
@@ -134,14 +135,13 @@ func (g *Gate) decide(ctx context.Context, r gate.Request, ns *corev1.Namespace)
 	} else if r.Old != nil {
 		workloadLabels = r.Old.Labels
 	}
-	var err error
 	if in.Freezes, err = g.activeFreezes(ctx, ns, workloadLabels, in.Now); err != nil {
-		return gate.Decision{}, err
+		return gate.Decision{}, nil, err
 	}
-	if in.Budgets, err = g.exhaustedBudgets(ctx, r.Namespace, workloadLabels); err != nil {
-		return gate.Decision{}, err
+	if in.Budgets, warn, err = g.exhaustedBudgets(ctx, r.Namespace, workloadLabels); err != nil {
+		return gate.Decision{}, nil, err
 	}
-	return gate.Decide(r, in), nil
+	return gate.Decide(r, in), warn, nil
 }
 
 // activeFreezes are the Freeze windows, in the namespace or cluster-wide, active now and
@@ -164,24 +164,35 @@ func (g *Gate) activeFreezes(ctx context.Context, ns *corev1.Namespace, workload
 	return out, nil
 }
 
-// exhaustedBudgets are the ServiceLevels selecting the workload whose budget is exhausted and
-// whose budgetPolicy is FreezeChanges.
-func (g *Gate) exhaustedBudgets(ctx context.Context, namespace string, workloadLabels labels.Set) ([]gate.Budget, error) {
+// exhaustedBudgets are the ServiceLevels selecting the workload whose budget is exhausted:
+// freeze those whose budgetPolicy is FreezeChanges, warn those whose policy is Warn.
+func (g *Gate) exhaustedBudgets(ctx context.Context, namespace string, workloadLabels labels.Set) (freeze, warn []gate.Budget, err error) {
 	list := &itopsv1alpha1.ServiceLevelList{}
 	if err := g.Reader.List(ctx, list, client.InNamespace(namespace)); err != nil {
-		return nil, fmt.Errorf("listing service levels: %w", err)
+		return nil, nil, fmt.Errorf("listing service levels: %w", err)
 	}
-	var out []gate.Budget
 	for _, sl := range list.Items {
-		if sl.Spec.BudgetPolicy != itopsv1alpha1.BudgetPolicyFreezeChanges ||
-			!meta.IsStatusConditionTrue(sl.Status.Conditions, itopsv1alpha1.SLConditionBudgetExhausted) {
+		if !meta.IsStatusConditionTrue(sl.Status.Conditions, itopsv1alpha1.SLConditionBudgetExhausted) || !selects(&sl.Spec.Selector, workloadLabels) {
 			continue
 		}
-		if selects(&sl.Spec.Selector, workloadLabels) {
-			out = append(out, gate.Budget{Name: sl.Name, Remaining: sl.Status.ErrorBudgetRemaining})
+		b := gate.Budget{Name: sl.Name, Remaining: sl.Status.ErrorBudgetRemaining}
+		switch sl.Spec.BudgetPolicy {
+		case itopsv1alpha1.BudgetPolicyFreezeChanges:
+			freeze = append(freeze, b)
+		case itopsv1alpha1.BudgetPolicyWarn:
+			warn = append(warn, b)
 		}
 	}
-	return out, nil
+	return freeze, warn, nil
+}
+
+// budgetWarning says which services' budgets are exhausted under the Warn policy.
+func budgetWarning(warn []gate.Budget) string {
+	parts := make([]string, 0, len(warn))
+	for _, b := range warn {
+		parts = append(parts, fmt.Sprintf("error budget of ServiceLevel %s is exhausted (%s%% left)", b.Name, b.Remaining))
+	}
+	return strings.Join(parts, "; ") + ": its budgetPolicy Warn lets this change through"
 }
 
 // selects: an absent or empty selector selects everything; an invalid one nothing.
@@ -210,7 +221,7 @@ func (g *Gate) validate(ctx context.Context, req admission.Request) admission.Re
 		metrics.GateDecisions.WithLabelValues("exempt", string(r.Kind)).Inc()
 		return admission.Allowed(ex)
 	}
-	d, err := g.decide(ctx, r, ns)
+	d, warn, err := g.decide(ctx, r, ns)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
@@ -238,13 +249,24 @@ func (g *Gate) validate(ctx context.Context, req admission.Request) admission.Re
 		metrics.GateDecisions.WithLabelValues("denied", string(r.Kind)).Inc()
 		return admission.Denied(msg)
 	}
+	var warning string
+	if len(warn) > 0 {
+		warning = budgetWarning(warn)
+	}
 	if !dryRun {
 		g.Audit.Write(audit.Record{Kind: string(r.Kind), Namespace: r.Namespace, Name: r.Name, Transition: "Admitted", By: user,
 			Message: fmt.Sprintf("%s admitted under ChangeRequest %s", r.Operation, d.Change),
-			Fields:  []any{"operation", string(r.Operation), "changeRequest", d.Change, "emergency", d.Emergency}})
+			Fields:  []any{"operation", string(r.Operation), "changeRequest", d.Change, "emergency", d.Emergency, "budgetWarning", warning}})
+		if warning != "" {
+			g.event(req, corev1.EventTypeWarning, "ErrorBudgetExhausted", fmt.Sprintf("%s admitted under ChangeRequest %s although the %s", r.Operation, d.Change, warning))
+		}
 	}
 	metrics.GateDecisions.WithLabelValues("admitted", string(r.Kind)).Inc()
-	return admission.Allowed("admitted under ChangeRequest " + d.Change)
+	resp := admission.Allowed("admitted under ChangeRequest " + d.Change)
+	if warning != "" {
+		resp = resp.WithWarnings(warning)
+	}
+	return resp
 }
 
 func ex(name string) string { return "exempt: " + name }
@@ -267,7 +289,7 @@ func (g *Gate) mutate(ctx context.Context, req admission.Request) admission.Resp
 	}
 	record := previous
 	if gate.Exempt(r.Operation, r.Old, r.New) == "" {
-		d, err := g.decide(ctx, r, ns)
+		d, _, err := g.decide(ctx, r, ns)
 		if err != nil {
 			return admission.Errored(http.StatusInternalServerError, err)
 		}
