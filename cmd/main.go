@@ -281,15 +281,17 @@ func run(o options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the maintenance window controller: %w", err)
 	}
-	if err := (&servicelevelcontrollers.Reconciler{
+	serviceLevels := &servicelevelcontrollers.Reconciler{
 		Client:           mgr.GetClient(),
 		Recorder:         mgr.GetEventRecorder("itops-operator"),
 		Incidents:        incidentSyncer,
 		ClusterNamespace: o.clusterNamespace,
 		Started:          time.Now(),
-	}).SetupWithManager(mgr); err != nil {
+	}
+	if err := serviceLevels.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the ServiceLevel controller: %w", err)
 	}
+	servicelevelcontrollers.RegisterMetrics(serviceLevels)
 	if err := (&changecontrollers.NamespaceReconciler{
 		Client:            mgr.GetClient(),
 		APIReader:         mgr.GetAPIReader(),

@@ -55,9 +55,9 @@ func TestSLADeadlines(t *testing.T) {
 			wantRequeue: 2 * time.Hour,
 		},
 		{
-			name: "suppressed by a maintenance window: no clock",
-			inc:  incident(opened, func(i *itopsv1alpha1.Incident) { i.Status.DetectedAt = at(3 * time.Hour) }),
-			ex:   extras{slaTargets: targets, suppression: maintenance.Suppression{Window: window, Until: now.Add(time.Hour)}},
+			name:         "suppressed by a maintenance window: no clock",
+			inc:          incident(opened, func(i *itopsv1alpha1.Incident) { i.Status.DetectedAt = at(3 * time.Hour) }),
+			ex:           extras{slaTargets: targets, suppression: maintenance.Suppression{Window: window, Until: now.Add(time.Hour)}},
 			wantPriority: "P3", wantTransitions: "Suppressed", wantRequeue: time.Hour,
 		},
 	}

@@ -115,7 +115,7 @@ func (r *Reconciler) gather(ctx context.Context, sl *itopsv1alpha1.ServiceLevel,
 		window = sl.Spec.Objectives.Window.Duration
 	}
 	from := now.Add(-window - 24*time.Hour)
-	if f := sl.Status.FoldedUntil; f != nil && f.Time.After(from) {
+	if f := sl.Status.FoldedUntil; f != nil && f.After(from) {
 		from = f.Time
 	}
 	ns := &corev1.Namespace{}

@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -27,8 +28,9 @@ import (
 const clusterNamespace = "itops-cluster"
 
 var (
-	env *testenv.Env
-	ctx context.Context
+	env        *testenv.Env
+	ctx        context.Context
+	reconciler *Reconciler
 )
 
 func TestServiceLevelController(t *testing.T) {
@@ -45,10 +47,11 @@ var _ = BeforeSuite(func() {
 	ctx, cancel = context.WithCancel(context.Background())
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: cluster.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	Expect(err).NotTo(HaveOccurred())
-	Expect((&Reconciler{
+	reconciler = &Reconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("itops-operator"), ClusterNamespace: clusterNamespace, Started: time.Now(),
 		Incidents: &healthcontrollers.Syncer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace},
-	}).SetupWithManager(mgr)).To(Succeed())
+	}
+	Expect(reconciler.SetupWithManager(mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())
@@ -71,6 +74,27 @@ func setAvailable(d *appsv1.Deployment, available bool) {
 		UpdatedReplicas: *d.Spec.Replicas, Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: status,
 			Reason: reason, LastTransitionTime: metav1.Now(), LastUpdateTime: metav1.Now()}}}
 	Expect(env.Client.Status().Update(ctx, d)).To(Succeed())
+}
+
+// gauge is the value of the first series of a metric for the namespace.
+func gauge(g prometheus.Gatherer, name, ns string) float64 {
+	GinkgoHelper()
+	families, err := g.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "namespace" && l.GetValue() == ns {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	Fail("no " + name + " for namespace " + ns)
+	return 0
 }
 
 var _ = Describe("ServiceLevel controller", func() {
@@ -122,6 +146,14 @@ var _ = Describe("ServiceLevel controller", func() {
 		Expect(inc.Spec.Description).To(ContainSubstring("ServiceLevel shop burns its error budget too fast"))
 		Expect(inc.Spec.Affected).To(ContainElement(HaveField("Name", "web")))
 		Expect(sl.Status.BurnRateAlerts).To(ConsistOf(HaveField("State", itopsv1alpha1.AlertFiring)))
+
+		By("the metrics, computed at scrape time, saying the service is down and burning")
+		registry := prometheus.NewRegistry()
+		registry.MustRegister(collector{r: reconciler})
+		Expect(gauge(registry, "itops_servicelevel_down", ns)).To(Equal(1.0))
+		Expect(gauge(registry, "itops_servicelevel_error_budget_remaining_ratio", ns)).To(BeNumerically("<", 1))
+		Expect(gauge(registry, "itops_servicelevel_objective_ratio", ns)).To(BeNumerically("~", 0.999, 1e-9))
+		Expect(gauge(registry, "itops_servicelevel_burn_rate", ns)).To(BeNumerically(">", 2))
 
 		By("recovery closing the outage; the burn stops once the short window is clean")
 		setAvailable(web, true)

@@ -1,0 +1,118 @@
+package servicelevel
+
+import (
+	"context"
+	"math/big"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/slo"
+)
+
+var (
+	labelNames       = []string{"namespace", "servicelevel"}
+	availabilityDesc = prometheus.NewDesc("itops_servicelevel_availability_ratio",
+		"Availability over the objective window (0-1), planned downtime excluded; absent until something was observed.", labelNames, nil)
+	objectiveDesc = prometheus.NewDesc("itops_servicelevel_objective_ratio",
+		"The availability objective (0-1).", labelNames, nil)
+	budgetDesc = prometheus.NewDesc("itops_servicelevel_error_budget_remaining_ratio",
+		"Share of the error budget left over the objective window; negative when overspent.", labelNames, nil)
+	burnDesc = prometheus.NewDesc("itops_servicelevel_burn_rate",
+		"Error budget burn rate over each burn-rate alert window (1 spends the budget exactly over the objective window).",
+		append(append([]string(nil), labelNames...), "window"), nil)
+	downDesc = prometheus.NewDesc("itops_servicelevel_down",
+		"1 while at least one of the service's workloads is unavailable.", labelNames, nil)
+)
+
+// collector computes the ServiceLevel metrics at scrape time from the books in status, the
+// current observation and the clock, so sliding-window figures are exact whenever they are
+// scraped, without status writes.
+type collector struct{ r *Reconciler }
+
+// RegisterMetrics registers the ServiceLevel metrics with controller-runtime's registry.
+func RegisterMetrics(r *Reconciler) {
+	crmetrics.Registry.MustRegister(collector{r: r})
+}
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{availabilityDesc, objectiveDesc, budgetDesc, burnDesc, downDesc} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	list := &itopsv1alpha1.ServiceLevelList{}
+	if err := c.r.List(ctx, list); err != nil {
+		ch <- prometheus.NewInvalidMetric(availabilityDesc, err)
+		return
+	}
+	now := c.r.now()
+	for i := range list.Items {
+		sl := &list.Items[i]
+		if sl.Spec.Objectives == nil || sl.Status.TrackingSince == nil {
+			continue
+		}
+		r, down, err := c.r.measure(ctx, sl, now)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(availabilityDesc, err)
+			continue
+		}
+		labels := []string{sl.Namespace, sl.Name}
+		gauge := func(d *prometheus.Desc, v float64, extra ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append(append([]string(nil), labels...), extra...)...)
+		}
+		if r.Availability != nil {
+			gauge(availabilityDesc, float(r.Availability))
+		}
+		if obj, _, err := parse(sl); err == nil {
+			gauge(objectiveDesc, float(obj.Target))
+		}
+		gauge(budgetDesc, float(r.BudgetRemaining))
+		seen := map[time.Duration]bool{}
+		for _, b := range r.Burns {
+			for _, w := range []struct {
+				d    time.Duration
+				rate *big.Rat
+			}{{b.Long, b.LongRate}, {b.Short, b.ShortRate}} {
+				if !seen[w.d] {
+					seen[w.d] = true
+					gauge(burnDesc, float(w.rate), w.d.String())
+				}
+			}
+		}
+		if down {
+			gauge(downDesc, 1)
+		} else {
+			gauge(downDesc, 0)
+		}
+	}
+}
+
+// measure computes the service's figures at now without changing its books.
+func (r *Reconciler) measure(ctx context.Context, sl *itopsv1alpha1.ServiceLevel, now time.Time) (slo.Report, bool, error) {
+	in, err := r.gather(ctx, sl, now)
+	if err != nil {
+		return slo.Report{}, false, err
+	}
+	obj, alerts, err := parse(sl)
+	if err != nil {
+		return slo.Report{}, false, err
+	}
+	books := booksOf(&sl.Status)
+	if in.continuous {
+		books = slo.Record(books, slo.Observe(in.states, now))
+	} else {
+		books = slo.Reconstruct(books, slo.Observe(in.states, now))
+	}
+	return slo.Compute(obj, alerts, books, in.planned, now), books.Down(), nil
+}
+
+func float(r *big.Rat) float64 {
+	f, _ := r.Float64()
+	return f
+}
