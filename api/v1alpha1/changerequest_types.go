@@ -97,6 +97,9 @@ const (
 	// AnnotationChangeRequest, on a workload: the ChangeRequest under which its latest change
 	// was admitted.
 	AnnotationChangeRequest = "itops.dev/change-request"
+	// AnnotationBudgetWarning, on a workload: the exhausted error budgets (budgetPolicy Warn)
+	// its latest change was admitted despite.
+	AnnotationBudgetWarning = "itops.dev/error-budget-warning"
 	// AnnotationContentGeneration, on a ChangeRequest: the metadata.generation at which its
 	// content (spec other than approvals and requestedBy) last changed. Approvals given at an
 	// older generation no longer count.

@@ -29,6 +29,7 @@ var stories = []story{
 	{"Incidents open themselves: a crash loop and a failed node", incidentsStory},
 	{"Changes: no approved change, no rollout", changesStory},
 	{"Maintenance windows: planned work pages nobody, a freeze stops changes", maintenanceStory},
+	{"Service levels: availability, error budget and burn rate from observed health", serviceLevelsStory},
 }
 
 func main() {

@@ -317,9 +317,12 @@ var _ = Describe("The change gate", func() {
 		patch := client.MergeFrom(sl.DeepCopy())
 		sl.Spec.BudgetPolicy = itopsv1alpha1.BudgetPolicyWarn
 		Expect(env.Client.Patch(ctx, sl, patch)).To(Succeed())
-		Eventually(func() error { return pipeline.Create(ctx, webDeployment(ns)) }).WithTimeout(10 * time.Second).Should(Succeed())
-		Expect(seen.all()).To(ContainElement(
-			"error budget of ServiceLevel shop is exhausted (-12.5% left): its budgetPolicy Warn lets this change through"))
+		web := webDeployment(ns)
+		Eventually(func() error { return pipeline.Create(ctx, web) }).WithTimeout(10 * time.Second).Should(Succeed())
+		warning := "error budget of ServiceLevel shop is exhausted (-12.5% left): its budgetPolicy Warn lets this change through"
+		Expect(seen.all()).To(ContainElement(warning))
+		Expect(web.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationBudgetWarning, warning))
+		Expect(web.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationChangeRequest, "web-v1"))
 	})
 
 	It("allows a rollback to one of the workload's own revisions without a change", func() {

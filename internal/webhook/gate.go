@@ -283,34 +283,42 @@ func (g *Gate) mutate(ctx context.Context, req admission.Request) admission.Resp
 	if !ok || r.New == nil {
 		return admission.Allowed("")
 	}
-	var previous string
-	if r.Old != nil {
-		previous = annotationOf(req.OldObject.Raw)
-	}
-	record := previous
+	previous := annotations(req.OldObject.Raw)
+	record, warning := previous[itopsv1alpha1.AnnotationChangeRequest], previous[itopsv1alpha1.AnnotationBudgetWarning]
 	if gate.Exempt(r.Operation, r.Old, r.New) == "" {
-		d, _, err := g.decide(ctx, r, ns)
+		d, warn, err := g.decide(ctx, r, ns)
 		if err != nil {
 			return admission.Errored(http.StatusInternalServerError, err)
 		}
 		if d.Allowed {
-			record = d.Change
+			record, warning = d.Change, ""
+			if len(warn) > 0 {
+				warning = budgetWarning(warn)
+			}
 		}
 	}
-	if record == annotationOf(req.Object.Raw) {
+	current := annotations(req.Object.Raw)
+	var ops []jsonpatch.JsonPatchOperation
+	for _, a := range []struct{ key, value string }{
+		{itopsv1alpha1.AnnotationChangeRequest, record}, {itopsv1alpha1.AnnotationBudgetWarning, warning},
+	} {
+		cur, has := current[a.key]
+		path := "/metadata/annotations/" + strings.ReplaceAll(a.key, "/", "~1")
+		switch {
+		case a.value == "" && has:
+			ops = append(ops, jsonpatch.NewOperation("remove", path, nil))
+		case a.value != "" && cur != a.value:
+			if current == nil {
+				ops = append(ops, jsonpatch.NewOperation("add", "/metadata/annotations", map[string]string{}))
+				current = map[string]string{}
+			}
+			ops = append(ops, jsonpatch.NewOperation("add", path, a.value))
+		}
+	}
+	if len(ops) == 0 {
 		return admission.Allowed("")
 	}
-	key := "/metadata/annotations/" + strings.ReplaceAll(itopsv1alpha1.AnnotationChangeRequest, "/", "~1")
-	var patch jsonpatch.JsonPatchOperation
-	switch {
-	case record == "":
-		patch = jsonpatch.NewOperation("remove", key, nil)
-	case !hasAnnotations(req.Object.Raw):
-		patch = jsonpatch.NewOperation("add", "/metadata/annotations", map[string]string{itopsv1alpha1.AnnotationChangeRequest: record})
-	default:
-		patch = jsonpatch.NewOperation("add", key, record)
-	}
-	return admission.Patched("", patch)
+	return admission.Patched("", ops...)
 }
 
 // rollback reports the earlier revision an update restores, from a live list of the
@@ -400,22 +408,15 @@ func (g *Gate) event(req admission.Request, eventType, reason, note string) {
 	g.Recorder.Eventf(ref, nil, eventType, reason, "Admit", "%s", note)
 }
 
-func annotationOf(raw []byte) string {
+// annotations are the annotations of a raw object (nil when it has none, or no object).
+func annotations(raw []byte) map[string]string {
 	var m struct {
 		Metadata struct {
 			Annotations map[string]string `json:"annotations"`
 		} `json:"metadata"`
 	}
-	_ = json.Unmarshal(raw, &m)
-	return m.Metadata.Annotations[itopsv1alpha1.AnnotationChangeRequest]
-}
-
-func hasAnnotations(raw []byte) bool {
-	var m struct {
-		Metadata struct {
-			Annotations map[string]string `json:"annotations"`
-		} `json:"metadata"`
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw, &m)
 	}
-	_ = json.Unmarshal(raw, &m)
-	return m.Metadata.Annotations != nil
+	return m.Metadata.Annotations
 }
