@@ -79,7 +79,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, err
 		}
 		for _, e := range d.events {
-			r.Recorder.Eventf(sl, nil, e[0], e[1], "Measure", "%s", e[2])
+			r.Recorder.Eventf(sl, nil, e.eventType, e.reason, "Measure", "%s", e.message)
 		}
 	}
 	log := ctrl.LoggerFrom(ctx)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -36,12 +37,17 @@ type inputs struct {
 	continuous bool
 }
 
+// event is a condition transition worth an Event.
+type event struct {
+	eventType, reason, message string
+}
+
 // desired is the computed state of a ServiceLevel.
 type desired struct {
 	status   itopsv1alpha1.ServiceLevelStatus
 	problems []health.Problem
-	// events are condition transitions, for Events: type, reason, message.
-	events       [][3]string
+	// events are the condition transitions.
+	events       []event
 	requeueAfter time.Duration
 }
 
@@ -54,13 +60,13 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 	set := func(condType string, status metav1.ConditionStatus, reason, msg string) {
 		old := meta.FindStatusCondition(st.Conditions, condType)
 		if old == nil || old.Status != status {
-			kind := "Normal"
+			eventType := corev1.EventTypeNormal
 			if (condType == itopsv1alpha1.SLConditionBudgetExhausted && status == metav1.ConditionTrue) ||
 				(condType == itopsv1alpha1.SLConditionObjectiveMet && status == metav1.ConditionFalse) {
-				kind = "Warning"
+				eventType = corev1.EventTypeWarning
 			}
 			if condType != itopsv1alpha1.ConditionReady && status != metav1.ConditionUnknown {
-				d.events = append(d.events, [3]string{kind, reason, msg})
+				d.events = append(d.events, event{eventType, reason, msg})
 			}
 		}
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: condType, Status: status, Reason: reason,

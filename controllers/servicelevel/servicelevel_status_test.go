@@ -172,7 +172,7 @@ func TestComputeStatus(t *testing.T) {
 			}
 			var reasons []string
 			for _, e := range d.events {
-				reasons = append(reasons, e[1])
+				reasons = append(reasons, e.reason)
 			}
 			if tt.wantEvents != nil && strings.Join(reasons, ",") != strings.Join(tt.wantEvents, ",") {
 				t.Errorf("events = %v, want %v", reasons, tt.wantEvents)

@@ -114,8 +114,8 @@ var _ = Describe("ServiceLevel controller", func() {
 			Spec: itopsv1alpha1.ServiceLevelSpec{
 				Selector:   metav1.LabelSelector{MatchLabels: labels},
 				Objectives: &itopsv1alpha1.Objectives{Availability: "99.9", Window: &metav1.Duration{Duration: time.Hour}},
-				BurnRateAlerts: []itopsv1alpha1.BurnRateAlert{{LongWindow: metav1.Duration{Duration: 2 * time.Minute},
-					ShortWindow: metav1.Duration{Duration: 30 * time.Second}, Factor: "2"}},
+				BurnRateAlerts: []itopsv1alpha1.BurnRateAlert{{LongWindow: metav1.Duration{Duration: time.Minute},
+					ShortWindow: metav1.Duration{Duration: 10 * time.Second}, Factor: "2"}},
 			},
 		}
 		Expect(env.Client.Create(ctx, sl)).To(Succeed())

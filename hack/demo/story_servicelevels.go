@@ -150,7 +150,10 @@ spec:
 		return err
 	}
 
-	d.n.say("\nThen a bad release, with no window: catalog-api 7.2.0 crash-loops on every pod.")
+	if err := d.windowPhase(ctx, serviceNamespace, "schema-migration", itopsv1alpha1.WindowExpired, 40*time.Second); err != nil {
+		return err
+	}
+	d.n.say("\nThe window is over. Then a bad release: catalog-api 7.2.0 crash-loops on every pod.")
 	crashing, err := d.manifest("catalog-7.2.0.yaml", catalogDeployment("7.2.0", true))
 	if err != nil {
 		return err
@@ -176,6 +179,8 @@ spec:
 	}); err != nil {
 		return err
 	}
+	d.n.say("Availability counts the time observed so far (the books began a minute or two ago), the")
+	d.n.say("budget the whole hour: the outage has spent more than its 36 seconds.")
 	if err := d.kubectl("get", "servicelevels", "-n", serviceNamespace, "-o", slColumns); err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ type Burn struct {
 	// LongRate and ShortRate are the burn rates over the two windows: the share of the error
 	// budget's allowed rate being spent (1 spends the budget exactly over the objective window).
 	LongRate, ShortRate *big.Rat
-	// Firing: both rates exceed the factor.
+	// Firing: both rates exceed the factor, and the books cover the short window.
 	Firing bool
 }
 
@@ -130,7 +130,11 @@ func Compute(o Objective, alerts []Alert, b Books, planned []Interval, now time.
 	var shortest time.Duration
 	for _, a := range alerts {
 		bn := Burn{Alert: a, LongRate: burnRate(b, planned, budget, now.Add(-a.Long), now), ShortRate: burnRate(b, planned, budget, now.Add(-a.Short), now)}
-		bn.Firing = bn.LongRate.Cmp(a.Factor) > 0 && bn.ShortRate.Cmp(a.Factor) > 0
+		// An alert fires once the books cover its short window: a service seen down a moment
+		// after its ServiceLevel was created has no measurable burn yet (its workloads' own
+		// incidents report it meanwhile).
+		covered := !b.Since.IsZero() && now.Sub(b.Since) >= a.Short
+		bn.Firing = covered && bn.LongRate.Cmp(a.Factor) > 0 && bn.ShortRate.Cmp(a.Factor) > 0
 		r.Burns = append(r.Burns, bn)
 		if shortest == 0 || a.Short < shortest {
 			shortest, r.BurnRate = a.Short, bn.ShortRate

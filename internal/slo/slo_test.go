@@ -313,6 +313,15 @@ func TestBurnRateAlertWindows(t *testing.T) {
 	if r := Compute(o, alert, b, nil, t0); !r.Firing() {
 		t.Error("does not fire with both windows burning")
 	}
+	// A service down since its books began 2 minutes ago fires once they cover the 5m short
+	// window, not before.
+	young := Books{Since: at(-2 * time.Minute), LastObserved: t0, Outages: []Interval{open(-2 * time.Minute)}}
+	if r := Compute(o, alert, young, nil, t0); r.Firing() {
+		t.Error("fires before the books cover the short window")
+	}
+	if r := Compute(o, alert, young, nil, t0.Add(3*time.Minute)); !r.Firing() {
+		t.Error("does not fire once the books cover the short window")
+	}
 	// A slow burn (30 seconds in the hour: 8.3x) stays under 14.4 although the short window
 	// burns at 100x.
 	b.Outages = []Interval{iv(-3*time.Minute, -150*time.Second)}
