@@ -286,7 +286,6 @@ func run(o options) error {
 		Recorder:         mgr.GetEventRecorder("itops-operator"),
 		Incidents:        incidentSyncer,
 		ClusterNamespace: o.clusterNamespace,
-		Started:          time.Now(),
 	}
 	if err := serviceLevels.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the ServiceLevel controller: %w", err)

@@ -391,6 +391,13 @@ type ServiceLevelStatus struct {
 	// +kubebuilder:validation:MaxItems=50
 	UnobservedPeriods []Period `json:"unobservedPeriods,omitempty"`
 
+	// plannedPeriods holds exact intervals, within the recent burn-rate windows, during which
+	// Maintenance windows covered the service, booked as they happened.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=50
+	PlannedPeriods []Period `json:"plannedPeriods,omitempty"`
+
 	// plannedDowntime is the time within the window Maintenance windows covered the service.
 	// +optional
 	PlannedDowntime *metav1.Duration `json:"plannedDowntime,omitempty"`

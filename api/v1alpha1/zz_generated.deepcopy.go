@@ -945,6 +945,13 @@ func (in *ServiceLevelStatus) DeepCopyInto(out *ServiceLevelStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.PlannedPeriods != nil {
+		in, out := &in.PlannedPeriods, &out.PlannedPeriods
+		*out = make([]Period, len(*in))
+		for i := range *in {
+			(*in)[i].DeepCopyInto(&(*out)[i])
+		}
+	}
 	if in.PlannedDowntime != nil {
 		in, out := &in.PlannedDowntime, &out.PlannedDowntime
 		*out = new(v1.Duration)

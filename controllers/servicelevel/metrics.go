@@ -59,7 +59,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		r, down, err := c.r.measure(ctx, sl, now)
 		if err != nil {
-			ch <- prometheus.NewInvalidMetric(availabilityDesc, err)
+			// One ServiceLevel that cannot be measured (its Stalled condition says why) must
+			// not fail the whole scrape.
 			continue
 		}
 		labels := []string{sl.Namespace, sl.Name}
@@ -103,13 +104,8 @@ func (r *Reconciler) measure(ctx context.Context, sl *itopsv1alpha1.ServiceLevel
 	if err != nil {
 		return slo.Report{}, false, err
 	}
-	books := booksOf(&sl.Status)
-	if in.continuous {
-		books = slo.Record(books, slo.Observe(in.states, now))
-	} else {
-		books = slo.Reconstruct(books, slo.Observe(in.states, now))
-	}
-	return slo.Compute(obj, alerts, books, in.planned, now), books.Down(), nil
+	books := keepBooks(booksOf(&sl.Status), obj, alerts, in, now.Truncate(time.Second))
+	return slo.Compute(obj, alerts, books, now.Truncate(time.Second)), books.Down(), nil
 }
 
 func float(r *big.Rat) float64 {

@@ -3,6 +3,7 @@ package servicelevel
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -37,11 +38,14 @@ type Reconciler struct {
 	Incidents *healthcontrollers.Syncer
 	// ClusterNamespace holds cluster-wide MaintenanceWindows.
 	ClusterNamespace string
-	// Started is when this operator process started: books last written before it were not
-	// watched in between, and are reconstructed.
-	Started time.Time
 	// Clock is injected for tests; the real clock when nil.
 	Clock clock.PassiveClock
+
+	// watching holds the UIDs of the ServiceLevels this process has observed since it began
+	// reconciling (as the leader). Books written before, by another process or before a
+	// restart, were not watched in between: the first observation reconstructs them. It is
+	// knowledge of this process only, never state that must survive it.
+	watching sync.Map
 }
 
 // +kubebuilder:rbac:groups=itops.dev,resources=servicelevels,verbs=get;list;watch
@@ -82,6 +86,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			r.Recorder.Eventf(sl, nil, e.eventType, e.reason, "Measure", "%s", e.message)
 		}
 	}
+	// From here on the books in status are this process's own observation.
+	r.watching.Store(sl.UID, true)
 	log := ctrl.LoggerFrom(ctx)
 	log.V(1).Info("measured", "availability", sl.Status.Availability, "budgetRemaining", sl.Status.ErrorBudgetRemaining,
 		"burnRate", sl.Status.BurnRate, "requeueAfter", d.requeueAfter)
@@ -95,7 +101,8 @@ func Subject(sl *itopsv1alpha1.ServiceLevel) health.Subject {
 
 // gather reads the service's workloads and its planned downtime from the cache.
 func (r *Reconciler) gather(ctx context.Context, sl *itopsv1alpha1.ServiceLevel, now time.Time) (inputs, error) {
-	in := inputs{continuous: sl.Status.LastObservedAt != nil && !sl.Status.LastObservedAt.Time.Before(r.Started.Truncate(time.Second))}
+	_, watched := r.watching.Load(sl.UID)
+	in := inputs{continuous: watched && sl.Status.LastObservedAt != nil}
 	sel, err := metav1.LabelSelectorAsSelector(&sl.Spec.Selector)
 	if err != nil {
 		return in, nil //nolint:nilerr // CEL validates selectors; an invalid one selects nothing

@@ -24,6 +24,7 @@ import (
 const (
 	maxOutages    = 200
 	maxUnobserved = 50
+	maxPlanned    = 50
 	maxWorkloads  = 64
 )
 
@@ -31,7 +32,8 @@ const (
 type inputs struct {
 	// states are the selected workloads' availability.
 	states []slo.WorkloadState
-	// planned is the merged planned downtime of the service from its books' exact part on.
+	// planned is the merged planned downtime of the service (from the windows in effect) from
+	// its books' exact part on; it is booked as it happens.
 	planned []slo.Interval
 	// continuous: this operator process has watched the service since status.lastObservedAt.
 	continuous bool
@@ -54,20 +56,25 @@ type desired struct {
 // computeStatus is the ServiceLevel controller's decision, a pure function of the spec, its
 // books, what it observed, and the clock.
 func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) desired {
+	// The books are kept in whole seconds, as the API stores times: what is computed is what
+	// is read back.
+	now = now.Truncate(time.Second)
 	st := *sl.Status.DeepCopy()
 	st.ObservedGeneration = sl.Generation
 	d := desired{}
 	set := func(condType string, status metav1.ConditionStatus, reason, msg string) {
 		old := meta.FindStatusCondition(st.Conditions, condType)
-		if old == nil || old.Status != status {
+		bad := (condType == itopsv1alpha1.SLConditionBudgetExhausted && status == metav1.ConditionTrue) ||
+			(condType == itopsv1alpha1.SLConditionObjectiveMet && status == metav1.ConditionFalse) ||
+			(condType == itopsv1alpha1.ConditionStalled && status == metav1.ConditionTrue)
+		// Events on transitions, and on a first state that needs attention; none for Ready.
+		if condType != itopsv1alpha1.ConditionReady && status != metav1.ConditionUnknown &&
+			((old != nil && old.Status != status) || (old == nil && bad)) {
 			eventType := corev1.EventTypeNormal
-			if (condType == itopsv1alpha1.SLConditionBudgetExhausted && status == metav1.ConditionTrue) ||
-				(condType == itopsv1alpha1.SLConditionObjectiveMet && status == metav1.ConditionFalse) {
+			if bad {
 				eventType = corev1.EventTypeWarning
 			}
-			if condType != itopsv1alpha1.ConditionReady && status != metav1.ConditionUnknown {
-				d.events = append(d.events, event{eventType, reason, msg})
-			}
+			d.events = append(d.events, event{eventType, reason, msg})
 		}
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: condType, Status: status, Reason: reason,
 			Message: health.Truncate(msg, 1024), ObservedGeneration: sl.Generation, LastTransitionTime: metav1.NewTime(now)})
@@ -92,27 +99,9 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 	}
 	meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionStalled)
 
-	books := booksOf(&st)
-	obs := slo.Observe(in.states, now)
-	if in.continuous {
-		books = slo.Record(books, obs)
-	} else {
-		books = slo.Reconstruct(books, obs)
-	}
-	horizon := time.Hour
-	for _, a := range alerts {
-		horizon = max(horizon, a.Long)
-	}
-	keepFrom := now.Add(-obj.Window)
-	books = slo.Fold(books, now.Add(-horizon), keepFrom, in.planned)
-	if n := len(books.Outages); n > maxOutages {
-		books = slo.Fold(books, books.Outages[n-maxOutages].Start, keepFrom, in.planned)
-	}
-	if n := len(books.Unobserved); n > maxUnobserved {
-		books = slo.Fold(books, books.Unobserved[n-maxUnobserved].Start, keepFrom, in.planned)
-	}
-	r := slo.Compute(obj, alerts, books, in.planned, now)
-	st = withBooks(st, books, in.planned)
+	books := keepBooks(booksOf(&st), obj, alerts, in, now)
+	r := slo.Compute(obj, alerts, books, now)
+	st = withBooks(st, books)
 
 	st.Availability = slo.Percent(r.Availability, 4)
 	st.ErrorBudgetRemaining = slo.Percent(r.BudgetRemaining, 4)
@@ -162,7 +151,7 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 	if r.Firing() {
 		d.problems = append(d.problems, burnProblem(sl, r, books, in.states))
 	}
-	d.requeueAfter = r.RefreshAfter(books)
+	d.requeueAfter = r.RefreshAfter(books, now)
 	if d.requeueAfter == 0 {
 		for _, s := range in.states {
 			if s.Since.IsZero() {
@@ -175,6 +164,36 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 	}
 	d.status = st
 	return d
+}
+
+// keepBooks records the observation and the planned downtime in the books, and folds what left
+// the exact horizon (the longest alert window, at least 1h) into daily totals, within bounds.
+func keepBooks(books slo.Books, obj slo.Objective, alerts []slo.Alert, in inputs, now time.Time) slo.Books {
+	obs := slo.Observe(in.states, now)
+	if in.continuous {
+		books = slo.Record(books, obs)
+	} else {
+		books = slo.Reconstruct(books, obs)
+	}
+	books = slo.BookPlanned(books, in.planned, now)
+	horizon := time.Hour
+	for _, a := range alerts {
+		horizon = max(horizon, a.Long)
+	}
+	keepFrom := now.Add(-obj.Window)
+	books = slo.Fold(books, now.Add(-horizon), keepFrom)
+	// A service flapping more often than the bounds allow within the horizon has its oldest
+	// exact records folded early.
+	if n := len(books.Outages); n > maxOutages {
+		books = slo.Fold(books, books.Outages[n-maxOutages].Start, keepFrom)
+	}
+	if n := len(books.Unobserved); n > maxUnobserved {
+		books = slo.Fold(books, books.Unobserved[n-maxUnobserved].Start, keepFrom)
+	}
+	if n := len(books.Planned); n > maxPlanned {
+		books = slo.Fold(books, books.Planned[n-maxPlanned].Start, keepFrom)
+	}
+	return books
 }
 
 // parse reads the objective and the alerts; the CRD's validation makes errors rare (an object
@@ -295,6 +314,9 @@ func booksOf(st *itopsv1alpha1.ServiceLevelStatus) slo.Books {
 	for _, u := range st.UnobservedPeriods {
 		b.Unobserved = append(b.Unobserved, slo.Interval{Start: u.Start.Time, End: u.End.Time})
 	}
+	for _, p := range st.PlannedPeriods {
+		b.Planned = append(b.Planned, slo.Interval{Start: p.Start.Time, End: p.End.Time})
+	}
 	for _, d := range st.DowntimeByDay {
 		date, err := time.Parse(time.DateOnly, d.Date)
 		if err != nil {
@@ -306,7 +328,7 @@ func booksOf(st *itopsv1alpha1.ServiceLevelStatus) slo.Books {
 }
 
 // withBooks writes the books into status.
-func withBooks(st itopsv1alpha1.ServiceLevelStatus, b slo.Books, planned []slo.Interval) itopsv1alpha1.ServiceLevelStatus {
+func withBooks(st itopsv1alpha1.ServiceLevelStatus, b slo.Books) itopsv1alpha1.ServiceLevelStatus {
 	tm := func(t time.Time) *metav1.Time {
 		if t.IsZero() {
 			return nil
@@ -318,14 +340,11 @@ func withBooks(st itopsv1alpha1.ServiceLevelStatus, b slo.Books, planned []slo.I
 	for _, o := range b.Outages {
 		out := itopsv1alpha1.Outage{Start: metav1.Time{Time: o.Start}, End: tm(o.End)}
 		if !o.End.IsZero() {
-			out.Planned = slo.Covered(o, planned)
+			out.Planned = slo.Covered(o, b.Planned)
 		}
 		st.Outages = append(st.Outages, out)
 	}
-	st.UnobservedPeriods = nil
-	for _, u := range b.Unobserved {
-		st.UnobservedPeriods = append(st.UnobservedPeriods, itopsv1alpha1.Period{Start: metav1.Time{Time: u.Start}, End: metav1.Time{Time: u.End}})
-	}
+	st.UnobservedPeriods, st.PlannedPeriods = periods(b.Unobserved), periods(b.Planned)
 	st.DowntimeByDay = nil
 	for _, d := range b.Days {
 		st.DowntimeByDay = append(st.DowntimeByDay, itopsv1alpha1.DailyDowntime{Date: d.Date.Format(time.DateOnly),
@@ -334,10 +353,21 @@ func withBooks(st itopsv1alpha1.ServiceLevelStatus, b slo.Books, planned []slo.I
 	return st
 }
 
+func periods(ivs []slo.Interval) []itopsv1alpha1.Period {
+	if len(ivs) == 0 {
+		return nil
+	}
+	out := make([]itopsv1alpha1.Period, 0, len(ivs))
+	for _, iv := range ivs {
+		out = append(out, itopsv1alpha1.Period{Start: metav1.Time{Time: iv.Start}, End: metav1.Time{Time: iv.End}})
+	}
+	return out
+}
+
 func clearBooks(st itopsv1alpha1.ServiceLevelStatus) itopsv1alpha1.ServiceLevelStatus {
 	st.Availability, st.ErrorBudgetRemaining, st.BurnRate = "", "", ""
 	st.Downtime, st.PlannedDowntime, st.Unobserved = nil, nil, nil
-	st.DowntimeByDay, st.Outages, st.UnobservedPeriods, st.BurnRateAlerts = nil, nil, nil, nil
+	st.DowntimeByDay, st.Outages, st.UnobservedPeriods, st.PlannedPeriods, st.BurnRateAlerts = nil, nil, nil, nil, nil
 	st.TrackingSince, st.LastObservedAt, st.FoldedUntil = nil, nil, nil
 	return st
 }

@@ -1,10 +1,12 @@
 package servicelevel
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -89,7 +91,7 @@ func TestComputeStatus(t *testing.T) {
 			wantAvailability: "99.85", wantBudget: "50",
 			wantObjective: metav1.ConditionFalse, wantExhausted: metav1.ConditionFalse,
 			wantRequeue: slo.IdleResolution,
-			wantEvents:  []string{"ObjectiveMissed", "BudgetRemaining"},
+			wantEvents:  []string{"ObjectiveMissed"},
 		},
 		{
 			name: "down for ten minutes: the fast burn alert fires",
@@ -134,7 +136,7 @@ func TestComputeStatus(t *testing.T) {
 			name:        "an objective stored before validation existed: stalled",
 			sl:          newSL(func(sl *itopsv1alpha1.ServiceLevel) { sl.Spec.Objectives.Availability = "100" }),
 			in:          inputs{states: []slo.WorkloadState{up()}, continuous: true},
-			wantStalled: true,
+			wantStalled: true, wantEvents: []string{"InvalidSpec"},
 		},
 	}
 	for _, tt := range tests {
@@ -174,7 +176,7 @@ func TestComputeStatus(t *testing.T) {
 			for _, e := range d.events {
 				reasons = append(reasons, e.reason)
 			}
-			if tt.wantEvents != nil && strings.Join(reasons, ",") != strings.Join(tt.wantEvents, ",") {
+			if strings.Join(reasons, ",") != strings.Join(tt.wantEvents, ",") {
 				t.Errorf("events = %v, want %v", reasons, tt.wantEvents)
 			}
 			if len(st.UnobservedPeriods) != tt.wantUnobserved {
@@ -187,19 +189,31 @@ func TestComputeStatus(t *testing.T) {
 	}
 }
 
-// The books survive a round trip through status, and a second reconcile at the same instant
-// changes nothing (no status write, no event).
+// The books survive a round trip through the API (JSON, whole seconds), and a second reconcile
+// at the same instant changes nothing: no status write, no event.
 func TestComputeStatusIsIdempotent(t *testing.T) {
+	now := t0.Add(700 * time.Millisecond)
 	sl := newSL(tracked)
-	in := inputs{states: []slo.WorkloadState{down(10 * time.Minute)}, continuous: true}
-	first := computeStatus(sl, in, t0)
-	sl.Status = first.status
-	second := computeStatus(sl, in, t0)
+	in := inputs{states: []slo.WorkloadState{down(10 * time.Minute)}, continuous: true,
+		planned: []slo.Interval{{Start: t0.Add(-3 * time.Hour), End: t0.Add(-150 * time.Minute)}}}
+	first := computeStatus(sl, in, now)
+	raw, err := json.Marshal(first.status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl.Status = itopsv1alpha1.ServiceLevelStatus{}
+	if err := json.Unmarshal(raw, &sl.Status); err != nil {
+		t.Fatal(err)
+	}
+	second := computeStatus(sl, in, now.Add(200*time.Millisecond))
 	if len(second.events) != 0 {
 		t.Errorf("second pass emitted events %v", second.events)
 	}
-	if second.status.Availability != first.status.Availability || len(second.status.Outages) != 1 {
-		t.Errorf("second pass = %+v, first %+v", second.status, first.status)
+	if !apiequality.Semantic.DeepEqual(second.status, sl.Status) {
+		t.Errorf("second pass changed the status:\n%+v\nwas\n%+v", second.status, sl.Status)
+	}
+	if len(second.status.PlannedPeriods) != 1 || len(second.status.Outages) != 1 {
+		t.Errorf("planned periods %v, outages %v", second.status.PlannedPeriods, second.status.Outages)
 	}
 	// Recovery closes the outage at the condition's transition.
 	recovered := slo.WorkloadState{Kind: "Deployment", Name: "web", Ready: 2, Desired: 2, Since: t0.Add(5 * time.Minute)}
@@ -209,5 +223,9 @@ func TestComputeStatusIsIdempotent(t *testing.T) {
 	}
 	if third.status.Downtime.Duration != 15*time.Minute {
 		t.Errorf("downtime = %s, want 15m", third.status.Downtime.Duration)
+	}
+	// The planned time booked earlier stays booked although no window says so any more.
+	if third.status.PlannedDowntime.Duration != 30*time.Minute {
+		t.Errorf("planned downtime = %s, want the 30m booked before", third.status.PlannedDowntime.Duration)
 	}
 }

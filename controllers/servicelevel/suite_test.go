@@ -48,7 +48,7 @@ var _ = BeforeSuite(func() {
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: cluster.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	Expect(err).NotTo(HaveOccurred())
 	reconciler = &Reconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("itops-operator"), ClusterNamespace: clusterNamespace, Started: time.Now(),
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("itops-operator"), ClusterNamespace: clusterNamespace,
 		Incidents: &healthcontrollers.Syncer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace},
 	}
 	Expect(reconciler.SetupWithManager(mgr)).To(Succeed())
@@ -126,7 +126,7 @@ var _ = Describe("ServiceLevel controller", func() {
 			g.Expect(sl.Status.TrackingSince).NotTo(BeNil())
 			g.Expect(sl.Status.ErrorBudgetRemaining).To(Equal("100"))
 			g.Expect(sl.Status.Workloads).To(ConsistOf(HaveField("Name", "web")))
-			g.Expect(meta.IsStatusConditionTrue(sl.Status.Conditions, itopsv1alpha1.SLConditionBudgetExhausted)).To(BeFalse())
+			g.Expect(meta.IsStatusConditionFalse(sl.Status.Conditions, itopsv1alpha1.SLConditionBudgetExhausted)).To(BeTrue())
 		}).WithTimeout(20 * time.Second).Should(Succeed())
 
 		By("the Deployment becoming unavailable: an open outage and a burn-rate incident")
@@ -165,7 +165,7 @@ var _ = Describe("ServiceLevel controller", func() {
 		}).WithTimeout(20 * time.Second).Should(Succeed())
 		Eventually(func(g Gomega) {
 			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
-			g.Expect(meta.IsStatusConditionTrue(inc.Status.Conditions, itopsv1alpha1.IncidentConditionProblemPresent)).To(BeFalse())
+			g.Expect(meta.IsStatusConditionFalse(inc.Status.Conditions, itopsv1alpha1.IncidentConditionProblemPresent)).To(BeTrue())
 		}).WithTimeout(75 * time.Second).WithPolling(time.Second).Should(Succeed())
 	})
 })

@@ -1,7 +1,6 @@
 package maintenance
 
 import (
-	"sort"
 	"time"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -38,27 +37,5 @@ func PlannedDowntime(windows []itopsv1alpha1.MaintenanceWindow, subject Object, 
 		}
 		all = append(all, cal.Between(start, to)...)
 	}
-	return Merge(all)
-}
-
-// Merge sorts intervals and merges overlapping and adjacent ones; empty intervals are dropped.
-func Merge(ivs []schedule.Interval) []schedule.Interval {
-	sorted := make([]schedule.Interval, 0, len(ivs))
-	for _, iv := range ivs {
-		if iv.End.After(iv.Start) {
-			sorted = append(sorted, iv)
-		}
-	}
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Start.Before(sorted[j].Start) })
-	var out []schedule.Interval
-	for _, iv := range sorted {
-		if n := len(out); n > 0 && !iv.Start.After(out[n-1].End) {
-			if iv.End.After(out[n-1].End) {
-				out[n-1].End = iv.End
-			}
-			continue
-		}
-		out = append(out, iv)
-	}
-	return out
+	return schedule.Merge(all)
 }

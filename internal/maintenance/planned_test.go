@@ -100,14 +100,3 @@ func TestPlannedDowntime(t *testing.T) {
 		}
 	}
 }
-
-func TestMerge(t *testing.T) {
-	a := func(s, e int) schedule.Interval {
-		return schedule.Interval{Start: t0.Add(time.Duration(s) * time.Minute), End: t0.Add(time.Duration(e) * time.Minute)}
-	}
-	got := Merge([]schedule.Interval{a(30, 40), a(0, 10), a(5, 20), a(20, 25), a(50, 50), a(60, 55)})
-	want := []schedule.Interval{a(0, 25), a(30, 40)}
-	if len(got) != len(want) || !got[0].Start.Equal(want[0].Start) || !got[0].End.Equal(want[0].End) || !got[1].End.Equal(want[1].End) {
-		t.Errorf("Merge() = %v, want %v", got, want)
-	}
-}

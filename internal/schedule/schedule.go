@@ -446,3 +446,23 @@ func maxTime(a, b time.Time) time.Time {
 func (iv Interval) String() string {
 	return fmt.Sprintf("%s..%s", iv.Start.UTC().Format(time.RFC3339), iv.End.UTC().Format(time.RFC3339))
 }
+
+// Merge sorts intervals and merges overlapping and adjacent ones; empty intervals are dropped.
+func Merge(ivs []Interval) []Interval {
+	sorted := make([]Interval, 0, len(ivs))
+	for _, iv := range ivs {
+		if iv.End.After(iv.Start) {
+			sorted = append(sorted, iv)
+		}
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Start.Before(sorted[j].Start) })
+	var out []Interval
+	for _, iv := range sorted {
+		if n := len(out); n > 0 && !iv.Start.After(out[n-1].End) {
+			out[n-1].End = maxTime(out[n-1].End, iv.End)
+			continue
+		}
+		out = append(out, iv)
+	}
+	return out
+}

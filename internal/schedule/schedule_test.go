@@ -189,3 +189,16 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestMerge(t *testing.T) {
+	a := func(s, e int) Interval {
+		return Interval{Start: mergeT0.Add(time.Duration(s) * time.Minute), End: mergeT0.Add(time.Duration(e) * time.Minute)}
+	}
+	got := Merge([]Interval{a(30, 40), a(0, 10), a(5, 20), a(20, 25), a(50, 50), a(60, 55)})
+	want := []Interval{a(0, 25), a(30, 40)}
+	if len(got) != len(want) || !got[0].Start.Equal(want[0].Start) || !got[0].End.Equal(want[0].End) || !got[1].End.Equal(want[1].End) {
+		t.Errorf("Merge() = %v, want %v", got, want)
+	}
+}
+
+var mergeT0 = time.Date(2026, 11, 24, 22, 0, 0, 0, time.UTC)

@@ -1,11 +1,12 @@
 // Package slo keeps a service's availability books and does its SLO math: outages recorded
-// from observations (with reconstruction after an operator restart), availability, error
-// budget and multi-window burn rates over rolling windows, with planned downtime excluded. It
+// from observations (with reconstruction after an operator restart), planned downtime booked as
+// it happens, availability, error budget and multi-window burn rates over rolling windows. It
 // is pure: callers pass observations, planned downtime and the clock. Figures are exact
 // rationals (math/big), formatted as decimal strings; there are no floats.
 //
-// The books hold exact outage intervals for the recent past (the exact horizon, the longest
-// burn-rate window) and daily totals (UTC days) for the rest of the objective window.
+// The books hold exact intervals for the recent past (the exact horizon, the longest burn-rate
+// window) and daily totals (UTC days) for the rest of the objective window. Times are whole
+// seconds, as the API stores them.
 package slo
 
 import (
@@ -42,6 +43,10 @@ type Books struct {
 	// Unobserved are exact intervals within the exact horizon during which the state is not
 	// known (the operator was not running and the workloads' conditions cannot tell).
 	Unobserved []Interval
+	// Planned are exact, merged intervals within the exact horizon during which Maintenance
+	// windows covered the service: booked as they happen, so that deleting or editing a window
+	// later changes nothing already booked.
+	Planned []Interval
 	// Days are daily totals before the exact horizon, sorted by date.
 	Days []Day
 }
@@ -122,11 +127,29 @@ func record(b Books, obs Observation, continuous bool) Books {
 	return b
 }
 
+// BookPlanned adds the planned downtime observed up to now (merged intervals, from windows in
+// effect) to the books' planned intervals, from where the exact books begin.
+func BookPlanned(b Books, planned []Interval, now time.Time) Books {
+	b = b.clone()
+	from := maxTime(b.FoldedUntil, b.Since)
+	if b.Since.IsZero() {
+		return b
+	}
+	var add []Interval
+	for _, p := range planned {
+		if c, ok := clip(p, from, now); ok {
+			add = append(add, c)
+		}
+	}
+	b.Planned = schedule.Merge(append(b.Planned, add...))
+	return b
+}
+
 // Fold books everything before until into daily totals: unplanned downtime, planned downtime
-// (the given merged planned intervals, whether or not the service was down) and unobserved
-// time, and trims the exact records to start at until. Days that ended before keepFrom are
-// dropped. A folded day never changes afterwards: what was booked stays booked.
-func Fold(b Books, until, keepFrom time.Time, planned []Interval) Books {
+// (whether or not the service was down) and unobserved time, and trims the exact records to
+// start at until. Days that ended before keepFrom are dropped. A folded day never changes
+// afterwards: what was booked stays booked.
+func Fold(b Books, until, keepFrom time.Time) Books {
 	b = b.clone()
 	from := maxTime(b.FoldedUntil, b.Since)
 	if b.Since.IsZero() || !until.After(from) {
@@ -150,10 +173,10 @@ func Fold(b Books, until, keepFrom time.Time, planned []Interval) Books {
 			o.End = until
 		}
 		if c, ok := clip(o, from, until); ok {
-			book(c, func(d *Day, part Interval) { d.Downtime += part.End.Sub(part.Start) - overlap(part, planned) })
+			book(c, func(d *Day, part Interval) { d.Downtime += part.End.Sub(part.Start) - overlap(part, b.Planned) })
 		}
 	}
-	for _, p := range planned {
+	for _, p := range b.Planned {
 		if c, ok := clip(p, from, until); ok {
 			book(c, func(d *Day, part Interval) { d.Planned += part.End.Sub(part.Start) })
 		}
@@ -163,7 +186,7 @@ func Fold(b Books, until, keepFrom time.Time, planned []Interval) Books {
 			book(c, func(d *Day, part Interval) { d.Unobserved += part.End.Sub(part.Start) })
 		}
 	}
-	b.Outages, b.Unobserved = trim(b.Outages, until), trim(b.Unobserved, until)
+	b.Outages, b.Unobserved, b.Planned = trim(b.Outages, until), trim(b.Unobserved, until), trim(b.Planned, until)
 	b.FoldedUntil = until
 	b.Days = b.Days[:0]
 	for _, d := range totals {
@@ -200,6 +223,7 @@ func dropBefore(days []Day, t time.Time) []Day {
 func (b Books) clone() Books {
 	b.Outages = append([]Interval(nil), b.Outages...)
 	b.Unobserved = append([]Interval(nil), b.Unobserved...)
+	b.Planned = append([]Interval(nil), b.Planned...)
 	b.Days = append([]Day(nil), b.Days...)
 	return b
 }

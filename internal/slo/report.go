@@ -95,24 +95,29 @@ func (r Report) ObjectiveMet(o Objective) bool {
 	return r.Availability == nil || r.Availability.Cmp(o.Target) >= 0
 }
 
-// Compute reports the books at now. planned are the merged planned-downtime intervals from the
-// books' FoldedUntil on (folded days carry their own). Days count while any part of them lies in
-// the objective window: downtime is never dropped before the window has fully passed it.
-func Compute(o Objective, alerts []Alert, b Books, planned []Interval, now time.Time) Report {
+// Compute reports the books at now. The exact books count from FoldedUntil on; daily totals
+// before it count for the days overlapping the objective window, whole: a day straddling the
+// window's start counts in full, and so does its time (the window is up to one day longer at its
+// old end, never shorter), so old downtime is never dropped before its day has left the window.
+func Compute(o Objective, alerts []Alert, b Books, now time.Time) Report {
 	from := now.Add(-o.Window)
 	r := Report{}
-	w := span(b, planned, maxTime(from, b.FoldedUntil), now)
+	w := span(b, maxTime(from, b.FoldedUntil), now)
 	r.Downtime, r.Planned, r.Unobserved = w.down, w.planned, w.unobserved
-	for _, d := range b.Days {
-		if d.Date.Add(24*time.Hour).After(from) && d.Date.Before(now) {
-			r.Downtime += d.Downtime
-			r.Planned += d.Planned
-			r.Unobserved += d.Unobserved
+	start := from
+	if from.Before(b.FoldedUntil) {
+		start = midnight(from)
+		for _, d := range b.Days {
+			if d.Date.Add(24*time.Hour).After(from) && d.Date.Before(b.FoldedUntil) {
+				r.Downtime += d.Downtime
+				r.Planned += d.Planned
+				r.Unobserved += d.Unobserved
+			}
 		}
 	}
 	var tracked time.Duration
 	if !b.Since.IsZero() && now.After(b.Since) {
-		tracked = now.Sub(maxTime(from, b.Since))
+		tracked = now.Sub(maxTime(start, b.Since))
 	}
 	r.Observed = max(tracked-r.Planned-r.Unobserved, 0)
 	if r.Observed > 0 {
@@ -129,7 +134,7 @@ func Compute(o Objective, alerts []Alert, b Books, planned []Interval, now time.
 	r.BurnRate = new(big.Rat)
 	var shortest time.Duration
 	for _, a := range alerts {
-		bn := Burn{Alert: a, LongRate: burnRate(b, planned, budget, now.Add(-a.Long), now), ShortRate: burnRate(b, planned, budget, now.Add(-a.Short), now)}
+		bn := Burn{Alert: a, LongRate: burnRate(b, budget, now.Add(-a.Long), now), ShortRate: burnRate(b, budget, now.Add(-a.Short), now)}
 		// An alert fires once the books cover its short window: a service seen down a moment
 		// after its ServiceLevel was created has no measurable burn yet (its workloads' own
 		// incidents report it meanwhile).
@@ -145,9 +150,9 @@ func Compute(o Objective, alerts []Alert, b Books, planned []Interval, now time.
 
 // burnRate is (unplanned downtime / observed time) / (1 - target) over [from, to), from the
 // exact books (the exact horizon covers the longest alert window).
-func burnRate(b Books, planned []Interval, budget *big.Rat, from, to time.Time) *big.Rat {
+func burnRate(b Books, budget *big.Rat, from, to time.Time) *big.Rat {
 	from = maxTime(from, b.FoldedUntil)
-	w := span(b, planned, from, to)
+	w := span(b, from, to)
 	if b.Since.IsZero() || budget.Sign() <= 0 {
 		return new(big.Rat)
 	}
@@ -163,7 +168,7 @@ type totals struct{ down, planned, unobserved time.Duration }
 
 // span totals the exact books within [from, to): unplanned outage time, planned time (down or
 // not), and unobserved time.
-func span(b Books, planned []Interval, from, to time.Time) totals {
+func span(b Books, from, to time.Time) totals {
 	var t totals
 	if !to.After(from) {
 		return t
@@ -173,10 +178,10 @@ func span(b Books, planned []Interval, from, to time.Time) totals {
 			o.End = to
 		}
 		if c, ok := clip(o, from, to); ok {
-			t.down += c.End.Sub(c.Start) - overlap(c, planned)
+			t.down += c.End.Sub(c.Start) - overlap(c, b.Planned)
 		}
 	}
-	for _, p := range planned {
+	for _, p := range b.Planned {
 		if c, ok := clip(p, maxTime(from, b.Since), to); ok {
 			t.planned += c.End.Sub(c.Start)
 		}
@@ -244,17 +249,38 @@ const (
 )
 
 // RefreshAfter is when the figures should next be refreshed, absent any event: at
-// ActiveResolution while the service is down or any alert window holds downtime, at
-// IdleResolution while the objective window holds downtime, and never otherwise (the figures
-// cannot change by themselves).
-func (r Report) RefreshAfter(b Books) time.Duration {
+// ActiveResolution while the service is down or an alert fires, or sooner when the short
+// window of a firing alert clears (so the alert stops when the burn does); exactly when the books come to cover an alert's short
+// window, if downtime could make it fire then; at IdleResolution while the objective window
+// holds downtime (availability and burn rates drift as the windows slide, and only downward
+// while the service is up); never otherwise (the figures cannot change by themselves).
+func (r Report) RefreshAfter(b Books, now time.Time) time.Duration {
 	if b.Down() {
 		return ActiveResolution
 	}
-	for _, bn := range r.Burns {
-		if bn.LongRate.Sign() > 0 || bn.ShortRate.Sign() > 0 {
-			return ActiveResolution
+	if r.Firing() {
+		// Up again: a firing alert stops at the latest when its short window no longer holds
+		// the last outage.
+		next := ActiveResolution
+		if n := len(b.Outages); n > 0 {
+			for _, bn := range r.Burns {
+				if clears := b.Outages[n-1].End.Add(bn.Short).Sub(now); bn.Firing && clears > 0 && clears < next {
+					next = clears
+				}
+			}
 		}
+		return next
+	}
+	var next time.Duration
+	for _, bn := range r.Burns {
+		if covered := b.Since.Add(bn.Short); bn.ShortRate.Cmp(bn.Factor) > 0 && covered.After(now) {
+			if d := covered.Sub(now); next == 0 || d < next {
+				next = d
+			}
+		}
+	}
+	if next > 0 {
+		return next
 	}
 	if r.Downtime > 0 {
 		return IdleResolution
