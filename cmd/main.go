@@ -286,6 +286,7 @@ func run(o options) error {
 		Recorder:         mgr.GetEventRecorder("itops-operator"),
 		Incidents:        incidentSyncer,
 		ClusterNamespace: o.clusterNamespace,
+		Audit:            auditLog,
 	}
 	if err := serviceLevels.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the ServiceLevel controller: %w", err)
@@ -366,5 +367,7 @@ func setupChangeWebhooks(ctx context.Context, mgr ctrl.Manager, o options, polic
 	srv := mgr.GetWebhookServer()
 	srv.Register(webhooks.GateValidatePath, &webhook.Admission{Handler: g.ValidatingHandler()})
 	srv.Register(webhooks.GateMutatePath, &webhook.Admission{Handler: g.MutatingHandler()})
+	bounds := &webhooks.ScalingBounds{Reader: mgr.GetCache(), ExemptNamespaces: []string{o.operatorNamespace, o.clusterNamespace}}
+	srv.Register(webhooks.ScalingBoundsPath, &webhook.Admission{Handler: bounds.Handler()})
 	return nil
 }

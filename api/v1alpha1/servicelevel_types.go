@@ -41,6 +41,9 @@ const (
 	// SLConditionScalingConflict is True when the scaling bounds of the ServiceLevels selecting
 	// one workload do not intersect (abnormal polarity).
 	SLConditionScalingConflict = "ScalingConflict"
+	// SLConditionScalingDrift is True while a selected workload's replicas are outside the
+	// scaling bounds (abnormal polarity).
+	SLConditionScalingDrift = "ScalingDrift"
 )
 
 // ServiceLevel condition reasons.
@@ -59,6 +62,14 @@ const (
 	SLReasonMeasured = "Measured"
 	// SLReasonNoObjectives: Ready=True, the ServiceLevel sets SLA deadlines or scaling only.
 	SLReasonNoObjectives = "NoObjectives"
+	// SLReasonBoundsConflict: ScalingConflict=True.
+	SLReasonBoundsConflict = "BoundsDoNotIntersect"
+	// SLReasonBoundsIntersect: ScalingConflict=False.
+	SLReasonBoundsIntersect = "BoundsIntersect"
+	// SLReasonOutOfBounds: ScalingDrift=True.
+	SLReasonOutOfBounds = "OutOfBounds"
+	// SLReasonWithinBounds: ScalingDrift=False.
+	SLReasonWithinBounds = "WithinBounds"
 )
 
 // ServiceLevelSpec describes a service and what it promises.
@@ -280,6 +291,10 @@ type BurnRateAlertStatus struct {
 	// +required
 	// +kubebuilder:validation:Enum=OK;Firing
 	State string `json:"state"`
+
+	// since is when the alert entered its state.
+	// +optional
+	Since *metav1.Time `json:"since,omitempty"`
 }
 
 // Burn-rate alert states.
@@ -325,6 +340,16 @@ type WorkloadStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
 	Unavailable string `json:"unavailable,omitempty"`
+
+	// scaling says where the workload stands against the scaling policy: drift outside the
+	// bounds, an HorizontalPodAutoscaler it is left to, a cooldown; empty when nothing applies.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Scaling string `json:"scaling,omitempty"`
+
+	// drifted is true while the workload's replicas are outside the scaling bounds.
+	// +optional
+	Drifted bool `json:"drifted,omitempty"`
 }
 
 // ScalingEvent records one automatic scaling step.

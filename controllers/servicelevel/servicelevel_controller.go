@@ -7,6 +7,8 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,8 +24,10 @@ import (
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
+	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/maintenance"
+	"github.com/itops-dev/itops-operator/internal/scaling"
 	"github.com/itops-dev/itops-operator/internal/slo"
 )
 
@@ -38,6 +42,11 @@ type Reconciler struct {
 	Incidents *healthcontrollers.Syncer
 	// ClusterNamespace holds cluster-wide MaintenanceWindows.
 	ClusterNamespace string
+	// Audit records the automatic scaling steps.
+	Audit audit.Logger
+	// Thresholds tell which pods have problems more replicas cannot help with; the defaults
+	// when zero.
+	Thresholds health.Thresholds
 	// Clock is injected for tests; the real clock when nil.
 	Clock clock.PassiveClock
 
@@ -52,6 +61,9 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=itops.dev,resources=servicelevels/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=itops.dev,resources=maintenancewindows,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments/scale;statefulsets/scale,verbs=get;update;patch
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
 
 func (r *Reconciler) now() time.Time {
 	if r.Clock == nil {
@@ -85,6 +97,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		for _, e := range d.events {
 			r.Recorder.Eventf(sl, nil, e.eventType, e.reason, "Measure", "%s", e.message)
 		}
+		for _, e := range d.workloadEvents {
+			ref := &corev1.ObjectReference{APIVersion: "apps/v1", Kind: e.kind, Namespace: sl.Namespace, Name: e.name}
+			r.Recorder.Eventf(ref, sl, e.eventType, e.reason, "Measure", "%s", e.message)
+		}
+	}
+	// The steps are in the status: take them.
+	for _, a := range d.scale {
+		if err := r.scale(ctx, sl, a); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	// From here on the books in status are this process's own observation.
 	r.watching.Store(sl.UID, true)
@@ -113,6 +135,11 @@ func (r *Reconciler) gather(ctx context.Context, sl *itopsv1alpha1.ServiceLevel,
 	}
 	for _, w := range workloads {
 		in.states = append(in.states, slo.StateOf(w))
+	}
+	if sl.Spec.Scaling != nil {
+		if in.scaling, err = r.scalingInputs(ctx, sl, workloads, now); err != nil {
+			return in, err
+		}
 	}
 	if sl.Spec.Objectives == nil || len(workloads) == 0 {
 		return in, nil
@@ -154,6 +181,86 @@ func (r *Reconciler) gather(ctx context.Context, sl *itopsv1alpha1.ServiceLevel,
 	return in, nil
 }
 
+// scalingInputs gathers, for each selected Deployment and StatefulSet, its effective bounds,
+// the HorizontalPodAutoscaler scaling it, whether its pods run without being ready, and whether
+// this ServiceLevel is the one that acts on it.
+func (r *Reconciler) scalingInputs(ctx context.Context, sl *itopsv1alpha1.ServiceLevel, workloads []client.Object, now time.Time) ([]workloadScaling, error) {
+	sls := &itopsv1alpha1.ServiceLevelList{}
+	if err := r.List(ctx, sls, client.InNamespace(sl.Namespace)); err != nil {
+		return nil, err
+	}
+	hpas := &autoscalingv2.HorizontalPodAutoscalerList{}
+	if err := r.List(ctx, hpas, client.InNamespace(sl.Namespace)); err != nil {
+		return nil, err
+	}
+	var out []workloadScaling
+	for _, w := range workloads {
+		var replicas *int32
+		var selector *metav1.LabelSelector
+		switch o := w.(type) {
+		case *appsv1.Deployment:
+			replicas, selector = o.Spec.Replicas, o.Spec.Selector
+		case *appsv1.StatefulSet:
+			replicas, selector = o.Spec.Replicas, o.Spec.Selector
+		default:
+			continue // DaemonSets have no replicas
+		}
+		set := labels.Set(w.GetLabels())
+		scaleOut, correct := scaling.Actors(sls.Items, set)
+		ws := workloadScaling{kind: slo.StateOf(w).Kind, name: w.GetName(), replicas: 1, bounds: scaling.Effective(scaling.BoundsOf(sls.Items, set)),
+			scaleOut: scaleOut == sl.Name, correct: correct == sl.Name}
+		if replicas != nil {
+			ws.replicas = *replicas
+		}
+		for _, h := range hpas.Items {
+			if h.Spec.ScaleTargetRef.Kind == ws.kind && h.Spec.ScaleTargetRef.Name == ws.name {
+				ws.hpa = h.Name
+			}
+		}
+		if ws.scaleOut && selector != nil {
+			sel, err := metav1.LabelSelectorAsSelector(selector)
+			if err != nil {
+				continue
+			}
+			pods := &corev1.PodList{}
+			if err := r.List(ctx, pods, client.InNamespace(sl.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+				return nil, err
+			}
+			ws.notReadyOnly = scaling.NotReadyOnly(pods.Items, now, r.thresholds())
+		}
+		out = append(out, ws)
+	}
+	return out, nil
+}
+
+func (r *Reconciler) thresholds() health.Thresholds {
+	if r.Thresholds.CrashLoopWindow == 0 {
+		return health.DefaultThresholds
+	}
+	return r.Thresholds
+}
+
+// scale takes a scaling step through the workload's scale subresource, and records it.
+func (r *Reconciler) scale(ctx context.Context, sl *itopsv1alpha1.ServiceLevel, a scaleAction) error {
+	var obj client.Object = &appsv1.Deployment{}
+	if a.kind == "StatefulSet" {
+		obj = &appsv1.StatefulSet{}
+	}
+	obj.SetNamespace(sl.Namespace)
+	obj.SetName(a.name)
+	body := &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: a.name, Namespace: sl.Namespace}, Spec: autoscalingv1.ScaleSpec{Replicas: a.to}}
+	if err := r.SubResource("scale").Update(ctx, obj, client.WithSubResourceBody(body)); err != nil {
+		return fmt.Errorf("scaling %s %s to %d: %w", a.kind, a.name, a.to, err)
+	}
+	msg := fmt.Sprintf("ServiceLevel %s %s", sl.Name, a.message)
+	r.Audit.Write(audit.Record{Kind: "ServiceLevel", Namespace: sl.Namespace, Name: sl.Name, Transition: a.reason, By: "itops-operator",
+		Message: msg, Fields: []any{"workloadKind", a.kind, "workload", a.name, "from", a.from, "to", a.to}})
+	r.Recorder.Eventf(obj, sl, corev1.EventTypeNormal, a.reason, "Scale", "%s", msg)
+	r.Recorder.Eventf(sl, obj, corev1.EventTypeNormal, a.reason, "Scale", "%s %s: %s", a.kind, a.name, a.message)
+	ctrl.LoggerFrom(ctx).Info("scaled", "kind", a.kind, "workload", a.name, "from", a.from, "to", a.to, "reason", a.reason)
+	return nil
+}
+
 // workloads lists the Deployments, StatefulSets and DaemonSets in ns that sel selects, sorted
 // by kind then name (lists from the cache are sorted by name).
 func (r *Reconciler) workloads(ctx context.Context, ns string, sel labels.Selector) ([]client.Object, error) {
@@ -193,7 +300,29 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		b = b.Watches(obj, handler.EnqueueRequestsFromMapFunc(r.serviceLevelsSelecting))
 	}
 	b = b.Watches(&itopsv1alpha1.MaintenanceWindow{}, handler.EnqueueRequestsFromMapFunc(r.serviceLevelsOfWindow))
+	b = b.Watches(&autoscalingv2.HorizontalPodAutoscaler{}, handler.EnqueueRequestsFromMapFunc(r.serviceLevelsOfHPA))
 	return b.Complete(r)
+}
+
+// serviceLevelsOfHPA maps an HorizontalPodAutoscaler to the ServiceLevels selecting its target.
+func (r *Reconciler) serviceLevelsOfHPA(ctx context.Context, obj client.Object) []reconcile.Request {
+	hpa, ok := obj.(*autoscalingv2.HorizontalPodAutoscaler)
+	if !ok {
+		return nil
+	}
+	var target client.Object
+	switch hpa.Spec.ScaleTargetRef.Kind {
+	case "Deployment":
+		target = &appsv1.Deployment{}
+	case "StatefulSet":
+		target = &appsv1.StatefulSet{}
+	default:
+		return nil
+	}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: hpa.Namespace, Name: hpa.Spec.ScaleTargetRef.Name}, target); err != nil {
+		return nil
+	}
+	return r.serviceLevelsSelecting(ctx, target)
 }
 
 // serviceLevelsSelecting maps a workload event to the ServiceLevels that select the workload.

@@ -37,6 +37,8 @@ type inputs struct {
 	planned []slo.Interval
 	// continuous: this operator process has watched the service since status.lastObservedAt.
 	continuous bool
+	// scaling are the selected Deployments' and StatefulSets' scaling inputs.
+	scaling []workloadScaling
 }
 
 // event is a condition transition worth an Event.
@@ -44,13 +46,23 @@ type event struct {
 	eventType, reason, message string
 }
 
+// workloadEvent is an Event about a selected workload.
+type workloadEvent struct {
+	kind, name string
+	event
+}
+
 // desired is the computed state of a ServiceLevel.
 type desired struct {
 	status   itopsv1alpha1.ServiceLevelStatus
 	problems []health.Problem
 	// events are the condition transitions.
-	events       []event
-	requeueAfter time.Duration
+	events []event
+	// scale are the scaling steps to take, after the status recording them is written;
+	// workloadEvents the Events about workloads (drift).
+	scale          []scaleAction
+	workloadEvents []workloadEvent
+	requeueAfter   time.Duration
 }
 
 // computeStatus is the ServiceLevel controller's decision, a pure function of the spec, its
@@ -87,6 +99,7 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 		meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.SLConditionBudgetExhausted)
 		set(itopsv1alpha1.ConditionReady, metav1.ConditionTrue, itopsv1alpha1.SLReasonNoObjectives, "no objectives: only SLA deadlines and scaling apply")
 		meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionStalled)
+		d.requeueAfter = applyScaling(&st, &sl.Status, &sl.Spec, in.scaling, false, now, set, &d)
 		d.status = st
 		return d
 	}
@@ -109,15 +122,23 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 	st.PlannedDowntime = &metav1.Duration{Duration: r.Planned.Truncate(time.Second)}
 	st.Unobserved = &metav1.Duration{Duration: r.Unobserved.Truncate(time.Second)}
 	st.BurnRate = slo.Decimal(r.BurnRate, 2)
+	previousAlerts := st.BurnRateAlerts
 	st.BurnRateAlerts = nil
-	for _, b := range r.Burns {
+	for i, b := range r.Burns {
 		state := itopsv1alpha1.AlertOK
 		if b.Firing {
 			state = itopsv1alpha1.AlertFiring
 		}
-		st.BurnRateAlerts = append(st.BurnRateAlerts, itopsv1alpha1.BurnRateAlertStatus{
+		a := itopsv1alpha1.BurnRateAlertStatus{
 			LongWindow: metav1.Duration{Duration: b.Long}, ShortWindow: metav1.Duration{Duration: b.Short},
-			Factor: slo.Decimal(b.Factor, 4), LongBurnRate: slo.Decimal(b.LongRate, 2), ShortBurnRate: slo.Decimal(b.ShortRate, 2), State: state})
+			Factor: slo.Decimal(b.Factor, 4), LongBurnRate: slo.Decimal(b.LongRate, 2), ShortBurnRate: slo.Decimal(b.ShortRate, 2), State: state,
+			Since: &metav1.Time{Time: now}}
+		if i < len(previousAlerts) {
+			if p := previousAlerts[i]; p.State == state && p.LongWindow == a.LongWindow && p.ShortWindow == a.ShortWindow && p.Factor == a.Factor && p.Since != nil {
+				a.Since = p.Since
+			}
+		}
+		st.BurnRateAlerts = append(st.BurnRateAlerts, a)
 	}
 
 	target := slo.Percent(obj.Target, 8)
@@ -152,6 +173,9 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 		d.problems = append(d.problems, burnProblem(sl, r, books, in.states))
 	}
 	d.requeueAfter = r.RefreshAfter(books, now)
+	if next := applyScaling(&st, &sl.Status, &sl.Spec, in.scaling, r.Firing(), now, set, &d); next > 0 && (d.requeueAfter == 0 || next < d.requeueAfter) {
+		d.requeueAfter = next
+	}
 	if d.requeueAfter == 0 {
 		for _, s := range in.states {
 			if s.Since.IsZero() {

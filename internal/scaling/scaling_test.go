@@ -5,7 +5,11 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 )
 
 var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
@@ -134,4 +138,28 @@ func deref(p *int32) any {
 		return "-"
 	}
 	return *p
+}
+
+func TestPolicies(t *testing.T) {
+	sl := func(name, app string, sc *itopsv1alpha1.ScalingPolicy) itopsv1alpha1.ServiceLevel {
+		return itopsv1alpha1.ServiceLevel{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": app}}, Scaling: sc}}
+	}
+	sls := []itopsv1alpha1.ServiceLevel{
+		sl("zeta", "web", &itopsv1alpha1.ScalingPolicy{MinReplicas: ptr.To[int32](2), ScaleOutOnBurn: &itopsv1alpha1.ScaleOutOnBurn{Step: 1}}),
+		sl("alpha", "web", &itopsv1alpha1.ScalingPolicy{MaxReplicas: ptr.To[int32](8), Drift: itopsv1alpha1.DriftCorrect, ScaleOutOnBurn: &itopsv1alpha1.ScaleOutOnBurn{Step: 2}}),
+		sl("other", "db", &itopsv1alpha1.ScalingPolicy{MaxReplicas: ptr.To[int32](1)}),
+		sl("plain", "web", nil),
+	}
+	web := labels.Set{"app": "web"}
+	b := Effective(BoundsOf(sls, web))
+	if *b.Min != 2 || b.MinFrom != "zeta" || *b.Max != 8 || b.MaxFrom != "alpha" {
+		t.Errorf("bounds = %+v", b)
+	}
+	if scaleOut, correct := Actors(sls, web); scaleOut != "alpha" || correct != "alpha" {
+		t.Errorf("Actors() = %q, %q; want alpha, alpha (first by name)", scaleOut, correct)
+	}
+	if got := Selecting(sls, labels.Set{"app": "none"}); len(got) != 0 {
+		t.Errorf("Selecting() = %v", got)
+	}
 }

@@ -56,6 +56,8 @@ var _ = BeforeSuite(func() {
 		Audit: audit.New(ctrl.Log), Clock: fakeClock}
 	mgr.GetWebhookServer().Register(GateValidatePath, &webhook.Admission{Handler: gate.ValidatingHandler()})
 	mgr.GetWebhookServer().Register(GateMutatePath, &webhook.Admission{Handler: gate.MutatingHandler()})
+	bounds := &ScalingBounds{Reader: mgr.GetClient()}
+	mgr.GetWebhookServer().Register(ScalingBoundsPath, &webhook.Admission{Handler: bounds.Handler()})
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())
