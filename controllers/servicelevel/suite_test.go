@@ -169,3 +169,44 @@ var _ = Describe("ServiceLevel controller", func() {
 		}).WithTimeout(75 * time.Second).WithPolling(time.Second).Should(Succeed())
 	})
 })
+
+var _ = Describe("Scaling drift", func() {
+	It("reports a workload that predates the policy, and corrects it once asked to", func() {
+		ns := testenv.NewNamespace(ctx, env.Client, "drift")
+		labels := map[string]string{"app": "batch"}
+		batch := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "batch", Namespace: ns, Labels: labels},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](6), Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "batch", Image: "batch:1"}}}}},
+		}
+		Expect(env.Client.Create(ctx, batch)).To(Succeed())
+		sl := &itopsv1alpha1.ServiceLevel{
+			ObjectMeta: metav1.ObjectMeta{Name: "batch", Namespace: ns},
+			Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: labels},
+				Scaling: &itopsv1alpha1.ScalingPolicy{MaxReplicas: ptr.To[int32](3), Drift: itopsv1alpha1.DriftReport}},
+		}
+		Expect(env.Client.Create(ctx, sl)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(sl), sl)).To(Succeed())
+			c := meta.FindStatusCondition(sl.Status.Conditions, itopsv1alpha1.SLConditionScalingDrift)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(c.Message).To(ContainSubstring("Deployment batch: 6 replicas, above maxReplicas 3 of ServiceLevel batch"))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(batch), batch)).To(Succeed())
+		Expect(*batch.Spec.Replicas).To(Equal(int32(6)), "reported, not fought")
+
+		By("drift: Correct scales it into bounds through the scale subresource")
+		patch := client.MergeFrom(sl.DeepCopy())
+		sl.Spec.Scaling.Drift = itopsv1alpha1.DriftCorrect
+		Expect(env.Client.Patch(ctx, sl, patch)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(batch), batch)).To(Succeed())
+			g.Expect(*batch.Spec.Replicas).To(Equal(int32(3)))
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(sl), sl)).To(Succeed())
+			g.Expect(sl.Status.ScalingHistory).To(ConsistOf(And(HaveField("Reason", "DriftCorrected"), HaveField("From", int32(6)), HaveField("To", int32(3)))))
+			g.Expect(meta.IsStatusConditionFalse(sl.Status.Conditions, itopsv1alpha1.SLConditionScalingDrift)).To(BeTrue())
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+	})
+})
