@@ -25,6 +25,8 @@ var (
 		append(append([]string(nil), labelNames...), "window"), nil)
 	downDesc = prometheus.NewDesc("itops_servicelevel_down",
 		"1 while at least one of the service's workloads is unavailable.", labelNames, nil)
+	outOfBoundsDesc = prometheus.NewDesc("itops_servicelevel_workloads_out_of_bounds",
+		"Selected workloads whose replicas are outside the scaling bounds (drift).", labelNames, nil)
 )
 
 // collector computes the ServiceLevel metrics at scrape time from the books in status, the
@@ -38,7 +40,7 @@ func RegisterMetrics(r *Reconciler) {
 }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{availabilityDesc, objectiveDesc, budgetDesc, burnDesc, downDesc} {
+	for _, d := range []*prometheus.Desc{availabilityDesc, objectiveDesc, budgetDesc, burnDesc, downDesc, outOfBoundsDesc} {
 		ch <- d
 	}
 }
@@ -54,6 +56,15 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	now := c.r.now()
 	for i := range list.Items {
 		sl := &list.Items[i]
+		if sl.Spec.Scaling != nil {
+			drifted := 0
+			for _, w := range sl.Status.Workloads {
+				if w.Drifted {
+					drifted++
+				}
+			}
+			ch <- prometheus.MustNewConstMetric(outOfBoundsDesc, prometheus.GaugeValue, float64(drifted), sl.Namespace, sl.Name)
+		}
 		if sl.Spec.Objectives == nil || sl.Status.TrackingSince == nil {
 			continue
 		}

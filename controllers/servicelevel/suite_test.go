@@ -196,6 +196,9 @@ var _ = Describe("Scaling drift", func() {
 		}).WithTimeout(20 * time.Second).Should(Succeed())
 		Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(batch), batch)).To(Succeed())
 		Expect(*batch.Spec.Replicas).To(Equal(int32(6)), "reported, not fought")
+		registry := prometheus.NewRegistry()
+		registry.MustRegister(collector{r: reconciler})
+		Expect(gauge(registry, "itops_servicelevel_workloads_out_of_bounds", ns)).To(Equal(1.0))
 
 		By("drift: Correct scales it into bounds through the scale subresource")
 		patch := client.MergeFrom(sl.DeepCopy())

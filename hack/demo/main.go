@@ -30,6 +30,7 @@ var stories = []story{
 	{"Changes: no approved change, no rollout", changesStory},
 	{"Maintenance windows: planned work pages nobody, a freeze stops changes", maintenanceStory},
 	{"Service levels: availability, error budget and burn rate from observed health", serviceLevelsStory},
+	{"Scaling policies: bounds at admission, scale-out when pods are not ready", scalingStory},
 }
 
 func main() {

@@ -113,6 +113,10 @@ const (
 	ReasonDriftCorrected = "DriftCorrected"
 )
 
+// PendingStepGrace is how long a step just taken may take to show in the workload before it is
+// considered lost (the scale request failed) and may be taken again.
+const PendingStepGrace = 30 * time.Second
+
 // Step is an automatic scaling step of one workload, as recorded in the ServiceLevel's status.
 type Step struct {
 	At       time.Time
@@ -181,6 +185,14 @@ func Decide(p Policy, s State, now time.Time) Action {
 	}
 	if s.HPA != "" {
 		return Action{Message: fmt.Sprintf("left to HorizontalPodAutoscaler %s", s.HPA)}
+	}
+	if n := len(s.Steps); n > 0 {
+		// A step just taken may not show in the workload yet (an informer lags): wait for it,
+		// rather than take it again.
+		if l := s.Steps[n-1]; s.Replicas == l.From && l.From != l.To && now.Sub(l.At) < PendingStepGrace {
+			return Action{Message: fmt.Sprintf("waiting for the step from %d to %d replicas to show", l.From, l.To),
+				RequeueAfter: l.At.Add(PendingStepGrace).Sub(now)}
+		}
 	}
 	baseline, last, inEpisode := episode(s.Steps)
 	if inEpisode && s.Replicas != last.To {

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+const scalingNamespace = "search"
+
+// searchDeployment is the search service; with notReady, its pods run but fail readiness (an
+// overloaded instance), the case where more replicas help.
+func searchDeployment(notReady bool) string {
+	chaos := ""
+	if notReady {
+		chaos = "\n        itops.dev/chaos: notready"
+	}
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: search-api
+  namespace: search
+  labels: {app: search-api}
+spec:
+  replicas: 2
+  strategy: {type: Recreate}
+  selector:
+    matchLabels: {app: search-api}
+  template:
+    metadata:
+      labels:
+        app: search-api%s
+    spec:
+      containers:
+      - name: api
+        image: registry.example.com/search/api:3.0.0
+`, chaos)
+}
+
+const searchServiceLevel = `apiVersion: itops.dev/v1alpha1
+kind: ServiceLevel
+metadata:
+  name: search
+  namespace: search
+spec:
+  selector:
+    matchLabels: {app: search-api}
+  objectives: {availability: "99.9", window: 1h}
+  burnRateAlerts:
+  - {longWindow: 1m, shortWindow: 10s, factor: "2"}   # demo scale
+  scaling:
+    minReplicas: 2
+    maxReplicas: 3
+    scaleOutOnBurn: {step: 1, cooldown: 30s}
+`
+
+func (d *demo) replicas(ctx context.Context, want int32, timeout time.Duration) error {
+	dep := &appsv1.Deployment{}
+	return d.waitFor(ctx, fmt.Sprintf("search-api at %d replicas", want), timeout, func(ctx context.Context) (bool, error) {
+		err := d.c.Client.Get(ctx, client.ObjectKey{Namespace: scalingNamespace, Name: "search-api"}, dep)
+		return err == nil && dep.Spec.Replicas != nil && *dep.Spec.Replicas == want && dep.Status.Replicas == want, client.IgnoreNotFound(err)
+	})
+}
+
+func scalingStory(ctx context.Context, d *demo) error {
+	history := "custom-columns=AT:.status.scalingHistory[*].at,REASON:.status.scalingHistory[*].reason,FROM:.status.scalingHistory[*].from,TO:.status.scalingHistory[*].to"
+	d.n.say("The search team bounds search-api to 2..3 replicas and lets the operator add a replica")
+	d.n.say("when the error budget burns because pods run but are not ready.")
+	if err := d.kubectl("create", "namespace", scalingNamespace); err != nil {
+		return err
+	}
+	deploy, err := d.manifest("search.yaml", searchDeployment(false))
+	if err != nil {
+		return err
+	}
+	sl, err := d.manifest("search-servicelevel.yaml", searchServiceLevel)
+	if err != nil {
+		return err
+	}
+	if err := d.kubectl("apply", "-f", sl, "-f", deploy); err != nil {
+		return err
+	}
+	if err := d.replicas(ctx, 2, 30*time.Second); err != nil {
+		return err
+	}
+	d.n.say("\nThe bounds hold at admission, for kubectl scale and for autoscalers alike:")
+	if err := d.kubectlDenied("scale", "deployment/search-api", "-n", scalingNamespace, "--replicas=10"); err != nil {
+		return err
+	}
+	hpa, err := d.manifest("search-hpa.yaml", `apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: search-api
+  namespace: search
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: search-api}
+  minReplicas: 2
+  maxReplicas: 10
+`)
+	if err != nil {
+		return err
+	}
+	if err := d.kubectlDenied("apply", "-f", hpa); err != nil {
+		return err
+	}
+
+	d.n.say("\nA traffic spike: the pods keep running but fail their readiness probes. The burn-rate")
+	d.n.say("alert fires, the pods are not crash-looping, so another replica can help:")
+	overloaded, err := d.manifest("search-overloaded.yaml", searchDeployment(true))
+	if err != nil {
+		return err
+	}
+	if err := d.kubectl("apply", "-f", overloaded); err != nil {
+		return err
+	}
+	if err := d.replicas(ctx, 3, 90*time.Second); err != nil {
+		return err
+	}
+	if err := d.kubectl("get", "pods", "-n", scalingNamespace); err != nil {
+		return err
+	}
+	d.n.say("\nThe spike passes (the pods are ready again). A cooldown after the burn stops, the")
+	d.n.say("operator scales back to where it started; every step is in the ServiceLevel's status:")
+	if err := d.kubectl("apply", "-f", deploy); err != nil {
+		return err
+	}
+	if err := d.replicas(ctx, 2, 2*time.Minute); err != nil {
+		return err
+	}
+	return d.kubectl("get", "servicelevel", "search", "-n", scalingNamespace, "-o", history)
+}
