@@ -15,17 +15,22 @@ import (
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 )
 
-// crashingDeployment is a Deployment whose pods kwok puts into CrashLoopBackOff.
-func crashingDeployment(ns, name string) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
+// apiDeployment is the Deployment "api" in ns, one replica; with chaos set (crashloop,
+// notready), kwok puts its pods into that state.
+func apiDeployment(ns, chaos string) *appsv1.Deployment {
+	labels := map[string]string{"app": "api"}
+	template := map[string]string{"app": "api"}
+	if chaos != "" {
+		template[chaosLabel] = chaos
+	}
 	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: ns, Labels: labels},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To[int32](1),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name, chaosLabel: "crashloop"}},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: name + ":1.0"}}},
+				ObjectMeta: metav1.ObjectMeta{Labels: template},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "api:1.0"}}},
 			},
 		},
 	}
@@ -78,8 +83,8 @@ var _ = Describe("Maintenance windows", func() {
 		}).WithTimeout(5 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
 
 		By("the same crash in the window's namespace and in another one")
-		Expect(k8s.Create(ctx, crashingDeployment(planned, "api"))).To(Succeed())
-		Expect(k8s.Create(ctx, crashingDeployment(other, "api"))).To(Succeed())
+		Expect(k8s.Create(ctx, apiDeployment(planned, "crashloop"))).To(Succeed())
+		Expect(k8s.Create(ctx, apiDeployment(other, "crashloop"))).To(Succeed())
 		Eventually(func(g Gomega) {
 			inc := crashIncident(planned)(g)
 			g.Expect(meta.IsStatusConditionTrue(inc.Status.Conditions, itopsv1alpha1.IncidentConditionSuppressed)).To(BeTrue())

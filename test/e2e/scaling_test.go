@@ -34,10 +34,9 @@ func replicasOf(d *appsv1.Deployment) func(g Gomega) []int {
 var _ = Describe("Scaling policies", func() {
 	It("hold replicas within bounds, scale out while pods run but are not ready, and scale back after the burn", func() {
 		ns := newNamespace()
-		api := crashingDeployment(ns, "api")
+		api := apiDeployment(ns, "")
 		api.Spec.Replicas = ptr.To[int32](2)
 		api.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
-		delete(api.Spec.Template.Labels, chaosLabel)
 		Expect(k8s.Create(ctx, api)).To(Succeed())
 		sl := &itopsv1alpha1.ServiceLevel{
 			ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: ns},

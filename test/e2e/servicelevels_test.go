@@ -43,10 +43,9 @@ func lastOutage(sl *itopsv1alpha1.ServiceLevel) func(g Gomega) *itopsv1alpha1.Ou
 var _ = Describe("Service levels", func() {
 	It("book planned downtime free, burn the budget on an outage, open a burn incident and freeze changes", func() {
 		ns := newNamespace()
-		api := crashingDeployment(ns, "api")
+		api := apiDeployment(ns, "")
 		api.Spec.Replicas = ptr.To[int32](2)
 		api.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
-		delete(api.Spec.Template.Labels, chaosLabel)
 		Expect(k8s.Create(ctx, api)).To(Succeed())
 		sl := &itopsv1alpha1.ServiceLevel{
 			ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: ns},
