@@ -73,8 +73,9 @@ type Observation struct {
 func Record(b Books, obs Observation) Books { return record(b, obs, true) }
 
 // Reconstruct folds the first observation after an interruption (an operator restart) into
-// the books: the current state counts from obs.KnownSince (the workloads' conditions), and what
-// lies between the last observation and then is booked as unobserved, never guessed.
+// the books: the state the books last saw held until obs.KnownSince (the workloads' transition
+// time), the current state since; what the workloads cannot tell is booked as unobserved,
+// never guessed.
 func Reconstruct(b Books, obs Observation) Books { return record(b, obs, false) }
 
 func record(b Books, obs Observation, continuous bool) Books {
@@ -100,8 +101,12 @@ func record(b Books, obs Observation, continuous bool) Books {
 	if known.Before(last) {
 		known = last
 	}
-	if !continuous && known.After(last) {
-		// The state since `known` is certain; between the last observation and then it is not.
+	// After an interruption, the workloads' transition time reconstructs the gap when it can:
+	// the state the books last saw held until the workloads changed to the current one. It
+	// cannot when they do not tell (no transition time: known is now), or when the current
+	// state is the one the books last saw but began during the gap (it changed and changed
+	// back unseen): that part of the gap is unobserved.
+	if !continuous && known.After(last) && (!known.Before(at) || obs.Down == b.Down()) {
 		if b.Down() {
 			b.Outages[len(b.Outages)-1].End = last
 		}

@@ -148,4 +148,56 @@ var _ = Describe("Service levels", func() {
 			return alice.Patch(ctx, api, p)
 		}).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring("the error budget of service api is exhausted")))
 	})
+
+	It("reconstruct the books after an operator restart: an outage that ended while it was down ends when the Deployment says", func() {
+		ns := newNamespace()
+		api := apiDeployment(ns, "")
+		api.Spec.Replicas = ptr.To[int32](2)
+		api.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+		Expect(k8s.Create(ctx, api)).To(Succeed())
+		sl := &itopsv1alpha1.ServiceLevel{
+			ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: ns},
+			Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "api"}},
+				Objectives: &itopsv1alpha1.Objectives{Availability: "99", Window: &metav1.Duration{Duration: time.Hour}}},
+		}
+		Expect(k8s.Create(ctx, sl)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(sl), sl)).To(Succeed())
+			g.Expect(sl.Status.Workloads).To(ConsistOf(HaveField("ReadyReplicas", int32(2))))
+		}).WithTimeout(time.Minute).Should(Succeed())
+
+		By("an outage the operator books")
+		setCrashing(api, true)
+		Eventually(lastOutage(sl)).WithTimeout(30 * time.Second).Should(HaveField("End", BeNil()))
+		start := sl.Status.Outages[len(sl.Status.Outages)-1].Start
+
+		By("the operator stopped; the service recovers meanwhile; the operator starts again")
+		operator.Stop()
+		stopped := time.Now()
+		setCrashing(api, false)
+		available := func(g Gomega) *appsv1.DeploymentCondition {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(api), api)).To(Succeed())
+			for i, c := range api.Status.Conditions {
+				if c.Type == appsv1.DeploymentAvailable && c.Status == corev1.ConditionTrue {
+					return &api.Status.Conditions[i]
+				}
+			}
+			return nil
+		}
+		Eventually(available).WithTimeout(30 * time.Second).ShouldNot(BeNil())
+		recovered := available(Default).LastTransitionTime
+		// Let the gap be visible: the restart comes well after the recovery.
+		Eventually(func() time.Duration { return time.Since(stopped) }).WithTimeout(10 * time.Second).Should(BeNumerically(">", 3*time.Second))
+		var err error
+		operator, err = local.StartOperator(ctx, operatorBinary(), operatorArgs...)
+		Expect(err).NotTo(HaveOccurred())
+
+		By("the outage closed at the Deployment's transition, nothing booked as unobserved")
+		Eventually(lastOutage(sl)).WithTimeout(30 * time.Second).Should(HaveField("End", Not(BeNil())))
+		o := sl.Status.Outages[len(sl.Status.Outages)-1]
+		Expect(o.Start).To(Equal(start))
+		Expect(o.End.Time).To(Equal(recovered.Time))
+		Expect(sl.Status.UnobservedPeriods).To(BeEmpty())
+		Expect(sl.Status.Unobserved.Duration).To(BeZero())
+	})
 })

@@ -22,6 +22,8 @@ var (
 	ctx      = context.Background()
 	local    *cluster.Cluster
 	operator *cluster.Operator
+	// operatorArgs are the operator's flags, for specs that restart it.
+	operatorArgs []string
 	k8s      client.Client
 )
 
@@ -55,8 +57,8 @@ var _ = BeforeSuite(func() {
 	// Short lifecycle timings so that specs see detection and auto-resolution within seconds.
 	policy := filepath.Join(dir, "policy.yaml")
 	Expect(os.WriteFile(policy, []byte("detection: {nodeNotReadyGracePeriod: 1s}\n"), 0o600)).To(Succeed())
-	operator, err = local.StartOperator(ctx, operatorBinary(), "--resolve-after=3s",
-		"--cluster-namespace="+clusterNamespace, "--config="+policy)
+	operatorArgs = []string{"--resolve-after=3s", "--cluster-namespace=" + clusterNamespace, "--config=" + policy}
+	operator, err = local.StartOperator(ctx, operatorBinary(), operatorArgs...)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {
 		operator.Stop()
