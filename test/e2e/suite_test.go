@@ -24,7 +24,7 @@ var (
 	operator *cluster.Operator
 	// operatorArgs are the operator's flags, for specs that restart it.
 	operatorArgs []string
-	k8s      client.Client
+	k8s          client.Client
 )
 
 func TestE2E(t *testing.T) {
