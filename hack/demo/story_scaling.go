@@ -7,18 +7,14 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 )
 
 const scalingNamespace = "search"
 
-// searchDeployment is the search service; with notReady, its pods run but fail readiness (an
-// overloaded instance), the case where more replicas help.
-func searchDeployment(notReady bool) string {
-	chaos := ""
-	if notReady {
-		chaos = "\n        itops.dev/chaos: notready"
-	}
-	return fmt.Sprintf(`apiVersion: apps/v1
+// searchDeployment is the search service.
+const searchDeployment = `apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: search-api
@@ -32,13 +28,12 @@ spec:
   template:
     metadata:
       labels:
-        app: search-api%s
+        app: search-api
     spec:
       containers:
       - name: api
         image: registry.example.com/search/api:3.0.0
-`, chaos)
-}
+`
 
 const searchServiceLevel = `apiVersion: itops.dev/v1alpha1
 kind: ServiceLevel
@@ -72,7 +67,7 @@ func scalingStory(ctx context.Context, d *demo) error {
 	if err := d.kubectl("create", "namespace", scalingNamespace); err != nil {
 		return err
 	}
-	deploy, err := d.manifest("search.yaml", searchDeployment(false))
+	deploy, err := d.manifest("search.yaml", searchDeployment)
 	if err != nil {
 		return err
 	}
@@ -108,12 +103,10 @@ spec:
 	}
 
 	d.n.say("\nA traffic spike: the pods keep running but fail their readiness probes. The burn-rate")
-	d.n.say("alert fires, the pods are not crash-looping, so another replica can help:")
-	overloaded, err := d.manifest("search-overloaded.yaml", searchDeployment(true))
-	if err != nil {
-		return err
-	}
-	if err := d.kubectl("apply", "-f", overloaded); err != nil {
+	d.n.say("alert fires, the pods are not crash-looping, so another replica can help (kwok's not-ready")
+	d.n.say("chaos label stands in for the spike):")
+	if err := d.kubectl("patch", "deployment", "search-api", "-n", scalingNamespace, "--type=json",
+		"-p", `[{"op":"add","path":"/spec/template/metadata/labels/itops.dev~1chaos","value":"notready"}]`); err != nil {
 		return err
 	}
 	if err := d.replicas(ctx, 3, 90*time.Second); err != nil {
@@ -122,12 +115,21 @@ spec:
 	if err := d.kubectl("get", "pods", "-n", scalingNamespace); err != nil {
 		return err
 	}
-	d.n.say("\nThe spike passes (the pods are ready again). A cooldown after the burn stops, the")
-	d.n.say("operator scales back to where it started; every step is in the ServiceLevel's status:")
-	if err := d.kubectl("apply", "-f", deploy); err != nil {
+	d.n.say("\nThe spike passes (the pods are ready again; nobody touches the replicas). A cooldown after")
+	d.n.say("the burn stops, the operator scales back to where it started; every step is in the status:")
+	if err := d.kubectl("patch", "deployment", "search-api", "-n", scalingNamespace, "--type=json",
+		"-p", `[{"op":"remove","path":"/spec/template/metadata/labels/itops.dev~1chaos"}]`); err != nil {
 		return err
 	}
-	if err := d.replicas(ctx, 2, 2*time.Minute); err != nil {
+	if err := d.waitFor(ctx, "the operator to scale back", 2*time.Minute, func(ctx context.Context) (bool, error) {
+		sl := &itopsv1alpha1.ServiceLevel{}
+		err := d.c.Client.Get(ctx, client.ObjectKey{Namespace: scalingNamespace, Name: "search"}, sl)
+		n := len(sl.Status.ScalingHistory)
+		return err == nil && n > 0 && sl.Status.ScalingHistory[n-1].Reason == "ScaleBack", client.IgnoreNotFound(err)
+	}); err != nil {
+		return err
+	}
+	if err := d.replicas(ctx, 2, 30*time.Second); err != nil {
 		return err
 	}
 	return d.kubectl("get", "servicelevel", "search", "-n", scalingNamespace, "-o", history)
