@@ -287,6 +287,12 @@ type AppliedChange struct {
 	// at is when the change was admitted.
 	// +optional
 	At *metav1.Time `json:"at,omitempty"`
+
+	// budgetWarning names the exhausted error budgets (budgetPolicy Warn) of the services the
+	// target belongs to, which the change was admitted despite.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	BudgetWarning string `json:"budgetWarning,omitempty"`
 }
 
 // ChangeRequestStatus is the observed state of a change.

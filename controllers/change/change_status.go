@@ -167,12 +167,14 @@ func observeApplied(cr *itopsv1alpha1.ChangeRequest, applied []itopsv1alpha1.App
 		if !ok || obj.GetAnnotations()[itopsv1alpha1.AnnotationChangeRequest] != cr.Name {
 			continue
 		}
+		warning := obj.GetAnnotations()[itopsv1alpha1.AnnotationBudgetWarning]
 		i := slices.IndexFunc(out, func(a itopsv1alpha1.AppliedChange) bool { return a.Kind == t.Kind && a.Name == t.Name })
 		switch {
 		case i < 0 && len(out) < 64:
-			out = append(out, itopsv1alpha1.AppliedChange{Kind: t.Kind, Name: t.Name, Generation: obj.GetGeneration(), At: &metav1.Time{Time: now}})
+			out = append(out, itopsv1alpha1.AppliedChange{Kind: t.Kind, Name: t.Name, Generation: obj.GetGeneration(), At: &metav1.Time{Time: now},
+				BudgetWarning: warning})
 		case i >= 0 && obj.GetGeneration() > out[i].Generation:
-			out[i].Generation = obj.GetGeneration()
+			out[i].Generation, out[i].BudgetWarning = obj.GetGeneration(), warning
 		}
 	}
 	return out

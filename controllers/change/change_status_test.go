@@ -267,3 +267,15 @@ func TestDecideEnrollment(t *testing.T) {
 		}
 	}
 }
+
+// A target admitted despite an exhausted error budget (budgetPolicy Warn) carries the gate's
+// warning into the change's status.
+func TestAppliedCarriesTheBudgetWarning(t *testing.T) {
+	cr := newChange(approvedBy("bob", t0))
+	target := web("web-v2", 2, 2)
+	target.Annotations[itopsv1alpha1.AnnotationBudgetWarning] = "error budget of ServiceLevel shop is exhausted (-12.5% left): its budgetPolicy Warn lets this change through"
+	d := computeStatus(cr, inputsWith(cr, target), t0.Add(time.Minute))
+	if len(d.status.Applied) != 1 || d.status.Applied[0].BudgetWarning != target.Annotations[itopsv1alpha1.AnnotationBudgetWarning] {
+		t.Errorf("applied = %+v", d.status.Applied)
+	}
+}
