@@ -34,10 +34,7 @@ func replicasOf(d *appsv1.Deployment) func(g Gomega) []int {
 var _ = Describe("Scaling policies", func() {
 	It("hold replicas within bounds, scale out while pods run but are not ready, and scale back after the burn", func() {
 		ns := newNamespace()
-		api := apiDeployment(ns, "")
-		api.Spec.Replicas = ptr.To[int32](2)
-		api.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
-		Expect(k8s.Create(ctx, api)).To(Succeed())
+		api := createServiceDeployment(ns)
 		sl := &itopsv1alpha1.ServiceLevel{
 			ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: ns},
 			Spec: itopsv1alpha1.ServiceLevelSpec{

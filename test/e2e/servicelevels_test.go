@@ -15,6 +15,17 @@ import (
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 )
 
+// createServiceDeployment creates the healthy Deployment "api" in ns with 2 replicas and the
+// Recreate strategy, so that a bad template takes every pod (the whole service) down at once.
+func createServiceDeployment(ns string) *appsv1.Deployment {
+	GinkgoHelper()
+	api := apiDeployment(ns, "")
+	api.Spec.Replicas = ptr.To[int32](2)
+	api.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+	Expect(k8s.Create(ctx, api)).To(Succeed())
+	return api
+}
+
 // setCrashing makes every pod of the (Recreate) Deployment crash-loop, or heals it.
 func setCrashing(d *appsv1.Deployment, crashing bool) {
 	GinkgoHelper()
@@ -43,10 +54,7 @@ func lastOutage(sl *itopsv1alpha1.ServiceLevel) func(g Gomega) *itopsv1alpha1.Ou
 var _ = Describe("Service levels", func() {
 	It("book planned downtime free, burn the budget on an outage, open a burn incident and freeze changes", func() {
 		ns := newNamespace()
-		api := apiDeployment(ns, "")
-		api.Spec.Replicas = ptr.To[int32](2)
-		api.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
-		Expect(k8s.Create(ctx, api)).To(Succeed())
+		api := createServiceDeployment(ns)
 		sl := &itopsv1alpha1.ServiceLevel{
 			ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: ns},
 			Spec: itopsv1alpha1.ServiceLevelSpec{
@@ -151,10 +159,7 @@ var _ = Describe("Service levels", func() {
 
 	It("reconstruct the books after an operator restart: an outage that ended while it was down ends when the Deployment says", func() {
 		ns := newNamespace()
-		api := apiDeployment(ns, "")
-		api.Spec.Replicas = ptr.To[int32](2)
-		api.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
-		Expect(k8s.Create(ctx, api)).To(Succeed())
+		api := createServiceDeployment(ns)
 		sl := &itopsv1alpha1.ServiceLevel{
 			ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: ns},
 			Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "api"}},
