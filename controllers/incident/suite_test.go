@@ -98,6 +98,8 @@ var _ = Describe("Incident deletion", func() {
 		Eventually(func(g Gomega) {
 			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
 			g.Expect(inc.Finalizers).To(ContainElement(AuditFinalizer))
+			// The final state recorded below is the one the controller computed: wait for it.
+			g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentOpen))
 		}).WithTimeout(20 * time.Second).Should(Succeed())
 		Expect(env.Client.Delete(ctx, inc)).To(Succeed())
 		Eventually(func() error {
