@@ -89,6 +89,13 @@ const (
 	ChangeReasonCompleted = "Completed"
 	// ChangeReasonRolloutFailed: a changed target's rollout failed or stalled.
 	ChangeReasonRolloutFailed = "RolloutFailed"
+	// ChangeReasonRolledBack: a target was rolled back (kubectl rollout undo) while the change
+	// was in progress; the change ends Failed, and its Ready message says by whom and to which
+	// revision.
+	ChangeReasonRolledBack = "RolledBack"
+	// ChangeReasonPartiallyApplied: the schedule or approval lifetime ended with some targets
+	// never applied; the applied ones rolled out. status.unapplied lists the others.
+	ChangeReasonPartiallyApplied = "PartiallyApplied"
 )
 
 // Annotations the change gate's mutating webhooks maintain. Both are overwritten at every
@@ -100,6 +107,16 @@ const (
 	// AnnotationBudgetWarning, on a workload: the exhausted error budgets (budgetPolicy Warn)
 	// its latest change was admitted despite.
 	AnnotationBudgetWarning = "itops.dev/error-budget-warning"
+	// AnnotationRolledBackChange, on a workload: the ChangeRequest whose change the latest
+	// rollback (kubectl rollout undo, admitted without a change) undid. Set with
+	// AnnotationRolledBackBy and AnnotationRolledBackRevision by the gate's mutating webhook
+	// and kept from the previous object otherwise, so they cannot be forged either.
+	AnnotationRolledBackChange = "itops.dev/rolled-back-change"
+	// AnnotationRolledBackBy, on a workload: the user who made the latest rollback.
+	AnnotationRolledBackBy = "itops.dev/rolled-back-by"
+	// AnnotationRolledBackRevision, on a workload: the revision (ReplicaSet or
+	// ControllerRevision number) the latest rollback restored, a decimal integer.
+	AnnotationRolledBackRevision = "itops.dev/rolled-back-revision"
 	// AnnotationContentGeneration, on a ChangeRequest: the metadata.generation at which its
 	// content (spec other than approvals and requestedBy) last changed. Approvals given at an
 	// older generation no longer count.
@@ -295,6 +312,18 @@ type AppliedChange struct {
 	BudgetWarning string `json:"budgetWarning,omitempty"`
 }
 
+// TargetReference names one of a change's targets.
+type TargetReference struct {
+	// kind of the workload.
+	// +required
+	Kind TargetKind `json:"kind"`
+
+	// name of the workload.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
 // ChangeRequestStatus is the observed state of a change.
 type ChangeRequestStatus struct {
 	// phase is where the change is in its lifecycle.
@@ -335,6 +364,14 @@ type ChangeRequestStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=64
 	Applied []AppliedChange `json:"applied,omitempty"`
+
+	// unapplied lists the targets never applied under this change when its schedule or approval
+	// lifetime ended (or when it failed) before every target was applied; empty while the
+	// change may still apply them, and when every target was applied.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	Unapplied []TargetReference `json:"unapplied,omitempty"`
 
 	// incidents lists incidents (in the same namespace) linked to this change.
 	// +optional

@@ -7,9 +7,13 @@ package gate
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/change"
@@ -26,7 +30,8 @@ const (
 	Delete Operation = "DELETE"
 )
 
-// Exemptions: requests that are always allowed.
+// Exemptions: why a request passes without a change. Decision.Exemption holds one of these,
+// or "Operational: Scale+Restart" style names for operational controls.
 const (
 	// ExemptScaleOrMetadata: only replicas, labels or annotations change.
 	ExemptScaleOrMetadata = "ScaleOrMetadata"
@@ -34,30 +39,95 @@ const (
 	ExemptRestart = "Restart"
 	// ExemptRollback: the pod template goes back to one of the workload's own earlier revisions.
 	ExemptRollback = "Rollback"
+	// ExemptOperational prefixes the operational controls an update makes (see Operational).
+	ExemptOperational = "Operational"
+	// ExemptControlPlane: the request comes from the cluster's own controllers (see ControlPlane).
+	ExemptControlPlane = "ControlPlane"
+	// ExemptNamespaceTerminating: a delete in a namespace being deleted.
+	ExemptNamespaceTerminating = "NamespaceTerminating"
+	// ExemptRunCronJob: a Job created from a gated CronJob's own template (kubectl create job
+	// --from=cronjob/...).
+	ExemptRunCronJob = "RunCronJob"
+	// ExemptNotGated: a delete of a Pod, ReplicaSet or Job: stopping something is not a change.
+	ExemptNotGated = "NotGated"
 )
+
+// Caller is the authenticated user of a request.
+type Caller struct {
+	Username string
+	Groups   []string
+}
+
+// controlPlaneAccounts are the kube-controller-manager's controllers' ServiceAccounts in
+// kube-system (with --use-service-account-credentials) whose requests the gate lets through.
+var controlPlaneAccounts = []string{
+	"namespace-controller", "generic-garbage-collector", "deployment-controller", "replicaset-controller",
+	"statefulset-controller", "daemon-set-controller", "job-controller", "cronjob-controller",
+	"ttl-after-finished-controller", "disruption-controller", "replication-controller",
+}
+
+// ControlPlaneUsers are the identities ControlPlane accepts, for the webhook configuration's
+// matchConditions (hack/webhook-selectors.sh keeps the same list).
+func ControlPlaneUsers() []string {
+	out := []string{"system:kube-controller-manager"}
+	for _, sa := range controlPlaneAccounts {
+		out = append(out, "system:serviceaccount:kube-system:"+sa)
+	}
+	return out
+}
+
+// ControlPlane reports whether the caller is the cluster's own machinery: the
+// kube-controller-manager (system:kube-controller-manager, or one of its controllers'
+// ServiceAccounts in kube-system: the namespace controller, the garbage collector, the workload
+// controllers...). Their requests carry out what was already admitted (the pods of an admitted
+// Deployment, the deletion of a namespace someone deleted) and pass the gate, recorded in the
+// audit trail. Only a cluster administrator can act as these identities.
+func ControlPlane(c Caller) bool {
+	return slices.Contains(ControlPlaneUsers(), c.Username)
+}
 
 // Request is one admission request for a workload.
 type Request struct {
 	Operation Operation
 	Kind      itopsv1alpha1.TargetKind
 	Namespace string
-	Name      string
+	// Name is the object's name, from the object itself (a collection delete's items come
+	// with an empty request name).
+	Name string
+	// SubResource is "" or "ephemeralcontainers" (kubectl debug on a Pod).
+	SubResource string
 	// Old and New are the workload before and after (Old nil on create, New nil on delete).
 	Old, New *Object
+	Caller   Caller
 }
 
-// Freeze is an active Freeze window covering the workload.
+// NamespaceState is what the gate knows of the request's namespace.
+type NamespaceState struct {
+	// Terminating: the namespace has a deletionTimestamp (phase Terminating).
+	Terminating bool
+}
+
+// Freeze is a Freeze window that covers the workload as it was (Old) or as it will be (New).
 type Freeze struct {
 	Namespace, Name string
 	Until           time.Time
+	// Active: the window is active now (only active windows block).
+	Active bool
+	// Old and New: the window covers the workload's old labels, its new labels.
+	Old, New bool
 }
 
-// Budget is a ServiceLevel selecting the workload whose error budget is exhausted and whose
-// budgetPolicy is FreezeChanges.
+// Budget is a ServiceLevel that selects the workload as it was (Old) or will be (New).
 type Budget struct {
 	Name string
 	// Remaining is the budget left, a percent string such as "-12.5".
 	Remaining string
+	// Exhausted: its BudgetExhausted condition is True.
+	Exhausted bool
+	// Policy is its budgetPolicy (None, Warn, FreezeChanges).
+	Policy itopsv1alpha1.BudgetPolicy
+	// Old and New: it selects the workload's old labels, its new labels.
+	Old, New bool
 }
 
 // Inputs is what the gate decides with.
@@ -65,11 +135,26 @@ type Inputs struct {
 	// Changes are the ChangeRequests in the namespace that target the workload.
 	Changes []itopsv1alpha1.ChangeRequest
 	// Policy is the administrator's change policy for the namespace.
-	Policy config.ChangePolicy
-	// Freezes and Budgets are the active freezes and exhausted budgets covering the workload.
+	Policy    config.ChangePolicy
+	Namespace NamespaceState
+	// Freezes are the Freeze windows, and Budgets the ServiceLevels, covering the workload's
+	// old or new labels.
 	Freezes []Freeze
 	Budgets []Budget
-	Now     time.Time
+	// Revisions are the workload's earlier pod templates, read only for rollback-shaped updates
+	// (RollbackShaped).
+	Revisions []Revision
+	// OwnerTemplate is, for a Job whose controller is a CronJob of the namespace (matched by
+	// UID), that CronJob's jobTemplate.spec.template; nil otherwise.
+	OwnerTemplate map[string]any
+	Now           time.Time
+}
+
+// Rollback is a rollback the gate admitted: of which change (the one the workload was last
+// changed under, "" if none) and to which revision.
+type Rollback struct {
+	Change   string
+	Revision int64
 }
 
 // Decision is the gate's verdict.
@@ -81,6 +166,11 @@ type Decision struct {
 	Change string
 	// Emergency is set when the authorising change is an Emergency change.
 	Emergency bool
+	// RolledBack is set when the request is an admitted rollback.
+	RolledBack *Rollback
+	// Warnings are the exhausted error budgets under budgetPolicy Warn a change is admitted
+	// despite, one sentence each.
+	Warnings []string
 	// Problems say what is missing, one sentence each (empty when allowed).
 	Problems []string
 }
@@ -94,13 +184,38 @@ func (d Decision) Message(req Request) string {
 		strings.ToLower(string(req.Operation)), req.Kind, req.Namespace, req.Name, strings.Join(d.Problems, "; "))
 }
 
-// Decide is the gate. Exemptions (scale, metadata, restart) are checked by the caller with
-// Exempt before gathering inputs; rollbacks, which need the workload's revisions, only after
-// Decide denies.
+// Decide is the gate: a pure function of the request and everything it is judged on. In order:
+//
+//  1. the cluster's own controllers pass (ControlPlane), and so does any delete in a
+//     terminating namespace: the gate never wedges namespace deletion or garbage collection;
+//  2. what runs an image without a gated workload owning it (bare Pods, ReplicaSets, Jobs,
+//     ephemeral containers) is judged by decideUnowned;
+//  3. operational controls (Operational: scale, suspend/resume, pause/resume, restart, label and
+//     annotation edits) pass, unless the edit takes the workload out of a Freeze window's or a
+//     ServiceLevel's selection: that is a change;
+//  4. a rollback to one of the workload's own revisions passes, and undoes the change the
+//     workload was last changed under (unless another change authorises the update);
+//  5. anything else needs a ChangeRequest authorising it now, and, unless it is an Emergency
+//     change, no active freeze or exhausted FreezeChanges budget covering the workload as it was
+//     or as it will be.
 func Decide(req Request, in Inputs) Decision {
+	if ControlPlane(req.Caller) {
+		return Decision{Allowed: true, Exemption: ExemptControlPlane}
+	}
+	if req.Operation == Delete && in.Namespace.Terminating {
+		return Decision{Allowed: true, Exemption: ExemptNamespaceTerminating}
+	}
+	switch req.Kind {
+	case KindPod, KindReplicaSet, KindJob:
+		return decideUnowned(req, in)
+	}
+	left := leaves(in)
+	if ops := Operational(req.Operation, req.Old, req.New); ops != nil && len(left) == 0 {
+		return Decision{Allowed: true, Exemption: ExemptOperational + ": " + strings.Join(ops, "+")}
+	}
+
 	changes := append([]itopsv1alpha1.ChangeRequest(nil), in.Changes...)
 	sort.Slice(changes, func(i, j int) bool { return changes[i].Name < changes[j].Name })
-
 	var problems []string
 	var authorising *itopsv1alpha1.ChangeRequest
 	for i := range changes {
@@ -112,25 +227,51 @@ func Decide(req Request, in Inputs) Decision {
 		authorising = cr
 		break
 	}
+
+	if RollbackShaped(req.Operation, req.Old, req.New) {
+		recorded := req.Old.Annotations[itopsv1alpha1.AnnotationChangeRequest]
+		if rev, ok := RollbackTo(req.Old, req.New, in.Revisions); ok && len(left) == 0 && (authorising == nil || authorising.Name == recorded) {
+			return Decision{Allowed: true, Exemption: ExemptRollback, RolledBack: &Rollback{Change: recorded, Revision: rev}}
+		}
+	}
+
 	if authorising == nil && len(changes) == 0 {
 		problems = append(problems, fmt.Sprintf("no ChangeRequest in namespace %s targets %s %s: create one listing it in spec.targets and have it approved",
 			req.Namespace, req.Kind, req.Name))
 	}
+	if len(left) > 0 {
+		problems = append(problems, fmt.Sprintf("the edit takes the workload out of the selection of %s: that is a change, not a metadata edit",
+			strings.Join(left, " and ")))
+	}
 	emergency := authorising != nil && authorising.Spec.Type == itopsv1alpha1.ChangeEmergency
+	var warnings []string
+	for _, b := range in.Budgets {
+		if b.Exhausted && b.Policy == itopsv1alpha1.BudgetPolicyWarn {
+			warnings = append(warnings, fmt.Sprintf("error budget of ServiceLevel %s is exhausted (%s%% left)", b.Name, b.Remaining))
+		}
+	}
 	if !emergency {
 		blocked := make([]string, 0, len(in.Freezes)+len(in.Budgets))
 		for _, f := range in.Freezes {
-			blocked = append(blocked, fmt.Sprintf("freeze window %s/%s is active until %s: only Emergency changes pass",
-				f.Namespace, f.Name, f.Until.UTC().Format(time.RFC3339)))
+			if f.Active {
+				blocked = append(blocked, fmt.Sprintf("freeze window %s/%s is active until %s: only Emergency changes pass",
+					f.Namespace, f.Name, f.Until.UTC().Format(time.RFC3339)))
+			}
 		}
 		for _, b := range in.Budgets {
-			blocked = append(blocked, fmt.Sprintf("the error budget of service %s is exhausted (%s%% remaining, budgetPolicy FreezeChanges): only Emergency changes pass",
-				b.Name, b.Remaining))
+			if b.Exhausted && b.Policy == itopsv1alpha1.BudgetPolicyFreezeChanges {
+				blocked = append(blocked, fmt.Sprintf("the error budget of service %s is exhausted (%s%% remaining, budgetPolicy FreezeChanges): only Emergency changes pass",
+					b.Name, b.Remaining))
+			}
 		}
 		if len(blocked) > 0 {
 			if authorising != nil {
-				problems = append([]string{fmt.Sprintf("ChangeRequest %s is approved, but", authorising.Name)}, blocked...)
-				return Decision{Problems: []string{strings.Join(problems, " ")}}
+				blocked = append([]string{fmt.Sprintf("ChangeRequest %s is approved, but", authorising.Name)}, blocked...)
+				out := []string{strings.Join(blocked, " ")}
+				if len(left) > 0 {
+					out = append(out, problems[len(problems)-1]) // the selection it leaves
+				}
+				return Decision{Problems: out}
 			}
 			problems = append(problems, blocked...)
 		}
@@ -138,7 +279,101 @@ func Decide(req Request, in Inputs) Decision {
 	if authorising == nil {
 		return Decision{Problems: problems}
 	}
-	return Decision{Allowed: true, Change: authorising.Name, Emergency: emergency}
+	return Decision{Allowed: true, Change: authorising.Name, Emergency: emergency, Warnings: warnings}
+}
+
+// leaves names the Freeze windows and ServiceLevels that cover the workload as it was but not
+// as it will be.
+func leaves(in Inputs) []string {
+	var out []string
+	for _, f := range in.Freezes {
+		if f.Old && !f.New {
+			out = append(out, fmt.Sprintf("freeze window %s/%s", f.Namespace, f.Name))
+		}
+	}
+	for _, b := range in.Budgets {
+		if b.Old && !b.New {
+			out = append(out, "ServiceLevel "+b.Name)
+		}
+	}
+	return out
+}
+
+// decideUnowned judges what runs an image outside the gated workload kinds. In a
+// change-controlled namespace such things come from the controllers of gated workloads (whose
+// requests never reach the gate); a person may only edit their labels and annotations, delete
+// them, and create a Job from a CronJob's own template. No ChangeRequest can authorise a bare
+// Pod, a ReplicaSet or Job of one's own, or an ephemeral container: they are denied, saying
+// how to do it instead.
+func decideUnowned(req Request, in Inputs) Decision {
+	if req.Operation == Delete {
+		return Decision{Allowed: true, Exemption: ExemptNotGated}
+	}
+	deny := func(what, instead string) Decision {
+		return Decision{Problems: []string{fmt.Sprintf("%s in a change-controlled namespace runs an image no ChangeRequest can authorise: %s", what, instead)}}
+	}
+	if req.SubResource == "ephemeralcontainers" {
+		return deny("adding an ephemeral container (kubectl debug) to Pod "+req.Name,
+			"debug a copy in a namespace not under change control (kubectl debug --copy-to with -n), or break glass (docs/changes.md)")
+	}
+	if req.Operation == Update && req.Old != nil && req.New != nil && apiequality.Semantic.DeepEqual(req.Old.Spec, req.New.Spec) {
+		return Decision{Allowed: true, Exemption: ExemptOperational + ": " + OpMetadata}
+	}
+	switch req.Kind {
+	case KindJob:
+		if req.Operation == Create && req.New != nil && req.New.Owner != nil && req.New.Owner.Kind == string(itopsv1alpha1.TargetCronJob) &&
+			in.OwnerTemplate != nil && apiequality.Semantic.DeepEqual(normalTemplate(req.New.TemplateJSON()), normalTemplate(in.OwnerTemplate)) {
+			return Decision{Allowed: true, Exemption: ExemptRunCronJob}
+		}
+		return deny("a Job not created from a gated CronJob's own template",
+			"run it as a CronJob under a ChangeRequest (kubectl create job --from=cronjob/NAME runs one now)")
+	case KindReplicaSet:
+		return deny("a ReplicaSet not managed by a Deployment", "run it as a Deployment under a ChangeRequest")
+	}
+	if req.Operation == Update {
+		return deny("changing the spec of Pod "+req.Name, "change its workload under a ChangeRequest")
+	}
+	return deny("a Pod not created by a gated workload's controller (kubectl run)",
+		"run it as a Deployment, StatefulSet, DaemonSet or CronJob under a ChangeRequest")
+}
+
+// Annotations returns what the gate records on the workload for a decision (the mutating
+// webhook writes them): the change the new state is admitted under
+// (AnnotationChangeRequest, AnnotationBudgetWarning) and the latest rollback
+// (AnnotationRolledBack*). A request no change authorises keeps the previous values, so they
+// cannot be forged; a rollback removes the change record (the workload no longer runs that
+// change) and says which change it undid, by whom, to which revision. "" means absent.
+func Annotations(d Decision, previous map[string]string, caller string) map[string]string {
+	out := map[string]string{}
+	for _, key := range RecordedAnnotations {
+		out[key] = previous[key]
+	}
+	switch {
+	case d.Allowed && d.Change != "":
+		out[itopsv1alpha1.AnnotationChangeRequest] = d.Change
+		out[itopsv1alpha1.AnnotationBudgetWarning] = ""
+		if len(d.Warnings) > 0 {
+			out[itopsv1alpha1.AnnotationBudgetWarning] = BudgetWarning(d.Warnings)
+		}
+	case d.Allowed && d.RolledBack != nil:
+		out[itopsv1alpha1.AnnotationChangeRequest] = ""
+		out[itopsv1alpha1.AnnotationBudgetWarning] = ""
+		out[itopsv1alpha1.AnnotationRolledBackChange] = d.RolledBack.Change
+		out[itopsv1alpha1.AnnotationRolledBackBy] = caller
+		out[itopsv1alpha1.AnnotationRolledBackRevision] = strconv.FormatInt(d.RolledBack.Revision, 10)
+	}
+	return out
+}
+
+// RecordedAnnotations are the workload annotations only the gate writes.
+var RecordedAnnotations = []string{
+	itopsv1alpha1.AnnotationChangeRequest, itopsv1alpha1.AnnotationBudgetWarning,
+	itopsv1alpha1.AnnotationRolledBackChange, itopsv1alpha1.AnnotationRolledBackBy, itopsv1alpha1.AnnotationRolledBackRevision,
+}
+
+// BudgetWarning says which services' budgets are exhausted under the Warn policy.
+func BudgetWarning(warnings []string) string {
+	return strings.Join(warnings, "; ") + ": its budgetPolicy Warn lets this change through"
 }
 
 // authorises reports why cr does not authorise req, or "" if it does.

@@ -1,11 +1,13 @@
 package gate
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/config"
@@ -154,14 +156,14 @@ func TestDecide(t *testing.T) {
 			name: "freeze blocks an approved change",
 			req:  update(v1, v2),
 			in: Inputs{Changes: []itopsv1alpha1.ChangeRequest{approved("web-v2", nil)},
-				Freezes: []Freeze{{Namespace: "itops-cluster", Name: "xmas", Until: now.Add(48 * time.Hour)}}},
+				Freezes: []Freeze{{Namespace: "itops-cluster", Name: "xmas", Until: now.Add(48 * time.Hour), Active: true, Old: true, New: true}}},
 			wantMessage: []string{"ChangeRequest web-v2 is approved, but freeze window itops-cluster/xmas is active until 2026-11-26T10:00:00Z: only Emergency changes pass"},
 		},
 		{
 			name: "exhausted budget blocks an approved change",
 			req:  update(v1, v2),
 			in: Inputs{Changes: []itopsv1alpha1.ChangeRequest{approved("web-v2", nil)},
-				Budgets: []Budget{{Name: "checkout", Remaining: "-12.5"}}},
+				Budgets: []Budget{{Name: "checkout", Remaining: "-12.5", Exhausted: true, Policy: itopsv1alpha1.BudgetPolicyFreezeChanges, Old: true, New: true}}},
 			wantMessage: []string{"the error budget of service checkout is exhausted (-12.5% remaining, budgetPolicy FreezeChanges)"},
 		},
 		{
@@ -170,7 +172,7 @@ func TestDecide(t *testing.T) {
 			in: Inputs{Changes: []itopsv1alpha1.ChangeRequest{approved("hotfix", func(cr *itopsv1alpha1.ChangeRequest) {
 				cr.Spec.Type = itopsv1alpha1.ChangeEmergency
 				cr.Spec.Approvals = nil
-			})}, Freezes: []Freeze{{Namespace: "shop", Name: "launch", Until: now.Add(time.Hour)}}, Budgets: []Budget{{Name: "checkout", Remaining: "0"}}},
+			})}, Freezes: []Freeze{{Namespace: "shop", Name: "launch", Until: now.Add(time.Hour), Active: true, New: true}}, Budgets: []Budget{{Name: "checkout", Remaining: "0", Exhausted: true, Policy: itopsv1alpha1.BudgetPolicyFreezeChanges, New: true}}},
 			wantAllowed: true, wantChange: "hotfix",
 		},
 		{
@@ -229,27 +231,275 @@ func withStandard(p config.ChangePolicy) config.ChangePolicy {
 	return p
 }
 
-func TestExempt(t *testing.T) {
+func TestOperational(t *testing.T) {
 	v1 := deployment(3, "", "app=shop/web:1.0")
 	tests := []struct {
 		name     string
 		old, new *Object
 		want     string
 	}{
-		{"scale", v1, deployment(5, "", "app=shop/web:1.0"), ExemptScaleOrMetadata},
-		{"labels only (not in spec)", v1, deployment(3, "", "app=shop/web:1.0"), ExemptScaleOrMetadata},
-		{"rollout restart", v1, deployment(3, "2026-11-24T10:00:00Z", "app=shop/web:1.0"), ExemptRestart},
-		{"second restart", deployment(3, "2026-11-24T09:00:00Z", "app=shop/web:1.0"), deployment(3, "2026-11-24T10:00:00Z", "app=shop/web:1.0"), ExemptRestart},
+		{"scale", v1, deployment(5, "", "app=shop/web:1.0"), OpScale},
+		{"labels only (not in spec)", v1, deployment(3, "", "app=shop/web:1.0"), OpMetadata},
+		{"rollout restart", v1, deployment(3, "2026-11-24T10:00:00Z", "app=shop/web:1.0"), OpRestart},
+		{"second restart", deployment(3, "2026-11-24T09:00:00Z", "app=shop/web:1.0"), deployment(3, "2026-11-24T10:00:00Z", "app=shop/web:1.0"), OpRestart},
+		{"scale and restart", v1, deployment(5, "2026-11-24T10:00:00Z", "app=shop/web:1.0"), OpScale + "+" + OpRestart},
+		{"rollout pause", v1, with(v1, "paused", true), OpPause},
+		{"rollout resume", with(v1, "paused", true), v1, OpUnpause},
+		{"cronjob suspend", cronJob("sync:1.0", false), cronJob("sync:1.0", true), OpSuspend},
+		{"cronjob resume", cronJob("sync:1.0", true), cronJob("sync:1.0", false), OpResume},
 		{"restart and image", v1, deployment(3, "2026-11-24T10:00:00Z", "app=shop/web:2.0"), ""},
+		{"pause and image", v1, with(deployment(3, "", "app=shop/web:2.0"), "paused", true), ""},
+		{"suspend and image", cronJob("sync:1.0", false), cronJob("sync:2.0", true), ""},
 		{"image", v1, deployment(3, "", "app=shop/web:2.0"), ""},
+		{"paused is no operational control of a CronJob", cronJob("sync:1.0", false), with(cronJob("sync:1.0", false), "paused", true), ""},
 	}
 	for _, tt := range tests {
-		if got := Exempt(Update, tt.old, tt.new); got != tt.want {
-			t.Errorf("%s: Exempt() = %q, want %q", tt.name, got, tt.want)
+		if got := strings.Join(Operational(Update, tt.old, tt.new), "+"); got != tt.want {
+			t.Errorf("%s: Operational() = %q, want %q", tt.name, got, tt.want)
 		}
 	}
-	if got := Exempt(Create, nil, v1); got != "" {
-		t.Errorf("create is never exempt, got %q", got)
+	if got := Operational(Create, nil, v1); got != nil {
+		t.Errorf("create is never operational, got %q", got)
+	}
+}
+
+func with(o *Object, key string, value any) *Object {
+	c := *o
+	c.Spec = runtime.DeepCopyJSON(o.Spec)
+	c.Spec[key] = value
+	return &c
+}
+
+func withLabels(o *Object, labels map[string]string) *Object {
+	c := *o
+	c.Labels = labels
+	return &c
+}
+
+func withAnnotations(o *Object, annotations map[string]string) *Object {
+	c := *o
+	c.Annotations = annotations
+	return &c
+}
+
+func cronJob(image string, suspend bool) *Object {
+	return &Object{Kind: itopsv1alpha1.TargetCronJob, Name: "invoice-sync", Spec: map[string]any{
+		"schedule": "*/5 * * * *", "suspend": suspend,
+		"jobTemplate": map[string]any{"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
+			"containers": []any{map[string]any{"name": "sync", "image": image}}}}}},
+	}}
+}
+
+// TestDecideScope: the gate never wedges the cluster's machinery, and judges what runs an
+// image outside the gated kinds (issue 11, sections 1 and 2).
+func TestDecideScope(t *testing.T) {
+	v1 := deployment(3, "", "app=shop/web:1.0")
+	kcm := Caller{Username: "system:kube-controller-manager", Groups: []string{"system:authenticated"}}
+	nsController := Caller{Username: "system:serviceaccount:kube-system:namespace-controller"}
+	gc := Caller{Username: "system:serviceaccount:kube-system:generic-garbage-collector"}
+	alice := Caller{Username: "alice", Groups: []string{"system:masters"}}
+	pod := func(images ...string) *Object {
+		o := &Object{Kind: KindPod, Name: "debug", Spec: deployment(1, "", images...).Spec["template"].(map[string]any)["spec"].(map[string]any)}
+		return o
+	}
+	job := func(owner *Owner, image string) *Object {
+		cj := cronJob(image, false)
+		return &Object{Kind: KindJob, Name: "invoice-sync-manual", Owner: owner,
+			Spec: map[string]any{"template": cj.Spec["jobTemplate"].(map[string]any)["spec"].(map[string]any)["template"]}}
+	}
+	cronTemplate := cronJob("sync:1.0", false).Spec["jobTemplate"].(map[string]any)["spec"].(map[string]any)["template"].(map[string]any)
+	cron := &Owner{Kind: "CronJob", Name: "invoice-sync", UID: "u1"}
+	tests := []struct {
+		name          string
+		req           Request
+		in            Inputs
+		wantAllowed   bool
+		wantExemption string
+		wantMessage   string
+	}{
+		{name: "the namespace controller deletes a workload of a collection (empty request name)",
+			req:         Request{Operation: Delete, Kind: itopsv1alpha1.TargetDeployment, Namespace: "legacy", Name: "web", Old: v1, Caller: nsController},
+			wantAllowed: true, wantExemption: ExemptControlPlane},
+		{name: "the garbage collector deletes a workload whose owner is gone",
+			req:         Request{Operation: Delete, Kind: itopsv1alpha1.TargetStatefulSet, Namespace: "shop", Name: "db", Old: v1, Caller: gc},
+			wantAllowed: true, wantExemption: ExemptControlPlane},
+		{name: "the controller manager with shared credentials",
+			req:         Request{Operation: Delete, Kind: itopsv1alpha1.TargetCronJob, Namespace: "shop", Name: "sync", Old: cronJob("sync:1.0", false), Caller: kcm},
+			wantAllowed: true, wantExemption: ExemptControlPlane},
+		{name: "a person deleting in a terminating namespace",
+			req:         Request{Operation: Delete, Kind: itopsv1alpha1.TargetDeployment, Namespace: "legacy", Name: "web", Old: v1, Caller: alice},
+			in:          Inputs{Namespace: NamespaceState{Terminating: true}},
+			wantAllowed: true, wantExemption: ExemptNamespaceTerminating},
+		{name: "a person deleting in a live namespace still needs a change",
+			req:         Request{Operation: Delete, Kind: itopsv1alpha1.TargetDeployment, Namespace: "legacy", Name: "web", Old: v1, Caller: alice},
+			wantMessage: "delete of Deployment legacy/web denied: no ChangeRequest in namespace legacy targets Deployment web"},
+		{name: "a kube-system lookalike is no control plane",
+			req:         Request{Operation: Delete, Kind: itopsv1alpha1.TargetDeployment, Namespace: "legacy", Name: "web", Old: v1, Caller: Caller{Username: "system:serviceaccount:kube-system:my-controller"}},
+			wantMessage: "no ChangeRequest"},
+		{name: "a terminating namespace does not admit creates",
+			req:         Request{Operation: Create, Kind: itopsv1alpha1.TargetDeployment, Namespace: "legacy", Name: "web", New: v1, Caller: alice},
+			in:          Inputs{Namespace: NamespaceState{Terminating: true}},
+			wantMessage: "no ChangeRequest"},
+		{name: "kubectl run", req: Request{Operation: Create, Kind: KindPod, Namespace: "shop", Name: "debug", New: pod("c=busybox"), Caller: alice},
+			wantMessage: "a Pod not created by a gated workload's controller (kubectl run) in a change-controlled namespace runs an image no ChangeRequest can authorise"},
+		{name: "a Pod claiming a controller owner, created by a person",
+			req:         Request{Operation: Create, Kind: KindPod, Namespace: "shop", Name: "debug", New: &Object{Kind: KindPod, Owner: &Owner{Kind: "ReplicaSet", Name: "web-1"}, Spec: pod("c=evil").Spec}, Caller: alice},
+			wantMessage: "kubectl run"},
+		{name: "kubectl set image on a Pod", req: Request{Operation: Update, Kind: KindPod, Namespace: "shop", Name: "debug", Old: pod("c=a:1"), New: pod("c=a:2"), Caller: alice},
+			wantMessage: "changing the spec of Pod debug"},
+		{name: "kubectl label pod", req: Request{Operation: Update, Kind: KindPod, Namespace: "shop", Name: "debug", Old: pod("c=a:1"), New: withLabels(pod("c=a:1"), map[string]string{"x": "y"}), Caller: alice},
+			wantAllowed: true, wantExemption: ExemptOperational + ": " + OpMetadata},
+		{name: "kubectl debug", req: Request{Operation: Update, Kind: KindPod, SubResource: "ephemeralcontainers", Namespace: "shop", Name: "debug", Old: pod("c=a:1"), New: pod("c=a:1"), Caller: alice},
+			wantMessage: "adding an ephemeral container (kubectl debug) to Pod debug"},
+		{name: "kubectl delete pod", req: Request{Operation: Delete, Kind: KindPod, Namespace: "shop", Name: "debug", Old: pod("c=a:1"), Caller: alice},
+			wantAllowed: true, wantExemption: ExemptNotGated},
+		{name: "a bare ReplicaSet", req: Request{Operation: Create, Kind: KindReplicaSet, Namespace: "shop", Name: "rs", New: &Object{Kind: KindReplicaSet, Spec: v1.Spec}, Caller: alice},
+			wantMessage: "a ReplicaSet not managed by a Deployment"},
+		{name: "kubectl create job --from=cronjob", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(cron, "sync:1.0"), Caller: alice},
+			in: Inputs{OwnerTemplate: cronTemplate}, wantAllowed: true, wantExemption: ExemptRunCronJob},
+		{name: "a Job claiming a CronJob owner with another template", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(cron, "evil:1"), Caller: alice},
+			in: Inputs{OwnerTemplate: cronTemplate}, wantMessage: "a Job not created from a gated CronJob's own template"},
+		{name: "a Job whose claimed CronJob does not exist", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(cron, "sync:1.0"), Caller: alice},
+			wantMessage: "a Job not created from a gated CronJob's own template"},
+		{name: "a bare Job", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(nil, "sync:1.0"), Caller: alice},
+			wantMessage: "kubectl create job --from=cronjob/NAME"},
+		{name: "the job controller creates a CronJob's pods", req: Request{Operation: Create, Kind: KindPod, Namespace: "shop", Name: "p", New: pod("c=a"), Caller: kcm},
+			wantAllowed: true, wantExemption: ExemptControlPlane},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.in.Now, tt.in.Policy = now, config.Default().ChangePolicies[0]
+			d := Decide(tt.req, tt.in)
+			if d.Allowed != tt.wantAllowed || d.Exemption != tt.wantExemption {
+				t.Fatalf("Decide() = %+v, want allowed %v exemption %q", d, tt.wantAllowed, tt.wantExemption)
+			}
+			if msg := d.Message(tt.req); !strings.Contains(msg, tt.wantMessage) {
+				t.Errorf("message %q does not contain %q", msg, tt.wantMessage)
+			}
+		})
+	}
+}
+
+// TestDecideJudgesTheObject: freezes and budgets match old and new labels, leaving a
+// selection is a change, operational controls pass (issue 11, section 2).
+func TestDecideJudgesTheObject(t *testing.T) {
+	frontend := map[string]string{"app": "web", "tier": "frontend"}
+	v1 := withLabels(deployment(3, "", "app=shop/web:1.0"), frontend)
+	v2 := withLabels(deployment(3, "", "app=shop/web:2.0"), frontend)
+	v2NoTier := withLabels(deployment(3, "", "app=shop/web:2.0"), map[string]string{"app": "web"})
+	v1NoTier := withLabels(deployment(3, "", "app=shop/web:1.0"), map[string]string{"app": "web"})
+	freeze := func(old, new bool) []Freeze {
+		return []Freeze{{Namespace: "shop", Name: "release-freeze", Until: now.Add(time.Hour), Active: true, Old: old, New: new}}
+	}
+	budget := func(old, new bool, policy itopsv1alpha1.BudgetPolicy) []Budget {
+		return []Budget{{Name: "checkout", Remaining: "-3", Exhausted: true, Policy: policy, Old: old, New: new}}
+	}
+	ok := []itopsv1alpha1.ChangeRequest{approved("web-v2", nil)}
+	alice := Caller{Username: "alice"}
+	up := func(before, after *Object) Request { r := update(before, after); r.Caller = alice; return r }
+	tests := []struct {
+		name          string
+		req           Request
+		in            Inputs
+		wantAllowed   bool
+		wantExemption string
+		wantMessage   string
+	}{
+		{name: "an image change that drops tier during a freeze on tier=frontend",
+			req: up(v1, v2NoTier), in: Inputs{Changes: ok, Freezes: freeze(true, false)},
+			wantMessage: "ChangeRequest web-v2 is approved, but freeze window shop/release-freeze is active"},
+		{name: "a label-only edit that drops tier during the freeze",
+			req: up(v1, v1NoTier), in: Inputs{Changes: ok, Freezes: freeze(true, false)},
+			wantMessage: "the edit takes the workload out of the selection of freeze window shop/release-freeze: that is a change"},
+		{name: "a label-only edit that leaves an inactive freeze's selection needs a change",
+			req: up(v1, v1NoTier), in: Inputs{Freezes: []Freeze{{Namespace: "shop", Name: "xmas", Old: true}}},
+			wantMessage: "takes the workload out of the selection of freeze window shop/xmas"},
+		{name: "... and passes under an approved change outside the freeze",
+			req: up(v1, v1NoTier), in: Inputs{Changes: ok, Freezes: []Freeze{{Namespace: "shop", Name: "xmas", Old: true}}},
+			wantAllowed: true},
+		{name: "a label-only edit that leaves a ServiceLevel's selection",
+			req: up(v1, v1NoTier), in: Inputs{Budgets: []Budget{{Name: "checkout", Policy: itopsv1alpha1.BudgetPolicyNone, Old: true}}},
+			wantMessage: "takes the workload out of the selection of ServiceLevel checkout"},
+		{name: "a label-only edit joining a freeze's selection stays exempt",
+			req: up(v1NoTier, v1), in: Inputs{Freezes: freeze(false, true)},
+			wantAllowed: true, wantExemption: ExemptOperational + ": " + OpMetadata},
+		{name: "an image change that adds tier during the freeze",
+			req: up(v1NoTier, v2), in: Inputs{Changes: ok, Freezes: freeze(false, true)},
+			wantMessage: "freeze window shop/release-freeze is active"},
+		{name: "an exhausted FreezeChanges budget the old labels match",
+			req: up(v1, v2NoTier), in: Inputs{Changes: ok, Budgets: budget(true, false, itopsv1alpha1.BudgetPolicyFreezeChanges)},
+			wantMessage: "the error budget of service checkout is exhausted"},
+		{name: "an exhausted Warn budget warns",
+			req: up(v1, v2), in: Inputs{Changes: ok, Budgets: budget(true, true, itopsv1alpha1.BudgetPolicyWarn)},
+			wantAllowed: true},
+		{name: "an Emergency change passes the freeze and may relabel",
+			req: up(v1, v2NoTier), in: Inputs{Changes: []itopsv1alpha1.ChangeRequest{approved("hotfix", func(cr *itopsv1alpha1.ChangeRequest) {
+				cr.Spec.Type = itopsv1alpha1.ChangeEmergency
+			})}, Freezes: freeze(true, false)},
+			wantAllowed: true},
+		{name: "kubectl patch cronjob suspend during a freeze",
+			req: Request{Operation: Update, Kind: itopsv1alpha1.TargetCronJob, Namespace: "shop", Name: "invoice-sync", Old: cronJob("sync:1.0", false), New: cronJob("sync:1.0", true), Caller: alice},
+			in:          Inputs{Freezes: freeze(true, true)},
+			wantAllowed: true, wantExemption: ExemptOperational + ": " + OpSuspend},
+		{name: "kubectl rollout pause", req: up(v1, with(v1, "paused", true)),
+			wantAllowed: true, wantExemption: ExemptOperational + ": " + OpPause},
+		{name: "a scale to zero", req: up(v1, with(v1, "replicas", int64(0))),
+			wantAllowed: true, wantExemption: ExemptOperational + ": " + OpScale},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.in.Now, tt.in.Policy = now, config.Default().ChangePolicies[0]
+			d := Decide(tt.req, tt.in)
+			if d.Allowed != tt.wantAllowed || d.Exemption != tt.wantExemption {
+				t.Fatalf("Decide() = %+v, want allowed %v exemption %q", d, tt.wantAllowed, tt.wantExemption)
+			}
+			if msg := d.Message(tt.req); !strings.Contains(msg, tt.wantMessage) {
+				t.Errorf("message %q does not contain %q", msg, tt.wantMessage)
+			}
+		})
+	}
+}
+
+// TestDecideRollback: a rollback passes and undoes the change the workload was last changed
+// under; the record the mutating webhook writes says so (issue 11, section 3).
+func TestDecideRollback(t *testing.T) {
+	recorded := map[string]string{itopsv1alpha1.AnnotationChangeRequest: "web-v2"}
+	v1, v2 := deployment(3, "", "app=shop/web:1.0"), withAnnotations(deployment(3, "", "app=shop/web:2.0"), recorded)
+	revisions := []Revision{{Number: 1, Template: v1.Spec["template"].(map[string]any)}, {Number: 2, Template: v2.Spec["template"].(map[string]any)}}
+	inProgress := approved("web-v2", func(cr *itopsv1alpha1.ChangeRequest) { cr.Status.Phase = itopsv1alpha1.ChangeInProgress })
+	bob := Caller{Username: "bob"}
+	req := update(v2, v1)
+	req.Caller = bob
+
+	for _, in := range []Inputs{
+		{Revisions: revisions},
+		{Revisions: revisions, Changes: []itopsv1alpha1.ChangeRequest{inProgress}}, // the change still authorises: still its rollback
+		{Revisions: revisions, Freezes: []Freeze{{Namespace: "shop", Name: "f", Active: true, Old: true, New: true}}},
+	} {
+		in.Now, in.Policy = now, config.Default().ChangePolicies[0]
+		d := Decide(req, in)
+		if !d.Allowed || d.Exemption != ExemptRollback || d.RolledBack == nil || *d.RolledBack != (Rollback{Change: "web-v2", Revision: 1}) {
+			t.Fatalf("Decide(rollback) = %+v", d)
+		}
+		got := Annotations(d, v2.Annotations, bob.Username)
+		want := map[string]string{itopsv1alpha1.AnnotationChangeRequest: "", itopsv1alpha1.AnnotationBudgetWarning: "",
+			itopsv1alpha1.AnnotationRolledBackChange: "web-v2", itopsv1alpha1.AnnotationRolledBackBy: "bob", itopsv1alpha1.AnnotationRolledBackRevision: "1"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Annotations(rollback) = %v, want %v", got, want)
+		}
+	}
+
+	// Another approved change restoring the old template is that change, not a rollback.
+	other := approved("web-revert", func(cr *itopsv1alpha1.ChangeRequest) {})
+	d := Decide(req, Inputs{Revisions: revisions, Changes: []itopsv1alpha1.ChangeRequest{other}, Now: now, Policy: config.Default().ChangePolicies[0]})
+	if !d.Allowed || d.Change != "web-revert" || d.RolledBack != nil {
+		t.Errorf("Decide(revert under a change) = %+v", d)
+	}
+	// A request no change authorises keeps the previous record: it cannot be forged.
+	forged := withAnnotations(deployment(3, "", "app=shop/web:3.0"), map[string]string{itopsv1alpha1.AnnotationChangeRequest: "web-v3"})
+	d = Decide(update(v2, forged), Inputs{Revisions: revisions, Now: now})
+	if got := Annotations(d, v2.Annotations, "mallory"); d.Allowed || got[itopsv1alpha1.AnnotationChangeRequest] != "web-v2" || got[itopsv1alpha1.AnnotationRolledBackBy] != "" {
+		t.Errorf("Annotations(denied) = %v, decision %+v", got, d)
 	}
 }
 

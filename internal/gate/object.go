@@ -12,11 +12,28 @@ import (
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 )
 
-// Object is the part of a workload the gate looks at: its kind, labels and spec, decoded
-// generically so that one comparison serves every kind.
+// Kinds the gate sees besides the ChangeRequest target kinds: what runs an image without a
+// gated workload owning it. No ChangeRequest can target them (they are not TargetKinds).
+const (
+	KindPod        itopsv1alpha1.TargetKind = "Pod"
+	KindReplicaSet itopsv1alpha1.TargetKind = "ReplicaSet"
+	KindJob        itopsv1alpha1.TargetKind = "Job"
+)
+
+// Owner is an object's controller owner reference.
+type Owner struct {
+	Kind, Name, UID string
+}
+
+// Object is the part of a workload the gate looks at: its kind, identity, labels, annotations,
+// controller owner and spec, decoded generically so that one comparison serves every kind.
 type Object struct {
-	Kind   itopsv1alpha1.TargetKind
-	Labels map[string]string
+	Kind        itopsv1alpha1.TargetKind
+	Name        string
+	Labels      map[string]string
+	Annotations map[string]string
+	// Owner is the controller owner reference (nil without one).
+	Owner *Owner
 	// Spec is the workload's spec as decoded JSON.
 	Spec map[string]any
 }
@@ -25,31 +42,61 @@ type Object struct {
 func Decode(kind itopsv1alpha1.TargetKind, raw []byte) (*Object, error) {
 	var u struct {
 		Metadata struct {
-			Labels map[string]string `json:"labels"`
+			Name            string            `json:"name"`
+			Labels          map[string]string `json:"labels"`
+			Annotations     map[string]string `json:"annotations"`
+			OwnerReferences []struct {
+				Kind       string `json:"kind"`
+				Name       string `json:"name"`
+				UID        string `json:"uid"`
+				Controller *bool  `json:"controller"`
+			} `json:"ownerReferences"`
 		} `json:"metadata"`
 		Spec map[string]any `json:"spec"`
 	}
 	if err := json.Unmarshal(raw, &u); err != nil {
 		return nil, fmt.Errorf("decoding the %s: %w", kind, err)
 	}
-	return &Object{Kind: kind, Labels: u.Metadata.Labels, Spec: u.Spec}, nil
+	o := &Object{Kind: kind, Name: u.Metadata.Name, Labels: u.Metadata.Labels, Annotations: u.Metadata.Annotations, Spec: u.Spec}
+	for _, ref := range u.Metadata.OwnerReferences {
+		if ref.Controller != nil && *ref.Controller {
+			o.Owner = &Owner{Kind: ref.Kind, Name: ref.Name, UID: ref.UID}
+		}
+	}
+	return o, nil
 }
 
-// templatePath is where a kind keeps its pod template in spec.
+// templatePath is where a kind keeps its pod template in spec (nil: the spec is a pod spec).
 func templatePath(kind itopsv1alpha1.TargetKind) []string {
-	if kind == itopsv1alpha1.TargetCronJob {
+	switch kind {
+	case itopsv1alpha1.TargetCronJob:
 		return []string{"jobTemplate", "spec", "template"}
+	case KindPod:
+		return nil
 	}
 	return []string{"template"}
 }
 
-// Template returns the pod template, or nil if the spec has none.
-func (o *Object) Template() *corev1.PodTemplateSpec {
+// TemplateJSON returns the pod template as decoded JSON (a Pod's spec wrapped as a template),
+// or nil if the spec has none.
+func (o *Object) TemplateJSON() map[string]any {
 	if o == nil {
 		return nil
 	}
+	if o.Kind == KindPod {
+		return map[string]any{"spec": o.Spec}
+	}
 	raw, ok := nested(o.Spec, templatePath(o.Kind)...)
 	if !ok {
+		return nil
+	}
+	return raw
+}
+
+// Template returns the pod template, or nil if the spec has none.
+func (o *Object) Template() *corev1.PodTemplateSpec {
+	raw := o.TemplateJSON()
+	if raw == nil {
 		return nil
 	}
 	tpl := &corev1.PodTemplateSpec{}
@@ -59,7 +106,7 @@ func (o *Object) Template() *corev1.PodTemplateSpec {
 	return tpl
 }
 
-// Images maps each container (init containers included) to its image.
+// Images maps each container (init and ephemeral containers included) to its image.
 func (o *Object) Images() map[string]string {
 	images := map[string]string{}
 	tpl := o.Template()
@@ -70,6 +117,9 @@ func (o *Object) Images() map[string]string {
 		images[c.Name] = c.Image
 	}
 	for _, c := range tpl.Spec.Containers {
+		images[c.Name] = c.Image
+	}
+	for _, c := range tpl.Spec.EphemeralContainers {
 		images[c.Name] = c.Image
 	}
 	return images
@@ -87,19 +137,43 @@ func nested(m map[string]any, path ...string) (map[string]any, bool) {
 	return cur, true
 }
 
-// specWithout returns a deep copy of spec without replicas and, if restart is set, without the
-// pod template's restart annotation.
-func specWithout(o *Object, restart bool) map[string]any {
+// Operational controls: updates that change only these pass the gate without a change (see
+// docs/changes.md, "Always allowed"). Each names what an update changes.
+const (
+	// OpScale: spec.replicas (kubectl scale, an apply that sets replicas).
+	OpScale = "Scale"
+	// OpMetadata: labels or annotations of the workload itself, or nothing at all (a no-op
+	// apply).
+	OpMetadata = "Metadata"
+	// OpRestart: the pod template's kubectl.kubernetes.io/restartedAt (kubectl rollout restart).
+	OpRestart = "Restart"
+	// OpSuspend and OpResume: a CronJob's spec.suspend (the emergency stop of a misbehaving
+	// CronJob, and its end).
+	OpSuspend = "Suspend"
+	OpResume  = "Resume"
+	// OpPause and OpUnpause: a Deployment's spec.paused (kubectl rollout pause / resume).
+	OpPause   = "Pause"
+	OpUnpause = "Unpause"
+)
+
+// normalSpec returns a deep copy of the spec without the fields operational controls change:
+// replicas, a CronJob's suspend, a Deployment's paused, and the pod template's restart
+// annotation.
+func normalSpec(o *Object) map[string]any {
 	spec := runtime.DeepCopyJSON(o.Spec)
 	delete(spec, "replicas")
-	if restart {
-		if tpl, ok := nested(spec, templatePath(o.Kind)...); ok {
-			if meta, ok := tpl["metadata"].(map[string]any); ok {
-				if ann, ok := meta["annotations"].(map[string]any); ok {
-					delete(ann, itopsv1alpha1.AnnotationRestartedAt)
-					if len(ann) == 0 {
-						delete(meta, "annotations")
-					}
+	switch o.Kind {
+	case itopsv1alpha1.TargetCronJob:
+		delete(spec, "suspend")
+	case itopsv1alpha1.TargetDeployment:
+		delete(spec, "paused")
+	}
+	if tpl, ok := nested(spec, templatePath(o.Kind)...); ok && o.Kind != KindPod {
+		if meta, ok := tpl["metadata"].(map[string]any); ok {
+			if ann, ok := meta["annotations"].(map[string]any); ok {
+				delete(ann, itopsv1alpha1.AnnotationRestartedAt)
+				if len(ann) == 0 {
+					delete(meta, "annotations")
 				}
 			}
 		}
@@ -107,20 +181,48 @@ func specWithout(o *Object, restart bool) map[string]any {
 	return spec
 }
 
-// Exempt returns the exemption that lets an update through without a change: only replicas,
-// labels or annotations change (spec is otherwise equal), or only the restart annotation of
-// the pod template changes (kubectl rollout restart). "" when the update needs a change.
-func Exempt(op Operation, before, after *Object) string {
-	if op != Update || before == nil || after == nil {
+// Operational returns the operational controls an update makes (OpScale, OpSuspend, ...; at
+// least OpMetadata) when it changes nothing else, or nil when it needs a change. Creates and
+// deletes are never operational.
+func Operational(op Operation, before, after *Object) []string {
+	if op != Update || before == nil || after == nil || !apiequality.Semantic.DeepEqual(normalSpec(before), normalSpec(after)) {
+		return nil
+	}
+	var ops []string
+	if !apiequality.Semantic.DeepEqual(before.Spec["replicas"], after.Spec["replicas"]) {
+		ops = append(ops, OpScale)
+	}
+	flag := func(key, on, off string) {
+		was, _ := before.Spec[key].(bool)
+		is, _ := after.Spec[key].(bool)
+		switch {
+		case is && !was:
+			ops = append(ops, on)
+		case was && !is:
+			ops = append(ops, off)
+		}
+	}
+	switch after.Kind {
+	case itopsv1alpha1.TargetCronJob:
+		flag("suspend", OpSuspend, OpResume)
+	case itopsv1alpha1.TargetDeployment:
+		flag("paused", OpPause, OpUnpause)
+	}
+	if restartedAt(before) != restartedAt(after) {
+		ops = append(ops, OpRestart)
+	}
+	if len(ops) == 0 {
+		ops = append(ops, OpMetadata)
+	}
+	return ops
+}
+
+func restartedAt(o *Object) string {
+	tpl := o.Template()
+	if tpl == nil {
 		return ""
 	}
-	if apiequality.Semantic.DeepEqual(specWithout(before, false), specWithout(after, false)) {
-		return ExemptScaleOrMetadata
-	}
-	if after.Kind != itopsv1alpha1.TargetCronJob && apiequality.Semantic.DeepEqual(specWithout(before, true), specWithout(after, true)) {
-		return ExemptRestart
-	}
-	return ""
+	return tpl.Annotations[itopsv1alpha1.AnnotationRestartedAt]
 }
 
 // Revision is one of a workload's earlier pod templates (a Deployment's ReplicaSet, a
@@ -133,10 +235,12 @@ type Revision struct {
 // RollbackTo returns the earlier revision whose pod template the update restores (the
 // template is otherwise unchanged: only the template differs, and replicas), or false.
 func RollbackTo(before, after *Object, revisions []Revision) (int64, bool) {
-	if before == nil || after == nil || after.Kind == itopsv1alpha1.TargetCronJob {
+	if !rollbackKind(after) || before == nil {
 		return 0, false
 	}
-	oldSpec, newSpec := specWithout(before, false), specWithout(after, false)
+	oldSpec, newSpec := runtime.DeepCopyJSON(before.Spec), runtime.DeepCopyJSON(after.Spec)
+	delete(oldSpec, "replicas")
+	delete(newSpec, "replicas")
 	newTpl, ok := nested(newSpec, "template")
 	if !ok {
 		return 0, false
@@ -155,6 +259,26 @@ func RollbackTo(before, after *Object, revisions []Revision) (int64, bool) {
 		}
 	}
 	return best, found
+}
+
+// RollbackShaped reports whether an update changes the pod template (and perhaps replicas)
+// and nothing else, as a rollback does: only then are the workload's revisions worth reading.
+func RollbackShaped(op Operation, before, after *Object) bool {
+	if op != Update || before == nil || !rollbackKind(after) {
+		return false
+	}
+	oldSpec, newSpec := runtime.DeepCopyJSON(before.Spec), runtime.DeepCopyJSON(after.Spec)
+	for _, spec := range []map[string]any{oldSpec, newSpec} {
+		delete(spec, "replicas")
+		delete(spec, "template")
+	}
+	return apiequality.Semantic.DeepEqual(oldSpec, newSpec) &&
+		!apiequality.Semantic.DeepEqual(before.Spec["template"], after.Spec["template"])
+}
+
+// rollbackKind: the kinds kubectl rollout undo rolls back.
+func rollbackKind(o *Object) bool {
+	return o != nil && (o.Kind == itopsv1alpha1.TargetDeployment || o.Kind == itopsv1alpha1.TargetStatefulSet || o.Kind == itopsv1alpha1.TargetDaemonSet)
 }
 
 // normalTemplate drops what the workload controllers add to their revisions' templates: the
@@ -183,7 +307,9 @@ func normalTemplate(tpl map[string]any) map[string]any {
 // ImagesWithinRepository reports what, besides container images that stay within their
 // repositories, an update changes; "" when nothing does.
 func ImagesWithinRepository(before, after *Object) string {
-	oldSpec, newSpec := specWithout(before, false), specWithout(after, false)
+	oldSpec, newSpec := runtime.DeepCopyJSON(before.Spec), runtime.DeepCopyJSON(after.Spec)
+	delete(oldSpec, "replicas")
+	delete(newSpec, "replicas")
 	for _, spec := range []map[string]any{oldSpec, newSpec} {
 		tpl, ok := nested(spec, templatePath(before.Kind)...)
 		if !ok {
