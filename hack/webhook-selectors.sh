@@ -1,16 +1,37 @@
 #!/usr/bin/env bash
-# Gives the change gate's webhooks (controller-gen has no marker for it) a namespaceSelector:
-# only namespaces labelled itops.dev/change-control=enforced are gated, so that requests in
-# every other namespace never reach the operator; kube-system and the default operator and
-# cluster namespaces are never gated (the Helm chart substitutes its own). The scaling bounds
-# webhooks skip the same three namespaces. Run by `make manifests` on
-# config/webhook/manifests.yaml.
+# Adds to the generated webhook configurations what controller-gen has no marker for:
+# - the change gate's webhooks (vgate, vgatepods, mgate) get a namespaceSelector: only
+#   namespaces labelled itops.dev/change-control=enforced are gated, so that requests in every
+#   other namespace never reach the operator; kube-system and the default operator and cluster
+#   namespaces are never gated (the Helm chart substitutes its own);
+# - and matchConditions that keep the control plane's own requests away from them: the
+#   kube-controller-manager and its controllers' ServiceAccounts in kube-system (the namespace
+#   controller's and garbage collector's deletes, the workload controllers' Pods, ReplicaSets
+#   and Jobs) never wait for the operator, so an operator outage never blocks namespace deletion,
+#   garbage collection or the rollout of admitted workloads. The list is gate.ControlPlaneUsers
+#   (internal/gate/gate.go); the handler applies the same rule. vgatepods also lets the kubelet's
+#   mirror pods through;
+# - the scaling bounds webhooks skip the same three namespaces.
+# Run by `make manifests` on config/webhook/manifests.yaml.
 set -euo pipefail
 FILE="${1:?usage: webhook-selectors.sh config/webhook/manifests.yaml}"
+CONTROL_PLANE="'system:kube-controller-manager'"
+for sa in namespace-controller generic-garbage-collector deployment-controller replicaset-controller \
+  statefulset-controller daemon-set-controller job-controller cronjob-controller \
+  ttl-after-finished-controller disruption-controller replication-controller; do
+  CONTROL_PLANE="${CONTROL_PLANE}, 'system:serviceaccount:kube-system:${sa}'"
+done
 tmp="$(mktemp)"
-awk '
+awk -v cp="${CONTROL_PLANE}" '
   { print }
-  /^  name: [mv]gate\.itops\.dev$/ {
+  /^  name: ([mv]gate|vgatepods)\.itops\.dev$/ {
+    print "  matchConditions:"
+    print "  - name: not-the-control-plane"
+    print "    expression: \"!(request.userInfo.username in [" cp "])\""
+    if ($2 == "vgatepods.itops.dev") {
+      print "  - name: not-a-mirror-pod"
+      print "    expression: \"!request.userInfo.username.startsWith(\x27system:node:\x27)\""
+    }
     print "  namespaceSelector:"
     print "    matchExpressions:"
     print "    - key: itops.dev/change-control"

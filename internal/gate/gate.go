@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -48,6 +49,8 @@ const (
 	// ExemptRunCronJob: a Job created from a gated CronJob's own template (kubectl create job
 	// --from=cronjob/...).
 	ExemptRunCronJob = "RunCronJob"
+	// ExemptMirrorPod: the kubelet's mirror of a static pod (the node's own manifest).
+	ExemptMirrorPod = "MirrorPod"
 	// ExemptNotGated: a delete of a Pod, ReplicaSet or Job: stopping something is not a change.
 	ExemptNotGated = "NotGated"
 )
@@ -308,6 +311,10 @@ func leaves(in Inputs) []string {
 func decideUnowned(req Request, in Inputs) Decision {
 	if req.Operation == Delete {
 		return Decision{Allowed: true, Exemption: ExemptNotGated}
+	}
+	if req.Kind == KindPod && req.Operation == Create && strings.HasPrefix(req.Caller.Username, "system:node:") &&
+		req.New != nil && req.New.Annotations[corev1.MirrorPodAnnotationKey] != "" {
+		return Decision{Allowed: true, Exemption: ExemptMirrorPod}
 	}
 	deny := func(what, instead string) Decision {
 		return Decision{Problems: []string{fmt.Sprintf("%s in a change-controlled namespace runs an image no ChangeRequest can authorise: %s", what, instead)}}

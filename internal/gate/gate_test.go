@@ -438,7 +438,7 @@ func TestDecideJudgesTheObject(t *testing.T) {
 			})}, Freezes: freeze(true, false)},
 			wantAllowed: true},
 		{name: "kubectl patch cronjob suspend during a freeze",
-			req: Request{Operation: Update, Kind: itopsv1alpha1.TargetCronJob, Namespace: "shop", Name: "invoice-sync", Old: cronJob("sync:1.0", false), New: cronJob("sync:1.0", true), Caller: alice},
+			req:         Request{Operation: Update, Kind: itopsv1alpha1.TargetCronJob, Namespace: "shop", Name: "invoice-sync", Old: cronJob("sync:1.0", false), New: cronJob("sync:1.0", true), Caller: alice},
 			in:          Inputs{Freezes: freeze(true, true)},
 			wantAllowed: true, wantExemption: ExemptOperational + ": " + OpSuspend},
 		{name: "kubectl rollout pause", req: up(v1, with(v1, "paused", true)),

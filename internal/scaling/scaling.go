@@ -263,3 +263,14 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// DefaultedOnCreate reports whether a replica count outside the bounds is one the API server
+// defaulted: a create (not of the scale subresource) with 1 replica, below minReplicas and
+// without a conflict. The API server defaults an absent spec.replicas to 1 before admission, so
+// an admission webhook cannot tell "absent" (GitOps manifests leave it out when a
+// HorizontalPodAutoscaler owns the count) from an explicit 1; an absent count is no request to
+// run one replica, so such a create is allowed (with a warning), and the autoscaler or the
+// ServiceLevel's drift policy brings the workload within the bounds.
+func DefaultedOnCreate(operation, subResource string, replicas int32, b Bounds) bool {
+	return operation == "CREATE" && subResource == "" && replicas == 1 && !b.Conflict() && b.Min != nil && *b.Min > 1
+}

@@ -169,3 +169,26 @@ func TestPolicies(t *testing.T) {
 		t.Errorf("Selecting() = %v", got)
 	}
 }
+
+func TestDefaultedOnCreate(t *testing.T) {
+	three, two := int32(3), int32(2)
+	bounds := Bounds{Min: &three}
+	tests := []struct {
+		name        string
+		op, sub     string
+		replicas    int32
+		b           Bounds
+		wantAllowed bool
+	}{
+		{"a create without spec.replicas (defaulted to 1) under minReplicas 3", "CREATE", "", 1, bounds, true},
+		{"an explicit 2 on create is a request", "CREATE", "", 2, bounds, false},
+		{"an update to 1 is a request", "UPDATE", "", 1, bounds, false},
+		{"kubectl scale to 1", "UPDATE", "scale", 1, bounds, false},
+		{"conflicting bounds deny everything", "CREATE", "", 1, Bounds{Min: &three, Max: &two}, false},
+	}
+	for _, tt := range tests {
+		if got := DefaultedOnCreate(tt.op, tt.sub, tt.replicas, tt.b); got != tt.wantAllowed {
+			t.Errorf("%s: DefaultedOnCreate() = %v, want %v", tt.name, got, tt.wantAllowed)
+		}
+	}
+}

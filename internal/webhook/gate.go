@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +13,9 @@ import (
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -37,23 +40,32 @@ const (
 	GateMutatePath   = "/mutate-change-gate"
 )
 
-// The gate's webhook configurations select only change-controlled namespaces (see
-// hack/webhook-selectors and config/webhook); the handler checks the label again, so that a
-// configuration installed without the selector still gates nothing else.
-// +kubebuilder:webhook:path=/validate-change-gate,mutating=false,failurePolicy=fail,sideEffects=None,groups=apps;batch,resources=deployments;statefulsets;daemonsets;cronjobs,verbs=create;update;delete,versions=v1,name=vgate.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
+// The gate's webhook configurations select only change-controlled namespaces, and their
+// matchConditions keep the control plane's own requests (gate.ControlPlaneUsers) away, so that
+// an operator outage never blocks namespace deletion, garbage collection or the pods of
+// admitted workloads (hack/webhook-selectors.sh adds both; controller-gen has no marker for
+// them). The handler checks the label and the caller again, so that a configuration installed
+// without them still gates nothing else and wedges nothing. vgate writes audit records and
+// Events, never on dry runs (sideEffects NoneOnDryRun).
+// +kubebuilder:webhook:path=/validate-change-gate,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups=apps;batch,resources=deployments;statefulsets;daemonsets;cronjobs,verbs=create;update;delete,versions=v1,name=vgate.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-change-gate,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups="";apps;batch,resources=pods;pods/ephemeralcontainers;replicasets;jobs,verbs=create;update,versions=v1,name=vgatepods.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/mutate-change-gate,mutating=true,failurePolicy=fail,sideEffects=None,groups=apps;batch,resources=deployments;statefulsets;daemonsets;cronjobs,verbs=create;update,versions=v1,name=mgate.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
 
 // +kubebuilder:rbac:groups=apps,resources=replicasets;controllerrevisions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=core,resources=namespaces,verbs=get;list;watch
 
 // Gate is the change gate: the validating webhook decides, the mutating webhook records on the
-// workload the change it was admitted under. Both decide from informer caches; only a request
-// that no change authorises costs an API call, to look for the revision it may roll back to.
+// workload the change it was admitted under (or the rollback that undid it). Each handler
+// gathers what the request is judged on once (gather) and decides once (gate.Decide). Inputs
+// come from informer caches; only a rollback-shaped update (only the pod template changes)
+// costs an API call, to list the revisions it may roll back to, and a Namespace not yet in the
+// cache is read live.
 type Gate struct {
 	// Reader is the cache (ChangeRequests indexed by target, MaintenanceWindows,
-	// ServiceLevels, Namespaces).
+	// ServiceLevels, Namespaces, CronJobs).
 	Reader client.Reader
-	// APIReader lists a workload's revisions, live, for the rollback check.
+	// APIReader lists a workload's revisions, live, for the rollback check, and reads a
+	// Namespace the cache does not hold yet.
 	APIReader client.Reader
 	Policy    *config.Config
 	// ClusterNamespace holds cluster-wide freezes; it and ExemptNamespaces are never gated.
@@ -84,71 +96,139 @@ func (g *Gate) MutatingHandler() admission.Handler {
 var gateKinds = map[string]itopsv1alpha1.TargetKind{
 	"Deployment": itopsv1alpha1.TargetDeployment, "StatefulSet": itopsv1alpha1.TargetStatefulSet,
 	"DaemonSet": itopsv1alpha1.TargetDaemonSet, "CronJob": itopsv1alpha1.TargetCronJob,
+	"Pod": gate.KindPod, "ReplicaSet": gate.KindReplicaSet, "Job": gate.KindJob,
 }
 
-// gated decodes the request and reports whether the gate applies to it.
-func (g *Gate) gated(ctx context.Context, req admission.Request) (gate.Request, *corev1.Namespace, bool, error) {
-	kind, ok := gateKinds[req.Kind.Kind]
-	if !ok || req.SubResource != "" || req.Namespace == "" || req.Namespace == g.ClusterNamespace || req.Namespace == metav1.NamespaceSystem {
-		return gate.Request{}, nil, false, nil
+// gathered is everything a request is judged on.
+type gathered struct {
+	req gate.Request
+	in  gate.Inputs
+	// dryRun: the request is a server dry run (no side effects, denials become warnings).
+	dryRun bool
+}
+
+// gather decodes the request and reads everything the gate judges it on: the old and new
+// object (the name from the object, never the request alone: a collection delete's items
+// come with an empty request name), the caller, the namespace (read live if the cache does not
+// hold it yet; never answered ungated), the changes targeting the workload, the Freeze windows
+// and ServiceLevels covering its old or new labels, its revisions for a rollback-shaped update,
+// and a Job's CronJob template. ok is false when the gate does not apply.
+func (g *Gate) gather(ctx context.Context, req admission.Request) (gathered, bool, error) {
+	kind, known := gateKinds[req.Kind.Kind]
+	if !known || (req.SubResource != "" && !(kind == gate.KindPod && req.SubResource == "ephemeralcontainers")) ||
+		req.Namespace == "" || req.Namespace == g.ClusterNamespace || req.Namespace == metav1.NamespaceSystem || slices.Contains(g.ExemptNamespaces, req.Namespace) {
+		return gathered{}, false, nil
 	}
-	for _, ns := range g.ExemptNamespaces {
-		if req.Namespace == ns {
-			return gate.Request{}, nil, false, nil
-		}
-	}
-	ns := &corev1.Namespace{}
-	if err := g.Reader.Get(ctx, client.ObjectKey{Name: req.Namespace}, ns); err != nil {
-		return gate.Request{}, nil, false, fmt.Errorf("reading namespace %s: %w", req.Namespace, err)
+	ns, err := g.namespace(ctx, req.Namespace)
+	if err != nil {
+		return gathered{}, false, err
 	}
 	if ns.Labels[itopsv1alpha1.LabelChangeControl] != itopsv1alpha1.ChangeControlEnforced {
-		return gate.Request{}, nil, false, nil
+		return gathered{}, false, nil
 	}
-	r := gate.Request{Operation: gate.Operation(req.Operation), Kind: kind, Namespace: req.Namespace, Name: req.Name}
-	var err error
+	r := gate.Request{Operation: gate.Operation(req.Operation), Kind: kind, Namespace: req.Namespace, SubResource: req.SubResource,
+		Caller: gate.Caller{Username: req.UserInfo.Username, Groups: req.UserInfo.Groups}}
 	if len(req.Object.Raw) > 0 && req.Operation != admissionv1.Delete {
 		if r.New, err = gate.Decode(kind, req.Object.Raw); err != nil {
-			return r, ns, false, err
+			return gathered{}, false, err
 		}
 	}
 	if len(req.OldObject.Raw) > 0 {
 		if r.Old, err = gate.Decode(kind, req.OldObject.Raw); err != nil {
-			return r, ns, false, err
+			return gathered{}, false, err
 		}
 	}
-	return r, ns, true, nil
-}
-
-// decide runs the gate for a request that needs a change. warn lists the exhausted budgets of
-// services whose budgetPolicy is Warn: they let the change through, with a warning.
-func (g *Gate) decide(ctx context.Context, r gate.Request, ns *corev1.Namespace) (d gate.Decision, warn []gate.Budget, err error) {
-	in := gate.Inputs{Policy: g.Policy.ChangePolicyFor(ns.Labels), Now: g.now()}
+	switch {
+	case r.New != nil && r.New.Name != "":
+		r.Name = r.New.Name
+	case r.Old != nil && r.Old.Name != "":
+		r.Name = r.Old.Name
+	default:
+		r.Name = req.Name
+	}
+	in := gate.Inputs{
+		Policy:    g.Policy.ChangePolicyFor(ns.Labels),
+		Namespace: gate.NamespaceState{Terminating: !ns.DeletionTimestamp.IsZero() || ns.Status.Phase == corev1.NamespaceTerminating},
+		Now:       g.now(),
+	}
+	out := gathered{req: r, dryRun: req.DryRun != nil && *req.DryRun}
+	if gate.ControlPlane(r.Caller) || (r.Operation == gate.Delete && in.Namespace.Terminating) {
+		out.in = in // decided on the caller and the namespace alone
+		return out, true, nil
+	}
+	switch kind {
+	case gate.KindPod, gate.KindReplicaSet:
+		out.in = in
+		return out, true, nil
+	case gate.KindJob:
+		in.OwnerTemplate, err = g.cronJobTemplate(ctx, r)
+		out.in = in
+		return out, true, err
+	}
 	changes := &itopsv1alpha1.ChangeRequestList{}
 	if err := g.Reader.List(ctx, changes, client.InNamespace(r.Namespace),
 		client.MatchingFields{change.TargetIndex: change.TargetKey(r.Kind, r.Name)}); err != nil {
-		return gate.Decision{}, nil, fmt.Errorf("listing change requests: %w", err)
+		return gathered{}, false, fmt.Errorf("listing change requests: %w", err)
 	}
 	in.Changes = changes.Items
-	workloadLabels := labels.Set(nil)
+	var oldLabels, newLabels labels.Set
+	if r.Old != nil {
+		oldLabels = r.Old.Labels
+	}
 	if r.New != nil {
-		workloadLabels = r.New.Labels
-	} else if r.Old != nil {
-		workloadLabels = r.Old.Labels
+		newLabels = r.New.Labels
 	}
-	if in.Freezes, err = g.activeFreezes(ctx, ns, workloadLabels, in.Now); err != nil {
-		return gate.Decision{}, nil, err
+	if in.Freezes, err = g.freezes(ctx, ns, r.Old != nil, oldLabels, r.New != nil, newLabels, in.Now); err != nil {
+		return gathered{}, false, err
 	}
-	if in.Budgets, warn, err = g.exhaustedBudgets(ctx, r.Namespace, workloadLabels); err != nil {
-		return gate.Decision{}, nil, err
+	if in.Budgets, err = g.budgets(ctx, r.Namespace, r.Old != nil, oldLabels, r.New != nil, newLabels); err != nil {
+		return gathered{}, false, err
 	}
-	return gate.Decide(r, in), warn, nil
+	if gate.RollbackShaped(r.Operation, r.Old, r.New) {
+		if in.Revisions, err = g.revisions(ctx, req, r); err != nil {
+			return gathered{}, false, err
+		}
+	}
+	out.in = in
+	return out, true, nil
 }
 
-// activeFreezes are the Freeze windows, in the namespace or cluster-wide, active now and
-// covering a workload with these labels.
-func (g *Gate) activeFreezes(ctx context.Context, ns *corev1.Namespace, workloadLabels labels.Set, now time.Time) ([]gate.Freeze, error) {
+// namespace reads the request's namespace from the cache, or live when the cache does not
+// hold it yet (a namespace created a moment ago): never answered with an error or ungated.
+func (g *Gate) namespace(ctx context.Context, name string) (*corev1.Namespace, error) {
+	ns := &corev1.Namespace{}
+	err := g.Reader.Get(ctx, client.ObjectKey{Name: name}, ns)
+	if apierrors.IsNotFound(err) && g.APIReader != nil {
+		err = g.APIReader.Get(ctx, client.ObjectKey{Name: name}, ns)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading namespace %s: %w", name, err)
+	}
+	return ns, nil
+}
+
+// cronJobTemplate is the pod template of the CronJob a Job names as its controller, if that
+// CronJob exists in the namespace with that UID.
+func (g *Gate) cronJobTemplate(ctx context.Context, r gate.Request) (map[string]any, error) {
+	if r.New == nil || r.New.Owner == nil || r.New.Owner.Kind != string(itopsv1alpha1.TargetCronJob) {
+		return nil, nil
+	}
+	cj := &batchv1.CronJob{}
+	if err := g.Reader.Get(ctx, client.ObjectKey{Namespace: r.Namespace, Name: r.New.Owner.Name}, cj); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	if string(cj.UID) != r.New.Owner.UID {
+		return nil, nil
+	}
+	return toMap(cj.Spec.JobTemplate.Spec.Template)
+}
+
+// freezes are the Freeze windows, in the namespace or cluster-wide, covering the workload's old
+// or new labels, active or not (leaving one's selection is a change; only active ones block).
+func (g *Gate) freezes(ctx context.Context, ns *corev1.Namespace, hasOld bool, oldLabels labels.Set, hasNew bool, newLabels labels.Set, now time.Time) ([]gate.Freeze, error) {
 	var out []gate.Freeze
-	subject := maintenance.Object{Namespace: ns.Name, Labels: workloadLabels, NamespaceLabels: ns.Labels}
+	oldSubject := maintenance.Object{Namespace: ns.Name, Labels: oldLabels, NamespaceLabels: ns.Labels}
+	newSubject := maintenance.Object{Namespace: ns.Name, Labels: newLabels, NamespaceLabels: ns.Labels}
 	for _, where := range []string{ns.Name, g.ClusterNamespace} {
 		list := &itopsv1alpha1.MaintenanceWindowList{}
 		if err := g.Reader.List(ctx, list, client.InNamespace(where)); err != nil {
@@ -156,43 +236,36 @@ func (g *Gate) activeFreezes(ctx context.Context, ns *corev1.Namespace, workload
 		}
 		for i := range list.Items {
 			mw := &list.Items[i]
-			if mw.Spec.Type == itopsv1alpha1.WindowFreeze && maintenance.ActiveAt(mw, now) && maintenance.Covers(mw, subject, g.ClusterNamespace) {
-				out = append(out, gate.Freeze{Namespace: mw.Namespace, Name: mw.Name, Until: mw.Status.CurrentEnd.Time})
+			if mw.Spec.Type != itopsv1alpha1.WindowFreeze {
+				continue
+			}
+			f := gate.Freeze{Namespace: mw.Namespace, Name: mw.Name, Until: mw.Status.CurrentEnd.Time, Active: maintenance.ActiveAt(mw, now),
+				Old: hasOld && maintenance.Covers(mw, oldSubject, g.ClusterNamespace), New: hasNew && maintenance.Covers(mw, newSubject, g.ClusterNamespace)}
+			if f.Old || f.New {
+				out = append(out, f)
 			}
 		}
 	}
 	return out, nil
 }
 
-// exhaustedBudgets are the ServiceLevels selecting the workload whose budget is exhausted:
-// freeze those whose budgetPolicy is FreezeChanges, warn those whose policy is Warn.
-func (g *Gate) exhaustedBudgets(ctx context.Context, namespace string, workloadLabels labels.Set) (freeze, warn []gate.Budget, err error) {
+// budgets are the ServiceLevels selecting the workload's old or new labels, with their budget
+// state and policy.
+func (g *Gate) budgets(ctx context.Context, namespace string, hasOld bool, oldLabels labels.Set, hasNew bool, newLabels labels.Set) ([]gate.Budget, error) {
 	list := &itopsv1alpha1.ServiceLevelList{}
 	if err := g.Reader.List(ctx, list, client.InNamespace(namespace)); err != nil {
-		return nil, nil, fmt.Errorf("listing service levels: %w", err)
+		return nil, fmt.Errorf("listing service levels: %w", err)
 	}
+	var out []gate.Budget
 	for _, sl := range list.Items {
-		if !meta.IsStatusConditionTrue(sl.Status.Conditions, itopsv1alpha1.SLConditionBudgetExhausted) || !selects(&sl.Spec.Selector, workloadLabels) {
-			continue
-		}
-		b := gate.Budget{Name: sl.Name, Remaining: sl.Status.ErrorBudgetRemaining}
-		switch sl.Spec.BudgetPolicy {
-		case itopsv1alpha1.BudgetPolicyFreezeChanges:
-			freeze = append(freeze, b)
-		case itopsv1alpha1.BudgetPolicyWarn:
-			warn = append(warn, b)
+		b := gate.Budget{Name: sl.Name, Remaining: sl.Status.ErrorBudgetRemaining, Policy: sl.Spec.BudgetPolicy,
+			Exhausted: meta.IsStatusConditionTrue(sl.Status.Conditions, itopsv1alpha1.SLConditionBudgetExhausted),
+			Old:       hasOld && selects(&sl.Spec.Selector, oldLabels), New: hasNew && selects(&sl.Spec.Selector, newLabels)}
+		if b.Old || b.New {
+			out = append(out, b)
 		}
 	}
-	return freeze, warn, nil
-}
-
-// budgetWarning says which services' budgets are exhausted under the Warn policy.
-func budgetWarning(warn []gate.Budget) string {
-	parts := make([]string, 0, len(warn))
-	for _, b := range warn {
-		parts = append(parts, fmt.Sprintf("error budget of ServiceLevel %s is exhausted (%s%% left)", b.Name, b.Remaining))
-	}
-	return strings.Join(parts, "; ") + ": its budgetPolicy Warn lets this change through"
+	return out, nil
 }
 
 // selects: an absent or empty selector selects everything; an invalid one nothing.
@@ -208,60 +281,46 @@ func selects(sel *metav1.LabelSelector, set labels.Set) bool {
 }
 
 func (g *Gate) validate(ctx context.Context, req admission.Request) admission.Response {
-	r, ns, ok, err := g.gated(ctx, req)
+	in, ok, err := g.gather(ctx, req)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
 	if !ok {
 		return admission.Allowed("")
 	}
-	user := req.UserInfo.Username
-	dryRun := req.DryRun != nil && *req.DryRun
-	if ex := gate.Exempt(r.Operation, r.Old, r.New); ex != "" {
-		metrics.GateDecisions.WithLabelValues("exempt", string(r.Kind)).Inc()
-		return admission.Allowed(ex)
-	}
-	d, warn, err := g.decide(ctx, r, ns)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
-	if !d.Allowed && r.Operation == gate.Update {
-		if rev, ok := g.rollback(ctx, req, r); ok {
-			if !dryRun {
-				g.Audit.Write(audit.Record{Kind: string(r.Kind), Namespace: r.Namespace, Name: r.Name, Transition: "RolledBack", By: user,
-					Message: fmt.Sprintf("rollback to revision %d admitted without a change", rev), Fields: []any{"revision", rev}})
-				g.event(req, corev1.EventTypeWarning, "RolledBack", fmt.Sprintf("rollback to revision %d by %s admitted without a ChangeRequest", rev, user))
-			}
-			metrics.GateDecisions.WithLabelValues("exempt", string(r.Kind)).Inc()
-			return admission.Allowed(ex(gate.ExemptRollback))
-		}
-	}
+	r, d := in.req, gate.Decide(in.req, in.in)
+	kind := string(r.Kind)
 	if !d.Allowed {
 		msg := d.Message(r)
-		if dryRun {
-			metrics.GateDecisions.WithLabelValues("dryrun_denied", string(r.Kind)).Inc()
+		if in.dryRun {
+			metrics.GateDecisions.WithLabelValues("dryrun_denied", kind).Inc()
 			// Previews and GitOps diffs (Flux dry-runs every apply) keep working, and say what
 			// the real request would meet.
 			return admission.Allowed("dry run").WithWarnings("dry run: the real request would be denied: " + msg)
 		}
-		g.Audit.Write(audit.Record{Kind: string(r.Kind), Namespace: r.Namespace, Name: r.Name, Transition: "Denied", By: user, Message: msg,
-			Fields: []any{"operation", string(r.Operation)}})
-		metrics.GateDecisions.WithLabelValues("denied", string(r.Kind)).Inc()
+		g.record(r, "Denied", msg, "operation", string(r.Operation))
+		metrics.GateDecisions.WithLabelValues("denied", kind).Inc()
 		return admission.Denied(msg)
 	}
-	var warning string
-	if len(warn) > 0 {
-		warning = budgetWarning(warn)
+	if d.Exemption != "" {
+		metrics.GateDecisions.WithLabelValues("exempt", kind).Inc()
+		if !in.dryRun {
+			g.recordExemption(req, r, d)
+		}
+		return admission.Allowed("exempt: " + d.Exemption)
 	}
-	if !dryRun {
-		g.Audit.Write(audit.Record{Kind: string(r.Kind), Namespace: r.Namespace, Name: r.Name, Transition: "Admitted", By: user,
-			Message: fmt.Sprintf("%s admitted under ChangeRequest %s", r.Operation, d.Change),
-			Fields:  []any{"operation", string(r.Operation), "changeRequest", d.Change, "emergency", d.Emergency, "budgetWarning", warning}})
+	var warning string
+	if len(d.Warnings) > 0 {
+		warning = gate.BudgetWarning(d.Warnings)
+	}
+	if !in.dryRun {
+		g.record(r, "Admitted", fmt.Sprintf("%s admitted under ChangeRequest %s", r.Operation, d.Change),
+			"operation", string(r.Operation), "changeRequest", d.Change, "emergency", d.Emergency, "budgetWarning", warning)
 		if warning != "" {
-			g.event(req, corev1.EventTypeWarning, "ErrorBudgetExhausted", fmt.Sprintf("%s admitted under ChangeRequest %s although the %s", r.Operation, d.Change, warning))
+			g.event(req, r.Name, corev1.EventTypeWarning, "ErrorBudgetExhausted", fmt.Sprintf("%s admitted under ChangeRequest %s although the %s", r.Operation, d.Change, warning))
 		}
 	}
-	metrics.GateDecisions.WithLabelValues("admitted", string(r.Kind)).Inc()
+	metrics.GateDecisions.WithLabelValues("admitted", kind).Inc()
 	resp := admission.Allowed("admitted under ChangeRequest " + d.Change)
 	if warning != "" {
 		resp = resp.WithWarnings(warning)
@@ -269,50 +328,58 @@ func (g *Gate) validate(ctx context.Context, req admission.Request) admission.Re
 	return resp
 }
 
-func ex(name string) string { return "exempt: " + name }
+// recordExemption writes the audit record of a request admitted without a change, and an
+// Event for a rollback (which the workload's open incident, if any, should show).
+func (g *Gate) recordExemption(req admission.Request, r gate.Request, d gate.Decision) {
+	if d.RolledBack == nil {
+		g.record(r, "Exempt", fmt.Sprintf("%s admitted without a change: %s", r.Operation, d.Exemption),
+			"operation", string(r.Operation), "exemption", d.Exemption, "subResource", r.SubResource)
+		return
+	}
+	msg := fmt.Sprintf("rollback to revision %d by %s admitted without a ChangeRequest", d.RolledBack.Revision, r.Caller.Username)
+	if d.RolledBack.Change != "" {
+		msg += fmt.Sprintf("; it undoes ChangeRequest %s, which ends Failed (RolledBack)", d.RolledBack.Change)
+	}
+	g.record(r, "RolledBack", msg, "revision", d.RolledBack.Revision, "changeRequest", d.RolledBack.Change)
+	g.event(req, r.Name, corev1.EventTypeWarning, "RolledBack", msg)
+}
 
-// mutate records on the workload the change its new state is admitted under, so that the
-// ChangeRequest controller can follow the rollout. A request no change authorises (an exempt
-// one, or one the validating webhook will deny) keeps the workload's previous record, which
-// therefore cannot be forged.
+func (g *Gate) record(r gate.Request, transition, message string, fields ...any) {
+	g.Audit.Write(audit.Record{Kind: string(r.Kind), Namespace: r.Namespace, Name: r.Name, Transition: transition, By: r.Caller.Username,
+		Message: message, Fields: fields})
+}
+
+// mutate records on the workload the change its new state is admitted under, or the rollback
+// that undid the change it ran (gate.Annotations), so that the ChangeRequest controller can
+// follow the rollout. A request no change authorises keeps the workload's previous record,
+// which therefore cannot be forged.
 func (g *Gate) mutate(ctx context.Context, req admission.Request) admission.Response {
-	r, ns, ok, err := g.gated(ctx, req)
+	in, ok, err := g.gather(ctx, req)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
-	if !ok || r.New == nil {
+	if !ok || in.req.New == nil {
 		return admission.Allowed("")
 	}
-	previous := annotations(req.OldObject.Raw)
-	record, warning := previous[itopsv1alpha1.AnnotationChangeRequest], previous[itopsv1alpha1.AnnotationBudgetWarning]
-	if gate.Exempt(r.Operation, r.Old, r.New) == "" {
-		d, warn, err := g.decide(ctx, r, ns)
-		if err != nil {
-			return admission.Errored(http.StatusInternalServerError, err)
-		}
-		if d.Allowed {
-			record, warning = d.Change, ""
-			if len(warn) > 0 {
-				warning = budgetWarning(warn)
-			}
-		}
+	var previous map[string]string
+	if in.req.Old != nil {
+		previous = in.req.Old.Annotations
 	}
-	current := annotations(req.Object.Raw)
+	want := gate.Annotations(gate.Decide(in.req, in.in), previous, in.req.Caller.Username)
+	current := in.req.New.Annotations
 	var ops []jsonpatch.JsonPatchOperation
-	for _, a := range []struct{ key, value string }{
-		{itopsv1alpha1.AnnotationChangeRequest, record}, {itopsv1alpha1.AnnotationBudgetWarning, warning},
-	} {
-		cur, has := current[a.key]
-		path := "/metadata/annotations/" + strings.ReplaceAll(a.key, "/", "~1")
-		switch {
-		case a.value == "" && has:
+	for _, key := range gate.RecordedAnnotations {
+		cur, has := current[key]
+		path := "/metadata/annotations/" + strings.ReplaceAll(key, "/", "~1")
+		switch value := want[key]; {
+		case value == "" && has:
 			ops = append(ops, jsonpatch.NewOperation("remove", path, nil))
-		case a.value != "" && cur != a.value:
+		case value != "" && cur != value:
 			if current == nil {
 				ops = append(ops, jsonpatch.NewOperation("add", "/metadata/annotations", map[string]string{}))
 				current = map[string]string{}
 			}
-			ops = append(ops, jsonpatch.NewOperation("add", path, a.value))
+			ops = append(ops, jsonpatch.NewOperation("add", path, value))
 		}
 	}
 	if len(ops) == 0 {
@@ -321,9 +388,9 @@ func (g *Gate) mutate(ctx context.Context, req admission.Request) admission.Resp
 	return admission.Patched("", ops...)
 }
 
-// rollback reports the earlier revision an update restores, from a live list of the
-// workload's ReplicaSets or ControllerRevisions.
-func (g *Gate) rollback(ctx context.Context, req admission.Request, r gate.Request) (int64, bool) {
+// revisions lists, live, the workload's earlier pod templates: its ReplicaSets or
+// ControllerRevisions.
+func (g *Gate) revisions(ctx context.Context, req admission.Request, r gate.Request) ([]gate.Revision, error) {
 	var meta struct {
 		Metadata struct {
 			UID types.UID `json:"uid"`
@@ -333,18 +400,18 @@ func (g *Gate) rollback(ctx context.Context, req admission.Request, r gate.Reque
 		} `json:"spec"`
 	}
 	if err := json.Unmarshal(req.OldObject.Raw, &meta); err != nil || meta.Spec.Selector == nil {
-		return 0, false
+		return nil, nil
 	}
 	sel, err := metav1.LabelSelectorAsSelector(meta.Spec.Selector)
 	if err != nil {
-		return 0, false
+		return nil, nil
 	}
 	var revisions []gate.Revision
 	switch r.Kind {
 	case itopsv1alpha1.TargetDeployment:
 		list := &appsv1.ReplicaSetList{}
 		if err := g.APIReader.List(ctx, list, client.InNamespace(r.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
-			return 0, false
+			return nil, fmt.Errorf("listing the revisions of %s %s: %w", r.Kind, r.Name, err)
 		}
 		for _, rs := range list.Items {
 			if !ownedBy(rs.OwnerReferences, meta.Metadata.UID) {
@@ -359,7 +426,7 @@ func (g *Gate) rollback(ctx context.Context, req admission.Request, r gate.Reque
 	case itopsv1alpha1.TargetStatefulSet, itopsv1alpha1.TargetDaemonSet:
 		list := &appsv1.ControllerRevisionList{}
 		if err := g.APIReader.List(ctx, list, client.InNamespace(r.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
-			return 0, false
+			return nil, fmt.Errorf("listing the revisions of %s %s: %w", r.Kind, r.Name, err)
 		}
 		for _, cr := range list.Items {
 			if !ownedBy(cr.OwnerReferences, meta.Metadata.UID) {
@@ -375,7 +442,7 @@ func (g *Gate) rollback(ctx context.Context, req admission.Request, r gate.Reque
 			}
 		}
 	}
-	return gate.RollbackTo(r.Old, r.New, revisions)
+	return revisions, nil
 }
 
 func ownedBy(refs []metav1.OwnerReference, uid types.UID) bool {
@@ -397,26 +464,13 @@ func toMap(v any) (map[string]any, error) {
 	return out, err
 }
 
-func (g *Gate) event(req admission.Request, eventType, reason, note string) {
+func (g *Gate) event(req admission.Request, name, eventType, reason, note string) {
 	if g.Recorder == nil {
 		return
 	}
-	ref := &corev1.ObjectReference{APIVersion: req.Kind.Group + "/" + req.Kind.Version, Kind: req.Kind.Kind, Namespace: req.Namespace, Name: req.Name}
+	ref := &corev1.ObjectReference{APIVersion: req.Kind.Group + "/" + req.Kind.Version, Kind: req.Kind.Kind, Namespace: req.Namespace, Name: name}
 	if req.Kind.Group == "" {
 		ref.APIVersion = req.Kind.Version
 	}
 	g.Recorder.Eventf(ref, nil, eventType, reason, "Admit", "%s", note)
-}
-
-// annotations are the annotations of a raw object (nil when it has none, or no object).
-func annotations(raw []byte) map[string]string {
-	var m struct {
-		Metadata struct {
-			Annotations map[string]string `json:"annotations"`
-		} `json:"metadata"`
-	}
-	if len(raw) > 0 {
-		_ = json.Unmarshal(raw, &m)
-	}
-	return m.Metadata.Annotations
 }

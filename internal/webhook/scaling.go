@@ -39,7 +39,17 @@ type ScalingBounds struct {
 // Handler returns the validating webhook.
 func (s *ScalingBounds) Handler() admission.Handler { return admission.HandlerFunc(s.validate) }
 
+// validate checks the request; a server dry run that would be denied is allowed with a warning
+// saying why, as the change gate does, so that previews and GitOps diffs keep working.
 func (s *ScalingBounds) validate(ctx context.Context, req admission.Request) admission.Response {
+	resp := s.check(ctx, req)
+	if !resp.Allowed && resp.Result != nil && resp.Result.Code == http.StatusForbidden && req.DryRun != nil && *req.DryRun {
+		return admission.Allowed("dry run").WithWarnings("dry run: the real request would be denied: " + resp.Result.Message)
+	}
+	return resp
+}
+
+func (s *ScalingBounds) check(ctx context.Context, req admission.Request) admission.Response {
 	if req.Namespace == "" || req.Namespace == metav1.NamespaceSystem || slices.Contains(s.ExemptNamespaces, req.Namespace) {
 		return admission.Allowed("")
 	}
@@ -81,10 +91,18 @@ func (s *ScalingBounds) validate(ctx context.Context, req admission.Request) adm
 	if !b.Bounded() {
 		return admission.Allowed("")
 	}
-	msg := b.CheckReplicas(fmt.Sprintf("%s %s/%s", kind, req.Namespace, req.Name), newReplicas)
+	name := req.Name
+	if name == "" {
+		name = objectName(req.Object.Raw)
+	}
+	msg := b.CheckReplicas(fmt.Sprintf("%s %s/%s", kind, req.Namespace, name), newReplicas)
 	if msg == "" || (oldReplicas >= 0 && !b.Conflict() && closer(b, oldReplicas, newReplicas)) {
 		// Within the bounds, or a drifted workload moving towards them.
 		return admission.Allowed("")
+	}
+	if scaling.DefaultedOnCreate(string(req.Operation), req.SubResource, newReplicas, b) {
+		return admission.Allowed("").WithWarnings("itops scaling policy: " + msg + ": allowed at creation, where an absent spec.replicas " +
+			"(a HorizontalPodAutoscaler owns the count) reads as 1; the autoscaler, or the ServiceLevel's drift policy, brings it within the bounds")
 	}
 	return admission.Denied("itops scaling policy: " + msg)
 }
@@ -101,6 +119,12 @@ func closer(b scaling.Bounds, from, to int32) bool {
 		return 0
 	}
 	return dist(to) < dist(from)
+}
+
+func objectName(raw []byte) string {
+	var obj metav1.PartialObjectMetadata
+	_ = json.Unmarshal(raw, &obj)
+	return obj.Name
 }
 
 // replicasOf reads spec.replicas of a workload or of its scale subresource (default 1).
