@@ -96,6 +96,9 @@ const (
 	// ChangeReasonPartiallyApplied: the schedule or approval lifetime ended with some targets
 	// never applied; the applied ones rolled out. status.unapplied lists the others.
 	ChangeReasonPartiallyApplied = "PartiallyApplied"
+	// ChangeReasonReconcileError: the controller could not evaluate the change (Ready=False, the
+	// message is the error); it retries with backoff.
+	ChangeReasonReconcileError = "ReconcileError"
 )
 
 // Annotations the change gate's mutating webhooks maintain. Both are overwritten at every
@@ -117,6 +120,9 @@ const (
 	// AnnotationRolledBackRevision, on a workload: the revision (ReplicaSet or
 	// ControllerRevision number) the latest rollback restored, a decimal integer.
 	AnnotationRolledBackRevision = "itops.dev/rolled-back-revision"
+	// AnnotationRolledBackAt, on a workload: when the latest rollback was admitted (RFC 3339),
+	// so that a later change of the same name is not taken for the one rolled back.
+	AnnotationRolledBackAt = "itops.dev/rolled-back-at"
 	// AnnotationContentGeneration, on a ChangeRequest: the metadata.generation at which its
 	// content (spec other than approvals and requestedBy) last changed. Approvals given at an
 	// older generation no longer count.

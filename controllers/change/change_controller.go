@@ -14,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/utils/clock"
@@ -78,25 +80,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 	in, err := r.gather(ctx, cr)
 	if err != nil {
-		return ctrl.Result{}, err
+		return r.failed(ctx, cr, err)
 	}
 	now := r.now()
 	d := computeStatus(cr, in, now)
 
 	if err := r.Incidents.Sync(ctx, Subject(cr), incidentReasons, d.problems, ""); err != nil {
-		return ctrl.Result{}, fmt.Errorf("keeping the change's incidents: %w", err)
+		return r.failed(ctx, cr, fmt.Errorf("keeping the change's incidents: %w", err))
 	}
 	if !apiequality.Semantic.DeepEqual(d.status, cr.Status) {
 		base := cr.DeepCopy()
 		cr.Status = d.status
+		if err := r.Status().Patch(ctx, cr, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			return r.failed(ctx, base, err)
+		}
+		// The transition is recorded once, after the status holding it was written: a
+		// conflicting patch is retried from a fresh read and records it then.
 		if d.transition != "" {
 			r.Audit.Write(audit.Record{Kind: "ChangeRequest", Namespace: cr.Namespace, Name: cr.Name, Transition: d.transition,
 				Phase: string(cr.Status.Phase), Message: readyMessage(cr), Fields: changeFields(cr)})
-		}
-		if err := r.Status().Patch(ctx, cr, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-			return ctrl.Result{}, err
-		}
-		if d.transition != "" {
 			eventType := corev1.EventTypeNormal
 			if cr.Status.Phase == itopsv1alpha1.ChangeFailed || cr.Status.Phase == itopsv1alpha1.ChangeExpired || cr.Status.Phase == itopsv1alpha1.ChangeRejected {
 				eventType = corev1.EventTypeWarning
@@ -109,6 +111,28 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, cr))
 	}
 	return ctrl.Result{RequeueAfter: d.requeueAfter}, nil
+}
+
+// failed ends a reconcile that could not complete. A conflict (someone wrote the change
+// meanwhile) is retried at once, quietly: it is no error. Any other error is shown on the
+// change, Ready=False (reason ReconcileError, the error as message) so that kstatus, Flux and
+// Argo CD see it, and returned for backoff.
+func (r *Reconciler) failed(ctx context.Context, cr *itopsv1alpha1.ChangeRequest, err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) {
+		// The newer version's watch event reconciles the change again.
+		return ctrl.Result{}, nil
+	}
+	if ready := meta.FindStatusCondition(cr.Status.Conditions, itopsv1alpha1.ConditionReady); ready == nil ||
+		ready.Reason != itopsv1alpha1.ChangeReasonReconcileError || ready.Message != truncate(err.Error(), 1024) {
+		base := cr.DeepCopy()
+		meta.SetStatusCondition(&cr.Status.Conditions, metav1.Condition{Type: itopsv1alpha1.ConditionReady, Status: metav1.ConditionFalse,
+			Reason: itopsv1alpha1.ChangeReasonReconcileError, Message: truncate(err.Error(), 1024), ObservedGeneration: cr.Generation,
+			LastTransitionTime: metav1.NewTime(r.now())})
+		if perr := r.Status().Patch(ctx, cr, client.MergeFrom(base)); perr != nil && !apierrors.IsConflict(perr) && !apierrors.IsNotFound(perr) {
+			ctrl.LoggerFrom(ctx).Error(perr, "recording the reconcile error on the change")
+		}
+	}
+	return ctrl.Result{}, err
 }
 
 func readyMessage(cr *itopsv1alpha1.ChangeRequest) string {

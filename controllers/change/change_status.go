@@ -68,16 +68,56 @@ func computeStatus(cr *itopsv1alpha1.ChangeRequest, in inputs, now time.Time) de
 		st.ApprovedAt = nil
 	}
 
-	phase, message := st.Phase, ""
+	phase, message, reason := st.Phase, "", ""
 	var failed []itopsv1alpha1.ObjectReference
 	if !isTerminal(st.Phase) {
 		st.Applied = observeApplied(cr, st.Applied, in.targets, now)
 		start, end := change.Window(cr, a, in.policy)
+		open := a.Authorised && now.Before(end) // further targets may still be applied
+		rolledBack := rollbacksOf(cr, in.targets)
+		for _, rb := range rolledBack {
+			if !slices.ContainsFunc(st.Applied, func(ap itopsv1alpha1.AppliedChange) bool { return ap.Kind == rb.kind && ap.Name == rb.name }) && len(st.Applied) < 64 {
+				st.Applied = append(st.Applied, itopsv1alpha1.AppliedChange{Kind: rb.kind, Name: rb.name, At: &metav1.Time{Time: rb.at}})
+			}
+		}
+		st.Unapplied = nil
 		switch {
+		case len(rolledBack) > 0:
+			phase, reason = itopsv1alpha1.ChangeFailed, itopsv1alpha1.ChangeReasonRolledBack
+			parts := make([]string, 0, len(rolledBack))
+			for _, rb := range rolledBack {
+				parts = append(parts, rb.String())
+				failed = append(failed, itopsv1alpha1.ObjectReference{APIVersion: apiVersionOf(rb.kind), Kind: string(rb.kind), Namespace: cr.Namespace, Name: rb.name})
+			}
+			message = "rolled back: " + strings.Join(parts, "; ")
+			st.Unapplied = unapplied(cr, st.Applied)
+			if st.StartedAt == nil {
+				st.StartedAt = st.Applied[0].At.DeepCopy()
+			}
 		case len(st.Applied) > 0:
 			phase, message, failed = rolloutPhase(cr, st.Applied, in, now, &next)
 			if st.StartedAt == nil {
 				st.StartedAt = st.Applied[0].At.DeepCopy()
+			}
+			missing := unapplied(cr, st.Applied)
+			switch {
+			case len(missing) == 0:
+			case phase == itopsv1alpha1.ChangeFailed:
+				st.Unapplied = missing
+			case open:
+				// A change completes when every target has been applied and rolled out.
+				waiting := fmt.Sprintf("waiting for %s to be applied until %s", targetList(missing), end.UTC().Format(time.RFC3339))
+				if phase == itopsv1alpha1.ChangeCompleted {
+					message = fmt.Sprintf("%d of %d targets applied and rolled out; %s", len(st.Applied), len(cr.Spec.Targets), waiting)
+				} else {
+					message += "; " + waiting
+				}
+				phase = itopsv1alpha1.ChangeInProgress
+				next.at(end)
+			case phase == itopsv1alpha1.ChangeCompleted:
+				st.Unapplied = missing
+				reason = itopsv1alpha1.ChangeReasonPartiallyApplied
+				message = fmt.Sprintf("%s; %s ended with %s never applied", message, windowName(cr), targetList(missing))
 			}
 		case a.Rejection != nil:
 			phase, message = itopsv1alpha1.ChangeRejected, fmt.Sprintf("rejected by %s", a.Rejection.Approver)
@@ -86,6 +126,7 @@ func computeStatus(cr *itopsv1alpha1.ChangeRequest, in inputs, now time.Time) de
 			}
 		case a.Authorised && !now.Before(end):
 			phase, message = itopsv1alpha1.ChangeExpired, expiredMessage(cr, end, in.policy)
+			st.Unapplied = unapplied(cr, nil)
 		case a.Authorised:
 			phase = itopsv1alpha1.ChangeApproved
 			message = fmt.Sprintf("may be applied from %s until %s", start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
@@ -93,6 +134,7 @@ func computeStatus(cr *itopsv1alpha1.ChangeRequest, in inputs, now time.Time) de
 		case cr.Spec.Schedule != nil && !now.Before(cr.Spec.Schedule.End.Time):
 			phase, message = itopsv1alpha1.ChangeExpired, fmt.Sprintf("the schedule ended at %s before the change was approved",
 				cr.Spec.Schedule.End.UTC().Format(time.RFC3339))
+			st.Unapplied = unapplied(cr, nil)
 		default:
 			phase, message = itopsv1alpha1.ChangePending, pendingMessage(a, in.policy)
 			if cr.Spec.Schedule != nil {
@@ -100,7 +142,7 @@ func computeStatus(cr *itopsv1alpha1.ChangeRequest, in inputs, now time.Time) de
 			}
 		}
 	} else if c := meta.FindStatusCondition(st.Conditions, itopsv1alpha1.ConditionReady); c != nil {
-		message = strings.TrimPrefix(c.Message, string(st.Phase)+": ")
+		message, reason = strings.TrimPrefix(c.Message, string(st.Phase)+": "), c.Reason
 	}
 	if phase != st.Phase {
 		d.transition = string(phase)
@@ -112,7 +154,7 @@ func computeStatus(cr *itopsv1alpha1.ChangeRequest, in inputs, now time.Time) de
 			st.CompletedAt = nil
 		}
 	}
-	setConditions(&st, cr, a, message, now)
+	setConditions(&st, cr, a, reason, message, now)
 
 	// Incidents about the change.
 	if st.Phase == itopsv1alpha1.ChangeFailed {
@@ -210,6 +252,65 @@ func rolloutPhase(cr *itopsv1alpha1.ChangeRequest, applied []itopsv1alpha1.Appli
 	return itopsv1alpha1.ChangeCompleted, fmt.Sprintf("%d target(s) rolled out", len(applied)), nil
 }
 
+// rollback is a rollback of the change observed on one of its targets.
+type rollback struct {
+	kind          itopsv1alpha1.TargetKind
+	name, by, rev string
+	at            time.Time
+}
+
+func (r rollback) String() string {
+	return fmt.Sprintf("%s %s by %s to revision %s at %s", r.kind, r.name, r.by, r.rev, r.at.UTC().Format(time.RFC3339))
+}
+
+// rollbacksOf are the targets the gate recorded as rolled back from this change (annotation
+// itops.dev/rolled-back-change) since the change was created.
+func rollbacksOf(cr *itopsv1alpha1.ChangeRequest, targets map[string]client.Object) []rollback {
+	var out []rollback
+	for _, t := range cr.Spec.Targets {
+		obj, ok := targets[change.TargetKey(t.Kind, t.Name)]
+		if !ok {
+			continue
+		}
+		ann := obj.GetAnnotations()
+		if ann[itopsv1alpha1.AnnotationRolledBackChange] != cr.Name {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339, ann[itopsv1alpha1.AnnotationRolledBackAt])
+		if err != nil || at.Before(cr.CreationTimestamp.Time.Truncate(time.Second)) {
+			continue // a rollback of an earlier change of the same name
+		}
+		out = append(out, rollback{kind: t.Kind, name: t.Name, by: ann[itopsv1alpha1.AnnotationRolledBackBy], rev: ann[itopsv1alpha1.AnnotationRolledBackRevision], at: at})
+	}
+	return out
+}
+
+// unapplied are the change's targets not in applied.
+func unapplied(cr *itopsv1alpha1.ChangeRequest, applied []itopsv1alpha1.AppliedChange) []itopsv1alpha1.TargetReference {
+	var out []itopsv1alpha1.TargetReference
+	for _, t := range cr.Spec.Targets {
+		if !slices.ContainsFunc(applied, func(ap itopsv1alpha1.AppliedChange) bool { return ap.Kind == t.Kind && ap.Name == t.Name }) {
+			out = append(out, itopsv1alpha1.TargetReference{Kind: t.Kind, Name: t.Name})
+		}
+	}
+	return out
+}
+
+func targetList(ts []itopsv1alpha1.TargetReference) string {
+	parts := make([]string, 0, len(ts))
+	for _, t := range ts {
+		parts = append(parts, string(t.Kind)+" "+t.Name)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func windowName(cr *itopsv1alpha1.ChangeRequest) string {
+	if cr.Spec.Schedule != nil {
+		return "the schedule"
+	}
+	return "the approval lifetime"
+}
+
 func apiVersionOf(kind itopsv1alpha1.TargetKind) string {
 	if kind == itopsv1alpha1.TargetCronJob {
 		return "batch/v1"
@@ -236,7 +337,7 @@ func expiredMessage(cr *itopsv1alpha1.ChangeRequest, end time.Time, p change.Pol
 }
 
 // setConditions sets Approved, Reviewed (Emergency changes), and the kstatus conditions.
-func setConditions(st *itopsv1alpha1.ChangeRequestStatus, cr *itopsv1alpha1.ChangeRequest, a change.Approvals, message string, now time.Time) {
+func setConditions(st *itopsv1alpha1.ChangeRequestStatus, cr *itopsv1alpha1.ChangeRequest, a change.Approvals, readyReason, message string, now time.Time) {
 	gen := cr.Generation
 	set := func(condType string, status metav1.ConditionStatus, reason, msg string) {
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: condType, Status: status, Reason: reason,
@@ -283,6 +384,9 @@ func setConditions(st *itopsv1alpha1.ChangeRequestStatus, cr *itopsv1alpha1.Chan
 		reason, stalled = itopsv1alpha1.ChangeReasonExpired, metav1.ConditionTrue
 	case itopsv1alpha1.ChangeFailed:
 		reason, stalled = itopsv1alpha1.ChangeReasonRolloutFailed, metav1.ConditionTrue
+	}
+	if readyReason != "" {
+		reason = readyReason
 	}
 	msg := fmt.Sprintf("%s: %s", st.Phase, message)
 	set(itopsv1alpha1.ConditionReady, ready, reason, msg)

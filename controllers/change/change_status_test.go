@@ -6,6 +6,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -277,5 +278,122 @@ func TestAppliedCarriesTheBudgetWarning(t *testing.T) {
 	d := computeStatus(cr, inputsWith(cr, target), t0.Add(time.Minute))
 	if len(d.status.Applied) != 1 || d.status.Applied[0].BudgetWarning != target.Annotations[itopsv1alpha1.AnnotationBudgetWarning] {
 		t.Errorf("applied = %+v", d.status.Applied)
+	}
+}
+
+// Change records tell the truth (issue 11, section 3): a rolled-back change ends Failed, and a
+// change completes only when every target has been applied and rolled out.
+func TestChangeRecordsTellTheTruth(t *testing.T) {
+	rolledBack := func(change, at string) *appsv1.Deployment {
+		d := web("", 2, 2)
+		d.Annotations = map[string]string{itopsv1alpha1.AnnotationRolledBackChange: change, itopsv1alpha1.AnnotationRolledBackBy: "bob",
+			itopsv1alpha1.AnnotationRolledBackRevision: "1", itopsv1alpha1.AnnotationRolledBackAt: at}
+		return d
+	}
+	cronJob := func(annotation string) *batchv1.CronJob {
+		cj := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "invoice-sync", Namespace: "shop", Generation: 2}}
+		if annotation != "" {
+			cj.Annotations = map[string]string{itopsv1alpha1.AnnotationChangeRequest: annotation}
+		}
+		return cj
+	}
+	twoTargets := func(cr *itopsv1alpha1.ChangeRequest) {
+		approvedBy("bob", t0)(cr)
+		cr.Spec.Targets = []itopsv1alpha1.ChangeTarget{{Kind: itopsv1alpha1.TargetCronJob, Name: "invoice-sync"}, {Kind: itopsv1alpha1.TargetDeployment, Name: "web"}}
+	}
+	withTargets := func(cr *itopsv1alpha1.ChangeRequest, targets ...client.Object) inputs {
+		in := inputsWith(cr)
+		for _, obj := range targets {
+			kind := itopsv1alpha1.TargetDeployment
+			if _, ok := obj.(*batchv1.CronJob); ok {
+				kind = itopsv1alpha1.TargetCronJob
+			}
+			in.targets[change.TargetKey(kind, obj.GetName())] = obj
+		}
+		return in
+	}
+	inProgress := newChange(approvedBy("bob", t0))
+	inProgress.Status = itopsv1alpha1.ChangeRequestStatus{Phase: itopsv1alpha1.ChangeInProgress,
+		Applied: []itopsv1alpha1.AppliedChange{{Kind: itopsv1alpha1.TargetDeployment, Name: "web", Generation: 3, At: &metav1.Time{Time: t0.Add(time.Minute)}}}}
+
+	tests := []struct {
+		name          string
+		cr            *itopsv1alpha1.ChangeRequest
+		in            func(*itopsv1alpha1.ChangeRequest) inputs
+		now           time.Time
+		wantPhase     itopsv1alpha1.ChangePhase
+		wantReason    string
+		wantMessage   string
+		wantUnapplied string
+		wantRequeue   time.Duration
+		wantProblem   bool
+	}{
+		{name: "kubectl rollout undo during the change's rollout", cr: inProgress,
+			in:        func(cr *itopsv1alpha1.ChangeRequest) inputs { return withTargets(cr, rolledBack("web-v2", "2026-11-24T10:02:00Z")) },
+			now:       t0.Add(3 * time.Minute),
+			wantPhase: itopsv1alpha1.ChangeFailed, wantReason: itopsv1alpha1.ChangeReasonRolledBack,
+			wantMessage: "rolled back: Deployment web by bob to revision 1 at 2026-11-24T10:02:00Z", wantProblem: true, wantRequeue: 720 * time.Hour},
+		{name: "a rollback before the controller saw the change applied", cr: newChange(approvedBy("bob", t0)),
+			in:        func(cr *itopsv1alpha1.ChangeRequest) inputs { return withTargets(cr, rolledBack("web-v2", "2026-11-24T10:02:00Z")) },
+			now:       t0.Add(3 * time.Minute),
+			wantPhase: itopsv1alpha1.ChangeFailed, wantReason: itopsv1alpha1.ChangeReasonRolledBack, wantMessage: "by bob", wantProblem: true, wantRequeue: 720 * time.Hour},
+		{name: "a rollback of an earlier change of the same name is not this change's", cr: newChange(approvedBy("bob", t0)),
+			in:        func(cr *itopsv1alpha1.ChangeRequest) inputs { return withTargets(cr, rolledBack("web-v2", "2026-11-20T10:00:00Z")) },
+			now:       t0.Add(3 * time.Minute),
+			wantPhase: itopsv1alpha1.ChangeApproved, wantReason: itopsv1alpha1.ChangeReasonApproved, wantRequeue: 24*time.Hour - 3*time.Minute},
+		{name: "a change listing a CronJob and a Deployment, the CronJob applied", cr: newChange(twoTargets),
+			in:        func(cr *itopsv1alpha1.ChangeRequest) inputs { return withTargets(cr, cronJob("web-v2"), web("", 2, 2)) },
+			now:       t0.Add(time.Minute),
+			wantPhase: itopsv1alpha1.ChangeInProgress, wantReason: itopsv1alpha1.ChangeReasonRollingOut,
+			wantMessage: "1 of 2 targets applied and rolled out; waiting for Deployment web to be applied until 2026-11-25T10:00:00Z",
+			wantRequeue: 24*time.Hour - time.Minute},
+		{name: "... both applied and rolled out", cr: newChange(twoTargets),
+			in:        func(cr *itopsv1alpha1.ChangeRequest) inputs { return withTargets(cr, cronJob("web-v2"), web("web-v2", 2, 2)) },
+			now:       t0.Add(time.Minute),
+			wantPhase: itopsv1alpha1.ChangeCompleted, wantReason: itopsv1alpha1.ChangeReasonCompleted, wantMessage: "2 target(s) rolled out",
+			wantRequeue: 720 * time.Hour},
+		{name: "... the approval lifetime ends with the Deployment never applied", cr: newChange(twoTargets),
+			in:        func(cr *itopsv1alpha1.ChangeRequest) inputs { return withTargets(cr, cronJob("web-v2"), web("", 2, 2)) },
+			now:       t0.Add(24 * time.Hour),
+			wantPhase: itopsv1alpha1.ChangeCompleted, wantReason: itopsv1alpha1.ChangeReasonPartiallyApplied,
+			wantMessage: "the approval lifetime ended with Deployment web never applied", wantUnapplied: "Deployment/web", wantRequeue: 720 * time.Hour},
+		{name: "expired with nothing applied lists every target", cr: newChange(twoTargets),
+			in:        func(cr *itopsv1alpha1.ChangeRequest) inputs { return withTargets(cr, cronJob(""), web("", 2, 2)) },
+			now:       t0.Add(24 * time.Hour),
+			wantPhase: itopsv1alpha1.ChangeExpired, wantReason: itopsv1alpha1.ChangeReasonExpired, wantUnapplied: "CronJob/invoice-sync,Deployment/web",
+			wantRequeue: 720 * time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := computeStatus(tt.cr, tt.in(tt.cr), tt.now)
+			st := d.status
+			ready := meta.FindStatusCondition(st.Conditions, itopsv1alpha1.ConditionReady)
+			if st.Phase != tt.wantPhase || ready.Reason != tt.wantReason {
+				t.Fatalf("phase %s reason %s, want %s %s (%s)", st.Phase, ready.Reason, tt.wantPhase, tt.wantReason, ready.Message)
+			}
+			if !strings.Contains(ready.Message, tt.wantMessage) {
+				t.Errorf("Ready message %q does not contain %q", ready.Message, tt.wantMessage)
+			}
+			var unapplied []string
+			for _, u := range st.Unapplied {
+				unapplied = append(unapplied, string(u.Kind)+"/"+u.Name)
+			}
+			if strings.Join(unapplied, ",") != tt.wantUnapplied {
+				t.Errorf("unapplied = %v, want %s", unapplied, tt.wantUnapplied)
+			}
+			if d.requeueAfter != tt.wantRequeue {
+				t.Errorf("requeueAfter = %s, want %s", d.requeueAfter, tt.wantRequeue)
+			}
+			if (len(d.problems) > 0) != tt.wantProblem {
+				t.Errorf("problems = %+v, want a ChangeFailed incident: %v", d.problems, tt.wantProblem)
+			}
+			// Terminal states keep their reason on the next pass.
+			cr := tt.cr.DeepCopy()
+			cr.Status = st
+			again := computeStatus(cr, tt.in(cr), tt.now.Add(time.Minute))
+			if r := meta.FindStatusCondition(again.status.Conditions, itopsv1alpha1.ConditionReady); isTerminal(st.Phase) && (again.transition != "" || r.Reason != tt.wantReason) {
+				t.Errorf("second pass: transition %q reason %s", again.transition, r.Reason)
+			}
+		})
 	}
 }

@@ -350,7 +350,7 @@ func decideUnowned(req Request, in Inputs) Decision {
 // (AnnotationRolledBack*). A request no change authorises keeps the previous values, so they
 // cannot be forged; a rollback removes the change record (the workload no longer runs that
 // change) and says which change it undid, by whom, to which revision. "" means absent.
-func Annotations(d Decision, previous map[string]string, caller string) map[string]string {
+func Annotations(d Decision, previous map[string]string, caller string, now time.Time) map[string]string {
 	out := map[string]string{}
 	for _, key := range RecordedAnnotations {
 		out[key] = previous[key]
@@ -368,6 +368,7 @@ func Annotations(d Decision, previous map[string]string, caller string) map[stri
 		out[itopsv1alpha1.AnnotationRolledBackChange] = d.RolledBack.Change
 		out[itopsv1alpha1.AnnotationRolledBackBy] = caller
 		out[itopsv1alpha1.AnnotationRolledBackRevision] = strconv.FormatInt(d.RolledBack.Revision, 10)
+		out[itopsv1alpha1.AnnotationRolledBackAt] = now.UTC().Format(time.RFC3339)
 	}
 	return out
 }
@@ -376,6 +377,7 @@ func Annotations(d Decision, previous map[string]string, caller string) map[stri
 var RecordedAnnotations = []string{
 	itopsv1alpha1.AnnotationChangeRequest, itopsv1alpha1.AnnotationBudgetWarning,
 	itopsv1alpha1.AnnotationRolledBackChange, itopsv1alpha1.AnnotationRolledBackBy, itopsv1alpha1.AnnotationRolledBackRevision,
+	itopsv1alpha1.AnnotationRolledBackAt,
 }
 
 // BudgetWarning says which services' budgets are exhausted under the Warn policy.

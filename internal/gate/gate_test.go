@@ -481,9 +481,10 @@ func TestDecideRollback(t *testing.T) {
 		if !d.Allowed || d.Exemption != ExemptRollback || d.RolledBack == nil || *d.RolledBack != (Rollback{Change: "web-v2", Revision: 1}) {
 			t.Fatalf("Decide(rollback) = %+v", d)
 		}
-		got := Annotations(d, v2.Annotations, bob.Username)
+		got := Annotations(d, v2.Annotations, bob.Username, now)
 		want := map[string]string{itopsv1alpha1.AnnotationChangeRequest: "", itopsv1alpha1.AnnotationBudgetWarning: "",
-			itopsv1alpha1.AnnotationRolledBackChange: "web-v2", itopsv1alpha1.AnnotationRolledBackBy: "bob", itopsv1alpha1.AnnotationRolledBackRevision: "1"}
+			itopsv1alpha1.AnnotationRolledBackChange: "web-v2", itopsv1alpha1.AnnotationRolledBackBy: "bob", itopsv1alpha1.AnnotationRolledBackRevision: "1",
+			itopsv1alpha1.AnnotationRolledBackAt: "2026-11-24T10:00:00Z"}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("Annotations(rollback) = %v, want %v", got, want)
 		}
@@ -498,7 +499,7 @@ func TestDecideRollback(t *testing.T) {
 	// A request no change authorises keeps the previous record: it cannot be forged.
 	forged := withAnnotations(deployment(3, "", "app=shop/web:3.0"), map[string]string{itopsv1alpha1.AnnotationChangeRequest: "web-v3"})
 	d = Decide(update(v2, forged), Inputs{Revisions: revisions, Now: now})
-	if got := Annotations(d, v2.Annotations, "mallory"); d.Allowed || got[itopsv1alpha1.AnnotationChangeRequest] != "web-v2" || got[itopsv1alpha1.AnnotationRolledBackBy] != "" {
+	if got := Annotations(d, v2.Annotations, "mallory", now); d.Allowed || got[itopsv1alpha1.AnnotationChangeRequest] != "web-v2" || got[itopsv1alpha1.AnnotationRolledBackBy] != "" {
 		t.Errorf("Annotations(denied) = %v, decision %+v", got, d)
 	}
 }

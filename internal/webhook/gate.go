@@ -365,7 +365,7 @@ func (g *Gate) mutate(ctx context.Context, req admission.Request) admission.Resp
 	if in.req.Old != nil {
 		previous = in.req.Old.Annotations
 	}
-	want := gate.Annotations(gate.Decide(in.req, in.in), previous, in.req.Caller.Username)
+	want := gate.Annotations(gate.Decide(in.req, in.in), previous, in.req.Caller.Username, in.in.Now)
 	current := in.req.New.Annotations
 	var ops []jsonpatch.JsonPatchOperation
 	for _, key := range gate.RecordedAnnotations {
