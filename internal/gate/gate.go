@@ -329,7 +329,7 @@ func decideUnowned(req Request, in Inputs) Decision {
 	switch req.Kind {
 	case KindJob:
 		if req.Operation == Create && req.New != nil && req.New.Owner != nil && req.New.Owner.Kind == string(itopsv1alpha1.TargetCronJob) &&
-			in.OwnerTemplate != nil && apiequality.Semantic.DeepEqual(normalTemplate(req.New.TemplateJSON()), normalTemplate(in.OwnerTemplate)) {
+			in.OwnerTemplate != nil && apiequality.Semantic.DeepEqual(jobTemplate(req.New.TemplateJSON()), jobTemplate(in.OwnerTemplate)) {
 			return Decision{Allowed: true, Exemption: ExemptRunCronJob}
 		}
 		return deny("a Job not created from a gated CronJob's own template",
@@ -342,6 +342,28 @@ func decideUnowned(req Request, in Inputs) Decision {
 	}
 	return deny("a Pod not created by a gated workload's controller (kubectl run)",
 		"run it as a Deployment, StatefulSet, DaemonSet or CronJob under a ChangeRequest")
+}
+
+// jobLabels are the pod template labels the API server adds to a Job it creates.
+var jobLabels = []string{"controller-uid", "job-name", "batch.kubernetes.io/controller-uid", "batch.kubernetes.io/job-name"}
+
+// jobTemplate is a Job's pod template without what the API server adds to it.
+func jobTemplate(tpl map[string]any) map[string]any {
+	t := normalTemplate(tpl)
+	if meta, ok := t["metadata"].(map[string]any); ok {
+		if labels, ok := meta["labels"].(map[string]any); ok {
+			for _, l := range jobLabels {
+				delete(labels, l)
+			}
+			if len(labels) == 0 {
+				delete(meta, "labels")
+			}
+		}
+		if len(meta) == 0 {
+			delete(t, "metadata")
+		}
+	}
+	return t
 }
 
 // Annotations returns what the gate records on the workload for a decision (the mutating

@@ -355,7 +355,9 @@ var _ = Describe("The change gate", func() {
 			"ChangeRequest web-v1 is Completed and authorises nothing more")))
 		web.Spec.Template.Spec.Containers[0].Image = "shop/web:0.9"
 		Expect(pipeline.Patch(ctx, web, patch)).To(Succeed())
-		Expect(web.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationChangeRequest, "web-v1"), "a rollback is no change: the record stays")
+		Expect(web.Annotations).NotTo(HaveKey(itopsv1alpha1.AnnotationChangeRequest), "the workload no longer runs web-v1's change")
+		Expect(web.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationRolledBackChange, "web-v1"))
+		Expect(web.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationRolledBackRevision, "1"))
 	})
 
 	It("gates nothing in namespaces not under change control", func() {

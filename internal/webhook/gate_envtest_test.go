@@ -1,0 +1,247 @@
+package webhook
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/test/cluster"
+	"github.com/itops-dev/itops-operator/test/testenv"
+)
+
+// enforce labels an existing namespace itops.dev/change-control=enforced.
+func enforce(ns string) {
+	nsObj := &corev1.Namespace{}
+	Expect(env.Client.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
+	patch := client.MergeFrom(nsObj.DeepCopy())
+	nsObj.Labels[itopsv1alpha1.LabelChangeControl] = itopsv1alpha1.ChangeControlEnforced
+	Expect(env.Client.Patch(ctx, nsObj, patch)).To(Succeed())
+}
+
+func invoiceSync(ns string) *batchv1.CronJob {
+	return &batchv1.CronJob{
+		ObjectMeta: metav1.ObjectMeta{Name: "invoice-sync", Namespace: ns},
+		Spec: batchv1.CronJobSpec{Schedule: "*/5 * * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "sync", Image: "shop/sync:1.0"}}},
+		}}}},
+	}
+}
+
+func barePod(ns, name string) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox:1.36"}}}}
+}
+
+// clientWithWarnings authenticates as name (system:masters) and collects admission warnings.
+func clientWithWarnings(name string) (client.Client, *warnings) {
+	seen := &warnings{}
+	u, err := env.AddUser(envtest.User{Name: name, Groups: []string{"system:masters"}}, nil)
+	Expect(err).NotTo(HaveOccurred())
+	cfg := rest.CopyConfig(u.Config())
+	cfg.WarningHandler = seen
+	c, err := client.New(cfg, client.Options{Scheme: cluster.Scheme()})
+	Expect(err).NotTo(HaveOccurred())
+	return c, seen
+}
+
+var _ = Describe("The change gate in a real cluster (issue 11)", func() {
+	It("takes the name from the object on collection deletes, and lets the control plane and terminating namespaces through", func() {
+		ns := newNamespace()
+		Expect(env.Client.Create(ctx, webDeployment(ns))).To(Succeed())
+		enforce(ns)
+		alice := userClient("alice")
+
+		By("a person's collection delete is judged per item, by the item's name")
+		Eventually(func() error { return alice.DeleteAllOf(ctx, &appsv1.Deployment{}, client.InNamespace(ns)) }).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring(
+			"delete of Deployment " + ns + "/web denied: no ChangeRequest in namespace " + ns + " targets Deployment web:")))
+
+		By("the controller manager's collection delete passes (the namespace controller, the garbage collector)")
+		kcm := userClient("system:kube-controller-manager")
+		Expect(kcm.DeleteAllOf(ctx, &appsv1.Deployment{}, client.InNamespace(ns))).To(Succeed())
+		Eventually(func() error { return alice.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, &appsv1.Deployment{}) }).
+			WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring("not found")))
+
+		By("a delete in a terminating namespace passes, whoever makes it")
+		dying := newNamespace()
+		keep := webDeployment(dying)
+		keep.Finalizers = []string{"example.com/hold"}
+		Expect(env.Client.Create(ctx, keep)).To(Succeed())
+		enforce(dying)
+		Eventually(func() error { return alice.Delete(ctx, keep.DeepCopy()) }).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring(
+			"no ChangeRequest in namespace " + dying + " targets Deployment web")))
+		Expect(env.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: dying}})).To(Succeed())
+		Eventually(func() error { return alice.Delete(ctx, keep.DeepCopy()) }).WithTimeout(10 * time.Second).Should(Succeed())
+		patch := client.MergeFrom(keep.DeepCopy())
+		keep.Finalizers = nil
+		Expect(env.Client.Patch(ctx, keep, patch)).To(Succeed())
+	})
+
+	It("judges the object: freezes against old and new labels, and leaving a freeze's selection is a change", func() {
+		ns := enforcedNamespace()
+		alice, bob := userClient("alice"), userClient("bob", "sre-leads")
+		cr := newChangeRequest(ns, "web-v2", "web")
+		Expect(alice.Create(ctx, cr)).To(Succeed())
+		Expect(approve(bob, cr, "bob")).To(Succeed())
+		web := webDeployment(ns)
+		web.Labels = map[string]string{"app": "web", "tier": "frontend"}
+		Eventually(func() error { return alice.Create(ctx, web) }).WithTimeout(10 * time.Second).Should(Succeed())
+		mw := &itopsv1alpha1.MaintenanceWindow{
+			ObjectMeta: metav1.ObjectMeta{Name: "frontend-freeze", Namespace: ns},
+			Spec: itopsv1alpha1.MaintenanceWindowSpec{Type: itopsv1alpha1.WindowFreeze,
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "frontend"}},
+				Schedules: []itopsv1alpha1.WindowSchedule{{
+					Start: &metav1.Time{Time: fakeClock.Now().Add(-time.Hour)}, End: &metav1.Time{Time: fakeClock.Now().Add(time.Hour)},
+				}}},
+		}
+		Expect(env.Client.Create(ctx, mw)).To(Succeed())
+		mw.Status.CurrentStart, mw.Status.CurrentEnd = mw.Spec.Schedules[0].Start, mw.Spec.Schedules[0].End
+		Expect(env.Client.Status().Update(ctx, mw)).To(Succeed())
+
+		By("one update that changes the image and drops tier")
+		patch := client.MergeFrom(web.DeepCopy())
+		escaped := web.DeepCopy()
+		escaped.Labels = map[string]string{"app": "web"}
+		escaped.Spec.Template.Spec.Containers[0].Image = "shop/web:2.0"
+		Eventually(func() error { return alice.Patch(ctx, escaped.DeepCopy(), patch) }).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring(
+			"ChangeRequest web-v2 is approved, but freeze window " + ns + "/frontend-freeze is active until 2026-11-24T10:30:00Z: only Emergency changes pass")))
+
+		By("a label-only edit that drops tier, to change the image next")
+		relabelled := web.DeepCopy()
+		relabelled.Labels = map[string]string{"app": "web"}
+		Expect(alice.Patch(ctx, relabelled, patch)).To(MatchError(ContainSubstring(
+			"the edit takes the workload out of the selection of freeze window " + ns + "/frontend-freeze: that is a change")))
+
+		By("a label-only edit that stays in the selection is still free")
+		kept := web.DeepCopy()
+		kept.Labels["team"] = "shop"
+		Expect(alice.Patch(ctx, kept, patch)).To(Succeed())
+	})
+
+	It("lets operational controls through, and judges whatever else runs an image", func() {
+		ns := newNamespace()
+		web, cj, pod := webDeployment(ns), invoiceSync(ns), barePod(ns, "existing")
+		for _, obj := range []client.Object{web, cj, pod} {
+			Expect(env.Client.Create(ctx, obj)).To(Succeed())
+		}
+		enforce(ns)
+		alice := userClient("alice")
+		Eventually(func() error { return alice.Create(ctx, barePod(ns, "debug")) }).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring(
+			`admission webhook "vgatepods.itops.dev" denied the request: itops change control: create of Pod ` + ns + "/debug denied: a Pod not created by a gated workload's controller (kubectl run)")))
+
+		By("kubectl patch cronjob invoice-sync -p '{\"spec\":{\"suspend\":true}}'")
+		patch := client.MergeFrom(cj.DeepCopy())
+		cj.Spec.Suspend = ptr.To(true)
+		Expect(alice.Patch(ctx, cj, patch)).To(Succeed())
+
+		By("kubectl rollout pause, and resume")
+		patch = client.MergeFrom(web.DeepCopy())
+		web.Spec.Paused = true
+		Expect(alice.Patch(ctx, web, patch)).To(Succeed())
+		patch = client.MergeFrom(web.DeepCopy())
+		web.Spec.Paused = false
+		Expect(alice.Patch(ctx, web, patch)).To(Succeed())
+
+		By("kubectl debug: an ephemeral container")
+		Expect(alice.Get(ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed())
+		pod.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debugger", Image: "busybox:1.36"}}}
+		Expect(alice.SubResource("ephemeralcontainers").Update(ctx, pod)).To(MatchError(ContainSubstring(
+			"adding an ephemeral container (kubectl debug) to Pod existing")))
+
+		By("kubectl set image on a Pod")
+		Expect(alice.Get(ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed())
+		patchPod := client.MergeFrom(pod.DeepCopy())
+		pod.Spec.Containers[0].Image = "evil:1"
+		Expect(alice.Patch(ctx, pod, patchPod)).To(MatchError(ContainSubstring("changing the spec of Pod existing")))
+
+		By("kubectl create job --from=cronjob/invoice-sync, and a Job of one's own")
+		Expect(alice.Get(ctx, client.ObjectKeyFromObject(cj), cj)).To(Succeed())
+		job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "invoice-sync-manual", Namespace: ns,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(cj, batchv1.SchemeGroupVersion.WithKind("CronJob"))}},
+			Spec: *cj.Spec.JobTemplate.Spec.DeepCopy()}
+		Expect(alice.Create(ctx, job)).To(Succeed())
+		own := job.DeepCopy()
+		own.ObjectMeta = metav1.ObjectMeta{Name: "own", Namespace: ns, OwnerReferences: job.OwnerReferences}
+		own.Spec.Selector, own.Spec.Template.Labels, own.Spec.ManualSelector = nil, nil, nil
+		own.Spec.Template.Spec.Containers[0].Image = "evil:1"
+		Expect(alice.Create(ctx, own)).To(MatchError(ContainSubstring("a Job not created from a gated CronJob's own template")))
+
+		By("a ReplicaSet of one's own")
+		rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "rs", Namespace: ns},
+			Spec: appsv1.ReplicaSetSpec{Selector: web.Spec.Selector, Template: web.Spec.Template}}
+		Expect(alice.Create(ctx, rs)).To(MatchError(ContainSubstring("a ReplicaSet not managed by a Deployment")))
+
+		By("the controllers' own Pods never reach the gate")
+		kcm := userClient("system:kube-controller-manager")
+		Expect(kcm.Create(ctx, barePod(ns, "web-abc12"))).To(Succeed())
+	})
+
+	It("records a rollback on the workload: which change it undid, by whom, to which revision", func() {
+		ns := enforcedNamespace()
+		alice, bob := userClient("alice"), userClient("bob", "sre-leads")
+		cr := newChangeRequest(ns, "web-v2", "web")
+		Expect(alice.Create(ctx, cr)).To(Succeed())
+		Expect(approve(bob, cr, "bob")).To(Succeed())
+		web := webDeployment(ns)
+		Eventually(func() error { return alice.Create(ctx, web) }).WithTimeout(10 * time.Second).Should(Succeed())
+		rs := &appsv1.ReplicaSet{
+			ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: ns, Labels: map[string]string{"app": "web"},
+				Annotations:     map[string]string{"deployment.kubernetes.io/revision": "1"},
+				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(web, appsv1.SchemeGroupVersion.WithKind("Deployment"))}},
+			Spec: appsv1.ReplicaSetSpec{Selector: web.Spec.Selector, Template: *web.Spec.Template.DeepCopy()},
+		}
+		rs.Spec.Template.Labels = map[string]string{"app": "web", "pod-template-hash": "h1"}
+		rs.Spec.Template.Spec.Containers[0].Image = "shop/web:0.9"
+		Expect(userClient("system:kube-controller-manager").Create(ctx, rs)).To(Succeed())
+
+		By("kubectl rollout undo while the change is still authorised (its rollout going badly)")
+		patch := client.MergeFrom(web.DeepCopy())
+		web.Spec.Template.Spec.Containers[0].Image = "shop/web:0.9"
+		Expect(bob.Patch(ctx, web, patch)).To(Succeed())
+		Expect(web.Annotations).NotTo(HaveKey(itopsv1alpha1.AnnotationChangeRequest))
+		Expect(web.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationRolledBackChange, "web-v2"))
+		Expect(web.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationRolledBackBy, "bob"))
+		Expect(web.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationRolledBackRevision, "1"))
+
+		By("nobody forging it")
+		patch = client.MergeFrom(web.DeepCopy())
+		web.Annotations[itopsv1alpha1.AnnotationRolledBackBy] = "mallory"
+		web.Annotations[itopsv1alpha1.AnnotationRolledBackChange] = "someone-elses"
+		Expect(alice.Patch(ctx, web, patch)).To(Succeed())
+		Expect(web.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationRolledBackBy, "bob"))
+		Expect(web.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationRolledBackChange, "web-v2"))
+	})
+})
+
+var _ = Describe("The scaling bounds and GitOps (issue 11)", func() {
+	It("let a Deployment without spec.replicas be created under minReplicas 3, and let dry runs through with a warning", func() {
+		ns := testenv.NewNamespace(ctx, env.Client, "scale")
+		Expect(env.Client.Create(ctx, &itopsv1alpha1.ServiceLevel{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns},
+			Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+				Scaling: &itopsv1alpha1.ScalingPolicy{MinReplicas: ptr.To[int32](3)}}})).To(Succeed())
+		flux, seen := clientWithWarnings("system:serviceaccount:flux-system:kustomize-controller")
+		web := webDeployment(ns)
+		web.Spec.Replicas = nil // an HPA owns the count
+		Eventually(func() []string {
+			_ = flux.Create(ctx, web.DeepCopy(), client.DryRunAll)
+			return seen.all()
+		}).WithTimeout(10 * time.Second).Should(ContainElement(ContainSubstring("allowed at creation, where an absent spec.replicas")))
+		Expect(flux.Create(ctx, web)).To(Succeed())
+
+		By("a dry run the real request would fail")
+		patch := client.MergeFrom(web.DeepCopy())
+		web.Spec.Replicas = ptr.To[int32](2)
+		Expect(flux.Patch(ctx, web.DeepCopy(), patch, client.DryRunAll)).To(Succeed())
+		Expect(seen.all()).To(ContainElement(ContainSubstring("dry run: the real request would be denied: itops scaling policy: Deployment " + ns + "/web: 2 replicas is below minReplicas 3")))
+		Expect(flux.Patch(ctx, web, patch)).To(MatchError(ContainSubstring("2 replicas is below minReplicas 3")))
+	})
+})
