@@ -342,7 +342,7 @@ var _ = Describe("The change gate", func() {
 			}
 			rs.Spec.Template.Labels = map[string]string{"app": "web", "pod-template-hash": fmt.Sprintf("h%d", i)}
 			rs.Spec.Template.Spec.Containers[0].Image = image
-			Expect(env.Client.Create(ctx, rs)).To(Succeed())
+			Expect(userClient("system:kube-controller-manager").Create(ctx, rs)).To(Succeed())
 		}
 		Expect(alice.Get(ctx, client.ObjectKeyFromObject(cr), cr)).To(Succeed())
 		patch := client.MergeFrom(cr.DeepCopy())

@@ -239,9 +239,9 @@ var _ = Describe("The scaling bounds and GitOps (issue 11)", func() {
 
 		By("a dry run the real request would fail")
 		patch := client.MergeFrom(web.DeepCopy())
-		web.Spec.Replicas = ptr.To[int32](2)
+		web.Spec.Replicas = ptr.To[int32](0)
 		Expect(flux.Patch(ctx, web.DeepCopy(), patch, client.DryRunAll)).To(Succeed())
-		Expect(seen.all()).To(ContainElement(ContainSubstring("dry run: the real request would be denied: itops scaling policy: Deployment " + ns + "/web: 2 replicas is below minReplicas 3")))
-		Expect(flux.Patch(ctx, web, patch)).To(MatchError(ContainSubstring("2 replicas is below minReplicas 3")))
+		Expect(seen.all()).To(ContainElement(ContainSubstring("dry run: the real request would be denied: itops scaling policy: Deployment " + ns + "/web: 0 replicas is below minReplicas 3")))
+		Expect(flux.Patch(ctx, web, patch)).To(MatchError(ContainSubstring("0 replicas is below minReplicas 3")))
 	})
 })
