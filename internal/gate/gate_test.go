@@ -357,6 +357,13 @@ func TestDecideScope(t *testing.T) {
 			wantMessage: "a ReplicaSet not managed by a Deployment"},
 		{name: "kubectl create job --from=cronjob", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(cron, "sync:1.0"), Caller: alice},
 			in: Inputs{OwnerTemplate: cronTemplate}, wantAllowed: true, wantExemption: ExemptRunCronJob},
+		{name: "kubectl create job --from=cronjob, with the labels the API server adds to a Job", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: func() *Object {
+			j := job(cron, "sync:1.0")
+			j.Spec["template"].(map[string]any)["metadata"] = map[string]any{"labels": map[string]any{"controller-uid": "x", "job-name": "j",
+				"batch.kubernetes.io/controller-uid": "x", "batch.kubernetes.io/job-name": "j"}}
+			return j
+		}(), Caller: alice},
+			in: Inputs{OwnerTemplate: cronTemplate}, wantAllowed: true, wantExemption: ExemptRunCronJob},
 		{name: "a Job claiming a CronJob owner with another template", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(cron, "evil:1"), Caller: alice},
 			in: Inputs{OwnerTemplate: cronTemplate}, wantMessage: "a Job not created from a gated CronJob's own template"},
 		{name: "a Job whose claimed CronJob does not exist", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(cron, "sync:1.0"), Caller: alice},

@@ -182,12 +182,26 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	saKey := filepath.Join(api.CertDir, "sa-signer.key")
 
 	c.progress("starting kube-controller-manager, kube-scheduler and kwok")
+	// The controller manager authenticates as it does in a real cluster
+	// (system:kube-controller-manager), so that admission sees the control plane's own identity.
+	kcm, err := c.env.AddUser(envtest.User{Name: "system:kube-controller-manager", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	kcmKubeconfigData, err := kcm.KubeConfig()
+	if err != nil {
+		return nil, err
+	}
+	kcmKubeconfig := filepath.Join(opts.Dir, "kube-controller-manager.kubeconfig")
+	if err := os.WriteFile(kcmKubeconfig, kcmKubeconfigData, 0o600); err != nil {
+		return nil, err
+	}
 	kcmPort, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	if err := c.startProcess("kube-controller-manager",
-		"--kubeconfig="+c.Kubeconfig,
+		"--kubeconfig="+kcmKubeconfig,
 		"--authentication-kubeconfig="+c.Kubeconfig,
 		"--authorization-kubeconfig="+c.Kubeconfig,
 		"--leader-elect=false",

@@ -20,7 +20,11 @@ import (
 // Issue 11: the gate never wedges the cluster's own machinery, and change records tell the truth.
 var _ = Describe("The change gate in a real cluster", func() {
 	It("lets an enforced namespace holding a Deployment, a StatefulSet, a DaemonSet and a CronJob be deleted within 60 s", func() {
-		ns := newNamespace()
+		// Not newNamespace: the spec deletes the namespace itself.
+		nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-legacy-"}}
+		Expect(k8s.Create(ctx, nsObj)).To(Succeed())
+		ns := nsObj.Name
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8s.Delete(ctx, nsObj))).To(Succeed()) })
 		labels := map[string]string{"app": "legacy"}
 		template := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "legacy/app:1.0"}}}}
@@ -38,7 +42,6 @@ var _ = Describe("The change gate in a real cluster", func() {
 		} {
 			Expect(k8s.Create(ctx, obj)).To(Succeed())
 		}
-		nsObj := &corev1.Namespace{}
 		Expect(k8s.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
 		patch := client.MergeFrom(nsObj.DeepCopy())
 		nsObj.Labels[itopsv1alpha1.LabelChangeControl] = itopsv1alpha1.ChangeControlEnforced
