@@ -239,8 +239,11 @@ func (g *Gate) freezes(ctx context.Context, ns *corev1.Namespace, hasOld bool, o
 			if mw.Spec.Type != itopsv1alpha1.WindowFreeze {
 				continue
 			}
-			f := gate.Freeze{Namespace: mw.Namespace, Name: mw.Name, Until: mw.Status.CurrentEnd.Time, Active: maintenance.ActiveAt(mw, now),
+			f := gate.Freeze{Namespace: mw.Namespace, Name: mw.Name, Active: maintenance.ActiveAt(mw, now),
 				Old: hasOld && maintenance.Covers(mw, oldSubject, g.ClusterNamespace), New: hasNew && maintenance.Covers(mw, newSubject, g.ClusterNamespace)}
+			if mw.Status.CurrentEnd != nil {
+				f.Until = mw.Status.CurrentEnd.Time
+			}
 			if f.Old || f.New {
 				out = append(out, f)
 			}

@@ -106,6 +106,16 @@ var _ = Describe("The change gate in a real cluster (issue 11)", func() {
 		Expect(env.Client.Create(ctx, mw)).To(Succeed())
 		mw.Status.CurrentStart, mw.Status.CurrentEnd = mw.Spec.Schedules[0].Start, mw.Spec.Schedules[0].End
 		Expect(env.Client.Status().Update(ctx, mw)).To(Succeed())
+		// A freeze not active yet (no current occurrence in its status): leaving its selection is
+		// a change too.
+		Expect(env.Client.Create(ctx, &itopsv1alpha1.MaintenanceWindow{
+			ObjectMeta: metav1.ObjectMeta{Name: "year-end", Namespace: ns},
+			Spec: itopsv1alpha1.MaintenanceWindowSpec{Type: itopsv1alpha1.WindowFreeze,
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "frontend"}},
+				Schedules: []itopsv1alpha1.WindowSchedule{{
+					Start: &metav1.Time{Time: fakeClock.Now().Add(30 * 24 * time.Hour)}, End: &metav1.Time{Time: fakeClock.Now().Add(31 * 24 * time.Hour)},
+				}}},
+		})).To(Succeed())
 
 		By("one update that changes the image and drops tier")
 		patch := client.MergeFrom(web.DeepCopy())
@@ -119,7 +129,7 @@ var _ = Describe("The change gate in a real cluster (issue 11)", func() {
 		relabelled := web.DeepCopy()
 		relabelled.Labels = map[string]string{"app": "web"}
 		Expect(alice.Patch(ctx, relabelled, patch)).To(MatchError(ContainSubstring(
-			"the edit takes the workload out of the selection of freeze window " + ns + "/frontend-freeze: that is a change")))
+			"the edit takes the workload out of the selection of freeze window " + ns + "/frontend-freeze and freeze window " + ns + "/year-end: that is a change")))
 
 		By("a label-only edit that stays in the selection is still free")
 		kept := web.DeepCopy()
