@@ -1,6 +1,7 @@
 // Package gate is the change gate's decision: may this create, update or delete of a
-// Deployment, StatefulSet, DaemonSet or CronJob in a change-controlled namespace go ahead, and
-// if not, exactly what is missing. It is a pure function of the request, the ChangeRequests
+// Deployment, StatefulSet, DaemonSet or CronJob (or of what else runs an image: a Pod, an
+// ephemeral container, a ReplicaSet, a Job) in a change-controlled namespace go ahead, and if
+// not, exactly what is missing. It is a pure function of the request, the ChangeRequests
 // that target the workload, the administrator policy, active freezes, exhausted error budgets
 // and the clock; the admission webhook gathers those from informer caches.
 package gate
@@ -31,13 +32,10 @@ const (
 	Delete Operation = "DELETE"
 )
 
-// Exemptions: why a request passes without a change. Decision.Exemption holds one of these,
-// or "Operational: Scale+Restart" style names for operational controls.
+// Exemptions: why a request passes without a change. Decision.Exemption holds one of these;
+// for operational controls, ExemptOperational followed by the controls made
+// ("Operational: Scale+Restart").
 const (
-	// ExemptScaleOrMetadata: only replicas, labels or annotations change.
-	ExemptScaleOrMetadata = "ScaleOrMetadata"
-	// ExemptRestart: only the pod template's restart annotation changes (kubectl rollout restart).
-	ExemptRestart = "Restart"
 	// ExemptRollback: the pod template goes back to one of the workload's own earlier revisions.
 	ExemptRollback = "Rollback"
 	// ExemptOperational prefixes the operational controls an update makes (see Operational).

@@ -1,0 +1,54 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/audit"
+	"github.com/itops-dev/itops-operator/internal/change"
+	"github.com/itops-dev/itops-operator/test/cluster"
+)
+
+// A Namespace the cache does not hold yet (created a moment ago) is read live: the request is
+// gated, not answered with an error nor let through (issue 11, section 5).
+func TestGateReadsANamespaceNotYetCached(t *testing.T) {
+	enforced := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fresh",
+		Labels: map[string]string{itopsv1alpha1.LabelChangeControl: itopsv1alpha1.ChangeControlEnforced}}}
+	cache := fake.NewClientBuilder().WithScheme(cluster.Scheme()).
+		WithIndex(&itopsv1alpha1.ChangeRequest{}, change.TargetIndex, change.TargetKeys).Build()
+	live := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithObjects(enforced).Build()
+	g := &Gate{Reader: cache, APIReader: live, Policy: testPolicy, ClusterNamespace: clusterNamespace, Audit: audit.New(ctrl.Log)}
+
+	web := webDeployment("fresh")
+	raw, err := json.Marshal(web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		Operation: admissionv1.Create, Namespace: "fresh", Name: "web",
+		Kind:   metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"},
+		Object: runtime.RawExtension{Raw: raw},
+	}}
+	req.UserInfo.Username = "alice"
+	resp := g.ValidatingHandler().Handle(context.Background(), req)
+	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "no ChangeRequest in namespace fresh targets Deployment web") {
+		t.Fatalf("response = %+v, want a denial naming the missing change", resp.Result)
+	}
+
+	// Gone from the API too: an error (failurePolicy Fail), never an ungated admission.
+	g.APIReader = fake.NewClientBuilder().WithScheme(cluster.Scheme()).Build()
+	if resp := g.ValidatingHandler().Handle(context.Background(), req); resp.Allowed {
+		t.Fatalf("a namespace nobody can read was let through: %+v", resp.Result)
+	}
+}
