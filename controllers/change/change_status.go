@@ -277,7 +277,7 @@ func rollbacksOf(cr *itopsv1alpha1.ChangeRequest, targets map[string]client.Obje
 			continue
 		}
 		at, err := time.Parse(time.RFC3339, ann[itopsv1alpha1.AnnotationRolledBackAt])
-		if err != nil || at.Before(cr.CreationTimestamp.Time.Truncate(time.Second)) {
+		if err != nil || at.Before(cr.CreationTimestamp.Truncate(time.Second)) {
 			continue // a rollback of an earlier change of the same name
 		}
 		out = append(out, rollback{kind: t.Kind, name: t.Name, by: ann[itopsv1alpha1.AnnotationRolledBackBy], rev: ann[itopsv1alpha1.AnnotationRolledBackRevision], at: at})

@@ -329,16 +329,22 @@ func TestChangeRecordsTellTheTruth(t *testing.T) {
 		wantProblem   bool
 	}{
 		{name: "kubectl rollout undo during the change's rollout", cr: inProgress,
-			in:        func(cr *itopsv1alpha1.ChangeRequest) inputs { return withTargets(cr, rolledBack("web-v2", "2026-11-24T10:02:00Z")) },
+			in: func(cr *itopsv1alpha1.ChangeRequest) inputs {
+				return withTargets(cr, rolledBack("web-v2", "2026-11-24T10:02:00Z"))
+			},
 			now:       t0.Add(3 * time.Minute),
 			wantPhase: itopsv1alpha1.ChangeFailed, wantReason: itopsv1alpha1.ChangeReasonRolledBack,
 			wantMessage: "rolled back: Deployment web by bob to revision 1 at 2026-11-24T10:02:00Z", wantProblem: true, wantRequeue: 720 * time.Hour},
 		{name: "a rollback before the controller saw the change applied", cr: newChange(approvedBy("bob", t0)),
-			in:        func(cr *itopsv1alpha1.ChangeRequest) inputs { return withTargets(cr, rolledBack("web-v2", "2026-11-24T10:02:00Z")) },
+			in: func(cr *itopsv1alpha1.ChangeRequest) inputs {
+				return withTargets(cr, rolledBack("web-v2", "2026-11-24T10:02:00Z"))
+			},
 			now:       t0.Add(3 * time.Minute),
 			wantPhase: itopsv1alpha1.ChangeFailed, wantReason: itopsv1alpha1.ChangeReasonRolledBack, wantMessage: "by bob", wantProblem: true, wantRequeue: 720 * time.Hour},
 		{name: "a rollback of an earlier change of the same name is not this change's", cr: newChange(approvedBy("bob", t0)),
-			in:        func(cr *itopsv1alpha1.ChangeRequest) inputs { return withTargets(cr, rolledBack("web-v2", "2026-11-20T10:00:00Z")) },
+			in: func(cr *itopsv1alpha1.ChangeRequest) inputs {
+				return withTargets(cr, rolledBack("web-v2", "2026-11-20T10:00:00Z"))
+			},
 			now:       t0.Add(3 * time.Minute),
 			wantPhase: itopsv1alpha1.ChangeApproved, wantReason: itopsv1alpha1.ChangeReasonApproved, wantRequeue: 24*time.Hour - 3*time.Minute},
 		{name: "a change listing a CronJob and a Deployment, the CronJob applied", cr: newChange(twoTargets),
@@ -348,7 +354,9 @@ func TestChangeRecordsTellTheTruth(t *testing.T) {
 			wantMessage: "1 of 2 targets applied and rolled out; waiting for Deployment web to be applied until 2026-11-25T10:00:00Z",
 			wantRequeue: 24*time.Hour - time.Minute},
 		{name: "... both applied and rolled out", cr: newChange(twoTargets),
-			in:        func(cr *itopsv1alpha1.ChangeRequest) inputs { return withTargets(cr, cronJob("web-v2"), web("web-v2", 2, 2)) },
+			in: func(cr *itopsv1alpha1.ChangeRequest) inputs {
+				return withTargets(cr, cronJob("web-v2"), web("web-v2", 2, 2))
+			},
 			now:       t0.Add(time.Minute),
 			wantPhase: itopsv1alpha1.ChangeCompleted, wantReason: itopsv1alpha1.ChangeReasonCompleted, wantMessage: "2 target(s) rolled out",
 			wantRequeue: 720 * time.Hour},

@@ -70,7 +70,8 @@ var controlPlaneAccounts = []string{
 // ControlPlaneUsers are the identities ControlPlane accepts, for the webhook configuration's
 // matchConditions (hack/webhook-selectors.sh keeps the same list).
 func ControlPlaneUsers() []string {
-	out := []string{"system:kube-controller-manager"}
+	out := make([]string, 0, 1+len(controlPlaneAccounts))
+	out = append(out, "system:kube-controller-manager")
 	for _, sa := range controlPlaneAccounts {
 		out = append(out, "system:serviceaccount:kube-system:"+sa)
 	}

@@ -395,11 +395,11 @@ func TestDecideJudgesTheObject(t *testing.T) {
 	v2 := withLabels(deployment(3, "", "app=shop/web:2.0"), frontend)
 	v2NoTier := withLabels(deployment(3, "", "app=shop/web:2.0"), map[string]string{"app": "web"})
 	v1NoTier := withLabels(deployment(3, "", "app=shop/web:1.0"), map[string]string{"app": "web"})
-	freeze := func(old, new bool) []Freeze {
-		return []Freeze{{Namespace: "shop", Name: "release-freeze", Until: now.Add(time.Hour), Active: true, Old: old, New: new}}
+	freeze := func(before, after bool) []Freeze {
+		return []Freeze{{Namespace: "shop", Name: "release-freeze", Until: now.Add(time.Hour), Active: true, Old: before, New: after}}
 	}
-	budget := func(old, new bool, policy itopsv1alpha1.BudgetPolicy) []Budget {
-		return []Budget{{Name: "checkout", Remaining: "-3", Exhausted: true, Policy: policy, Old: old, New: new}}
+	budget := func(before, after bool, policy itopsv1alpha1.BudgetPolicy) []Budget {
+		return []Budget{{Name: "checkout", Remaining: "-3", Exhausted: true, Policy: policy, Old: before, New: after}}
 	}
 	ok := []itopsv1alpha1.ChangeRequest{approved("web-v2", nil)}
 	alice := Caller{Username: "alice"}

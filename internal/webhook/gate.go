@@ -115,7 +115,8 @@ type gathered struct {
 // and a Job's CronJob template. ok is false when the gate does not apply.
 func (g *Gate) gather(ctx context.Context, req admission.Request) (gathered, bool, error) {
 	kind, known := gateKinds[req.Kind.Kind]
-	if !known || (req.SubResource != "" && !(kind == gate.KindPod && req.SubResource == "ephemeralcontainers")) ||
+	debug := kind == gate.KindPod && req.SubResource == "ephemeralcontainers"
+	if !known || (req.SubResource != "" && !debug) ||
 		req.Namespace == "" || req.Namespace == g.ClusterNamespace || req.Namespace == metav1.NamespaceSystem || slices.Contains(g.ExemptNamespaces, req.Namespace) {
 		return gathered{}, false, nil
 	}

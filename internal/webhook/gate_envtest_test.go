@@ -68,7 +68,9 @@ var _ = Describe("The change gate in a real cluster (issue 11)", func() {
 		By("the controller manager's collection delete passes (the namespace controller, the garbage collector)")
 		kcm := userClient("system:kube-controller-manager")
 		Expect(kcm.DeleteAllOf(ctx, &appsv1.Deployment{}, client.InNamespace(ns))).To(Succeed())
-		Eventually(func() error { return alice.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, &appsv1.Deployment{}) }).
+		Eventually(func() error {
+			return alice.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, &appsv1.Deployment{})
+		}).
 			WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring("not found")))
 
 		By("a delete in a terminating namespace passes, whoever makes it")
