@@ -211,7 +211,10 @@ func Decide(req Request, in Inputs) Decision {
 	case KindPod, KindReplicaSet, KindJob:
 		return decideUnowned(req, in)
 	}
-	left := leaves(in)
+	var left []string
+	if req.Operation == Update {
+		left = leaves(in)
+	}
 	if ops := Operational(req.Operation, req.Old, req.New); ops != nil && len(left) == 0 {
 		return Decision{Allowed: true, Exemption: ExemptOperational + ": " + strings.Join(ops, "+")}
 	}
@@ -285,7 +288,7 @@ func Decide(req Request, in Inputs) Decision {
 }
 
 // leaves names the Freeze windows and ServiceLevels that cover the workload as it was but not
-// as it will be.
+// as it will be (meaningful for updates only).
 func leaves(in Inputs) []string {
 	var out []string
 	for _, f := range in.Freezes {

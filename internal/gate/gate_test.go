@@ -411,6 +411,7 @@ func TestDecideJudgesTheObject(t *testing.T) {
 		wantAllowed   bool
 		wantExemption string
 		wantMessage   string
+		wantNot       string
 	}{
 		{name: "an image change that drops tier during a freeze on tier=frontend",
 			req: up(v1, v2NoTier), in: Inputs{Changes: ok, Freezes: freeze(true, false)},
@@ -444,6 +445,10 @@ func TestDecideJudgesTheObject(t *testing.T) {
 				cr.Spec.Type = itopsv1alpha1.ChangeEmergency
 			})}, Freezes: freeze(true, false)},
 			wantAllowed: true},
+		{name: "a delete during a freeze names the freeze, not a selection it leaves",
+			req: Request{Operation: Delete, Kind: itopsv1alpha1.TargetDeployment, Namespace: "shop", Name: "web", Old: v1, Caller: alice},
+			in:  Inputs{Changes: ok, Freezes: freeze(true, false)}, wantMessage: "ChangeRequest web-v2 is approved, but freeze window shop/release-freeze is active",
+			wantNot: "takes the workload out"},
 		{name: "kubectl patch cronjob suspend during a freeze",
 			req:         Request{Operation: Update, Kind: itopsv1alpha1.TargetCronJob, Namespace: "shop", Name: "invoice-sync", Old: cronJob("sync:1.0", false), New: cronJob("sync:1.0", true), Caller: alice},
 			in:          Inputs{Freezes: freeze(true, true)},
@@ -460,8 +465,8 @@ func TestDecideJudgesTheObject(t *testing.T) {
 			if d.Allowed != tt.wantAllowed || d.Exemption != tt.wantExemption {
 				t.Fatalf("Decide() = %+v, want allowed %v exemption %q", d, tt.wantAllowed, tt.wantExemption)
 			}
-			if msg := d.Message(tt.req); !strings.Contains(msg, tt.wantMessage) {
-				t.Errorf("message %q does not contain %q", msg, tt.wantMessage)
+			if msg := d.Message(tt.req); !strings.Contains(msg, tt.wantMessage) || (tt.wantNot != "" && strings.Contains(msg, tt.wantNot)) {
+				t.Errorf("message %q does not contain %q (or contains %q)", msg, tt.wantMessage, tt.wantNot)
 			}
 		})
 	}
