@@ -508,6 +508,14 @@ func TestDecideRollback(t *testing.T) {
 	if !d.Allowed || d.Change != "web-revert" || d.RolledBack != nil {
 		t.Errorf("Decide(revert under a change) = %+v", d)
 	}
+	// A rollback that also relabels the workload out of a freeze is no rollback: a change.
+	escaping := update(v2, withLabels(v1, map[string]string{"app": "web"}))
+	escaping.Old = withLabels(v2, map[string]string{"app": "web", "tier": "frontend"})
+	d = Decide(escaping, Inputs{Revisions: revisions, Now: now, Policy: config.Default().ChangePolicies[0],
+		Freezes: []Freeze{{Namespace: "shop", Name: "f", Active: true, Old: true}}})
+	if d.Allowed || !strings.Contains(d.Message(escaping), "takes the workload out of the selection of freeze window shop/f") {
+		t.Errorf("Decide(rollback that escapes a freeze) = %+v", d)
+	}
 	// A request no change authorises keeps the previous record: it cannot be forged.
 	forged := withAnnotations(deployment(3, "", "app=shop/web:3.0"), map[string]string{itopsv1alpha1.AnnotationChangeRequest: "web-v3"})
 	d = Decide(update(v2, forged), Inputs{Revisions: revisions, Now: now})
