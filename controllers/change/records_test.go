@@ -77,7 +77,7 @@ var _ = Describe("ChangeRequest records", func() {
 		approveAsBob(cr)
 		Eventually(phaseOf(cr)).WithTimeout(10 * time.Second).Should(Equal(itopsv1alpha1.ChangeApproved))
 		d := deployment(ns, "web", "web-v3")
-		setRollout(d, 1, 2)
+		setRollout(d, 1, 1)
 		Eventually(phaseOf(cr)).WithTimeout(10 * time.Second).Should(Equal(itopsv1alpha1.ChangeInProgress))
 
 		By("kubectl rollout undo, as the gate's mutating webhook records it")
