@@ -3,6 +3,8 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,7 +19,9 @@ import (
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/change"
+	"github.com/itops-dev/itops-operator/internal/gate"
 	"github.com/itops-dev/itops-operator/test/cluster"
+	"github.com/itops-dev/itops-operator/test/testenv"
 )
 
 // A Namespace the cache does not hold yet (created a moment ago) is read live: the request is
@@ -50,5 +54,33 @@ func TestGateReadsANamespaceNotYetCached(t *testing.T) {
 	g.APIReader = fake.NewClientBuilder().WithScheme(cluster.Scheme()).Build()
 	if resp := g.ValidatingHandler().Handle(context.Background(), req); resp.Allowed {
 		t.Fatalf("a namespace nobody can read was let through: %+v", resp.Result)
+	}
+}
+
+// The webhook configurations keep exactly the identities gate.ControlPlane lets through away
+// from the gate (hack/webhook-selectors.sh writes the list; the handler applies the same rule).
+func TestMatchConditionsNameTheControlPlane(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "webhook", "manifests.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var expressions []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, "expression:") && strings.Contains(line, "request.userInfo.username in") {
+			expressions = append(expressions, line)
+		}
+	}
+	if len(expressions) != 3 {
+		t.Fatalf("want the control-plane matchCondition on vgate, vgatepods and mgate, found %d", len(expressions))
+	}
+	for _, e := range expressions {
+		if got := strings.Count(e, "'system:"); got != len(gate.ControlPlaneUsers()) {
+			t.Errorf("matchCondition names %d identities, gate.ControlPlaneUsers %d: %s", got, len(gate.ControlPlaneUsers()), e)
+		}
+		for _, u := range gate.ControlPlaneUsers() {
+			if !strings.Contains(e, "'"+u+"'") {
+				t.Errorf("matchCondition misses %s", u)
+			}
+		}
 	}
 }
