@@ -120,4 +120,38 @@ var _ = Describe("The change gate in a real cluster", func() {
 		Expect(ready.Reason).To(Equal(itopsv1alpha1.ChangeReasonRolledBack))
 		Expect(ready.Message).To(ContainSubstring("rolled back: Deployment shop by carol@example.com to revision 1"))
 	})
+
+	It("completes a change listing a CronJob and a Deployment only when both are applied and rolled out", func() {
+		ns := enforcedNamespace()
+		alice, err := local.UserClient("alice@example.com", "system:masters")
+		Expect(err).NotTo(HaveOccurred())
+		bob, err := local.UserClient("bob@example.com", "system:masters")
+		Expect(err).NotTo(HaveOccurred())
+		cr := &itopsv1alpha1.ChangeRequest{ObjectMeta: metav1.ObjectMeta{Name: "billing-v2", Namespace: ns},
+			Spec: itopsv1alpha1.ChangeRequestSpec{Title: "Billing 2", Targets: []itopsv1alpha1.ChangeTarget{
+				{Kind: itopsv1alpha1.TargetCronJob, Name: "invoice-sync"}, {Kind: itopsv1alpha1.TargetDeployment, Name: "shop"}}}}
+		Expect(alice.Create(ctx, cr)).To(Succeed())
+		patch := client.MergeFrom(cr.DeepCopy())
+		cr.Spec.Approvals = []itopsv1alpha1.Approval{{Approver: "bob@example.com", Decision: itopsv1alpha1.DecisionApprove}}
+		Expect(bob.Patch(ctx, cr, patch)).To(Succeed())
+		Eventually(changePhase(cr)).WithTimeout(30 * time.Second).Should(Equal(itopsv1alpha1.ChangeApproved))
+
+		By("the CronJob applied first: the change is in progress, not Completed")
+		Eventually(func() error {
+			return alice.Create(ctx, &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "invoice-sync", Namespace: ns},
+				Spec: batchv1.CronJobSpec{Schedule: "0 3 * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+					Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "sync", Image: "billing/sync:2.0"}}}}}}}})
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+		Eventually(func(g Gomega) string {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cr), cr)).To(Succeed())
+			g.Expect(cr.Status.Phase).To(Equal(itopsv1alpha1.ChangeInProgress))
+			return meta.FindStatusCondition(cr.Status.Conditions, itopsv1alpha1.ConditionReady).Message
+		}).WithTimeout(30 * time.Second).Should(ContainSubstring("waiting for Deployment shop to be applied"))
+
+		By("the Deployment admitted under the same change, and rolled out")
+		Eventually(func() error { return alice.Create(ctx, shopDeployment(ns)) }).WithTimeout(30 * time.Second).Should(Succeed())
+		Eventually(changePhase(cr)).WithTimeout(60 * time.Second).Should(Equal(itopsv1alpha1.ChangeCompleted))
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cr), cr)).To(Succeed())
+		Expect(cr.Status.Applied).To(HaveLen(2))
+	})
 })
