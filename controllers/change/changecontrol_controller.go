@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -106,11 +107,20 @@ func (r *NamespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			cm.Data = map[string]string{}
 		}
 		transition := "ChangeControlEnabled"
-		if d.enroll {
+		message := fmt.Sprintf("namespace %s entered change control", req.Name)
+		switch {
+		case d.enroll:
 			cm.Data[req.Name] = r.now().UTC().Format(time.RFC3339)
-		} else {
+		case ns == nil || !ns.DeletionTimestamp.IsZero():
+			// The namespace controller's deletions of its workloads never reach the gate
+			// (matchConditions); this record accounts for them.
 			delete(cm.Data, req.Name)
-			transition = "ChangeControlLeft"
+			transition = "NamespaceDeleted"
+			message = fmt.Sprintf("namespace %s, under change control since %s, is being deleted: the control plane deletes its workloads, "+
+				"which the change gate lets through", req.Name, since)
+		default:
+			delete(cm.Data, req.Name)
+			transition, message = "ChangeControlLeft", fmt.Sprintf("namespace %s left change control", req.Name)
 		}
 		if cm.ResourceVersion == "" {
 			err = r.Create(ctx, cm)
@@ -120,8 +130,7 @@ func (r *NamespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		if err != nil {
 			return ctrl.Result{}, fmt.Errorf("recording the change control enrollment of %s: %w", req.Name, err)
 		}
-		r.Audit.Write(audit.Record{Kind: "Namespace", Name: req.Name, Transition: transition,
-			Message: fmt.Sprintf("namespace %s %s change control", req.Name, map[bool]string{true: "entered", false: "left"}[d.enroll])})
+		r.Audit.Write(audit.Record{Kind: "Namespace", Name: req.Name, Transition: transition, Message: message})
 	}
 	var problems []health.Problem
 	if d.problem != nil {
@@ -151,11 +160,17 @@ func (r *NamespaceReconciler) now() time.Time {
 func (r *NamespaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("changecontrol").
-		// Creates (every namespace at start-up), deletes and label changes.
-		For(&corev1.Namespace{}, builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		// Creates (every namespace at start-up), deletes, label changes, and the start of a
+		// namespace's deletion.
+		For(&corev1.Namespace{}, builder.WithPredicates(predicate.Or[client.Object](predicate.LabelChangedPredicate{}, terminating))).
 		Watches(&itopsv1alpha1.Incident{}, handler.EnqueueRequestsFromMapFunc(namespaceOfIncident)).
 		Complete(r)
 }
+
+// terminating passes the update that starts a namespace's deletion.
+var terminating = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
+}}
 
 // namespaceOfIncident maps a ChangeControlDisabled incident to its namespace.
 func namespaceOfIncident(_ context.Context, obj client.Object) []reconcile.Request {

@@ -100,3 +100,24 @@ var _ = Describe("ChangeRequest records", func() {
 		Expect(auditTrail.count(`"name":"web-v3"`, `"transition":"Completed"`)).To(Equal(0))
 	})
 })
+
+var _ = Describe("Deleting a namespace under change control", func() {
+	It("is recorded once in the audit trail, without a ChangeControlDisabled incident", func() {
+		nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "legacy-",
+			Labels: map[string]string{itopsv1alpha1.LabelChangeControl: itopsv1alpha1.ChangeControlEnforced}}}
+		Expect(env.Client.Create(ctx, nsObj)).To(Succeed())
+		Eventually(func() map[string]string {
+			cm := &corev1.ConfigMap{}
+			_ = env.Client.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: EnrollmentConfigMap}, cm)
+			return cm.Data
+		}).WithTimeout(10 * time.Second).Should(HaveKey(nsObj.Name))
+
+		Expect(env.Client.Delete(ctx, nsObj)).To(Succeed()) // envtest has no namespace controller: it stays Terminating
+		Eventually(func() int {
+			return auditTrail.count(`"name":"`+nsObj.Name+`"`, `"transition":"NamespaceDeleted"`)
+		}).WithTimeout(10 * time.Second).Should(Equal(1))
+		Expect(auditTrail.count(`"name":"`+nsObj.Name+`"`, `"transition":"ChangeControlLeft"`)).To(Equal(0))
+		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: clusterNamespace, Name: "namespace-" + nsObj.Name + "-changecontroldisabled"},
+			&itopsv1alpha1.Incident{})).To(MatchError(ContainSubstring("not found")))
+	})
+})
