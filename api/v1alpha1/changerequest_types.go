@@ -19,8 +19,10 @@ const (
 	ChangeEmergency ChangeType = "Emergency"
 )
 
-// TargetKind is a workload kind the change gate controls.
-// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet;CronJob
+// TargetKind is a workload kind the change gate controls. A Job is a target of its own when it
+// is not run from a CronJob's template (a migration, a Helm or Argo CD hook): it needs a fixed
+// name, and the change follows it until it succeeds or fails.
+// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet;CronJob;Job
 type TargetKind string
 
 // Target kinds.
@@ -29,6 +31,7 @@ const (
 	TargetStatefulSet TargetKind = "StatefulSet"
 	TargetDaemonSet   TargetKind = "DaemonSet"
 	TargetCronJob     TargetKind = "CronJob"
+	TargetJob         TargetKind = "Job"
 )
 
 // ApprovalDecision is an approver's verdict.

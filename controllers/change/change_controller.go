@@ -53,7 +53,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=itops.dev,resources=changerequests/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=itops.dev,resources=changerequests/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch
-// +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch
+// +kubebuilder:rbac:groups=batch,resources=cronjobs;jobs,verbs=get;list;watch
 
 func (r *Reconciler) now() time.Time {
 	if r.Clock == nil {
@@ -200,6 +200,8 @@ func newTarget(kind itopsv1alpha1.TargetKind) client.Object {
 		return &appsv1.DaemonSet{}
 	case itopsv1alpha1.TargetCronJob:
 		return &batchv1.CronJob{}
+	case itopsv1alpha1.TargetJob:
+		return &batchv1.Job{}
 	}
 	return &appsv1.Deployment{}
 }
@@ -237,7 +239,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	b := ctrl.NewControllerManagedBy(mgr).For(&itopsv1alpha1.ChangeRequest{}).Named("changerequest")
 	for kind, obj := range map[itopsv1alpha1.TargetKind]client.Object{
 		itopsv1alpha1.TargetDeployment: &appsv1.Deployment{}, itopsv1alpha1.TargetStatefulSet: &appsv1.StatefulSet{},
-		itopsv1alpha1.TargetDaemonSet: &appsv1.DaemonSet{}, itopsv1alpha1.TargetCronJob: &batchv1.CronJob{},
+		itopsv1alpha1.TargetDaemonSet: &appsv1.DaemonSet{}, itopsv1alpha1.TargetCronJob: &batchv1.CronJob{}, itopsv1alpha1.TargetJob: &batchv1.Job{},
 	} {
 		b = b.Watches(obj, handler.EnqueueRequestsFromMapFunc(r.changesTargeting(kind)))
 	}

@@ -312,7 +312,7 @@ func windowName(cr *itopsv1alpha1.ChangeRequest) string {
 }
 
 func apiVersionOf(kind itopsv1alpha1.TargetKind) string {
-	if kind == itopsv1alpha1.TargetCronJob {
+	if kind == itopsv1alpha1.TargetCronJob || kind == itopsv1alpha1.TargetJob {
 		return "batch/v1"
 	}
 	return "apps/v1"

@@ -94,6 +94,19 @@ func RolloutOf(obj client.Object, appliedAt time.Time, timeout time.Duration, no
 		return Rollout{Phase: RolloutComplete, Message: fmt.Sprintf("%d pods updated and available", want)}
 	case *batchv1.CronJob:
 		return Rollout{Phase: RolloutComplete, Message: "the next Job runs the new template"}
+	case *batchv1.Job:
+		// The Job's own backoffLimit and activeDeadlineSeconds bound it: no timeout here, so
+		// that a long migration is not failed by the rollout timeout.
+		for _, c := range w.Status.Conditions {
+			switch {
+			case c.Status != corev1.ConditionTrue:
+			case c.Type == batchv1.JobComplete:
+				return Rollout{Phase: RolloutComplete, Message: fmt.Sprintf("the Job succeeded (%d pod(s))", w.Status.Succeeded)}
+			case c.Type == batchv1.JobFailed:
+				return Rollout{Phase: RolloutFailed, Message: fmt.Sprintf("the Job failed (%s): %s", c.Reason, c.Message)}
+			}
+		}
+		return Rollout{Phase: RolloutProgressing, Message: fmt.Sprintf("the Job runs: %d active, %d succeeded, %d failed", w.Status.Active, w.Status.Succeeded, w.Status.Failed)}
 	}
 	return Rollout{Phase: RolloutFailed, Message: fmt.Sprintf("unsupported workload %T", obj)}
 }

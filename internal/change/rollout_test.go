@@ -59,6 +59,12 @@ func TestRolloutOf(t *testing.T) {
 		{"statefulset past its timeout", statefulSet(2, 3, 1, 3), t0.Add(timeout), RolloutFailed, "not rolled out within 10m0s", time.Time{}},
 		{"daemonset waiting for availability", ds, t0, RolloutProgressing, "2 of 3 pods available", t0.Add(timeout)},
 		{"cronjob", &batchv1.CronJob{}, t0, RolloutComplete, "next Job", time.Time{}},
+		{"a migration Job running past the rollout timeout", &batchv1.Job{Status: batchv1.JobStatus{Active: 1}}, t0.Add(time.Hour), RolloutProgressing, "1 active", time.Time{}},
+		{"a migration Job that succeeded", &batchv1.Job{Status: batchv1.JobStatus{Succeeded: 1,
+			Conditions: []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}}}, t0, RolloutComplete, "the Job succeeded", time.Time{}},
+		{"a migration Job that failed", &batchv1.Job{Status: batchv1.JobStatus{Failed: 3,
+			Conditions: []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit"}}}},
+			t0, RolloutFailed, "the Job failed (BackoffLimitExceeded)", time.Time{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

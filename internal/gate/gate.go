@@ -190,8 +190,9 @@ func (d Decision) Message(req Request) string {
 //
 //  1. the cluster's own controllers pass (ControlPlane), and so does any delete in a
 //     terminating namespace: the gate never wedges namespace deletion or garbage collection;
-//  2. what runs an image without a gated workload owning it (bare Pods, ReplicaSets, Jobs,
-//     ephemeral containers) is judged by decideUnowned;
+//  2. what runs an image without a gated workload owning it (bare Pods, ReplicaSets, ephemeral
+//     containers) is judged by decideUnowned; a Job run from a CronJob's own template passes,
+//     and any other Job is a target like the workloads (a deleted Job is not gated);
 //  3. operational controls (Operational: scale, suspend/resume, pause/resume, restart, label and
 //     annotation edits) pass, unless the edit takes the workload out of a Freeze window's or a
 //     ServiceLevel's selection: that is a change;
@@ -207,9 +208,11 @@ func Decide(req Request, in Inputs) Decision {
 	if req.Operation == Delete && in.Namespace.Terminating {
 		return Decision{Allowed: true, Exemption: ExemptNamespaceTerminating}
 	}
-	switch req.Kind {
-	case KindPod, KindReplicaSet, KindJob:
-		return decideUnowned(req, in)
+	switch {
+	case req.Kind == KindPod || req.Kind == KindReplicaSet || (req.Kind == KindJob && req.Operation == Delete):
+		return decideUnowned(req)
+	case req.Kind == KindJob && runsCronJob(req, in):
+		return Decision{Allowed: true, Exemption: ExemptRunCronJob}
 	}
 	var left []string
 	if req.Operation == Update {
@@ -304,13 +307,19 @@ func leaves(in Inputs) []string {
 	return out
 }
 
+// runsCronJob: a Job created from a CronJob of the namespace (its controller, matched by UID)
+// with that CronJob's own pod template (kubectl create job --from=cronjob/NAME).
+func runsCronJob(req Request, in Inputs) bool {
+	return req.Operation == Create && req.New != nil && req.New.Owner != nil && req.New.Owner.Kind == string(itopsv1alpha1.TargetCronJob) &&
+		in.OwnerTemplate != nil && apiequality.Semantic.DeepEqual(jobTemplate(req.New.TemplateJSON()), jobTemplate(in.OwnerTemplate))
+}
+
 // decideUnowned judges what runs an image outside the gated workload kinds. In a
 // change-controlled namespace such things come from the controllers of gated workloads (whose
-// requests never reach the gate); a person may only edit their labels and annotations, delete
-// them, and create a Job from a CronJob's own template. No ChangeRequest can authorise a bare
-// Pod, a ReplicaSet or Job of one's own, or an ephemeral container: they are denied, saying
-// how to do it instead.
-func decideUnowned(req Request, in Inputs) Decision {
+// requests never reach the gate); a person may only edit their labels and annotations and
+// delete them (a Job too). No ChangeRequest can authorise a bare Pod, a ReplicaSet of one's
+// own, or an ephemeral container: they are denied, saying how to do it instead.
+func decideUnowned(req Request) Decision {
 	if req.Operation == Delete {
 		return Decision{Allowed: true, Exemption: ExemptNotGated}
 	}
@@ -328,15 +337,7 @@ func decideUnowned(req Request, in Inputs) Decision {
 	if req.Operation == Update && req.Old != nil && req.New != nil && apiequality.Semantic.DeepEqual(req.Old.Spec, req.New.Spec) {
 		return Decision{Allowed: true, Exemption: ExemptOperational + ": " + OpMetadata}
 	}
-	switch req.Kind {
-	case KindJob:
-		if req.Operation == Create && req.New != nil && req.New.Owner != nil && req.New.Owner.Kind == string(itopsv1alpha1.TargetCronJob) &&
-			in.OwnerTemplate != nil && apiequality.Semantic.DeepEqual(jobTemplate(req.New.TemplateJSON()), jobTemplate(in.OwnerTemplate)) {
-			return Decision{Allowed: true, Exemption: ExemptRunCronJob}
-		}
-		return deny("a Job not created from a gated CronJob's own template",
-			"run it as a CronJob under a ChangeRequest (kubectl create job --from=cronjob/NAME runs one now)")
-	case KindReplicaSet:
+	if req.Kind == KindReplicaSet {
 		return deny("a ReplicaSet not managed by a Deployment", "run it as a Deployment under a ChangeRequest")
 	}
 	if req.Operation == Update {

@@ -365,11 +365,25 @@ func TestDecideScope(t *testing.T) {
 		}(), Caller: alice},
 			in: Inputs{OwnerTemplate: cronTemplate}, wantAllowed: true, wantExemption: ExemptRunCronJob},
 		{name: "a Job claiming a CronJob owner with another template", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(cron, "evil:1"), Caller: alice},
-			in: Inputs{OwnerTemplate: cronTemplate}, wantMessage: "a Job not created from a gated CronJob's own template"},
+			in: Inputs{OwnerTemplate: cronTemplate}, wantMessage: "create of Job shop/j denied: no ChangeRequest in namespace shop targets Job j"},
 		{name: "a Job whose claimed CronJob does not exist", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(cron, "sync:1.0"), Caller: alice},
-			wantMessage: "a Job not created from a gated CronJob's own template"},
-		{name: "a bare Job", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(nil, "sync:1.0"), Caller: alice},
-			wantMessage: "kubectl create job --from=cronjob/NAME"},
+			wantMessage: "no ChangeRequest in namespace shop targets Job j"},
+		{name: "a migration Job (a Helm or Argo CD hook) without a change", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(nil, "sync:1.0"), Caller: alice},
+			wantMessage: "no ChangeRequest in namespace shop targets Job j"},
+		{name: "a migration Job under an approved change listing it", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(nil, "sync:1.0"), Caller: alice},
+			in: Inputs{Changes: []itopsv1alpha1.ChangeRequest{approved("migrate", func(cr *itopsv1alpha1.ChangeRequest) {
+				cr.Spec.Targets = []itopsv1alpha1.ChangeTarget{{Kind: itopsv1alpha1.TargetJob, Name: "j", Containers: []itopsv1alpha1.ContainerPin{{Name: "sync", Image: "sync:1.0"}}}}
+			})}},
+			wantAllowed: true},
+		{name: "a migration Job whose image the change does not pin", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(nil, "evil:1"), Caller: alice},
+			in: Inputs{Changes: []itopsv1alpha1.ChangeRequest{approved("migrate", func(cr *itopsv1alpha1.ChangeRequest) {
+				cr.Spec.Targets = []itopsv1alpha1.ChangeTarget{{Kind: itopsv1alpha1.TargetJob, Name: "j", Containers: []itopsv1alpha1.ContainerPin{{Name: "sync", Image: "sync:1.0"}}}}
+			})}},
+			wantMessage: "ChangeRequest migrate pins container sync to image sync:1.0, but the request sets evil:1"},
+		{name: "kubectl patch job --suspend", req: Request{Operation: Update, Kind: KindJob, Namespace: "shop", Name: "j", Old: job(nil, "sync:1.0"), New: with(job(nil, "sync:1.0"), "suspend", true), Caller: alice},
+			wantAllowed: true, wantExemption: ExemptOperational + ": " + OpSuspend},
+		{name: "kubectl delete job", req: Request{Operation: Delete, Kind: KindJob, Namespace: "shop", Name: "j", Old: job(nil, "sync:1.0"), Caller: alice},
+			wantAllowed: true, wantExemption: ExemptNotGated},
 		{name: "the job controller creates a CronJob's pods", req: Request{Operation: Create, Kind: KindPod, Namespace: "shop", Name: "p", New: pod("c=a"), Caller: kcm},
 			wantAllowed: true, wantExemption: ExemptControlPlane},
 	}

@@ -12,12 +12,13 @@ import (
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 )
 
-// Kinds the gate sees besides the ChangeRequest target kinds: what runs an image without a
-// gated workload owning it. No ChangeRequest can target them (they are not TargetKinds).
+// Kinds the gate sees besides the workload target kinds: what runs an image without a gated
+// workload owning it. No ChangeRequest can target a Pod or a ReplicaSet.
 const (
 	KindPod        itopsv1alpha1.TargetKind = "Pod"
 	KindReplicaSet itopsv1alpha1.TargetKind = "ReplicaSet"
-	KindJob        itopsv1alpha1.TargetKind = "Job"
+	// KindJob is a ChangeRequest target kind too (itopsv1alpha1.TargetJob).
+	KindJob = itopsv1alpha1.TargetJob
 )
 
 // Owner is an object's controller owner reference.
@@ -147,8 +148,8 @@ const (
 	OpMetadata = "Metadata"
 	// OpRestart: the pod template's kubectl.kubernetes.io/restartedAt (kubectl rollout restart).
 	OpRestart = "Restart"
-	// OpSuspend and OpResume: a CronJob's spec.suspend (the emergency stop of a misbehaving
-	// CronJob, and its end).
+	// OpSuspend and OpResume: a CronJob's or Job's spec.suspend (the emergency stop of a
+	// misbehaving CronJob, and its end).
 	OpSuspend = "Suspend"
 	OpResume  = "Resume"
 	// OpPause and OpUnpause: a Deployment's spec.paused (kubectl rollout pause / resume).
@@ -163,7 +164,7 @@ func normalSpec(o *Object) map[string]any {
 	spec := runtime.DeepCopyJSON(o.Spec)
 	delete(spec, "replicas")
 	switch o.Kind {
-	case itopsv1alpha1.TargetCronJob:
+	case itopsv1alpha1.TargetCronJob, itopsv1alpha1.TargetJob:
 		delete(spec, "suspend")
 	case itopsv1alpha1.TargetDeployment:
 		delete(spec, "paused")
@@ -203,7 +204,7 @@ func Operational(op Operation, before, after *Object) []string {
 		}
 	}
 	switch after.Kind {
-	case itopsv1alpha1.TargetCronJob:
+	case itopsv1alpha1.TargetCronJob, itopsv1alpha1.TargetJob:
 		flag("suspend", OpSuspend, OpResume)
 	case itopsv1alpha1.TargetDeployment:
 		flag("paused", OpPause, OpUnpause)

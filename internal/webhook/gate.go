@@ -49,7 +49,7 @@ const (
 // Events, never on dry runs (sideEffects NoneOnDryRun).
 // +kubebuilder:webhook:path=/validate-change-gate,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups=apps;batch,resources=deployments;statefulsets;daemonsets;cronjobs,verbs=create;update;delete,versions=v1,name=vgate.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-change-gate,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups="";apps;batch,resources=pods;pods/ephemeralcontainers;replicasets;jobs,verbs=create;update,versions=v1,name=vgatepods.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
-// +kubebuilder:webhook:path=/mutate-change-gate,mutating=true,failurePolicy=fail,sideEffects=None,groups=apps;batch,resources=deployments;statefulsets;daemonsets;cronjobs,verbs=create;update,versions=v1,name=mgate.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/mutate-change-gate,mutating=true,failurePolicy=fail,sideEffects=None,groups=apps;batch,resources=deployments;statefulsets;daemonsets;cronjobs;jobs,verbs=create;update,versions=v1,name=mgate.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
 
 // +kubebuilder:rbac:groups=apps,resources=replicasets;controllerrevisions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=core,resources=namespaces,verbs=get;list;watch
@@ -162,9 +162,9 @@ func (g *Gate) gather(ctx context.Context, req admission.Request) (gathered, boo
 		out.in = in
 		return out, true, nil
 	case gate.KindJob:
-		in.OwnerTemplate, err = g.cronJobTemplate(ctx, r)
-		out.in = in
-		return out, true, err
+		if in.OwnerTemplate, err = g.cronJobTemplate(ctx, r); err != nil {
+			return gathered{}, false, err
+		}
 	}
 	changes := &itopsv1alpha1.ChangeRequestList{}
 	if err := g.Reader.List(ctx, changes, client.InNamespace(r.Namespace),

@@ -185,7 +185,7 @@ var _ = Describe("The change gate in a real cluster (issue 11)", func() {
 		own.ObjectMeta = metav1.ObjectMeta{Name: "own", Namespace: ns, OwnerReferences: job.OwnerReferences}
 		own.Spec.Selector, own.Spec.Template.Labels, own.Spec.ManualSelector = nil, nil, nil
 		own.Spec.Template.Spec.Containers[0].Image = "evil:1"
-		Expect(alice.Create(ctx, own)).To(MatchError(ContainSubstring("a Job not created from a gated CronJob's own template")))
+		Expect(alice.Create(ctx, own)).To(MatchError(ContainSubstring("create of Job " + ns + "/own denied: no ChangeRequest in namespace " + ns + " targets Job own")))
 
 		By("a ReplicaSet of one's own")
 		rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "rs", Namespace: ns},
@@ -195,6 +195,23 @@ var _ = Describe("The change gate in a real cluster (issue 11)", func() {
 		By("the controllers' own Pods never reach the gate")
 		kcm := userClient("system:kube-controller-manager")
 		Expect(kcm.Create(ctx, barePod(ns, "web-abc12"))).To(Succeed())
+	})
+
+	It("admits a migration Job under a ChangeRequest listing it, and records the change on it", func() {
+		ns := enforcedNamespace()
+		alice, bob := userClient("alice"), userClient("bob", "sre-leads")
+		migrate := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "db-migrate", Namespace: ns},
+			Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+				Containers: []corev1.Container{{Name: "migrate", Image: "shop/migrate:7"}}}}}}
+		Eventually(func() error { return alice.Create(ctx, migrate.DeepCopy()) }).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring(
+			"create of Job " + ns + "/db-migrate denied: no ChangeRequest in namespace " + ns + " targets Job db-migrate")))
+		cr := newChangeRequest(ns, "schema-7")
+		cr.Spec.Targets = []itopsv1alpha1.ChangeTarget{{Kind: itopsv1alpha1.TargetJob, Name: "db-migrate",
+			Containers: []itopsv1alpha1.ContainerPin{{Name: "migrate", Image: "shop/migrate:7"}}}}
+		Expect(alice.Create(ctx, cr)).To(Succeed())
+		Expect(approve(bob, cr, "bob")).To(Succeed())
+		Eventually(func() error { return alice.Create(ctx, migrate) }).WithTimeout(10 * time.Second).Should(Succeed())
+		Expect(migrate.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationChangeRequest, "schema-7"))
 	})
 
 	It("records a rollback on the workload: which change it undid, by whom, to which revision", func() {
