@@ -33,6 +33,9 @@ type ChangeRequestWebhook struct {
 	Reader client.Reader
 	// Policy is the administrator-owned policy.
 	Policy *config.Config
+	// OperatorUser is the operator's own identity (from a SelfSubjectReview at start-up).
+	// Only it removes the audit finalizer; empty disables that check.
+	OperatorUser string
 	// Clock is injected for tests; the real clock when nil.
 	Clock clock.PassiveClock
 }
@@ -149,7 +152,11 @@ func (w *ChangeRequestWebhook) ValidateUpdate(ctx context.Context, old, cr *itop
 	if err != nil {
 		return nil, apierrors.NewServiceUnavailable(err.Error())
 	}
-	return nil, changeInvalid(cr, ValidateChange(old, cr, p, req.UserInfo.Username, req.UserInfo.Groups))
+	errs := ValidateChange(old, cr, p, req.UserInfo.Username, req.UserInfo.Groups)
+	if w.OperatorUser != "" && req.UserInfo.Username != w.OperatorUser {
+		errs = append(errs, ValidateOperatorMarks(old, cr, nil, nil, w.OperatorUser, "change request")...)
+	}
+	return nil, changeInvalid(cr, errs)
 }
 
 // ValidateDelete allows deletion; the audit finalizer records the final state.
@@ -169,6 +176,11 @@ func ValidateChange(old, cr *itopsv1alpha1.ChangeRequest, p config.ChangePolicy,
 		errs = append(errs, field.Forbidden(spec.Child("type"), fmt.Sprintf(
 			"only members of %s may raise Emergency changes in namespace %s; %s is not: use type Normal and ask for approval",
 			groupList(pol.EmergencyGroups), cr.Namespace, user)))
+	}
+	if pol.RequireRequester && contentChanged && cr.Spec.Requester == "" {
+		errs = append(errs, field.Required(spec.Child("requester"), fmt.Sprintf(
+			"%s applies this change from Git; the policy for namespace %s requires the Git author to be declared as spec.requester, "+
+				"so that separation of duties can refuse their approval", cr.Spec.RequestedBy, cr.Namespace)))
 	}
 	if cr.Spec.Type == itopsv1alpha1.ChangeStandard && contentChanged && pol.Standard == nil {
 		errs = append(errs, field.Invalid(spec.Child("type"), cr.Spec.Type, fmt.Sprintf(
