@@ -66,6 +66,7 @@ type options struct {
 	enableHTTP2       bool
 	secureMetrics     bool
 	webhookService    string
+	webhookConfig     string
 }
 
 func defaultOperatorNamespace() string {
@@ -86,6 +87,8 @@ func main() {
 	flag.IntVar(&o.webhookPort, "webhook-port", 9443, "The port the admission webhook server listens on.")
 	flag.StringVar(&o.webhookService, "webhook-service-name", "itops-operator-webhook",
 		"The Service (in the operator namespace) the webhooks are reached through; the self-managed certificate is issued for it.")
+	flag.StringVar(&o.webhookConfig, "webhook-configuration-name", "itops-operator",
+		"The name of the operator's MutatingWebhookConfiguration and ValidatingWebhookConfiguration; the self-managed CA is injected into these two only.")
 	flag.BoolVar(&o.enableWebhooks, "enable-webhooks", true, "Serve the admission webhooks.")
 	flag.StringVar(&o.operatorNamespace, "operator-namespace", defaultOperatorNamespace(),
 		"Namespace the operator runs in and keeps its own Secrets in (default $POD_NAMESPACE, else itops-system).")
@@ -161,7 +164,7 @@ func run(o options) error {
 			return err
 		}
 		certManager = &webhookcert.Manager{Client: direct, Namespace: o.operatorNamespace, SecretName: "itops-operator-webhook-cert",
-			ServiceName: o.webhookService, CertDir: o.webhookCertDir}
+			ServiceName: o.webhookService, CertDir: o.webhookCertDir, WebhookConfiguration: o.webhookConfig}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		_, err = certManager.Ensure(ctx)
 		cancel()
