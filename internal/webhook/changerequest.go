@@ -31,6 +31,9 @@ import (
 type ChangeRequestWebhook struct {
 	// Reader reads Namespaces (for their labels, which select the policy), from the cache.
 	Reader client.Reader
+	// APIReader reads a Namespace the cache has not seen yet (one created a moment ago) from
+	// the API server; nil: the cache's answer stands.
+	APIReader client.Reader
 	// Policy is the administrator-owned policy.
 	Policy *config.Config
 	// OperatorUser is the operator's own identity (from a SelfSubjectReview at start-up).
@@ -123,7 +126,12 @@ func StampApprovals(old, cr *itopsv1alpha1.ChangeRequest, now metav1.Time, gener
 
 func (w *ChangeRequestWebhook) policyFor(ctx context.Context, namespace string) (config.ChangePolicy, error) {
 	ns := &corev1.Namespace{}
-	if err := w.Reader.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
+	err := w.Reader.Get(ctx, client.ObjectKey{Name: namespace}, ns)
+	if apierrors.IsNotFound(err) && w.APIReader != nil {
+		// Created a moment ago: the request is judged on the namespace as it is, not refused.
+		err = w.APIReader.Get(ctx, client.ObjectKey{Name: namespace}, ns)
+	}
+	if err != nil {
 		return config.ChangePolicy{}, fmt.Errorf("reading namespace %s for its change policy: %w", namespace, err)
 	}
 	return w.Policy.ChangePolicyFor(ns.Labels), nil

@@ -1,13 +1,17 @@
 package webhook
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/config"
+	"github.com/itops-dev/itops-operator/test/cluster"
 )
 
 // TestValidateChangeUnderGitOps: what admission refuses for a change applied from Git.
@@ -65,5 +69,30 @@ changePolicies:
 				t.Errorf("ValidateChange = %v, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestPolicyForNamespaceNotYetCached: a ChangeRequest created in a namespace the cache has not
+// seen yet is judged on the namespace read from the API server, not refused.
+func TestPolicyForNamespaceNotYetCached(t *testing.T) {
+	c, err := config.Parse([]byte(`
+changePolicies:
+- namespaceSelector: {matchLabels: {tier: prod}}
+  approverGroups: [prod-approvers]
+- approverGroups: [anyone]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "payments", Labels: map[string]string{"tier": "prod"}}}
+	w := &ChangeRequestWebhook{Policy: c,
+		Reader:    fake.NewClientBuilder().WithScheme(cluster.Scheme()).Build(),
+		APIReader: fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithObjects(ns).Build()}
+	p, err := w.policyFor(context.Background(), "payments")
+	if err != nil || len(p.ApproverGroups) != 1 || p.ApproverGroups[0] != "prod-approvers" {
+		t.Fatalf("policyFor = %+v, %v; want the prod policy", p.ApproverGroups, err)
+	}
+	if _, err := w.policyFor(context.Background(), "nowhere"); err == nil || !strings.Contains(err.Error(), "reading namespace nowhere") {
+		t.Fatalf("policyFor(missing) error = %v", err)
 	}
 }
