@@ -148,44 +148,52 @@ func (m *Manager) writeFiles(b *certs.Bundle) error {
 // product's webhooks are not ours to redirect, whatever their names.
 func (m *Manager) injectCA(ctx context.Context, ca []byte) error {
 	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{}
-	err := m.Client.Get(ctx, client.ObjectKey{Name: m.WebhookConfiguration}, mutating)
-	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		return fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", m.WebhookConfiguration, err)
-	default:
-		patch := client.MergeFrom(mutating.DeepCopy())
-		changed := false
-		for j := range mutating.Webhooks {
-			if !bytes.Equal(mutating.Webhooks[j].ClientConfig.CABundle, ca) {
-				mutating.Webhooks[j].ClientConfig.CABundle, changed = ca, true
-			}
+	err := m.injectInto(ctx, "MutatingWebhookConfiguration", mutating, ca, func() []*admissionregistrationv1.WebhookClientConfig {
+		out := make([]*admissionregistrationv1.WebhookClientConfig, 0, len(mutating.Webhooks))
+		for i := range mutating.Webhooks {
+			out = append(out, &mutating.Webhooks[i].ClientConfig)
 		}
-		if changed {
-			if err := m.Client.Patch(ctx, mutating, patch); err != nil {
-				return fmt.Errorf("injecting the CA into MutatingWebhookConfiguration %s: %w", m.WebhookConfiguration, err)
-			}
-		}
+		return out
+	})
+	if err != nil {
+		return err
 	}
 	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	err = m.Client.Get(ctx, client.ObjectKey{Name: m.WebhookConfiguration}, validating)
-	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		return fmt.Errorf("reading ValidatingWebhookConfiguration %s: %w", m.WebhookConfiguration, err)
-	default:
-		patch := client.MergeFrom(validating.DeepCopy())
-		changed := false
-		for j := range validating.Webhooks {
-			if !bytes.Equal(validating.Webhooks[j].ClientConfig.CABundle, ca) {
-				validating.Webhooks[j].ClientConfig.CABundle, changed = ca, true
-			}
+	return m.injectInto(ctx, "ValidatingWebhookConfiguration", validating, ca, func() []*admissionregistrationv1.WebhookClientConfig {
+		out := make([]*admissionregistrationv1.WebhookClientConfig, 0, len(validating.Webhooks))
+		for i := range validating.Webhooks {
+			out = append(out, &validating.Webhooks[i].ClientConfig)
 		}
-		if changed {
-			if err := m.Client.Patch(ctx, validating, patch); err != nil {
-				return fmt.Errorf("injecting the CA into ValidatingWebhookConfiguration %s: %w", m.WebhookConfiguration, err)
-			}
+		return out
+	})
+}
+
+// injectInto reads the configuration of the given kind named m.WebhookConfiguration into cfg
+// and patches ca into every client config clientConfigs returns from it, when any differs.
+func (m *Manager) injectInto(ctx context.Context, kind string, cfg client.Object, ca []byte,
+	clientConfigs func() []*admissionregistrationv1.WebhookClientConfig) error {
+	err := m.Client.Get(ctx, client.ObjectKey{Name: m.WebhookConfiguration}, cfg)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s %s: %w", kind, m.WebhookConfiguration, err)
+	}
+	base, ok := cfg.DeepCopyObject().(client.Object)
+	if !ok {
+		return fmt.Errorf("copying %s %s", kind, m.WebhookConfiguration)
+	}
+	changed := false
+	for _, cc := range clientConfigs() {
+		if !bytes.Equal(cc.CABundle, ca) {
+			cc.CABundle, changed = ca, true
 		}
+	}
+	if !changed {
+		return nil
+	}
+	if err := m.Client.Patch(ctx, cfg, client.MergeFrom(base)); err != nil {
+		return fmt.Errorf("injecting the CA into %s %s: %w", kind, m.WebhookConfiguration, err)
 	}
 	return nil
 }
