@@ -10,7 +10,7 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -186,7 +186,7 @@ func ValidateOperatorOwned(old, inc *itopsv1alpha1.Incident, operator string) fi
 			if inc.Spec.Reason != old.Spec.Reason {
 				errs = append(errs, field.Forbidden(spec.Child("reason"), cause))
 			}
-			if !equality.Semantic.DeepEqual(inc.Spec.Affected, old.Spec.Affected) {
+			if !apiequality.Semantic.DeepEqual(inc.Spec.Affected, old.Spec.Affected) {
 				errs = append(errs, field.Forbidden(spec.Child("affected"), cause))
 			}
 		}
