@@ -92,6 +92,18 @@ var _ = Describe("Status and the operator's marks", func() {
 		Expect(statusPatch(env.Client, cr, `{"status":{"phase":"Pending"}}`)).To(Succeed())
 	})
 
+	It("never see the operator's ServiceAccount: its status writes do not wait for, or fail on, its own webhook", func() {
+		// The install's matchConditions exclude system:serviceaccount:itops-system:itops-operator
+		// before the webhook is called. This suite's guard knows another operator identity, so a
+		// write that reached it would be denied: admitted means it never did.
+		installed := userClient("system:serviceaccount:itops-system:itops-operator")
+		inc := &itopsv1alpha1.Incident{ObjectMeta: metav1.ObjectMeta{Name: "y", Namespace: ns}, Spec: itopsv1alpha1.IncidentSpec{Title: "y"}}
+		Expect(alice.Create(ctx, inc)).To(Succeed())
+		Expect(statusPatch(installed, inc, `{"status":{"phase":"Acknowledged"}}`)).To(Succeed())
+		Expect(statusPatch(userClient("system:serviceaccount:other:itops-operator"), inc, `{"status":{"phase":"Open"}}`)).To(
+			MatchError(ContainSubstring("is written only by the itops operator")))
+	})
+
 	It("keep the cause, labels and audit finalizer of an automated incident the operator's", func() {
 		inc := automatedIncident(ns)
 		Expect(inc.Finalizers).To(ContainElement(itopsv1alpha1.AuditFinalizer))
