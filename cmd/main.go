@@ -12,14 +12,10 @@ import (
 	"path/filepath"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -70,6 +66,7 @@ type options struct {
 	enableHTTP2       bool
 	secureMetrics     bool
 	webhookService    string
+	webhookConfig     string
 }
 
 func defaultOperatorNamespace() string {
@@ -90,6 +87,8 @@ func main() {
 	flag.IntVar(&o.webhookPort, "webhook-port", 9443, "The port the admission webhook server listens on.")
 	flag.StringVar(&o.webhookService, "webhook-service-name", "itops-operator-webhook",
 		"The Service (in the operator namespace) the webhooks are reached through; the self-managed certificate is issued for it.")
+	flag.StringVar(&o.webhookConfig, "webhook-configuration-name", "itops-operator",
+		"The name of the operator's MutatingWebhookConfiguration and ValidatingWebhookConfiguration; the self-managed CA is injected into these two only.")
 	flag.BoolVar(&o.enableWebhooks, "enable-webhooks", true, "Serve the admission webhooks.")
 	flag.StringVar(&o.operatorNamespace, "operator-namespace", defaultOperatorNamespace(),
 		"Namespace the operator runs in and keeps its own Secrets in (default $POD_NAMESPACE, else itops-system).")
@@ -108,21 +107,6 @@ func main() {
 		setupLog.Error(err, "operator failed")
 		os.Exit(1)
 	}
-}
-
-// whoAmI asks the API server who the operator authenticates as.
-func whoAmI(cfg *rest.Config) (string, error) {
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	review, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
-	if err != nil {
-		return "", err
-	}
-	return review.Status.UserInfo.Username, nil
 }
 
 func (o options) validate() error {
@@ -180,7 +164,7 @@ func run(o options) error {
 			return err
 		}
 		certManager = &webhookcert.Manager{Client: direct, Namespace: o.operatorNamespace, SecretName: "itops-operator-webhook-cert",
-			ServiceName: o.webhookService, CertDir: o.webhookCertDir}
+			ServiceName: o.webhookService, CertDir: o.webhookCertDir, WebhookConfiguration: o.webhookConfig}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		_, err = certManager.Ensure(ctx)
 		cancel()
@@ -248,15 +232,17 @@ func run(o options) error {
 			return err
 		}
 	}
+	var operatorUser string
 	if o.enableWebhooks {
-		operatorUser, err := whoAmI(restConfig)
+		operatorUser, err = webhooks.WhoAmI(restConfig)
 		if err != nil {
 			return fmt.Errorf("finding the operator's own identity (SelfSubjectReview): %w", err)
 		}
-		setupLog.Info("only this identity may open automated incidents", "user", operatorUser)
+		setupLog.Info("only this identity may write status, open automated incidents and set the operator's marks", "user", operatorUser)
 		if err := (&webhooks.IncidentWebhook{OperatorUser: operatorUser}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the incident webhooks: %w", err)
 		}
+		mgr.GetWebhookServer().Register(webhooks.StatusGuardPath, &webhook.Admission{Handler: (&webhooks.StatusGuard{OperatorUser: operatorUser}).Handler()})
 	}
 
 	incidentSyncer := &healthcontrollers.Syncer{
@@ -302,7 +288,7 @@ func run(o options) error {
 		return fmt.Errorf("setting up the change control watch: %w", err)
 	}
 	if o.enableWebhooks {
-		if err := setupChangeWebhooks(ctx, mgr, o, policy, auditLog); err != nil {
+		if err := setupChangeWebhooks(ctx, mgr, o, policy, auditLog, operatorUser); err != nil {
 			return err
 		}
 	}
@@ -347,7 +333,7 @@ func run(o options) error {
 
 // setupChangeWebhooks registers the ChangeRequest webhooks and the change gate, and starts the
 // informers they read so that the first admission request does not wait for them.
-func setupChangeWebhooks(ctx context.Context, mgr ctrl.Manager, o options, policy *config.Config, auditLog audit.Logger) error {
+func setupChangeWebhooks(ctx context.Context, mgr ctrl.Manager, o options, policy *config.Config, auditLog audit.Logger, operatorUser string) error {
 	for _, obj := range []client.Object{&corev1.Namespace{}, &itopsv1alpha1.MaintenanceWindow{}, &itopsv1alpha1.ServiceLevel{}} {
 		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
 			return fmt.Errorf("starting the informer for %T: %w", obj, err)
@@ -356,7 +342,7 @@ func setupChangeWebhooks(ctx context.Context, mgr ctrl.Manager, o options, polic
 	if err := (&webhooks.MaintenanceWindowWebhook{}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the maintenance window webhook: %w", err)
 	}
-	if err := (&webhooks.ChangeRequestWebhook{Reader: mgr.GetCache(), Policy: policy}).SetupWithManager(mgr); err != nil {
+	if err := (&webhooks.ChangeRequestWebhook{Reader: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Policy: policy, OperatorUser: operatorUser}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the change request webhooks: %w", err)
 	}
 	g := &webhooks.Gate{

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
@@ -109,7 +110,9 @@ func computeStatus(mw *itopsv1alpha1.MaintenanceWindow, now time.Time) desired {
 }
 
 // Reconcile computes the window's status and patches it once, only when it changed; it
-// requeues exactly at the next boundary (a window opening or closing).
+// requeues exactly at the next boundary (a window opening or closing). A phase change reaches
+// the audit trail once: after the patch that records it succeeded (a conflicting patch is
+// retried from the newer object, whose phase then tells whether it still is a transition).
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	mw := &itopsv1alpha1.MaintenanceWindow{}
 	if err := r.Get(ctx, req.NamespacedName, mw); err != nil {
@@ -119,14 +122,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !apiequality.Semantic.DeepEqual(d.status, mw.Status) {
 		base := mw.DeepCopy()
 		mw.Status = d.status
-		if d.transition != "" {
-			r.Audit.Write(audit.Record{Kind: "MaintenanceWindow", Namespace: mw.Namespace, Name: mw.Name, Transition: d.transition,
-				Phase: d.transition, Message: readyMessage(mw), Fields: []any{"type", mw.Spec.Type}})
+		err := r.Status().Patch(ctx, mw, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+		if apierrors.IsConflict(err) {
+			// The window changed since the cache saw it; its update event reconciles it again.
+			ctrl.LoggerFrom(ctx).V(1).Info("status patch conflicted; the newer window is reconciled next", "error", err.Error())
+			return ctrl.Result{}, nil
 		}
-		if err := r.Status().Patch(ctx, mw, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		if err != nil {
 			return ctrl.Result{}, err
 		}
 		if d.transition != "" {
+			r.Audit.Write(audit.Record{Kind: "MaintenanceWindow", Namespace: mw.Namespace, Name: mw.Name, Transition: d.transition,
+				Phase: d.transition, Message: readyMessage(mw), Fields: []any{"type", mw.Spec.Type}})
 			r.Recorder.Eventf(mw, nil, corev1.EventTypeNormal, d.transition, "Update", "%s", readyMessage(mw))
 		}
 	}

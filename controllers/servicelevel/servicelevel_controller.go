@@ -11,6 +11,8 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/clock"
@@ -72,17 +74,53 @@ func (r *Reconciler) now() time.Time {
 	return r.Clock.Now()
 }
 
+// reasonReconcileFailed: Ready=False, the last reconcile failed; the message is the error.
+const reasonReconcileFailed = "ReconcileFailed"
+
+// conflictRetryAfter is how soon a reconcile whose status patch conflicted runs again: the
+// ServiceLevel watch ignores status-only updates, so no event would bring it back.
+const conflictRetryAfter = time.Second
+
 // Reconcile observes the service, updates its books and conditions, keeps its burn incident,
-// and patches the status once.
+// and patches the status once. A failure shows as Ready=False with the error (so kstatus, Flux
+// and Argo CD see it) and is retried with backoff; a conflict is retried quietly.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	sl := &itopsv1alpha1.ServiceLevel{}
 	if err := r.Get(ctx, req.NamespacedName, sl); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	res, err := r.reconcile(ctx, sl)
+	switch {
+	case apierrors.IsConflict(err):
+		ctrl.LoggerFrom(ctx).V(1).Info("the ServiceLevel changed under this reconcile; retrying", "error", err.Error())
+		return ctrl.Result{RequeueAfter: conflictRetryAfter}, nil
+	case err != nil:
+		r.reportFailure(ctx, sl, err)
+		return ctrl.Result{}, err
+	}
+	return res, nil
+}
+
+// reportFailure records err as Ready=False on the ServiceLevel, best effort: when even that
+// patch fails, the returned error and its backoff remain.
+func (r *Reconciler) reportFailure(ctx context.Context, sl *itopsv1alpha1.ServiceLevel, err error) {
+	base := sl.DeepCopy()
+	meta.SetStatusCondition(&sl.Status.Conditions, metav1.Condition{Type: itopsv1alpha1.ConditionReady, Status: metav1.ConditionFalse,
+		Reason: reasonReconcileFailed, Message: health.Truncate(err.Error(), 1024), ObservedGeneration: sl.Generation,
+		LastTransitionTime: metav1.NewTime(r.now())})
+	if apiequality.Semantic.DeepEqual(base.Status, sl.Status) {
+		return
+	}
+	if perr := r.Status().Patch(ctx, sl, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); perr != nil {
+		ctrl.LoggerFrom(ctx).V(1).Info("could not record the failure in status", "error", perr.Error())
+	}
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, sl *itopsv1alpha1.ServiceLevel) (ctrl.Result, error) {
 	now := r.now()
 	in, err := r.gather(ctx, sl, now)
 	if err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, fmt.Errorf("reading the service's workloads and windows: %w", err)
 	}
 	d := computeStatus(sl, in, now)
 	if err := r.Incidents.Sync(ctx, Subject(sl), incidentReasons, d.problems, sl.Name); err != nil {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -22,9 +21,6 @@ import (
 
 	"github.com/itops-dev/itops-operator/internal/certs"
 )
-
-// webhookSuffix identifies the operator's webhooks in webhook configurations.
-const webhookSuffix = ".itops.dev"
 
 // Secret keys.
 const (
@@ -53,7 +49,11 @@ type Manager struct {
 	SecretName  string
 	ServiceName string
 	CertDir     string
-	Clock       clock.PassiveClock
+	// WebhookConfiguration is the name of the operator's MutatingWebhookConfiguration and of
+	// its ValidatingWebhookConfiguration (the install gives both the same name). The CA is
+	// injected into these two and no other; RBAC lets the operator patch nothing else.
+	WebhookConfiguration string
+	Clock                clock.PassiveClock
 }
 
 func (m *Manager) now() time.Time {
@@ -143,45 +143,57 @@ func (m *Manager) writeFiles(b *certs.Bundle) error {
 	return nil
 }
 
-// injectCA sets caBundle on every webhook named *.itops.dev.
+// injectCA sets caBundle on every webhook of the operator's own webhook configurations (by
+// name; a configuration that does not exist is skipped), and on nothing else: another
+// product's webhooks are not ours to redirect, whatever their names.
 func (m *Manager) injectCA(ctx context.Context, ca []byte) error {
-	mutating := &admissionregistrationv1.MutatingWebhookConfigurationList{}
-	if err := m.Client.List(ctx, mutating); err != nil {
+	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	err := m.injectInto(ctx, "MutatingWebhookConfiguration", mutating, ca, func() []*admissionregistrationv1.WebhookClientConfig {
+		out := make([]*admissionregistrationv1.WebhookClientConfig, 0, len(mutating.Webhooks))
+		for i := range mutating.Webhooks {
+			out = append(out, &mutating.Webhooks[i].ClientConfig)
+		}
+		return out
+	})
+	if err != nil {
 		return err
 	}
-	for i := range mutating.Items {
-		cfg := &mutating.Items[i]
-		patch := client.MergeFrom(cfg.DeepCopy())
-		changed := false
-		for j := range cfg.Webhooks {
-			if strings.HasSuffix(cfg.Webhooks[j].Name, webhookSuffix) && !bytes.Equal(cfg.Webhooks[j].ClientConfig.CABundle, ca) {
-				cfg.Webhooks[j].ClientConfig.CABundle, changed = ca, true
-			}
+	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	return m.injectInto(ctx, "ValidatingWebhookConfiguration", validating, ca, func() []*admissionregistrationv1.WebhookClientConfig {
+		out := make([]*admissionregistrationv1.WebhookClientConfig, 0, len(validating.Webhooks))
+		for i := range validating.Webhooks {
+			out = append(out, &validating.Webhooks[i].ClientConfig)
 		}
-		if changed {
-			if err := m.Client.Patch(ctx, cfg, patch); err != nil {
-				return err
-			}
+		return out
+	})
+}
+
+// injectInto reads the configuration of the given kind named m.WebhookConfiguration into cfg
+// and patches ca into every client config clientConfigs returns from it, when any differs.
+func (m *Manager) injectInto(ctx context.Context, kind string, cfg client.Object, ca []byte,
+	clientConfigs func() []*admissionregistrationv1.WebhookClientConfig) error {
+	err := m.Client.Get(ctx, client.ObjectKey{Name: m.WebhookConfiguration}, cfg)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s %s: %w", kind, m.WebhookConfiguration, err)
+	}
+	base, ok := cfg.DeepCopyObject().(client.Object)
+	if !ok {
+		return fmt.Errorf("copying %s %s", kind, m.WebhookConfiguration)
+	}
+	changed := false
+	for _, cc := range clientConfigs() {
+		if !bytes.Equal(cc.CABundle, ca) {
+			cc.CABundle, changed = ca, true
 		}
 	}
-	validating := &admissionregistrationv1.ValidatingWebhookConfigurationList{}
-	if err := m.Client.List(ctx, validating); err != nil {
-		return err
+	if !changed {
+		return nil
 	}
-	for i := range validating.Items {
-		cfg := &validating.Items[i]
-		patch := client.MergeFrom(cfg.DeepCopy())
-		changed := false
-		for j := range cfg.Webhooks {
-			if strings.HasSuffix(cfg.Webhooks[j].Name, webhookSuffix) && !bytes.Equal(cfg.Webhooks[j].ClientConfig.CABundle, ca) {
-				cfg.Webhooks[j].ClientConfig.CABundle, changed = ca, true
-			}
-		}
-		if changed {
-			if err := m.Client.Patch(ctx, cfg, patch); err != nil {
-				return err
-			}
-		}
+	if err := m.Client.Patch(ctx, cfg, client.MergeFrom(base)); err != nil {
+		return fmt.Errorf("injecting the CA into %s %s: %w", kind, m.WebhookConfiguration, err)
 	}
 	return nil
 }
@@ -208,4 +220,6 @@ func (m *Manager) Start(ctx context.Context) error {
 // NeedLeaderElection is false: every replica serves webhooks and needs the files.
 func (m *Manager) NeedLeaderElection() bool { return false }
 
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;list;watch;patch
+// The operator reads and patches its own webhook configurations only. The name is the
+// kustomize install's; the Helm chart substitutes its release's (hack/sync-chart.sh).
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;patch,resourceNames=itops-operator

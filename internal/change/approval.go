@@ -57,6 +57,17 @@ type Policy struct {
 	Lifetime time.Duration
 	// Standard is the pre-approved pattern covering every target, if any.
 	Standard *config.StandardChange
+	// Automated: the change was applied by automation (AppliedByAutomation), so the
+	// administrator's gitops rules below are in force.
+	Automated bool
+	// RequireRequester: the change must declare spec.requester (gitops.requireRequester).
+	RequireRequester bool
+	// ExcludedApproverGroups: no member of these groups may approve
+	// (gitops.excludedApproverGroups).
+	ExcludedApproverGroups []string
+	// Appliers are the administrator's declared appliers (gitops.appliers), who never
+	// approve, like every ServiceAccount.
+	Appliers []string
 }
 
 // PolicyFor computes the policy in force for cr under the administrator's policy p.
@@ -84,25 +95,62 @@ func PolicyFor(cr *itopsv1alpha1.ChangeRequest, p config.ChangePolicy) Policy {
 	if cr.Spec.Type == itopsv1alpha1.ChangeStandard {
 		out.Standard = p.StandardChangeFor(cr.Spec.Targets)
 	}
+	out.Appliers = p.GitOps.Appliers
+	if AppliedByAutomation(cr.Spec.RequestedBy, p.GitOps) {
+		g := p.GitOps
+		out.Automated, out.RequireRequester, out.ExcludedApproverGroups = true, g.RequireRequester, g.ExcludedApproverGroups
+		if int(g.MinApprovals) > out.Required {
+			out.Required = int(g.MinApprovals)
+		}
+		if len(g.ApproverGroups) > 0 {
+			out.ApproverGroups = append(out.ApproverGroups, g.ApproverGroups)
+		}
+	}
 	return out
 }
 
 // MayApprove reports why a user with groups may not approve cr, or "" if they may. It is the
-// separation of duties: neither the stamped nor the declared requester, and a member of the
-// approver groups.
+// separation of duties the cluster can verify:
+//   - neither the stamped requester (requestedBy) nor the declared one (requester, compared
+//     case-insensitively, as Git authors' names and e-mail addresses are);
+//   - never a ServiceAccount nor a declared applier: an approval is a person's decision, and a
+//     ServiceAccount acts for whoever controls what it runs (a Git repository, a pipeline, any
+//     Pod in its namespace), so its approval would launder anyone's identity;
+//   - a member of every set of approver groups, and, for a change applied by automation, of
+//     none of gitops.excludedApproverGroups.
 func (p Policy) MayApprove(cr *itopsv1alpha1.ChangeRequest, user string, groups []string) string {
-	switch {
-	case user == "":
-		return "approvals need an authenticated user"
-	case user == cr.Spec.RequestedBy:
-		return fmt.Sprintf("%s requested this change and cannot approve it (separation of duties)", user)
-	case cr.Spec.Requester != "" && user == cr.Spec.Requester:
-		return fmt.Sprintf("%s is the declared requester of this change and cannot approve it (separation of duties)", user)
+	if why := p.refusedApprover(cr, user); why != "" {
+		return why
 	}
 	for _, set := range p.ApproverGroups {
 		if !intersects(set, groups) {
 			return fmt.Sprintf("%s is not in any of the approver groups %s", user, strings.Join(set, ", "))
 		}
+	}
+	for _, g := range p.ExcludedApproverGroups {
+		if slices.Contains(groups, g) {
+			return fmt.Sprintf("%s is in group %s, whose members may not approve changes applied from Git (policy gitops.excludedApproverGroups; separation of duties)", user, g)
+		}
+	}
+	return ""
+}
+
+// refusedApprover is the part of MayApprove that needs no group membership, so that Evaluate
+// applies it too (an approval recorded while the webhooks were off never counts).
+func (p Policy) refusedApprover(cr *itopsv1alpha1.ChangeRequest, user string) string {
+	switch {
+	case user == "":
+		return "approvals need an authenticated user"
+	case user == cr.Spec.RequestedBy && p.Automated:
+		return fmt.Sprintf("%s applied this change and cannot approve it (separation of duties)", user)
+	case user == cr.Spec.RequestedBy:
+		return fmt.Sprintf("%s requested this change and cannot approve it (separation of duties)", user)
+	case cr.Spec.Requester != "" && strings.EqualFold(user, cr.Spec.Requester):
+		return fmt.Sprintf("%s is the declared requester of this change and cannot approve it (separation of duties)", user)
+	case IsServiceAccount(user):
+		return fmt.Sprintf("%s is a ServiceAccount; approvals are given by people, never by automation (separation of duties)", user)
+	case slices.Contains(p.Appliers, user):
+		return fmt.Sprintf("%s applies changes from Git (policy gitops.appliers) and never approves one (separation of duties)", user)
 	}
 	return ""
 }
@@ -164,7 +212,7 @@ func Evaluate(cr *itopsv1alpha1.ChangeRequest, p Policy) Approvals {
 			a.Void++
 			continue
 		}
-		if ap.Approver == cr.Spec.RequestedBy || (cr.Spec.Requester != "" && ap.Approver == cr.Spec.Requester) {
+		if p.refusedApprover(cr, ap.Approver) != "" {
 			continue // refused at admission; never counted
 		}
 		switch ap.Decision {

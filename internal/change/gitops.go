@@ -1,6 +1,28 @@
 package change
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	"slices"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/itops-dev/itops-operator/internal/config"
+)
+
+// serviceAccountPrefix starts the username of every ServiceAccount
+// (system:serviceaccount:<namespace>:<name>).
+const serviceAccountPrefix = "system:serviceaccount:"
+
+// IsServiceAccount reports whether user is a ServiceAccount's username.
+func IsServiceAccount(user string) bool { return strings.HasPrefix(user, serviceAccountPrefix) }
+
+// AppliedByAutomation reports whether a change requested (spec.requestedBy, stamped from the
+// authenticated user) by requestedBy was applied by automation: a ServiceAccount (a GitOps
+// controller, a pipeline) or one of the policy's declared appliers. For such a change the
+// cluster knows who applied it, not who wrote it.
+func AppliedByAutomation(requestedBy string, g config.GitOpsPolicy) bool {
+	return IsServiceAccount(requestedBy) || slices.Contains(g.Appliers, requestedBy)
+}
 
 // gitOpsMarks are the labels and annotations GitOps tools put on the objects they apply, by tool.
 var gitOpsMarks = []struct {

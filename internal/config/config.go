@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,6 +49,33 @@ type ChangePolicy struct {
 	// whose every target a pattern lists needs no approvals, and the gate admits under it only
 	// what the pattern allows.
 	StandardChanges []StandardChange `json:"standardChanges,omitempty"`
+	// GitOps tightens the approval of changes applied by automation (see GitOpsPolicy).
+	GitOps GitOpsPolicy `json:"gitops,omitempty"`
+}
+
+// GitOpsPolicy tightens the approval of ChangeRequests applied by automation: created by a
+// ServiceAccount (a GitOps controller such as Flux's kustomize-controller or Argo CD's
+// application controller, or a pipeline) or by one of Appliers. For such a change the cluster
+// knows who applied it, not who wrote it: spec.requester is whatever the Git author declared,
+// and the author's groups are unknown. These rules make separation of duties hold whatever the
+// author declares. All are off by default; see docs/policy.md and docs/security.md.
+type GitOpsPolicy struct {
+	// Appliers are further usernames that apply changes from Git (a CI user with a client
+	// certificate, say), besides every ServiceAccount, which always counts as one.
+	Appliers []string `json:"appliers,omitempty"`
+	// MinApprovals is the least number of approvals, from distinct people, a change applied by
+	// automation needs, whatever its risk (0 to 10; 0: the risk-based minimum alone). With 2, no
+	// single person can both write a change in Git and authorise it.
+	MinApprovals int32 `json:"minApprovals,omitempty"`
+	// RequireRequester refuses a change applied by automation that does not declare
+	// spec.requester (the Git author), so that the author is at least named and excluded.
+	RequireRequester bool `json:"requireRequester,omitempty"`
+	// ApproverGroups: every approver of a change applied by automation must also be in one of
+	// these groups (for example a change advisory board that does not write to the repository).
+	ApproverGroups []string `json:"approverGroups,omitempty"`
+	// ExcludedApproverGroups: no member of these groups approves a change applied by
+	// automation (for example the group of everyone who can push to the repository).
+	ExcludedApproverGroups []string `json:"excludedApproverGroups,omitempty"`
 }
 
 // StandardChangeAllowance is what a Standard change pattern pre-approves.
@@ -266,6 +294,7 @@ func (c *Config) Validate() field.ErrorList {
 		errs = append(errs, validateGroups(fp.Child("emergencyGroups"), p.EmergencyGroups)...)
 		errs = append(errs, nonNegative(fp.Child("approvalLifetime"), p.ApprovalLifetime)...)
 		errs = append(errs, validateStandardChanges(fp.Child("standardChanges"), p.StandardChanges)...)
+		errs = append(errs, validateGitOps(fp.Child("gitops"), p.GitOps)...)
 	}
 	errs = append(errs, nonNegative(field.NewPath("incidents", "reopenWindow"), c.Incidents.ReopenWindow)...)
 	errs = append(errs, nonNegative(field.NewPath("incidents", "closeAfter"), c.Incidents.CloseAfter)...)
@@ -316,6 +345,23 @@ func validateStandardChanges(p *field.Path, patterns []StandardChange) field.Err
 			if t.Name == "" {
 				errs = append(errs, field.Required(tp.Child("name"), `a workload name, or "*" for every workload of the kind`))
 			}
+		}
+	}
+	return errs
+}
+
+func validateGitOps(p *field.Path, g GitOpsPolicy) field.ErrorList {
+	var errs field.ErrorList
+	if g.MinApprovals < 0 || g.MinApprovals > 10 {
+		errs = append(errs, field.Invalid(p.Child("minApprovals"), g.MinApprovals, "must be between 0 and 10"))
+	}
+	errs = append(errs, validateGroups(p.Child("appliers"), g.Appliers)...)
+	errs = append(errs, validateGroups(p.Child("approverGroups"), g.ApproverGroups)...)
+	errs = append(errs, validateGroups(p.Child("excludedApproverGroups"), g.ExcludedApproverGroups)...)
+	for i, x := range g.ExcludedApproverGroups {
+		if slices.Contains(g.ApproverGroups, x) {
+			errs = append(errs, field.Invalid(p.Child("excludedApproverGroups").Index(i), x,
+				"is also one of gitops.approverGroups: nobody could approve a change applied by automation"))
 		}
 	}
 	return errs

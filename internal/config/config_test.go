@@ -118,6 +118,40 @@ changePolicies:
 		{name: "bad duration", doc: "changes:\n  retention: forever", wantErr: `invalid policy file`},
 		{name: "bad selector", doc: "changePolicies:\n- namespaceSelector: {matchExpressions: [{key: a, operator: Sometimes}]}", wantErr: `changePolicies[0].namespaceSelector`},
 		{name: "duplicate group", doc: "changePolicies:\n- approverGroups: [a, a]", wantErr: `changePolicies[0].approverGroups[1]: Duplicate value: "a"`},
+		{
+			name: "gitops separation of duties",
+			doc: `
+changePolicies:
+- gitops:
+    appliers: [ci-bot]
+    minApprovals: 2
+    requireRequester: true
+    approverGroups: [change-board]
+    excludedApproverGroups: [shop-developers]
+`,
+			check: func(t *testing.T, c *Config) {
+				g := c.ChangePolicies[0].GitOps
+				if g.MinApprovals != 2 || !g.RequireRequester || g.Appliers[0] != "ci-bot" || g.ApproverGroups[0] != "change-board" || g.ExcludedApproverGroups[0] != "shop-developers" {
+					t.Errorf("gitops = %+v", g)
+				}
+			},
+		},
+		{
+			name: "gitops rules are off by default",
+			doc:  "changePolicies: [{}]",
+			check: func(t *testing.T, c *Config) {
+				if g := c.ChangePolicies[0].GitOps; g.MinApprovals != 0 || g.RequireRequester || len(g.ApproverGroups)+len(g.ExcludedApproverGroups)+len(g.Appliers) != 0 {
+					t.Errorf("gitops = %+v, want nothing", g)
+				}
+			},
+		},
+		{name: "gitops with an unknown key", doc: "changePolicies:\n- gitops: {requireApproverGroupsExcludingRequester: true}", wantErr: `unknown field "requireApproverGroupsExcludingRequester"`},
+		{name: "gitops with too many approvals", doc: "changePolicies:\n- gitops: {minApprovals: 11}", wantErr: `changePolicies[0].gitops.minApprovals: Invalid value: 11: must be between 0 and 10`},
+		{name: "gitops with negative approvals", doc: "changePolicies:\n- gitops: {minApprovals: -1}", wantErr: `changePolicies[0].gitops.minApprovals: Invalid value: -1`},
+		{name: "gitops requiring and excluding one group", doc: "changePolicies:\n- gitops: {approverGroups: [a], excludedApproverGroups: [b, a]}",
+			wantErr: `changePolicies[0].gitops.excludedApproverGroups[1]: Invalid value: "a": is also one of gitops.approverGroups`},
+		{name: "gitops with an empty applier", doc: "changePolicies:\n- gitops: {appliers: [\"\"]}", wantErr: `changePolicies[0].gitops.appliers[0]: Required value`},
+		{name: "gitops requireRequester not a bool", doc: "changePolicies:\n- gitops: {requireRequester: sometimes}", wantErr: `invalid policy file`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -195,6 +229,7 @@ changePolicies:
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("changePolicies:\n- namespaceSelector: {}\n  minApprovals: {High: 2}\n"))
 	f.Add([]byte("incidents: {closeAfter: 2h}"))
+	f.Add([]byte("changePolicies: [{gitops: {appliers: [ci], minApprovals: 2, requireRequester: true, approverGroups: [a], excludedApproverGroups: [b]}}]"))
 	f.Add([]byte("changePolicies: [{namespaceSelector: {matchExpressions: [{key: a, operator: In, values: [b]}]}}]"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)

@@ -31,8 +31,14 @@ import (
 type ChangeRequestWebhook struct {
 	// Reader reads Namespaces (for their labels, which select the policy), from the cache.
 	Reader client.Reader
+	// APIReader reads a Namespace the cache has not seen yet (one created a moment ago) from
+	// the API server; nil: the cache's answer stands.
+	APIReader client.Reader
 	// Policy is the administrator-owned policy.
 	Policy *config.Config
+	// OperatorUser is the operator's own identity (from a SelfSubjectReview at start-up).
+	// Only it removes the audit finalizer; empty disables that check.
+	OperatorUser string
 	// Clock is injected for tests; the real clock when nil.
 	Clock clock.PassiveClock
 }
@@ -120,7 +126,12 @@ func StampApprovals(old, cr *itopsv1alpha1.ChangeRequest, now metav1.Time, gener
 
 func (w *ChangeRequestWebhook) policyFor(ctx context.Context, namespace string) (config.ChangePolicy, error) {
 	ns := &corev1.Namespace{}
-	if err := w.Reader.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
+	err := w.Reader.Get(ctx, client.ObjectKey{Name: namespace}, ns)
+	if apierrors.IsNotFound(err) && w.APIReader != nil {
+		// Created a moment ago: the request is judged on the namespace as it is, not refused.
+		err = w.APIReader.Get(ctx, client.ObjectKey{Name: namespace}, ns)
+	}
+	if err != nil {
 		return config.ChangePolicy{}, fmt.Errorf("reading namespace %s for its change policy: %w", namespace, err)
 	}
 	return w.Policy.ChangePolicyFor(ns.Labels), nil
@@ -149,7 +160,11 @@ func (w *ChangeRequestWebhook) ValidateUpdate(ctx context.Context, old, cr *itop
 	if err != nil {
 		return nil, apierrors.NewServiceUnavailable(err.Error())
 	}
-	return nil, changeInvalid(cr, ValidateChange(old, cr, p, req.UserInfo.Username, req.UserInfo.Groups))
+	errs := ValidateChange(old, cr, p, req.UserInfo.Username, req.UserInfo.Groups)
+	if w.OperatorUser != "" && req.UserInfo.Username != w.OperatorUser {
+		errs = append(errs, ValidateOperatorMarks(old, cr, nil, nil, w.OperatorUser, "change request")...)
+	}
+	return nil, changeInvalid(cr, errs)
 }
 
 // ValidateDelete allows deletion; the audit finalizer records the final state.
@@ -169,6 +184,11 @@ func ValidateChange(old, cr *itopsv1alpha1.ChangeRequest, p config.ChangePolicy,
 		errs = append(errs, field.Forbidden(spec.Child("type"), fmt.Sprintf(
 			"only members of %s may raise Emergency changes in namespace %s; %s is not: use type Normal and ask for approval",
 			groupList(pol.EmergencyGroups), cr.Namespace, user)))
+	}
+	if pol.RequireRequester && contentChanged && cr.Spec.Requester == "" {
+		errs = append(errs, field.Required(spec.Child("requester"), fmt.Sprintf(
+			"%s applies this change from Git; the policy for namespace %s requires the Git author to be declared as spec.requester, "+
+				"so that separation of duties can refuse their approval", cr.Spec.RequestedBy, cr.Namespace)))
 	}
 	if cr.Spec.Type == itopsv1alpha1.ChangeStandard && contentChanged && pol.Standard == nil {
 		errs = append(errs, field.Invalid(spec.Child("type"), cr.Spec.Type, fmt.Sprintf(

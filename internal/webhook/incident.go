@@ -6,9 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -141,15 +143,22 @@ func (w *IncidentWebhook) ValidateUpdate(ctx context.Context, old, inc *itopsv1a
 	return nil, invalid(inc, errs)
 }
 
-// operatorOwnedLabels and operatorOwnedAnnotations are metadata only health detection sets.
+// operatorOwnedLabels and operatorOwnedAnnotations are metadata only the operator sets on
+// incidents: label selectors over them (dashboards, routes, the operator's own lookups) must
+// find the operator's incidents and nothing else.
 var (
-	operatorOwnedLabels      = []string{itopsv1alpha1.LabelFingerprint, itopsv1alpha1.LabelSequence}
+	operatorOwnedLabels = []string{
+		itopsv1alpha1.LabelReason, itopsv1alpha1.LabelSource, itopsv1alpha1.LabelFingerprint, itopsv1alpha1.LabelSequence,
+	}
 	operatorOwnedAnnotations = []string{itopsv1alpha1.AnnotationPrevious, itopsv1alpha1.AnnotationDetectedAt}
 )
 
-// ValidateOperatorOwned refuses, to anyone but the operator, what would make an incident
-// pass for one the operator opened: a source other than Manual, a fingerprint, and the
-// labels and annotations detection relies on (creating or changing them).
+// ValidateOperatorOwned refuses, to anyone but the operator, what the operator alone writes on
+// an incident: a source other than Manual, a fingerprint, the labels and annotations detection
+// sets (creating, changing or removing them), the cause of an automated incident
+// (spec.reason, spec.affected), and the removal of the audit finalizer. old is nil for a
+// create. People keep the rest: title, description, impact, urgency, assignee, their own
+// acknowledgement and resolution.
 func ValidateOperatorOwned(old, inc *itopsv1alpha1.Incident, operator string) field.ErrorList {
 	var errs field.ErrorList
 	msg := "set only by the operator (" + operator + "); people open incidents with source Manual"
@@ -172,28 +181,69 @@ func ValidateOperatorOwned(old, inc *itopsv1alpha1.Incident, operator string) fi
 		if inc.Spec.Fingerprint != old.Spec.Fingerprint {
 			errs = append(errs, field.Forbidden(spec.Child("fingerprint"), msg))
 		}
-	}
-	meta := field.NewPath("metadata")
-	for _, k := range operatorOwnedLabels {
-		if value(inc.Labels, k) != oldValue(old, func(o *itopsv1alpha1.Incident) map[string]string { return o.Labels }, k) {
-			errs = append(errs, field.Forbidden(meta.Child("labels").Key(k), msg))
+		if automated(old) {
+			cause := fmt.Sprintf("the cause of an automated incident is the operator's record of what it detected; only %s changes it", operator)
+			if inc.Spec.Reason != old.Spec.Reason {
+				errs = append(errs, field.Forbidden(spec.Child("reason"), cause))
+			}
+			if !apiequality.Semantic.DeepEqual(inc.Spec.Affected, old.Spec.Affected) {
+				errs = append(errs, field.Forbidden(spec.Child("affected"), cause))
+			}
 		}
 	}
-	for _, k := range operatorOwnedAnnotations {
-		if value(inc.Annotations, k) != oldValue(old, func(o *itopsv1alpha1.Incident) map[string]string { return o.Annotations }, k) {
-			errs = append(errs, field.Forbidden(meta.Child("annotations").Key(k), msg))
-		}
+	var oldMeta metav1.Object
+	if old != nil {
+		oldMeta = old
 	}
+	errs = append(errs, ValidateOperatorMarks(oldMeta, inc, operatorOwnedLabels, operatorOwnedAnnotations, operator, "incident")...)
 	return errs
 }
 
-func value(m map[string]string, k string) string { return m[k] }
+func automated(inc *itopsv1alpha1.Incident) bool {
+	return inc.Spec.Source != "" && inc.Spec.Source != itopsv1alpha1.SourceManual
+}
 
-func oldValue(old *itopsv1alpha1.Incident, get func(*itopsv1alpha1.Incident) map[string]string, k string) string {
-	if old == nil {
-		return ""
+// ValidateOperatorMarks refuses, to anyone but the operator, creating, changing or removing
+// the given operator-owned labels and annotations of obj, and removing the audit finalizer
+// while the operator still has to record the object's final state. old is nil for a create.
+// kind names the object in messages ("incident", "change request").
+//
+// Removing the audit finalizer is not a person's break-glass: it would let the object go
+// without its final state in the audit trail. An operator that is gone for good is handled by
+// removing its webhook configurations first (helm uninstall does), after which the finalizer
+// can be removed like any other (docs/security.md).
+func ValidateOperatorMarks(old, obj metav1.Object, labels, annotations []string, operator, kind string) field.ErrorList {
+	var errs field.ErrorList
+	msg := "set only by the operator (" + operator + ")"
+	meta := field.NewPath("metadata")
+	get := func(o metav1.Object, annotation bool) map[string]string {
+		switch {
+		case o == nil:
+			return nil
+		case annotation:
+			return o.GetAnnotations()
+		default:
+			return o.GetLabels()
+		}
 	}
-	return get(old)[k]
+	for _, k := range labels {
+		if get(obj, false)[k] != get(old, false)[k] {
+			errs = append(errs, field.Forbidden(meta.Child("labels").Key(k), msg))
+		}
+	}
+	for _, k := range annotations {
+		if get(obj, true)[k] != get(old, true)[k] {
+			errs = append(errs, field.Forbidden(meta.Child("annotations").Key(k), msg))
+		}
+	}
+	if old != nil && slices.Contains(old.GetFinalizers(), itopsv1alpha1.AuditFinalizer) &&
+		!slices.Contains(obj.GetFinalizers(), itopsv1alpha1.AuditFinalizer) {
+		errs = append(errs, field.Forbidden(meta.Child("finalizers"), fmt.Sprintf(
+			"the %s finalizer is removed only by the operator (%s), once the %s's final state is in the audit trail; "+
+				"delete the %s instead and the operator lets it go (docs/security.md)",
+			itopsv1alpha1.AuditFinalizer, operator, kind, kind)))
+	}
+	return errs
 }
 
 // ValidateDelete allows deletion; the audit finalizer records the final state.

@@ -113,6 +113,28 @@ func TestValidateOperatorOwned(t *testing.T) {
 	delete(unlabelled.Labels, itopsv1alpha1.LabelFingerprint)
 	retitled := automated.DeepCopy()
 	retitled.Spec.Title = "better title"
+	detected := automated.DeepCopy()
+	detected.Spec.Reason = "CrashLoopBackOff"
+	detected.Spec.Affected = []itopsv1alpha1.ObjectReference{{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "shop", Name: "web"}}
+	detected.Labels[itopsv1alpha1.LabelReason] = "CrashLoopBackOff"
+	detected.Labels[itopsv1alpha1.LabelSource] = "HealthCheck"
+	detected.Finalizers = []string{itopsv1alpha1.AuditFinalizer}
+	recaused := detected.DeepCopy()
+	recaused.Spec.Reason = "OOMKilled"
+	recaused.Spec.Affected[0].Name = "api"
+	relabelled := detected.DeepCopy()
+	relabelled.Labels[itopsv1alpha1.LabelReason] = "Nothing"
+	delete(relabelled.Labels, itopsv1alpha1.LabelSource)
+	unfinalized := detected.DeepCopy()
+	unfinalized.Finalizers = nil
+	extraFinalizer := detected.DeepCopy()
+	extraFinalizer.Finalizers = append(extraFinalizer.Finalizers, "example.com/keep")
+	manualWithAudit := manual.DeepCopy()
+	manualWithAudit.Finalizers = []string{itopsv1alpha1.AuditFinalizer}
+	manualLabelled := manual.DeepCopy()
+	manualLabelled.Labels = map[string]string{itopsv1alpha1.LabelSource: "HealthCheck", itopsv1alpha1.LabelReason: "CrashLoopBackOff"}
+	manualRecaused := manual.DeepCopy()
+	manualRecaused.Spec.Reason = "SlowCheckout"
 	tests := []struct {
 		name     string
 		old, new *itopsv1alpha1.Incident
@@ -122,6 +144,18 @@ func TestValidateOperatorOwned(t *testing.T) {
 		{name: "an incident passing for the operator's", new: forged, want: []string{"spec.source: Forbidden", "spec.fingerprint: Forbidden", "metadata.labels[itops.dev/fingerprint]: Forbidden"}},
 		{name: "removing detection's label", old: automated, new: unlabelled, want: []string{"metadata.labels[itops.dev/fingerprint]: Forbidden"}},
 		{name: "retitling an automated incident", old: automated, new: retitled},
+		{name: "changing the detected cause of an automated incident", old: detected, new: recaused,
+			want: []string{"spec.reason: Forbidden: the cause of an automated incident", "spec.affected: Forbidden"}},
+		{name: "changing or removing the reason and source labels", old: detected, new: relabelled,
+			want: []string{"metadata.labels[itops.dev/reason]: Forbidden", "metadata.labels[itops.dev/source]: Forbidden"}},
+		{name: "removing the audit finalizer of an automated incident", old: detected, new: unfinalized,
+			want: []string{"metadata.finalizers: Forbidden: the itops.dev/audit finalizer is removed only by the operator"}},
+		{name: "removing the audit finalizer of a manual incident", old: manualWithAudit, new: manual,
+			want: []string{"metadata.finalizers: Forbidden"}},
+		{name: "adding a finalizer of one's own", old: detected, new: extraFinalizer},
+		{name: "a manual incident labelled as the operator's", new: manualLabelled,
+			want: []string{"metadata.labels[itops.dev/source]: Forbidden", "metadata.labels[itops.dev/reason]: Forbidden"}},
+		{name: "a manual incident's reason is its reporter's", old: manual, new: manualRecaused},
 	}
 	for _, tt := range tests {
 		got := ValidateOperatorOwned(tt.old, tt.new, op).ToAggregate()

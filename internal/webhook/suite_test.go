@@ -28,6 +28,8 @@ var (
 	ctx       context.Context
 	cancel    context.CancelFunc
 	fakeClock = clocktesting.NewFakePassiveClock(time.Date(2026, 11, 24, 9, 30, 0, 0, time.UTC))
+	// operatorUser is env.Client's identity: the suite's stand-in for the operator.
+	operatorUser string
 )
 
 func TestWebhooks(t *testing.T) {
@@ -48,10 +50,13 @@ var _ = BeforeSuite(func() {
 		WebhookServer: webhook.NewServer(webhook.Options{Host: wh.LocalServingHost, Port: wh.LocalServingPort, CertDir: wh.LocalServingCertDir}),
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect((&IncidentWebhook{Clock: fakeClock}).SetupWithManager(mgr)).To(Succeed())
+	operatorUser, err = WhoAmI(env.Config)
+	Expect(err).NotTo(HaveOccurred())
+	Expect((&IncidentWebhook{Clock: fakeClock, OperatorUser: operatorUser}).SetupWithManager(mgr)).To(Succeed())
+	mgr.GetWebhookServer().Register(StatusGuardPath, &webhook.Admission{Handler: (&StatusGuard{OperatorUser: operatorUser}).Handler()})
 	Expect((&MaintenanceWindowWebhook{}).SetupWithManager(mgr)).To(Succeed())
 	Expect(mgr.GetFieldIndexer().IndexField(ctx, &itopsv1alpha1.ChangeRequest{}, change.TargetIndex, change.TargetKeys)).To(Succeed())
-	Expect((&ChangeRequestWebhook{Reader: mgr.GetClient(), Policy: testPolicy, Clock: fakeClock}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&ChangeRequestWebhook{Reader: mgr.GetClient(), Policy: testPolicy, Clock: fakeClock, OperatorUser: operatorUser}).SetupWithManager(mgr)).To(Succeed())
 	gate := &Gate{Reader: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Policy: testPolicy, ClusterNamespace: clusterNamespace,
 		Audit: audit.New(ctrl.Log), Clock: fakeClock}
 	mgr.GetWebhookServer().Register(GateValidatePath, &webhook.Admission{Handler: gate.ValidatingHandler()})
