@@ -51,6 +51,14 @@ type ChangePolicy struct {
 	StandardChanges []StandardChange `json:"standardChanges,omitempty"`
 	// GitOps tightens the approval of changes applied by automation (see GitOpsPolicy).
 	GitOps GitOpsPolicy `json:"gitops,omitempty"`
+	// TrustedControllers are the usernames (usually ServiceAccounts, such as
+	// system:serviceaccount:argo-rollouts:argo-rollouts) of other operators' controllers whose
+	// Pods, ReplicaSets and Jobs pass the change gate in change-controlled namespaces, as the
+	// cluster's own workload controllers do: Argo Rollouts, Tekton, KEDA, database operators. The
+	// gate cannot tell such a controller from a person holding its token, so only the
+	// administrator may name them; the custom resources they act on are the thing to govern
+	// (RBAC, GitOps review). Every admission under this key is audited. Empty by default.
+	TrustedControllers []string `json:"trustedControllers,omitempty"`
 }
 
 // GitOpsPolicy tightens the approval of ChangeRequests applied by automation: created by a
@@ -295,6 +303,7 @@ func (c *Config) Validate() field.ErrorList {
 		errs = append(errs, nonNegative(fp.Child("approvalLifetime"), p.ApprovalLifetime)...)
 		errs = append(errs, validateStandardChanges(fp.Child("standardChanges"), p.StandardChanges)...)
 		errs = append(errs, validateGitOps(fp.Child("gitops"), p.GitOps)...)
+		errs = append(errs, validateGroups(fp.Child("trustedControllers"), p.TrustedControllers)...)
 	}
 	errs = append(errs, nonNegative(field.NewPath("incidents", "reopenWindow"), c.Incidents.ReopenWindow)...)
 	errs = append(errs, nonNegative(field.NewPath("incidents", "closeAfter"), c.Incidents.CloseAfter)...)

@@ -49,6 +49,9 @@ const (
 	ExemptRunCronJob = "RunCronJob"
 	// ExemptMirrorPod: the kubelet's mirror of a static pod (the node's own manifest).
 	ExemptMirrorPod = "MirrorPod"
+	// ExemptTrustedController: a Pod, ReplicaSet or Job created or changed by a controller the
+	// administrator policy trusts (config.ChangePolicy.TrustedControllers).
+	ExemptTrustedController = "TrustedController"
 	// ExemptNotGated: a delete of a Pod, ReplicaSet or Job: stopping something is not a change.
 	ExemptNotGated = "NotGated"
 )
@@ -190,8 +193,10 @@ func (d Decision) Message(req Request) string {
 //
 //  1. the cluster's own controllers pass (ControlPlane), and so does any delete in a
 //     terminating namespace: the gate never wedges namespace deletion or garbage collection;
-//  2. what runs an image without a gated workload owning it (bare Pods, ReplicaSets, ephemeral
-//     containers) is judged by decideUnowned; a Job run from a CronJob's own template passes,
+//  2. Pods, ReplicaSets and Jobs of the controllers the administrator trusts
+//     (TrustedControllers: Argo Rollouts, Tekton...) pass; what else runs an image without a
+//     gated workload owning it (bare Pods, ReplicaSets, ephemeral containers) is judged by
+//     decideUnowned; a Job run from a CronJob's own template passes,
 //     and any other Job is a target like the workloads (a deleted Job is not gated);
 //  3. operational controls (Operational: scale, suspend/resume, pause/resume, restart, label and
 //     annotation edits) pass, unless the edit takes the workload out of a Freeze window's or a
@@ -209,6 +214,9 @@ func Decide(req Request, in Inputs) Decision {
 		return Decision{Allowed: true, Exemption: ExemptNamespaceTerminating}
 	}
 	switch {
+	case (req.Kind == KindPod || req.Kind == KindReplicaSet || req.Kind == KindJob) && req.SubResource == "" &&
+		slices.Contains(in.Policy.TrustedControllers, req.Caller.Username):
+		return Decision{Allowed: true, Exemption: ExemptTrustedController}
 	case req.Kind == KindPod || req.Kind == KindReplicaSet || (req.Kind == KindJob && req.Operation == Delete):
 		return decideUnowned(req)
 	case req.Kind == KindJob && runsCronJob(req, in):

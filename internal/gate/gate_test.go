@@ -298,10 +298,6 @@ func TestDecideScope(t *testing.T) {
 	nsController := Caller{Username: "system:serviceaccount:kube-system:namespace-controller"}
 	gc := Caller{Username: "system:serviceaccount:kube-system:generic-garbage-collector"}
 	alice := Caller{Username: "alice", Groups: []string{"system:masters"}}
-	pod := func(images ...string) *Object {
-		o := &Object{Kind: KindPod, Name: "debug", Spec: deployment(1, "", images...).Spec["template"].(map[string]any)["spec"].(map[string]any)}
-		return o
-	}
 	job := func(owner *Owner, image string) *Object {
 		cj := cronJob(image, false)
 		return &Object{Kind: KindJob, Name: "invoice-sync-manual", Owner: owner,
@@ -403,6 +399,11 @@ func TestDecideScope(t *testing.T) {
 
 // TestDecideJudgesTheObject: freezes and budgets match old and new labels, leaving a
 // selection is a change, operational controls pass (issue 11, section 2).
+// pod is a Pod running these "container=image" pairs.
+func pod(images ...string) *Object {
+	return &Object{Kind: KindPod, Name: "debug", Spec: deployment(1, "", images...).Spec["template"].(map[string]any)["spec"].(map[string]any)}
+}
+
 func TestDecideJudgesTheObject(t *testing.T) {
 	frontend := map[string]string{"app": "web", "tier": "frontend"}
 	v1 := withLabels(deployment(3, "", "app=shop/web:1.0"), frontend)
@@ -575,5 +576,53 @@ func TestRepository(t *testing.T) {
 		if got := Repository(image); got != want {
 			t.Errorf("Repository(%q) = %q, want %q", image, got, want)
 		}
+	}
+}
+
+// TestDecideTrustedControllers: the Pods, ReplicaSets and Jobs of another operator's
+// controller pass only when the administrator policy names it; ephemeral containers and the
+// gated workload kinds never pass on that account.
+func TestDecideTrustedControllers(t *testing.T) {
+	rollouts := Caller{Username: "system:serviceaccount:argo-rollouts:argo-rollouts"}
+	policy := config.Default().ChangePolicies[0]
+	policy.TrustedControllers = []string{rollouts.Username}
+	rs := &Object{Kind: KindReplicaSet, Owner: &Owner{Kind: "Rollout", Name: "web"}, Spec: deployment(3, "", "app=shop/web:1.0").Spec}
+	tests := []struct {
+		name        string
+		req         Request
+		policy      config.ChangePolicy
+		wantAllowed bool
+		wantMessage string
+	}{
+		{name: "Argo Rollouts creates a canary ReplicaSet, trusted", policy: policy, wantAllowed: true,
+			req: Request{Operation: Create, Kind: KindReplicaSet, Namespace: "shop", Name: "web-6f7", New: rs, Caller: rollouts}},
+		{name: "the same ReplicaSet without the policy naming the controller", policy: config.Default().ChangePolicies[0],
+			req:         Request{Operation: Create, Kind: KindReplicaSet, Namespace: "shop", Name: "web-6f7", New: rs, Caller: rollouts},
+			wantMessage: "a ReplicaSet not managed by a Deployment"},
+		{name: "a person is not trusted because a controller is", policy: policy,
+			req:         Request{Operation: Create, Kind: KindReplicaSet, Namespace: "shop", Name: "web-6f7", New: rs, Caller: Caller{Username: "alice"}},
+			wantMessage: "a ReplicaSet not managed by a Deployment"},
+		{name: "a trusted controller's Pod", policy: policy, wantAllowed: true,
+			req: Request{Operation: Create, Kind: KindPod, Namespace: "shop", Name: "p", New: pod("c=a"), Caller: rollouts}},
+		{name: "a trusted controller's ephemeral container is still kubectl debug", policy: policy,
+			req:         Request{Operation: Update, Kind: KindPod, SubResource: "ephemeralcontainers", Namespace: "shop", Name: "p", Old: pod("c=a"), New: pod("c=a"), Caller: rollouts},
+			wantMessage: "ephemeral container"},
+		{name: "a trusted controller still needs a change for a Deployment", policy: policy,
+			req:         Request{Operation: Create, Kind: itopsv1alpha1.TargetDeployment, Namespace: "shop", Name: "web", New: deployment(3, "", "app=shop/web:1.0"), Caller: rollouts},
+			wantMessage: "no ChangeRequest in namespace shop targets Deployment web"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(tt.req, Inputs{Policy: tt.policy, Now: now})
+			if d.Allowed != tt.wantAllowed {
+				t.Fatalf("Decide() = %+v, want allowed %v", d, tt.wantAllowed)
+			}
+			if tt.wantAllowed && d.Exemption != ExemptTrustedController {
+				t.Errorf("exemption %q, want %q", d.Exemption, ExemptTrustedController)
+			}
+			if msg := d.Message(tt.req); !strings.Contains(msg, tt.wantMessage) {
+				t.Errorf("message %q does not contain %q", msg, tt.wantMessage)
+			}
+		})
 	}
 }
