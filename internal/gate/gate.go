@@ -281,6 +281,7 @@ func Decide(req Request, in Inputs) Decision {
 			}
 		}
 		if len(blocked) > 0 {
+			sort.Strings(blocked) // the cache lists in no particular order; messages must not flap
 			if authorising != nil {
 				blocked = append([]string{fmt.Sprintf("ChangeRequest %s is approved, but", authorising.Name)}, blocked...)
 				out := []string{strings.Join(blocked, " ")}
@@ -312,6 +313,7 @@ func leaves(in Inputs) []string {
 			out = append(out, "ServiceLevel "+b.Name)
 		}
 	}
+	sort.Strings(out) // the cache lists in no particular order; messages must not flap
 	return out
 }
 
