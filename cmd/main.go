@@ -32,6 +32,7 @@ import (
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	changecontrollers "github.com/itops-dev/itops-operator/controllers/change"
 	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
+	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	"github.com/itops-dev/itops-operator/controllers/incident"
 	maintenancecontrollers "github.com/itops-dev/itops-operator/controllers/maintenance"
 	servicelevelcontrollers "github.com/itops-dev/itops-operator/controllers/servicelevel"
@@ -259,7 +260,7 @@ func run(o options) error {
 		}
 	}
 
-	incidentSyncer := &healthcontrollers.Syncer{
+	incidentSyncer := &incidentwriter.Writer{
 		Client:           mgr.GetClient(),
 		Policy:           lifecyclePolicy,
 		ClusterNamespace: o.clusterNamespace,
@@ -312,7 +313,7 @@ func run(o options) error {
 	thresholds.VolumeClaimPendingGracePeriod = policy.Detection.VolumeClaimPendingGracePeriod.Duration
 	thresholds.NodeNotReadyGracePeriod = policy.Detection.NodeNotReadyGracePeriod.Duration
 	thresholds.StartupGracePeriod = policy.Detection.StartupGracePeriod.Duration
-	if err := healthcontrollers.Setup(mgr, incidentSyncer, thresholds); err != nil {
+	if err := healthcontrollers.Setup(ctx, mgr, incidentSyncer, thresholds); err != nil {
 		return fmt.Errorf("setting up the health detectors: %w", err)
 	}
 

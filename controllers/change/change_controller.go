@@ -7,6 +7,7 @@ package change
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -25,7 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
-	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
+	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/change"
 	"github.com/itops-dev/itops-operator/internal/config"
@@ -42,7 +43,7 @@ type Reconciler struct {
 	Audit    audit.Logger
 	Policy   *config.Config
 	// Incidents opens and recovers the incidents about changes.
-	Incidents *healthcontrollers.Syncer
+	Incidents *incidentwriter.Writer
 	// Clock is injected for tests; the real clock when nil.
 	Clock clock.PassiveClock
 }
@@ -83,7 +84,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	now := r.now()
 	d := computeStatus(cr, in, now)
 
-	if err := r.Incidents.Sync(ctx, Subject(cr), incidentReasons, d.problems, ""); err != nil {
+	if err := r.syncIncidents(ctx, cr, &d); err != nil {
 		return ctrl.Result{}, fmt.Errorf("keeping the change's incidents: %w", err)
 	}
 	if !apiequality.Semantic.DeepEqual(d.status, cr.Status) {
@@ -109,6 +110,32 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, cr))
 	}
 	return ctrl.Result{RequeueAfter: d.requeueAfter}, nil
+}
+
+// syncIncidents writes the change's problems through the incident writer. A failure that
+// the open incident of a failed target explains is linked to it (that incident's causedBy
+// names the change, status.incidents names the incident) instead of opening a ChangeFailed
+// incident of its own.
+func (r *Reconciler) syncIncidents(ctx context.Context, cr *itopsv1alpha1.ChangeRequest, d *desired) error {
+	problems := d.problems[:0:0]
+	for _, p := range d.problems {
+		if p.Reason == itopsv1alpha1.ReasonChangeFailed {
+			linked, err := r.Incidents.LinkChange(ctx, cr, p.Affected)
+			if err != nil {
+				return err
+			}
+			if len(linked) > 0 {
+				for _, name := range linked {
+					if !slices.Contains(d.status.Incidents, name) && len(d.status.Incidents) < 16 {
+						d.status.Incidents = append(d.status.Incidents, name)
+					}
+				}
+				continue
+			}
+		}
+		problems = append(problems, p)
+	}
+	return r.Incidents.Sync(ctx, incidentwriter.Observation{Subject: Subject(cr), Judged: incidentReasons, Problems: problems})
 }
 
 func readyMessage(cr *itopsv1alpha1.ChangeRequest) string {
@@ -148,10 +175,7 @@ func (r *Reconciler) gather(ctx context.Context, cr *itopsv1alpha1.ChangeRequest
 		}
 		in.targets[change.TargetKey(t.Kind, t.Name)] = obj
 	}
-	fps := make([]string, 0, len(incidentReasons))
-	for _, reason := range incidentReasons {
-		fps = append(fps, health.Fingerprint(reason, Subject(cr)))
-	}
+	fps := []string{health.Fingerprint(Subject(cr))}
 	sel, err := labels.NewRequirement(itopsv1alpha1.LabelFingerprint, selection.In, fps)
 	if err != nil {
 		return inputs{}, err
@@ -189,7 +213,7 @@ func (r *Reconciler) finalize(ctx context.Context, cr *itopsv1alpha1.ChangeReque
 	r.Audit.Write(audit.Record{Kind: "ChangeRequest", Namespace: cr.Namespace, Name: cr.Name, Transition: "Deleted",
 		Phase: string(cr.Status.Phase), Message: "change deleted; final state recorded",
 		Fields: append(changeFields(cr), "approvers", approvers(cr), "applied", len(cr.Status.Applied))})
-	if err := r.Incidents.Sync(ctx, Subject(cr), incidentReasons, nil, ""); err != nil {
+	if err := r.Incidents.Sync(ctx, incidentwriter.Observation{Subject: Subject(cr), Judged: incidentReasons}); err != nil {
 		return err
 	}
 	patch := client.MergeFrom(cr.DeepCopy())

@@ -22,7 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
-	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
+	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/config"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
@@ -86,12 +86,12 @@ var _ = BeforeSuite(func() {
 		Recorder:  mgr.GetEventRecorder("itops-operator"),
 		Audit:     audit.New(funcr.NewJSON(auditTrail.write, funcr.Options{})),
 		Policy:    policy,
-		Incidents: &healthcontrollers.Syncer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace},
+		Incidents: &incidentwriter.Writer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace},
 	}).SetupWithManager(ctx, mgr)).To(Succeed())
 	Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
 	Expect((&NamespaceReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), OperatorNamespace: operatorNamespace,
-		Incidents: &healthcontrollers.Syncer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace},
+		Incidents: &incidentwriter.Writer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace},
 		Audit:     audit.New(funcr.NewJSON(auditTrail.write, funcr.Options{})),
 	}).SetupWithManager(mgr)).To(Succeed())
 	go func() {
