@@ -220,7 +220,7 @@ var _ = Describe("ChangeRequest controller", func() {
 
 		inc := &itopsv1alpha1.Incident{}
 		Eventually(func() error {
-			return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "changerequest-db-v2-changefailed"}, inc)
+			return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "changerequest-db-v2"}, inc)
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 		Expect(inc.Spec.Source).To(Equal(itopsv1alpha1.SourceChangeGate))
 		Expect(inc.Labels).To(HaveKeyWithValue(itopsv1alpha1.LabelReason, itopsv1alpha1.ReasonChangeFailed))
@@ -243,7 +243,7 @@ var _ = Describe("ChangeRequest controller", func() {
 		Expect(meta.FindStatusCondition(cr.Status.Conditions, itopsv1alpha1.ChangeConditionReviewed).Reason).To(Equal(itopsv1alpha1.ChangeReasonAwaitingReview))
 
 		inc := &itopsv1alpha1.Incident{}
-		key := client.ObjectKey{Namespace: ns, Name: "changerequest-hotfix-emergencychangeunreviewed"}
+		key := client.ObjectKey{Namespace: ns, Name: "changerequest-hotfix"}
 		Eventually(func() error { return env.Client.Get(ctx, key, inc) }).WithTimeout(10 * time.Second).Should(Succeed())
 		Expect(inc.Spec.Description).To(ContainSubstring("has not been approved by reviewers within 2s"))
 
@@ -291,7 +291,7 @@ var _ = Describe("Change control of namespaces", func() {
 		delete(nsObj.Labels, itopsv1alpha1.LabelChangeControl)
 		Expect(env.Client.Patch(ctx, nsObj, patch)).To(Succeed())
 		inc := &itopsv1alpha1.Incident{}
-		key := client.ObjectKey{Namespace: clusterNamespace, Name: "namespace-" + ns + "-changecontroldisabled"}
+		key := client.ObjectKey{Namespace: clusterNamespace, Name: "namespace-" + ns}
 		Eventually(func() error { return env.Client.Get(ctx, key, inc) }).WithTimeout(10 * time.Second).Should(Succeed())
 		Expect(inc.Spec.Source).To(Equal(itopsv1alpha1.SourceChangeGate))
 		Expect(inc.Spec.Description).To(ContainSubstring("the change gate no longer applies there"))

@@ -105,7 +105,7 @@ var _ = Describe("Pod problems", func() {
 		By("opening exactly one incident for the three crashing pods")
 		var inc *itopsv1alpha1.Incident
 		Eventually(func(g Gomega) {
-			inc = getIncident(ns, "deployment-web-crashloopbackoff")(g)
+			inc = getIncident(ns, "deployment-web")(g)
 			g.Expect(inc.Spec.Source).To(Equal(itopsv1alpha1.SourceHealthCheck))
 			g.Expect(inc.Spec.Reason).To(Equal(itopsv1alpha1.ReasonCrashLoopBackOff))
 			g.Expect(inc.Labels).To(HaveKeyWithValue(itopsv1alpha1.LabelReason, "CrashLoopBackOff"))
@@ -127,7 +127,7 @@ var _ = Describe("Pod problems", func() {
 			running(p)
 		}
 		Eventually(func(g Gomega) {
-			inc = getIncident(ns, "deployment-web-crashloopbackoff")(g)
+			inc = getIncident(ns, "deployment-web")(g)
 			g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
 			g.Expect(inc.Status.ResolvedBy).To(Equal(itopsv1alpha1.ResolvedByOperator))
 		}).WithTimeout(timeout).Should(Succeed())
@@ -135,7 +135,7 @@ var _ = Describe("Pod problems", func() {
 		By("reopening it when the crash returns within the reopen window")
 		crashLoop(pods[1])
 		Eventually(func(g Gomega) {
-			inc = getIncident(ns, "deployment-web-crashloopbackoff")(g)
+			inc = getIncident(ns, "deployment-web")(g)
 			g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentOpen))
 			g.Expect(inc.Status.Occurrences).To(Equal(int32(2)))
 			g.Expect(inc.Status.Timeline).To(ContainElement(HaveField("Type", "Reopened")))
@@ -146,17 +146,17 @@ var _ = Describe("Pod problems", func() {
 		inc.Spec.Resolution = &itopsv1alpha1.Resolution{Code: itopsv1alpha1.ResolutionFixed, By: "alice"}
 		Expect(env.Client.Patch(ctx, inc, patch)).To(Succeed())
 		Eventually(func(g Gomega) {
-			g.Expect(getIncident(ns, "deployment-web-crashloopbackoff")(g).Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
+			g.Expect(getIncident(ns, "deployment-web")(g).Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
 		}).WithTimeout(timeout).Should(Succeed())
 		running(pods[1])
 		Eventually(func(g Gomega) {
-			inc := getIncident(ns, "deployment-web-crashloopbackoff")(g)
+			inc := getIncident(ns, "deployment-web")(g)
 			g.Expect(meta.IsStatusConditionFalse(inc.Status.Conditions, itopsv1alpha1.IncidentConditionProblemPresent)).To(BeTrue())
 		}).WithTimeout(timeout).Should(Succeed())
 		crashLoop(pods[2])
 		Eventually(func(g Gomega) {
-			next := getIncident(ns, "deployment-web-crashloopbackoff-2")(g)
-			g.Expect(next.Status.Previous).To(Equal("deployment-web-crashloopbackoff"))
+			next := getIncident(ns, "deployment-web-2")(g)
+			g.Expect(next.Status.Previous).To(Equal("deployment-web"))
 			g.Expect(next.Labels).To(HaveKeyWithValue(itopsv1alpha1.LabelSequence, "2"))
 			g.Expect(next.Status.Phase).To(Equal(itopsv1alpha1.IncidentOpen))
 		}).WithTimeout(timeout).Should(Succeed())
@@ -179,7 +179,7 @@ var _ = Describe("Node and job problems", func() {
 			Reason: "NodeStatusUnknown", Message: "Kubelet stopped posting node status.", LastTransitionTime: metav1.Now(), LastHeartbeatTime: metav1.Now()}}
 		Expect(env.Client.Status().Update(ctx, node)).To(Succeed())
 		Eventually(func(g Gomega) {
-			inc := getIncident(clusterNamespace, "node-worker-7-nodenotready")(g)
+			inc := getIncident(clusterNamespace, "node-worker-7")(g)
 			g.Expect(inc.Spec.Affected).To(ConsistOf(itopsv1alpha1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: "worker-7"}))
 			g.Expect(inc.Status.Priority).To(Equal(itopsv1alpha1.PriorityP2))
 			g.Expect(inc.Spec.Description).To(ContainSubstring("Kubelet stopped posting node status."))
@@ -202,7 +202,7 @@ var _ = Describe("Node and job problems", func() {
 		}
 		Expect(env.Client.Status().Update(ctx, job)).To(Succeed())
 		Eventually(func(g Gomega) {
-			inc := getIncident(ns, "job-nightly-backup-jobfailed")(g)
+			inc := getIncident(ns, "job-nightly-backup")(g)
 			g.Expect(inc.Status.Priority).To(Equal(itopsv1alpha1.PriorityP4))
 			g.Expect(inc.Spec.Description).To(ContainSubstring("BackoffLimitExceeded"))
 		}).WithTimeout(timeout).Should(Succeed())
