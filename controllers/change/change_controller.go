@@ -242,6 +242,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		b = b.Watches(obj, handler.EnqueueRequestsFromMapFunc(r.changesTargeting(kind)))
 	}
 	b = b.Watches(&itopsv1alpha1.Incident{}, handler.EnqueueRequestsFromMapFunc(changeOfIncident))
+	// A failed change links to its targets' incidents, which may open after it failed.
+	b = b.Watches(&itopsv1alpha1.Incident{}, handler.EnqueueRequestsFromMapFunc(r.failedChangesOfIncident))
 	return b.Complete(r)
 }
 
@@ -262,6 +264,35 @@ func (r *Reconciler) changesTargeting(kind itopsv1alpha1.TargetKind) handler.Map
 		}
 		return out
 	}
+}
+
+// failedChangesOfIncident maps a workload's incident to the failed changes targeting the
+// workload (and to the change its causedBy names), so that they link to it.
+func (r *Reconciler) failedChangesOfIncident(ctx context.Context, obj client.Object) []reconcile.Request {
+	inc, ok := obj.(*itopsv1alpha1.Incident)
+	if !ok || len(inc.Spec.Affected) == 0 {
+		return nil
+	}
+	var out []reconcile.Request
+	if c := inc.Status.CausedBy; c != nil && c.Kind == "ChangeRequest" {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: c.Namespace, Name: c.Name}})
+	}
+	ref := inc.Spec.Affected[0]
+	if inc.Spec.Source != itopsv1alpha1.SourceHealthCheck || ref.Namespace == "" {
+		return out
+	}
+	list := &itopsv1alpha1.ChangeRequestList{}
+	if err := r.List(ctx, list, client.InNamespace(ref.Namespace),
+		client.MatchingFields{change.TargetIndex: change.TargetKey(itopsv1alpha1.TargetKind(ref.Kind), ref.Name)}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing changes of a workload", "kind", ref.Kind, "name", ref.Name)
+		return out
+	}
+	for _, cr := range list.Items {
+		if cr.Status.Phase == itopsv1alpha1.ChangeFailed {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&cr)})
+		}
+	}
+	return out
 }
 
 // changeOfIncident maps an incident about a change to the change.
