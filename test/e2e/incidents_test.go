@@ -204,8 +204,11 @@ var _ = Describe("One incident per problem", func() {
 				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 				Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: corev1.PodTemplateSpec{
 					ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					// Node agents tolerate every taint (as log collectors and exporters do), so they
+					// stay desired on NotReady nodes and fall short there.
 					Spec: corev1.PodSpec{NodeSelector: map[string]string{"itops.dev/e2e-group": group},
-						Containers: []corev1.Container{{Name: "agent", Image: name + ":1"}}}}},
+						Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+						Containers:  []corev1.Container{{Name: "agent", Image: name + ":1"}}}}},
 			}
 			Expect(k8s.Create(ctx, ds)).To(Succeed())
 			Eventually(func(g Gomega) {
@@ -227,6 +230,29 @@ var _ = Describe("One incident per problem", func() {
 				g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: clusterNamespace, Name: "node-" + node.Name}, inc)).To(Succeed())
 				g.Expect(inc.Status.Priority).To(Equal(itopsv1alpha1.PriorityP2))
 			}).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
+		}
+
+		By("their pods turning not ready, as the node lifecycle controller marks them")
+		// kwok's node-not-ready stage writes Ready=False itself, so the node lifecycle
+		// controller (which marks pods NotReady when it sees the heartbeats stop) stays quiet:
+		// the spec does its part, as on a real cluster.
+		pods := &corev1.PodList{}
+		Expect(k8s.List(ctx, pods, client.InNamespace(ns))).To(Succeed())
+		Expect(pods.Items).To(HaveLen(4))
+		for i := range pods.Items {
+			pod := &pods.Items[i]
+			Eventually(func() error {
+				if err := k8s.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+					return err
+				}
+				for j := range pod.Status.Conditions {
+					if pod.Status.Conditions[j].Type == corev1.PodReady {
+						pod.Status.Conditions[j].Status, pod.Status.Conditions[j].Reason = corev1.ConditionFalse, "NodeNotReady"
+						pod.Status.Conditions[j].LastTransitionTime = metav1.Now()
+					}
+				}
+				return k8s.Status().Update(ctx, pod)
+			}).WithTimeout(30 * time.Second).Should(Succeed())
 		}
 
 		By("the DaemonSet incidents being symptoms of the first node's incident, at its priority")
