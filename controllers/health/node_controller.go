@@ -40,7 +40,7 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		problems, recheck = health.NodeProblems(node, now, r.Thresholds)
 	}
 	if err := r.Writer.Sync(ctx, incidentwriter.Observation{Subject: subj, Judged: nodeReasons, Problems: problems}); err != nil {
-		return ctrl.Result{}, err
+		return retryQuietly(err)
 	}
 	return requeueAt(recheck, now), nil
 }
@@ -69,7 +69,7 @@ func (r *VolumeClaimReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		problems, recheck = health.VolumeClaimProblems(pvc, now, r.Thresholds)
 	}
 	if err := r.Writer.Sync(ctx, incidentwriter.Observation{Subject: subj, Judged: volumeClaimReasons, Problems: problems}); err != nil {
-		return ctrl.Result{}, err
+		return retryQuietly(err)
 	}
 	return requeueAt(recheck, now), nil
 }

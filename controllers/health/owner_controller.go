@@ -57,7 +57,7 @@ func (r *OwnerReconciler) Reconcile(ctx context.Context, subj health.Subject) (c
 		return ctrl.Result{}, err
 	}
 	if err := r.Writer.Sync(ctx, obs); err != nil {
-		return ctrl.Result{}, err
+		return retryQuietly(err)
 	}
 	return requeueAt(recheck, now), nil
 }

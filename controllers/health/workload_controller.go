@@ -249,10 +249,23 @@ func (r *WorkloadReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, err
 	}
 	if err := r.Writer.Sync(ctx, obs); err != nil {
-		return ctrl.Result{}, err
+		return retryQuietly(err)
 	}
 	return requeueAt(recheck, now), nil
 }
+
+// retryQuietly retries a write that lost a race (an optimistic-lock conflict with the
+// incident controller, or an incident another detector of the same subject just created)
+// at once and without an error log; other errors go to the backoff.
+func retryQuietly(err error) (ctrl.Result, error) {
+	if incidentwriter.IsRace(err) {
+		return ctrl.Result{RequeueAfter: raceRetry}, nil
+	}
+	return ctrl.Result{}, err
+}
+
+// raceRetry is how soon a write that lost a race is tried again.
+const raceRetry = 100 * time.Millisecond
 
 func requeueAt(at, now time.Time) ctrl.Result {
 	if at.IsZero() {

@@ -418,6 +418,13 @@ func (w *Writer) LinkChange(ctx context.Context, cr client.Object, targets []ito
 	return linked, nil
 }
 
+// IsRace reports whether err is a write that lost a race with another writer and should be
+// retried at once with fresh data: an optimistic-lock conflict, or an incident that another
+// detector (or replica) created first.
+func IsRace(err error) bool {
+	return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)
+}
+
 // nextSequence is one more than the highest sequence among a fingerprint's incidents.
 func nextSequence(incidents []itopsv1alpha1.Incident) int {
 	highest := 0
