@@ -112,23 +112,43 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return ctrl.Result{RequeueAfter: d.requeueAfter}, nil
 }
 
+// changeFailedGrace is how long a failed change waits for an incident of one of its targets
+// (their detectors may see the fault a moment after the rollout deadline) before it opens a
+// ChangeFailed incident of its own.
+const changeFailedGrace = 30 * time.Second
+
 // syncIncidents writes the change's problems through the incident writer. A failure that
-// the open incident of a failed target explains is linked to it (that incident's causedBy
-// names the change, status.incidents names the incident) instead of opening a ChangeFailed
-// incident of its own.
+// the open incident of a target explains is linked to it (that incident's causedBy names the
+// change, status.incidents names the incident) instead of opening a ChangeFailed incident of
+// its own; one opens only when no target has an incident changeFailedGrace after the failure.
 func (r *Reconciler) syncIncidents(ctx context.Context, cr *itopsv1alpha1.ChangeRequest, d *desired) error {
 	problems := d.problems[:0:0]
 	for _, p := range d.problems {
 		if p.Reason == itopsv1alpha1.ReasonChangeFailed {
-			linked, err := r.Incidents.LinkChange(ctx, cr, p.Affected)
+			targets := p.Affected
+			if len(targets) == 0 {
+				// Only the pass that fails the change names the failed targets: later ones
+				// fall back to the change's applied targets.
+				for _, a := range cr.Status.Applied {
+					targets = append(targets, itopsv1alpha1.ObjectReference{APIVersion: apiVersionOf(a.Kind), Kind: string(a.Kind), Namespace: cr.Namespace, Name: a.Name})
+				}
+				p.Affected = targets
+			}
+			linked, err := r.Incidents.LinkChange(ctx, cr, targets)
 			if err != nil {
 				return err
 			}
+			for _, name := range linked {
+				if !slices.Contains(d.status.Incidents, name) && len(d.status.Incidents) < 16 {
+					d.status.Incidents = append(d.status.Incidents, name)
+				}
+			}
 			if len(linked) > 0 {
-				for _, name := range linked {
-					if !slices.Contains(d.status.Incidents, name) && len(d.status.Incidents) < 16 {
-						d.status.Incidents = append(d.status.Incidents, name)
-					}
+				continue
+			}
+			if wait := p.Since.Add(changeFailedGrace).Sub(r.now()); !p.Since.IsZero() && wait > 0 {
+				if d.requeueAfter == 0 || wait < d.requeueAfter {
+					d.requeueAfter = wait
 				}
 				continue
 			}

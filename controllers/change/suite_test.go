@@ -221,7 +221,8 @@ var _ = Describe("ChangeRequest controller", func() {
 		inc := &itopsv1alpha1.Incident{}
 		Eventually(func() error {
 			return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "changerequest-db-v2"}, inc)
-		}).WithTimeout(10 * time.Second).Should(Succeed())
+			// No target has an incident: the change's own opens after its 30s grace.
+		}).WithTimeout(45 * time.Second).Should(Succeed())
 		Expect(inc.Spec.Source).To(Equal(itopsv1alpha1.SourceChangeGate))
 		Expect(inc.Labels).To(HaveKeyWithValue(itopsv1alpha1.LabelReason, itopsv1alpha1.ReasonChangeFailed))
 		Expect(inc.Spec.Affected).To(ContainElements(
