@@ -18,7 +18,7 @@ func runStep(step func(*state), inc *itopsv1alpha1.Incident, ex extras) *state {
 }
 
 func types(s *state) []string {
-	var out []string
+	out := make([]string, 0, len(s.out))
 	for _, t := range s.out {
 		out = append(out, t.Type)
 	}

@@ -84,7 +84,8 @@ func AnyActive(signals []itopsv1alpha1.Signal) bool {
 // SignalsPriority is the incident priority its signals call for: the highest among the
 // active signals, or among all of them when none is active ("" for no signals).
 func SignalsPriority(signals []itopsv1alpha1.Signal) itopsv1alpha1.Priority {
-	var all, active []itopsv1alpha1.Priority
+	all := make([]itopsv1alpha1.Priority, 0, len(signals))
+	var active []itopsv1alpha1.Priority
 	for _, s := range signals {
 		all = append(all, s.Priority)
 		if s.Active {

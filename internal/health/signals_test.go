@@ -120,7 +120,7 @@ func TestMergeSignals(t *testing.T) {
 	}
 	many := make([]itopsv1alpha1.Signal, 0, 20)
 	judged := make([]string, 0, 20)
-	var problems []Problem
+	problems := make([]Problem, 0, 20)
 	for i := range 20 {
 		r := "Custom" + string(rune('A'+i))
 		judged = append(judged, r)
@@ -199,4 +199,3 @@ func TestCronJobProblems(t *testing.T) {
 		}
 	}
 }
-

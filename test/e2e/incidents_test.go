@@ -190,7 +190,7 @@ var _ = Describe("One incident per problem", func() {
 	It("links DaemonSets short of pods on two NotReady nodes to the node incidents as symptoms, never above them", func() {
 		ns := newNamespace()
 		group := "ds-" + ns
-		var nodes []*corev1.Node
+		nodes := make([]*corev1.Node, 0, 2)
 		for i := range 2 {
 			node := cluster.FakeNode(fmt.Sprintf("%s-%d", group, i), i)
 			node.Labels["itops.dev/e2e-group"] = group
