@@ -164,3 +164,63 @@ func TestStepCause(t *testing.T) {
 		t.Errorf("symptoms = %+v", s.st.Symptoms)
 	}
 }
+
+// TestSteps runs each remaining lifecycle step on its own: given an incident, the status
+// fields and transitions that step alone produces.
+func TestSteps(t *testing.T) {
+	acked := func(inc *itopsv1alpha1.Incident) {
+		inc.Spec.Acknowledgement = &itopsv1alpha1.Acknowledgement{By: "alice", At: at(time.Minute)}
+	}
+	ackRecorded := func(inc *itopsv1alpha1.Incident) { inc.Status.AcknowledgedAt = at(time.Minute) }
+	resolvedByAlice := func(inc *itopsv1alpha1.Incident) {
+		inc.Status.Phase, inc.Status.ResolvedAt, inc.Status.ResolvedBy = itopsv1alpha1.IncidentResolved, at(time.Minute), "alice"
+	}
+	resolvedLongAgo := func(inc *itopsv1alpha1.Incident) {
+		inc.Status.Phase, inc.Status.ResolvedAt, inc.Status.ResolvedBy = itopsv1alpha1.IncidentResolved, at(25*time.Hour), "alice"
+	}
+	closedLongAgo := func(inc *itopsv1alpha1.Incident) {
+		inc.Status.Phase, inc.Status.ClosedAt = itopsv1alpha1.IncidentClosed, at(721*time.Hour)
+	}
+	fresh := func(inc *itopsv1alpha1.Incident) {
+		inc.Annotations = map[string]string{itopsv1alpha1.AnnotationDetectedAt: at(2 * time.Hour).UTC().Format(time.RFC3339)}
+	}
+	tests := []struct {
+		name   string
+		step   func(*state)
+		inc    *itopsv1alpha1.Incident
+		want   []string
+		check  func(s *state) bool
+		remove bool
+	}{
+		{name: "opened once, dated by the detector", step: stepOpened, inc: incident(fresh), want: []string{TransitionOpened},
+			check: func(s *state) bool { return s.st.DetectedAt.Equal(at(2*time.Hour)) && s.st.Occurrences == 1 }},
+		{name: "opened: nothing on later passes", step: stepOpened, inc: incident(opened)},
+		{name: "acknowledgement recorded once", step: stepAcknowledgement, inc: incident(opened, acked), want: []string{TransitionAcknowledged},
+			check: func(s *state) bool { return s.st.AcknowledgedAt != nil }},
+		{name: "acknowledgement already recorded", step: stepAcknowledgement, inc: incident(opened, acked, ackRecorded)},
+		{name: "withdrawn resolution reopens", step: stepWithdrawals, inc: incident(opened, resolvedByAlice), want: []string{TransitionReopened},
+			check: func(s *state) bool { return s.st.ResolvedAt == nil }},
+		{name: "withdrawn acknowledgement", step: stepWithdrawals, inc: incident(opened, ackRecorded), want: []string{TransitionUnacknowledged}},
+		{name: "an auto-resolution is no withdrawal", step: stepWithdrawals, inc: incident(opened, autoResolvedAgo(time.Minute))},
+		{name: "closes after closeAfter", step: stepClose, inc: incident(opened, resolvedLongAgo), want: []string{TransitionClosed},
+			check: func(s *state) bool { return s.st.Phase == itopsv1alpha1.IncidentClosed }},
+		{name: "not yet closed: requeued at closeAfter", step: stepClose, inc: incident(opened, resolvedByAlice),
+			check: func(s *state) bool { return s.next.Equal(at(time.Minute).Add(24 * time.Hour)) }},
+		{name: "deleted after its retention", step: stepRetention, inc: incident(opened, closedLongAgo), remove: true},
+		{name: "recovered", step: stepObservation, inc: incident(opened, automated, problem(metav1.ConditionFalse, time.Minute)), want: []string{TransitionRecovered}},
+		{name: "reprioritized", step: func(s *state) { s.st.Priority = "P1"; stepReprioritized(s) }, inc: incident(opened), want: []string{TransitionReprioritized}},
+	}
+	for _, tt := range tests {
+		s := runStep(tt.step, tt.inc, extras{})
+		got := types(s)
+		if len(got) != len(tt.want) || (len(got) > 0 && got[0] != tt.want[0]) {
+			t.Errorf("%s: transitions %v, want %v", tt.name, got, tt.want)
+		}
+		if tt.check != nil && !tt.check(s) {
+			t.Errorf("%s: status %+v not as expected", tt.name, s.st)
+		}
+		if s.remove != tt.remove {
+			t.Errorf("%s: remove = %v, want %v", tt.name, s.remove, tt.remove)
+		}
+	}
+}
