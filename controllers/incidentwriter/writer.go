@@ -327,8 +327,12 @@ func applyPresence(st *itopsv1alpha1.IncidentStatus, inc *itopsv1alpha1.Incident
 }
 
 // name keeps spec.reason, the itops.dev/reason label and the generated title on the most
-// specific active signal. A title a person edited is left alone.
+// specific active signal. When none is active they keep naming what the incident was last
+// about. A title a person edited is left alone.
 func (w *Writer) name(ctx context.Context, inc *itopsv1alpha1.Incident, subj health.Subject) error {
+	if !health.AnyActive(inc.Status.Signals) {
+		return nil
+	}
 	reason := health.MostSpecific(inc.Status.Signals)
 	if reason == "" || (inc.Spec.Reason == reason && inc.Labels[itopsv1alpha1.LabelReason] == reason) {
 		return nil
