@@ -93,7 +93,33 @@ func (r *OwnerReconciler) setup(mgr ctrl.Manager) error {
 			}
 			return []health.Subject{subj}
 		}), builder.WithPredicates(incidentAppeared)).
+		// A node's incident changing re-judges the untyped subjects with pods on that node.
+		Watches(&itopsv1alpha1.Incident{}, handler.TypedEnqueueRequestsFromMapFunc(r.subjectsOnNode), builder.WithPredicates(nodeIncidentChanged)).
 		Complete(r)
+}
+
+// subjectsOnNode maps a node's incident to the untyped subjects with pods on that node.
+func (r *OwnerReconciler) subjectsOnNode(ctx context.Context, o client.Object) []health.Subject {
+	inc, ok := o.(*itopsv1alpha1.Incident)
+	if !ok || len(inc.Spec.Affected) == 0 || inc.Spec.Affected[0].Kind != "Node" {
+		return nil
+	}
+	pods := &corev1.PodList{}
+	if err := r.List(ctx, pods, client.MatchingFields{nodeNameIndex: inc.Spec.Affected[0].Name}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing the pods of a node", "node", inc.Spec.Affected[0].Name)
+		return nil
+	}
+	seen := map[health.Subject]bool{}
+	var out []health.Subject
+	for i := range pods.Items {
+		subj, err := r.podSubject(ctx, &pods.Items[i])
+		if err != nil || isTyped(subj) || seen[subj] {
+			continue
+		}
+		seen[subj] = true
+		out = append(out, subj)
+	}
+	return out
 }
 
 // isNoMatch reports an error for a kind the API server does not serve (a CRD removed).

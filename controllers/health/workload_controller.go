@@ -529,7 +529,7 @@ func (d *detector) workloadsOnNode(kind string) handler.MapFunc {
 		var out []reconcile.Request
 		for i := range pods.Items {
 			subj, err := d.podSubject(ctx, &pods.Items[i])
-			if err != nil || subj.Kind != kind || (kind != "" && !isTyped(subj)) {
+			if err != nil || subj.Kind != kind || !isTyped(subj) {
 				continue
 			}
 			key := types.NamespacedName{Namespace: subj.Namespace, Name: subj.Name}
