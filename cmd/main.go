@@ -29,6 +29,7 @@ import (
 	changecontrollers "github.com/itops-dev/itops-operator/controllers/change"
 	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
 	"github.com/itops-dev/itops-operator/controllers/incident"
+	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	maintenancecontrollers "github.com/itops-dev/itops-operator/controllers/maintenance"
 	servicelevelcontrollers "github.com/itops-dev/itops-operator/controllers/servicelevel"
 	"github.com/itops-dev/itops-operator/controllers/webhookcert"
@@ -245,7 +246,7 @@ func run(o options) error {
 		mgr.GetWebhookServer().Register(webhooks.StatusGuardPath, &webhook.Admission{Handler: (&webhooks.StatusGuard{OperatorUser: operatorUser}).Handler()})
 	}
 
-	incidentSyncer := &healthcontrollers.Syncer{
+	incidentSyncer := &incidentwriter.Writer{
 		Client:           mgr.GetClient(),
 		Policy:           lifecyclePolicy,
 		ClusterNamespace: o.clusterNamespace,
@@ -298,7 +299,7 @@ func run(o options) error {
 	thresholds.VolumeClaimPendingGracePeriod = policy.Detection.VolumeClaimPendingGracePeriod.Duration
 	thresholds.NodeNotReadyGracePeriod = policy.Detection.NodeNotReadyGracePeriod.Duration
 	thresholds.StartupGracePeriod = policy.Detection.StartupGracePeriod.Duration
-	if err := healthcontrollers.Setup(mgr, incidentSyncer, thresholds); err != nil {
+	if err := healthcontrollers.Setup(ctx, mgr, incidentSyncer, thresholds); err != nil {
 		return fmt.Errorf("setting up the health detectors: %w", err)
 	}
 

@@ -92,8 +92,103 @@ const (
 	IncidentClosed       IncidentPhase = "Closed"
 )
 
-// ResolvedByOperator is status.resolvedBy for incidents the operator resolved itself.
+// ResolvedByOperator is status.resolvedBy for incidents the operator resolved itself. It is
+// for display only: "operator" is also a legal user name, so whether the operator resolved an
+// incident is told by the AutoResolved condition, which only the incident controller sets.
 const ResolvedByOperator = "operator"
+
+// More incident condition types (wave 2).
+const (
+	// IncidentConditionAutoResolved is True while the incident is resolved because its problem
+	// stayed healthy for --resolve-after. Only the incident controller sets it (people resolve
+	// through spec.resolution), so it cannot be confused with a person whose user name is
+	// "operator" (abnormal polarity: present only on auto-resolved incidents).
+	IncidentConditionAutoResolved = "AutoResolved"
+	// IncidentConditionSymptom is True while status.causedBy names another open Incident that
+	// explains this one: a notifier never pages on a symptom on its own, and its priority is
+	// capped at its cause's (abnormal polarity).
+	IncidentConditionSymptom = "Symptom"
+)
+
+// Reasons of the AutoResolved, Symptom and Ready conditions.
+const (
+	// ReasonHealthy: AutoResolved=True, the problem stayed healthy for --resolve-after.
+	ReasonHealthy = "Healthy"
+	// ReasonCausedByIncident: Symptom=True, another open incident explains this one.
+	ReasonCausedByIncident = "CausedByIncident"
+	// ReasonCauseResolved: Symptom=False, the cause is no longer open.
+	ReasonCauseResolved = "CauseResolved"
+	// ReasonReconcileError: Ready=False, the last reconcile failed; the message has the error.
+	ReasonReconcileError = "ReconcileError"
+)
+
+// Signal is one problem detected on an incident's subject. An incident has one signal per
+// reason; a signal that clears stays listed with active=false until the incident resolves.
+type Signal struct {
+	// reason is the machine-readable problem, one of the automated reasons (CrashLoopBackOff,
+	// OOMKilled, ...) or a custom detector's own reason.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[A-Z][A-Za-z0-9]*$`
+	Reason string `json:"reason"`
+
+	// since is when the problem was first observed (this occurrence of it).
+	// +required
+	Since metav1.Time `json:"since"`
+
+	// lastSeenAt is when the problem was last observed (refreshed at most once a minute while
+	// it lasts).
+	// +required
+	LastSeenAt metav1.Time `json:"lastSeenAt"`
+
+	// count is how often the problem was observed to start: 1 when first seen, one more each
+	// time it returns after it cleared.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	Count int32 `json:"count"`
+
+	// message says what is wrong, for a person.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+
+	// active is true while the problem is observed.
+	// +required
+	Active bool `json:"active"`
+
+	// priority is the ITIL priority of this problem alone (from its default impact and
+	// urgency); the incident's priority is the highest among its active signals.
+	// +optional
+	Priority Priority `json:"priority,omitempty"`
+}
+
+// MaxSignals bounds status.signals: one entry per reason, so this is far more than any subject
+// shows at once.
+const MaxSignals = 16
+
+// IncidentReference names an Incident, or the ChangeRequest, that explains another incident.
+type IncidentReference struct {
+	// kind is Incident or ChangeRequest.
+	// +required
+	// +kubebuilder:validation:Enum=Incident;ChangeRequest
+	Kind string `json:"kind"`
+
+	// name of the referent.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// namespace of the referent (incidents about nodes live in the cluster namespace).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+}
+
+// MaxSymptoms bounds status.symptoms.
+const MaxSymptoms = 32
 
 // IncidentSpec describes an incident: what is wrong, how bad it is, and what people did about it.
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.fingerprint) || (has(self.fingerprint) && self.fingerprint == oldSelf.fingerprint)",message="spec.fingerprint is immutable once set"
@@ -291,6 +386,29 @@ type IncidentStatus struct {
 	// +kubebuilder:validation:MaxLength=253
 	Previous string `json:"previous,omitempty"`
 
+	// signals lists every problem detected on the incident's subject, one per reason, in
+	// the order first seen. spec.reason and the itops.dev/reason label name the most specific
+	// active one (see docs/incidents.md for the specificity order); the incident auto-resolves
+	// once none is active for --resolve-after.
+	// +optional
+	// +listType=map
+	// +listMapKey=reason
+	// +kubebuilder:validation:MaxItems=16
+	Signals []Signal `json:"signals,omitempty"`
+
+	// causedBy names the open incident (kind Incident) or the change (kind ChangeRequest) that
+	// explains this one. An incident caused by another incident is a symptom: its Symptom
+	// condition is True, its priority never exceeds its cause's, and it never notifies on its
+	// own.
+	// +optional
+	CausedBy *IncidentReference `json:"causedBy,omitempty"`
+
+	// symptoms lists the incidents whose causedBy names this one (at most 32, by name).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	Symptoms []IncidentReference `json:"symptoms,omitempty"`
+
 	// timeline records every transition, oldest first. It is bounded: the first and the latest
 	// entries are kept and timelineOmitted counts those dropped in between.
 	// +optional
@@ -308,7 +426,7 @@ type IncidentStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions: Ready, Reconciling, Stalled, ProblemPresent, Suppressed, ResponseSLABreached,
-	// ResolutionSLABreached.
+	// ResolutionSLABreached, AutoResolved, Symptom.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -325,7 +443,10 @@ type IncidentStatus struct {
 // +kubebuilder:printcolumn:name="Priority",type=string,JSONPath=`.status.priority`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.spec.title`
-// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.spec.reason`,priority=1
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.spec.reason`
+// +kubebuilder:printcolumn:name="Caused-By",type=string,JSONPath=`.status.causedBy.name`
+// +kubebuilder:printcolumn:name="Symptoms",type=string,JSONPath=`.status.symptoms[*].name`,priority=1
+// +kubebuilder:printcolumn:name="Signals",type=string,JSONPath=`.status.signals[?(@.active==true)].reason`,priority=1
 // +kubebuilder:printcolumn:name="Service",type=string,JSONPath=`.spec.service`,priority=1
 // +kubebuilder:printcolumn:name="Seen",type=integer,JSONPath=`.status.occurrences`,priority=1
 // +kubebuilder:printcolumn:name="Assignee",type=string,JSONPath=`.spec.assignee`,priority=1

@@ -7,6 +7,7 @@ package change
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -27,7 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
-	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
+	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/change"
 	"github.com/itops-dev/itops-operator/internal/config"
@@ -44,7 +45,7 @@ type Reconciler struct {
 	Audit    audit.Logger
 	Policy   *config.Config
 	// Incidents opens and recovers the incidents about changes.
-	Incidents *healthcontrollers.Syncer
+	Incidents *incidentwriter.Writer
 	// Clock is injected for tests; the real clock when nil.
 	Clock clock.PassiveClock
 }
@@ -85,7 +86,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	now := r.now()
 	d := computeStatus(cr, in, now)
 
-	if err := r.Incidents.Sync(ctx, Subject(cr), incidentReasons, d.problems, ""); err != nil {
+	if err := r.syncIncidents(ctx, cr, &d); err != nil {
 		return r.failed(ctx, cr, fmt.Errorf("keeping the change's incidents: %w", err))
 	}
 	if !apiequality.Semantic.DeepEqual(d.status, cr.Status) {
@@ -135,6 +136,52 @@ func (r *Reconciler) failed(ctx context.Context, cr *itopsv1alpha1.ChangeRequest
 	return ctrl.Result{}, err
 }
 
+// changeFailedGrace is how long a failed change waits for an incident of one of its targets
+// (their detectors may see the fault a moment after the rollout deadline) before it opens a
+// ChangeFailed incident of its own.
+const changeFailedGrace = 30 * time.Second
+
+// syncIncidents writes the change's problems through the incident writer. A failure that
+// the open incident of a target explains is linked to it (that incident's causedBy names the
+// change, status.incidents names the incident) instead of opening a ChangeFailed incident of
+// its own; one opens only when no target has an incident changeFailedGrace after the failure.
+func (r *Reconciler) syncIncidents(ctx context.Context, cr *itopsv1alpha1.ChangeRequest, d *desired) error {
+	problems := d.problems[:0:0]
+	for _, p := range d.problems {
+		if p.Reason == itopsv1alpha1.ReasonChangeFailed {
+			targets := p.Affected
+			if len(targets) == 0 {
+				// Only the pass that fails the change names the failed targets: later ones
+				// fall back to the change's applied targets.
+				for _, a := range cr.Status.Applied {
+					targets = append(targets, itopsv1alpha1.ObjectReference{APIVersion: apiVersionOf(a.Kind), Kind: string(a.Kind), Namespace: cr.Namespace, Name: a.Name})
+				}
+				p.Affected = targets
+			}
+			linked, err := r.Incidents.LinkChange(ctx, cr, targets)
+			if err != nil {
+				return err
+			}
+			for _, name := range linked {
+				if !slices.Contains(d.status.Incidents, name) && len(d.status.Incidents) < 16 {
+					d.status.Incidents = append(d.status.Incidents, name)
+				}
+			}
+			if len(linked) > 0 {
+				continue
+			}
+			if wait := p.Since.Add(changeFailedGrace).Sub(r.now()); !p.Since.IsZero() && wait > 0 {
+				if d.requeueAfter == 0 || wait < d.requeueAfter {
+					d.requeueAfter = wait
+				}
+				continue
+			}
+		}
+		problems = append(problems, p)
+	}
+	return r.Incidents.Sync(ctx, incidentwriter.Observation{Subject: Subject(cr), Judged: incidentReasons, Problems: problems})
+}
+
 func readyMessage(cr *itopsv1alpha1.ChangeRequest) string {
 	for _, c := range cr.Status.Conditions {
 		if c.Type == itopsv1alpha1.ConditionReady {
@@ -172,10 +219,7 @@ func (r *Reconciler) gather(ctx context.Context, cr *itopsv1alpha1.ChangeRequest
 		}
 		in.targets[change.TargetKey(t.Kind, t.Name)] = obj
 	}
-	fps := make([]string, 0, len(incidentReasons))
-	for _, reason := range incidentReasons {
-		fps = append(fps, health.Fingerprint(reason, Subject(cr)))
-	}
+	fps := []string{health.Fingerprint(Subject(cr))}
 	sel, err := labels.NewRequirement(itopsv1alpha1.LabelFingerprint, selection.In, fps)
 	if err != nil {
 		return inputs{}, err
@@ -215,7 +259,7 @@ func (r *Reconciler) finalize(ctx context.Context, cr *itopsv1alpha1.ChangeReque
 	r.Audit.Write(audit.Record{Kind: "ChangeRequest", Namespace: cr.Namespace, Name: cr.Name, Transition: "Deleted",
 		Phase: string(cr.Status.Phase), Message: "change deleted; final state recorded",
 		Fields: append(changeFields(cr), "approvers", approvers(cr), "applied", len(cr.Status.Applied))})
-	if err := r.Incidents.Sync(ctx, Subject(cr), incidentReasons, nil, ""); err != nil {
+	if err := r.Incidents.Sync(ctx, incidentwriter.Observation{Subject: Subject(cr), Judged: incidentReasons}); err != nil {
 		return err
 	}
 	patch := client.MergeFrom(cr.DeepCopy())
@@ -244,6 +288,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		b = b.Watches(obj, handler.EnqueueRequestsFromMapFunc(r.changesTargeting(kind)))
 	}
 	b = b.Watches(&itopsv1alpha1.Incident{}, handler.EnqueueRequestsFromMapFunc(changeOfIncident))
+	// A failed change links to its targets' incidents, which may open after it failed.
+	b = b.Watches(&itopsv1alpha1.Incident{}, handler.EnqueueRequestsFromMapFunc(r.failedChangesOfIncident))
 	return b.Complete(r)
 }
 
@@ -264,6 +310,35 @@ func (r *Reconciler) changesTargeting(kind itopsv1alpha1.TargetKind) handler.Map
 		}
 		return out
 	}
+}
+
+// failedChangesOfIncident maps a workload's incident to the failed changes targeting the
+// workload (and to the change its causedBy names), so that they link to it.
+func (r *Reconciler) failedChangesOfIncident(ctx context.Context, obj client.Object) []reconcile.Request {
+	inc, ok := obj.(*itopsv1alpha1.Incident)
+	if !ok || len(inc.Spec.Affected) == 0 {
+		return nil
+	}
+	var out []reconcile.Request
+	if c := inc.Status.CausedBy; c != nil && c.Kind == "ChangeRequest" {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: c.Namespace, Name: c.Name}})
+	}
+	ref := inc.Spec.Affected[0]
+	if inc.Spec.Source != itopsv1alpha1.SourceHealthCheck || ref.Namespace == "" {
+		return out
+	}
+	list := &itopsv1alpha1.ChangeRequestList{}
+	if err := r.List(ctx, list, client.InNamespace(ref.Namespace),
+		client.MatchingFields{change.TargetIndex: change.TargetKey(itopsv1alpha1.TargetKind(ref.Kind), ref.Name)}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing changes of a workload", "kind", ref.Kind, "name", ref.Name)
+		return out
+	}
+	for _, cr := range list.Items {
+		if cr.Status.Phase == itopsv1alpha1.ChangeFailed {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&cr)})
+		}
+	}
+	return out
 }
 
 // changeOfIncident maps an incident about a change to the change.

@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
-	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
+	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
@@ -38,7 +38,7 @@ type NamespaceReconciler struct {
 	// APIReader reads the enrollment record live (ConfigMaps are not cached).
 	APIReader         client.Reader
 	OperatorNamespace string
-	Incidents         *healthcontrollers.Syncer
+	Incidents         *incidentwriter.Writer
 	Audit             audit.Logger
 	Clock             clock.PassiveClock
 }
@@ -136,12 +136,13 @@ func (r *NamespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if d.problem != nil {
 		problems = append(problems, *d.problem)
 	}
-	return ctrl.Result{}, r.Incidents.Sync(ctx, namespaceSubject(req.Name), []string{itopsv1alpha1.ReasonChangeControlDisabled}, problems, "")
+	return ctrl.Result{}, r.Incidents.Sync(ctx, incidentwriter.Observation{Subject: namespaceSubject(req.Name),
+		Judged: []string{itopsv1alpha1.ReasonChangeControlDisabled}, Problems: problems})
 }
 
 func (r *NamespaceReconciler) latestIncident(ctx context.Context, namespace string) (*itopsv1alpha1.Incident, error) {
 	list := &itopsv1alpha1.IncidentList{}
-	fp := health.Fingerprint(itopsv1alpha1.ReasonChangeControlDisabled, namespaceSubject(namespace))
+	fp := health.Fingerprint(namespaceSubject(namespace))
 	if err := r.List(ctx, list, client.InNamespace(r.Incidents.ClusterNamespace), client.MatchingLabels{itopsv1alpha1.LabelFingerprint: fp}); err != nil {
 		return nil, err
 	}

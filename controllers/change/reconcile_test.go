@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
-	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
+	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/config"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
@@ -44,7 +44,7 @@ func reconcilerWith(t *testing.T, lines *[]string, patch func(ctx context.Contex
 	policy := config.Default()
 	r := &Reconciler{Client: c, Recorder: events.NewFakeRecorder(16), Policy: policy,
 		Audit:     audit.New(funcr.NewJSON(func(line string) { *lines = append(*lines, line) }, funcr.Options{})),
-		Incidents: &healthcontrollers.Syncer{Client: c, Policy: lifecycle.DefaultPolicy, ClusterNamespace: "itops-cluster"},
+		Incidents: &incidentwriter.Writer{Client: c, Policy: lifecycle.DefaultPolicy, ClusterNamespace: "itops-cluster"},
 		Clock:     clocktesting.NewFakePassiveClock(t0.Add(time.Minute))}
 	return r, c
 }

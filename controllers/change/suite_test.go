@@ -22,7 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
-	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
+	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/config"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
@@ -86,12 +86,12 @@ var _ = BeforeSuite(func() {
 		Recorder:  mgr.GetEventRecorder("itops-operator"),
 		Audit:     audit.New(funcr.NewJSON(auditTrail.write, funcr.Options{})),
 		Policy:    policy,
-		Incidents: &healthcontrollers.Syncer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace},
+		Incidents: &incidentwriter.Writer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace},
 	}).SetupWithManager(ctx, mgr)).To(Succeed())
 	Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
 	Expect((&NamespaceReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), OperatorNamespace: operatorNamespace,
-		Incidents: &healthcontrollers.Syncer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace},
+		Incidents: &incidentwriter.Writer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace},
 		Audit:     audit.New(funcr.NewJSON(auditTrail.write, funcr.Options{})),
 	}).SetupWithManager(mgr)).To(Succeed())
 	go func() {
@@ -220,8 +220,9 @@ var _ = Describe("ChangeRequest controller", func() {
 
 		inc := &itopsv1alpha1.Incident{}
 		Eventually(func() error {
-			return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "changerequest-db-v2-changefailed"}, inc)
-		}).WithTimeout(10 * time.Second).Should(Succeed())
+			return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "changerequest-db-v2"}, inc)
+			// No target has an incident: the change's own opens after its 30s grace.
+		}).WithTimeout(45 * time.Second).Should(Succeed())
 		Expect(inc.Spec.Source).To(Equal(itopsv1alpha1.SourceChangeGate))
 		Expect(inc.Labels).To(HaveKeyWithValue(itopsv1alpha1.LabelReason, itopsv1alpha1.ReasonChangeFailed))
 		Expect(inc.Spec.Affected).To(ContainElements(
@@ -243,7 +244,7 @@ var _ = Describe("ChangeRequest controller", func() {
 		Expect(meta.FindStatusCondition(cr.Status.Conditions, itopsv1alpha1.ChangeConditionReviewed).Reason).To(Equal(itopsv1alpha1.ChangeReasonAwaitingReview))
 
 		inc := &itopsv1alpha1.Incident{}
-		key := client.ObjectKey{Namespace: ns, Name: "changerequest-hotfix-emergencychangeunreviewed"}
+		key := client.ObjectKey{Namespace: ns, Name: "changerequest-hotfix"}
 		Eventually(func() error { return env.Client.Get(ctx, key, inc) }).WithTimeout(10 * time.Second).Should(Succeed())
 		Expect(inc.Spec.Description).To(ContainSubstring("has not been approved by reviewers within 2s"))
 
@@ -291,7 +292,7 @@ var _ = Describe("Change control of namespaces", func() {
 		delete(nsObj.Labels, itopsv1alpha1.LabelChangeControl)
 		Expect(env.Client.Patch(ctx, nsObj, patch)).To(Succeed())
 		inc := &itopsv1alpha1.Incident{}
-		key := client.ObjectKey{Namespace: clusterNamespace, Name: "namespace-" + ns + "-changecontroldisabled"}
+		key := client.ObjectKey{Namespace: clusterNamespace, Name: "namespace-" + ns}
 		Eventually(func() error { return env.Client.Get(ctx, key, inc) }).WithTimeout(10 * time.Second).Should(Succeed())
 		Expect(inc.Spec.Source).To(Equal(itopsv1alpha1.SourceChangeGate))
 		Expect(inc.Spec.Description).To(ContainSubstring("the change gate no longer applies there"))

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	"github.com/itops-dev/itops-operator/internal/health"
 )
 
@@ -18,7 +19,7 @@ import (
 // cluster namespace.
 type NodeReconciler struct {
 	client.Client
-	Syncer     *Syncer
+	Writer     *incidentwriter.Writer
 	Thresholds health.Thresholds
 }
 
@@ -27,7 +28,7 @@ var nodeReasons = []string{itopsv1alpha1.ReasonNodeNotReady, itopsv1alpha1.Reaso
 // Reconcile judges the node and syncs its incidents.
 func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	subj := health.Subject{APIVersion: "v1", Kind: "Node", Name: req.Name}
-	now := r.Syncer.now()
+	now := r.Writer.Now()
 	node := &corev1.Node{}
 	var problems []health.Problem
 	var recheck time.Time
@@ -38,19 +39,16 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	default:
 		problems, recheck = health.NodeProblems(node, now, r.Thresholds)
 	}
-	if err := r.Syncer.Sync(ctx, subj, nodeReasons, problems, ""); err != nil {
-		return ctrl.Result{}, err
+	if err := r.Writer.Sync(ctx, incidentwriter.Observation{Subject: subj, Judged: nodeReasons, Problems: problems}); err != nil {
+		return retryQuietly(err)
 	}
-	if recheck.IsZero() {
-		return ctrl.Result{}, nil
-	}
-	return ctrl.Result{RequeueAfter: recheck.Sub(now)}, nil
+	return requeueAt(recheck, now), nil
 }
 
 // VolumeClaimReconciler detects PersistentVolumeClaims Pending too long or Lost.
 type VolumeClaimReconciler struct {
 	client.Client
-	Syncer     *Syncer
+	Writer     *incidentwriter.Writer
 	Thresholds health.Thresholds
 }
 
@@ -59,7 +57,7 @@ var volumeClaimReasons = []string{itopsv1alpha1.ReasonVolumeClaimPending, itopsv
 // Reconcile judges the claim and syncs its incidents.
 func (r *VolumeClaimReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	subj := health.Subject{APIVersion: "v1", Kind: "PersistentVolumeClaim", Namespace: req.Namespace, Name: req.Name}
-	now := r.Syncer.now()
+	now := r.Writer.Now()
 	pvc := &corev1.PersistentVolumeClaim{}
 	var problems []health.Problem
 	var recheck time.Time
@@ -70,29 +68,42 @@ func (r *VolumeClaimReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	default:
 		problems, recheck = health.VolumeClaimProblems(pvc, now, r.Thresholds)
 	}
-	if err := r.Syncer.Sync(ctx, subj, volumeClaimReasons, problems, ""); err != nil {
-		return ctrl.Result{}, err
+	if err := r.Writer.Sync(ctx, incidentwriter.Observation{Subject: subj, Judged: volumeClaimReasons, Problems: problems}); err != nil {
+		return retryQuietly(err)
 	}
-	if recheck.IsZero() {
-		return ctrl.Result{}, nil
-	}
-	return ctrl.Result{RequeueAfter: recheck.Sub(now)}, nil
+	return requeueAt(recheck, now), nil
 }
 
-// Setup registers every health detector with the manager.
-func Setup(mgr ctrl.Manager, syncer *Syncer, t health.Thresholds) error {
+// Setup registers every health detector with the manager, and the pod index by node they
+// share.
+func Setup(ctx context.Context, mgr ctrl.Manager, writer *incidentwriter.Writer, t health.Thresholds) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, nodeNameIndex, func(o client.Object) []string {
+		if pod, ok := o.(*corev1.Pod); ok && pod.Spec.NodeName != "" {
+			return []string{pod.Spec.NodeName}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	d := detector{Client: mgr.GetClient(), Writer: writer, Thresholds: t}
 	for _, k := range workloadKinds {
-		r := &WorkloadReconciler{Client: mgr.GetClient(), Syncer: syncer, Thresholds: t, kind: k}
+		r := &WorkloadReconciler{detector: d, kind: k}
 		if err := r.setup(mgr); err != nil {
 			return err
 		}
 	}
+	if err := (&OwnerReconciler{detector: d}).setup(mgr); err != nil {
+		return err
+	}
+	kindIs := func(kind string) func(health.Subject) bool {
+		return func(s health.Subject) bool { return s.Kind == kind && s.Group() == "" }
+	}
 	if err := ctrl.NewControllerManagedBy(mgr).Named("health-node").For(&corev1.Node{}).
-		Watches(&itopsv1alpha1.Incident{}, incidentSubject("Node"), builder.WithPredicates(incidentAppeared)).
-		Complete(&NodeReconciler{Client: mgr.GetClient(), Syncer: syncer, Thresholds: t}); err != nil {
+		Watches(&itopsv1alpha1.Incident{}, incidentSubject(kindIs("Node")), builder.WithPredicates(incidentAppeared)).
+		Complete(&NodeReconciler{Client: mgr.GetClient(), Writer: writer, Thresholds: t}); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).Named("health-persistentvolumeclaim").For(&corev1.PersistentVolumeClaim{}).
-		Watches(&itopsv1alpha1.Incident{}, incidentSubject("PersistentVolumeClaim"), builder.WithPredicates(incidentAppeared)).
-		Complete(&VolumeClaimReconciler{Client: mgr.GetClient(), Syncer: syncer, Thresholds: t})
+		Watches(&itopsv1alpha1.Incident{}, incidentSubject(kindIs("PersistentVolumeClaim")), builder.WithPredicates(incidentAppeared)).
+		Complete(&VolumeClaimReconciler{Client: mgr.GetClient(), Writer: writer, Thresholds: t})
 }

@@ -15,6 +15,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/itops-dev/itops-operator/controllers/incident"
+	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/cachetransform"
 	"github.com/itops-dev/itops-operator/internal/health"
@@ -59,7 +60,7 @@ var _ = BeforeSuite(func() {
 	}).SetupWithManager(mgr)).To(Succeed())
 	thresholds := health.DefaultThresholds
 	thresholds.NodeNotReadyGracePeriod = time.Second
-	Expect(Setup(mgr, &Syncer{Client: mgr.GetClient(), Policy: policy, ClusterNamespace: clusterNamespace}, thresholds)).To(Succeed())
+	Expect(Setup(ctx, mgr, &incidentwriter.Writer{Client: mgr.GetClient(), Policy: policy, ClusterNamespace: clusterNamespace}, thresholds)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())

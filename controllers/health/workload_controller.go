@@ -1,3 +1,9 @@
+// Package health watches cluster health and keeps one Incident per affected thing: a workload
+// (its pods rolled up through any chain of controllers: Deployments, StatefulSets,
+// DaemonSets, CronJobs, bare Jobs and Pods, bare ReplicaSets, Argo Rollouts, any custom
+// resource), a Node, a PersistentVolumeClaim. Every problem seen on it is a signal of that
+// incident (written through controllers/incidentwriter). A workload whose not-ready pods all
+// run on NotReady nodes is linked to the node's incident as a symptom.
 package health
 
 import (
@@ -24,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	"github.com/itops-dev/itops-operator/internal/health"
 )
 
@@ -33,6 +40,20 @@ var podReasons = []string{
 	itopsv1alpha1.ReasonCreateContainerConfigError, itopsv1alpha1.ReasonOOMKilled,
 }
 
+// nodeNameIndex indexes pods by spec.nodeName: a node's incident changing re-judges the
+// workloads with pods there.
+const nodeNameIndex = "spec.nodeName"
+
+// inputs is what a workload is judged on.
+type inputs struct {
+	obj  client.Object
+	pods []corev1.Pod
+	// jobs are a CronJob's Jobs.
+	jobs []batchv1.Job
+	now  time.Time
+	t    health.Thresholds
+}
+
 // workloadKind adapts one kind of workload to the shared detector.
 type workloadKind struct {
 	kind       string
@@ -40,8 +61,9 @@ type workloadKind struct {
 	newObject  func() client.Object
 	// evaluate judges the workload itself; the second result is when to look again because a
 	// grace period ends (zero: no such boundary).
-	evaluate func(obj client.Object, pods []corev1.Pod, now time.Time, t health.Thresholds) ([]health.Problem, time.Time)
-	// selector of the workload's pods; nil for kinds without pods (or a Pod itself).
+	evaluate func(in inputs) ([]health.Problem, time.Time)
+	// selector of the workload's pods; nil to consider every pod of the namespace that rolls
+	// up to the workload (CronJobs, bare Pods).
 	selector func(obj client.Object) *metav1.LabelSelector
 	// reasons judged on the workload itself, besides podReasons.
 	reasons []string
@@ -51,8 +73,8 @@ var workloadKinds = []workloadKind{
 	{
 		kind: "Deployment", apiVersion: "apps/v1",
 		newObject: func() client.Object { return &appsv1.Deployment{} },
-		evaluate: func(obj client.Object, _ []corev1.Pod, now time.Time, t health.Thresholds) ([]health.Problem, time.Time) {
-			return health.DeploymentProblems(obj.(*appsv1.Deployment), now, t)
+		evaluate: func(in inputs) ([]health.Problem, time.Time) {
+			return health.DeploymentProblems(in.obj.(*appsv1.Deployment), in.now, in.t)
 		},
 		selector: func(obj client.Object) *metav1.LabelSelector { return obj.(*appsv1.Deployment).Spec.Selector },
 		reasons:  []string{itopsv1alpha1.ReasonWorkloadUnavailable, itopsv1alpha1.ReasonRolloutStuck},
@@ -60,14 +82,14 @@ var workloadKinds = []workloadKind{
 	{
 		kind: "StatefulSet", apiVersion: "apps/v1",
 		newObject: func() client.Object { return &appsv1.StatefulSet{} },
-		evaluate: func(obj client.Object, pods []corev1.Pod, now time.Time, t health.Thresholds) ([]health.Problem, time.Time) {
-			s := obj.(*appsv1.StatefulSet)
+		evaluate: func(in inputs) ([]health.Problem, time.Time) {
+			s := in.obj.(*appsv1.StatefulSet)
 			desired := int32(1)
 			if s.Spec.Replicas != nil {
 				desired = *s.Spec.Replicas
 			}
 			return shortfall(health.ReplicaShortfall{Kind: "StatefulSet", Name: s.Name, Ready: s.Status.ReadyReplicas,
-				Desired: desired, NotReadyPodSince: notReadySince(pods, s.CreationTimestamp.Time)}, now, t)
+				Desired: desired, NotReadyPodSince: notReadySince(in.pods, s.CreationTimestamp.Time)}, in.now, in.t)
 		},
 		selector: func(obj client.Object) *metav1.LabelSelector { return obj.(*appsv1.StatefulSet).Spec.Selector },
 		reasons:  []string{itopsv1alpha1.ReasonWorkloadUnavailable},
@@ -75,20 +97,31 @@ var workloadKinds = []workloadKind{
 	{
 		kind: "DaemonSet", apiVersion: "apps/v1",
 		newObject: func() client.Object { return &appsv1.DaemonSet{} },
-		evaluate: func(obj client.Object, pods []corev1.Pod, now time.Time, t health.Thresholds) ([]health.Problem, time.Time) {
-			d := obj.(*appsv1.DaemonSet)
+		evaluate: func(in inputs) ([]health.Problem, time.Time) {
+			d := in.obj.(*appsv1.DaemonSet)
 			return shortfall(health.ReplicaShortfall{Kind: "DaemonSet", Name: d.Name, Ready: d.Status.NumberReady,
 				Desired: d.Status.DesiredNumberScheduled, Tolerated: daemonSetMaxUnavailable(d),
-				NotReadyPodSince: notReadySince(pods, d.CreationTimestamp.Time)}, now, t)
+				NotReadyPodSince: notReadySince(in.pods, d.CreationTimestamp.Time)}, in.now, in.t)
 		},
 		selector: func(obj client.Object) *metav1.LabelSelector { return obj.(*appsv1.DaemonSet).Spec.Selector },
 		reasons:  []string{itopsv1alpha1.ReasonWorkloadUnavailable},
 	},
 	{
+		// CronJobs are judged by their latest finished run: a failure is a JobFailed signal,
+		// a later success clears it, a later failure recurs on the same incident.
+		kind: "CronJob", apiVersion: "batch/v1",
+		newObject: func() client.Object { return &batchv1.CronJob{} },
+		evaluate: func(in inputs) ([]health.Problem, time.Time) {
+			return health.CronJobProblems(in.obj.(*batchv1.CronJob), in.jobs), time.Time{}
+		},
+		reasons: []string{itopsv1alpha1.ReasonJobFailed},
+	},
+	{
+		// Jobs without a controller (a CronJob's Jobs roll up to it).
 		kind: "Job", apiVersion: "batch/v1",
 		newObject: func() client.Object { return &batchv1.Job{} },
-		evaluate: func(obj client.Object, _ []corev1.Pod, _ time.Time, _ health.Thresholds) ([]health.Problem, time.Time) {
-			return health.JobProblems(obj.(*batchv1.Job)), time.Time{}
+		evaluate: func(in inputs) ([]health.Problem, time.Time) {
+			return health.JobProblems(in.obj.(*batchv1.Job)), time.Time{}
 		},
 		selector: func(obj client.Object) *metav1.LabelSelector { return obj.(*batchv1.Job).Spec.Selector },
 		reasons:  []string{itopsv1alpha1.ReasonJobFailed},
@@ -97,11 +130,18 @@ var workloadKinds = []workloadKind{
 		// Pods without a controller are their own subject.
 		kind: "Pod", apiVersion: "v1",
 		newObject: func() client.Object { return &corev1.Pod{} },
-		evaluate: func(client.Object, []corev1.Pod, time.Time, health.Thresholds) ([]health.Problem, time.Time) {
-			return nil, time.Time{}
-		},
+		evaluate:  func(inputs) ([]health.Problem, time.Time) { return nil, time.Time{} },
 	},
 }
+
+// typedKinds are the subjects judged by a typed detector; pods rolling up to anything else
+// (bare ReplicaSets, Argo Rollouts, custom resources) are judged by the generic one.
+var typedKinds = map[string]bool{
+	"apps/Deployment": true, "apps/StatefulSet": true, "apps/DaemonSet": true,
+	"batch/CronJob": true, "batch/Job": true, "/Pod": true,
+}
+
+func isTyped(s health.Subject) bool { return typedKinds[s.Group()+"/"+s.Kind] }
 
 // notReadySince dates a shortfall from the earliest not-ready pod; when no pod explains it
 // (pods that cannot be created: quota, admission, a missing ServiceAccount), from the
@@ -135,93 +175,221 @@ func shortfall(s health.ReplicaShortfall, now time.Time, t health.Thresholds) ([
 	return []health.Problem{*p}, recheck
 }
 
-// podSubject rolls a pod up to its workload without a ReplicaSet cache: a Deployment's
-// ReplicaSets are named <deployment>-<pod-template-hash>, and the pod carries the hash.
-func podSubject(pod *corev1.Pod) health.Subject {
-	return health.PodSubject(pod, func(rsName string) *metav1.OwnerReference {
-		hash := pod.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
-		if hash == "" || !strings.HasSuffix(rsName, "-"+hash) {
-			return nil
-		}
-		return &metav1.OwnerReference{APIVersion: "apps/v1", Kind: "Deployment", Name: strings.TrimSuffix(rsName, "-"+hash)}
-	})
+// detector is what the workload detectors share: the writer, thresholds and the roll-up.
+type detector struct {
+	client.Client
+	Writer     *incidentwriter.Writer
+	Thresholds health.Thresholds
 }
 
 // WorkloadReconciler detects problems of one kind of workload and of the pods rolled up to it.
 type WorkloadReconciler struct {
-	client.Client
-	Syncer     *Syncer
-	Thresholds health.Thresholds
-	kind       workloadKind
+	detector
+	kind workloadKind
 }
 
+// The health detectors read everything they judge from the cache. Rolling pods up through
+// arbitrary controllers (Argo Rollouts, operators' custom resources) reads the metadata of
+// any kind (get, list and watch on */*; metadata only, see docs/incidents.md to narrow it).
 // +kubebuilder:rbac:groups="",resources=pods;nodes;persistentvolumeclaims,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create
-// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch
-// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets;replicasets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=batch,resources=jobs;cronjobs,verbs=get;list;watch
 // +kubebuilder:rbac:groups=itops.dev,resources=servicelevels,verbs=get;list;watch
+// +kubebuilder:rbac:groups=*,resources=*,verbs=get;list;watch
 
-// Reconcile judges the workload and its pods and syncs the workload's incidents.
+// Reconcile judges the workload and its pods and syncs the incident of the thing they roll up to.
 func (r *WorkloadReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	subj := health.Subject{APIVersion: r.kind.apiVersion, Kind: r.kind.kind, Namespace: req.Namespace, Name: req.Name}
-	now := r.Syncer.now()
+	self := health.Subject{APIVersion: r.kind.apiVersion, Kind: r.kind.kind, Namespace: req.Namespace, Name: req.Name}
+	now := r.Writer.Now()
 	obj := r.kind.newObject()
-	var problems []health.Problem
+	obs := incidentwriter.Observation{Subject: self, Judged: append(append([]string(nil), r.kind.reasons...), podReasons...)}
 	var recheck time.Time
-	service := ""
+	var pods []corev1.Pod
 	switch err := r.Get(ctx, req.NamespacedName, obj); {
 	case apierrors.IsNotFound(err):
 		// Gone: whatever was wrong with it is over.
 	case err != nil:
 		return ctrl.Result{}, err
 	default:
-		pods, err := r.podsOf(ctx, obj, subj)
+		top, err := health.Rollup(obj, r.kind.apiVersion, r.kind.kind, r.lookup(ctx))
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		problems, recheck = r.kind.evaluate(obj, pods, now, r.Thresholds)
-		podProblems, podRecheck := rollUp(pods, now, r.Thresholds)
-		problems = append(problems, podProblems...)
-		recheck = earliest(recheck, podRecheck)
-		if service, err = serviceFor(ctx, r.Client, req.Namespace, obj.GetLabels()); err != nil {
+		if top != self {
+			// Owned by something else (a Deployment by an operator's resource, a Job by a
+			// CronJob): its own problems are signals of that thing's incident, its pods are
+			// judged there.
+			if r.kind.kind == "Pod" || r.kind.kind == "Job" {
+				return ctrl.Result{}, nil
+			}
+			obs.Subject, obs.Judged = top, r.kind.reasons
+		}
+		in := inputs{obj: obj, now: now, t: r.Thresholds}
+		if in.pods, err = r.podsOf(ctx, obj, obs.Subject); err != nil {
+			return ctrl.Result{}, err
+		}
+		if r.kind.kind == "CronJob" {
+			if in.jobs, err = r.jobsOf(ctx, obj); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		pods = in.pods
+		obs.Problems, recheck = r.kind.evaluate(in)
+		if obs.Subject == self {
+			podProblems, podRecheck := rollUp(in.pods, now, r.Thresholds)
+			obs.Problems = append(obs.Problems, podProblems...)
+			recheck = earliest(recheck, podRecheck)
+		}
+		if obs.Service, err = serviceFor(ctx, r.Client, req.Namespace, obj.GetLabels()); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
-	if err := r.Syncer.Sync(ctx, subj, append(append([]string(nil), r.kind.reasons...), podReasons...), problems, service); err != nil {
+	if err := r.judgeCause(ctx, &obs, pods); err != nil {
 		return ctrl.Result{}, err
 	}
-	if recheck.IsZero() {
-		return ctrl.Result{}, nil
+	if err := r.Writer.Sync(ctx, obs); err != nil {
+		return retryQuietly(err)
 	}
-	return ctrl.Result{RequeueAfter: recheck.Sub(now)}, nil
+	return requeueAt(recheck, now), nil
 }
 
-// podsOf returns the pods that roll up to the workload.
+// retryQuietly retries a write that lost a race (an optimistic-lock conflict with the
+// incident controller, or an incident another detector of the same subject just created)
+// at once and without an error log; other errors go to the backoff.
+func retryQuietly(err error) (ctrl.Result, error) {
+	if incidentwriter.IsRace(err) {
+		return ctrl.Result{RequeueAfter: raceRetry}, nil
+	}
+	return ctrl.Result{}, err
+}
+
+// raceRetry is how soon a write that lost a race is tried again.
+const raceRetry = 100 * time.Millisecond
+
+func requeueAt(at, now time.Time) ctrl.Result {
+	if at.IsZero() {
+		return ctrl.Result{}
+	}
+	return ctrl.Result{RequeueAfter: at.Sub(now)}
+}
+
+// judgeCause links the subject's incident to a node incident that explains it (every
+// not-ready pod on a NotReady node), when it has problems.
+func (d *detector) judgeCause(ctx context.Context, obs *incidentwriter.Observation, pods []corev1.Pod) error {
+	obs.CauseJudged = true
+	if len(obs.Problems) == 0 {
+		return nil
+	}
+	down := map[string]*itopsv1alpha1.IncidentReference{}
+	for i := range pods {
+		node := pods[i].Spec.NodeName
+		if _, done := down[node]; done || node == "" {
+			continue
+		}
+		ref, err := d.Writer.OpenIncidentWith(ctx, health.Subject{APIVersion: "v1", Kind: "Node", Name: node}, itopsv1alpha1.ReasonNodeNotReady)
+		if err != nil {
+			return err
+		}
+		down[node] = ref
+	}
+	obs.Cause, _ = health.NodeCause(pods, func(node string) *itopsv1alpha1.IncidentReference { return down[node] })
+	return nil
+}
+
+// lookup returns the controller of an object from the cache: typed reads for the kinds the
+// detectors already watch, metadata-only reads (PartialObjectMetadata) for any other kind.
+func (d *detector) lookup(ctx context.Context) health.OwnerLookup {
+	return func(namespace string, ref metav1.OwnerReference) (*metav1.OwnerReference, bool, error) {
+		var obj client.Object
+		gk := health.Subject{APIVersion: ref.APIVersion, Kind: ref.Kind}
+		switch gk.Group() + "/" + gk.Kind {
+		case "apps/Deployment":
+			obj = &appsv1.Deployment{}
+		case "apps/StatefulSet":
+			obj = &appsv1.StatefulSet{}
+		case "apps/DaemonSet":
+			obj = &appsv1.DaemonSet{}
+		case "batch/Job":
+			obj = &batchv1.Job{}
+		case "batch/CronJob":
+			obj = &batchv1.CronJob{}
+		default:
+			m := &metav1.PartialObjectMetadata{}
+			m.APIVersion, m.Kind = ref.APIVersion, ref.Kind
+			obj = m
+		}
+		err := d.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Name}, obj)
+		switch {
+		case apierrors.IsNotFound(err) || isNoMatch(err):
+			return nil, false, nil
+		case err != nil:
+			return nil, false, err
+		}
+		if obj.GetUID() != "" && ref.UID != "" && obj.GetUID() != ref.UID {
+			return nil, false, nil // a namesake, not the owner
+		}
+		return metav1.GetControllerOfNoCopy(obj), true, nil
+	}
+}
+
+// podSubject is the thing a pod rolls up to.
+func (d *detector) podSubject(ctx context.Context, pod *corev1.Pod) (health.Subject, error) {
+	return health.Rollup(pod, "v1", "Pod", d.lookup(ctx))
+}
+
+// podsOf returns the pods that roll up to subj (the workload self, or what owns it).
 func (r *WorkloadReconciler) podsOf(ctx context.Context, obj client.Object, subj health.Subject) ([]corev1.Pod, error) {
 	if pod, ok := obj.(*corev1.Pod); ok {
-		if metav1.GetControllerOf(pod) != nil {
-			return nil, nil // judged with its workload
-		}
 		return []corev1.Pod{*pod}, nil
 	}
-	sel, err := metav1.LabelSelectorAsSelector(r.kind.selector(obj))
-	if err != nil || sel.Empty() {
-		return nil, nil //nolint:nilerr // an invalid or empty selector selects no pods to judge
+	opts := []client.ListOption{client.InNamespace(obj.GetNamespace())}
+	if r.kind.selector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(r.kind.selector(obj))
+		if err != nil || sel.Empty() {
+			return nil, nil //nolint:nilerr // an invalid or empty selector selects no pods to judge
+		}
+		opts = append(opts, client.MatchingLabelsSelector{Selector: sel})
 	}
 	list := &corev1.PodList{}
-	if err := r.List(ctx, list, client.InNamespace(obj.GetNamespace()), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+	if err := r.List(ctx, list, opts...); err != nil {
 		return nil, err
 	}
-	pods := list.Items[:0]
-	for _, p := range list.Items {
-		if podSubject(&p) == subj {
-			pods = append(pods, p)
-		}
-	}
-	return pods, nil
+	return r.podsRollingUpTo(ctx, list.Items, subj)
 }
 
-// maxPodsListed bounds the pods named in one incident's description.
+// podsRollingUpTo keeps the pods that roll up to subj.
+func (d *detector) podsRollingUpTo(ctx context.Context, pods []corev1.Pod, subj health.Subject) ([]corev1.Pod, error) {
+	out := pods[:0]
+	for i := range pods {
+		s, err := d.podSubject(ctx, &pods[i])
+		if err != nil {
+			return nil, err
+		}
+		if s == subj {
+			out = append(out, pods[i])
+		}
+	}
+	return out, nil
+}
+
+// jobsOf returns the Jobs a CronJob controls.
+func (r *WorkloadReconciler) jobsOf(ctx context.Context, obj client.Object) ([]batchv1.Job, error) {
+	list := &batchv1.JobList{}
+	if err := r.List(ctx, list, client.InNamespace(obj.GetNamespace())); err != nil {
+		return nil, err
+	}
+	out := list.Items[:0]
+	for _, j := range list.Items {
+		if ref := metav1.GetControllerOfNoCopy(&j); ref != nil && ref.Kind == "CronJob" && ref.Name == obj.GetName() &&
+			(ref.UID == "" || ref.UID == obj.GetUID()) {
+			out = append(out, j)
+		}
+	}
+	return out, nil
+}
+
+// maxPodsListed bounds the pods named in one signal's message.
 const maxPodsListed = 5
 
 // rollUp merges the pods' problems into one problem per reason that names the pods.
@@ -297,31 +465,100 @@ func serviceFor(ctx context.Context, c client.Reader, ns string, objLabels map[s
 	return "", nil
 }
 
-// setup registers the detector of one workload kind: it watches the kind and the pods that
-// roll up to it.
+// setup registers the detector of one workload kind: it watches the kind, the pods that roll
+// up to it, its incidents, and the node incidents of the nodes its pods run on.
 func (r *WorkloadReconciler) setup(mgr ctrl.Manager) error {
-	b := ctrl.NewControllerManagedBy(mgr).Named("health-" + strings.ToLower(r.kind.kind))
-	if r.kind.kind == "Pod" {
-		return b.For(&corev1.Pod{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
-			return metav1.GetControllerOf(o) == nil
-		}))).
-			Watches(&itopsv1alpha1.Incident{}, incidentSubject("Pod"), builder.WithPredicates(incidentAppeared)).
-			Complete(r)
-	}
 	kind := r.kind.kind
-	return b.For(r.kind.newObject()).
-		Watches(&itopsv1alpha1.Incident{}, incidentSubject(kind), builder.WithPredicates(incidentAppeared)).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+	b := ctrl.NewControllerManagedBy(mgr).Named("health-"+strings.ToLower(kind)).
+		Watches(&itopsv1alpha1.Incident{}, incidentSubject(func(s health.Subject) bool { return s.Kind == kind && isTyped(s) }),
+			builder.WithPredicates(incidentAppeared)).
+		Watches(&itopsv1alpha1.Incident{}, handler.EnqueueRequestsFromMapFunc(r.workloadsOnNode(kind)), builder.WithPredicates(nodeIncidentChanged))
+	switch kind {
+	case "Pod":
+		b = b.For(&corev1.Pod{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return metav1.GetControllerOf(o) == nil
+		})))
+	case "Job":
+		b = b.For(&batchv1.Job{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return metav1.GetControllerOf(o) == nil
+		})))
+	default:
+		b = b.For(r.kind.newObject())
+	}
+	if kind == "CronJob" {
+		b = b.Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			if ref := metav1.GetControllerOf(o); ref != nil && ref.Kind == "CronJob" {
+				return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: ref.Name}}}
+			}
+			return nil
+		}))
+	}
+	if kind != "Pod" {
+		b = b.Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			pod, ok := o.(*corev1.Pod)
 			if !ok {
 				return nil
 			}
-			if subj := podSubject(pod); subj.Kind == kind {
+			subj, err := r.podSubject(ctx, pod)
+			if err != nil {
+				ctrl.LoggerFrom(ctx).Error(err, "rolling a pod up to its workload", "pod", client.ObjectKeyFromObject(pod))
+				return nil
+			}
+			if subj.Kind == kind && isTyped(subj) {
 				return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: subj.Namespace, Name: subj.Name}}}
 			}
 			return nil
-		})).
-		Complete(r)
+		}))
+	}
+	return b.Complete(r)
+}
+
+// workloadsOnNode maps a node's incident to the workloads of kind with pods on that node.
+func (d *detector) workloadsOnNode(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		inc, ok := o.(*itopsv1alpha1.Incident)
+		if !ok || len(inc.Spec.Affected) == 0 || inc.Spec.Affected[0].Kind != "Node" {
+			return nil
+		}
+		pods := &corev1.PodList{}
+		if err := d.List(ctx, pods, client.MatchingFields{nodeNameIndex: inc.Spec.Affected[0].Name}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "listing the pods of a node", "node", inc.Spec.Affected[0].Name)
+			return nil
+		}
+		seen := map[types.NamespacedName]bool{}
+		var out []reconcile.Request
+		for i := range pods.Items {
+			subj, err := d.podSubject(ctx, &pods.Items[i])
+			if err != nil || subj.Kind != kind || !isTyped(subj) {
+				continue
+			}
+			key := types.NamespacedName{Namespace: subj.Namespace, Name: subj.Name}
+			if !seen[key] {
+				seen[key] = true
+				out = append(out, reconcile.Request{NamespacedName: key})
+			}
+		}
+		return out
+	}
+}
+
+// nodeIncidentChanged passes node incidents as they open and as their phase or signals change.
+var nodeIncidentChanged = predicate.Funcs{
+	CreateFunc: func(e event.CreateEvent) bool { return isNodeIncident(e.Object) },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		oldInc, ok1 := e.ObjectOld.(*itopsv1alpha1.Incident)
+		newInc, ok2 := e.ObjectNew.(*itopsv1alpha1.Incident)
+		return ok1 && ok2 && isNodeIncident(newInc) &&
+			(oldInc.Status.Phase != newInc.Status.Phase || health.AnyActive(oldInc.Status.Signals) != health.AnyActive(newInc.Status.Signals) ||
+				len(oldInc.Status.Signals) != len(newInc.Status.Signals))
+	},
+	DeleteFunc:  func(e event.DeleteEvent) bool { return isNodeIncident(e.Object) },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+}
+
+func isNodeIncident(o client.Object) bool {
+	inc, ok := o.(*itopsv1alpha1.Incident)
+	return ok && inc.Spec.Source == itopsv1alpha1.SourceHealthCheck && len(inc.Spec.Affected) > 0 && inc.Spec.Affected[0].Kind == "Node"
 }
 
 // incidentAppeared passes incidents as they enter the cache: on start-up that is every
@@ -333,14 +570,18 @@ var incidentAppeared = predicate.Funcs{
 	GenericFunc: func(event.GenericEvent) bool { return false },
 }
 
-// incidentSubject maps a health-check incident to its subject, for the detector of kind.
-func incidentSubject(kind string) handler.EventHandler {
+// incidentSubject maps a health-check incident to its subject, for the detector whose
+// subjects match.
+func incidentSubject(match func(health.Subject) bool) handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		inc, ok := o.(*itopsv1alpha1.Incident)
-		if !ok || inc.Spec.Source != itopsv1alpha1.SourceHealthCheck || len(inc.Spec.Affected) == 0 || inc.Spec.Affected[0].Kind != kind {
+		if !ok || inc.Spec.Source != itopsv1alpha1.SourceHealthCheck || len(inc.Spec.Affected) == 0 {
 			return nil
 		}
 		ref := inc.Spec.Affected[0]
+		if !match(health.Subject{APIVersion: ref.APIVersion, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name}) {
+			return nil
+		}
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}}}
 	})
 }

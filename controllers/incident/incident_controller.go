@@ -4,16 +4,20 @@ package incident
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -22,6 +26,7 @@ import (
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/change"
+	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
 	"github.com/itops-dev/itops-operator/internal/metrics"
 )
@@ -68,30 +73,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 
 	now := r.now()
-	ex, err := r.extras(ctx, inc, now)
+	d, err := r.desired(ctx, inc, now)
 	if err != nil {
-		return ctrl.Result{}, err
-	}
-	d := compute(inc, now, r.Policy, ex)
-	if r.RelatedWithin > 0 && d.Status.DetectedAt != nil && d.Status.Phase != itopsv1alpha1.IncidentClosed {
-		changes := &itopsv1alpha1.ChangeRequestList{}
-		if err := r.List(ctx, changes, client.InNamespace(inc.Namespace)); err != nil {
-			return ctrl.Result{}, err
-		}
-		d.Status.RelatedChanges = change.Related(changes.Items, inc, d.Status.DetectedAt.Time, r.RelatedWithin, inc.Status.RelatedChanges)
+		return r.failed(ctx, inc, now, err)
 	}
 	if !apiequality.Semantic.DeepEqual(d.Status, inc.Status) {
-		patch := client.MergeFromWithOptimisticLock{}
 		base := inc.DeepCopy()
 		inc.Status = d.Status
-		// The audit record goes first: at least once, even if we crash right after the patch.
+		if err := r.Status().Patch(ctx, inc, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			if apierrors.IsConflict(err) {
+				// Another writer (a detector) changed the incident: try again with its
+				// version, quietly; nothing was written, so no transition happened yet.
+				return ctrl.Result{RequeueAfter: conflictRetry}, nil
+			}
+			return r.failed(ctx, base, now, err)
+		}
+		// The transitions are persisted: record each exactly once (a conflict above wrote
+		// nothing and will compute them again).
 		for _, t := range d.Transitions {
 			r.audit(inc, t)
-		}
-		if err := r.Status().Patch(ctx, inc, client.MergeFromWithOptions(base, patch)); err != nil {
-			return ctrl.Result{}, err
-		}
-		for _, t := range d.Transitions {
 			r.Recorder.Eventf(inc, nil, corev1.EventTypeNormal, t.Type, "Update", "%s", t.Message)
 			observe(base, inc, t)
 		}
@@ -101,6 +101,41 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, inc))
 	}
 	return ctrl.Result{RequeueAfter: d.RequeueAfter}, nil
+}
+
+// conflictRetry is how soon a status patch that lost an optimistic-lock race is retried.
+const conflictRetry = 100 * time.Millisecond
+
+// desired gathers the incident's inputs from the cache and computes its status.
+func (r *Reconciler) desired(ctx context.Context, inc *itopsv1alpha1.Incident, now time.Time) (desired, error) {
+	ex, err := r.extras(ctx, inc, now)
+	if err != nil {
+		return desired{}, err
+	}
+	d := compute(inc, now, r.Policy, ex)
+	if r.RelatedWithin > 0 && d.Status.DetectedAt != nil && d.Status.Phase != itopsv1alpha1.IncidentClosed {
+		changes := &itopsv1alpha1.ChangeRequestList{}
+		if err := r.List(ctx, changes, client.InNamespace(inc.Namespace)); err != nil {
+			return desired{}, err
+		}
+		d.Status.RelatedChanges = change.Related(changes.Items, inc, d.Status.DetectedAt.Time, r.RelatedWithin, inc.Status.RelatedChanges)
+	}
+	return d, nil
+}
+
+// failed makes Ready=False tell the error (best effort: the patch may fail for the same
+// reason) and returns it for a retry with backoff.
+func (r *Reconciler) failed(ctx context.Context, inc *itopsv1alpha1.Incident, now time.Time, cause error) (ctrl.Result, error) {
+	msg := health.Truncate("reconcile failed, retrying: "+cause.Error(), 1024)
+	if c := meta.FindStatusCondition(inc.Status.Conditions, itopsv1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionFalse || c.Message != msg {
+		base := inc.DeepCopy()
+		meta.SetStatusCondition(&inc.Status.Conditions, metav1.Condition{Type: itopsv1alpha1.ConditionReady, Status: metav1.ConditionFalse,
+			Reason: itopsv1alpha1.ReasonReconcileError, Message: msg, ObservedGeneration: inc.Generation, LastTransitionTime: metav1.NewTime(now)})
+		if err := r.Status().Patch(ctx, inc, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsConflict(err) {
+			ctrl.LoggerFrom(ctx).Error(err, "recording the reconcile error in Ready")
+		}
+	}
+	return ctrl.Result{}, cause
 }
 
 // extras gathers what the incident's status depends on besides itself: the maintenance window
@@ -121,7 +156,63 @@ func (r *Reconciler) extras(ctx context.Context, inc *itopsv1alpha1.Incident, no
 			ex.slaTargets = sl.Spec.SLA
 		}
 	}
+	if c := inc.Status.CausedBy; c != nil && c.Kind == "Incident" {
+		cause := &itopsv1alpha1.Incident{}
+		if err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Name}, cause); client.IgnoreNotFound(err) != nil {
+			return ex, err
+		} else if err == nil {
+			ex.cause = cause
+		}
+	}
+	symptoms := &itopsv1alpha1.IncidentList{}
+	if err := r.List(ctx, symptoms, client.MatchingFields{causedByIndex: inc.Namespace + "/" + inc.Name}); err != nil {
+		return ex, err
+	}
+	for i := range symptoms.Items {
+		if s := &symptoms.Items[i]; lifecycle.IsOpen(s) {
+			ex.symptoms = append(ex.symptoms, itopsv1alpha1.IncidentReference{Kind: "Incident", Namespace: s.Namespace, Name: s.Name})
+		}
+	}
+	sort.Slice(ex.symptoms, func(i, j int) bool {
+		a, b := ex.symptoms[i], ex.symptoms[j]
+		return a.Namespace < b.Namespace || (a.Namespace == b.Namespace && a.Name < b.Name)
+	})
 	return ex, nil
+}
+
+// causedByIndex indexes incidents by the incident their status.causedBy names
+// ("namespace/name").
+const causedByIndex = "status.causedBy.incident"
+
+func causedByKey(o client.Object) []string {
+	inc, ok := o.(*itopsv1alpha1.Incident)
+	if !ok || inc.Status.CausedBy == nil || inc.Status.CausedBy.Kind != "Incident" {
+		return nil
+	}
+	return []string{inc.Status.CausedBy.Namespace + "/" + inc.Status.CausedBy.Name}
+}
+
+// relatedIncidents maps an incident to its cause and its symptoms: a symptom's link or
+// phase changes its cause's symptoms list; a cause's priority or phase changes its
+// symptoms' priority cap.
+func (r *Reconciler) relatedIncidents(ctx context.Context, o client.Object) []reconcile.Request {
+	inc, ok := o.(*itopsv1alpha1.Incident)
+	if !ok {
+		return nil
+	}
+	var out []reconcile.Request
+	if c := inc.Status.CausedBy; c != nil && c.Kind == "Incident" {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: c.Namespace, Name: c.Name}})
+	}
+	symptoms := &itopsv1alpha1.IncidentList{}
+	if err := r.List(ctx, symptoms, client.MatchingFields{causedByIndex: inc.Namespace + "/" + inc.Name}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing the symptoms of an incident", "incident", client.ObjectKeyFromObject(inc))
+		return out
+	}
+	for i := range symptoms.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&symptoms.Items[i])})
+	}
+	return out
 }
 
 // finalize writes the incident's final state to the audit trail, then lets it go.
@@ -139,6 +230,20 @@ func (r *Reconciler) finalize(ctx context.Context, inc *itopsv1alpha1.Incident) 
 	patch := client.MergeFrom(inc.DeepCopy())
 	controllerutil.RemoveFinalizer(inc, AuditFinalizer)
 	return client.IgnoreNotFound(r.Patch(ctx, inc, patch))
+}
+
+// causeOrSymptomChanged passes incident events that can change a cause's symptoms list or a
+// symptom's cap: creation, deletion, and updates of causedBy, phase or priority.
+var causeOrSymptomChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*itopsv1alpha1.Incident)
+		n, ok2 := e.ObjectNew.(*itopsv1alpha1.Incident)
+		if !ok1 || !ok2 {
+			return false
+		}
+		return !apiequality.Semantic.DeepEqual(o.Status.CausedBy, n.Status.CausedBy) || o.Status.Phase != n.Status.Phase ||
+			o.Status.Priority != n.Status.Priority
+	},
 }
 
 // audit writes a transition to the audit trail.
@@ -168,7 +273,7 @@ func observe(before, inc *itopsv1alpha1.Incident, t transition) {
 	case TransitionResolved, TransitionAutoResolved:
 		if st.ResolvedAt != nil {
 			resolver := "person"
-			if st.ResolvedBy == itopsv1alpha1.ResolvedByOperator {
+			if t.Type == TransitionAutoResolved {
 				resolver = "operator"
 			}
 			metrics.TimeToResolve.WithLabelValues(priority, resolver).Observe(st.ResolvedAt.Sub(st.DetectedAt.Time).Seconds())
@@ -201,11 +306,17 @@ func (r *Reconciler) now() time.Time {
 	return r.Clock.Now()
 }
 
-// SetupWithManager registers the controller.
+// SetupWithManager registers the controller and its index of symptoms by cause.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &itopsv1alpha1.Incident{}, causedByIndex, causedByKey); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&itopsv1alpha1.Incident{}).
 		Named("incident").
+		// Causes and symptoms follow each other (symptoms list, priority cap).
+		Watches(&itopsv1alpha1.Incident{}, handler.EnqueueRequestsFromMapFunc(r.relatedIncidents),
+			builder.WithPredicates(causeOrSymptomChanged)).
 		// A window that opens or closes changes what it suppresses.
 		Watches(&itopsv1alpha1.MaintenanceWindow{}, handler.EnqueueRequestsFromMapFunc(r.incidentsInScope)).
 		// A ServiceLevel's SLA targets set its incidents' deadlines (its status, rewritten as

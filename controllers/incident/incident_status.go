@@ -27,6 +27,10 @@ const (
 	TransitionRecovered      = "Recovered"
 	TransitionRecurred       = "Recurred"
 	TransitionClosed         = "Closed"
+	// TransitionLinked: the incident became a symptom of another (status.causedBy).
+	TransitionLinked = "Linked"
+	// TransitionUnlinked: its cause is no longer open; it stands on its own.
+	TransitionUnlinked = "Unlinked"
 )
 
 // transition is a status change worth a timeline entry, an Event and an audit record.
@@ -47,13 +51,17 @@ type desired struct {
 	Delete bool
 }
 
-// extras are the inputs from other objects: the maintenance window suppressing the incident and
-// the SLA target of its service for its priority.
+// extras are the inputs from other objects: the maintenance window suppressing the incident,
+// the SLA target of its service, the incident that causes it and those it causes.
 type extras struct {
 	// suppression is the window covering the incident now (its Window nil when none).
 	suppression maintenance.Suppression
 	// slaTargets are the SLA targets of the incident's ServiceLevel (nil when none).
 	slaTargets []itopsv1alpha1.SLATarget
+	// cause is the open incident status.causedBy names (nil when none, or not open).
+	cause *itopsv1alpha1.Incident
+	// symptoms are the incidents whose causedBy names this one, sorted.
+	symptoms []itopsv1alpha1.IncidentReference
 }
 
 // computeStatus returns the status of an incident with no maintenance window and no SLA.
@@ -77,66 +85,183 @@ func detectedAt(inc *itopsv1alpha1.Incident, now time.Time) metav1.Time {
 	return detected
 }
 
+// state is what the steps of compute share: the incident as read, the status being computed,
+// the transitions found so far and the next time boundary.
+type state struct {
+	inc *itopsv1alpha1.Incident
+	now time.Time
+	p   lifecycle.Policy
+	ex  extras
+	st  itopsv1alpha1.IncidentStatus
+	out []transition
+	// next is the earliest future boundary (zero: none).
+	next time.Time
+	// base is the priority before SLA escalation and cause capping.
+	base   itopsv1alpha1.Priority
+	remove bool
+}
+
+func (s *state) t() metav1.Time { return metav1.NewTime(s.now) }
+
+func (s *state) emit(typ, msg, by string) {
+	s.out = append(s.out, transition{Type: typ, Message: msg, By: by})
+}
+
+func (s *state) boundary(at time.Time) {
+	if s.next.IsZero() || at.Before(s.next) {
+		s.next = at
+	}
+}
+
+// steps are the lifecycle rules, applied in this order; each is a small pure function of the
+// state, table-tested on its own.
+var steps = []func(*state){
+	stepPriority,
+	stepOpened,
+	stepAcknowledgement,
+	stepPersonResolution,
+	stepWithdrawals,
+	stepObservation,
+	stepPhase,
+	stepClose,
+	stepRetention,
+	stepSuppression,
+	stepSLA,
+	stepCause,
+	stepReprioritized,
+	stepTimeline,
+	stepReady,
+}
+
 // compute returns the status an incident should have at now, the transitions that lead there,
 // and the next time boundary. It is pure: everything it needs is in the incident, the clock,
 // the policy and the extras.
 func compute(inc *itopsv1alpha1.Incident, now time.Time, p lifecycle.Policy, ex extras) desired {
-	st := *inc.Status.DeepCopy()
-	t := metav1.NewTime(now)
-	var out []transition
-	var next time.Time
-	boundary := func(at time.Time) {
-		if next.IsZero() || at.Before(next) {
-			next = at
+	s := &state{inc: inc, now: now, p: p, ex: ex, st: *inc.Status.DeepCopy()}
+	for _, step := range steps {
+		step(s)
+	}
+	d := desired{Status: s.st, Transitions: s.out, Delete: s.remove}
+	if !s.next.IsZero() {
+		d.RequeueAfter = s.next.Sub(now)
+	}
+	return d
+}
+
+// stepPriority: an incident with signals has the priority of its most urgent signal (active
+// ones first); others that of the ITIL matrix over impact and urgency.
+func stepPriority(s *state) {
+	s.st.Priority = priority.For(s.inc.Spec.Impact, s.inc.Spec.Urgency)
+	if p := health.SignalsPriority(s.inc.Status.Signals); p != "" {
+		s.st.Priority = p
+	}
+	s.base = s.st.Priority
+}
+
+// stepOpened records detection once: detectedAt, lastSeenAt, occurrences, previous, and the
+// Opened transition.
+func stepOpened(s *state) {
+	if s.st.Previous == "" && s.inc.Annotations[itopsv1alpha1.AnnotationPrevious] != "" {
+		s.st.Previous = s.inc.Annotations[itopsv1alpha1.AnnotationPrevious]
+	}
+	if s.st.DetectedAt != nil {
+		return
+	}
+	detected := detectedAt(s.inc, s.now)
+	s.st.DetectedAt = &detected
+	if s.st.LastSeenAt == nil {
+		s.st.LastSeenAt = &detected
+	}
+	if s.st.Occurrences == 0 {
+		s.st.Occurrences = 1
+	}
+	msg := fmt.Sprintf("%s incident opened (%s): %s", s.st.Priority, s.inc.Spec.Source, s.inc.Spec.Title)
+	if s.st.Previous != "" {
+		msg += "; recurs after " + s.st.Previous
+	}
+	s.emit(TransitionOpened, msg, openedBy(s.inc))
+}
+
+// stepAcknowledgement records a person's acknowledgement once.
+func stepAcknowledgement(s *state) {
+	if a := s.inc.Spec.Acknowledgement; a != nil && s.st.AcknowledgedAt == nil {
+		s.st.AcknowledgedAt = timeOr(a.At, s.t())
+		s.emit(TransitionAcknowledged, "acknowledged by "+orUnknown(a.By)+note(a.Note), a.By)
+	}
+}
+
+// autoResolved reports whether the status says the operator resolved the incident: the
+// AutoResolved condition only the controller sets (never status.resolvedBy, which a person
+// named "operator" shares).
+func autoResolved(st *itopsv1alpha1.IncidentStatus) bool {
+	return meta.IsStatusConditionTrue(st.Conditions, itopsv1alpha1.IncidentConditionAutoResolved)
+}
+
+// stepPersonResolution records a person's resolution once: when nobody resolved the incident
+// yet, or when the operator had (the person's word then replaces it). Incidents the operator
+// auto-resolved before the AutoResolved condition existed are recognised by their timeline.
+func stepPersonResolution(s *state) {
+	if legacyAutoResolved(s.inc) {
+		meta.SetStatusCondition(&s.st.Conditions, autoResolvedCondition(s.inc, "auto-resolved (recorded in the timeline)", s.now))
+	}
+	r := s.inc.Spec.Resolution
+	if r == nil || s.st.Phase == itopsv1alpha1.IncidentClosed || (s.st.ResolvedAt != nil && !autoResolved(&s.st)) {
+		return
+	}
+	s.st.ResolvedAt = timeOr(r.At, s.t())
+	s.st.ResolvedBy = r.By
+	meta.RemoveStatusCondition(&s.st.Conditions, itopsv1alpha1.IncidentConditionAutoResolved)
+	s.emit(TransitionResolved, fmt.Sprintf("resolved (%s) by %s%s", r.Code, orUnknown(r.By), note(r.Note)), r.By)
+}
+
+// legacyAutoResolved: resolved by the operator before the AutoResolved condition existed.
+func legacyAutoResolved(inc *itopsv1alpha1.Incident) bool {
+	st := &inc.Status
+	if st.Phase != itopsv1alpha1.IncidentResolved || st.ResolvedAt == nil || st.ResolvedBy != itopsv1alpha1.ResolvedByOperator ||
+		meta.FindStatusCondition(st.Conditions, itopsv1alpha1.IncidentConditionAutoResolved) != nil {
+		return false
+	}
+	for i := len(st.Timeline) - 1; i >= 0; i-- {
+		switch st.Timeline[i].Type {
+		case TransitionAutoResolved:
+			return true
+		case TransitionResolved, TransitionReopened:
+			return false
 		}
 	}
+	return false
+}
 
-	st.Priority = priority.For(inc.Spec.Impact, inc.Spec.Urgency)
-	if st.Previous == "" && inc.Annotations[itopsv1alpha1.AnnotationPrevious] != "" {
-		st.Previous = inc.Annotations[itopsv1alpha1.AnnotationPrevious]
-	}
-	if st.DetectedAt == nil {
-		detected := detectedAt(inc, now)
-		st.DetectedAt = &detected
-		if st.LastSeenAt == nil {
-			st.LastSeenAt = &detected
-		}
-		if st.Occurrences == 0 {
-			st.Occurrences = 1
-		}
-		msg := fmt.Sprintf("%s incident opened (%s): %s", st.Priority, inc.Spec.Source, inc.Spec.Title)
-		if st.Previous != "" {
-			msg += "; recurs after " + st.Previous
-		}
-		out = append(out, transition{TransitionOpened, msg, openedBy(inc)})
-	}
+func autoResolvedCondition(inc *itopsv1alpha1.Incident, msg string, now time.Time) metav1.Condition {
+	return metav1.Condition{Type: itopsv1alpha1.IncidentConditionAutoResolved, Status: metav1.ConditionTrue,
+		Reason: itopsv1alpha1.ReasonHealthy, Message: msg, ObservedGeneration: inc.Generation, LastTransitionTime: metav1.NewTime(now)}
+}
 
-	if a := inc.Spec.Acknowledgement; a != nil && st.AcknowledgedAt == nil {
-		st.AcknowledgedAt = timeOr(a.At, t)
-		out = append(out, transition{TransitionAcknowledged, "acknowledged by " + orUnknown(a.By) + note(a.Note), a.By})
+// stepWithdrawals: a person withdrawing their resolution or acknowledgement reopens the
+// incident.
+func stepWithdrawals(s *state) {
+	if s.inc.Spec.Resolution == nil && s.st.ResolvedAt != nil && !autoResolved(&s.st) && s.st.Phase == itopsv1alpha1.IncidentResolved {
+		s.emit(TransitionReopened, "resolution by "+orUnknown(s.st.ResolvedBy)+" withdrawn", "")
+		s.st.ResolvedAt, s.st.ResolvedBy = nil, ""
 	}
-	if r := inc.Spec.Resolution; r != nil && st.Phase != itopsv1alpha1.IncidentClosed &&
-		(st.ResolvedAt == nil || st.ResolvedBy == itopsv1alpha1.ResolvedByOperator) {
-		st.ResolvedAt = timeOr(r.At, t)
-		st.ResolvedBy = r.By
-		out = append(out, transition{TransitionResolved, fmt.Sprintf("resolved (%s) by %s%s", r.Code, orUnknown(r.By), note(r.Note)), r.By})
+	if s.inc.Spec.Acknowledgement == nil && s.st.AcknowledgedAt != nil {
+		s.emit(TransitionUnacknowledged, "acknowledgement withdrawn", "")
+		s.st.AcknowledgedAt = nil
 	}
+}
 
-	// A person withdrawing their resolution or acknowledgement reopens the incident.
-	if inc.Spec.Resolution == nil && st.ResolvedAt != nil && st.ResolvedBy != itopsv1alpha1.ResolvedByOperator &&
-		st.Phase == itopsv1alpha1.IncidentResolved {
-		out = append(out, transition{TransitionReopened, "resolution by " + orUnknown(st.ResolvedBy) + " withdrawn", ""})
-		st.ResolvedAt, st.ResolvedBy = nil, ""
+// stepObservation records what health detection observes (Recovered, Recurred).
+func stepObservation(s *state) {
+	if t, ok := observationChange(s.inc, s.st.Timeline, lifecycle.ProblemPresent(s.inc)); ok {
+		s.out = append(s.out, t)
 	}
-	if inc.Spec.Acknowledgement == nil && st.AcknowledgedAt != nil {
-		out = append(out, transition{TransitionUnacknowledged, "acknowledgement withdrawn", ""})
-		st.AcknowledgedAt = nil
-	}
+}
 
+// stepPhase sets the phase: Resolved by a person; auto-resolved once the problem stayed
+// absent for ResolveAfter; reopened when it returns within ReopenWindow of auto-resolution.
+func stepPhase(s *state) {
+	inc, st := s.inc, &s.st
 	present := lifecycle.ProblemPresent(inc)
-	if t, ok := observationChange(inc, st.Timeline, present); ok {
-		out = append(out, t)
-	}
 	working := itopsv1alpha1.IncidentOpen
 	if inc.Spec.Acknowledgement != nil {
 		working = itopsv1alpha1.IncidentAcknowledged
@@ -146,96 +271,152 @@ func compute(inc *itopsv1alpha1.Incident, now time.Time, p lifecycle.Policy, ex 
 		// Closed is final.
 	case inc.Spec.Resolution != nil:
 		st.Phase = itopsv1alpha1.IncidentResolved
-	case lifecycle.IsAutoResolved(inc):
+	case st.Phase == itopsv1alpha1.IncidentResolved && autoResolved(st):
 		// The problem came back after the operator resolved it (auto-resolution needs it absent,
 		// so present again means it returned; times have second precision, so compare loosely):
 		// reopen within the window.
 		if present != nil && present.Status == metav1.ConditionTrue &&
-			present.LastTransitionTime.Sub(st.ResolvedAt.Time) <= p.ReopenWindow {
+			present.LastTransitionTime.Sub(st.ResolvedAt.Time) <= s.p.ReopenWindow {
+			returned := max(0, present.LastTransitionTime.Sub(st.ResolvedAt.Time)).Round(time.Second)
 			st.Phase = working
 			st.ResolvedAt, st.ResolvedBy = nil, ""
-			out = append(out, transition{TransitionReopened, "the problem returned " +
-				max(0, present.LastTransitionTime.Sub(inc.Status.ResolvedAt.Time)).Round(time.Second).String() +
-				" after auto-resolution: " + present.Message, itopsv1alpha1.ResolvedByOperator})
+			meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.IncidentConditionAutoResolved)
+			s.emit(TransitionReopened, "the problem returned "+returned.String()+" after auto-resolution: "+present.Message,
+				itopsv1alpha1.ResolvedByOperator)
 		}
 	default:
 		st.Phase = working
 		if present != nil && present.Status == metav1.ConditionFalse {
-			healthyAt := present.LastTransitionTime.Add(p.ResolveAfter)
-			if !now.Before(healthyAt) {
+			healthyAt := present.LastTransitionTime.Add(s.p.ResolveAfter)
+			if !s.now.Before(healthyAt) {
+				t := s.t()
+				msg := fmt.Sprintf("healthy since %s (%s)", present.LastTransitionTime.UTC().Format(time.RFC3339), s.p.ResolveAfter)
 				st.Phase = itopsv1alpha1.IncidentResolved
 				st.ResolvedAt, st.ResolvedBy = &t, itopsv1alpha1.ResolvedByOperator
-				out = append(out, transition{TransitionAutoResolved, fmt.Sprintf("healthy since %s (%s)",
-					present.LastTransitionTime.UTC().Format(time.RFC3339), p.ResolveAfter), itopsv1alpha1.ResolvedByOperator})
+				meta.SetStatusCondition(&st.Conditions, autoResolvedCondition(inc, msg, s.now))
+				s.emit(TransitionAutoResolved, msg, itopsv1alpha1.ResolvedByOperator)
 			} else {
-				boundary(healthyAt)
+				s.boundary(healthyAt)
 			}
 		}
 	}
+}
 
-	if st.Phase == itopsv1alpha1.IncidentResolved && st.ResolvedAt != nil {
-		closeAt := st.ResolvedAt.Add(p.CloseAfter)
-		if !now.Before(closeAt) {
-			st.Phase, st.ClosedAt = itopsv1alpha1.IncidentClosed, &t
-			out = append(out, transition{TransitionClosed, "closed after " + p.CloseAfter.String() + " resolved", itopsv1alpha1.ResolvedByOperator})
+// stepClose closes a resolved incident after CloseAfter.
+func stepClose(s *state) {
+	if s.st.Phase != itopsv1alpha1.IncidentResolved || s.st.ResolvedAt == nil {
+		return
+	}
+	closeAt := s.st.ResolvedAt.Add(s.p.CloseAfter)
+	if s.now.Before(closeAt) {
+		s.boundary(closeAt)
+		return
+	}
+	t := s.t()
+	s.st.Phase, s.st.ClosedAt = itopsv1alpha1.IncidentClosed, &t
+	s.emit(TransitionClosed, "closed after "+s.p.CloseAfter.String()+" resolved", itopsv1alpha1.ResolvedByOperator)
+}
+
+// stepRetention deletes a closed incident after DeleteClosedAfter.
+func stepRetention(s *state) {
+	if s.st.Phase != itopsv1alpha1.IncidentClosed || s.st.ClosedAt == nil {
+		return
+	}
+	deleteAt := s.st.ClosedAt.Add(s.p.DeleteClosedAfter)
+	if s.now.Before(deleteAt) {
+		s.boundary(deleteAt)
+		return
+	}
+	s.remove = true
+}
+
+// stepSuppression applies the covering Maintenance window.
+func stepSuppression(s *state) {
+	tr, until := applySuppression(&s.st, s.inc, s.ex.suppression, s.now)
+	if tr != nil {
+		s.out = append(s.out, *tr)
+	}
+	if until.After(s.now) {
+		s.boundary(until)
+	}
+}
+
+// stepSLA applies the service's SLA deadlines (and escalates for breaches).
+func stepSLA(s *state) {
+	out, next := applySLA(&s.st, s.inc, sla.TargetFor(s.ex.slaTargets, s.base), s.now)
+	s.out = append(s.out, out...)
+	if !next.IsZero() {
+		s.boundary(next)
+	}
+}
+
+// stepCause marks a symptom (causedBy names an open incident): Symptom=True and a priority
+// never above its cause's; and lists this incident's own symptoms.
+func stepCause(s *state) {
+	st := &s.st
+	st.Symptoms = nil
+	if len(s.ex.symptoms) > 0 {
+		st.Symptoms = append([]itopsv1alpha1.IncidentReference(nil), s.ex.symptoms[:min(len(s.ex.symptoms), itopsv1alpha1.MaxSymptoms)]...)
+	}
+	c := st.CausedBy
+	isSymptom := c != nil && c.Kind == "Incident" && s.ex.cause != nil && lifecycle.IsOpen(s.ex.cause)
+	old := meta.FindStatusCondition(st.Conditions, itopsv1alpha1.IncidentConditionSymptom)
+	switch {
+	case isSymptom:
+		msg := fmt.Sprintf("caused by incident %s/%s (%s): a notifier does not page on this incident on its own", c.Namespace, c.Name, s.ex.cause.Status.Priority)
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: itopsv1alpha1.IncidentConditionSymptom, Status: metav1.ConditionTrue,
+			Reason: itopsv1alpha1.ReasonCausedByIncident, Message: msg, ObservedGeneration: s.inc.Generation, LastTransitionTime: s.t()})
+		st.Priority = priority.Cap(st.Priority, s.ex.cause.Status.Priority)
+		if old == nil || old.Status != metav1.ConditionTrue {
+			s.emit(TransitionLinked, fmt.Sprintf("symptom of incident %s/%s", c.Namespace, c.Name), itopsv1alpha1.ResolvedByOperator)
+		}
+	case old != nil && old.Status == metav1.ConditionTrue:
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: itopsv1alpha1.IncidentConditionSymptom, Status: metav1.ConditionFalse,
+			Reason: itopsv1alpha1.ReasonCauseResolved, Message: "no open incident explains this one any more: it stands on its own",
+			ObservedGeneration: s.inc.Generation, LastTransitionTime: s.t()})
+		s.emit(TransitionUnlinked, "no longer a symptom: its cause is resolved or gone", itopsv1alpha1.ResolvedByOperator)
+	}
+}
+
+// stepReprioritized records a priority change.
+func stepReprioritized(s *state) {
+	old, cur := s.inc.Status.Priority, s.st.Priority
+	if s.inc.Status.DetectedAt == nil || old == "" || old == cur {
+		return
+	}
+	msg := fmt.Sprintf("priority %s -> %s", old, cur)
+	if cur != s.base {
+		msg += fmt.Sprintf(" (%s from its signals or impact and urgency", s.base)
+		if priority.Rank(cur) > priority.Rank(s.base) {
+			msg += ", capped at its cause's)"
 		} else {
-			boundary(closeAt)
+			msg += ", escalated for missed SLA deadlines)"
 		}
 	}
-	var remove bool
-	if st.Phase == itopsv1alpha1.IncidentClosed && st.ClosedAt != nil {
-		deleteAt := st.ClosedAt.Add(p.DeleteClosedAfter)
-		if !now.Before(deleteAt) {
-			remove = true
-		} else {
-			boundary(deleteAt)
-		}
-	}
+	s.emit(TransitionReprioritized, msg, "")
+}
 
-	if tr, until := applySuppression(&st, inc, ex.suppression, now); tr != nil || !until.IsZero() {
-		if tr != nil {
-			out = append(out, *tr)
-		}
-		if until.After(now) {
-			boundary(until)
-		}
+// stepTimeline appends the transitions to the bounded timeline.
+func stepTimeline(s *state) {
+	for _, c := range s.out {
+		s.st.Timeline, s.st.TimelineOmitted = appendTimeline(s.st.Timeline, s.st.TimelineOmitted,
+			itopsv1alpha1.TimelineEntry{At: s.t(), Type: c.Type, Message: health.Truncate(c.Message, 1024)})
 	}
-	base := st.Priority
-	slaOut, slaNext := applySLA(&st, inc, sla.TargetFor(ex.slaTargets, base), now)
-	out = append(out, slaOut...)
-	if !slaNext.IsZero() {
-		boundary(slaNext)
-	}
-	if inc.Status.DetectedAt != nil && inc.Status.Priority != "" && inc.Status.Priority != st.Priority {
-		msg := fmt.Sprintf("priority %s -> %s", inc.Status.Priority, st.Priority)
-		if st.Priority != base {
-			msg += fmt.Sprintf(" (%s by impact and urgency, escalated for missed SLA deadlines)", base)
-		}
-		out = append(out, transition{TransitionReprioritized, msg, ""})
-	}
+}
 
-	for _, c := range out {
-		st.Timeline, st.TimelineOmitted = appendTimeline(st.Timeline, st.TimelineOmitted,
-			itopsv1alpha1.TimelineEntry{At: t, Type: c.Type, Message: health.Truncate(c.Message, 1024)})
-	}
-
-	st.ObservedGeneration = inc.Generation
-	meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+// stepReady reports the status as fully reconciled.
+func stepReady(s *state) {
+	s.st.ObservedGeneration = s.inc.Generation
+	meta.SetStatusCondition(&s.st.Conditions, metav1.Condition{
 		Type:               itopsv1alpha1.ConditionReady,
 		Status:             metav1.ConditionTrue,
 		Reason:             itopsv1alpha1.ReasonReconciled,
-		Message:            fmt.Sprintf("incident is %s at priority %s", st.Phase, st.Priority),
-		ObservedGeneration: inc.Generation,
-		LastTransitionTime: t,
+		Message:            fmt.Sprintf("incident is %s at priority %s", s.st.Phase, s.st.Priority),
+		ObservedGeneration: s.inc.Generation,
+		LastTransitionTime: s.t(),
 	})
-	meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionReconciling)
-	meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionStalled)
-
-	d := desired{Status: st, Transitions: out, Delete: remove}
-	if !next.IsZero() {
-		d.RequeueAfter = next.Sub(now)
-	}
-	return d
+	meta.RemoveStatusCondition(&s.st.Conditions, itopsv1alpha1.ConditionReconciling)
+	meta.RemoveStatusCondition(&s.st.Conditions, itopsv1alpha1.ConditionStalled)
 }
 
 // observationChange returns the timeline entry for a change in what health detection

@@ -50,9 +50,11 @@ func problem(status metav1.ConditionStatus, since time.Duration) func(*itopsv1al
 	}
 }
 
-func autoResolved(ago time.Duration) func(*itopsv1alpha1.Incident) {
+func autoResolvedAgo(ago time.Duration) func(*itopsv1alpha1.Incident) {
 	return func(inc *itopsv1alpha1.Incident) {
 		inc.Status.Phase, inc.Status.ResolvedAt, inc.Status.ResolvedBy = itopsv1alpha1.IncidentResolved, at(ago), itopsv1alpha1.ResolvedByOperator
+		meta.SetStatusCondition(&inc.Status.Conditions, metav1.Condition{Type: itopsv1alpha1.IncidentConditionAutoResolved,
+			Status: metav1.ConditionTrue, Reason: itopsv1alpha1.ReasonHealthy, LastTransitionTime: *at(ago)})
 	}
 }
 
@@ -157,7 +159,7 @@ func TestComputeStatus(t *testing.T) {
 		},
 		{
 			name:      "an auto-resolved incident reopens when the problem returns within the window",
-			inc:       incident(automated, opened, autoResolved(10*time.Minute), problem(metav1.ConditionTrue, time.Minute)),
+			inc:       incident(automated, opened, autoResolvedAgo(10*time.Minute), problem(metav1.ConditionTrue, time.Minute)),
 			wantPhase: "Open", wantPriority: "P3", wantTransitions: "Reopened",
 			check: func(t *testing.T, st itopsv1alpha1.IncidentStatus) {
 				if st.ResolvedAt != nil || st.ResolvedBy != "" {
@@ -170,7 +172,7 @@ func TestComputeStatus(t *testing.T) {
 		},
 		{
 			name: "an acknowledged incident reopens as Acknowledged",
-			inc: incident(automated, opened, autoResolved(10*time.Minute), problem(metav1.ConditionTrue, time.Minute), func(i *itopsv1alpha1.Incident) {
+			inc: incident(automated, opened, autoResolvedAgo(10*time.Minute), problem(metav1.ConditionTrue, time.Minute), func(i *itopsv1alpha1.Incident) {
 				i.Spec.Acknowledgement = &itopsv1alpha1.Acknowledgement{By: "a"}
 				i.Status.AcknowledgedAt = at(time.Hour)
 			}),
@@ -178,7 +180,7 @@ func TestComputeStatus(t *testing.T) {
 		},
 		{
 			name:      "beyond the reopen window it stays resolved (detection opens a new incident)",
-			inc:       incident(automated, opened, autoResolved(2*time.Hour), problem(metav1.ConditionTrue, time.Minute)),
+			inc:       incident(automated, opened, autoResolvedAgo(2*time.Hour), problem(metav1.ConditionTrue, time.Minute)),
 			wantPhase: "Resolved", wantPriority: "P3", wantRequeue: 22 * time.Hour,
 		},
 		{
@@ -190,7 +192,7 @@ func TestComputeStatus(t *testing.T) {
 		},
 		{
 			name:      "a person resolving an auto-resolved incident is recorded",
-			inc:       incident(automated, opened, autoResolved(10*time.Minute), resolvedBy("carol", 0)),
+			inc:       incident(automated, opened, autoResolvedAgo(10*time.Minute), resolvedBy("carol", 0)),
 			wantPhase: "Resolved", wantPriority: "P3", wantTransitions: "Resolved", wantRequeue: 24 * time.Hour,
 		},
 		{
@@ -214,12 +216,12 @@ func TestComputeStatus(t *testing.T) {
 		},
 		{
 			name:      "resolved incidents close after the retention",
-			inc:       incident(automated, opened, autoResolved(25*time.Hour)),
+			inc:       incident(automated, opened, autoResolvedAgo(25*time.Hour)),
 			wantPhase: "Closed", wantPriority: "P3", wantTransitions: "Closed", wantRequeue: 720 * time.Hour,
 		},
 		{
 			name:      "closed incidents are deleted after their retention",
-			inc:       incident(automated, opened, autoResolved(800*time.Hour), func(i *itopsv1alpha1.Incident) { i.Status.Phase, i.Status.ClosedAt = "Closed", at(721*time.Hour) }),
+			inc:       incident(automated, opened, autoResolvedAgo(800*time.Hour), func(i *itopsv1alpha1.Incident) { i.Status.Phase, i.Status.ClosedAt = "Closed", at(721*time.Hour) }),
 			wantPhase: "Closed", wantPriority: "P3", wantDelete: true,
 		},
 	}

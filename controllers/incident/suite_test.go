@@ -2,6 +2,7 @@ package incident
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -197,6 +198,122 @@ var _ = Describe("Suppression by maintenance windows", func() {
 			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 			g.Expect(c.Message).To(ContainSubstring("this is a normal open incident now"))
 			g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentOpen))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+	})
+})
+
+var _ = Describe("The operator's own marks", func() {
+	It("record a person whose user name is operator resolving an incident once, not on every pass", func() {
+		inc := &itopsv1alpha1.Incident{
+			ObjectMeta: metav1.ObjectMeta{Name: "resolved-by-operator", Namespace: newNamespace()},
+			Spec:       itopsv1alpha1.IncidentSpec{Title: "disk full", Impact: "Medium", Urgency: "Medium"},
+		}
+		Expect(env.Client.Create(ctx, inc)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentOpen))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		patch := client.MergeFrom(inc.DeepCopy())
+		inc.Spec.Resolution = &itopsv1alpha1.Resolution{Code: itopsv1alpha1.ResolutionFixed, By: itopsv1alpha1.ResolvedByOperator}
+		Expect(env.Client.Patch(ctx, inc, patch)).To(Succeed())
+		resolvedEntries := func(g Gomega) int {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			n := 0
+			for _, e := range inc.Status.Timeline {
+				if e.Type == TransitionResolved {
+					n++
+				}
+			}
+			return n
+		}
+		Eventually(resolvedEntries).WithTimeout(20 * time.Second).Should(Equal(1))
+		Expect(meta.FindStatusCondition(inc.Status.Conditions, itopsv1alpha1.IncidentConditionAutoResolved)).To(BeNil())
+		Consistently(resolvedEntries).WithTimeout(3 * time.Second).Should(Equal(1))
+	})
+
+	It("write each audit transition exactly once while another writer keeps changing the incident", func() {
+		ns := newNamespace()
+		inc := &itopsv1alpha1.Incident{
+			ObjectMeta: metav1.ObjectMeta{Name: "contended", Namespace: ns},
+			Spec:       itopsv1alpha1.IncidentSpec{Title: "contended", Impact: "High", Urgency: "Medium"},
+		}
+		Expect(env.Client.Create(ctx, inc)).To(Succeed())
+		// A detector refreshing lastSeenAt as fast as it can: the controller's optimistic-lock
+		// patches conflict and are retried.
+		for i := range 30 {
+			Eventually(func() error {
+				cur := &itopsv1alpha1.Incident{}
+				if err := env.Client.Get(ctx, client.ObjectKeyFromObject(inc), cur); err != nil {
+					return err
+				}
+				base := cur.DeepCopy()
+				t := metav1.NewTime(time.Now().Add(time.Duration(i) * time.Second))
+				cur.Status.LastSeenAt = &t
+				return env.Client.Status().Patch(ctx, cur, client.MergeFrom(base))
+			}).WithTimeout(10 * time.Second).Should(Succeed())
+		}
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			g.Expect(inc.Status.Timeline).To(ContainElement(HaveField("Type", TransitionOpened)))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		opened := func() int {
+			n := 0
+			for _, line := range auditTrail.records() {
+				if strings.Contains(line, `"name":"contended"`) && strings.Contains(line, `"namespace":"`+ns+`"`) && strings.Contains(line, `"transition":"Opened"`) {
+					n++
+				}
+			}
+			return n
+		}
+		Eventually(opened).WithTimeout(10 * time.Second).Should(Equal(1))
+		Consistently(opened).WithTimeout(2 * time.Second).Should(Equal(1))
+	})
+})
+
+var _ = Describe("Causes and symptoms", func() {
+	It("cap a symptom's priority at its cause's, mark it, and list it on the cause", func() {
+		causeNS, symptomNS := newNamespace(), newNamespace()
+		cause := &itopsv1alpha1.Incident{
+			ObjectMeta: metav1.ObjectMeta{Name: "node-n1", Namespace: causeNS},
+			Spec:       itopsv1alpha1.IncidentSpec{Title: "Node n1: NodeNotReady", Impact: "High", Urgency: "Medium"},
+		}
+		Expect(env.Client.Create(ctx, cause)).To(Succeed())
+		symptom := &itopsv1alpha1.Incident{
+			ObjectMeta: metav1.ObjectMeta{Name: "daemonset-agent", Namespace: symptomNS},
+			Spec:       itopsv1alpha1.IncidentSpec{Title: "DaemonSet agent: WorkloadUnavailable", Impact: "High", Urgency: "High"},
+		}
+		Expect(env.Client.Create(ctx, symptom)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(symptom), symptom)).To(Succeed())
+			g.Expect(symptom.Status.Priority).To(Equal(itopsv1alpha1.PriorityP1))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+
+		By("a detector linking the symptom to its cause")
+		Eventually(func() error {
+			g := &itopsv1alpha1.Incident{}
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(symptom), g); err != nil {
+				return err
+			}
+			base := g.DeepCopy()
+			g.Status.CausedBy = &itopsv1alpha1.IncidentReference{Kind: "Incident", Namespace: causeNS, Name: "node-n1"}
+			return env.Client.Status().Patch(ctx, g, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(symptom), symptom)).To(Succeed())
+			g.Expect(symptom.Status.Priority).To(Equal(itopsv1alpha1.PriorityP2))
+			g.Expect(meta.IsStatusConditionTrue(symptom.Status.Conditions, itopsv1alpha1.IncidentConditionSymptom)).To(BeTrue())
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(cause), cause)).To(Succeed())
+			g.Expect(cause.Status.Symptoms).To(ConsistOf(itopsv1alpha1.IncidentReference{Kind: "Incident", Namespace: symptomNS, Name: "daemonset-agent"}))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+
+		By("the cause resolved: the symptom stands on its own again")
+		patch := client.MergeFrom(cause.DeepCopy())
+		cause.Spec.Resolution = &itopsv1alpha1.Resolution{Code: itopsv1alpha1.ResolutionFixed, By: "alice"}
+		Expect(env.Client.Patch(ctx, cause, patch)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(symptom), symptom)).To(Succeed())
+			g.Expect(symptom.Status.Priority).To(Equal(itopsv1alpha1.PriorityP1))
+			g.Expect(meta.IsStatusConditionFalse(symptom.Status.Conditions, itopsv1alpha1.IncidentConditionSymptom)).To(BeTrue())
 		}).WithTimeout(20 * time.Second).Should(Succeed())
 	})
 })

@@ -101,9 +101,18 @@ func (r *Reconciler) subjectOf(ctx context.Context, ref itopsv1alpha1.ObjectRefe
 		o = &corev1.Node{}
 	case "Namespace":
 		o = &corev1.Namespace{}
+	case "CronJob":
+		o = &batchv1.CronJob{}
+	case "ChangeRequest", "ServiceLevel":
+	default:
+		// Any other subject (Argo Rollouts, bare ReplicaSets, custom resources): its labels
+		// from the metadata cache.
+		m := &metav1.PartialObjectMetadata{}
+		m.APIVersion, m.Kind = ref.APIVersion, ref.Kind
+		o = m
 	}
 	if o != nil {
-		if err := r.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, o); err != nil && !apierrors.IsNotFound(err) {
+		if err := r.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, o); err != nil && !apierrors.IsNotFound(err) && !meta.IsNoMatchError(err) {
 			return obj, err
 		}
 		obj.Labels = o.GetLabels()

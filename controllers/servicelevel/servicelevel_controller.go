@@ -25,7 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
-	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
+	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/maintenance"
@@ -41,7 +41,7 @@ type Reconciler struct {
 	client.Client
 	Recorder recorder.EventRecorder
 	// Incidents opens and recovers ErrorBudgetBurn incidents.
-	Incidents *healthcontrollers.Syncer
+	Incidents *incidentwriter.Writer
 	// ClusterNamespace holds cluster-wide MaintenanceWindows.
 	ClusterNamespace string
 	// Audit records the automatic scaling steps.
@@ -123,7 +123,7 @@ func (r *Reconciler) reconcile(ctx context.Context, sl *itopsv1alpha1.ServiceLev
 		return ctrl.Result{}, fmt.Errorf("reading the service's workloads and windows: %w", err)
 	}
 	d := computeStatus(sl, in, now)
-	if err := r.Incidents.Sync(ctx, Subject(sl), incidentReasons, d.problems, sl.Name); err != nil {
+	if err := r.Incidents.Sync(ctx, incidentwriter.Observation{Subject: Subject(sl), Judged: incidentReasons, Problems: d.problems, Service: sl.Name}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("keeping the ServiceLevel's incidents: %w", err)
 	}
 	if !apiequality.Semantic.DeepEqual(d.status, sl.Status) {

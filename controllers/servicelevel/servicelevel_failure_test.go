@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
-	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
+	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/test/cluster"
 )
@@ -37,7 +37,7 @@ func failingReconciler(t *testing.T, funcs interceptor.Funcs) (*Reconciler, clie
 	c := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithObjects(sl).WithStatusSubresource(sl).WithInterceptorFuncs(funcs).Build()
 	clk := clocktesting.NewFakePassiveClock(now)
 	r := &Reconciler{Client: c, Recorder: events.NewFakeRecorder(10), Audit: audit.New(logr.Discard()), Clock: clk,
-		Incidents: &healthcontrollers.Syncer{Client: c, Clock: clk}, ClusterNamespace: "itops-cluster"}
+		Incidents: &incidentwriter.Writer{Client: c, Clock: clk}, ClusterNamespace: "itops-cluster"}
 	return r, c, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(sl)}
 }
 

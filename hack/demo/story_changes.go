@@ -187,9 +187,9 @@ func changesStory(ctx context.Context, d *demo) error {
 		return err
 	}
 	inc := &itopsv1alpha1.Incident{}
-	if err := d.waitFor(ctx, "the ChangeFailed incident", 30*time.Second, func(ctx context.Context) (bool, error) {
-		err := d.c.Client.Get(ctx, client.ObjectKey{Namespace: changeNamespace, Name: "changerequest-payments-3-2-changefailed"}, inc)
-		return err == nil && len(inc.Status.RelatedChanges) > 0, client.IgnoreNotFound(err)
+	if err := d.waitFor(ctx, "the workload's incident linked to the failed change", 30*time.Second, func(ctx context.Context) (bool, error) {
+		err := d.c.Client.Get(ctx, client.ObjectKey{Namespace: changeNamespace, Name: "deployment-payments-api"}, inc)
+		return err == nil && inc.Status.CausedBy != nil && len(inc.Status.RelatedChanges) > 0, client.IgnoreNotFound(err)
 	}); err != nil {
 		return err
 	}
@@ -197,7 +197,7 @@ func changesStory(ctx context.Context, d *demo) error {
 		return err
 	}
 	if err := d.kubectl("get", "incident", inc.Name, "-n", changeNamespace, "-o",
-		"custom-columns=PRIORITY:.status.priority,SOURCE:.spec.source,RELATED-CHANGES:.status.relatedChanges,WHAT:.spec.description"); err != nil {
+		"custom-columns=PRIORITY:.status.priority,REASON:.spec.reason,CAUSED-BY:.status.causedBy.name,SIGNALS:.status.signals[*].reason,RELATED-CHANGES:.status.relatedChanges"); err != nil {
 		return err
 	}
 	d.n.say("\nRolling back to the previous revision is always allowed, without a change (and audited):")

@@ -31,7 +31,7 @@ func incidentsStory(ctx context.Context, d *demo) error {
 		return err
 	}
 	crash := &itopsv1alpha1.Incident{}
-	crashKey := client.ObjectKey{Namespace: demoNamespace, Name: "deployment-checkout-api-crashloopbackoff"}
+	crashKey := client.ObjectKey{Namespace: demoNamespace, Name: "deployment-checkout-api"}
 	if err := d.waitFor(ctx, "the operator to notice", time.Minute, func(ctx context.Context) (bool, error) {
 		err := c.Get(ctx, crashKey, crash)
 		return err == nil && crash.Status.Priority != "", client.IgnoreNotFound(err)
@@ -61,7 +61,7 @@ func incidentsStory(ctx context.Context, d *demo) error {
 		return err
 	}
 	nodeInc := &itopsv1alpha1.Incident{}
-	nodeKey := client.ObjectKey{Namespace: "itops-cluster", Name: "node-kwok-node-2-nodenotready"}
+	nodeKey := client.ObjectKey{Namespace: "itops-cluster", Name: "node-kwok-node-2"}
 	if err := d.waitFor(ctx, "the NodeNotReady incident (after the node's grace period)", time.Minute, func(ctx context.Context) (bool, error) {
 		err := c.Get(ctx, nodeKey, nodeInc)
 		return err == nil && nodeInc.Status.Priority != "", client.IgnoreNotFound(err)

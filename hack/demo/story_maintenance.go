@@ -83,7 +83,7 @@ spec:
 		return err
 	}
 	inc := &itopsv1alpha1.Incident{}
-	key := client.ObjectKey{Namespace: maintenanceNamespace, Name: "deployment-inventory-api-crashloopbackoff"}
+	key := client.ObjectKey{Namespace: maintenanceNamespace, Name: "deployment-inventory-api"}
 	if err := d.waitFor(ctx, "the suppressed incident", 30*time.Second, func(ctx context.Context) (bool, error) {
 		err := c.Get(ctx, key, inc)
 		return err == nil && meta.IsStatusConditionTrue(inc.Status.Conditions, itopsv1alpha1.IncidentConditionSuppressed), client.IgnoreNotFound(err)

@@ -405,3 +405,37 @@ func Truncate(s string, n int) string {
 	}
 	return s[:cut] + "..."
 }
+
+// CronJobProblems judges a CronJob by its latest finished run: JobFailed when that Job
+// failed, nothing when it succeeded (a later success clears an earlier failure, a later
+// failure recurs). Runs still active are not judged yet.
+func CronJobProblems(cj *batchv1.CronJob, jobs []batchv1.Job) []Problem {
+	var latest *batchv1.Job
+	var latestAt time.Time
+	var failure *batchv1.JobCondition
+	for i := range jobs {
+		j := &jobs[i]
+		for k := range j.Status.Conditions {
+			c := &j.Status.Conditions[k]
+			if c.Status != corev1.ConditionTrue || (c.Type != batchv1.JobFailed && c.Type != batchv1.JobComplete) {
+				continue
+			}
+			at := c.LastTransitionTime.Time
+			if latest == nil || at.After(latestAt) || (at.Equal(latestAt) && j.CreationTimestamp.After(latest.CreationTimestamp.Time)) ||
+				(at.Equal(latestAt) && j.CreationTimestamp.Equal(&latest.CreationTimestamp) && j.Name > latest.Name) {
+				latest, latestAt, failure = j, at, nil
+				if c.Type == batchv1.JobFailed {
+					failure = c
+				}
+			}
+		}
+	}
+	if failure == nil {
+		return nil
+	}
+	return []Problem{{
+		Reason:  itopsv1alpha1.ReasonJobFailed,
+		Message: fmt.Sprintf("the latest run of cronjob %s, job %s, failed: %s: %s", cj.Name, latest.Name, failure.Reason, firstLine(failure.Message)),
+		Since:   failure.LastTransitionTime.Time,
+	}}
+}

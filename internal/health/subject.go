@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -33,27 +32,57 @@ func (s Subject) String() string {
 	return s.Kind + "/" + s.Namespace + "/" + s.Name
 }
 
-// ReplicaSetOwner returns the controller of the named ReplicaSet in the pod's namespace, or
-// nil when it has none or is not known (yet).
-type ReplicaSetOwner func(name string) *metav1.OwnerReference
+// MaxOwnerDepth bounds the chain of controllers a pod is rolled up through (pod -> ReplicaSet
+// -> Deployment is 2; pod -> Job -> CronJob is 2; operators rarely nest deeper than 3).
+const MaxOwnerDepth = 5
 
-// PodSubject rolls a pod up to the workload that owns it: Pod -> ReplicaSet -> Deployment,
-// StatefulSet, DaemonSet, Job. A pod without a controller is its own subject.
-func PodSubject(pod *corev1.Pod, rsOwner ReplicaSetOwner) Subject {
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil {
-		return Subject{APIVersion: "v1", Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name}
-	}
-	if ref.Kind == "ReplicaSet" && rsOwner != nil {
-		if owner := rsOwner(ref.Name); owner != nil {
-			return Subject{APIVersion: owner.APIVersion, Kind: owner.Kind, Namespace: pod.Namespace, Name: owner.Name}
+// OwnerLookup returns the controller (ownerReference with controller=true) of the object that
+// ref names in namespace, or nil when it has none. found is false when the object is not known
+// (deleted, not in the cache yet, a kind the API server does not serve).
+type OwnerLookup func(namespace string, ref metav1.OwnerReference) (owner *metav1.OwnerReference, found bool, err error)
+
+// Rollup follows the chain of controllers from obj (a Pod, a Job...) up to the top-most one
+// that is known, at most MaxOwnerDepth steps: Pod -> ReplicaSet -> Deployment or Rollout, Pod
+// -> Job -> CronJob, Pod -> any custom resource. An object without a controller is its own
+// subject. A controller the lookup cannot find ends the chain there (its pods are still
+// judged, on the last object known to exist or be named).
+func Rollup(obj metav1.Object, apiVersion, kind string, lookup OwnerLookup) (Subject, error) {
+	subj := Subject{APIVersion: apiVersion, Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}
+	ref := metav1.GetControllerOfNoCopy(obj)
+	for depth := 0; ref != nil && depth < MaxOwnerDepth; depth++ {
+		subj = Subject{APIVersion: ref.APIVersion, Kind: ref.Kind, Namespace: obj.GetNamespace(), Name: ref.Name}
+		owner, found, err := lookup(obj.GetNamespace(), *ref)
+		if err != nil {
+			return subj, err
 		}
+		if !found {
+			break
+		}
+		ref = owner
 	}
-	return Subject{APIVersion: ref.APIVersion, Kind: ref.Kind, Namespace: pod.Namespace, Name: ref.Name}
+	return subj, nil
 }
 
-// Fingerprint is the deduplication key of an automated incident: one per subject and reason.
-func Fingerprint(reason string, s Subject) string {
+// Group is the API group of the subject ("" for the core group).
+func (s Subject) Group() string {
+	if i := strings.IndexByte(s.APIVersion, '/'); i >= 0 {
+		return s.APIVersion[:i]
+	}
+	return ""
+}
+
+// Fingerprint is the deduplication key of a subject's incidents: one incident per affected
+// thing (its group, kind, namespace and name), whatever problems it shows. It does not
+// depend on the reason, so a new problem of the same thing joins its open incident.
+func Fingerprint(s Subject) string {
+	sum := sha256.Sum256([]byte(strings.Join([]string{"subject", s.Group(), s.Kind, s.Namespace, s.Name}, "\x00")))
+	return "hc-" + hex.EncodeToString(sum[:])[:40]
+}
+
+// LegacyFingerprint is the per-reason key incidents had before signals (one incident per
+// subject and reason); the writer recovers such incidents once, so none stays open forever
+// after an upgrade.
+func LegacyFingerprint(reason string, s Subject) string {
 	sum := sha256.Sum256([]byte(strings.Join([]string{reason, s.Kind, s.Namespace, s.Name}, "\x00")))
 	return "hc-" + hex.EncodeToString(sum[:])[:40]
 }
@@ -61,11 +90,12 @@ func Fingerprint(reason string, s Subject) string {
 // maxNameLength keeps generated names valid DNS subdomains with room for a sequence suffix.
 const maxNameLength = 200
 
-// IncidentName is the deterministic name of the seq-th incident (1, 2, ...) for a subject and
-// reason, so that restarts, resyncs and racing replicas never create duplicates. seq grows
-// when a manually resolved problem recurs and opens a new incident.
-func IncidentName(reason string, s Subject, seq int) string {
-	base := strings.ToLower(fmt.Sprintf("%s-%s-%s", s.Kind, s.Name, reason))
+// IncidentName is the deterministic name of the seq-th incident (1, 2, ...) of a subject,
+// <kind>-<name> in lower case (deployment-checkout, node-worker-7), so that restarts, resyncs
+// and racing replicas never create duplicates. seq grows when a manually resolved problem
+// recurs and opens a new incident.
+func IncidentName(s Subject, seq int) string {
+	base := strings.ToLower(s.Kind + "-" + s.Name)
 	base = strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
 			return r
@@ -74,7 +104,7 @@ func IncidentName(reason string, s Subject, seq int) string {
 	}, base)
 	if len(base) > maxNameLength {
 		// Keep names unique when truncating: append a hash of the full key.
-		base = strings.TrimRight(base[:maxNameLength-9], "-.") + "-" + Fingerprint(reason, s)[3:11]
+		base = strings.TrimRight(base[:maxNameLength-9], "-.") + "-" + Fingerprint(s)[3:11]
 	}
 	if seq > 1 {
 		return fmt.Sprintf("%s-%d", base, seq)

@@ -48,10 +48,12 @@ const (
 	Continue
 )
 
-// IsAutoResolved reports whether the operator resolved the incident (no person did).
+// IsAutoResolved reports whether the operator resolved the incident (no person did): its
+// AutoResolved condition, which only the incident controller sets, is True. status.resolvedBy
+// is not evidence: "operator" is a legal user name.
 func IsAutoResolved(inc *itopsv1alpha1.Incident) bool {
 	return inc.Spec.Resolution == nil && inc.Status.Phase == itopsv1alpha1.IncidentResolved &&
-		inc.Status.ResolvedBy == itopsv1alpha1.ResolvedByOperator
+		meta.IsStatusConditionTrue(inc.Status.Conditions, itopsv1alpha1.IncidentConditionAutoResolved)
 }
 
 // IsOpen reports whether the incident is still being worked on (Open or Acknowledged, or

@@ -17,8 +17,12 @@ func TestDecide(t *testing.T) {
 	open := &itopsv1alpha1.Incident{Status: itopsv1alpha1.IncidentStatus{Phase: itopsv1alpha1.IncidentOpen}}
 	fresh := &itopsv1alpha1.Incident{} // created, not yet processed by the controller
 	acked := &itopsv1alpha1.Incident{Status: itopsv1alpha1.IncidentStatus{Phase: itopsv1alpha1.IncidentAcknowledged}}
-	autoRecent := &itopsv1alpha1.Incident{Status: itopsv1alpha1.IncidentStatus{Phase: itopsv1alpha1.IncidentResolved, ResolvedBy: "operator", ResolvedAt: at(10 * time.Minute)}}
-	autoOld := &itopsv1alpha1.Incident{Status: itopsv1alpha1.IncidentStatus{Phase: itopsv1alpha1.IncidentResolved, ResolvedBy: "operator", ResolvedAt: at(2 * time.Hour)}}
+	autoCond := []metav1.Condition{{Type: itopsv1alpha1.IncidentConditionAutoResolved, Status: metav1.ConditionTrue}}
+	autoRecent := &itopsv1alpha1.Incident{Status: itopsv1alpha1.IncidentStatus{Phase: itopsv1alpha1.IncidentResolved, ResolvedBy: "operator", ResolvedAt: at(10 * time.Minute), Conditions: autoCond}}
+	autoOld := &itopsv1alpha1.Incident{Status: itopsv1alpha1.IncidentStatus{Phase: itopsv1alpha1.IncidentResolved, ResolvedBy: "operator", ResolvedAt: at(2 * time.Hour), Conditions: autoCond}}
+	// A person whose user name is "operator" resolved it and withdrew the resolution: the
+	// controller never marked it AutoResolved, so it is no auto-resolution to reopen.
+	personNamedOperator := &itopsv1alpha1.Incident{Status: itopsv1alpha1.IncidentStatus{Phase: itopsv1alpha1.IncidentResolved, ResolvedBy: "operator", ResolvedAt: at(10 * time.Minute)}}
 	manual := &itopsv1alpha1.Incident{
 		Spec:   itopsv1alpha1.IncidentSpec{Resolution: &itopsv1alpha1.Resolution{Code: "Fixed", By: "bob"}},
 		Status: itopsv1alpha1.IncidentStatus{Phase: itopsv1alpha1.IncidentResolved, ResolvedBy: "bob", ResolvedAt: at(time.Minute)},
@@ -45,6 +49,7 @@ func TestDecide(t *testing.T) {
 		{"acknowledged", acked, Attach},
 		{"auto-resolved within the reopen window", autoRecent, Attach},
 		{"auto-resolved beyond the reopen window", autoOld, OpenNew},
+		{"resolvedBy operator without the AutoResolved mark is no auto-resolution", personNamedOperator, OpenNew},
 		{"resolved by a person", manual, OpenNew},
 		{"resolution given, not yet processed", manualNotYetProcessed, OpenNew},
 		{"resolved by a person while the problem persists: the same occurrence", resolvedWhilePresent, Continue},

@@ -43,3 +43,37 @@ func Raise(p itopsv1alpha1.Priority, n int) itopsv1alpha1.Priority {
 	}
 	return p
 }
+
+// order lists the priorities from the most urgent.
+var order = []itopsv1alpha1.Priority{itopsv1alpha1.PriorityP1, itopsv1alpha1.PriorityP2, itopsv1alpha1.PriorityP3,
+	itopsv1alpha1.PriorityP4, itopsv1alpha1.PriorityP5}
+
+// Rank is 0 for P1 ... 4 for P5; unknown or empty priorities rank last (5).
+func Rank(p itopsv1alpha1.Priority) int {
+	for i, q := range order {
+		if q == p {
+			return i
+		}
+	}
+	return len(order)
+}
+
+// Highest returns the most urgent of ps ("" when ps has no known priority).
+func Highest(ps ...itopsv1alpha1.Priority) itopsv1alpha1.Priority {
+	var best itopsv1alpha1.Priority
+	for _, p := range ps {
+		if Rank(p) < Rank(best) {
+			best = p
+		}
+	}
+	return best
+}
+
+// Cap returns p, or cause when p is more urgent than cause: a symptom never outranks its cause.
+// An empty cause caps nothing.
+func Cap(p, cause itopsv1alpha1.Priority) itopsv1alpha1.Priority {
+	if cause == "" || Rank(p) >= Rank(cause) {
+		return p
+	}
+	return cause
+}

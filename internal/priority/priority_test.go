@@ -48,3 +48,25 @@ func TestRaise(t *testing.T) {
 		}
 	}
 }
+
+func TestCapAndHighest(t *testing.T) {
+	tests := []struct {
+		p, cause, want itopsv1alpha1.Priority
+	}{
+		{"P1", "P2", "P2"}, // a symptom never outranks its cause
+		{"P3", "P2", "P3"}, // a less urgent symptom keeps its own
+		{"P2", "P2", "P2"},
+		{"P1", "", "P1"}, // no cause, no cap
+	}
+	for _, tt := range tests {
+		if got := Cap(tt.p, tt.cause); got != tt.want {
+			t.Errorf("Cap(%s, %s) = %s, want %s", tt.p, tt.cause, got, tt.want)
+		}
+	}
+	if got := Highest("P3", "P1", "", "P2"); got != "P1" {
+		t.Errorf("Highest = %s", got)
+	}
+	if got := Highest(); got != "" {
+		t.Errorf("Highest() = %q", got)
+	}
+}

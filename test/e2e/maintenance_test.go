@@ -63,7 +63,7 @@ func windowPhase(mw *itopsv1alpha1.MaintenanceWindow) func() itopsv1alpha1.Windo
 func crashIncident(ns string) func(g Gomega) *itopsv1alpha1.Incident {
 	return func(g Gomega) *itopsv1alpha1.Incident {
 		inc := &itopsv1alpha1.Incident{}
-		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "deployment-api-crashloopbackoff"}, inc)).To(Succeed())
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "deployment-api"}, inc)).To(Succeed())
 		return inc
 	}
 }

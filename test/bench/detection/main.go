@@ -237,7 +237,7 @@ func measureLatency(ctx context.Context, c *cluster.Cluster, cs kubernetes.Inter
 		if _, err := cs.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
 			return nil, nil, err
 		}
-		incName := "pod-" + name + "-crashloopbackoff"
+		incName := "pod-" + name
 		if err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
 			mu.Lock()
 			defer mu.Unlock()

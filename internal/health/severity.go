@@ -2,9 +2,10 @@ package health
 
 import (
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/priority"
 )
 
-// severity is the default impact and urgency of an automated incident.
+// severity is the default impact and urgency of an automated problem.
 type severity struct {
 	impact, urgency itopsv1alpha1.Level
 }
@@ -27,8 +28,10 @@ var defaultSeverity = map[string]severity{
 	itopsv1alpha1.ReasonChangeControlDisabled:      {itopsv1alpha1.LevelMedium, itopsv1alpha1.LevelMedium}, // P3
 }
 
-// severityFor returns the impact and urgency of a new automated incident.
-func severityFor(reason string, hasService bool) (itopsv1alpha1.Level, itopsv1alpha1.Level) {
+// SeverityFor returns the default impact and urgency of an automated problem (Medium/Medium
+// for reasons not in the table). hasService: a ServiceLevel selects the subject, which raises
+// the impact one step.
+func SeverityFor(reason string, hasService bool) (itopsv1alpha1.Level, itopsv1alpha1.Level) {
 	s, ok := defaultSeverity[reason]
 	if !ok {
 		s = severity{itopsv1alpha1.LevelMedium, itopsv1alpha1.LevelMedium}
@@ -41,4 +44,9 @@ func severityFor(reason string, hasService bool) (itopsv1alpha1.Level, itopsv1al
 		}
 	}
 	return s.impact, s.urgency
+}
+
+// PriorityFor is the ITIL priority of a problem alone: SeverityFor through the matrix.
+func PriorityFor(reason string, hasService bool) itopsv1alpha1.Priority {
+	return priority.For(SeverityFor(reason, hasService))
 }

@@ -1,0 +1,441 @@
+// Package incidentwriter is the one place where detectors (health, change, service-level
+// controllers) write what they observe onto Incidents: one incident per affected thing (its
+// subject), every problem seen on it a signal.
+//
+// # Who writes what
+//
+// Incident status has two writers, each owning a disjoint set of fields; both patch with
+// optimistic locking (a conflict is retried with fresh data, never overwrites the other's
+// fields):
+//
+//   - this writer (detectors): metadata labels itops.dev/reason, fingerprint and sequence;
+//     spec.title (while it is the generated one), spec.reason, spec.affected, spec.fingerprint
+//     at creation; status.signals (each detector only the reasons it judges), status.lastSeenAt,
+//     status.occurrences, status.causedBy, and the ProblemPresent condition.
+//   - the incident controller (controllers/incident): status.phase, priority, detectedAt,
+//     acknowledgedAt, resolvedAt, resolvedBy, closedAt, responseDueAt, resolutionDueAt,
+//     suppressedBy, relatedChanges, previous, timeline, timelineOmitted, symptoms,
+//     observedGeneration, and the Ready, Reconciling, Stalled, Suppressed, AutoResolved,
+//     Symptom, ResponseSLABreached and ResolutionSLABreached conditions.
+//
+// People own spec.acknowledgement, spec.resolution, spec.assignee, spec.impact, spec.urgency
+// and spec.description; neither writer changes them after creation.
+package incidentwriter
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/health"
+	"github.com/itops-dev/itops-operator/internal/lifecycle"
+	"github.com/itops-dev/itops-operator/internal/metrics"
+	"github.com/itops-dev/itops-operator/internal/priority"
+)
+
+// Writer keeps the incident of each subject in line with the problems observed on it.
+type Writer struct {
+	Client           client.Client
+	Policy           lifecycle.Policy
+	ClusterNamespace string
+	Clock            clock.PassiveClock
+}
+
+// Observation is one detector's judgement of one subject at one moment.
+type Observation struct {
+	// Subject is the affected thing (after roll-up through its controllers).
+	Subject health.Subject
+	// Judged are the reasons this detector judges on the subject; signals of other reasons
+	// (another detector's) are left as they are.
+	Judged []string
+	// Problems are those observed now (a subset of Judged).
+	Problems []health.Problem
+	// Service is the ServiceLevel selecting the subject ("" if none).
+	Service string
+	// CauseJudged says the detector judged what explains the subject's problems; Cause is
+	// then that open incident (nil: nothing does). A link to a ChangeRequest is kept when
+	// the detector finds no incident cause.
+	CauseJudged bool
+	Cause       *itopsv1alpha1.IncidentReference
+}
+
+// Now is the writer's clock.
+func (w *Writer) Now() time.Time {
+	if w.Clock == nil {
+		return time.Now()
+	}
+	return w.Clock.Now()
+}
+
+// IncidentNamespace is where a subject's incidents live: its own namespace, or the cluster
+// namespace for cluster-scoped subjects.
+func (w *Writer) IncidentNamespace(subj health.Subject) string {
+	if subj.Namespace == "" {
+		return w.ClusterNamespace
+	}
+	return subj.Namespace
+}
+
+// Latest returns the subject's most recent incident (nil if none), from the cache.
+func (w *Writer) Latest(ctx context.Context, subj health.Subject) (*itopsv1alpha1.Incident, error) {
+	list := &itopsv1alpha1.IncidentList{}
+	if err := w.Client.List(ctx, list, client.InNamespace(w.IncidentNamespace(subj)),
+		client.MatchingLabels{itopsv1alpha1.LabelFingerprint: health.Fingerprint(subj)}); err != nil {
+		return nil, err
+	}
+	return lifecycle.Latest(list.Items), nil
+}
+
+// Reference names an incident as a cause or symptom.
+func Reference(inc *itopsv1alpha1.Incident) *itopsv1alpha1.IncidentReference {
+	return &itopsv1alpha1.IncidentReference{Kind: "Incident", Namespace: inc.Namespace, Name: inc.Name}
+}
+
+// OpenIncidentWith returns the subject's open incident if its signal of reason is active
+// (nil otherwise): what a symptom is linked to.
+func (w *Writer) OpenIncidentWith(ctx context.Context, subj health.Subject, reason string) (*itopsv1alpha1.IncidentReference, error) {
+	inc, err := w.Latest(ctx, subj)
+	if err != nil || inc == nil || !lifecycle.IsOpen(inc) || inc.DeletionTimestamp != nil {
+		return nil, err
+	}
+	for _, s := range inc.Status.Signals {
+		if s.Reason == reason && s.Active {
+			return Reference(inc), nil
+		}
+	}
+	return nil, nil
+}
+
+// Sync makes the subject's incident reflect the observation: it opens one when a problem
+// is observed and none is open (or reopenable), records each problem as a signal, clears
+// the signals no longer observed, and keeps the title and reason on the most specific active
+// signal.
+func (w *Writer) Sync(ctx context.Context, o Observation) error {
+	if err := w.recoverLegacy(ctx, o); err != nil {
+		return err
+	}
+	ns := w.IncidentNamespace(o.Subject)
+	fp := health.Fingerprint(o.Subject)
+	list := &itopsv1alpha1.IncidentList{}
+	if err := w.Client.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{itopsv1alpha1.LabelFingerprint: fp}); err != nil {
+		return err
+	}
+	latest := lifecycle.Latest(list.Items)
+	now := w.Now()
+	opening := false
+	for _, p := range o.Problems {
+		opening = opening || !p.Sustain
+	}
+	switch {
+	case opening:
+		switch lifecycle.Decide(latest, now, w.Policy) {
+		case lifecycle.OpenNew:
+			return w.open(ctx, o, ns, fp, latest, nextSequence(list.Items), now)
+		case lifecycle.Attach:
+			return w.update(ctx, latest, o, now)
+		case lifecycle.Continue:
+		}
+	case latest != nil && latest.DeletionTimestamp == nil:
+		// Recovered or sustained: record it on the latest incident whatever its phase, so
+		// that a later return is told apart from a problem that never went away.
+		return w.update(ctx, latest, o, now)
+	}
+	return nil
+}
+
+// title is the generated title of a subject's incident about reason.
+func title(subj health.Subject, reason string) string {
+	return health.Truncate(fmt.Sprintf("%s %s: %s", subj.Kind, subj.Name, reason), 256)
+}
+
+// open creates the subject's next incident.
+func (w *Writer) open(ctx context.Context, o Observation, ns, fp string, previous *itopsv1alpha1.Incident, seq int, now time.Time) error {
+	merged := health.MergeSignals(nil, o.Judged, o.Problems, o.Service != "", now)
+	reason := health.MostSpecific(merged.Signals)
+	// The opening severity: that of the most urgent problem.
+	var impact, urgency itopsv1alpha1.Level
+	var best itopsv1alpha1.Priority
+	source := itopsv1alpha1.SourceHealthCheck
+	detected := now
+	affected := []itopsv1alpha1.ObjectReference{o.Subject.Reference()}
+	var description []string
+	for _, p := range o.Problems {
+		if p.Sustain {
+			continue
+		}
+		if pr := health.PriorityFor(p.Reason, o.Service != ""); best == "" || priority.Rank(pr) < priority.Rank(best) {
+			best = pr
+			impact, urgency = health.SeverityFor(p.Reason, o.Service != "")
+		}
+		if p.Source != "" && p.Reason == reason {
+			source = p.Source
+		}
+		if !p.Since.IsZero() && p.Since.Before(detected) {
+			detected = p.Since
+		}
+		description = append(description, p.Message)
+		for _, a := range p.Affected {
+			if len(affected) < 32 {
+				affected = append(affected, a)
+			}
+		}
+	}
+	sort.Strings(description)
+	desc := ""
+	for i, d := range description {
+		if i > 0 {
+			desc += "\n"
+		}
+		desc += d
+	}
+	inc := &itopsv1alpha1.Incident{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      health.IncidentName(o.Subject, seq),
+			Namespace: ns,
+			Labels: map[string]string{
+				itopsv1alpha1.LabelReason:      reason,
+				itopsv1alpha1.LabelSource:      string(source),
+				itopsv1alpha1.LabelFingerprint: fp,
+				itopsv1alpha1.LabelSequence:    strconv.Itoa(seq),
+			},
+			Annotations: map[string]string{itopsv1alpha1.AnnotationDetectedAt: detected.UTC().Format(time.RFC3339)},
+			// The incident's final state must reach the audit trail, even if it is deleted
+			// before the incident controller first sees it.
+			Finalizers: []string{itopsv1alpha1.AuditFinalizer},
+		},
+		Spec: itopsv1alpha1.IncidentSpec{
+			Title:       title(o.Subject, reason),
+			Description: health.Truncate(desc, 8192),
+			Impact:      impact,
+			Urgency:     urgency,
+			Source:      source,
+			Reason:      reason,
+			Fingerprint: fp,
+			Service:     o.Service,
+			Affected:    affected,
+		},
+	}
+	if previous != nil {
+		inc.Annotations[itopsv1alpha1.AnnotationPrevious] = previous.Name
+	}
+	err := w.Client.Create(ctx, inc)
+	if apierrors.IsNotFound(err) && ns == w.ClusterNamespace {
+		// The cluster namespace is created on first use.
+		nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"app.kubernetes.io/managed-by": "itops-operator"}}}
+		if cerr := w.Client.Create(ctx, nsObj); cerr != nil && !apierrors.IsAlreadyExists(cerr) {
+			return fmt.Errorf("creating the cluster namespace %s: %w", ns, cerr)
+		}
+		err = w.Client.Create(ctx, inc)
+	}
+	if err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			// Another replica, another detector of the same subject or an earlier attempt
+			// created it; our cache has not seen it yet.
+			return fmt.Errorf("incident %s/%s already exists, waiting for the cache: %w", ns, inc.Name, err)
+		}
+		return fmt.Errorf("opening incident %s/%s: %w", ns, inc.Name, err)
+	}
+	return w.update(ctx, inc, o, now)
+}
+
+// update merges the observation into the incident's signals and writes the writer's fields.
+func (w *Writer) update(ctx context.Context, inc *itopsv1alpha1.Incident, o Observation, now time.Time) error {
+	merged := health.MergeSignals(inc.Status.Signals, o.Judged, o.Problems, o.Service != "", now)
+	st := inc.Status.DeepCopy()
+	st.Signals = merged.Signals
+	applyPresence(st, inc, merged, now)
+	if o.CauseJudged {
+		st.CausedBy = linkCause(st.CausedBy, o.Cause)
+	}
+	if !apiequality.Semantic.DeepEqual(*st, inc.Status) {
+		base := inc.DeepCopy()
+		inc.Status = *st
+		if err := w.Client.Status().Patch(ctx, inc, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			return err
+		}
+		for _, r := range merged.Started {
+			metrics.Detections.WithLabelValues(r).Inc()
+		}
+	}
+	return w.name(ctx, inc, o.Subject)
+}
+
+// linkCause is the causedBy a detector's judgement leads to: its incident cause, else a
+// ChangeRequest link the change controller made (kept), else none.
+func linkCause(current, judged *itopsv1alpha1.IncidentReference) *itopsv1alpha1.IncidentReference {
+	switch {
+	case judged != nil:
+		return judged.DeepCopy()
+	case current != nil && current.Kind == "ChangeRequest":
+		return current
+	}
+	return nil
+}
+
+// applyPresence sets ProblemPresent, lastSeenAt and occurrences from the merged signals: the
+// problem is present while any signal is active; it recurs (one more occurrence) when a
+// signal starts while it was absent.
+func applyPresence(st *itopsv1alpha1.IncidentStatus, inc *itopsv1alpha1.Incident, merged health.MergeResult, now time.Time) {
+	t := metav1.NewTime(now)
+	cond := meta.FindStatusCondition(st.Conditions, itopsv1alpha1.IncidentConditionProblemPresent)
+	if !health.AnyActive(merged.Signals) {
+		if cond != nil && cond.Status == metav1.ConditionFalse {
+			return
+		}
+		if cond == nil && len(merged.Signals) == 0 {
+			return // never observed by this writer: nothing to recover
+		}
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+			Type: itopsv1alpha1.IncidentConditionProblemPresent, Status: metav1.ConditionFalse,
+			Reason: "Recovered", Message: "the problem is no longer observed", ObservedGeneration: inc.Generation, LastTransitionTime: t,
+		})
+		return
+	}
+	if cond != nil && cond.Status == metav1.ConditionFalse {
+		st.Occurrences++ // it went away and came back
+	}
+	if st.Occurrences == 0 {
+		st.Occurrences = 1
+	}
+	if merged.Changed || st.LastSeenAt == nil {
+		st.LastSeenAt = &t
+	}
+	reason := health.MostSpecific(merged.Signals)
+	message := ""
+	for _, s := range merged.Signals {
+		if s.Reason == reason {
+			message = s.Message
+		}
+	}
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+		Type: itopsv1alpha1.IncidentConditionProblemPresent, Status: metav1.ConditionTrue,
+		Reason: reason, Message: message, ObservedGeneration: inc.Generation, LastTransitionTime: t,
+	})
+}
+
+// name keeps spec.reason, the itops.dev/reason label and the generated title on the most
+// specific active signal. When none is active they keep naming what the incident was last
+// about. A title a person edited is left alone.
+func (w *Writer) name(ctx context.Context, inc *itopsv1alpha1.Incident, subj health.Subject) error {
+	if !health.AnyActive(inc.Status.Signals) {
+		return nil
+	}
+	reason := health.MostSpecific(inc.Status.Signals)
+	if reason == "" || (inc.Spec.Reason == reason && inc.Labels[itopsv1alpha1.LabelReason] == reason) {
+		return nil
+	}
+	base := inc.DeepCopy()
+	if inc.Spec.Title == title(subj, inc.Spec.Reason) {
+		inc.Spec.Title = title(subj, reason)
+	}
+	inc.Spec.Reason = reason
+	if inc.Labels == nil {
+		inc.Labels = map[string]string{}
+	}
+	inc.Labels[itopsv1alpha1.LabelReason] = reason
+	return w.Client.Patch(ctx, inc, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+}
+
+// recoverLegacy clears incidents opened per reason before signals existed (their
+// fingerprint names the reason): they would otherwise stay open after an upgrade.
+func (w *Writer) recoverLegacy(ctx context.Context, o Observation) error {
+	fps := make([]string, 0, len(o.Judged))
+	for _, r := range o.Judged {
+		fps = append(fps, health.LegacyFingerprint(r, o.Subject))
+	}
+	if len(fps) == 0 {
+		return nil
+	}
+	req, err := labels.NewRequirement(itopsv1alpha1.LabelFingerprint, selection.In, fps)
+	if err != nil {
+		return err
+	}
+	list := &itopsv1alpha1.IncidentList{}
+	if err := w.Client.List(ctx, list, client.InNamespace(w.IncidentNamespace(o.Subject)),
+		client.MatchingLabelsSelector{Selector: labels.NewSelector().Add(*req)}); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		inc := &list.Items[i]
+		c := lifecycle.ProblemPresent(inc)
+		if inc.DeletionTimestamp != nil || c == nil || c.Status == metav1.ConditionFalse {
+			continue
+		}
+		base := inc.DeepCopy()
+		meta.SetStatusCondition(&inc.Status.Conditions, metav1.Condition{
+			Type: itopsv1alpha1.IncidentConditionProblemPresent, Status: metav1.ConditionFalse, Reason: "Superseded",
+			Message: "now followed by the subject's incident " + health.IncidentName(o.Subject, 1), ObservedGeneration: inc.Generation,
+			LastTransitionTime: metav1.NewTime(w.Now()),
+		})
+		if err := w.Client.Status().Patch(ctx, inc, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LinkChange records on the open incidents of a failed change's targets that the change
+// explains them (status.causedBy names the ChangeRequest, unless another incident already
+// does). It returns the names of the incidents linked: the change's status.incidents lists
+// them, and no separate ChangeFailed incident opens for a failure they explain.
+func (w *Writer) LinkChange(ctx context.Context, cr client.Object, targets []itopsv1alpha1.ObjectReference) ([]string, error) {
+	var linked []string
+	for _, t := range targets {
+		subj := health.Subject{APIVersion: t.APIVersion, Kind: t.Kind, Namespace: cr.GetNamespace(), Name: t.Name}
+		inc, err := w.Latest(ctx, subj)
+		if err != nil {
+			return nil, err
+		}
+		if inc == nil || inc.DeletionTimestamp != nil {
+			continue
+		}
+		if !lifecycle.IsOpen(inc) {
+			if c := inc.Status.CausedBy; c != nil && c.Kind == "ChangeRequest" && c.Name == cr.GetName() {
+				linked = append(linked, inc.Name) // linked earlier, resolved since
+			}
+			continue
+		}
+		linked = append(linked, inc.Name)
+		if inc.Status.CausedBy != nil {
+			continue
+		}
+		base := inc.DeepCopy()
+		inc.Status.CausedBy = &itopsv1alpha1.IncidentReference{Kind: "ChangeRequest", Namespace: cr.GetNamespace(), Name: cr.GetName()}
+		if err := w.Client.Status().Patch(ctx, inc, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(linked)
+	return linked, nil
+}
+
+// IsRace reports whether err is a write that lost a race with another writer and should be
+// retried at once with fresh data: an optimistic-lock conflict, or an incident that another
+// detector (or replica) created first.
+func IsRace(err error) bool {
+	return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)
+}
+
+// nextSequence is one more than the highest sequence among a fingerprint's incidents.
+func nextSequence(incidents []itopsv1alpha1.Incident) int {
+	highest := 0
+	for _, inc := range incidents {
+		if n, err := strconv.Atoi(inc.Labels[itopsv1alpha1.LabelSequence]); err == nil && n > highest {
+			highest = n
+		}
+	}
+	return highest + 1
+}

@@ -1,0 +1,138 @@
+package incidentwriter
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/health"
+	"github.com/itops-dev/itops-operator/internal/lifecycle"
+	"github.com/itops-dev/itops-operator/test/cluster"
+)
+
+var podReasons = []string{itopsv1alpha1.ReasonCrashLoopBackOff, itopsv1alpha1.ReasonOOMKilled}
+
+func newWriter(t *testing.T, clock *clocktesting.FakePassiveClock) (*Writer, client.Client) {
+	t.Helper()
+	c := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithStatusSubresource(&itopsv1alpha1.Incident{}).Build()
+	return &Writer{Client: c, Policy: lifecycle.DefaultPolicy, ClusterNamespace: "itops-cluster", Clock: clock}, c
+}
+
+func incidents(t *testing.T, c client.Client) []itopsv1alpha1.Incident {
+	t.Helper()
+	list := &itopsv1alpha1.IncidentList{}
+	if err := c.List(context.Background(), list); err != nil {
+		t.Fatal(err)
+	}
+	return list.Items
+}
+
+// One subject, several problems: one incident named after the subject, one signal per
+// problem, the title and reason on the most specific active one.
+func TestSyncOneIncidentPerSubject(t *testing.T) {
+	ctx := context.Background()
+	clock := clocktesting.NewFakePassiveClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	w, c := newWriter(t, clock)
+	web := health.Subject{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "shop", Name: "web"}
+	crash := health.Problem{Reason: itopsv1alpha1.ReasonCrashLoopBackOff, Message: "3 of 3 pods crash"}
+	oom := health.Problem{Reason: itopsv1alpha1.ReasonOOMKilled, Message: "OOMKilled"}
+	steps := []struct {
+		name       string
+		problems   []health.Problem
+		wantReason string
+		wantActive map[string]bool
+	}{
+		{"a crash loop opens the incident", []health.Problem{crash}, "CrashLoopBackOff", map[string]bool{"CrashLoopBackOff": true}},
+		{"an OOM kill joins it and names it", []health.Problem{crash, oom}, "OOMKilled", map[string]bool{"CrashLoopBackOff": true, "OOMKilled": true}},
+		{"the OOM signal clears and is kept", []health.Problem{crash}, "CrashLoopBackOff", map[string]bool{"CrashLoopBackOff": true, "OOMKilled": false}},
+		{"all clear: recovered, still one incident", nil, "CrashLoopBackOff", map[string]bool{"CrashLoopBackOff": false, "OOMKilled": false}},
+	}
+	for _, s := range steps {
+		clock.SetTime(clock.Now().Add(10 * time.Second))
+		if err := w.Sync(ctx, Observation{Subject: web, Judged: podReasons, Problems: s.problems}); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		incs := incidents(t, c)
+		if len(incs) != 1 {
+			t.Fatalf("%s: %d incidents, want 1", s.name, len(incs))
+		}
+		inc := incs[0]
+		if inc.Name != "deployment-web" || inc.Spec.Reason != s.wantReason || inc.Labels[itopsv1alpha1.LabelReason] != s.wantReason ||
+			inc.Spec.Title != "Deployment web: "+s.wantReason {
+			t.Errorf("%s: name %s reason %s label %s title %q", s.name, inc.Name, inc.Spec.Reason, inc.Labels[itopsv1alpha1.LabelReason], inc.Spec.Title)
+		}
+		if len(inc.Status.Signals) != len(s.wantActive) {
+			t.Errorf("%s: signals %+v", s.name, inc.Status.Signals)
+		}
+		for _, sig := range inc.Status.Signals {
+			if sig.Active != s.wantActive[sig.Reason] {
+				t.Errorf("%s: signal %s active=%v", s.name, sig.Reason, sig.Active)
+			}
+		}
+		present := lifecycle.ProblemPresent(&inc)
+		if present == nil || (present.Status == metav1.ConditionTrue) != health.AnyActive(inc.Status.Signals) {
+			t.Errorf("%s: ProblemPresent %+v disagrees with the signals", s.name, present)
+		}
+	}
+}
+
+func TestSyncKeepsAPersonsTitle(t *testing.T) {
+	ctx := context.Background()
+	clock := clocktesting.NewFakePassiveClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	w, c := newWriter(t, clock)
+	web := health.Subject{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "shop", Name: "web"}
+	if err := w.Sync(ctx, Observation{Subject: web, Judged: podReasons, Problems: []health.Problem{{Reason: "CrashLoopBackOff"}}}); err != nil {
+		t.Fatal(err)
+	}
+	inc := incidents(t, c)[0]
+	base := inc.DeepCopy()
+	inc.Spec.Title = "checkout down for EU customers"
+	if err := c.Patch(ctx, &inc, client.MergeFrom(base)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(ctx, Observation{Subject: web, Judged: podReasons, Problems: []health.Problem{{Reason: "CrashLoopBackOff"}, {Reason: "OOMKilled"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := incidents(t, c)[0]; got.Spec.Title != "checkout down for EU customers" || got.Spec.Reason != "OOMKilled" {
+		t.Errorf("title %q reason %s: want the person's title kept and the reason updated", got.Spec.Title, got.Spec.Reason)
+	}
+}
+
+func TestSyncCauseLinks(t *testing.T) {
+	ctx := context.Background()
+	clock := clocktesting.NewFakePassiveClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	w, c := newWriter(t, clock)
+	ds := health.Subject{APIVersion: "apps/v1", Kind: "DaemonSet", Namespace: "infra", Name: "agent"}
+	node := &itopsv1alpha1.IncidentReference{Kind: "Incident", Namespace: "itops-cluster", Name: "node-n1"}
+	change := &itopsv1alpha1.IncidentReference{Kind: "ChangeRequest", Namespace: "infra", Name: "agent-v2"}
+	unavailable := []health.Problem{{Reason: "WorkloadUnavailable"}}
+	judged := []string{"WorkloadUnavailable"}
+	tests := []struct {
+		name    string
+		current *itopsv1alpha1.IncidentReference
+		judged  *itopsv1alpha1.IncidentReference
+		want    *itopsv1alpha1.IncidentReference
+	}{
+		{"a node explains it", nil, node, node},
+		{"the node recovered: no cause", node, nil, nil},
+		{"a change's link is kept when no incident explains it", change, nil, change},
+		{"an incident cause wins over a change's link", change, node, node},
+	}
+	for _, tt := range tests {
+		if got := linkCause(tt.current, tt.judged); (got == nil) != (tt.want == nil) || (got != nil && *got != *tt.want) {
+			t.Errorf("%s: linkCause = %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+	if err := w.Sync(ctx, Observation{Subject: ds, Judged: judged, Problems: unavailable, CauseJudged: true, Cause: node}); err != nil {
+		t.Fatal(err)
+	}
+	if got := incidents(t, c)[0].Status.CausedBy; got == nil || *got != *node {
+		t.Errorf("causedBy = %+v, want the node's incident", got)
+	}
+}
