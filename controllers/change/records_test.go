@@ -93,8 +93,10 @@ var _ = Describe("ChangeRequest records", func() {
 			HaveField("Message", ContainSubstring("rolled back: Deployment web by carol to revision 4"))))
 		inc := &itopsv1alpha1.Incident{}
 		Eventually(func() error {
-			return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "changerequest-web-v3-changefailed"}, inc)
-		}).WithTimeout(10 * time.Second).Should(Succeed())
+			// No incident of the Deployment explains the failure, so the change opens its own
+			// after the grace it gives the workload's detectors (changeFailedGrace).
+			return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "changerequest-web-v3"}, inc)
+		}).WithTimeout(45 * time.Second).Should(Succeed())
 		Expect(inc.Spec.Description).To(ContainSubstring("rolled back: Deployment web by carol to revision 4"))
 		Expect(auditTrail.count(`"name":"web-v3"`, `"transition":"Failed"`)).To(Equal(1))
 		Expect(auditTrail.count(`"name":"web-v3"`, `"transition":"Completed"`)).To(Equal(0))

@@ -77,6 +77,7 @@ var _ = BeforeSuite(func() {
 	env, err = testenv.Start()
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel = context.WithCancel(context.Background())
+	Expect(testenv.EnsureNamespace(context.Background(), env.Client, clusterNamespace)).To(Succeed())
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: cluster.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	Expect(err).NotTo(HaveOccurred())
 	policy, err := config.Parse([]byte("changes:\n  emergencyReviewWithin: 2s\n"))

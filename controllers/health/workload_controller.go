@@ -192,7 +192,7 @@ type WorkloadReconciler struct {
 // arbitrary controllers (Argo Rollouts, operators' custom resources) reads the metadata of
 // any kind (get, list and watch on */*; metadata only, see docs/incidents.md to narrow it).
 // +kubebuilder:rbac:groups="",resources=pods;nodes;persistentvolumeclaims,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets;replicasets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=jobs;cronjobs,verbs=get;list;watch
 // +kubebuilder:rbac:groups=itops.dev,resources=servicelevels,verbs=get;list;watch

@@ -29,7 +29,6 @@ import (
 	"strconv"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -233,12 +232,9 @@ func (w *Writer) open(ctx context.Context, o Observation, ns, fp string, previou
 	}
 	err := w.Client.Create(ctx, inc)
 	if apierrors.IsNotFound(err) && ns == w.ClusterNamespace {
-		// The cluster namespace is created on first use.
-		nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"app.kubernetes.io/managed-by": "itops-operator"}}}
-		if cerr := w.Client.Create(ctx, nsObj); cerr != nil && !apierrors.IsAlreadyExists(cerr) {
-			return fmt.Errorf("creating the cluster namespace %s: %w", ns, cerr)
-		}
-		err = w.Client.Create(ctx, inc)
+		// The installation creates the cluster namespace (config/manager, the Helm chart); the
+		// operator has no right to create namespaces (least privilege, docs/security.md).
+		return fmt.Errorf("the cluster namespace %s does not exist: the installation creates it (or set --cluster-namespace): %w", ns, err)
 	}
 	if err != nil {
 		if apierrors.IsAlreadyExists(err) {

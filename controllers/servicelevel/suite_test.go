@@ -45,6 +45,7 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	var cancel context.CancelFunc
 	ctx, cancel = context.WithCancel(context.Background())
+	Expect(testenv.EnsureNamespace(context.Background(), env.Client, clusterNamespace)).To(Succeed())
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: cluster.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	Expect(err).NotTo(HaveOccurred())
 	reconciler = &Reconciler{

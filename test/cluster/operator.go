@@ -45,9 +45,18 @@ func (c *Cluster) StartOperator(ctx context.Context, binary string, extraArgs ..
 			opNamespace = v
 		}
 	}
-	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opNamespace}}
-	if err := c.Client.Create(ctx, nsObj); err != nil && !apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("creating the operator namespace %s: %w", opNamespace, err)
+	clusterNamespace := "itops-cluster"
+	for _, a := range extraArgs {
+		if v, ok := strings.CutPrefix(a, "--cluster-namespace="); ok {
+			clusterNamespace = v
+		}
+	}
+	// So does the cluster namespace: the installation creates it, the operator may not.
+	for _, name := range []string{opNamespace, clusterNamespace} {
+		nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if err := c.Client.Create(ctx, nsObj); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("creating namespace %s: %w", name, err)
+		}
 	}
 	name := "operator.log"
 	if c.operators > 0 {

@@ -19,3 +19,10 @@ func NewNamespace(ctx context.Context, c client.Client, prefix string) string {
 	ginkgo.DeferCleanup(func() { gomega.Expect(c.Delete(ctx, ns)).To(gomega.Succeed()) })
 	return ns.Name
 }
+
+// EnsureNamespace creates a namespace that lives as long as the API server (the cluster
+// namespace, which an installation creates and the operator may not).
+func EnsureNamespace(ctx context.Context, c client.Client, name string) error {
+	err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	return client.IgnoreAlreadyExists(err)
+}
