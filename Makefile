@@ -97,6 +97,10 @@ bench-detection: envtest-assets build ## Detection latency and operator memory w
 bench-gate: envtest-assets build ## Change gate admission latency of Deployment updates against a no-op webhook floor, with 1000 ChangeRequests.
 	go run ./test/bench/gate $(BENCH_ARGS)
 
+.PHONY: noise-budget
+noise-budget: envtest-assets build ## Fault scenarios on the simulated cluster: incidents opened and pages per fault (docs/incidents.md, "Noise budget").
+	go run ./test/noise $(NOISE_ARGS)
+
 ##@ Build
 
 .PHONY: build

@@ -38,6 +38,9 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		return ctrl.Result{}, err
 	default:
 		problems, recheck = health.NodeProblems(node, now, r.Thresholds)
+		if removed, _ := health.NodeRemovedOnPurpose(node); removed {
+			problems = withoutReason(problems, itopsv1alpha1.ReasonNodeNotReady)
+		}
 	}
 	if err := r.Writer.Sync(ctx, incidentwriter.Observation{Subject: subj, Judged: nodeReasons, Problems: problems}); err != nil {
 		return retryQuietly(err)
@@ -66,7 +69,11 @@ func (r *VolumeClaimReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	case err != nil:
 		return ctrl.Result{}, err
 	default:
-		problems, recheck = health.VolumeClaimProblems(pvc, now, r.Thresholds)
+		class, consumers, err := claimContext(ctx, r.Client, pvc)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		problems, recheck = health.VolumeClaimProblemsOf(pvc, class, consumers, now, r.Thresholds)
 	}
 	if err := r.Writer.Sync(ctx, incidentwriter.Observation{Subject: subj, Judged: volumeClaimReasons, Problems: problems}); err != nil {
 		return retryQuietly(err)
@@ -83,6 +90,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, writer *incidentwriter.Writer,
 		}
 		return nil
 	}); err != nil {
+		return err
+	}
+	if err := indexPodClaims(ctx, mgr); err != nil {
 		return err
 	}
 	d := detector{Client: mgr.GetClient(), Writer: writer, Thresholds: t}
@@ -104,6 +114,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, writer *incidentwriter.Writer,
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).Named("health-persistentvolumeclaim").For(&corev1.PersistentVolumeClaim{}).
+		Watches(&corev1.Pod{}, claimsOfPod).
 		Watches(&itopsv1alpha1.Incident{}, incidentSubject(kindIs("PersistentVolumeClaim")), builder.WithPredicates(incidentAppeared)).
 		Complete(&VolumeClaimReconciler{Client: mgr.GetClient(), Writer: writer, Thresholds: t})
 }

@@ -61,6 +61,7 @@ var _ = BeforeSuite(func() {
 	}).SetupWithManager(mgr)).To(Succeed())
 	thresholds := health.DefaultThresholds
 	thresholds.NodeNotReadyGracePeriod = time.Second
+	thresholds.VolumeClaimPendingGracePeriod = 3 * time.Second
 	Expect(Setup(ctx, mgr, &incidentwriter.Writer{Client: mgr.GetClient(), Policy: policy, ClusterNamespace: clusterNamespace}, thresholds)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()

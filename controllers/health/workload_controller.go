@@ -370,7 +370,9 @@ func (d *detector) podsRollingUpTo(ctx context.Context, pods []corev1.Pod, subj 
 			out = append(out, pods[i])
 		}
 	}
-	return out, nil
+	// Completed or evicted pods already replaced, and DaemonSet pods of nodes that are gone,
+	// are normal: they do not count towards the subject's health (internal/health/normal.go).
+	return withoutNormalPods(ctx, d.Client, out)
 }
 
 // jobsOf returns the Jobs a CronJob controls.

@@ -77,7 +77,9 @@ func computeStatus(mw *itopsv1alpha1.MaintenanceWindow, now time.Time) desired {
 		d.status = st
 		return d
 	}
-	s := cal.At(now)
+	// The status reports what the window does: a Maintenance window's period counts from
+	// coverageFrom on (internal/maintenance.EffectiveState).
+	s, coveragePending := maintenance.EffectiveState(mw.Spec.Type, cal.At(now), st.CoverageFrom.Time, now)
 	if s.Phase != st.Phase {
 		d.transition = string(s.Phase)
 	}
@@ -90,7 +92,10 @@ func computeStatus(mw *itopsv1alpha1.MaintenanceWindow, now time.Time) desired {
 		st.NextStart, st.NextEnd = &metav1.Time{Time: s.Next.Start}, &metav1.Time{Time: s.Next.End}
 	}
 	var msg string
+	reason := string(s.Phase)
 	switch {
+	case !coveragePending.IsZero():
+		reason, msg = coveragePendingCondition(mw, s, coveragePending)
 	case s.Current != nil:
 		msg = fmt.Sprintf("%s window active until %s", mw.Spec.Type, s.Current.End.UTC().Format(time.RFC3339))
 	case s.Next != nil:
@@ -99,7 +104,7 @@ func computeStatus(mw *itopsv1alpha1.MaintenanceWindow, now time.Time) desired {
 	default:
 		msg = "every schedule has ended"
 	}
-	set(itopsv1alpha1.ConditionReady, metav1.ConditionTrue, string(s.Phase), msg)
+	set(itopsv1alpha1.ConditionReady, metav1.ConditionTrue, reason, msg)
 	meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionStalled)
 	meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionReconciling)
 	if !s.NextBoundary.IsZero() && s.NextBoundary.After(now) {

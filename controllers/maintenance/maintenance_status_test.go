@@ -1,6 +1,7 @@
 package maintenance
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/maintenance"
 )
 
 func TestComputeStatus(t *testing.T) {
@@ -55,5 +57,75 @@ func TestComputeStatus(t *testing.T) {
 	active := computeStatus(window(oneOff), t0.Add(90*time.Minute)).status
 	if active.CurrentStart == nil || !active.CurrentStart.Time.Equal(t0.Add(time.Hour)) || !active.CurrentEnd.Time.Equal(t0.Add(3*time.Hour)) || active.NextStart != nil {
 		t.Errorf("active status = %+v", active)
+	}
+}
+
+type coverageCase struct {
+	name         string
+	mw           *itopsv1alpha1.MaintenanceWindow
+	now          time.Time
+	wantPhase    itopsv1alpha1.WindowPhase
+	wantReason   string
+	wantRequeue  time.Duration
+	wantCurStart time.Time
+}
+
+// TestComputeStatusCoverage: a Maintenance window's status says Active only once its coverage
+// (status.coverageFrom, its creation rounded up to the whole second) has begun; until then it is
+// Scheduled, Ready says when coverage starts, and the controller looks again exactly then.
+func TestComputeStatusCoverage(t *testing.T) {
+	t0 := time.Date(2027, 1, 1, 12, 0, 0, 0, time.UTC)
+	created := t0.Add(400 * time.Millisecond)
+	from := t0.Add(time.Second)
+	window := func(typ itopsv1alpha1.WindowType, start, end time.Time) *itopsv1alpha1.MaintenanceWindow {
+		return &itopsv1alpha1.MaintenanceWindow{
+			ObjectMeta: metav1.ObjectMeta{Name: "w", Generation: 1, CreationTimestamp: metav1.Time{Time: created.Truncate(time.Second)}},
+			Spec: itopsv1alpha1.MaintenanceWindowSpec{Type: typ, TimeZone: "UTC", Schedules: []itopsv1alpha1.WindowSchedule{
+				{Start: &metav1.Time{Time: start}, End: &metav1.Time{Time: end}}}},
+		}
+	}
+	tests := []coverageCase{
+		{"created in the second its period began: Scheduled until coverage, requeue exactly at coverageFrom",
+			window(itopsv1alpha1.WindowMaintenance, t0, t0.Add(30*time.Second)), created.Add(100 * time.Millisecond),
+			itopsv1alpha1.WindowScheduled, maintenance.ReasonCoveragePending, 500 * time.Millisecond, time.Time{}},
+		{"at coverageFrom: Active from coverageFrom, requeue at the end",
+			window(itopsv1alpha1.WindowMaintenance, t0, t0.Add(30*time.Second)), from,
+			itopsv1alpha1.WindowActive, string(itopsv1alpha1.WindowActive), 29 * time.Second, from},
+		{"a Freeze gates admission as soon as it is active",
+			window(itopsv1alpha1.WindowFreeze, t0, t0.Add(30*time.Second)), created.Add(100 * time.Millisecond),
+			itopsv1alpha1.WindowActive, string(itopsv1alpha1.WindowActive), 29*time.Second + 500*time.Millisecond, t0},
+		{"a period that starts later: unchanged",
+			window(itopsv1alpha1.WindowMaintenance, t0.Add(time.Minute), t0.Add(2*time.Minute)), created,
+			itopsv1alpha1.WindowScheduled, string(itopsv1alpha1.WindowScheduled), time.Minute - 400*time.Millisecond, time.Time{}},
+	}
+	// An edit takes effect when the operator observes it, rounded up to the whole second.
+	edited := window(itopsv1alpha1.WindowMaintenance, t0, t0.Add(30*time.Second))
+	edited.Generation, edited.Status.ObservedGeneration = 2, 1
+	edited.Status.CoverageFrom = &metav1.Time{Time: from}
+	editSeen := t0.Add(9*time.Second + 300*time.Millisecond)
+	tests = append(tests, coverageCase{"an edit of an active window seen at 12:00:09.3: Scheduled until the edit takes effect at 12:00:10", edited, editSeen,
+		itopsv1alpha1.WindowScheduled, maintenance.ReasonCoveragePending, 700 * time.Millisecond, time.Time{}})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			from := from
+			if tt.mw.Generation > 1 {
+				from = t0.Add(10 * time.Second)
+			}
+			d := computeStatus(tt.mw, tt.now)
+			ready := meta.FindStatusCondition(d.status.Conditions, itopsv1alpha1.ConditionReady)
+			if d.status.Phase != tt.wantPhase || d.requeueAfter != tt.wantRequeue || ready == nil || ready.Reason != tt.wantReason {
+				t.Fatalf("phase %s requeue %s ready %+v, want %s %s %s", d.status.Phase, d.requeueAfter, ready, tt.wantPhase, tt.wantRequeue, tt.wantReason)
+			}
+			if d.status.CoverageFrom == nil || !d.status.CoverageFrom.Time.Equal(from) {
+				t.Errorf("coverageFrom = %v, want %s", d.status.CoverageFrom, from)
+			}
+			if tt.wantCurStart.IsZero() != (d.status.CurrentStart == nil) || (d.status.CurrentStart != nil && !d.status.CurrentStart.Time.Equal(tt.wantCurStart)) {
+				t.Errorf("currentStart = %v, want %s", d.status.CurrentStart, tt.wantCurStart)
+			}
+			if tt.wantReason == maintenance.ReasonCoveragePending && (d.status.NextStart == nil || !d.status.NextStart.Time.Equal(from) ||
+				!strings.Contains(ready.Message, "coverage starts at "+from.Format(time.RFC3339))) {
+				t.Errorf("nextStart %v, Ready message %q: want coverage to start at %s", d.status.NextStart, ready.Message, from)
+			}
+		})
 	}
 }

@@ -21,8 +21,19 @@ func (d *demo) windowPhase(ctx context.Context, ns, name string, want itopsv1alp
 	mw := &itopsv1alpha1.MaintenanceWindow{}
 	return d.waitFor(ctx, fmt.Sprintf("MaintenanceWindow %s to be %s", name, want), timeout, func(ctx context.Context) (bool, error) {
 		err := d.c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, mw)
-		return err == nil && mw.Status.Phase == want, client.IgnoreNotFound(err)
+		return err == nil && mw.Status.Phase == want && (want != itopsv1alpha1.WindowActive || covering(mw)), client.IgnoreNotFound(err)
 	})
+}
+
+// covering: the window's status says its coverage has begun, the state the stories rely on
+// before they cause a fault: its spec is the one observed, and for a Maintenance window the
+// active period counts from status.coverageFrom (a problem detected before it is not suppressed).
+func covering(mw *itopsv1alpha1.MaintenanceWindow) bool {
+	st := mw.Status
+	if st.ObservedGeneration != mw.Generation || st.CurrentStart == nil {
+		return false
+	}
+	return mw.Spec.Type != itopsv1alpha1.WindowMaintenance || (st.CoverageFrom != nil && !st.CurrentStart.Before(st.CoverageFrom))
 }
 
 // maintenanceStory: planned work pages nobody, and a freeze really stops changes.

@@ -9,9 +9,10 @@ import (
 )
 
 // Pod keeps what the detectors read: name, namespace, uid, resourceVersion, labels, owner
-// references, creation and deletion timestamps, the node and container names and images, and
-// the phase, conditions and container statuses. It drops managedFields, annotations, volumes,
-// environment, probes, resources and the like. Non-pods pass through unchanged.
+// references, creation and deletion timestamps, the node and container names and images, the
+// names of the claims its volumes mount, and the phase, reason, conditions and container
+// statuses. It drops managedFields, annotations, other volumes, environment, probes, resources
+// and the like. Non-pods pass through unchanged.
 func Pod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
@@ -33,10 +34,23 @@ func Pod(obj any) (any, error) {
 		Spec: corev1.PodSpec{NodeName: pod.Spec.NodeName},
 		Status: corev1.PodStatus{
 			Phase:                 pod.Status.Phase,
+			Reason:                pod.Status.Reason,
 			Conditions:            pod.Status.Conditions,
 			ContainerStatuses:     slimStatuses(pod.Status.ContainerStatuses),
 			InitContainerStatuses: slimStatuses(pod.Status.InitContainerStatuses),
 		},
+	}
+	for _, v := range pod.Spec.Volumes {
+		// Only which claims the pod mounts: a WaitForFirstConsumer claim is judged by whether
+		// a pod uses it (internal/health.ClaimWaitsForConsumer).
+		switch {
+		case v.PersistentVolumeClaim != nil:
+			slim.Spec.Volumes = append(slim.Spec.Volumes, corev1.Volume{Name: v.Name, VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: v.PersistentVolumeClaim.ClaimName}}})
+		case v.Ephemeral != nil:
+			slim.Spec.Volumes = append(slim.Spec.Volumes, corev1.Volume{Name: v.Name, VolumeSource: corev1.VolumeSource{
+				Ephemeral: &corev1.EphemeralVolumeSource{}}})
+		}
 	}
 	for _, c := range pod.Spec.Containers {
 		slim.Spec.Containers = append(slim.Spec.Containers, corev1.Container{Name: c.Name, Image: c.Image})

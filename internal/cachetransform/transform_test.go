@@ -37,7 +37,7 @@ func TestPodKeepsWhatDetectorsRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	slim := out.(*corev1.Pod)
-	if slim.Annotations != nil || slim.ManagedFields != nil || slim.Spec.Volumes != nil || slim.Spec.Containers[0].Env != nil ||
+	if slim.Annotations != nil || slim.ManagedFields != nil || len(slim.Spec.Volumes) != 0 || slim.Spec.Containers[0].Env != nil ||
 		slim.Spec.Containers[0].Command != nil || slim.Status.ContainerStatuses[0].ImageID != "" {
 		t.Errorf("unread fields kept: %+v", slim)
 	}
@@ -50,5 +50,36 @@ func TestPodKeepsWhatDetectorsRead(t *testing.T) {
 	node := &corev1.Node{}
 	if out, _ := Pod(node); out != node {
 		t.Error("non-pods must pass through")
+	}
+}
+
+// TestPodKeepsClaimNames: the claims a pod mounts survive the transform (a WaitForFirstConsumer
+// claim is judged by whether a pod uses it), and so does the reason of an evicted pod; the rest
+// of the volume does not.
+func TestPodKeepsClaimNames(t *testing.T) {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "db-0", Namespace: "shop",
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", Controller: ptr.To(true)}}},
+		Spec: corev1.PodSpec{Volumes: []corev1.Volume{
+			{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-db-0", ReadOnly: true}}},
+			{Name: "scratch", VolumeSource: corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{
+				VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To("fast")}}}}},
+			{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}},
+		}},
+		Status: corev1.PodStatus{Phase: corev1.PodFailed, Reason: health.PodReasonEvicted},
+	}
+	out, err := Pod(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slim := out.(*corev1.Pod)
+	if got := health.ClaimNames(slim); !reflect.DeepEqual(got, []string{"data-db-0", "db-0-scratch"}) {
+		t.Errorf("claims = %v", got)
+	}
+	if len(slim.Spec.Volumes) != 2 || slim.Spec.Volumes[0].PersistentVolumeClaim.ReadOnly || slim.Spec.Volumes[1].Ephemeral.VolumeClaimTemplate != nil {
+		t.Errorf("volumes kept more than claim names: %+v", slim.Spec.Volumes)
+	}
+	if normal, _ := health.PodIsNormal(slim, nil); !normal {
+		t.Error("the slim evicted pod is not judged as the full one")
 	}
 }
