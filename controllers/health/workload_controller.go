@@ -275,7 +275,8 @@ func requeueAt(at, now time.Time) ctrl.Result {
 }
 
 // judgeCause links the subject's incident to a node incident that explains it (every
-// not-ready pod on a NotReady node), when it has problems.
+// not-ready pod on a NotReady node, or unschedulable because nodes are lost: health.NodeCause),
+// when it has problems.
 func (d *detector) judgeCause(ctx context.Context, obs *incidentwriter.Observation, pods []corev1.Pod) error {
 	obs.CauseJudged = true
 	if len(obs.Problems) == 0 {
@@ -293,7 +294,11 @@ func (d *detector) judgeCause(ctx context.Context, obs *incidentwriter.Observati
 		}
 		down[node] = ref
 	}
-	obs.Cause, _ = health.NodeCause(pods, func(node string) *itopsv1alpha1.IncidentReference { return down[node] })
+	capacityLost, err := d.Writer.FirstOpenNodeNotReady(ctx)
+	if err != nil {
+		return err
+	}
+	obs.Cause, _ = health.NodeCause(pods, func(node string) *itopsv1alpha1.IncidentReference { return down[node] }, capacityLost)
 	return nil
 }
 

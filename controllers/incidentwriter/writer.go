@@ -118,6 +118,30 @@ func (w *Writer) OpenIncidentWith(ctx context.Context, subj health.Subject, reas
 	return nil, nil
 }
 
+// FirstOpenNodeNotReady returns the open incident (first by name) of a node whose
+// NodeNotReady signal is active, or nil: the cluster has lost capacity (health.NodeCause).
+// It reads the cache, by the itops.dev/reason label.
+func (w *Writer) FirstOpenNodeNotReady(ctx context.Context) (*itopsv1alpha1.IncidentReference, error) {
+	list := &itopsv1alpha1.IncidentList{}
+	if err := w.Client.List(ctx, list, client.InNamespace(w.ClusterNamespace),
+		client.MatchingLabels{itopsv1alpha1.LabelReason: itopsv1alpha1.ReasonNodeNotReady}); err != nil {
+		return nil, err
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	for i := range list.Items {
+		inc := &list.Items[i]
+		if !lifecycle.IsOpen(inc) || inc.DeletionTimestamp != nil {
+			continue
+		}
+		for _, s := range inc.Status.Signals {
+			if s.Reason == itopsv1alpha1.ReasonNodeNotReady && s.Active {
+				return Reference(inc), nil
+			}
+		}
+	}
+	return nil, nil
+}
+
 // Sync makes the subject's incident reflect the observation: it opens one when a problem
 // is observed and none is open (or reopenable), records each problem as a signal, clears
 // the signals no longer observed, and keeps the title and reason on the most specific active

@@ -140,6 +140,12 @@ func TestNodeCause(t *testing.T) {
 		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{NodeName: node},
 			Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: status}}}}
 	}
+	unschedulable := func(name, message string) corev1.Pod {
+		p := pod(name, "", false)
+		p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+			Reason: corev1.PodReasonUnschedulable, Message: message})
+		return p
+	}
 	down := func(node string) *itopsv1alpha1.IncidentReference {
 		if node == "n1" || node == "n2" {
 			return &itopsv1alpha1.IncidentReference{Kind: "Incident", Namespace: "itops-cluster", Name: "node-" + node}
@@ -155,10 +161,14 @@ func TestNodeCause(t *testing.T) {
 		{"a not-ready pod on a healthy node: a problem of its own", []corev1.Pod{pod("a", "n1", false), pod("b", "n3", false)}, ""},
 		{"all pods ready: nothing to explain", []corev1.Pod{pod("a", "n1", true)}, ""},
 		{"an unscheduled pod is not explained by nodes", []corev1.Pod{pod("a", "", false)}, ""},
+		{"a replacement the scheduler cannot place because nodes are unreachable: capacity lost", []corev1.Pod{unschedulable("a", "0/4 nodes are available: 3 node(s) had untolerated taint {node.kubernetes.io/unreachable: }")}, "node-n1"},
+		{"evicted replacements and a pod on a NotReady node: the node", []corev1.Pod{pod("a", "n2", false), unschedulable("b", "0/4 nodes are available: 3 node(s) had untolerated taint {node.kubernetes.io/not-ready: }")}, "node-n2"},
+		{"unschedulable for another reason (resources)", []corev1.Pod{unschedulable("a", "0/4 nodes are available: 4 Insufficient cpu")}, ""},
 		{"no pods", nil, ""},
 	}
+	capacityLost := &itopsv1alpha1.IncidentReference{Kind: "Incident", Namespace: "itops-cluster", Name: "node-n1"}
 	for _, tt := range tests {
-		got, _ := NodeCause(tt.pods, down)
+		got, _ := NodeCause(tt.pods, down, capacityLost)
 		name := ""
 		if got != nil {
 			name = got.Name

@@ -245,8 +245,10 @@ func listIncidents(ctx context.Context, c client.Client) ([]incident, error) {
 		}
 		by, _, _ := unstructured.NestedString(u.Object, "status", "suppressedBy")
 		inc.suppressed = by != ""
-		// status.causedBy: a symptom points at its cause (issue 12). Any non-empty value counts.
-		if v, ok, _ := unstructured.NestedFieldNoCopy(u.Object, "status", "causedBy"); ok && !empty(v) {
+		// A symptom points at the incident that explains it (status.causedBy of kind Incident,
+		// issue 12) and never pages on its own. An incident caused by a ChangeRequest is the
+		// one incident of a bad release: it pages.
+		if kind, ok, _ := unstructured.NestedString(u.Object, "status", "causedBy", "kind"); ok && kind == "Incident" {
 			inc.symptom = true
 		}
 		out = append(out, inc)
@@ -254,19 +256,6 @@ func listIncidents(ctx context.Context, c client.Client) ([]incident, error) {
 	return out, nil
 }
 
-func empty(v any) bool {
-	switch t := v.(type) {
-	case nil:
-		return true
-	case string:
-		return t == ""
-	case []any:
-		return len(t) == 0
-	case map[string]any:
-		return len(t) == 0
-	}
-	return false
-}
 
 type result struct {
 	scenario  scenario
