@@ -6,9 +6,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
@@ -42,10 +45,72 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 			problems = withoutReason(problems, itopsv1alpha1.ReasonNodeNotReady)
 		}
 	}
-	if err := r.Writer.Sync(ctx, incidentwriter.Observation{Subject: subj, Judged: nodeReasons, Problems: problems}); err != nil {
+	obs := incidentwriter.Observation{Subject: subj, Judged: nodeReasons, Problems: problems}
+	if err := r.judgeZone(ctx, node, &obs); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.Writer.Sync(ctx, obs); err != nil {
 		return retryQuietly(err)
 	}
 	return requeueAt(recheck, now), nil
+}
+
+// judgeZone links a NotReady node to the incident of the first NotReady node of its topology
+// zone (health.ZoneCause): several nodes of one zone failing are one fault, one page.
+func (r *NodeReconciler) judgeZone(ctx context.Context, node *corev1.Node, obs *incidentwriter.Observation) error {
+	obs.CauseJudged = true
+	notReady := false
+	for _, p := range obs.Problems {
+		notReady = notReady || p.Reason == itopsv1alpha1.ReasonNodeNotReady
+	}
+	zone := node.Labels[corev1.LabelTopologyZone]
+	if !notReady || zone == "" {
+		return nil
+	}
+	list := &corev1.NodeList{}
+	if err := r.List(ctx, list, client.MatchingLabels{corev1.LabelTopologyZone: zone}); err != nil {
+		return err
+	}
+	others := make([]health.ZoneNode, 0, len(list.Items))
+	for i := range list.Items {
+		name := list.Items[i].Name
+		if name >= node.Name {
+			continue // only a node that sorts first can be the cause: no lookups for the rest
+		}
+		ref, err := r.Writer.OpenIncidentWith(ctx, health.Subject{APIVersion: "v1", Kind: "Node", Name: name}, itopsv1alpha1.ReasonNodeNotReady)
+		if err != nil {
+			return err
+		}
+		others = append(others, health.ZoneNode{Name: name, Incident: ref})
+	}
+	obs.Cause = health.ZoneCause(node.Name, true, zone, others)
+	return nil
+}
+
+// zonePeers maps a node's incident to the nodes of its topology zone that sort after it:
+// their judgement (ZoneCause) may now link to it.
+func zonePeers(c client.Reader) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		inc, ok := o.(*itopsv1alpha1.Incident)
+		if !ok || inc.Spec.Source != itopsv1alpha1.SourceHealthCheck || len(inc.Spec.Affected) == 0 || inc.Spec.Affected[0].Kind != "Node" {
+			return nil
+		}
+		node := &corev1.Node{}
+		if err := c.Get(ctx, client.ObjectKey{Name: inc.Spec.Affected[0].Name}, node); err != nil || node.Labels[corev1.LabelTopologyZone] == "" {
+			return nil
+		}
+		list := &corev1.NodeList{}
+		if err := c.List(ctx, list, client.MatchingLabels{corev1.LabelTopologyZone: node.Labels[corev1.LabelTopologyZone]}); err != nil {
+			return nil
+		}
+		var out []reconcile.Request
+		for i := range list.Items {
+			if list.Items[i].Name > node.Name {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: list.Items[i].Name}})
+			}
+		}
+		return out
+	})
 }
 
 // VolumeClaimReconciler detects PersistentVolumeClaims Pending too long or Lost.
@@ -110,6 +175,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, writer *incidentwriter.Writer,
 	}
 	if err := ctrl.NewControllerManagedBy(mgr).Named("health-node").For(&corev1.Node{}).
 		Watches(&itopsv1alpha1.Incident{}, incidentSubject(kindIs("Node")), builder.WithPredicates(incidentAppeared)).
+		Watches(&itopsv1alpha1.Incident{}, zonePeers(mgr.GetClient()), builder.WithPredicates(incidentAppeared)).
 		Complete(&NodeReconciler{Client: mgr.GetClient(), Writer: writer, Thresholds: t}); err != nil {
 		return err
 	}

@@ -76,3 +76,36 @@ func podReady(p *corev1.Pod) bool {
 	}
 	return false
 }
+
+// ZoneNode is a node of the same topology zone as the one judged, with its open NodeNotReady
+// incident (nil when it has none).
+type ZoneNode struct {
+	Name     string
+	Incident *itopsv1alpha1.IncidentReference
+}
+
+// ZoneCause groups the failures of one topology zone (label topology.kubernetes.io/zone) into
+// one incident, as Alertmanager's grouping by zone does: a NotReady node whose zone holds
+// another NotReady node with an open incident and a name that sorts before its own is a
+// symptom of that node's incident (the first by name is the zone's cause, so the choice is
+// deterministic and never circular). It returns nil for a node that is not NotReady, has no
+// zone, or is the first of its zone.
+func ZoneCause(node string, notReady bool, zone string, others []ZoneNode) *itopsv1alpha1.IncidentReference {
+	if !notReady || zone == "" {
+		return nil
+	}
+	var first *ZoneNode
+	for i := range others {
+		o := &others[i]
+		if o.Incident == nil || o.Name == node || o.Name >= node {
+			continue
+		}
+		if first == nil || o.Name < first.Name {
+			first = o
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	return first.Incident
+}

@@ -209,3 +209,34 @@ func TestCronJobProblems(t *testing.T) {
 		}
 	}
 }
+
+func TestZoneCause(t *testing.T) {
+	ref := func(node string) *itopsv1alpha1.IncidentReference {
+		return &itopsv1alpha1.IncidentReference{Kind: "Incident", Namespace: "itops-cluster", Name: "node-" + node}
+	}
+	tests := []struct {
+		name      string
+		node      string
+		notReady  bool
+		zone      string
+		others    []ZoneNode
+		wantCause string
+	}{
+		{"the first NotReady node of its zone is the cause", "n1", true, "a", []ZoneNode{{"n2", ref("n2")}, {"n3", ref("n3")}}, ""},
+		{"a later node of the zone is its symptom", "n3", true, "a", []ZoneNode{{"n2", ref("n2")}, {"n1", ref("n1")}}, "node-n1"},
+		{"nodes of the zone without an open incident do not count", "n3", true, "a", []ZoneNode{{"n1", nil}, {"n2", ref("n2")}}, "node-n2"},
+		{"a node without a zone stands alone", "n3", true, "", []ZoneNode{{"n1", ref("n1")}}, ""},
+		{"a Ready node is nobody's symptom", "n3", false, "a", []ZoneNode{{"n1", ref("n1")}}, ""},
+		{"alone in its zone", "n3", true, "a", nil, ""},
+	}
+	for _, tt := range tests {
+		got := ZoneCause(tt.node, tt.notReady, tt.zone, tt.others)
+		name := ""
+		if got != nil {
+			name = got.Name
+		}
+		if name != tt.wantCause {
+			t.Errorf("%s: cause = %q, want %q", tt.name, name, tt.wantCause)
+		}
+	}
+}
