@@ -209,8 +209,8 @@ var _ = Describe("Node and job problems", func() {
 	})
 })
 
-// podOf creates a pod controlled by owner and puts it into a crash loop.
-func crashingPodOf(ns, name string, owner metav1.OwnerReference, node string) *corev1.Pod {
+// crashingPodOf creates a pod controlled by owner and puts it into a crash loop.
+func crashingPodOf(ns, name string, owner metav1.OwnerReference, node string) {
 	GinkgoHelper()
 	owner.Controller = ptr.To(true)
 	pod := &corev1.Pod{
@@ -219,7 +219,6 @@ func crashingPodOf(ns, name string, owner metav1.OwnerReference, node string) *c
 	}
 	Expect(env.Client.Create(ctx, pod)).To(Succeed())
 	crashLoop(pod)
-	return pod
 }
 
 var _ = Describe("Roll-up through any controller", func() {

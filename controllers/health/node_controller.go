@@ -16,6 +16,7 @@ import (
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	"github.com/itops-dev/itops-operator/internal/health"
+	"github.com/itops-dev/itops-operator/internal/readaccess"
 )
 
 // NodeReconciler detects NotReady Nodes and Nodes under pressure. Their incidents live in the
@@ -160,7 +161,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, writer *incidentwriter.Writer,
 	if err := indexPodClaims(ctx, mgr); err != nil {
 		return err
 	}
-	d := detector{Client: mgr.GetClient(), Writer: writer, Thresholds: t}
+	d := detector{Client: mgr.GetClient(), Writer: writer, Thresholds: t,
+		Access: readaccess.New(mgr.GetClient(), mgr.GetLogger().WithName("owner-access"))}
 	for _, k := range workloadKinds {
 		r := &WorkloadReconciler{detector: d, kind: k}
 		if err := r.setup(mgr); err != nil {

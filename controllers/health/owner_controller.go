@@ -35,6 +35,15 @@ func (r *OwnerReconciler) Reconcile(ctx context.Context, subj health.Subject) (c
 	owner := &metav1.PartialObjectMetadata{}
 	owner.APIVersion, owner.Kind = subj.APIVersion, subj.Kind
 	var pods []corev1.Pod
+	readable, err := r.Access.CanList(ctx, owner.GroupVersionKind())
+	switch {
+	case err != nil && !isNoMatch(err):
+		return ctrl.Result{}, err
+	case err == nil && !readable:
+		// A subject of a kind the operator may no longer read (an incident opened before its
+		// grant was removed): it cannot be judged; its pods roll up to what can be read.
+		return ctrl.Result{}, nil
+	}
 	switch err := r.Get(ctx, client.ObjectKey{Namespace: subj.Namespace, Name: subj.Name}, owner); {
 	case apierrors.IsNotFound(err) || isNoMatch(err):
 		// Gone (or its kind no longer served): whatever was wrong with it is over.

@@ -46,7 +46,11 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel = context.WithCancel(context.Background())
 	Expect(testenv.EnsureNamespace(context.Background(), env.Client, clusterNamespace)).To(Succeed())
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	// The detectors run as the operator's ServiceAccount with the install's RBAC
+	// (config/rbac): what they read, an installation must grant.
+	operatorConfig, err := env.OperatorConfig(context.Background())
+	Expect(err).NotTo(HaveOccurred())
+	mgr, err := ctrl.NewManager(operatorConfig, ctrl.Options{
 		Scheme:  cluster.Scheme(),
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache: cache.Options{

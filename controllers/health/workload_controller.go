@@ -19,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -32,6 +33,7 @@ import (
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	"github.com/itops-dev/itops-operator/internal/health"
+	"github.com/itops-dev/itops-operator/internal/readaccess"
 )
 
 // podReasons are the problems judged on a workload's pods and rolled up to it.
@@ -143,6 +145,16 @@ var typedKinds = map[string]bool{
 
 func isTyped(s health.Subject) bool { return typedKinds[s.Group()+"/"+s.Kind] }
 
+// builtInController reports a controller of a built-in group (apps, batch, core), which the
+// operator may always read.
+func builtInController(ref *metav1.OwnerReference) bool {
+	switch (health.Subject{APIVersion: ref.APIVersion}).Group() {
+	case "", "apps", "batch":
+		return true
+	}
+	return false
+}
+
 // notReadySince dates a shortfall from the earliest not-ready pod; when no pod explains it
 // (pods that cannot be created: quota, admission, a missing ServiceAccount), from the
 // workload's creation, so that the grace period has a fixed end.
@@ -180,6 +192,9 @@ type detector struct {
 	client.Client
 	Writer     *incidentwriter.Writer
 	Thresholds health.Thresholds
+	// Access says whether an owner kind may be read before the cache is asked for it (a
+	// cache read of a kind the operator may not list waits until its context ends).
+	Access *readaccess.Checker
 }
 
 // WorkloadReconciler detects problems of one kind of workload and of the pods rolled up to it.
@@ -189,14 +204,14 @@ type WorkloadReconciler struct {
 }
 
 // The health detectors read everything they judge from the cache. Rolling pods up through
-// arbitrary controllers (Argo Rollouts, operators' custom resources) reads the metadata of
-// any kind (get, list and watch on */*; metadata only, see docs/incidents.md to narrow it).
+// other controllers (Argo Rollouts, operators' custom resources) reads their metadata through
+// the aggregated itops-operator-owner-reader ClusterRole (config/rbac/owner_reader_role.yaml):
+// the kinds an administrator grants there, never every kind (docs/incidents.md, "Owner kinds").
 // +kubebuilder:rbac:groups="",resources=pods;nodes;persistentvolumeclaims,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets;replicasets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=jobs;cronjobs,verbs=get;list;watch
 // +kubebuilder:rbac:groups=itops.dev,resources=servicelevels,verbs=get;list;watch
-// +kubebuilder:rbac:groups=*,resources=*,verbs=get;list;watch
 
 // Reconcile judges the workload and its pods and syncs the incident of the thing they roll up to.
 func (r *WorkloadReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -303,7 +318,9 @@ func (d *detector) judgeCause(ctx context.Context, obs *incidentwriter.Observati
 }
 
 // lookup returns the controller of an object from the cache: typed reads for the kinds the
-// detectors already watch, metadata-only reads (PartialObjectMetadata) for any other kind.
+// detectors already watch, metadata-only reads (PartialObjectMetadata) for any other kind
+// the operator may list and watch (health.ErrOwnerNotReadable for the others, so that the
+// roll-up stops below them instead of waiting on an informer that can never sync).
 func (d *detector) lookup(ctx context.Context) health.OwnerLookup {
 	return func(namespace string, ref metav1.OwnerReference) (*metav1.OwnerReference, bool, error) {
 		var obj client.Object
@@ -320,6 +337,14 @@ func (d *detector) lookup(ctx context.Context) health.OwnerLookup {
 		case "batch/CronJob":
 			obj = &batchv1.CronJob{}
 		default:
+			switch readable, err := d.Access.CanList(ctx, schema.FromAPIVersionAndKind(ref.APIVersion, ref.Kind)); {
+			case isNoMatch(err):
+				return nil, false, nil
+			case err != nil:
+				return nil, false, err
+			case !readable:
+				return nil, false, health.ErrOwnerNotReadable
+			}
 			m := &metav1.PartialObjectMetadata{}
 			m.APIVersion, m.Kind = ref.APIVersion, ref.Kind
 			obj = m
@@ -482,8 +507,11 @@ func (r *WorkloadReconciler) setup(mgr ctrl.Manager) error {
 		Watches(&itopsv1alpha1.Incident{}, handler.EnqueueRequestsFromMapFunc(r.workloadsOnNode(kind)), builder.WithPredicates(nodeIncidentChanged))
 	switch kind {
 	case "Pod":
+		// Pods without a controller, and pods whose controller is not a built-in one: a kind
+		// the operator may not read leaves the pod its own subject.
 		b = b.For(&corev1.Pod{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
-			return metav1.GetControllerOf(o) == nil
+			ref := metav1.GetControllerOf(o)
+			return ref == nil || !builtInController(ref)
 		})))
 	case "Job":
 		b = b.For(&batchv1.Job{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {

@@ -29,6 +29,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
 	"github.com/itops-dev/itops-operator/internal/metrics"
+	"github.com/itops-dev/itops-operator/internal/readaccess"
 )
 
 // AuditFinalizer keeps an incident until its final state is in the audit trail.
@@ -47,6 +48,9 @@ type Reconciler struct {
 	ClusterNamespace string
 	// Clock is injected for tests; the real clock when nil.
 	Clock clock.PassiveClock
+	// Access says whether a subject's kind may be read from the cache; SetupWithManager
+	// sets one when nil.
+	Access *readaccess.Checker
 }
 
 // +kubebuilder:rbac:groups=itops.dev,resources=incidents,verbs=get;list;watch;create;update;patch;delete
@@ -308,6 +312,9 @@ func (r *Reconciler) now() time.Time {
 
 // SetupWithManager registers the controller and its index of symptoms by cause.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Access == nil {
+		r.Access = readaccess.New(mgr.GetClient(), mgr.GetLogger().WithName("subject-access"))
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &itopsv1alpha1.Incident{}, causedByIndex, causedByKey); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -106,7 +107,15 @@ func (r *Reconciler) subjectOf(ctx context.Context, ref itopsv1alpha1.ObjectRefe
 	case "ChangeRequest", "ServiceLevel":
 	default:
 		// Any other subject (Argo Rollouts, bare ReplicaSets, custom resources): its labels
-		// from the metadata cache.
+		// from the metadata cache, if the operator may read its kind (a cache read of a kind
+		// it may not list would wait until the context ends); otherwise only its namespace's.
+		readable, err := r.Access.CanList(ctx, schema.FromAPIVersionAndKind(ref.APIVersion, ref.Kind))
+		if err != nil && !meta.IsNoMatchError(err) {
+			return obj, err
+		}
+		if !readable {
+			break
+		}
 		m := &metav1.PartialObjectMetadata{}
 		m.APIVersion, m.Kind = ref.APIVersion, ref.Kind
 		o = m

@@ -68,9 +68,23 @@ type Policy struct {
 	// Appliers are the administrator's declared appliers (gitops.appliers), who never
 	// approve, like every ServiceAccount.
 	Appliers []string
+	// ByNamespaceServiceAccount: the change was created by a ServiceAccount of its own
+	// namespace (NamespaceServiceAccount), which any developer of the namespace can act as.
+	// Built in, whatever the policy: it must declare spec.requester, and a change that needs
+	// approval needs at least NamespaceServiceAccountMinApprovals.
+	ByNamespaceServiceAccount bool
 }
 
-// PolicyFor computes the policy in force for cr under the administrator's policy p.
+// NamespaceServiceAccountMinApprovals is the least number of approvals of a change created by a
+// ServiceAccount of its own namespace, when it needs any: two distinct people, so that a
+// developer acting as the ServiceAccount (impersonation, a token, a Pod running as it) cannot
+// authorise their own change with their one approval. Source: the two-person rule (NIST SP
+// 800-53 AC-5, separation of duties), applied where the cluster cannot name the requester.
+const NamespaceServiceAccountMinApprovals = 2
+
+// PolicyFor computes the policy in force for cr under the administrator's policy p. A change
+// created by a ServiceAccount of its own namespace is tightened whatever p says (see
+// Policy.ByNamespaceServiceAccount).
 func PolicyFor(cr *itopsv1alpha1.ChangeRequest, p config.ChangePolicy) Policy {
 	risk := cr.Spec.Risk
 	if risk == "" {
@@ -104,6 +118,12 @@ func PolicyFor(cr *itopsv1alpha1.ChangeRequest, p config.ChangePolicy) Policy {
 		}
 		if len(g.ApproverGroups) > 0 {
 			out.ApproverGroups = append(out.ApproverGroups, g.ApproverGroups)
+		}
+	}
+	if NamespaceServiceAccount(cr.Spec.RequestedBy, cr.Namespace) {
+		out.ByNamespaceServiceAccount, out.RequireRequester = true, true
+		if out.Required > 0 && out.Required < NamespaceServiceAccountMinApprovals {
+			out.Required = NamespaceServiceAccountMinApprovals
 		}
 	}
 	return out

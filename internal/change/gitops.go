@@ -16,6 +16,20 @@ const serviceAccountPrefix = "system:serviceaccount:"
 // IsServiceAccount reports whether user is a ServiceAccount's username.
 func IsServiceAccount(user string) bool { return strings.HasPrefix(user, serviceAccountPrefix) }
 
+// NamespaceServiceAccount reports whether user is a ServiceAccount of namespace ns
+// (system:serviceaccount:<ns>:<name>). Whoever may create Pods in ns (the built-in edit role),
+// impersonate its ServiceAccounts or create their tokens (edit again) can act as any of them,
+// so for a change such an identity created in its own namespace, the cluster cannot tell which
+// person made the request: any developer of the namespace could have.
+func NamespaceServiceAccount(user, ns string) bool {
+	rest, ok := strings.CutPrefix(user, serviceAccountPrefix)
+	if !ok || ns == "" {
+		return false
+	}
+	saNamespace, name, ok := strings.Cut(rest, ":")
+	return ok && name != "" && saNamespace == ns
+}
+
 // AppliedByAutomation reports whether a change requested (spec.requestedBy, stamped from the
 // authenticated user) by requestedBy was applied by automation: a ServiceAccount (a GitOps
 // controller, a pipeline) or one of the policy's declared appliers. For such a change the

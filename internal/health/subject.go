@@ -3,6 +3,7 @@ package health
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -39,19 +40,31 @@ const MaxOwnerDepth = 5
 // OwnerLookup returns the controller (ownerReference with controller=true) of the object that
 // ref names in namespace, or nil when it has none. found is false when the object is not known
 // (deleted, not in the cache yet, a kind the API server does not serve).
+// It returns ErrOwnerNotReadable for an object of a kind the caller may not read.
 type OwnerLookup func(namespace string, ref metav1.OwnerReference) (owner *metav1.OwnerReference, found bool, err error)
+
+// ErrOwnerNotReadable is returned by an OwnerLookup for a controller of a kind the operator
+// may not read (no RBAC grant): Rollup then stops at the last object it could read, so its
+// pods are still judged, on an incident naming that object (the ReplicaSet of an unreadable
+// Rollout), instead of on a thing nobody can check exists.
+var ErrOwnerNotReadable = errors.New("owner kind not readable")
 
 // Rollup follows the chain of controllers from obj (a Pod, a Job...) up to the top-most one
 // that is known, at most MaxOwnerDepth steps: Pod -> ReplicaSet -> Deployment or Rollout, Pod
 // -> Job -> CronJob, Pod -> any custom resource. An object without a controller is its own
 // subject. A controller the lookup cannot find ends the chain there (its pods are still
-// judged, on the last object known to exist or be named).
+// judged, on the last object known to exist or be named). A controller of a kind the lookup
+// may not read (ErrOwnerNotReadable) ends the chain at the object it controls.
 func Rollup(obj metav1.Object, apiVersion, kind string, lookup OwnerLookup) (Subject, error) {
 	subj := Subject{APIVersion: apiVersion, Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}
 	ref := metav1.GetControllerOfNoCopy(obj)
 	for depth := 0; ref != nil && depth < MaxOwnerDepth; depth++ {
+		below := subj
 		subj = Subject{APIVersion: ref.APIVersion, Kind: ref.Kind, Namespace: obj.GetNamespace(), Name: ref.Name}
 		owner, found, err := lookup(obj.GetNamespace(), *ref)
+		if errors.Is(err, ErrOwnerNotReadable) {
+			return below, nil
+		}
 		if err != nil {
 			return subj, err
 		}

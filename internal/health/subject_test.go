@@ -34,7 +34,14 @@ func TestRollup(t *testing.T) {
 		"ReplicaSet/loop-b":           ctrl("apps/v1", "ReplicaSet", "loop-a"),
 		"Deployment/operator-managed": ctrl("example.com/v1", "Thing", "t1"),
 	}
+	// Kinds the operator may not read (no RBAC grant for them).
+	unreadable := map[string]bool{"Thing": true, "Secret": true}
+	owners["ReplicaSet/guarded-5f7"] = ctrl("example.com/v1", "Thing", "t2")
+	owners["Secret/bootstrap"] = nil
 	lookup := func(_ string, ref metav1.OwnerReference) (*metav1.OwnerReference, bool, error) {
+		if unreadable[ref.Kind] {
+			return nil, false, ErrOwnerNotReadable
+		}
 		o, ok := owners[ref.Kind+"/"+ref.Name]
 		return o, ok, nil
 	}
@@ -50,6 +57,9 @@ func TestRollup(t *testing.T) {
 		{"custom resource through a StatefulSet", owned("StatefulSet", "db"), "postgresql/shop/main"},
 		{"unknown controller: named, not followed", owned("DaemonSet", "agent"), "DaemonSet/shop/agent"},
 		{"bounded depth on an ownership loop", owned("ReplicaSet", "loop-a"), "ReplicaSet/shop/loop-a"},
+		{"unreadable owner kind: stops at the last readable object", owned("ReplicaSet", "guarded-5f7"), "ReplicaSet/shop/guarded-5f7"},
+		{"unreadable owner two levels up", owned("Deployment", "operator-managed"), "Deployment/shop/operator-managed"},
+		{"unreadable direct controller: the pod itself", owned("Secret", "bootstrap"), "Pod/shop/bootstrap-x1"},
 		{"bare pod", &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "debug"}}, "Pod/shop/debug"},
 	}
 	for _, tt := range tests {

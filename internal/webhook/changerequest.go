@@ -185,7 +185,14 @@ func ValidateChange(old, cr *itopsv1alpha1.ChangeRequest, p config.ChangePolicy,
 			"only members of %s may raise Emergency changes in namespace %s; %s is not: use type Normal and ask for approval",
 			groupList(pol.EmergencyGroups), cr.Namespace, user)))
 	}
-	if pol.RequireRequester && contentChanged && cr.Spec.Requester == "" {
+	switch {
+	case pol.ByNamespaceServiceAccount && contentChanged && cr.Spec.Requester == "":
+		errs = append(errs, field.Required(spec.Child("requester"), fmt.Sprintf(
+			"%s is a ServiceAccount of namespace %s, which anyone who may create Pods there or impersonate it can act as; "+
+				"a change it creates must declare the person behind it as spec.requester (and needs %d approvals), "+
+				"so that separation of duties can refuse their approval (see docs/security.md)",
+			cr.Spec.RequestedBy, cr.Namespace, change.NamespaceServiceAccountMinApprovals)))
+	case pol.RequireRequester && contentChanged && cr.Spec.Requester == "":
 		errs = append(errs, field.Required(spec.Child("requester"), fmt.Sprintf(
 			"%s applies this change from Git; the policy for namespace %s requires the Git author to be declared as spec.requester, "+
 				"so that separation of duties can refuse their approval", cr.Spec.RequestedBy, cr.Namespace)))

@@ -72,6 +72,49 @@ changePolicies:
 	}
 }
 
+// TestValidateChangeByNamespaceServiceAccount: with the default policy (no gitops rules), a
+// developer acting as a ServiceAccount of their namespace (the edit role may impersonate it)
+// must name themselves as spec.requester, and cannot approve the change under that name.
+func TestValidateChangeByNamespaceServiceAccount(t *testing.T) {
+	const sa = "system:serviceaccount:shop:default"
+	p := config.Default().ChangePolicies[0]
+	bySA := func(requester string, approvals ...itopsv1alpha1.Approval) *itopsv1alpha1.ChangeRequest {
+		return &itopsv1alpha1.ChangeRequest{
+			ObjectMeta: metav1.ObjectMeta{Name: "shop-1-1", Namespace: "shop", Generation: 1,
+				Annotations: map[string]string{itopsv1alpha1.AnnotationContentGeneration: "1"}},
+			Spec: itopsv1alpha1.ChangeRequestSpec{Title: "shop 1.1", RequestedBy: sa, Requester: requester, Approvals: approvals,
+				Targets: []itopsv1alpha1.ChangeTarget{{Kind: itopsv1alpha1.TargetDeployment, Name: "shop"}}},
+		}
+	}
+	ok := func(who string) itopsv1alpha1.Approval {
+		return itopsv1alpha1.Approval{Approver: who, Decision: itopsv1alpha1.DecisionApprove}
+	}
+	tests := []struct {
+		name     string
+		old, new *itopsv1alpha1.ChangeRequest
+		user     string
+		want     string
+	}{
+		{name: "created without a requester", new: bySA(""), user: sa,
+			want: "spec.requester: Required value: " + sa + " is a ServiceAccount of namespace shop"},
+		{name: "created naming the developer", new: bySA("dev"), user: sa},
+		{name: "the developer approving under the declared name", old: bySA("dev"), new: bySA("dev", ok("dev")), user: "dev",
+			want: "is the declared requester of this change"},
+		{name: "another person approving", old: bySA("dev"), new: bySA("dev", ok("bob")), user: "bob"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ValidateChange(tt.old, tt.new, p, tt.user, nil).ToAggregate()
+			switch {
+			case tt.want == "" && got != nil:
+				t.Errorf("unexpected %v", got)
+			case tt.want != "" && (got == nil || !strings.Contains(got.Error(), tt.want)):
+				t.Errorf("ValidateChange = %v, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // TestPolicyForNamespaceNotYetCached: a ChangeRequest created in a namespace the cache has not
 // seen yet is judged on the namespace read from the API server, not refused.
 func TestPolicyForNamespaceNotYetCached(t *testing.T) {

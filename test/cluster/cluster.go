@@ -79,6 +79,11 @@ type Options struct {
 	// kube-scheduler, kwok or fake nodes, so nothing reconciles workloads or runs pods (for
 	// harnesses that measure API writes and want no controller traffic besides their own).
 	ControlPlaneOnly bool
+	// OperatorRBACDir, when set (config/rbac), makes StartOperator apply the RBAC objects
+	// there (in the operator namespace) and run the operator as its ServiceAccount with them,
+	// instead of as the cluster admin: the install's permissions, aggregation included
+	// (kube-controller-manager fills aggregated ClusterRoles).
+	OperatorRBACDir string
 }
 
 // Cluster is a running local cluster.

@@ -71,8 +71,14 @@ func (c *Cluster) StartOperator(ctx context.Context, binary string, extraArgs ..
 	if o.log, err = os.Create(o.LogPath); err != nil {
 		return nil, err
 	}
+	kubeconfig := c.Kubeconfig
+	if c.opts.OperatorRBACDir != "" {
+		if kubeconfig, err = c.operatorKubeconfig(ctx, opNamespace); err != nil {
+			return nil, err
+		}
+	}
 	args := []string{
-		"--kubeconfig=" + c.Kubeconfig,
+		"--kubeconfig=" + kubeconfig,
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probePort),
 	}

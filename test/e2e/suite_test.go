@@ -51,6 +51,9 @@ var _ = BeforeSuite(func() {
 		WebhookManifests: []string{filepath.Join(testenv.RepoRoot(), "config", "webhook", "manifests.yaml")},
 		Nodes:            3,
 		Progress:         GinkgoWriter,
+		// ITOPS_E2E_INSTALL_RBAC=1 runs the operator as its ServiceAccount with the install's
+		// RBAC (config/rbac) instead of as the cluster admin.
+		OperatorRBACDir: operatorRBACDir(),
 	})
 	Expect(err).NotTo(HaveOccurred())
 	k8s = local.Client
@@ -66,5 +69,14 @@ var _ = BeforeSuite(func() {
 		GinkgoWriter.Printf("cluster and operator logs are in %s\n", dir)
 	})
 })
+
+// operatorRBACDir is config/rbac when ITOPS_E2E_INSTALL_RBAC is set, else "" (the operator
+// runs as the cluster admin, as it has so far).
+func operatorRBACDir() string {
+	if os.Getenv("ITOPS_E2E_INSTALL_RBAC") == "" {
+		return ""
+	}
+	return filepath.Join(testenv.RepoRoot(), "config", "rbac")
+}
 
 func newNamespace() string { return testenv.NewNamespace(ctx, k8s, "e2e") }
