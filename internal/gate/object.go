@@ -13,10 +13,15 @@ import (
 )
 
 // Kinds the gate sees besides the workload target kinds: what runs an image without a gated
-// workload owning it. No ChangeRequest can target a Pod or a ReplicaSet.
+// workload owning it, and the revisions a rollback restores. No ChangeRequest can target a Pod,
+// a ReplicaSet, a ReplicationController or a ControllerRevision.
 const (
-	KindPod        itopsv1alpha1.TargetKind = "Pod"
-	KindReplicaSet itopsv1alpha1.TargetKind = "ReplicaSet"
+	KindPod                   itopsv1alpha1.TargetKind = "Pod"
+	KindReplicaSet            itopsv1alpha1.TargetKind = "ReplicaSet"
+	KindReplicationController itopsv1alpha1.TargetKind = "ReplicationController"
+	// KindControllerRevision: a StatefulSet's or DaemonSet's revision (what kubectl rollout undo
+	// restores); only the control plane may write them in a change-controlled namespace.
+	KindControllerRevision itopsv1alpha1.TargetKind = "ControllerRevision"
 	// KindJob is a ChangeRequest target kind too (itopsv1alpha1.TargetJob).
 	KindJob = itopsv1alpha1.TargetJob
 )
@@ -231,32 +236,38 @@ func restartedAt(o *Object) string {
 type Revision struct {
 	Number   int64
 	Template map[string]any
+	// Change is the ChangeRequest the revision was made under: the revision's
+	// itops.dev/change-request annotation, which the workload controllers copy from the
+	// workload when they create the revision ("" if none). Only the control plane may create or
+	// change revisions in a change-controlled namespace (decideUnowned), so it cannot be forged.
+	Change string
 }
 
 // RollbackTo returns the earlier revision whose pod template the update restores (the
-// template is otherwise unchanged: only the template differs, and replicas), or false.
-func RollbackTo(before, after *Object, revisions []Revision) (int64, bool) {
+// template is otherwise unchanged: only the template differs, and replicas), the newest if
+// several match, or false.
+func RollbackTo(before, after *Object, revisions []Revision) (Revision, bool) {
 	if !rollbackKind(after) || before == nil {
-		return 0, false
+		return Revision{}, false
 	}
 	oldSpec, newSpec := runtime.DeepCopyJSON(before.Spec), runtime.DeepCopyJSON(after.Spec)
 	delete(oldSpec, "replicas")
 	delete(newSpec, "replicas")
 	newTpl, ok := nested(newSpec, "template")
 	if !ok {
-		return 0, false
+		return Revision{}, false
 	}
 	delete(oldSpec, "template")
 	delete(newSpec, "template")
 	if !apiequality.Semantic.DeepEqual(oldSpec, newSpec) {
-		return 0, false // more than the template changes
+		return Revision{}, false // more than the template changes
 	}
 	want := normalTemplate(newTpl)
-	var best int64
+	var best Revision
 	found := false
 	for _, r := range revisions {
-		if apiequality.Semantic.DeepEqual(want, normalTemplate(r.Template)) && (!found || r.Number > best) {
-			best, found = r.Number, true
+		if apiequality.Semantic.DeepEqual(want, normalTemplate(r.Template)) && (!found || r.Number > best.Number) {
+			best, found = r, true
 		}
 	}
 	return best, found

@@ -9,6 +9,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -248,6 +250,47 @@ var _ = Describe("The change gate in a real cluster (issue 11)", func() {
 		Expect(alice.Patch(ctx, web, patch)).To(Succeed())
 		Expect(web.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationRolledBackBy, "bob"))
 		Expect(web.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationRolledBackChange, "web-v2"))
+	})
+})
+
+var _ = Describe("The change gate's scope and records (review of issue 11)", func() {
+	It("refuses a forged change record on the status subresource, ReplicationControllers and ControllerRevisions", func() {
+		ns := newNamespace()
+		web := webDeployment(ns)
+		Expect(env.Client.Create(ctx, web)).To(Succeed())
+		enforce(ns)
+		alice := userClient("alice")
+
+		By("kubectl patch deployment web --subresource=status setting itops.dev/change-request")
+		forged := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"itops.dev/change-request":"forged"}}}`))
+		Eventually(func() error { return alice.Status().Patch(ctx, web.DeepCopy(), forged) }).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring(
+			"annotation itops.dev/change-request is the change gate's record and cannot be changed through the status subresource")))
+		Expect(alice.Status().Patch(ctx, web.DeepCopy(), client.RawPatch(types.MergePatchType,
+			[]byte(`{"metadata":{"annotations":{"itops.dev/rolled-back-change":"web-v2"}}}`)))).To(MatchError(ContainSubstring("cannot be changed")))
+		Expect(alice.Status().Patch(ctx, web.DeepCopy(), client.RawPatch(types.MergePatchType,
+			[]byte(`{"metadata":{"annotations":{"team":"shop"}}}`)))).To(Succeed())
+
+		By("a ReplicationController runs an image no change can authorise")
+		rc := &corev1.ReplicationController{ObjectMeta: metav1.ObjectMeta{Name: "legacy", Namespace: ns},
+			Spec: corev1.ReplicationControllerSpec{Replicas: ptr.To[int32](1), Selector: map[string]string{"app": "legacy"},
+				Template: &corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "legacy"}},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox:1.36"}}}}}}
+		Expect(alice.Create(ctx, rc)).To(MatchError(ContainSubstring("a ReplicationController in a change-controlled namespace runs an image no ChangeRequest can authorise")))
+
+		By("a ControllerRevision is the control plane's to write")
+		rev := &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: "db-1", Namespace: ns,
+			Annotations: map[string]string{itopsv1alpha1.AnnotationChangeRequest: "db-v1"}}, Revision: 1,
+			Data: runtime.RawExtension{Raw: []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"db","image":"shop/db:2"}]}}}}`)}}
+		Expect(alice.Create(ctx, rev)).To(MatchError(ContainSubstring("create of ControllerRevision db-1 in a change-controlled namespace is refused")))
+		Expect(userClient("system:kube-controller-manager").Create(ctx, rev)).To(Succeed())
+
+		By("a node's request is skipped only for a mirror pod")
+		node := userClient("system:node:n1")
+		Expect(node.Create(ctx, barePod(ns, "not-a-mirror"))).To(MatchError(ContainSubstring("a Pod not created by a gated workload's controller")))
+		mirror := barePod(ns, "static-web-n1")
+		mirror.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: "hash"}
+		mirror.Spec.NodeName = "n1"
+		Expect(node.Create(ctx, mirror)).To(Succeed())
 	})
 })
 
