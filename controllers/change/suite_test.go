@@ -119,6 +119,21 @@ func changeRequest(ns, name string, targets ...string) *itopsv1alpha1.ChangeRequ
 	return cr
 }
 
+// enforcedNamespace is a new namespace under change control: the change controller follows
+// the gate's records on workloads only there.
+func enforcedNamespace(prefix string) string {
+	ns := testenv.NewNamespace(ctx, env.Client, prefix)
+	nsObj := &corev1.Namespace{}
+	Expect(env.Client.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
+	patch := client.MergeFrom(nsObj.DeepCopy())
+	if nsObj.Labels == nil {
+		nsObj.Labels = map[string]string{}
+	}
+	nsObj.Labels[itopsv1alpha1.LabelChangeControl] = itopsv1alpha1.ChangeControlEnforced
+	Expect(env.Client.Patch(ctx, nsObj, patch)).To(Succeed())
+	return ns
+}
+
 // approveAsBob adds bob's approval of the content he saw, as the webhook would stamp it.
 func approveAsBob(cr *itopsv1alpha1.ChangeRequest) {
 	Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(cr), cr)).To(Succeed())
@@ -163,7 +178,7 @@ func setRollout(d *appsv1.Deployment, updated, available int32, conds ...appsv1.
 
 var _ = Describe("ChangeRequest controller", func() {
 	var ns string
-	BeforeEach(func() { ns = testenv.NewNamespace(ctx, env.Client, "change") })
+	BeforeEach(func() { ns = enforcedNamespace("change") })
 
 	It("moves a change from Pending to Approved to Completed as its target rolls out", func() {
 		cr := changeRequest(ns, "web-v2", "web")
