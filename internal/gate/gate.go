@@ -16,6 +16,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/change"
@@ -46,8 +47,8 @@ const (
 	ExemptControlPlane = "ControlPlane"
 	// ExemptNamespaceTerminating: a delete in a namespace being deleted.
 	ExemptNamespaceTerminating = "NamespaceTerminating"
-	// ExemptRunCronJob: a Job created from a gated CronJob's own template (kubectl create job
-	// --from=cronjob/...).
+	// ExemptRunCronJob: a Job created from a gated CronJob's own job spec (kubectl create job
+	// --from=cronjob/...), unless the CronJob is suspended.
 	ExemptRunCronJob = "RunCronJob"
 	// ExemptMirrorPod: the kubelet's mirror of a static pod (the node's own manifest).
 	ExemptMirrorPod = "MirrorPod"
@@ -155,10 +156,18 @@ type Inputs struct {
 	// Revisions are the workload's earlier pod templates, read only for rollback-shaped updates
 	// (RollbackShaped).
 	Revisions []Revision
-	// OwnerTemplate is, for a Job whose controller is a CronJob of the namespace (matched by
-	// UID), that CronJob's jobTemplate.spec.template; nil otherwise.
-	OwnerTemplate map[string]any
-	Now           time.Time
+	// OwnerCronJob is, for a Job whose controller is a CronJob of the namespace (matched by
+	// UID), that CronJob; nil otherwise.
+	OwnerCronJob *CronJobOwner
+	Now          time.Time
+}
+
+// CronJobOwner is what the gate needs of the CronJob a Job names as its controller.
+type CronJobOwner struct {
+	// JobSpec is the CronJob's spec.jobTemplate.spec as decoded JSON.
+	JobSpec map[string]any
+	// Suspended: its spec.suspend is true (the documented emergency stop).
+	Suspended bool
 }
 
 // Rollback is a rollback the gate admitted: of which change (the one the workload was last
@@ -203,7 +212,7 @@ func (d Decision) Message(req Request) string {
 //  2. Pods, ReplicaSets and Jobs of the controllers the administrator trusts
 //     (TrustedControllers: Argo Rollouts, Tekton...) pass; what else runs an image without a
 //     gated workload owning it (bare Pods, ReplicaSets, ephemeral containers) is judged by
-//     decideUnowned; a Job run from a CronJob's own template passes,
+//     decideUnowned; a Job run from a CronJob's own job spec passes unless the CronJob is suspended,
 //     and any other Job is a target like the workloads (a deleted Job is not gated);
 //  3. operational controls (Operational: scale, suspend/resume, pause/resume, restart, label and
 //     annotation edits) pass, unless the edit takes the workload out of a Freeze window's or a
@@ -232,7 +241,7 @@ func Decide(req Request, in Inputs) Decision {
 	case req.Kind == KindPod || req.Kind == KindReplicaSet || req.Kind == KindReplicationController || req.Kind == KindControllerRevision ||
 		(req.Kind == KindJob && req.Operation == Delete):
 		return decideUnowned(req)
-	case req.Kind == KindJob && runsCronJob(req, in):
+	case req.Kind == KindJob && runsCronJob(req, in) && !in.OwnerCronJob.Suspended:
 		return Decision{Allowed: true, Exemption: ExemptRunCronJob}
 	}
 	var left []string
@@ -268,6 +277,10 @@ func Decide(req Request, in Inputs) Decision {
 		}
 	}
 
+	if authorising == nil && req.Kind == KindJob && runsCronJob(req, in) {
+		problems = append(problems, fmt.Sprintf("CronJob %s is suspended (its emergency stop), so running it by hand needs a ChangeRequest listing Job %s; or resume the CronJob",
+			req.New.Owner.Name, req.Name))
+	}
 	if authorising == nil && len(changes) == 0 {
 		problems = append(problems, fmt.Sprintf("no ChangeRequest in namespace %s targets %s %s: create one listing it in spec.targets and have it approved",
 			req.Namespace, req.Kind, req.Name))
@@ -371,10 +384,36 @@ func leaves(in Inputs) []string {
 }
 
 // runsCronJob: a Job created from a CronJob of the namespace (its controller, matched by UID)
-// with that CronJob's own pod template (kubectl create job --from=cronjob/NAME).
+// with that CronJob's own job spec (kubectl create job --from=cronjob/NAME): the whole
+// jobTemplate.spec (parallelism, completions, backoffLimit, deadlines... and the pod template),
+// not only the pod template, up to what the API server adds or defaults (jobSpec).
 func runsCronJob(req Request, in Inputs) bool {
 	return req.Operation == Create && req.New != nil && req.New.Owner != nil && req.New.Owner.Kind == string(itopsv1alpha1.TargetCronJob) &&
-		in.OwnerTemplate != nil && apiequality.Semantic.DeepEqual(jobTemplate(req.New.TemplateJSON()), jobTemplate(in.OwnerTemplate))
+		in.OwnerCronJob != nil && apiequality.Semantic.DeepEqual(jobSpec(req.New.Spec), jobSpec(in.OwnerCronJob.JobSpec))
+}
+
+// jobDefaults are the values the API server gives a Job's spec fields a CronJob's
+// jobTemplate.spec may leave unset (SetDefaults_Job in kubernetes/pkg/apis/batch/v1): such a
+// field counts as equal whether unset or at its default.
+var jobDefaults = map[string]string{
+	"parallelism": "1", "completions": "1", "backoffLimit": "6", "completionMode": "NonIndexed",
+	"suspend": "false", "podReplacementPolicy": "TerminatingOrFailed", "manualSelector": "false",
+}
+
+// jobSpec is a Job's spec without what the API server adds to a Job it creates: the generated
+// selector, the pod template's job labels (jobTemplate), and fields at their defaults.
+func jobSpec(spec map[string]any) map[string]any {
+	s := runtime.DeepCopyJSON(spec)
+	delete(s, "selector")
+	for key, def := range jobDefaults {
+		if v, ok := s[key]; ok && fmt.Sprint(v) == def {
+			delete(s, key)
+		}
+	}
+	if tpl, ok := s["template"].(map[string]any); ok {
+		s["template"] = jobTemplate(tpl)
+	}
+	return s
 }
 
 // decideUnowned judges what runs an image outside the gated workload kinds. In a

@@ -303,7 +303,19 @@ func TestDecideScope(t *testing.T) {
 		return &Object{Kind: KindJob, Name: "invoice-sync-manual", Owner: owner,
 			Spec: map[string]any{"template": cj.Spec["jobTemplate"].(map[string]any)["spec"].(map[string]any)["template"]}}
 	}
-	cronTemplate := cronJob("sync:1.0", false).Spec["jobTemplate"].(map[string]any)["spec"].(map[string]any)["template"].(map[string]any)
+	cronTemplate := &CronJobOwner{JobSpec: cronJob("sync:1.0", false).Spec["jobTemplate"].(map[string]any)["spec"].(map[string]any)}
+	// The Job the API server stores for kubectl create job --from=cronjob: defaults and a
+	// generated selector added.
+	defaulted := func(j *Object) *Object {
+		c := *j
+		c.Spec = runtime.DeepCopyJSON(j.Spec)
+		for k, v := range map[string]any{"parallelism": float64(1), "completions": float64(1), "backoffLimit": float64(6), "completionMode": "NonIndexed",
+			"suspend": false, "podReplacementPolicy": "TerminatingOrFailed", "manualSelector": false,
+			"selector": map[string]any{"matchLabels": map[string]any{"batch.kubernetes.io/controller-uid": "x"}}} {
+			c.Spec[k] = v
+		}
+		return &c
+	}
 	cron := &Owner{Kind: "CronJob", Name: "invoice-sync", UID: "u1"}
 	tests := []struct {
 		name          string
@@ -352,16 +364,25 @@ func TestDecideScope(t *testing.T) {
 		{name: "a bare ReplicaSet", req: Request{Operation: Create, Kind: KindReplicaSet, Namespace: "shop", Name: "rs", New: &Object{Kind: KindReplicaSet, Spec: v1.Spec}, Caller: alice},
 			wantMessage: "a ReplicaSet not managed by a Deployment"},
 		{name: "kubectl create job --from=cronjob", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(cron, "sync:1.0"), Caller: alice},
-			in: Inputs{OwnerTemplate: cronTemplate}, wantAllowed: true, wantExemption: ExemptRunCronJob},
+			in: Inputs{OwnerCronJob: cronTemplate}, wantAllowed: true, wantExemption: ExemptRunCronJob},
 		{name: "kubectl create job --from=cronjob, with the labels the API server adds to a Job", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: func() *Object {
 			j := job(cron, "sync:1.0")
 			j.Spec["template"].(map[string]any)["metadata"] = map[string]any{"labels": map[string]any{"controller-uid": "x", "job-name": "j",
 				"batch.kubernetes.io/controller-uid": "x", "batch.kubernetes.io/job-name": "j"}}
 			return j
 		}(), Caller: alice},
-			in: Inputs{OwnerTemplate: cronTemplate}, wantAllowed: true, wantExemption: ExemptRunCronJob},
+			in: Inputs{OwnerCronJob: cronTemplate}, wantAllowed: true, wantExemption: ExemptRunCronJob},
 		{name: "a Job claiming a CronJob owner with another template", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(cron, "evil:1"), Caller: alice},
-			in: Inputs{OwnerTemplate: cronTemplate}, wantMessage: "create of Job shop/j denied: no ChangeRequest in namespace shop targets Job j"},
+			in: Inputs{OwnerCronJob: cronTemplate}, wantMessage: "create of Job shop/j denied: no ChangeRequest in namespace shop targets Job j"},
+		{name: "kubectl create job --from=cronjob, as the API server defaults it", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j",
+			New: defaulted(job(cron, "sync:1.0")), Caller: alice},
+			in: Inputs{OwnerCronJob: cronTemplate}, wantAllowed: true, wantExemption: ExemptRunCronJob},
+		{name: "a manual run of a suspended CronJob (its emergency stop)", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(cron, "sync:1.0"), Caller: alice},
+			in:          Inputs{OwnerCronJob: &CronJobOwner{JobSpec: cronTemplate.JobSpec, Suspended: true}},
+			wantMessage: "CronJob invoice-sync is suspended (its emergency stop), so running it by hand needs a ChangeRequest listing Job j"},
+		{name: "a Job claiming a CronJob owner with its pod template but 50-way parallelism", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j",
+			New: with(job(cron, "sync:1.0"), "parallelism", float64(50)), Caller: alice},
+			in: Inputs{OwnerCronJob: cronTemplate}, wantMessage: "no ChangeRequest in namespace shop targets Job j"},
 		{name: "a Job whose claimed CronJob does not exist", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(cron, "sync:1.0"), Caller: alice},
 			wantMessage: "no ChangeRequest in namespace shop targets Job j"},
 		{name: "a migration Job (a Helm or Argo CD hook) without a change", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(nil, "sync:1.0"), Caller: alice},

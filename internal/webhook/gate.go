@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -166,7 +167,7 @@ func (g *Gate) gather(ctx context.Context, req admission.Request) (gathered, boo
 		out.in = in
 		return out, true, nil
 	case gate.KindJob:
-		if in.OwnerTemplate, err = g.cronJobTemplate(ctx, r); err != nil {
+		if in.OwnerCronJob, err = g.cronJobOwner(ctx, r); err != nil {
 			return gathered{}, false, err
 		}
 	}
@@ -212,9 +213,9 @@ func (g *Gate) namespace(ctx context.Context, name string) (*corev1.Namespace, e
 	return ns, nil
 }
 
-// cronJobTemplate is the pod template of the CronJob a Job names as its controller, if that
-// CronJob exists in the namespace with that UID.
-func (g *Gate) cronJobTemplate(ctx context.Context, r gate.Request) (map[string]any, error) {
+// cronJobOwner is the job spec and suspension of the CronJob a Job names as its controller, if
+// that CronJob exists in the namespace with that UID.
+func (g *Gate) cronJobOwner(ctx context.Context, r gate.Request) (*gate.CronJobOwner, error) {
 	if r.New == nil || r.New.Owner == nil || r.New.Owner.Kind != string(itopsv1alpha1.TargetCronJob) {
 		return nil, nil
 	}
@@ -225,7 +226,11 @@ func (g *Gate) cronJobTemplate(ctx context.Context, r gate.Request) (map[string]
 	if string(cj.UID) != r.New.Owner.UID {
 		return nil, nil
 	}
-	return toMap(cj.Spec.JobTemplate.Spec.Template)
+	spec, err := toMap(cj.Spec.JobTemplate.Spec)
+	if err != nil {
+		return nil, err
+	}
+	return &gate.CronJobOwner{JobSpec: spec, Suspended: ptr.Deref(cj.Spec.Suspend, false)}, nil
 }
 
 // freezes are the Freeze windows, in the namespace or cluster-wide, covering the workload's old

@@ -156,6 +156,9 @@ var _ = Describe("The change gate in a real cluster (issue 11)", func() {
 		patch := client.MergeFrom(cj.DeepCopy())
 		cj.Spec.Suspend = ptr.To(true)
 		Expect(alice.Patch(ctx, cj, patch)).To(Succeed())
+		patch = client.MergeFrom(cj.DeepCopy())
+		cj.Spec.Suspend = ptr.To(false) // and resume it (a suspended CronJob is not run by hand: see below)
+		Expect(alice.Patch(ctx, cj, patch)).To(Succeed())
 
 		By("kubectl rollout pause, and resume")
 		patch = client.MergeFrom(web.DeepCopy())
@@ -291,6 +294,35 @@ var _ = Describe("The change gate's scope and records (review of issue 11)", fun
 		mirror.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: "hash"}
 		mirror.Spec.NodeName = "n1"
 		Expect(node.Create(ctx, mirror)).To(Succeed())
+	})
+})
+
+var _ = Describe("kubectl create job --from=cronjob (review of issue 11)", func() {
+	It("runs the CronJob's own job spec, as the API server defaults it, unless the CronJob is suspended", func() {
+		ns := newNamespace()
+		cj := invoiceSync(ns)
+		Expect(env.Client.Create(ctx, cj)).To(Succeed())
+		enforce(ns)
+		alice := userClient("alice")
+		run := func(name string, mutate func(*batchv1.JobSpec)) *batchv1.Job {
+			j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "batch/v1", Kind: "CronJob", Name: cj.Name, UID: cj.UID, Controller: ptr.To(true)}}},
+				Spec: *cj.Spec.JobTemplate.Spec.DeepCopy()}
+			if mutate != nil {
+				mutate(&j.Spec)
+			}
+			return j
+		}
+		Eventually(func() error { return alice.Create(ctx, run("manual-1", nil)) }).WithTimeout(10 * time.Second).Should(Succeed())
+		Expect(alice.Create(ctx, run("manual-2", func(s *batchv1.JobSpec) { s.Parallelism = ptr.To[int32](50) }))).To(MatchError(ContainSubstring(
+			"no ChangeRequest in namespace " + ns + " targets Job manual-2")))
+
+		By("suspending the CronJob (operational) stops manual runs too")
+		patch := client.MergeFrom(cj.DeepCopy())
+		cj.Spec.Suspend = ptr.To(true)
+		Expect(alice.Patch(ctx, cj, patch)).To(Succeed())
+		Eventually(func() error { return alice.Create(ctx, run("manual-3", nil)) }).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring(
+			"CronJob invoice-sync is suspended (its emergency stop), so running it by hand needs a ChangeRequest listing Job manual-3")))
 	})
 })
 
