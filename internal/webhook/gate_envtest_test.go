@@ -347,5 +347,17 @@ var _ = Describe("The scaling bounds and GitOps (issue 11)", func() {
 		Expect(flux.Patch(ctx, web.DeepCopy(), patch, client.DryRunAll)).To(Succeed())
 		Expect(seen.all()).To(ContainElement(ContainSubstring("dry run: the real request would be denied: itops scaling policy: Deployment " + ns + "/web: 0 replicas is below minReplicas 3")))
 		Expect(flux.Patch(ctx, web, patch)).To(MatchError(ContainSubstring("0 replicas is below minReplicas 3")))
+
+		By("an explicit replicas: 1 is a request, judged like any count (client-side and server-side apply)")
+		one := webDeployment(ns)
+		one.Name, one.Spec.Replicas = "one", ptr.To[int32](1)
+		clientSide := one.DeepCopy()
+		clientSide.Annotations = map[string]string{corev1.LastAppliedConfigAnnotation: `{"apiVersion":"apps/v1","kind":"Deployment","spec":{"replicas":1}}`}
+		Expect(flux.Create(ctx, clientSide)).To(MatchError(ContainSubstring("1 replicas is below minReplicas 3")))
+		one.TypeMeta = metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}
+		Expect(flux.Patch(ctx, one.DeepCopy(), client.Apply, client.FieldOwner("flux"), client.ForceOwnership)).To(MatchError(ContainSubstring(
+			"1 replicas is below minReplicas 3")))
+		one.Spec.Replicas = nil
+		Expect(flux.Patch(ctx, one, client.Apply, client.FieldOwner("flux"), client.ForceOwnership)).To(Succeed())
 	})
 })
