@@ -493,6 +493,13 @@ func TestDecideJudgesTheObject(t *testing.T) {
 			wantAllowed: true, wantExemption: ExemptOperational + ": " + OpPause},
 		{name: "a scale to zero", req: up(v1, with(v1, "replicas", int64(0))),
 			wantAllowed: true, wantExemption: ExemptOperational + ": " + OpScale},
+		{name: "an owner reference to a throwaway object (the garbage collector would delete the workload) is a change",
+			req: up(v1, func() *Object {
+				o := *v1
+				o.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "throwaway", UID: "u9"}}
+				return &o
+			}()),
+			wantMessage: "no ChangeRequest in namespace shop targets Deployment web"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -40,6 +41,9 @@ type Object struct {
 	Annotations map[string]string
 	// Owner is the controller owner reference (nil without one).
 	Owner *Owner
+	// OwnerReferences are all the object's owner references (the garbage collector deletes
+	// the object once they are all gone).
+	OwnerReferences []metav1.OwnerReference
 	// Spec is the workload's spec as decoded JSON.
 	Spec map[string]any
 }
@@ -51,22 +55,18 @@ func Decode(kind itopsv1alpha1.TargetKind, raw []byte) (*Object, error) {
 			Name            string            `json:"name"`
 			Labels          map[string]string `json:"labels"`
 			Annotations     map[string]string `json:"annotations"`
-			OwnerReferences []struct {
-				Kind       string `json:"kind"`
-				Name       string `json:"name"`
-				UID        string `json:"uid"`
-				Controller *bool  `json:"controller"`
-			} `json:"ownerReferences"`
+			OwnerReferences []metav1.OwnerReference `json:"ownerReferences"`
 		} `json:"metadata"`
 		Spec map[string]any `json:"spec"`
 	}
 	if err := json.Unmarshal(raw, &u); err != nil {
 		return nil, fmt.Errorf("decoding the %s: %w", kind, err)
 	}
-	o := &Object{Kind: kind, Name: u.Metadata.Name, Labels: u.Metadata.Labels, Annotations: u.Metadata.Annotations, Spec: u.Spec}
+	o := &Object{Kind: kind, Name: u.Metadata.Name, Labels: u.Metadata.Labels, Annotations: u.Metadata.Annotations, Spec: u.Spec,
+		OwnerReferences: u.Metadata.OwnerReferences}
 	for _, ref := range u.Metadata.OwnerReferences {
 		if ref.Controller != nil && *ref.Controller {
-			o.Owner = &Owner{Kind: ref.Kind, Name: ref.Name, UID: ref.UID}
+			o.Owner = &Owner{Kind: ref.Kind, Name: ref.Name, UID: string(ref.UID)}
 		}
 	}
 	return o, nil
@@ -148,8 +148,9 @@ func nested(m map[string]any, path ...string) (map[string]any, bool) {
 const (
 	// OpScale: spec.replicas (kubectl scale, an apply that sets replicas).
 	OpScale = "Scale"
-	// OpMetadata: labels or annotations of the workload itself, or nothing at all (a no-op
-	// apply).
+	// OpMetadata: labels, annotations or finalizers of the workload itself, or nothing at all
+	// (a no-op apply). Not its ownerReferences: an owner reference to an object one then
+	// deletes makes the garbage collector delete the workload, so changing them is a change.
 	OpMetadata = "Metadata"
 	// OpRestart: the pod template's kubectl.kubernetes.io/restartedAt (kubectl rollout restart).
 	OpRestart = "Restart"
@@ -191,7 +192,8 @@ func normalSpec(o *Object) map[string]any {
 // least OpMetadata) when it changes nothing else, or nil when it needs a change. Creates and
 // deletes are never operational.
 func Operational(op Operation, before, after *Object) []string {
-	if op != Update || before == nil || after == nil || !apiequality.Semantic.DeepEqual(normalSpec(before), normalSpec(after)) {
+	if op != Update || before == nil || after == nil || !apiequality.Semantic.DeepEqual(normalSpec(before), normalSpec(after)) ||
+		!apiequality.Semantic.DeepEqual(before.OwnerReferences, after.OwnerReferences) {
 		return nil
 	}
 	var ops []string
