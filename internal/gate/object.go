@@ -52,9 +52,9 @@ type Object struct {
 func Decode(kind itopsv1alpha1.TargetKind, raw []byte) (*Object, error) {
 	var u struct {
 		Metadata struct {
-			Name            string            `json:"name"`
-			Labels          map[string]string `json:"labels"`
-			Annotations     map[string]string `json:"annotations"`
+			Name            string                  `json:"name"`
+			Labels          map[string]string       `json:"labels"`
+			Annotations     map[string]string       `json:"annotations"`
 			OwnerReferences []metav1.OwnerReference `json:"ownerReferences"`
 		} `json:"metadata"`
 		Spec map[string]any `json:"spec"`

@@ -197,7 +197,7 @@ func TestDefaultedOnCreate(t *testing.T) {
 
 func TestReplicasSet(t *testing.T) {
 	entry := func(op metav1.ManagedFieldsOperationType, fields string) metav1.ManagedFieldsEntry {
-		return metav1.ManagedFieldsEntry{Manager: "flux", Operation: op, FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}
+		return metav1.ManagedFieldsEntry{Manager: "flux", Operation: op, FieldsV1: metav1.NewFieldsV1(fields)}
 	}
 	apply, update := metav1.ManagedFieldsOperationApply, metav1.ManagedFieldsOperationUpdate
 	tests := []struct {
