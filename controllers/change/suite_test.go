@@ -208,6 +208,37 @@ var _ = Describe("ChangeRequest controller", func() {
 		Expect(auditTrail.contains(`"name":"web-v2"`, `"transition":"Completed"`)).To(BeTrue())
 	})
 
+	It("completes a change that deletes its target, and ignores forged records outside change control (review of issue 11)", func() {
+		d := deployment(ns, "legacy", "")
+		cr := changeRequest(ns, "retire-legacy", "legacy")
+		Expect(env.Client.Create(ctx, cr)).To(Succeed())
+		approveAsBob(cr)
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(cr), cr)).To(Succeed())
+			g.Expect(cr.Status.Present).To(ConsistOf(itopsv1alpha1.TargetReference{Kind: itopsv1alpha1.TargetDeployment, Name: "legacy"}))
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+		Expect(env.Client.Delete(ctx, d)).To(Succeed()) // admitted by the gate under retire-legacy
+		Eventually(phaseOf(cr)).WithTimeout(10 * time.Second).Should(Equal(itopsv1alpha1.ChangeCompleted))
+		Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(cr), cr)).To(Succeed())
+		Expect(cr.Status.Applied).To(ConsistOf(And(HaveField("Name", "legacy"), HaveField("Outcome", itopsv1alpha1.OutcomeDeleted))))
+		Expect(cr.Status.Unapplied).To(BeEmpty())
+
+		By("a record forged on a workload in a namespace without change control")
+		plain := testenv.NewNamespace(ctx, env.Client, "plain")
+		other := changeRequest(plain, "web-v2", "web")
+		Expect(env.Client.Create(ctx, other)).To(Succeed())
+		approveAsBob(other)
+		forged := deployment(plain, "web", "web-v2")
+		setRollout(forged, 2, 2)
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(other), other)).To(Succeed())
+			ready := meta.FindStatusCondition(other.Status.Conditions, itopsv1alpha1.ConditionReady)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Message).To(ContainSubstring("is not under change control"))
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+		Consistently(phaseOf(other)).WithTimeout(2 * time.Second).Should(Equal(itopsv1alpha1.ChangeApproved))
+	})
+
 	It("voids approvals when the content changes", func() {
 		cr := changeRequest(ns, "api-v2", "api")
 		Expect(env.Client.Create(ctx, cr)).To(Succeed())
