@@ -50,7 +50,7 @@ const (
 // Events, never on dry runs (sideEffects NoneOnDryRun).
 // +kubebuilder:webhook:path=/validate-change-gate,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups=apps;batch,resources=deployments;statefulsets;daemonsets;cronjobs,verbs=create;update;delete,versions=v1,name=vgate.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-change-gate,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups="";apps;batch,resources=pods;pods/ephemeralcontainers;replicasets;replicationcontrollers;controllerrevisions;jobs,verbs=create;update,versions=v1,name=vgatepods.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
-// +kubebuilder:webhook:path=/validate-change-gate,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups=apps;batch,resources=deployments/status;statefulsets/status;daemonsets/status;cronjobs/status;jobs/status,verbs=update,versions=v1,name=vgatestatus.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-change-gate,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups=apps;batch,resources=deployments/status;statefulsets/status;daemonsets/status;cronjobs/status;jobs/status;replicasets/status,verbs=update,versions=v1,name=vgatestatus.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/mutate-change-gate,mutating=true,failurePolicy=fail,sideEffects=None,groups=apps;batch,resources=deployments;statefulsets;daemonsets;cronjobs;jobs,verbs=create;update,versions=v1,name=mgate.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
 
 // +kubebuilder:rbac:groups=apps,resources=replicasets;controllerrevisions,verbs=get;list;watch
@@ -120,7 +120,7 @@ func (g *Gate) gather(ctx context.Context, req admission.Request) (gathered, boo
 	kind, known := gateKinds[req.Kind.Kind]
 	debug := kind == gate.KindPod && req.SubResource == "ephemeralcontainers"
 	status := req.SubResource == "status" && slices.Contains([]itopsv1alpha1.TargetKind{itopsv1alpha1.TargetDeployment, itopsv1alpha1.TargetStatefulSet,
-		itopsv1alpha1.TargetDaemonSet, itopsv1alpha1.TargetCronJob, itopsv1alpha1.TargetJob}, kind)
+		itopsv1alpha1.TargetDaemonSet, itopsv1alpha1.TargetCronJob, itopsv1alpha1.TargetJob, gate.KindReplicaSet}, kind)
 	if !known || (req.SubResource != "" && !debug && !status) ||
 		req.Namespace == "" || req.Namespace == g.ClusterNamespace || req.Namespace == metav1.NamespaceSystem || slices.Contains(g.ExemptNamespaces, req.Namespace) {
 		return gathered{}, false, nil

@@ -274,6 +274,13 @@ var _ = Describe("The change gate's scope and records (review of issue 11)", fun
 		Expect(alice.Status().Patch(ctx, web.DeepCopy(), client.RawPatch(types.MergePatchType,
 			[]byte(`{"metadata":{"annotations":{"team":"shop"}}}`)))).To(Succeed())
 
+		By("nor through a ReplicaSet's status subresource (a revision's change record)")
+		rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: ns, Annotations: map[string]string{itopsv1alpha1.AnnotationChangeRequest: "web-v2"}},
+			Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](0), Selector: web.Spec.Selector, Template: web.Spec.Template}}
+		Expect(userClient("system:kube-controller-manager").Create(ctx, rs)).To(Succeed())
+		Expect(alice.Status().Patch(ctx, rs, client.RawPatch(types.MergePatchType,
+			[]byte(`{"metadata":{"annotations":{"itops.dev/change-request":"web-v1"}}}`)))).To(MatchError(ContainSubstring("cannot be changed through the status subresource")))
+
 		By("a ReplicationController runs an image no change can authorise")
 		rc := &corev1.ReplicationController{ObjectMeta: metav1.ObjectMeta{Name: "legacy", Namespace: ns},
 			Spec: corev1.ReplicationControllerSpec{Replicas: ptr.To[int32](1), Selector: map[string]string{"app": "legacy"},
