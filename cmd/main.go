@@ -258,6 +258,8 @@ func run(o options) error {
 		Audit:     auditLog,
 		Policy:    policy,
 		Incidents: incidentSyncer,
+		// The gate never covers these (see the Gate below): its records there are not trusted.
+		UngatedNamespaces: []string{o.operatorNamespace, o.clusterNamespace},
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the change controller: %w", err)
 	}

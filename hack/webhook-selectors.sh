@@ -10,7 +10,8 @@
 #   and Jobs) never wait for the operator, so an operator outage never blocks namespace deletion,
 #   garbage collection or the rollout of admitted workloads. The list is gate.ControlPlaneUsers
 #   (internal/gate/gate.go); the handler applies the same rule. vgatepods also lets the kubelet's
-#   mirror pods through;
+#   mirror pods through (a node's request for a Pod carrying the mirror annotation); vgatestatus
+#   (workloads' status subresources) gets the same selector and conditions;
 # - the scaling bounds webhooks skip the same three namespaces.
 # Run by `make manifests` on config/webhook/manifests.yaml.
 set -euo pipefail
@@ -24,13 +25,13 @@ done
 tmp="$(mktemp)"
 awk -v cp="${CONTROL_PLANE}" '
   { print }
-  /^  name: ([mv]gate|vgatepods)\.itops\.dev$/ {
+  /^  name: ([mv]gate|vgatepods|vgatestatus)\.itops\.dev$/ {
     print "  matchConditions:"
     print "  - name: not-the-control-plane"
     print "    expression: \"!(request.userInfo.username in [" cp "])\""
     if ($2 == "vgatepods.itops.dev") {
       print "  - name: not-a-mirror-pod"
-      print "    expression: \"!request.userInfo.username.startsWith(\x27system:node:\x27)\""
+      print "    expression: \"!(request.userInfo.username.startsWith(\x27system:node:\x27) && has(object.metadata.annotations) && \x27kubernetes.io/config.mirror\x27 in object.metadata.annotations)\""
     }
     print "  namespaceSelector:"
     print "    matchExpressions:"

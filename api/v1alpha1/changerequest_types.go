@@ -319,7 +319,30 @@ type AppliedChange struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
 	BudgetWarning string `json:"budgetWarning,omitempty"`
+
+	// outcome is the target's final state under this change, recorded when the controller
+	// first sees it, so that it holds when the target is deleted afterwards (a Job removed by
+	// ttlSecondsAfterFinished or a Helm hook-succeeded policy): RolledOut, Failed, or Deleted
+	// (the target disappeared after it was applied before an outcome was seen, or was deleted
+	// while this change authorised it). Empty while the rollout is followed.
+	// +optional
+	Outcome TargetOutcome `json:"outcome,omitempty"`
 }
+
+// TargetOutcome is the final state of a target under a change.
+// +kubebuilder:validation:Enum=RolledOut;Failed;Deleted
+type TargetOutcome string
+
+// Target outcomes.
+const (
+	// OutcomeRolledOut: the target rolled out (a Job: succeeded).
+	OutcomeRolledOut TargetOutcome = "RolledOut"
+	// OutcomeFailed: the target's rollout failed (a Job: failed).
+	OutcomeFailed TargetOutcome = "Failed"
+	// OutcomeDeleted: the target was deleted under the change, or disappeared after it was
+	// applied before its outcome was seen.
+	OutcomeDeleted TargetOutcome = "Deleted"
+)
 
 // TargetReference names one of a change's targets.
 type TargetReference struct {
@@ -373,6 +396,15 @@ type ChangeRequestStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=64
 	Applied []AppliedChange `json:"applied,omitempty"`
+
+	// present lists the targets the controller has seen exist while the change was authorised
+	// (approved and within its schedule or approval lifetime), so that a target that then
+	// disappears is recorded in applied as deleted under this change (outcome Deleted): the gate
+	// admits a person's delete of a target only under a change.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	Present []TargetReference `json:"present,omitempty"`
 
 	// unapplied lists the targets never applied under this change when its schedule or approval
 	// lifetime ended (or when it failed) before every target was applied; empty while the

@@ -265,6 +265,11 @@ func (in *ChangeRequestStatus) DeepCopyInto(out *ChangeRequestStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.Present != nil {
+		in, out := &in.Present, &out.Present
+		*out = make([]TargetReference, len(*in))
+		copy(*out, *in)
+	}
 	if in.Unapplied != nil {
 		in, out := &in.Unapplied, &out.Unapplied
 		*out = make([]TargetReference, len(*in))

@@ -48,6 +48,10 @@ type Reconciler struct {
 	Incidents *incidentwriter.Writer
 	// Clock is injected for tests; the real clock when nil.
 	Clock clock.PassiveClock
+	// UngatedNamespaces are the namespaces the change gate never covers, whatever their labels
+	// (the operator's and the cluster namespace; kube-system always): the gate's records on
+	// workloads there are not trusted.
+	UngatedNamespaces []string
 }
 
 // +kubebuilder:rbac:groups=itops.dev,resources=changerequests,verbs=get;list;watch;update;patch;delete
@@ -208,6 +212,8 @@ func (r *Reconciler) gather(ctx context.Context, cr *itopsv1alpha1.ChangeRequest
 		rolloutTimeout:        r.Policy.Changes.RolloutTimeout.Duration,
 		emergencyReviewWithin: r.Policy.Changes.EmergencyReviewWithin.Duration,
 		retention:             r.Policy.Changes.Retention.Duration,
+		gated: ns.Labels[itopsv1alpha1.LabelChangeControl] == itopsv1alpha1.ChangeControlEnforced &&
+			ns.Name != metav1.NamespaceSystem && !slices.Contains(r.UngatedNamespaces, ns.Name),
 	}
 	for _, t := range cr.Spec.Targets {
 		obj := newTarget(t.Kind)

@@ -21,6 +21,12 @@ type inputs struct {
 	policy change.Policy
 	// targets are the change's target workloads that exist, by change.TargetKey.
 	targets map[string]client.Object
+	// gated: the change's namespace is under change control (labelled enforced, and not one
+	// the gate never covers), so the gate's records on its targets (itops.dev/change-request,
+	// itops.dev/rolled-back-*) are the gate's: only the gate writes them there, and deletes need
+	// a change. Elsewhere anyone who can edit a workload can write them, and the change is not
+	// followed (it stays Approved until it expires).
+	gated bool
 	// incidents are the names of the incidents opened about the change.
 	incidents []string
 	// rolloutTimeout, emergencyReviewWithin and retention come from the administrator policy.
@@ -71,10 +77,14 @@ func computeStatus(cr *itopsv1alpha1.ChangeRequest, in inputs, now time.Time) de
 	phase, message, reason := st.Phase, "", ""
 	var failed []itopsv1alpha1.ObjectReference
 	if !isTerminal(st.Phase) {
-		st.Applied = observeApplied(cr, st.Applied, in.targets, now)
 		start, end := change.Window(cr, a, in.policy)
 		open := a.Authorised && now.Before(end) // further targets may still be applied
-		rolledBack := rollbacksOf(cr, in.targets)
+		var rolledBack []rollback
+		if in.gated {
+			st.Applied = observeApplied(cr, st.Applied, in.targets, now)
+			st.Present, st.Applied = observeDeleted(cr, st.Present, st.Applied, in.targets, open, open && !now.Before(start), now)
+			rolledBack = rollbacksOf(cr, in.targets)
+		}
 		for _, rb := range rolledBack {
 			if !slices.ContainsFunc(st.Applied, func(ap itopsv1alpha1.AppliedChange) bool { return ap.Kind == rb.kind && ap.Name == rb.name }) && len(st.Applied) < 64 {
 				st.Applied = append(st.Applied, itopsv1alpha1.AppliedChange{Kind: rb.kind, Name: rb.name, At: &metav1.Time{Time: rb.at}})
@@ -130,6 +140,9 @@ func computeStatus(cr *itopsv1alpha1.ChangeRequest, in inputs, now time.Time) de
 		case a.Authorised:
 			phase = itopsv1alpha1.ChangeApproved
 			message = fmt.Sprintf("may be applied from %s until %s", start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
+			if !in.gated {
+				message += fmt.Sprintf("; namespace %s is not under change control, so what is applied under the change is not followed", cr.Namespace)
+			}
 			next.at(end)
 		case cr.Spec.Schedule != nil && !now.Before(cr.Spec.Schedule.End.Time):
 			phase, message = itopsv1alpha1.ChangeExpired, fmt.Sprintf("the schedule ended at %s before the change was approved",
@@ -217,30 +230,82 @@ func observeApplied(cr *itopsv1alpha1.ChangeRequest, applied []itopsv1alpha1.App
 				BudgetWarning: warning})
 		case i >= 0 && obj.GetGeneration() > out[i].Generation:
 			out[i].Generation, out[i].BudgetWarning = obj.GetGeneration(), warning
+			out[i].Outcome = "" // a newer generation under the change: follow its rollout again
 		}
 	}
 	return out
 }
 
+// observeDeleted records a change that deletes its targets. present lists the targets seen to
+// exist while the change was open (authorised, before its end); a target in present that is
+// gone while the change is active (authorised and within its window: the gate admits a
+// person's delete only under a change) and not in applied yet is recorded in applied with
+// outcome Deleted. A target gone outside the active window was not deleted under this change
+// and leaves present. Returns the new present and applied lists.
+func observeDeleted(cr *itopsv1alpha1.ChangeRequest, present []itopsv1alpha1.TargetReference, applied []itopsv1alpha1.AppliedChange,
+	targets map[string]client.Object, open, active bool, now time.Time) ([]itopsv1alpha1.TargetReference, []itopsv1alpha1.AppliedChange) {
+	outPresent, outApplied := slices.Clone(present), applied
+	for _, t := range cr.Spec.Targets {
+		_, exists := targets[change.TargetKey(t.Kind, t.Name)]
+		i := slices.IndexFunc(outPresent, func(p itopsv1alpha1.TargetReference) bool { return p.Kind == t.Kind && p.Name == t.Name })
+		switch {
+		case exists && open && i < 0 && len(outPresent) < 64:
+			outPresent = append(outPresent, itopsv1alpha1.TargetReference{Kind: t.Kind, Name: t.Name})
+		case !exists && i >= 0 && active:
+			if !slices.ContainsFunc(outApplied, func(a itopsv1alpha1.AppliedChange) bool { return a.Kind == t.Kind && a.Name == t.Name }) && len(outApplied) < 64 {
+				outApplied = append(outApplied, itopsv1alpha1.AppliedChange{Kind: t.Kind, Name: t.Name, At: &metav1.Time{Time: now},
+					Outcome: itopsv1alpha1.OutcomeDeleted})
+			}
+		case !exists && i >= 0:
+			outPresent = slices.Delete(outPresent, i, i+1)
+		}
+	}
+	if len(outPresent) == 0 {
+		outPresent = nil
+	}
+	return outPresent, outApplied
+}
+
 // rolloutPhase follows the rollouts of the applied targets: Failed if any failed, Completed
-// when all rolled out, InProgress otherwise.
+// when all rolled out or were deleted, InProgress otherwise. It records each target's outcome
+// in applied (applied[i].Outcome) when first seen, so that it holds after the target is gone
+// (a Job removed by ttlSecondsAfterFinished or a Helm hook-succeeded policy); an applied
+// target that disappears before an outcome was seen counts as Deleted, which is done.
 func rolloutPhase(cr *itopsv1alpha1.ChangeRequest, applied []itopsv1alpha1.AppliedChange, in inputs, now time.Time, next *boundaries) (itopsv1alpha1.ChangePhase, string, []itopsv1alpha1.ObjectReference) {
 	var progressing, failures []string
 	var failed []itopsv1alpha1.ObjectReference
-	for _, ap := range applied {
+	deleted := 0
+	for i := range applied {
+		ap := &applied[i]
 		obj, ok := in.targets[change.TargetKey(ap.Kind, ap.Name)]
-		if !ok {
-			progressing = append(progressing, fmt.Sprintf("%s %s: not found", ap.Kind, ap.Name))
-			continue
+		var r change.Rollout
+		if ok {
+			r = change.RolloutOf(obj, timeOf(ap.At), in.rolloutTimeout, now)
 		}
-		r := change.RolloutOf(obj, timeOf(ap.At), in.rolloutTimeout, now)
-		switch r.Phase {
-		case change.RolloutFailed:
-			failures = append(failures, fmt.Sprintf("%s %s: %s", ap.Kind, ap.Name, r.Message))
+		if ap.Outcome == "" {
+			switch {
+			case !ok:
+				ap.Outcome = itopsv1alpha1.OutcomeDeleted
+			case r.Phase == change.RolloutFailed:
+				ap.Outcome = itopsv1alpha1.OutcomeFailed
+			case r.Phase == change.RolloutProgressing:
+				progressing = append(progressing, fmt.Sprintf("%s %s: %s", ap.Kind, ap.Name, r.Message))
+				next.at(r.Deadline)
+				continue
+			default:
+				ap.Outcome = itopsv1alpha1.OutcomeRolledOut
+			}
+		}
+		switch ap.Outcome {
+		case itopsv1alpha1.OutcomeFailed:
+			msg := r.Message
+			if !ok || r.Phase != change.RolloutFailed {
+				msg = "failed (recorded before it changed or was deleted)"
+			}
+			failures = append(failures, fmt.Sprintf("%s %s: %s", ap.Kind, ap.Name, msg))
 			failed = append(failed, itopsv1alpha1.ObjectReference{APIVersion: apiVersionOf(ap.Kind), Kind: string(ap.Kind), Namespace: cr.Namespace, Name: ap.Name})
-		case change.RolloutProgressing:
-			progressing = append(progressing, fmt.Sprintf("%s %s: %s", ap.Kind, ap.Name, r.Message))
-			next.at(r.Deadline)
+		case itopsv1alpha1.OutcomeDeleted:
+			deleted++
 		}
 	}
 	switch {
@@ -248,6 +313,8 @@ func rolloutPhase(cr *itopsv1alpha1.ChangeRequest, applied []itopsv1alpha1.Appli
 		return itopsv1alpha1.ChangeFailed, strings.Join(failures, "; "), failed
 	case len(progressing) > 0:
 		return itopsv1alpha1.ChangeInProgress, strings.Join(progressing, "; "), nil
+	case deleted > 0:
+		return itopsv1alpha1.ChangeCompleted, fmt.Sprintf("%d target(s) rolled out, %d deleted", len(applied)-deleted, deleted), nil
 	}
 	return itopsv1alpha1.ChangeCompleted, fmt.Sprintf("%d target(s) rolled out", len(applied)), nil
 }

@@ -59,6 +59,7 @@ func inputsWith(cr *itopsv1alpha1.ChangeRequest, targets ...client.Object) input
 		policy:         change.PolicyFor(cr, config.Default().ChangePolicies[0]),
 		targets:        map[string]client.Object{},
 		rolloutTimeout: 10 * time.Minute, emergencyReviewWithin: 24 * time.Hour, retention: 720 * time.Hour,
+		gated: true,
 	}
 	for _, t := range targets {
 		in.targets[change.TargetKey(itopsv1alpha1.TargetDeployment, t.GetName())] = t
@@ -401,6 +402,123 @@ func TestChangeRecordsTellTheTruth(t *testing.T) {
 			again := computeStatus(cr, tt.in(cr), tt.now.Add(time.Minute))
 			if r := meta.FindStatusCondition(again.status.Conditions, itopsv1alpha1.ConditionReady); isTerminal(st.Phase) && (again.transition != "" || r.Reason != tt.wantReason) {
 				t.Errorf("second pass: transition %q reason %s", again.transition, r.Reason)
+			}
+		})
+	}
+}
+
+// Changes whose targets are deleted (review of issue 11, item 4): a change that deletes its
+// target completes; an applied Job removed by ttlSecondsAfterFinished or a Helm hook-succeeded
+// policy is done, with the outcome seen before it went; a target gone outside the change's
+// window was not deleted under it. And the gate's records count only where the gate runs.
+func TestComputeStatusDeletedTargets(t *testing.T) {
+	job := func(annotation string, complete bool) *batchv1.Job {
+		j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "db-migrate", Namespace: "shop", Generation: 1,
+			Annotations: map[string]string{itopsv1alpha1.AnnotationChangeRequest: annotation}}}
+		if complete {
+			j.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+		}
+		return j
+	}
+	withJob := func(cr *itopsv1alpha1.ChangeRequest) {
+		cr.Spec.Targets = append(cr.Spec.Targets, itopsv1alpha1.ChangeTarget{Kind: itopsv1alpha1.TargetJob, Name: "db-migrate"})
+	}
+	jobOnly := func(cr *itopsv1alpha1.ChangeRequest) { cr.Spec.Targets = nil; withJob(cr) }
+	scheduled := func(cr *itopsv1alpha1.ChangeRequest) {
+		cr.Spec.Schedule = &itopsv1alpha1.ChangeSchedule{Start: metav1.NewTime(t0.Add(time.Hour)), End: metav1.NewTime(t0.Add(2 * time.Hour))}
+	}
+	type pass struct {
+		at          time.Duration
+		targets     []client.Object
+		wantPhase   itopsv1alpha1.ChangePhase
+		wantMessage string
+	}
+	tests := []struct {
+		name   string
+		cr     *itopsv1alpha1.ChangeRequest
+		gated  bool
+		passes []pass
+		// wantOutcomes are the final applied outcomes by name.
+		wantOutcomes map[string]itopsv1alpha1.TargetOutcome
+	}{
+		{name: "a change that deletes its target completes", cr: newChange(approvedBy("bob", t0)), gated: true,
+			passes: []pass{
+				{at: time.Minute, targets: []client.Object{web("", 2, 2)}, wantPhase: itopsv1alpha1.ChangeApproved},
+				{at: 2 * time.Minute, wantPhase: itopsv1alpha1.ChangeCompleted, wantMessage: "0 target(s) rolled out, 1 deleted"},
+				{at: 2 * time.Hour, wantPhase: itopsv1alpha1.ChangeCompleted}, // not Expired afterwards
+			},
+			wantOutcomes: map[string]itopsv1alpha1.TargetOutcome{"web": itopsv1alpha1.OutcomeDeleted}},
+		{name: "an applied Job removed before its outcome was seen is done", cr: newChange(func(cr *itopsv1alpha1.ChangeRequest) {
+			approvedBy("bob", t0)(cr)
+			jobOnly(cr)
+		}), gated: true,
+			passes: []pass{
+				{at: time.Minute, targets: []client.Object{job("web-v2", false)}, wantPhase: itopsv1alpha1.ChangeInProgress},
+				{at: 2 * time.Minute, wantPhase: itopsv1alpha1.ChangeCompleted, wantMessage: "1 deleted"},
+			},
+			wantOutcomes: map[string]itopsv1alpha1.TargetOutcome{"db-migrate": itopsv1alpha1.OutcomeDeleted}},
+		{name: "a finished Job's outcome holds after ttlSecondsAfterFinished removes it", cr: newChange(func(cr *itopsv1alpha1.ChangeRequest) {
+			approvedBy("bob", t0)(cr)
+			withJob(cr)
+		}), gated: true,
+			passes: []pass{
+				{at: time.Minute, targets: []client.Object{job("web-v2", true), web("", 2, 2)}, wantPhase: itopsv1alpha1.ChangeInProgress,
+					wantMessage: "waiting for Deployment web to be applied"},
+				{at: 2 * time.Minute, targets: []client.Object{web("", 2, 2)}, wantPhase: itopsv1alpha1.ChangeInProgress,
+					wantMessage: "waiting for Deployment web to be applied"},
+				{at: 3 * time.Minute, targets: []client.Object{web("web-v2", 2, 2)}, wantPhase: itopsv1alpha1.ChangeCompleted,
+					wantMessage: "2 target(s) rolled out"},
+			},
+			wantOutcomes: map[string]itopsv1alpha1.TargetOutcome{"db-migrate": itopsv1alpha1.OutcomeRolledOut, "web": itopsv1alpha1.OutcomeRolledOut}},
+		{name: "a target deleted before the change's schedule starts was not deleted under it", cr: newChange(func(cr *itopsv1alpha1.ChangeRequest) {
+			approvedBy("bob", t0)(cr)
+			scheduled(cr)
+		}), gated: true,
+			passes: []pass{
+				{at: time.Minute, targets: []client.Object{web("", 2, 2)}, wantPhase: itopsv1alpha1.ChangeApproved},
+				{at: 2 * time.Minute, wantPhase: itopsv1alpha1.ChangeApproved},
+				{at: 90 * time.Minute, wantPhase: itopsv1alpha1.ChangeApproved},
+				{at: 3 * time.Hour, wantPhase: itopsv1alpha1.ChangeExpired},
+			}},
+		{name: "outside change control the workload's records are not trusted", cr: newChange(approvedBy("bob", t0)),
+			passes: []pass{
+				{at: time.Minute, targets: []client.Object{web("web-v2", 2, 2)}, wantPhase: itopsv1alpha1.ChangeApproved,
+					wantMessage: "is not under change control"},
+				{at: 2 * time.Minute, wantPhase: itopsv1alpha1.ChangeApproved},
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cr := tt.cr
+			for i, p := range tt.passes {
+				in := inputsWith(cr)
+				in.gated = tt.gated
+				for _, obj := range p.targets {
+					kind := itopsv1alpha1.TargetDeployment
+					if _, ok := obj.(*batchv1.Job); ok {
+						kind = itopsv1alpha1.TargetJob
+					}
+					in.targets[change.TargetKey(kind, obj.GetName())] = obj
+				}
+				d := computeStatus(cr, in, t0.Add(p.at))
+				cr = cr.DeepCopy()
+				cr.Status = d.status
+				c := meta.FindStatusCondition(d.status.Conditions, itopsv1alpha1.ConditionReady)
+				if d.status.Phase != p.wantPhase || (p.wantMessage != "" && !strings.Contains(c.Message, p.wantMessage)) {
+					t.Fatalf("pass %d: phase %s (%q), want %s with %q", i, d.status.Phase, c.Message, p.wantPhase, p.wantMessage)
+				}
+			}
+			got := map[string]itopsv1alpha1.TargetOutcome{}
+			for _, ap := range cr.Status.Applied {
+				got[ap.Name] = ap.Outcome
+			}
+			if len(got) != len(tt.wantOutcomes) {
+				t.Fatalf("applied = %+v, want outcomes %v", cr.Status.Applied, tt.wantOutcomes)
+			}
+			for name, want := range tt.wantOutcomes {
+				if got[name] != want {
+					t.Errorf("outcome of %s = %q, want %q", name, got[name], want)
+				}
 			}
 		})
 	}

@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
-	"github.com/itops-dev/itops-operator/test/testenv"
 )
 
 func (t *trail) count(parts ...string) int {
@@ -45,7 +44,7 @@ func readyOf(cr *itopsv1alpha1.ChangeRequest) func(g Gomega) *metav1.Condition {
 // Issue 11, section 3: change records tell the truth.
 var _ = Describe("ChangeRequest records", func() {
 	var ns string
-	BeforeEach(func() { ns = testenv.NewNamespace(ctx, env.Client, "records") })
+	BeforeEach(func() { ns = enforcedNamespace("records") })
 
 	It("keep a change listing a CronJob and a Deployment in progress once the CronJob is applied, until the Deployment rolls out", func() {
 		cr := changeRequest(ns, "billing-v2", "web")

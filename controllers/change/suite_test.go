@@ -119,6 +119,21 @@ func changeRequest(ns, name string, targets ...string) *itopsv1alpha1.ChangeRequ
 	return cr
 }
 
+// enforcedNamespace is a new namespace under change control: the change controller follows
+// the gate's records on workloads only there.
+func enforcedNamespace(prefix string) string {
+	ns := testenv.NewNamespace(ctx, env.Client, prefix)
+	nsObj := &corev1.Namespace{}
+	Expect(env.Client.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
+	patch := client.MergeFrom(nsObj.DeepCopy())
+	if nsObj.Labels == nil {
+		nsObj.Labels = map[string]string{}
+	}
+	nsObj.Labels[itopsv1alpha1.LabelChangeControl] = itopsv1alpha1.ChangeControlEnforced
+	Expect(env.Client.Patch(ctx, nsObj, patch)).To(Succeed())
+	return ns
+}
+
 // approveAsBob adds bob's approval of the content he saw, as the webhook would stamp it.
 func approveAsBob(cr *itopsv1alpha1.ChangeRequest) {
 	Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(cr), cr)).To(Succeed())
@@ -163,7 +178,7 @@ func setRollout(d *appsv1.Deployment, updated, available int32, conds ...appsv1.
 
 var _ = Describe("ChangeRequest controller", func() {
 	var ns string
-	BeforeEach(func() { ns = testenv.NewNamespace(ctx, env.Client, "change") })
+	BeforeEach(func() { ns = enforcedNamespace("change") })
 
 	It("moves a change from Pending to Approved to Completed as its target rolls out", func() {
 		cr := changeRequest(ns, "web-v2", "web")
@@ -191,6 +206,37 @@ var _ = Describe("ChangeRequest controller", func() {
 		Expect(cr.Status.StartedAt).NotTo(BeNil())
 		Expect(cr.Status.CompletedAt).NotTo(BeNil())
 		Expect(auditTrail.contains(`"name":"web-v2"`, `"transition":"Completed"`)).To(BeTrue())
+	})
+
+	It("completes a change that deletes its target, and ignores forged records outside change control (review of issue 11)", func() {
+		d := deployment(ns, "legacy", "")
+		cr := changeRequest(ns, "retire-legacy", "legacy")
+		Expect(env.Client.Create(ctx, cr)).To(Succeed())
+		approveAsBob(cr)
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(cr), cr)).To(Succeed())
+			g.Expect(cr.Status.Present).To(ConsistOf(itopsv1alpha1.TargetReference{Kind: itopsv1alpha1.TargetDeployment, Name: "legacy"}))
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+		Expect(env.Client.Delete(ctx, d)).To(Succeed()) // admitted by the gate under retire-legacy
+		Eventually(phaseOf(cr)).WithTimeout(10 * time.Second).Should(Equal(itopsv1alpha1.ChangeCompleted))
+		Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(cr), cr)).To(Succeed())
+		Expect(cr.Status.Applied).To(ConsistOf(And(HaveField("Name", "legacy"), HaveField("Outcome", itopsv1alpha1.OutcomeDeleted))))
+		Expect(cr.Status.Unapplied).To(BeEmpty())
+
+		By("a record forged on a workload in a namespace without change control")
+		plain := testenv.NewNamespace(ctx, env.Client, "plain")
+		other := changeRequest(plain, "web-v2", "web")
+		Expect(env.Client.Create(ctx, other)).To(Succeed())
+		approveAsBob(other)
+		forged := deployment(plain, "web", "web-v2")
+		setRollout(forged, 2, 2)
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(other), other)).To(Succeed())
+			ready := meta.FindStatusCondition(other.Status.Conditions, itopsv1alpha1.ConditionReady)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Message).To(ContainSubstring("is not under change control"))
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+		Consistently(phaseOf(other)).WithTimeout(2 * time.Second).Should(Equal(itopsv1alpha1.ChangeApproved))
 	})
 
 	It("voids approvals when the content changes", func() {

@@ -16,6 +16,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/change"
@@ -36,7 +37,9 @@ const (
 // for operational controls, ExemptOperational followed by the controls made
 // ("Operational: Scale+Restart").
 const (
-	// ExemptRollback: the pod template goes back to one of the workload's own earlier revisions.
+	// ExemptRollback: the pod template goes back to one of the workload's own earlier
+	// revisions that was not made under a change that failed or was rolled back
+	// (failedRevision).
 	ExemptRollback = "Rollback"
 	// ExemptOperational prefixes the operational controls an update makes (see Operational).
 	ExemptOperational = "Operational"
@@ -44,8 +47,8 @@ const (
 	ExemptControlPlane = "ControlPlane"
 	// ExemptNamespaceTerminating: a delete in a namespace being deleted.
 	ExemptNamespaceTerminating = "NamespaceTerminating"
-	// ExemptRunCronJob: a Job created from a gated CronJob's own template (kubectl create job
-	// --from=cronjob/...).
+	// ExemptRunCronJob: a Job created from a gated CronJob's own job spec (kubectl create job
+	// --from=cronjob/...), unless the CronJob is suspended.
 	ExemptRunCronJob = "RunCronJob"
 	// ExemptMirrorPod: the kubelet's mirror of a static pod (the node's own manifest).
 	ExemptMirrorPod = "MirrorPod"
@@ -54,6 +57,9 @@ const (
 	ExemptTrustedController = "TrustedController"
 	// ExemptNotGated: a delete of a Pod, ReplicaSet or Job: stopping something is not a change.
 	ExemptNotGated = "NotGated"
+	// ExemptStatus: a write to a workload's status subresource that leaves the gate's change
+	// record (RecordedAnnotations) alone. Not recorded in the audit trail.
+	ExemptStatus = "Status"
 )
 
 // Caller is the authenticated user of a request.
@@ -99,7 +105,8 @@ type Request struct {
 	// Name is the object's name, from the object itself (a collection delete's items come
 	// with an empty request name).
 	Name string
-	// SubResource is "" or "ephemeralcontainers" (kubectl debug on a Pod).
+	// SubResource is "", "ephemeralcontainers" (kubectl debug on a Pod) or "status" (a
+	// workload's status subresource, which can change its metadata too).
 	SubResource string
 	// Old and New are the workload before and after (Old nil on create, New nil on delete).
 	Old, New *Object
@@ -149,10 +156,18 @@ type Inputs struct {
 	// Revisions are the workload's earlier pod templates, read only for rollback-shaped updates
 	// (RollbackShaped).
 	Revisions []Revision
-	// OwnerTemplate is, for a Job whose controller is a CronJob of the namespace (matched by
-	// UID), that CronJob's jobTemplate.spec.template; nil otherwise.
-	OwnerTemplate map[string]any
-	Now           time.Time
+	// OwnerCronJob is, for a Job whose controller is a CronJob of the namespace (matched by
+	// UID), that CronJob; nil otherwise.
+	OwnerCronJob *CronJobOwner
+	Now          time.Time
+}
+
+// CronJobOwner is what the gate needs of the CronJob a Job names as its controller.
+type CronJobOwner struct {
+	// JobSpec is the CronJob's spec.jobTemplate.spec as decoded JSON.
+	JobSpec map[string]any
+	// Suspended: its spec.suspend is true (the documented emergency stop).
+	Suspended bool
 }
 
 // Rollback is a rollback the gate admitted: of which change (the one the workload was last
@@ -191,22 +206,28 @@ func (d Decision) Message(req Request) string {
 
 // Decide is the gate: a pure function of the request and everything it is judged on. In order:
 //
+//  0. a status write passes unless it changes the gate's change record (decideStatus);
 //  1. the cluster's own controllers pass (ControlPlane), and so does any delete in a
 //     terminating namespace: the gate never wedges namespace deletion or garbage collection;
 //  2. Pods, ReplicaSets and Jobs of the controllers the administrator trusts
 //     (TrustedControllers: Argo Rollouts, Tekton...) pass; what else runs an image without a
 //     gated workload owning it (bare Pods, ReplicaSets, ephemeral containers) is judged by
-//     decideUnowned; a Job run from a CronJob's own template passes,
+//     decideUnowned; a Job run from a CronJob's own job spec passes unless the CronJob is suspended,
 //     and any other Job is a target like the workloads (a deleted Job is not gated);
 //  3. operational controls (Operational: scale, suspend/resume, pause/resume, restart, label and
 //     annotation edits) pass, unless the edit takes the workload out of a Freeze window's or a
 //     ServiceLevel's selection: that is a change;
-//  4. a rollback to one of the workload's own revisions passes, and undoes the change the
-//     workload was last changed under (unless another change authorises the update);
+//  4. a rollback to one of the workload's own revisions passes, during freezes too, and undoes
+//     the change the workload was last changed under (unless another change authorises the
+//     update), unless the revision was made under a change that failed or was rolled back
+//     (failedRevision): a second kubectl rollout undo would redeploy the failed change;
 //  5. anything else needs a ChangeRequest authorising it now, and, unless it is an Emergency
 //     change, no active freeze or exhausted FreezeChanges budget covering the workload as it was
 //     or as it will be.
 func Decide(req Request, in Inputs) Decision {
+	if req.SubResource == "status" {
+		return decideStatus(req)
+	}
 	if ControlPlane(req.Caller) {
 		return Decision{Allowed: true, Exemption: ExemptControlPlane}
 	}
@@ -214,12 +235,13 @@ func Decide(req Request, in Inputs) Decision {
 		return Decision{Allowed: true, Exemption: ExemptNamespaceTerminating}
 	}
 	switch {
-	case (req.Kind == KindPod || req.Kind == KindReplicaSet || req.Kind == KindJob) && req.SubResource == "" &&
+	case (req.Kind == KindPod || req.Kind == KindReplicaSet || req.Kind == KindJob || req.Kind == KindControllerRevision) && req.SubResource == "" &&
 		slices.Contains(in.Policy.TrustedControllers, req.Caller.Username):
 		return Decision{Allowed: true, Exemption: ExemptTrustedController}
-	case req.Kind == KindPod || req.Kind == KindReplicaSet || (req.Kind == KindJob && req.Operation == Delete):
+	case req.Kind == KindPod || req.Kind == KindReplicaSet || req.Kind == KindReplicationController || req.Kind == KindControllerRevision ||
+		(req.Kind == KindJob && req.Operation == Delete):
 		return decideUnowned(req)
-	case req.Kind == KindJob && runsCronJob(req, in):
+	case req.Kind == KindJob && runsCronJob(req, in) && !in.OwnerCronJob.Suspended:
 		return Decision{Allowed: true, Exemption: ExemptRunCronJob}
 	}
 	var left []string
@@ -247,10 +269,18 @@ func Decide(req Request, in Inputs) Decision {
 	if RollbackShaped(req.Operation, req.Old, req.New) {
 		recorded := req.Old.Annotations[itopsv1alpha1.AnnotationChangeRequest]
 		if rev, ok := RollbackTo(req.Old, req.New, in.Revisions); ok && len(left) == 0 && (authorising == nil || authorising.Name == recorded) {
-			return Decision{Allowed: true, Exemption: ExemptRollback, RolledBack: &Rollback{Change: recorded, Revision: rev}}
+			if why := failedRevision(rev, req.Old, in.Changes); why != "" {
+				problems = append(problems, why)
+			} else {
+				return Decision{Allowed: true, Exemption: ExemptRollback, RolledBack: &Rollback{Change: recorded, Revision: rev.Number}}
+			}
 		}
 	}
 
+	if authorising == nil && req.Kind == KindJob && runsCronJob(req, in) {
+		problems = append(problems, fmt.Sprintf("CronJob %s is suspended (its emergency stop), so running it by hand needs a ChangeRequest listing Job %s; or resume the CronJob",
+			req.New.Owner.Name, req.Name))
+	}
 	if authorising == nil && len(changes) == 0 {
 		problems = append(problems, fmt.Sprintf("no ChangeRequest in namespace %s targets %s %s: create one listing it in spec.targets and have it approved",
 			req.Namespace, req.Kind, req.Name))
@@ -299,6 +329,42 @@ func Decide(req Request, in Inputs) Decision {
 	return Decision{Allowed: true, Change: authorising.Name, Emergency: emergency, Warnings: warnings}
 }
 
+// failedRevision says why restoring rev is no rollback, or "" if it is one: a revision made
+// under a change that failed or was rolled back (its ChangeRequest is Failed, or the workload
+// records that change as rolled back, before the change controller has seen it) is the failed
+// change itself, and "rolling back" to it (a second kubectl rollout undo) redeploys it. Only a
+// revision made under no change, or under a change that did not fail, is a known-good state the
+// rollback exemption may restore, freezes included (the classic emergency action).
+func failedRevision(rev Revision, before *Object, changes []itopsv1alpha1.ChangeRequest) string {
+	if rev.Change == "" {
+		return ""
+	}
+	failed := before != nil && before.Annotations[itopsv1alpha1.AnnotationRolledBackChange] == rev.Change
+	for _, cr := range changes {
+		if cr.Name == rev.Change && cr.Status.Phase == itopsv1alpha1.ChangeFailed {
+			failed = true
+		}
+	}
+	if !failed {
+		return ""
+	}
+	return fmt.Sprintf("revision %d was made under ChangeRequest %s, which failed or was rolled back: restoring it redeploys that change, which needs a new ChangeRequest (a rollback may only restore a revision that did not fail)",
+		rev.Number, rev.Change)
+}
+
+// decideStatus judges a write to a workload's status subresource, which Kubernetes lets change
+// the object's metadata too: it may not change the gate's change record
+// (RecordedAnnotations), whoever writes it (the control plane's status writers never do), or
+// anyone could mark a workload as changed under, or rolled back from, any change.
+func decideStatus(req Request) Decision {
+	if req.Old != nil && req.New != nil {
+		if key := changedRecord(req.Old, req.New); key != "" {
+			return Decision{Problems: []string{fmt.Sprintf("annotation %s is the change gate's record and cannot be changed through the status subresource", key)}}
+		}
+	}
+	return Decision{Allowed: true, Exemption: ExemptStatus}
+}
+
 // leaves names the Freeze windows and ServiceLevels that cover the workload as it was but not
 // as it will be (meaningful for updates only).
 func leaves(in Inputs) []string {
@@ -318,10 +384,36 @@ func leaves(in Inputs) []string {
 }
 
 // runsCronJob: a Job created from a CronJob of the namespace (its controller, matched by UID)
-// with that CronJob's own pod template (kubectl create job --from=cronjob/NAME).
+// with that CronJob's own job spec (kubectl create job --from=cronjob/NAME): the whole
+// jobTemplate.spec (parallelism, completions, backoffLimit, deadlines... and the pod template),
+// not only the pod template, up to what the API server adds or defaults (jobSpec).
 func runsCronJob(req Request, in Inputs) bool {
 	return req.Operation == Create && req.New != nil && req.New.Owner != nil && req.New.Owner.Kind == string(itopsv1alpha1.TargetCronJob) &&
-		in.OwnerTemplate != nil && apiequality.Semantic.DeepEqual(jobTemplate(req.New.TemplateJSON()), jobTemplate(in.OwnerTemplate))
+		in.OwnerCronJob != nil && apiequality.Semantic.DeepEqual(jobSpec(req.New.Spec), jobSpec(in.OwnerCronJob.JobSpec))
+}
+
+// jobDefaults are the values the API server gives a Job's spec fields a CronJob's
+// jobTemplate.spec may leave unset (SetDefaults_Job in kubernetes/pkg/apis/batch/v1): such a
+// field counts as equal whether unset or at its default.
+var jobDefaults = map[string]string{
+	"parallelism": "1", "completions": "1", "backoffLimit": "6", "completionMode": "NonIndexed",
+	"suspend": "false", "podReplacementPolicy": "TerminatingOrFailed", "manualSelector": "false",
+}
+
+// jobSpec is a Job's spec without what the API server adds to a Job it creates: the generated
+// selector, the pod template's job labels (jobTemplate), and fields at their defaults.
+func jobSpec(spec map[string]any) map[string]any {
+	s := runtime.DeepCopyJSON(spec)
+	delete(s, "selector")
+	for key, def := range jobDefaults {
+		if v, ok := s[key]; ok && fmt.Sprint(v) == def {
+			delete(s, key)
+		}
+	}
+	if tpl, ok := s["template"].(map[string]any); ok {
+		s["template"] = jobTemplate(tpl)
+	}
+	return s
 }
 
 // decideUnowned judges what runs an image outside the gated workload kinds. In a
@@ -344,11 +436,24 @@ func decideUnowned(req Request) Decision {
 		return deny("adding an ephemeral container (kubectl debug) to Pod "+req.Name,
 			"debug a copy in a namespace not under change control (kubectl debug --copy-to with -n), or break glass (docs/changes.md)")
 	}
+	if req.Kind == KindControllerRevision {
+		// A revision is what kubectl rollout undo restores, and its change record says whether
+		// that is a rollback (failedRevision): only the workload controllers write them.
+		return Decision{Problems: []string{fmt.Sprintf("%s of ControllerRevision %s in a change-controlled namespace is refused: only the StatefulSet and DaemonSet controllers write revisions; change the workload under a ChangeRequest",
+			strings.ToLower(string(req.Operation)), req.Name)}}
+	}
 	if req.Operation == Update && req.Old != nil && req.New != nil && apiequality.Semantic.DeepEqual(req.Old.Spec, req.New.Spec) {
+		if key := changedRecord(req.Old, req.New); key != "" {
+			return Decision{Problems: []string{fmt.Sprintf("annotation %s of %s %s is the change gate's record (copied from its workload by the control plane) and cannot be changed",
+				key, req.Kind, req.Name)}}
+		}
 		return Decision{Allowed: true, Exemption: ExemptOperational + ": " + OpMetadata}
 	}
-	if req.Kind == KindReplicaSet {
+	switch req.Kind {
+	case KindReplicaSet:
 		return deny("a ReplicaSet not managed by a Deployment", "run it as a Deployment under a ChangeRequest")
+	case KindReplicationController:
+		return deny("a ReplicationController", "run it as a Deployment under a ChangeRequest (ReplicationControllers are not change-controlled targets)")
 	}
 	if req.Operation == Update {
 		return deny("changing the spec of Pod "+req.Name, "change its workload under a ChangeRequest")
@@ -406,6 +511,17 @@ func Annotations(d Decision, previous map[string]string, caller string, now time
 		out[itopsv1alpha1.AnnotationRolledBackAt] = now.UTC().Format(time.RFC3339)
 	}
 	return out
+}
+
+// changedRecord returns the first of RecordedAnnotations whose value differs between before
+// and after, or "".
+func changedRecord(before, after *Object) string {
+	for _, key := range RecordedAnnotations {
+		if before.Annotations[key] != after.Annotations[key] {
+			return key
+		}
+	}
+	return ""
 }
 
 // RecordedAnnotations are the workload annotations only the gate writes.

@@ -303,7 +303,19 @@ func TestDecideScope(t *testing.T) {
 		return &Object{Kind: KindJob, Name: "invoice-sync-manual", Owner: owner,
 			Spec: map[string]any{"template": cj.Spec["jobTemplate"].(map[string]any)["spec"].(map[string]any)["template"]}}
 	}
-	cronTemplate := cronJob("sync:1.0", false).Spec["jobTemplate"].(map[string]any)["spec"].(map[string]any)["template"].(map[string]any)
+	cronTemplate := &CronJobOwner{JobSpec: cronJob("sync:1.0", false).Spec["jobTemplate"].(map[string]any)["spec"].(map[string]any)}
+	// The Job the API server stores for kubectl create job --from=cronjob: defaults and a
+	// generated selector added.
+	defaulted := func(j *Object) *Object {
+		c := *j
+		c.Spec = runtime.DeepCopyJSON(j.Spec)
+		for k, v := range map[string]any{"parallelism": float64(1), "completions": float64(1), "backoffLimit": float64(6), "completionMode": "NonIndexed",
+			"suspend": false, "podReplacementPolicy": "TerminatingOrFailed", "manualSelector": false,
+			"selector": map[string]any{"matchLabels": map[string]any{"batch.kubernetes.io/controller-uid": "x"}}} {
+			c.Spec[k] = v
+		}
+		return &c
+	}
 	cron := &Owner{Kind: "CronJob", Name: "invoice-sync", UID: "u1"}
 	tests := []struct {
 		name          string
@@ -352,16 +364,25 @@ func TestDecideScope(t *testing.T) {
 		{name: "a bare ReplicaSet", req: Request{Operation: Create, Kind: KindReplicaSet, Namespace: "shop", Name: "rs", New: &Object{Kind: KindReplicaSet, Spec: v1.Spec}, Caller: alice},
 			wantMessage: "a ReplicaSet not managed by a Deployment"},
 		{name: "kubectl create job --from=cronjob", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(cron, "sync:1.0"), Caller: alice},
-			in: Inputs{OwnerTemplate: cronTemplate}, wantAllowed: true, wantExemption: ExemptRunCronJob},
+			in: Inputs{OwnerCronJob: cronTemplate}, wantAllowed: true, wantExemption: ExemptRunCronJob},
 		{name: "kubectl create job --from=cronjob, with the labels the API server adds to a Job", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: func() *Object {
 			j := job(cron, "sync:1.0")
 			j.Spec["template"].(map[string]any)["metadata"] = map[string]any{"labels": map[string]any{"controller-uid": "x", "job-name": "j",
 				"batch.kubernetes.io/controller-uid": "x", "batch.kubernetes.io/job-name": "j"}}
 			return j
 		}(), Caller: alice},
-			in: Inputs{OwnerTemplate: cronTemplate}, wantAllowed: true, wantExemption: ExemptRunCronJob},
+			in: Inputs{OwnerCronJob: cronTemplate}, wantAllowed: true, wantExemption: ExemptRunCronJob},
 		{name: "a Job claiming a CronJob owner with another template", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(cron, "evil:1"), Caller: alice},
-			in: Inputs{OwnerTemplate: cronTemplate}, wantMessage: "create of Job shop/j denied: no ChangeRequest in namespace shop targets Job j"},
+			in: Inputs{OwnerCronJob: cronTemplate}, wantMessage: "create of Job shop/j denied: no ChangeRequest in namespace shop targets Job j"},
+		{name: "kubectl create job --from=cronjob, as the API server defaults it", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j",
+			New: defaulted(job(cron, "sync:1.0")), Caller: alice},
+			in: Inputs{OwnerCronJob: cronTemplate}, wantAllowed: true, wantExemption: ExemptRunCronJob},
+		{name: "a manual run of a suspended CronJob (its emergency stop)", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(cron, "sync:1.0"), Caller: alice},
+			in:          Inputs{OwnerCronJob: &CronJobOwner{JobSpec: cronTemplate.JobSpec, Suspended: true}},
+			wantMessage: "CronJob invoice-sync is suspended (its emergency stop), so running it by hand needs a ChangeRequest listing Job j"},
+		{name: "a Job claiming a CronJob owner with its pod template but 50-way parallelism", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j",
+			New: with(job(cron, "sync:1.0"), "parallelism", float64(50)), Caller: alice},
+			in: Inputs{OwnerCronJob: cronTemplate}, wantMessage: "no ChangeRequest in namespace shop targets Job j"},
 		{name: "a Job whose claimed CronJob does not exist", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(cron, "sync:1.0"), Caller: alice},
 			wantMessage: "no ChangeRequest in namespace shop targets Job j"},
 		{name: "a migration Job (a Helm or Argo CD hook) without a change", req: Request{Operation: Create, Kind: KindJob, Namespace: "shop", Name: "j", New: job(nil, "sync:1.0"), Caller: alice},
@@ -472,6 +493,13 @@ func TestDecideJudgesTheObject(t *testing.T) {
 			wantAllowed: true, wantExemption: ExemptOperational + ": " + OpPause},
 		{name: "a scale to zero", req: up(v1, with(v1, "replicas", int64(0))),
 			wantAllowed: true, wantExemption: ExemptOperational + ": " + OpScale},
+		{name: "an owner reference to a throwaway object (the garbage collector would delete the workload) is a change",
+			req: up(v1, func() *Object {
+				o := *v1
+				o.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "throwaway", UID: "u9"}}
+				return &o
+			}()),
+			wantMessage: "no ChangeRequest in namespace shop targets Deployment web"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -539,6 +567,98 @@ func TestDecideRollback(t *testing.T) {
 	}
 }
 
+// TestDecideUndoTwice: change web-v2 takes web from v1 to v2; the first kubectl rollout undo
+// restores v1 (revision 3) and ends the change; a second undo would restore v2 from revision 2,
+// the failed change itself: it needs a change, freeze or not, whether or not the change
+// controller has marked web-v2 Failed yet. A rollback to a known-good revision still passes a
+// freeze.
+func TestDecideUndoTwice(t *testing.T) {
+	v1 := withAnnotations(deployment(3, "", "app=shop/web:1.0"), map[string]string{itopsv1alpha1.AnnotationChangeRequest: "web-v1"})
+	v2 := withAnnotations(deployment(3, "", "app=shop/web:2.0"), map[string]string{itopsv1alpha1.AnnotationChangeRequest: "web-v2"})
+	tpl := func(o *Object) map[string]any { return o.Spec["template"].(map[string]any) }
+	// After the first undo: revision 3 is v1 (still made under web-v1), revision 2 is v2.
+	revisions := []Revision{{Number: 3, Template: tpl(v1), Change: "web-v1"}, {Number: 2, Template: tpl(v2), Change: "web-v2"}}
+	undone := withAnnotations(deployment(3, "", "app=shop/web:1.0"), map[string]string{
+		itopsv1alpha1.AnnotationRolledBackChange: "web-v2", itopsv1alpha1.AnnotationRolledBackBy: "bob", itopsv1alpha1.AnnotationRolledBackRevision: "1"})
+	failed := approved("web-v2", func(cr *itopsv1alpha1.ChangeRequest) { cr.Status.Phase = itopsv1alpha1.ChangeFailed })
+	completed := approved("web-v1", func(cr *itopsv1alpha1.ChangeRequest) { cr.Status.Phase = itopsv1alpha1.ChangeCompleted })
+	freeze := []Freeze{{Namespace: "shop", Name: "xmas", Active: true, Old: true, New: true}}
+	second := update(undone, deployment(3, "", "app=shop/web:2.0"))
+	second.Caller = Caller{Username: "mallory"}
+	for _, tt := range []struct {
+		name string
+		in   Inputs
+	}{
+		{"before the controller marks web-v2 Failed", Inputs{Revisions: revisions}},
+		{"after web-v2 is Failed", Inputs{Revisions: revisions, Changes: []itopsv1alpha1.ChangeRequest{failed}}},
+		{"during a freeze", Inputs{Revisions: revisions, Changes: []itopsv1alpha1.ChangeRequest{failed}, Freezes: freeze}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.in.Now, tt.in.Policy = now, config.Default().ChangePolicies[0]
+			d := Decide(second, tt.in)
+			if d.Allowed || !strings.Contains(d.Message(second), "revision 2 was made under ChangeRequest web-v2, which failed or was rolled back") {
+				t.Errorf("Decide(second undo) = %+v", d)
+			}
+		})
+	}
+	// Undoing back to the known-good revision passes, during a freeze too.
+	first := update(v2, deployment(3, "", "app=shop/web:1.0"))
+	in := Inputs{Revisions: []Revision{{Number: 1, Template: tpl(v1), Change: "web-v1"}, {Number: 2, Template: tpl(v2), Change: "web-v2"}},
+		Changes: []itopsv1alpha1.ChangeRequest{completed}, Freezes: freeze, Now: now, Policy: config.Default().ChangePolicies[0]}
+	if d := Decide(first, in); !d.Allowed || d.Exemption != ExemptRollback || d.RolledBack.Revision != 1 {
+		t.Errorf("Decide(first undo during a freeze) = %+v", d)
+	}
+}
+
+// TestDecideRevisionsAndReplicationControllers: ControllerRevisions (what a StatefulSet or
+// DaemonSet rollback restores) and ReplicationControllers are refused to people; a revision's
+// change record cannot be edited on a ReplicaSet either.
+func TestDecideRevisionsAndReplicationControllers(t *testing.T) {
+	alice := Caller{Username: "alice"}
+	rc := &Object{Kind: KindReplicationController, Name: "legacy", Spec: map[string]any{"replicas": int64(1), "template": map[string]any{
+		"spec": map[string]any{"containers": []any{map[string]any{"name": "app", "image": "shop/legacy:1"}}}}}}
+	rev := &Object{Kind: KindControllerRevision, Name: "db-5d9f", Annotations: map[string]string{itopsv1alpha1.AnnotationChangeRequest: "db-v2"}}
+	rs := &Object{Kind: KindReplicaSet, Name: "web-5d9f", Annotations: map[string]string{itopsv1alpha1.AnnotationChangeRequest: "web-v2"},
+		Spec: map[string]any{"replicas": int64(0)}}
+	relabelled := withAnnotations(rs, map[string]string{itopsv1alpha1.AnnotationChangeRequest: "web-v1"})
+	tagged := withAnnotations(rs, map[string]string{itopsv1alpha1.AnnotationChangeRequest: "web-v2", "team": "shop"})
+	tests := []struct {
+		name          string
+		req           Request
+		wantAllowed   bool
+		wantMessage   string
+		trustedCaller bool
+	}{
+		{name: "create a ReplicationController", req: Request{Operation: Create, Kind: KindReplicationController, Name: "legacy", New: rc},
+			wantMessage: "a ReplicationController in a change-controlled namespace runs an image no ChangeRequest can authorise: run it as a Deployment"},
+		{name: "scale a ReplicationController", req: Request{Operation: Update, Kind: KindReplicationController, Name: "legacy", Old: rc, New: with(rc, "replicas", int64(2))},
+			wantMessage: "a ReplicationController"},
+		{name: "delete a ReplicationController", req: Request{Operation: Delete, Kind: KindReplicationController, Name: "legacy", Old: rc}, wantAllowed: true},
+		{name: "create a ControllerRevision", req: Request{Operation: Create, Kind: KindControllerRevision, Name: "db-5d9f", New: rev},
+			wantMessage: "create of ControllerRevision db-5d9f in a change-controlled namespace is refused"},
+		{name: "relabel a ControllerRevision's change", req: Request{Operation: Update, Kind: KindControllerRevision, Name: "db-5d9f", Old: rev,
+			New: withAnnotations(rev, map[string]string{itopsv1alpha1.AnnotationChangeRequest: "db-v1"})}, wantMessage: "only the StatefulSet and DaemonSet controllers write revisions"},
+		{name: "a trusted controller's ControllerRevision", req: Request{Operation: Create, Kind: KindControllerRevision, Name: "db-5d9f", New: rev},
+			trustedCaller: true, wantAllowed: true},
+		{name: "forge a ReplicaSet's change record", req: Request{Operation: Update, Kind: KindReplicaSet, Name: "web-5d9f", Old: rs, New: relabelled},
+			wantMessage: "annotation itops.dev/change-request of ReplicaSet web-5d9f is the change gate's record"},
+		{name: "other ReplicaSet metadata stays free", req: Request{Operation: Update, Kind: KindReplicaSet, Name: "web-5d9f", Old: rs, New: tagged}, wantAllowed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.req.Namespace, tt.req.Caller = "shop", alice
+			in := Inputs{Now: now, Policy: config.Default().ChangePolicies[0]}
+			if tt.trustedCaller {
+				in.Policy.TrustedControllers = []string{"alice"}
+			}
+			d := Decide(tt.req, in)
+			if d.Allowed != tt.wantAllowed || !strings.Contains(d.Message(tt.req), tt.wantMessage) {
+				t.Errorf("Decide() = %+v (message %q), want allowed %v and %q", d, d.Message(tt.req), tt.wantAllowed, tt.wantMessage)
+			}
+		})
+	}
+}
+
 func TestRollbackTo(t *testing.T) {
 	v1, v2, v3 := deployment(3, "", "app=shop/web:1.0"), deployment(3, "", "app=shop/web:2.0"), deployment(3, "", "app=shop/web:3.0")
 	revision := func(n int64, o *Object) Revision {
@@ -547,15 +667,15 @@ func TestRollbackTo(t *testing.T) {
 		return Revision{Number: n, Template: tpl}
 	}
 	revisions := []Revision{revision(1, v1), revision(2, v2)}
-	if n, ok := RollbackTo(v2, v1, revisions); !ok || n != 1 {
-		t.Errorf("RollbackTo(v1) = %d, %v; want revision 1", n, ok)
+	if n, ok := RollbackTo(v2, v1, revisions); !ok || n.Number != 1 {
+		t.Errorf("RollbackTo(v1) = %+v, %v; want revision 1", n, ok)
 	}
 	if _, ok := RollbackTo(v2, v3, revisions); ok {
 		t.Errorf("a new template was taken for a rollback")
 	}
 	scaledBack := deployment(5, "", "app=shop/web:1.0")
-	if n, ok := RollbackTo(v2, scaledBack, revisions); !ok || n != 1 {
-		t.Errorf("a rollback that also scales = %d, %v; want revision 1", n, ok)
+	if n, ok := RollbackTo(v2, scaledBack, revisions); !ok || n.Number != 1 {
+		t.Errorf("a rollback that also scales = %+v, %v; want revision 1", n, ok)
 	}
 	other := deployment(3, "", "app=shop/web:1.0")
 	other.Spec["minReadySeconds"] = int64(30)

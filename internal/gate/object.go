@@ -7,16 +7,22 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 )
 
 // Kinds the gate sees besides the workload target kinds: what runs an image without a gated
-// workload owning it. No ChangeRequest can target a Pod or a ReplicaSet.
+// workload owning it, and the revisions a rollback restores. No ChangeRequest can target a Pod,
+// a ReplicaSet, a ReplicationController or a ControllerRevision.
 const (
-	KindPod        itopsv1alpha1.TargetKind = "Pod"
-	KindReplicaSet itopsv1alpha1.TargetKind = "ReplicaSet"
+	KindPod                   itopsv1alpha1.TargetKind = "Pod"
+	KindReplicaSet            itopsv1alpha1.TargetKind = "ReplicaSet"
+	KindReplicationController itopsv1alpha1.TargetKind = "ReplicationController"
+	// KindControllerRevision: a StatefulSet's or DaemonSet's revision (what kubectl rollout undo
+	// restores); only the control plane may write them in a change-controlled namespace.
+	KindControllerRevision itopsv1alpha1.TargetKind = "ControllerRevision"
 	// KindJob is a ChangeRequest target kind too (itopsv1alpha1.TargetJob).
 	KindJob = itopsv1alpha1.TargetJob
 )
@@ -35,6 +41,9 @@ type Object struct {
 	Annotations map[string]string
 	// Owner is the controller owner reference (nil without one).
 	Owner *Owner
+	// OwnerReferences are all the object's owner references (the garbage collector deletes
+	// the object once they are all gone).
+	OwnerReferences []metav1.OwnerReference
 	// Spec is the workload's spec as decoded JSON.
 	Spec map[string]any
 }
@@ -43,25 +52,21 @@ type Object struct {
 func Decode(kind itopsv1alpha1.TargetKind, raw []byte) (*Object, error) {
 	var u struct {
 		Metadata struct {
-			Name            string            `json:"name"`
-			Labels          map[string]string `json:"labels"`
-			Annotations     map[string]string `json:"annotations"`
-			OwnerReferences []struct {
-				Kind       string `json:"kind"`
-				Name       string `json:"name"`
-				UID        string `json:"uid"`
-				Controller *bool  `json:"controller"`
-			} `json:"ownerReferences"`
+			Name            string                  `json:"name"`
+			Labels          map[string]string       `json:"labels"`
+			Annotations     map[string]string       `json:"annotations"`
+			OwnerReferences []metav1.OwnerReference `json:"ownerReferences"`
 		} `json:"metadata"`
 		Spec map[string]any `json:"spec"`
 	}
 	if err := json.Unmarshal(raw, &u); err != nil {
 		return nil, fmt.Errorf("decoding the %s: %w", kind, err)
 	}
-	o := &Object{Kind: kind, Name: u.Metadata.Name, Labels: u.Metadata.Labels, Annotations: u.Metadata.Annotations, Spec: u.Spec}
+	o := &Object{Kind: kind, Name: u.Metadata.Name, Labels: u.Metadata.Labels, Annotations: u.Metadata.Annotations, Spec: u.Spec,
+		OwnerReferences: u.Metadata.OwnerReferences}
 	for _, ref := range u.Metadata.OwnerReferences {
 		if ref.Controller != nil && *ref.Controller {
-			o.Owner = &Owner{Kind: ref.Kind, Name: ref.Name, UID: ref.UID}
+			o.Owner = &Owner{Kind: ref.Kind, Name: ref.Name, UID: string(ref.UID)}
 		}
 	}
 	return o, nil
@@ -143,8 +148,9 @@ func nested(m map[string]any, path ...string) (map[string]any, bool) {
 const (
 	// OpScale: spec.replicas (kubectl scale, an apply that sets replicas).
 	OpScale = "Scale"
-	// OpMetadata: labels or annotations of the workload itself, or nothing at all (a no-op
-	// apply).
+	// OpMetadata: labels, annotations or finalizers of the workload itself, or nothing at all
+	// (a no-op apply). Not its ownerReferences: an owner reference to an object one then
+	// deletes makes the garbage collector delete the workload, so changing them is a change.
 	OpMetadata = "Metadata"
 	// OpRestart: the pod template's kubectl.kubernetes.io/restartedAt (kubectl rollout restart).
 	OpRestart = "Restart"
@@ -186,7 +192,8 @@ func normalSpec(o *Object) map[string]any {
 // least OpMetadata) when it changes nothing else, or nil when it needs a change. Creates and
 // deletes are never operational.
 func Operational(op Operation, before, after *Object) []string {
-	if op != Update || before == nil || after == nil || !apiequality.Semantic.DeepEqual(normalSpec(before), normalSpec(after)) {
+	if op != Update || before == nil || after == nil || !apiequality.Semantic.DeepEqual(normalSpec(before), normalSpec(after)) ||
+		!apiequality.Semantic.DeepEqual(before.OwnerReferences, after.OwnerReferences) {
 		return nil
 	}
 	var ops []string
@@ -231,32 +238,38 @@ func restartedAt(o *Object) string {
 type Revision struct {
 	Number   int64
 	Template map[string]any
+	// Change is the ChangeRequest the revision was made under: the revision's
+	// itops.dev/change-request annotation, which the workload controllers copy from the
+	// workload when they create the revision ("" if none). Only the control plane may create or
+	// change revisions in a change-controlled namespace (decideUnowned), so it cannot be forged.
+	Change string
 }
 
 // RollbackTo returns the earlier revision whose pod template the update restores (the
-// template is otherwise unchanged: only the template differs, and replicas), or false.
-func RollbackTo(before, after *Object, revisions []Revision) (int64, bool) {
+// template is otherwise unchanged: only the template differs, and replicas), the newest if
+// several match, or false.
+func RollbackTo(before, after *Object, revisions []Revision) (Revision, bool) {
 	if !rollbackKind(after) || before == nil {
-		return 0, false
+		return Revision{}, false
 	}
 	oldSpec, newSpec := runtime.DeepCopyJSON(before.Spec), runtime.DeepCopyJSON(after.Spec)
 	delete(oldSpec, "replicas")
 	delete(newSpec, "replicas")
 	newTpl, ok := nested(newSpec, "template")
 	if !ok {
-		return 0, false
+		return Revision{}, false
 	}
 	delete(oldSpec, "template")
 	delete(newSpec, "template")
 	if !apiequality.Semantic.DeepEqual(oldSpec, newSpec) {
-		return 0, false // more than the template changes
+		return Revision{}, false // more than the template changes
 	}
 	want := normalTemplate(newTpl)
-	var best int64
+	var best Revision
 	found := false
 	for _, r := range revisions {
-		if apiequality.Semantic.DeepEqual(want, normalTemplate(r.Template)) && (!found || r.Number > best) {
-			best, found = r.Number, true
+		if apiequality.Semantic.DeepEqual(want, normalTemplate(r.Template)) && (!found || r.Number > best.Number) {
+			best, found = r, true
 		}
 	}
 	return best, found

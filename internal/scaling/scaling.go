@@ -6,10 +6,13 @@
 package scaling
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Bound is one ServiceLevel's replica bounds; nil means unbounded.
@@ -265,12 +268,53 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 // DefaultedOnCreate reports whether a replica count outside the bounds is one the API server
-// defaulted: a create (not of the scale subresource) with 1 replica, below minReplicas and
-// without a conflict. The API server defaults an absent spec.replicas to 1 before admission, so
-// an admission webhook cannot tell "absent" (GitOps manifests leave it out when a
-// HorizontalPodAutoscaler owns the count) from an explicit 1; an absent count is no request to
-// run one replica, so such a create is allowed (with a warning), and the autoscaler or the
-// ServiceLevel's drift policy brings the workload within the bounds.
-func DefaultedOnCreate(operation, subResource string, replicas int32, b Bounds) bool {
-	return operation == "CREATE" && subResource == "" && replicas == 1 && !b.Conflict() && b.Min != nil && *b.Min > 1
+// defaulted: a create (not of the scale subresource) with 1 replica, below minReplicas, without
+// a conflict, and whose request set no spec.replicas. The API server defaults an absent
+// spec.replicas to 1 before admission; GitOps manifests leave it out when a
+// HorizontalPodAutoscaler owns the count, and an absent count is no request to run one replica,
+// so such a create is allowed (with a warning), and the autoscaler or the ServiceLevel's drift
+// policy brings the workload within the bounds. replicasSet says whether the request set
+// spec.replicas itself, as far as the admission request can tell (ReplicasSet): an explicit
+// replicas: 1 is judged like any count.
+func DefaultedOnCreate(operation, subResource string, replicas int32, replicasSet bool, b Bounds) bool {
+	return operation == "CREATE" && subResource == "" && replicas == 1 && !replicasSet && !b.Conflict() && b.Min != nil && *b.Min > 1
+}
+
+// ReplicasSet reports whether a create's request itself set spec.replicas, as far as the object
+// the webhook sees can tell (the API server fills in metadata.managedFields before admission):
+//   - a server-side apply (managedFields operation Apply: Flux, Argo CD with ServerSideApply,
+//     kubectl apply --server-side) records exactly the fields the applied configuration sets: it
+//     set replicas if an Apply entry owns spec.replicas;
+//   - a client-side kubectl apply (and Argo CD's default sync) leaves the applied manifest in the
+//     kubectl.kubernetes.io/last-applied-configuration annotation (lastApplied): it set
+//     replicas if that manifest has spec.replicas;
+//   - otherwise (a plain create, operation Update) the managedFields list every field of the
+//     defaulted object, spec.replicas included, so nothing tells an explicit 1 from an absent
+//     count: false (the create is given the benefit of the doubt, with a warning).
+func ReplicasSet(managedFields []metav1.ManagedFieldsEntry, lastApplied string) bool {
+	for _, mf := range managedFields {
+		if mf.Operation != metav1.ManagedFieldsOperationApply || mf.FieldsV1 == nil {
+			continue
+		}
+		var fields struct {
+			Spec map[string]json.RawMessage `json:"f:spec"`
+		}
+		if json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields) != nil {
+			continue
+		}
+		if _, ok := fields.Spec["f:replicas"]; ok {
+			return true
+		}
+	}
+	if lastApplied != "" {
+		var manifest struct {
+			Spec struct {
+				Replicas *int32 `json:"replicas"`
+			} `json:"spec"`
+		}
+		if json.Unmarshal([]byte(lastApplied), &manifest) == nil && manifest.Spec.Replicas != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -177,18 +177,48 @@ func TestDefaultedOnCreate(t *testing.T) {
 		name        string
 		op, sub     string
 		replicas    int32
+		set         bool
 		b           Bounds
 		wantAllowed bool
 	}{
-		{"a create without spec.replicas (defaulted to 1) under minReplicas 3", "CREATE", "", 1, bounds, true},
-		{"an explicit 2 on create is a request", "CREATE", "", 2, bounds, false},
-		{"an update to 1 is a request", "UPDATE", "", 1, bounds, false},
-		{"kubectl scale to 1", "UPDATE", "scale", 1, bounds, false},
-		{"conflicting bounds deny everything", "CREATE", "", 1, Bounds{Min: &three, Max: &two}, false},
+		{"a create without spec.replicas (defaulted to 1) under minReplicas 3", "CREATE", "", 1, false, bounds, true},
+		{"an explicit replicas: 1 on create is a request", "CREATE", "", 1, true, bounds, false},
+		{"an explicit 2 on create is a request", "CREATE", "", 2, true, bounds, false},
+		{"an update to 1 is a request", "UPDATE", "", 1, true, bounds, false},
+		{"kubectl scale to 1", "UPDATE", "scale", 1, true, bounds, false},
+		{"conflicting bounds deny everything", "CREATE", "", 1, false, Bounds{Min: &three, Max: &two}, false},
 	}
 	for _, tt := range tests {
-		if got := DefaultedOnCreate(tt.op, tt.sub, tt.replicas, tt.b); got != tt.wantAllowed {
+		if got := DefaultedOnCreate(tt.op, tt.sub, tt.replicas, tt.set, tt.b); got != tt.wantAllowed {
 			t.Errorf("%s: DefaultedOnCreate() = %v, want %v", tt.name, got, tt.wantAllowed)
+		}
+	}
+}
+
+func TestReplicasSet(t *testing.T) {
+	entry := func(op metav1.ManagedFieldsOperationType, fields string) metav1.ManagedFieldsEntry {
+		return metav1.ManagedFieldsEntry{Manager: "flux", Operation: op, FieldsV1: metav1.NewFieldsV1(fields)}
+	}
+	apply, update := metav1.ManagedFieldsOperationApply, metav1.ManagedFieldsOperationUpdate
+	tests := []struct {
+		name        string
+		fields      []metav1.ManagedFieldsEntry
+		lastApplied string
+		want        bool
+	}{
+		{"no managed fields", nil, "", false},
+		{"a server-side apply without replicas", []metav1.ManagedFieldsEntry{entry(apply, `{"f:spec":{"f:selector":{},"f:template":{}}}`)}, "", false},
+		{"a server-side apply setting replicas: 1", []metav1.ManagedFieldsEntry{entry(apply, `{"f:spec":{"f:replicas":{},"f:template":{}}}`)}, "", true},
+		{"a client-side apply without replicas (defaults listed)", []metav1.ManagedFieldsEntry{entry(update, `{"f:spec":{"f:replicas":{}}}`)},
+			`{"apiVersion":"apps/v1","kind":"Deployment","spec":{"template":{}}}`, false},
+		{"a client-side apply setting replicas: 1", []metav1.ManagedFieldsEntry{entry(update, `{"f:spec":{"f:replicas":{}}}`)},
+			`{"apiVersion":"apps/v1","kind":"Deployment","spec":{"replicas":1}}`, true},
+		{"a plain create: the defaulted object's fields, cannot tell", []metav1.ManagedFieldsEntry{entry(update, `{"f:spec":{"f:replicas":{}}}`)}, "", false},
+		{"undecodable fields", []metav1.ManagedFieldsEntry{entry(apply, `not json`)}, "", false},
+	}
+	for _, tt := range tests {
+		if got := ReplicasSet(tt.fields, tt.lastApplied); got != tt.want {
+			t.Errorf("%s: ReplicasSet() = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

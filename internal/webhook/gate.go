@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -48,7 +49,8 @@ const (
 // without them still gates nothing else and wedges nothing. vgate writes audit records and
 // Events, never on dry runs (sideEffects NoneOnDryRun).
 // +kubebuilder:webhook:path=/validate-change-gate,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups=apps;batch,resources=deployments;statefulsets;daemonsets;cronjobs,verbs=create;update;delete,versions=v1,name=vgate.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
-// +kubebuilder:webhook:path=/validate-change-gate,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups="";apps;batch,resources=pods;pods/ephemeralcontainers;replicasets;jobs,verbs=create;update,versions=v1,name=vgatepods.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-change-gate,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups="";apps;batch,resources=pods;pods/ephemeralcontainers;replicasets;replicationcontrollers;controllerrevisions;jobs,verbs=create;update,versions=v1,name=vgatepods.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-change-gate,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups=apps;batch,resources=deployments/status;statefulsets/status;daemonsets/status;cronjobs/status;jobs/status;replicasets/status,verbs=update,versions=v1,name=vgatestatus.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/mutate-change-gate,mutating=true,failurePolicy=fail,sideEffects=None,groups=apps;batch,resources=deployments;statefulsets;daemonsets;cronjobs;jobs,verbs=create;update,versions=v1,name=mgate.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
 
 // +kubebuilder:rbac:groups=apps,resources=replicasets;controllerrevisions,verbs=get;list;watch
@@ -97,6 +99,7 @@ var gateKinds = map[string]itopsv1alpha1.TargetKind{
 	"Deployment": itopsv1alpha1.TargetDeployment, "StatefulSet": itopsv1alpha1.TargetStatefulSet,
 	"DaemonSet": itopsv1alpha1.TargetDaemonSet, "CronJob": itopsv1alpha1.TargetCronJob,
 	"Pod": gate.KindPod, "ReplicaSet": gate.KindReplicaSet, "Job": gate.KindJob,
+	"ReplicationController": gate.KindReplicationController, "ControllerRevision": gate.KindControllerRevision,
 }
 
 // gathered is everything a request is judged on.
@@ -116,7 +119,9 @@ type gathered struct {
 func (g *Gate) gather(ctx context.Context, req admission.Request) (gathered, bool, error) {
 	kind, known := gateKinds[req.Kind.Kind]
 	debug := kind == gate.KindPod && req.SubResource == "ephemeralcontainers"
-	if !known || (req.SubResource != "" && !debug) ||
+	status := req.SubResource == "status" && slices.Contains([]itopsv1alpha1.TargetKind{itopsv1alpha1.TargetDeployment, itopsv1alpha1.TargetStatefulSet,
+		itopsv1alpha1.TargetDaemonSet, itopsv1alpha1.TargetCronJob, itopsv1alpha1.TargetJob, gate.KindReplicaSet}, kind)
+	if !known || (req.SubResource != "" && !debug && !status) ||
 		req.Namespace == "" || req.Namespace == g.ClusterNamespace || req.Namespace == metav1.NamespaceSystem || slices.Contains(g.ExemptNamespaces, req.Namespace) {
 		return gathered{}, false, nil
 	}
@@ -153,16 +158,16 @@ func (g *Gate) gather(ctx context.Context, req admission.Request) (gathered, boo
 		Now:       g.now(),
 	}
 	out := gathered{req: r, dryRun: req.DryRun != nil && *req.DryRun}
-	if gate.ControlPlane(r.Caller) || (r.Operation == gate.Delete && in.Namespace.Terminating) {
-		out.in = in // decided on the caller and the namespace alone
+	if status || gate.ControlPlane(r.Caller) || (r.Operation == gate.Delete && in.Namespace.Terminating) {
+		out.in = in // decided on the request, the caller and the namespace alone
 		return out, true, nil
 	}
 	switch kind {
-	case gate.KindPod, gate.KindReplicaSet:
+	case gate.KindPod, gate.KindReplicaSet, gate.KindReplicationController, gate.KindControllerRevision:
 		out.in = in
 		return out, true, nil
 	case gate.KindJob:
-		if in.OwnerTemplate, err = g.cronJobTemplate(ctx, r); err != nil {
+		if in.OwnerCronJob, err = g.cronJobOwner(ctx, r); err != nil {
 			return gathered{}, false, err
 		}
 	}
@@ -208,9 +213,9 @@ func (g *Gate) namespace(ctx context.Context, name string) (*corev1.Namespace, e
 	return ns, nil
 }
 
-// cronJobTemplate is the pod template of the CronJob a Job names as its controller, if that
-// CronJob exists in the namespace with that UID.
-func (g *Gate) cronJobTemplate(ctx context.Context, r gate.Request) (map[string]any, error) {
+// cronJobOwner is the job spec and suspension of the CronJob a Job names as its controller, if
+// that CronJob exists in the namespace with that UID.
+func (g *Gate) cronJobOwner(ctx context.Context, r gate.Request) (*gate.CronJobOwner, error) {
 	if r.New == nil || r.New.Owner == nil || r.New.Owner.Kind != string(itopsv1alpha1.TargetCronJob) {
 		return nil, nil
 	}
@@ -221,7 +226,11 @@ func (g *Gate) cronJobTemplate(ctx context.Context, r gate.Request) (map[string]
 	if string(cj.UID) != r.New.Owner.UID {
 		return nil, nil
 	}
-	return toMap(cj.Spec.JobTemplate.Spec.Template)
+	spec, err := toMap(cj.Spec.JobTemplate.Spec)
+	if err != nil {
+		return nil, err
+	}
+	return &gate.CronJobOwner{JobSpec: spec, Suspended: ptr.Deref(cj.Spec.Suspend, false)}, nil
 }
 
 // freezes are the Freeze windows, in the namespace or cluster-wide, covering the workload's old
@@ -306,6 +315,9 @@ func (g *Gate) validate(ctx context.Context, req admission.Request) admission.Re
 		metrics.GateDecisions.WithLabelValues("denied", kind).Inc()
 		return admission.Denied(msg)
 	}
+	if d.Exemption == gate.ExemptStatus {
+		return admission.Allowed("") // a status write that leaves the change record alone
+	}
 	if d.Exemption != "" {
 		metrics.GateDecisions.WithLabelValues("exempt", kind).Inc()
 		if !in.dryRun {
@@ -362,7 +374,7 @@ func (g *Gate) mutate(ctx context.Context, req admission.Request) admission.Resp
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
-	if !ok || in.req.New == nil {
+	if !ok || in.req.New == nil || in.req.SubResource != "" {
 		return admission.Allowed("")
 	}
 	var previous map[string]string
@@ -392,10 +404,11 @@ func (g *Gate) mutate(ctx context.Context, req admission.Request) admission.Resp
 	return admission.Patched("", ops...)
 }
 
-// revisions lists, live, the workload's earlier pod templates: its ReplicaSets or
-// ControllerRevisions.
+// revisions lists, live, the workload's earlier pod templates, with the change each was made
+// under: its ReplicaSets or ControllerRevisions (the workload controllers copy the workload's
+// annotations, the gate's change record included, onto the revisions they create).
 func (g *Gate) revisions(ctx context.Context, req admission.Request, r gate.Request) ([]gate.Revision, error) {
-	var meta struct {
+	var owner struct {
 		Metadata struct {
 			UID types.UID `json:"uid"`
 		} `json:"metadata"`
@@ -403,10 +416,10 @@ func (g *Gate) revisions(ctx context.Context, req admission.Request, r gate.Requ
 			Selector *metav1.LabelSelector `json:"selector"`
 		} `json:"spec"`
 	}
-	if err := json.Unmarshal(req.OldObject.Raw, &meta); err != nil || meta.Spec.Selector == nil {
+	if err := json.Unmarshal(req.OldObject.Raw, &owner); err != nil || owner.Spec.Selector == nil {
 		return nil, nil
 	}
-	sel, err := metav1.LabelSelectorAsSelector(meta.Spec.Selector)
+	sel, err := metav1.LabelSelectorAsSelector(owner.Spec.Selector)
 	if err != nil {
 		return nil, nil
 	}
@@ -418,13 +431,13 @@ func (g *Gate) revisions(ctx context.Context, req admission.Request, r gate.Requ
 			return nil, fmt.Errorf("listing the revisions of %s %s: %w", r.Kind, r.Name, err)
 		}
 		for _, rs := range list.Items {
-			if !ownedBy(rs.OwnerReferences, meta.Metadata.UID) {
+			if !ownedBy(rs.OwnerReferences, owner.Metadata.UID) {
 				continue
 			}
 			n, _ := strconv.ParseInt(rs.Annotations["deployment.kubernetes.io/revision"], 10, 64)
 			tpl, err := toMap(rs.Spec.Template)
 			if err == nil {
-				revisions = append(revisions, gate.Revision{Number: n, Template: tpl})
+				revisions = append(revisions, gate.Revision{Number: n, Template: tpl, Change: rs.Annotations[itopsv1alpha1.AnnotationChangeRequest]})
 			}
 		}
 	case itopsv1alpha1.TargetStatefulSet, itopsv1alpha1.TargetDaemonSet:
@@ -433,7 +446,7 @@ func (g *Gate) revisions(ctx context.Context, req admission.Request, r gate.Requ
 			return nil, fmt.Errorf("listing the revisions of %s %s: %w", r.Kind, r.Name, err)
 		}
 		for _, cr := range list.Items {
-			if !ownedBy(cr.OwnerReferences, meta.Metadata.UID) {
+			if !ownedBy(cr.OwnerReferences, owner.Metadata.UID) {
 				continue
 			}
 			var data struct {
@@ -442,7 +455,8 @@ func (g *Gate) revisions(ctx context.Context, req admission.Request, r gate.Requ
 				} `json:"spec"`
 			}
 			if json.Unmarshal(cr.Data.Raw, &data) == nil && data.Spec.Template != nil {
-				revisions = append(revisions, gate.Revision{Number: cr.Revision, Template: data.Spec.Template})
+				revisions = append(revisions, gate.Revision{Number: cr.Revision, Template: data.Spec.Template,
+					Change: cr.Annotations[itopsv1alpha1.AnnotationChangeRequest]})
 			}
 		}
 	}

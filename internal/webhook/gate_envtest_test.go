@@ -9,6 +9,9 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -154,6 +157,9 @@ var _ = Describe("The change gate in a real cluster (issue 11)", func() {
 		patch := client.MergeFrom(cj.DeepCopy())
 		cj.Spec.Suspend = ptr.To(true)
 		Expect(alice.Patch(ctx, cj, patch)).To(Succeed())
+		patch = client.MergeFrom(cj.DeepCopy())
+		cj.Spec.Suspend = ptr.To(false) // and resume it (a suspended CronJob is not run by hand: see below)
+		Expect(alice.Patch(ctx, cj, patch)).To(Succeed())
 
 		By("kubectl rollout pause, and resume")
 		patch = client.MergeFrom(web.DeepCopy())
@@ -251,6 +257,83 @@ var _ = Describe("The change gate in a real cluster (issue 11)", func() {
 	})
 })
 
+var _ = Describe("The change gate's scope and records (review of issue 11)", func() {
+	It("refuses a forged change record on the status subresource, ReplicationControllers and ControllerRevisions", func() {
+		ns := newNamespace()
+		web := webDeployment(ns)
+		Expect(env.Client.Create(ctx, web)).To(Succeed())
+		enforce(ns)
+		alice := userClient("alice")
+
+		By("kubectl patch deployment web --subresource=status setting itops.dev/change-request")
+		forged := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"itops.dev/change-request":"forged"}}}`))
+		Eventually(func() error { return alice.Status().Patch(ctx, web.DeepCopy(), forged) }).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring(
+			"annotation itops.dev/change-request is the change gate's record and cannot be changed through the status subresource")))
+		Expect(alice.Status().Patch(ctx, web.DeepCopy(), client.RawPatch(types.MergePatchType,
+			[]byte(`{"metadata":{"annotations":{"itops.dev/rolled-back-change":"web-v2"}}}`)))).To(MatchError(ContainSubstring("cannot be changed")))
+		Expect(alice.Status().Patch(ctx, web.DeepCopy(), client.RawPatch(types.MergePatchType,
+			[]byte(`{"metadata":{"annotations":{"team":"shop"}}}`)))).To(Succeed())
+
+		By("nor through a ReplicaSet's status subresource (a revision's change record)")
+		rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: ns, Annotations: map[string]string{itopsv1alpha1.AnnotationChangeRequest: "web-v2"}},
+			Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](0), Selector: web.Spec.Selector, Template: web.Spec.Template}}
+		Expect(userClient("system:kube-controller-manager").Create(ctx, rs)).To(Succeed())
+		Expect(alice.Status().Patch(ctx, rs, client.RawPatch(types.MergePatchType,
+			[]byte(`{"metadata":{"annotations":{"itops.dev/change-request":"web-v1"}}}`)))).To(MatchError(ContainSubstring("cannot be changed through the status subresource")))
+
+		By("a ReplicationController runs an image no change can authorise")
+		rc := &corev1.ReplicationController{ObjectMeta: metav1.ObjectMeta{Name: "legacy", Namespace: ns},
+			Spec: corev1.ReplicationControllerSpec{Replicas: ptr.To[int32](1), Selector: map[string]string{"app": "legacy"},
+				Template: &corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "legacy"}},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox:1.36"}}}}}}
+		Expect(alice.Create(ctx, rc)).To(MatchError(ContainSubstring("a ReplicationController in a change-controlled namespace runs an image no ChangeRequest can authorise")))
+
+		By("a ControllerRevision is the control plane's to write")
+		rev := &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: "db-1", Namespace: ns,
+			Annotations: map[string]string{itopsv1alpha1.AnnotationChangeRequest: "db-v1"}}, Revision: 1,
+			Data: runtime.RawExtension{Raw: []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"db","image":"shop/db:2"}]}}}}`)}}
+		Expect(alice.Create(ctx, rev)).To(MatchError(ContainSubstring("create of ControllerRevision db-1 in a change-controlled namespace is refused")))
+		Expect(userClient("system:kube-controller-manager").Create(ctx, rev)).To(Succeed())
+
+		By("a node's request is skipped only for a mirror pod")
+		node := userClient("system:node:n1")
+		Expect(node.Create(ctx, barePod(ns, "not-a-mirror"))).To(MatchError(ContainSubstring("a Pod not created by a gated workload's controller")))
+		mirror := barePod(ns, "static-web-n1")
+		mirror.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: "hash"}
+		mirror.Spec.NodeName = "n1"
+		Expect(node.Create(ctx, mirror)).To(Succeed())
+	})
+})
+
+var _ = Describe("kubectl create job --from=cronjob (review of issue 11)", func() {
+	It("runs the CronJob's own job spec, as the API server defaults it, unless the CronJob is suspended", func() {
+		ns := newNamespace()
+		cj := invoiceSync(ns)
+		Expect(env.Client.Create(ctx, cj)).To(Succeed())
+		enforce(ns)
+		alice := userClient("alice")
+		run := func(name string, mutate func(*batchv1.JobSpec)) *batchv1.Job {
+			j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "batch/v1", Kind: "CronJob", Name: cj.Name, UID: cj.UID, Controller: ptr.To(true)}}},
+				Spec: *cj.Spec.JobTemplate.Spec.DeepCopy()}
+			if mutate != nil {
+				mutate(&j.Spec)
+			}
+			return j
+		}
+		Eventually(func() error { return alice.Create(ctx, run("manual-1", nil)) }).WithTimeout(10 * time.Second).Should(Succeed())
+		Expect(alice.Create(ctx, run("manual-2", func(s *batchv1.JobSpec) { s.Parallelism = ptr.To[int32](50) }))).To(MatchError(ContainSubstring(
+			"no ChangeRequest in namespace " + ns + " targets Job manual-2")))
+
+		By("suspending the CronJob (operational) stops manual runs too")
+		patch := client.MergeFrom(cj.DeepCopy())
+		cj.Spec.Suspend = ptr.To(true)
+		Expect(alice.Patch(ctx, cj, patch)).To(Succeed())
+		Eventually(func() error { return alice.Create(ctx, run("manual-3", nil)) }).WithTimeout(10 * time.Second).Should(MatchError(ContainSubstring(
+			"CronJob invoice-sync is suspended (its emergency stop), so running it by hand needs a ChangeRequest listing Job manual-3")))
+	})
+})
+
 var _ = Describe("The scaling bounds and GitOps (issue 11)", func() {
 	It("let a Deployment without spec.replicas be created under minReplicas 3, and let dry runs through with a warning", func() {
 		ns := testenv.NewNamespace(ctx, env.Client, "scale")
@@ -272,5 +355,23 @@ var _ = Describe("The scaling bounds and GitOps (issue 11)", func() {
 		Expect(flux.Patch(ctx, web.DeepCopy(), patch, client.DryRunAll)).To(Succeed())
 		Expect(seen.all()).To(ContainElement(ContainSubstring("dry run: the real request would be denied: itops scaling policy: Deployment " + ns + "/web: 0 replicas is below minReplicas 3")))
 		Expect(flux.Patch(ctx, web, patch)).To(MatchError(ContainSubstring("0 replicas is below minReplicas 3")))
+
+		By("an explicit replicas: 1 is a request, judged like any count (client-side and server-side apply)")
+		one := webDeployment(ns)
+		one.Name, one.Spec.Replicas = "one", ptr.To[int32](1)
+		clientSide := one.DeepCopy()
+		clientSide.Annotations = map[string]string{corev1.LastAppliedConfigAnnotation: `{"apiVersion":"apps/v1","kind":"Deployment","spec":{"replicas":1}}`}
+		Expect(flux.Create(ctx, clientSide)).To(MatchError(ContainSubstring("1 replicas is below minReplicas 3")))
+		one.TypeMeta = metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}
+		apply := func(d *appsv1.Deployment) error {
+			u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(d)
+			Expect(err).NotTo(HaveOccurred())
+			unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
+			unstructured.RemoveNestedField(u, "status")
+			return flux.Apply(ctx, client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u}), client.FieldOwner("flux"), client.ForceOwnership)
+		}
+		Expect(apply(one.DeepCopy())).To(MatchError(ContainSubstring("1 replicas is below minReplicas 3")))
+		one.Spec.Replicas = nil
+		Expect(apply(one)).To(Succeed())
 	})
 })

@@ -70,8 +70,8 @@ func TestMatchConditionsNameTheControlPlane(t *testing.T) {
 			expressions = append(expressions, line)
 		}
 	}
-	if len(expressions) != 3 {
-		t.Fatalf("want the control-plane matchCondition on vgate, vgatepods and mgate, found %d", len(expressions))
+	if len(expressions) != 4 {
+		t.Fatalf("want the control-plane matchCondition on vgate, vgatepods, vgatestatus and mgate, found %d", len(expressions))
 	}
 	for _, e := range expressions {
 		if got := strings.Count(e, "'system:"); got != len(gate.ControlPlaneUsers()) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -100,7 +101,7 @@ func (s *ScalingBounds) check(ctx context.Context, req admission.Request) admiss
 		// Within the bounds, or a drifted workload moving towards them.
 		return admission.Allowed("")
 	}
-	if scaling.DefaultedOnCreate(string(req.Operation), req.SubResource, newReplicas, b) {
+	if scaling.DefaultedOnCreate(string(req.Operation), req.SubResource, newReplicas, replicasSet(req.Object.Raw), b) {
 		return admission.Allowed("").WithWarnings("itops scaling policy: " + msg + ": allowed at creation, where an absent spec.replicas " +
 			"(a HorizontalPodAutoscaler owns the count) reads as 1; the autoscaler, or the ServiceLevel's drift policy, brings it within the bounds")
 	}
@@ -119,6 +120,16 @@ func closer(b scaling.Bounds, from, to int32) bool {
 		return 0
 	}
 	return dist(to) < dist(from)
+}
+
+// replicasSet reports whether the create's request set spec.replicas itself
+// (scaling.ReplicasSet); an undecodable object counts as set (judged, not waved through).
+func replicasSet(raw []byte) bool {
+	var obj metav1.PartialObjectMetadata
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return true
+	}
+	return scaling.ReplicasSet(obj.ManagedFields, obj.Annotations[corev1.LastAppliedConfigAnnotation])
 }
 
 func objectName(raw []byte) string {

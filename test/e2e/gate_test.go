@@ -119,6 +119,16 @@ var _ = Describe("The change gate in a real cluster", func() {
 		ready := meta.FindStatusCondition(v2.Status.Conditions, itopsv1alpha1.ConditionReady)
 		Expect(ready.Reason).To(Equal(itopsv1alpha1.ChangeReasonRolledBack))
 		Expect(ready.Message).To(ContainSubstring("rolled back: Deployment shop by carol@example.com to revision 1"))
+
+		By("a second kubectl rollout undo, which would restore shop-v2's revision, needing a change (the ReplicaSet carries the change it was made under)")
+		Eventually(func() error {
+			Expect(oncall.Get(ctx, client.ObjectKeyFromObject(web), web)).To(Succeed())
+			patch := client.MergeFrom(web.DeepCopy())
+			web.Spec.Template.Spec.Containers[0].Image = "shop/web:2.0"
+			web.Spec.Template.Labels["itops.dev/chaos"] = "crashloop"
+			return oncall.Patch(ctx, web, patch)
+		}).WithTimeout(30 * time.Second).Should(MatchError(ContainSubstring(
+			"revision 2 was made under ChangeRequest shop-v2, which failed or was rolled back")))
 	})
 
 	It("completes a change listing a CronJob and a Deployment only when both are applied and rolled out", func() {
