@@ -84,7 +84,8 @@ func TestComputeStatusCoverage(t *testing.T) {
 				{Start: &metav1.Time{Time: start}, End: &metav1.Time{Time: end}}}},
 		}
 	}
-	tests := []coverageCase{
+	tests := make([]coverageCase, 0, 6)
+	tests = append(tests, []coverageCase{
 		{"created in the second its period began: Scheduled until coverage, requeue exactly at coverageFrom",
 			window(itopsv1alpha1.WindowMaintenance, t0, t0.Add(30*time.Second)), created.Add(100 * time.Millisecond),
 			itopsv1alpha1.WindowScheduled, maintenance.ReasonCoveragePending, 500 * time.Millisecond, time.Time{}},
@@ -97,7 +98,7 @@ func TestComputeStatusCoverage(t *testing.T) {
 		{"a period that starts later: unchanged",
 			window(itopsv1alpha1.WindowMaintenance, t0.Add(time.Minute), t0.Add(2*time.Minute)), created,
 			itopsv1alpha1.WindowScheduled, string(itopsv1alpha1.WindowScheduled), time.Minute - 400*time.Millisecond, time.Time{}},
-	}
+	}...)
 	// An edit takes effect when the operator observes it, rounded up to the whole second.
 	edited := window(itopsv1alpha1.WindowMaintenance, t0, t0.Add(30*time.Second))
 	edited.Generation, edited.Status.ObservedGeneration = 2, 1

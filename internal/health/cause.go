@@ -57,7 +57,7 @@ func NodeCause(pods []corev1.Pod, down NodeIncidents, capacityLost *itopsv1alpha
 	return down(nodes[0]), nodes
 }
 
-// UnschedulableForLostNodes: the scheduler could not place the pod, and its message names the
+// UnschedulableForLostNodes reports whether the scheduler could not place the pod and its message names the
 // taints the node lifecycle controller puts on unreachable or not-ready nodes.
 func UnschedulableForLostNodes(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {

@@ -256,7 +256,6 @@ func listIncidents(ctx context.Context, c client.Client) ([]incident, error) {
 	return out, nil
 }
 
-
 type result struct {
 	scenario  scenario
 	scope     *scope
