@@ -268,7 +268,11 @@ func Decide(req Request, in Inputs) Decision {
 
 	if RollbackShaped(req.Operation, req.Old, req.New) {
 		recorded := req.Old.Annotations[itopsv1alpha1.AnnotationChangeRequest]
-		if rev, ok := RollbackTo(req.Old, req.New, in.Revisions); ok && len(left) == 0 && (authorising == nil || authorising.Name == recorded) {
+		// Another approved change that would authorise the update counts instead, unless a
+		// freeze or an exhausted budget holds it: then the rollback is what it is, the way back.
+		viaChange := authorising != nil && authorising.Name != recorded &&
+			(authorising.Spec.Type == itopsv1alpha1.ChangeEmergency || !holds(in))
+		if rev, ok := RollbackTo(req.Old, req.New, in.Revisions); ok && len(left) == 0 && !viaChange {
 			if why := failedRevision(rev, req.Old, in.Changes); why != "" {
 				problems = append(problems, why)
 			} else {
@@ -363,6 +367,22 @@ func decideStatus(req Request) Decision {
 		}
 	}
 	return Decision{Allowed: true, Exemption: ExemptStatus}
+}
+
+// holds reports whether an active freeze or an exhausted FreezeChanges budget covers the
+// workload: non-emergency changes are held.
+func holds(in Inputs) bool {
+	for _, f := range in.Freezes {
+		if f.Active {
+			return true
+		}
+	}
+	for _, b := range in.Budgets {
+		if b.Exhausted && b.Policy == itopsv1alpha1.BudgetPolicyFreezeChanges {
+			return true
+		}
+	}
+	return false
 }
 
 // leaves names the Freeze windows and ServiceLevels that cover the workload as it was but not

@@ -551,6 +551,18 @@ func TestDecideRollback(t *testing.T) {
 	if !d.Allowed || d.Change != "web-revert" || d.RolledBack != nil {
 		t.Errorf("Decide(revert under a change) = %+v", d)
 	}
+	// ... unless a freeze or an exhausted FreezeChanges budget holds that change: then the
+	// update is the rollback it is, the way back (found by the demo: kubectl rollout undo
+	// denied while the budget was exhausted and an approved fix waited).
+	for _, in := range []Inputs{
+		{Freezes: []Freeze{{Namespace: "shop", Name: "f", Active: true, Old: true, New: true}}},
+		{Budgets: []Budget{{Name: "catalog", Remaining: "-68", Exhausted: true, Policy: itopsv1alpha1.BudgetPolicyFreezeChanges, Old: true, New: true}}},
+	} {
+		in.Revisions, in.Changes, in.Now, in.Policy = revisions, []itopsv1alpha1.ChangeRequest{other}, now, config.Default().ChangePolicies[0]
+		if d := Decide(req, in); !d.Allowed || d.Exemption != ExemptRollback || d.RolledBack == nil {
+			t.Errorf("Decide(rollback while another approved change is held) = %+v", d)
+		}
+	}
 	// A rollback that also relabels the workload out of a freeze is no rollback: a change.
 	escaping := update(v2, withLabels(v1, map[string]string{"app": "web"}))
 	escaping.Old = withLabels(v2, map[string]string{"app": "web", "tier": "frontend"})
