@@ -59,13 +59,16 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 // judgeZone links a NotReady node to the incident of the first NotReady node of its topology
 // zone (health.ZoneCause): several nodes of one zone failing are one fault, one page.
 func (r *NodeReconciler) judgeZone(ctx context.Context, node *corev1.Node, obs *incidentwriter.Observation) error {
-	obs.CauseJudged = true
 	notReady := false
 	for _, p := range obs.Problems {
 		notReady = notReady || p.Reason == itopsv1alpha1.ReasonNodeNotReady
 	}
+	if !notReady {
+		return nil // a recovered node keeps the cause it had
+	}
+	obs.CauseJudged = true
 	zone := node.Labels[corev1.LabelTopologyZone]
-	if !notReady || zone == "" {
+	if zone == "" {
 		return nil
 	}
 	list := &corev1.NodeList{}

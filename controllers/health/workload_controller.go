@@ -293,10 +293,12 @@ func requeueAt(at, now time.Time) ctrl.Result {
 // not-ready pod on a NotReady node, or unschedulable because nodes are lost: health.NodeCause),
 // when it has problems.
 func (d *detector) judgeCause(ctx context.Context, obs *incidentwriter.Observation, pods []corev1.Pod) error {
-	obs.CauseJudged = true
 	if len(obs.Problems) == 0 {
+		// Recovered: the incident keeps the cause it had (a recovered symptom stays one and
+		// never counts as a page of its own).
 		return nil
 	}
+	obs.CauseJudged = true
 	down := map[string]*itopsv1alpha1.IncidentReference{}
 	for i := range pods {
 		node := pods[i].Spec.NodeName
