@@ -118,14 +118,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return ctrl.Result{RequeueAfter: d.requeueAfter}, nil
 }
 
+// conflictRetry is how soon a reconcile that lost an optimistic-locking race runs again.
+const conflictRetry = 200 * time.Millisecond
+
 // failed ends a reconcile that could not complete. A conflict (someone wrote the change
 // meanwhile) is retried at once, quietly: it is no error. Any other error is shown on the
 // change, Ready=False (reason ReconcileError, the error as message) so that kstatus, Flux and
 // Argo CD see it, and returned for backoff.
 func (r *Reconciler) failed(ctx context.Context, cr *itopsv1alpha1.ChangeRequest, err error) (ctrl.Result, error) {
 	if apierrors.IsConflict(err) {
-		// The newer version's watch event reconciles the change again.
-		return ctrl.Result{}, nil
+		// Quietly, but surely, again: the conflict may be on another object (an incident the
+		// change links to, written by the incident controller meanwhile), whose update brings
+		// no event for this change; returning nothing here left stalled changes InProgress.
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
 	if ready := meta.FindStatusCondition(cr.Status.Conditions, itopsv1alpha1.ConditionReady); ready == nil ||
 		ready.Reason != itopsv1alpha1.ChangeReasonReconcileError || ready.Message != truncate(err.Error(), 1024) {
