@@ -235,8 +235,13 @@ func (r *WorkloadReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 			// Owned by something else (a Deployment by an operator's resource, a Job by a
 			// CronJob): its own problems are signals of that thing's incident, its pods are
 			// judged there.
-			if r.kind.kind == "Pod" || r.kind.kind == "Job" {
+			if r.kind.kind == "Pod" {
 				return ctrl.Result{}, nil
+			}
+			if r.kind.kind == "Job" {
+				// An earlier version opened an incident per run Job: the CronJob's incident
+				// follows the problem now.
+				return retryQuietly(r.Writer.RecoverLegacy(ctx, self, r.kind.reasons))
 			}
 			obs.Subject, obs.Judged = top, r.kind.reasons
 		}

@@ -260,6 +260,15 @@ func (w *Writer) open(ctx context.Context, o Observation, ns, fp string, previou
 		// operator has no right to create namespaces (least privilege, docs/security.md).
 		return fmt.Errorf("the cluster namespace %s does not exist: the installation creates it (or set --cluster-namespace): %w", ns, err)
 	}
+	if apierrors.IsAlreadyExists(err) {
+		taken := &itopsv1alpha1.Incident{}
+		if gerr := w.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: inc.Name}, taken); gerr == nil && taken.Spec.Fingerprint != fp {
+			// The name belongs to another subject's incident (or a person's): take the
+			// subject's collision name instead, deterministic too.
+			inc.Name = health.CollisionName(o.Subject, seq)
+			err = w.Client.Create(ctx, inc)
+		}
+	}
 	if err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			// Another replica, another detector of the same subject or an earlier attempt
@@ -371,6 +380,13 @@ func (w *Writer) name(ctx context.Context, inc *itopsv1alpha1.Incident, subj hea
 
 // recoverLegacy clears incidents opened per reason before signals existed (their
 // fingerprint names the reason): they would otherwise stay open after an upgrade.
+// RecoverLegacy marks recovered the per-reason incidents an earlier version opened for a
+// subject that now rolls up to another (a CronJob's run Job): the owner's incident follows
+// the problem from now on.
+func (w *Writer) RecoverLegacy(ctx context.Context, subj health.Subject, judged []string) error {
+	return w.recoverLegacy(ctx, Observation{Subject: subj, Judged: judged})
+}
+
 func (w *Writer) recoverLegacy(ctx context.Context, o Observation) error {
 	fps := make([]string, 0, len(o.Judged))
 	for _, r := range o.Judged {

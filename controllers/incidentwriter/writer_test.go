@@ -136,3 +136,37 @@ func TestSyncCauseLinks(t *testing.T) {
 		t.Errorf("causedBy = %+v, want the node's incident", got)
 	}
 }
+
+// A generated name taken by another subject's incident (the second incident of Deployment web
+// and the first of Deployment web-2 are both deployment-web-2) or by a person's does not stop
+// the subject's incident from opening: it takes its deterministic collision name.
+func TestSyncNameTakenByAnotherSubject(t *testing.T) {
+	ctx := context.Background()
+	clock := clocktesting.NewFakePassiveClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	w, c := newWriter(t, clock)
+	squatter := &itopsv1alpha1.Incident{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "deployment-web-2"},
+		Spec: itopsv1alpha1.IncidentSpec{Title: "a person's incident", Source: itopsv1alpha1.SourceManual}}
+	if err := c.Create(ctx, squatter); err != nil {
+		t.Fatal(err)
+	}
+	web2 := health.Subject{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "shop", Name: "web-2"}
+	crash := health.Problem{Reason: itopsv1alpha1.ReasonCrashLoopBackOff, Message: "3 of 3 pods crash"}
+	if err := w.Sync(ctx, Observation{Subject: web2, Judged: podReasons, Problems: []health.Problem{crash}}); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	want := health.CollisionName(web2, 1)
+	inc := &itopsv1alpha1.Incident{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: want}, inc); err != nil {
+		t.Fatalf("incident %s: %v", want, err)
+	}
+	if inc.Spec.Fingerprint != health.Fingerprint(web2) || inc.Spec.Reason != itopsv1alpha1.ReasonCrashLoopBackOff {
+		t.Errorf("incident %s: fingerprint %s reason %s", want, inc.Spec.Fingerprint, inc.Spec.Reason)
+	}
+	// Judged again (a resync, a restart): the same incident, found by its fingerprint.
+	if err := w.Sync(ctx, Observation{Subject: web2, Judged: podReasons, Problems: []health.Problem{crash}}); err != nil {
+		t.Fatalf("resync: %v", err)
+	}
+	if n := len(incidents(t, c)); n != 2 {
+		t.Errorf("%d incidents, want the person's and the subject's", n)
+	}
+}

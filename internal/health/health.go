@@ -433,6 +433,11 @@ func CronJobProblems(cj *batchv1.CronJob, jobs []batchv1.Job) []Problem {
 	if failure == nil {
 		return nil
 	}
+	// A CronJob that keeps no successful Jobs (successfulJobsHistoryLimit: 0) still records
+	// its last success: a success after the failure clears it.
+	if last := cj.Status.LastSuccessfulTime; last != nil && last.After(failure.LastTransitionTime.Time) {
+		return nil
+	}
 	return []Problem{{
 		Reason:  itopsv1alpha1.ReasonJobFailed,
 		Message: fmt.Sprintf("the latest run of cronjob %s, job %s, failed: %s: %s", cj.Name, latest.Name, failure.Reason, firstLine(failure.Message)),

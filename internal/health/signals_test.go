@@ -210,6 +210,26 @@ func TestCronJobProblems(t *testing.T) {
 	}
 }
 
+// A CronJob that keeps no successful Jobs (successfulJobsHistoryLimit: 0): its
+// status.lastSuccessfulTime after the failure clears the signal; one before it does not.
+func TestCronJobProblemsWithoutSuccessfulHistory(t *testing.T) {
+	failed := batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "backup-1", CreationTimestamp: metav1.NewTime(t0.Add(-time.Minute))},
+		Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(t0)}}}}
+	for _, tt := range []struct {
+		name        string
+		lastSuccess time.Time
+		wantProblem bool
+	}{
+		{"a success after the failure, its Job already deleted", t0.Add(5 * time.Minute), false},
+		{"the last success was before the failure", t0.Add(-time.Hour), true},
+	} {
+		cj := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "backup"}, Status: batchv1.CronJobStatus{LastSuccessfulTime: &metav1.Time{Time: tt.lastSuccess}}}
+		if got := CronJobProblems(cj, []batchv1.Job{failed}); (len(got) > 0) != tt.wantProblem {
+			t.Errorf("%s: %+v, want a problem: %v", tt.name, got, tt.wantProblem)
+		}
+	}
+}
+
 func TestZoneCause(t *testing.T) {
 	ref := func(node string) *itopsv1alpha1.IncidentReference {
 		return &itopsv1alpha1.IncidentReference{Kind: "Incident", Namespace: "itops-cluster", Name: "node-" + node}

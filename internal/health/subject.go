@@ -124,3 +124,19 @@ func IncidentName(s Subject, seq int) string {
 	}
 	return base
 }
+
+// CollisionName is the name of the seq-th incident of a subject whose IncidentName is taken by
+// an incident of another subject (the second incident of Deployment web and the first of
+// Deployment web-2 are both deployment-web-2) or by a person's incident: the name carries a
+// hash of the subject, so it is still deterministic and restart-safe.
+func CollisionName(s Subject, seq int) string {
+	base := IncidentName(s, 1)
+	if len(base) > maxNameLength-9 {
+		base = strings.TrimRight(base[:maxNameLength-9], "-.")
+	}
+	base += "-" + Fingerprint(s)[3:11]
+	if seq > 1 {
+		return fmt.Sprintf("%s-%d", base, seq)
+	}
+	return base
+}
