@@ -396,10 +396,10 @@ type IncidentStatus struct {
 	// +kubebuilder:validation:MaxItems=16
 	Signals []Signal `json:"signals,omitempty"`
 
-	// causedBy names the open incident (kind Incident) or the change (kind ChangeRequest) that
-	// explains this one. An incident caused by another incident is a symptom: its Symptom
-	// condition is True, its priority never exceeds its cause's, and it never notifies on its
-	// own.
+	// causedBy names the incident (kind Incident) or the change (kind ChangeRequest) that
+	// explains this one; the link outlives the cause, as a record. While the cause is open, an
+	// incident caused by another incident is a symptom: its Symptom condition is True, its
+	// priority never exceeds its cause's, and it never notifies on its own.
 	// +optional
 	CausedBy *IncidentReference `json:"causedBy,omitempty"`
 
