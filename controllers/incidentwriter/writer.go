@@ -378,8 +378,6 @@ func (w *Writer) name(ctx context.Context, inc *itopsv1alpha1.Incident, subj hea
 	return w.Client.Patch(ctx, inc, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 }
 
-// recoverLegacy clears incidents opened per reason before signals existed (their
-// fingerprint names the reason): they would otherwise stay open after an upgrade.
 // RecoverLegacy marks recovered the per-reason incidents an earlier version opened for a
 // subject that now rolls up to another (a CronJob's run Job): the owner's incident follows
 // the problem from now on.
@@ -387,6 +385,8 @@ func (w *Writer) RecoverLegacy(ctx context.Context, subj health.Subject, judged 
 	return w.recoverLegacy(ctx, Observation{Subject: subj, Judged: judged})
 }
 
+// recoverLegacy clears incidents opened per reason before signals existed (their
+// fingerprint names the reason): they would otherwise stay open after an upgrade.
 func (w *Writer) recoverLegacy(ctx context.Context, o Observation) error {
 	fps := make([]string, 0, len(o.Judged))
 	for _, r := range o.Judged {
