@@ -41,9 +41,10 @@ func incidentsStory(ctx context.Context, d *demo) error {
 	if err := d.kubectl("get", "pods,incidents", "-n", demoNamespace); err != nil {
 		return err
 	}
-	d.n.say("\nOne incident for the workload, not one per pod (and a WorkloadUnavailable incident will")
-	d.n.say("follow if the Deployment stays unavailable beyond its grace period). checkout-api belongs to")
-	d.n.say("the `checkout` ServiceLevel, so the incident names the service and its impact is raised:")
+	d.n.say("\nOne incident for the workload, not one per pod; if the Deployment stays unavailable beyond")
+	d.n.say("its grace period, WorkloadUnavailable joins it as another signal, not another incident.")
+	d.n.say("checkout-api belongs to the `checkout` ServiceLevel, so the incident names the service and")
+	d.n.say("its impact is raised:")
 	if err := d.kubectl("get", "incident", crashKey.Name, "-n", demoNamespace, "-o",
 		"custom-columns=REASON:.spec.reason,SERVICE:.spec.service,IMPACT:.spec.impact,URGENCY:.spec.urgency,PRIORITY:.status.priority,WHAT:.status.conditions[?(@.type=='ProblemPresent')].message"); err != nil {
 		return err
