@@ -109,24 +109,11 @@ func (r *OwnerReconciler) setup(mgr ctrl.Manager) error {
 
 // subjectsOnNode maps a node's incident to the untyped subjects with pods on that node.
 func (r *OwnerReconciler) subjectsOnNode(ctx context.Context, o client.Object) []health.Subject {
-	inc, ok := o.(*itopsv1alpha1.Incident)
-	if !ok || len(inc.Spec.Affected) == 0 || inc.Spec.Affected[0].Kind != "Node" {
-		return nil
-	}
-	pods := &corev1.PodList{}
-	if err := r.List(ctx, pods, client.MatchingFields{nodeNameIndex: inc.Spec.Affected[0].Name}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing the pods of a node", "node", inc.Spec.Affected[0].Name)
-		return nil
-	}
-	seen := map[health.Subject]bool{}
 	var out []health.Subject
-	for i := range pods.Items {
-		subj, err := r.podSubject(ctx, &pods.Items[i])
-		if err != nil || isTyped(subj) || seen[subj] {
-			continue
+	for _, subj := range r.subjectsOfNodeIncident(ctx, o) {
+		if !isTyped(subj) {
+			out = append(out, subj)
 		}
-		seen[subj] = true
-		out = append(out, subj)
 	}
 	return out
 }

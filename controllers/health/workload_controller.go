@@ -558,30 +558,39 @@ func (r *WorkloadReconciler) setup(mgr ctrl.Manager) error {
 // workloadsOnNode maps a node's incident to the workloads of kind with pods on that node.
 func (d *detector) workloadsOnNode(kind string) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		inc, ok := o.(*itopsv1alpha1.Incident)
-		if !ok || len(inc.Spec.Affected) == 0 || inc.Spec.Affected[0].Kind != "Node" {
-			return nil
-		}
-		pods := &corev1.PodList{}
-		if err := d.List(ctx, pods, client.MatchingFields{nodeNameIndex: inc.Spec.Affected[0].Name}); err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "listing the pods of a node", "node", inc.Spec.Affected[0].Name)
-			return nil
-		}
-		seen := map[types.NamespacedName]bool{}
 		var out []reconcile.Request
-		for i := range pods.Items {
-			subj, err := d.podSubject(ctx, &pods.Items[i])
-			if err != nil || subj.Kind != kind || !isTyped(subj) {
-				continue
-			}
-			key := types.NamespacedName{Namespace: subj.Namespace, Name: subj.Name}
-			if !seen[key] {
-				seen[key] = true
-				out = append(out, reconcile.Request{NamespacedName: key})
+		for _, subj := range d.subjectsOfNodeIncident(ctx, o) {
+			if subj.Kind == kind && isTyped(subj) {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: subj.Namespace, Name: subj.Name}})
 			}
 		}
 		return out
 	}
+}
+
+// subjectsOfNodeIncident returns, once each, the subjects the pods on a node's incident's
+// node roll up to (nil for any other object). Read from the cache by the pod index by node.
+func (d *detector) subjectsOfNodeIncident(ctx context.Context, o client.Object) []health.Subject {
+	inc, ok := o.(*itopsv1alpha1.Incident)
+	if !ok || len(inc.Spec.Affected) == 0 || inc.Spec.Affected[0].Kind != "Node" {
+		return nil
+	}
+	pods := &corev1.PodList{}
+	if err := d.List(ctx, pods, client.MatchingFields{nodeNameIndex: inc.Spec.Affected[0].Name}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing the pods of a node", "node", inc.Spec.Affected[0].Name)
+		return nil
+	}
+	seen := map[health.Subject]bool{}
+	var out []health.Subject
+	for i := range pods.Items {
+		subj, err := d.podSubject(ctx, &pods.Items[i])
+		if err != nil || seen[subj] {
+			continue
+		}
+		seen[subj] = true
+		out = append(out, subj)
+	}
+	return out
 }
 
 // nodeIncidentChanged passes node incidents as they open and as their phase or signals change.
