@@ -10,8 +10,11 @@ package install
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,7 +139,13 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		return must(t)(run(t, kubeEnv, local.Kubectl(), args...))
 	}
 
-	// 1. helm install, as a user would, with the image values.
+	// 1. CRDs the chart's 0.1.0 release installed from its crds/ folder (no Helm ownership),
+	// adopted as docs/install.md says, then helm install, as a user would, with the image values.
+	kubectlOK(t, "create", "-f", filepath.Join(testenv.RepoRoot(), "config", "crd", "bases"))
+	for _, crd := range []string{"incidents", "changerequests", "maintenancewindows", "servicelevels"} {
+		kubectlOK(t, "label", "crd", crd+".itops.dev", "app.kubernetes.io/managed-by=Helm", "--overwrite")
+		kubectlOK(t, "annotate", "crd", crd+".itops.dev", "meta.helm.sh/release-name="+release, "meta.helm.sh/release-namespace="+namespace, "--overwrite")
+	}
 	helmOK(t, "install", release, chartDir(), "-n", namespace, "--create-namespace", "--set", imageValues)
 	for _, crd := range []string{"incidents", "changerequests", "maintenancewindows", "servicelevels"} {
 		obj := &apiextensionsv1.CustomResourceDefinition{}
@@ -244,7 +253,8 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	// identity (pods do not run on kwok), webhooks reached on a local port.
 	var incidentName, incidentNS string
 	t.Run("operator runs from the chart", func(t *testing.T) {
-		op := startChartOperator(t, ctx, local, dir)
+		metricsPort := freePort(t)
+		op := startChartOperator(t, ctx, local, dir, metricsPort)
 		defer op.Stop()
 		ns := newNamespace(t, ctx, k8s, "first")
 		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice"},
@@ -271,6 +281,25 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 			}
 			return got.Status.Priority == "P5" && slices.Contains(got.Finalizers, itopsv1alpha1.AuditFinalizer), fmt.Errorf("%+v %v", got.Status, got.Finalizers)
 		})
+
+		// /metrics is authenticated and authorized: a scraper's ServiceAccount bound to the
+		// chart's metrics-reader ClusterRole reads it, another gets 403.
+		kubectlOK(t, "create", "namespace", "monitoring")
+		kubectlOK(t, "create", "serviceaccount", "prometheus", "-n", "monitoring")
+		kubectlOK(t, "create", "serviceaccount", "intruder", "-n", "monitoring")
+		kubectlOK(t, "create", "clusterrolebinding", "prometheus-itops-metrics", "--clusterrole="+fullname+"-metrics-reader",
+			"--serviceaccount=monitoring:prometheus")
+		url := fmt.Sprintf("https://127.0.0.1:%d/metrics", metricsPort)
+		for sa, want := range map[string]int{"prometheus": http.StatusOK, "intruder": http.StatusForbidden} {
+			token := strings.TrimSpace(kubectlOK(t, "create", "token", sa, "-n", "monitoring"))
+			eventually(t, 30*time.Second, fmt.Sprintf("%s scrapes %s: %d", sa, url, want), func() (bool, error) {
+				code, body, err := scrape(url, token)
+				if err != nil {
+					return false, err
+				}
+				return code == want && (want != http.StatusOK || strings.Contains(body, `itops_incidents_open{priority="P5"`)), fmt.Errorf("%d", code)
+			})
+		}
 	})
 	if incidentName == "" {
 		t.FailNow()
@@ -329,7 +358,7 @@ func lastLine(s string) string {
 // configurations are pointed at it (a local URL with a test CA: the API server cannot reach a
 // Service on kwok). Probe and metrics addresses and the certificate directory are the
 // harness's own.
-func startChartOperator(t *testing.T, ctx context.Context, local *cluster.Cluster, dir string) *cluster.Operator {
+func startChartOperator(t *testing.T, ctx context.Context, local *cluster.Cluster, dir string, metricsPort int) *cluster.Operator {
 	t.Helper()
 	k8s := local.Client
 	dep := &appsv1.Deployment{}
@@ -369,7 +398,9 @@ func startChartOperator(t *testing.T, ctx context.Context, local *cluster.Cluste
 	var args []string
 	for _, a := range dep.Spec.Template.Spec.Containers[0].Args {
 		switch {
-		case strings.HasPrefix(a, "--health-probe-bind-address="), strings.HasPrefix(a, "--metrics-bind-address="):
+		case strings.HasPrefix(a, "--health-probe-bind-address="):
+		case strings.HasPrefix(a, "--metrics-bind-address="):
+			args = append(args, fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort))
 		case strings.HasPrefix(a, "--webhook-cert-dir="), strings.HasPrefix(a, "--webhook-port="):
 		case strings.HasPrefix(a, "--config="):
 			args = append(args, "--config="+policyFile)
@@ -454,4 +485,22 @@ func newNamespace(t *testing.T, ctx context.Context, k8s client.Client, prefix s
 		t.Fatal(err)
 	}
 	return ns.Name
+}
+
+// scrape GETs url with a bearer token, trusting the operator's self-signed metrics certificate.
+func scrape(url, token string) (int, string, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the operator's self-signed metrics certificate
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
 }
