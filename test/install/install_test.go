@@ -166,7 +166,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 
 	// 2. Roles for people, aggregated by kube-controller-manager into view, edit and admin.
 	t.Run("roles for people", func(t *testing.T) {
-		ns := newNamespace(t, ctx, k8s, "people")
+		ns := newNamespace(ctx, t, k8s, "people")
 		for user, role := range map[string]string{"alice": "edit", "bob": "itops-approver", "carol": "view", "dave": "admin"} {
 			rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: user},
 				RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
@@ -254,9 +254,9 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	var incidentName, incidentNS string
 	t.Run("operator runs from the chart", func(t *testing.T) {
 		metricsPort := freePort(t)
-		op := startChartOperator(t, ctx, local, dir, metricsPort)
+		op := startChartOperator(ctx, t, local, dir, metricsPort)
 		defer op.Stop()
-		ns := newNamespace(t, ctx, k8s, "first")
+		ns := newNamespace(ctx, t, k8s, "first")
 		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice"},
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
 			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: "alice"}}}
@@ -308,13 +308,21 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	// 5. helm uninstall: the post-delete hook's Job runs (kwok completes its pod); its logic
 	// (the binary's --release-finalizers) runs here. Nothing is left stuck.
 	t.Run("uninstall leaves nothing stuck", func(t *testing.T) {
-		helmOK(t, "uninstall", release, "-n", namespace, "--timeout", "90s")
+		// The Secret the operator keeps its self-managed certificate in (this run served a
+		// given certificate, so it made none).
+		selfManaged := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "itops-operator-webhook-cert"},
+			Type: corev1.SecretTypeTLS, Data: map[string][]byte{"tls.crt": {}, "tls.key": {}}}
+		if err := k8s.Create(ctx, selfManaged); err != nil {
+			t.Fatal(err)
+		}
+		out := helmOK(t, "uninstall", release, "-n", namespace, "--timeout", "90s")
+		t.Logf("helm uninstall:\n%s", out)
 		for _, kind := range []string{"mutatingwebhookconfiguration", "validatingwebhookconfiguration"} {
 			if out, err := kubectl("get", kind, fullname); err == nil {
 				t.Errorf("%s %s still there after uninstall:\n%s", kind, fullname, out)
 			}
 		}
-		out := must(t)(run(t, nil, operatorBinary(), "--kubeconfig="+local.Kubeconfig, "--release-finalizers",
+		out = must(t)(run(t, nil, operatorBinary(), "--kubeconfig="+local.Kubeconfig, "--release-finalizers",
 			"--operator-namespace="+namespace, "--operator-pod-selector=app.kubernetes.io/instance="+release))
 		t.Logf("--release-finalizers:\n%s", out)
 		secret := &corev1.Secret{}
@@ -358,7 +366,7 @@ func lastLine(s string) string {
 // configurations are pointed at it (a local URL with a test CA: the API server cannot reach a
 // Service on kwok). Probe and metrics addresses and the certificate directory are the
 // harness's own.
-func startChartOperator(t *testing.T, ctx context.Context, local *cluster.Cluster, dir string, metricsPort int) *cluster.Operator {
+func startChartOperator(ctx context.Context, t *testing.T, local *cluster.Cluster, dir string, metricsPort int) *cluster.Operator {
 	t.Helper()
 	k8s := local.Client
 	dep := &appsv1.Deployment{}
@@ -389,7 +397,7 @@ func startChartOperator(t *testing.T, ctx context.Context, local *cluster.Cluste
 		}
 	}
 	port := freePort(t)
-	pointWebhooks(t, ctx, k8s, port, bundle.CACert)
+	pointWebhooks(ctx, t, k8s, port, bundle.CACert)
 
 	sa := dep.Spec.Template.Spec.ServiceAccountName
 	kubeconfig := userKubeconfig(t, local, dir, "system:serviceaccount:"+namespace+":"+sa,
@@ -420,7 +428,7 @@ func startChartOperator(t *testing.T, ctx context.Context, local *cluster.Cluste
 
 // pointWebhooks replaces the Service of every webhook of the chart's configurations by a
 // local URL, trusted through caBundle.
-func pointWebhooks(t *testing.T, ctx context.Context, k8s client.Client, port int, ca []byte) {
+func pointWebhooks(ctx context.Context, t *testing.T, k8s client.Client, port int, ca []byte) {
 	t.Helper()
 	url := func(cc *admissionregistrationv1.WebhookClientConfig) {
 		u := fmt.Sprintf("https://localhost:%d%s", port, *cc.Service.Path)
@@ -473,12 +481,12 @@ func freePort(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
 // newNamespace creates a namespace of its own for one step.
-func newNamespace(t *testing.T, ctx context.Context, k8s client.Client, prefix string) string {
+func newNamespace(ctx context.Context, t *testing.T, k8s client.Client, prefix string) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
 	if err := k8s.Create(ctx, ns); err != nil {
@@ -500,7 +508,7 @@ func scrape(url, token string) (int, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body), err
 }
