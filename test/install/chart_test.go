@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/itops-dev/itops-operator/internal/config"
 	"github.com/itops-dev/itops-operator/test/testenv"
 )
 
@@ -166,6 +169,70 @@ func TestDashboardAndAlertsUseRealMetrics(t *testing.T) {
 	for _, want := range []string{"Open incidents by priority", "MTTA", "MTTR", "Error budget", "Change throughput", "Gate decisions"} {
 		if !strings.Contains(string(dash), want) {
 			t.Errorf("dashboard lacks a %q panel", want)
+		}
+	}
+}
+
+// wave2PolicyKeys are policy keys whose features other changes add; the schema accepts them
+// with loose inner schemas until their types exist in internal/config.
+var wave2PolicyKeys = []string{"notifications", "alertmanager", "detectors", "prometheus"}
+
+// TestSchemaPolicyMatchesConfig: the schema's policy object has exactly the keys of the
+// operator's config.Config (internal/config), at every level of nested structs, so a key added
+// to the operator's policy file must be added to values.schema.json too (else `helm install`
+// would refuse a valid policy), and a schema key the operator does not know would crash-loop it.
+func TestSchemaPolicyMatchesConfig(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(chartDir(), "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema map[string]any
+	if err := json.Unmarshal(data, &schema); err != nil {
+		t.Fatalf("values.schema.json: %v", err)
+	}
+	policy := schema["properties"].(map[string]any)["policy"].(map[string]any)
+	compareStruct(t, "policy", reflect.TypeFor[config.Config](), policy, wave2PolicyKeys)
+}
+
+func compareStruct(t *testing.T, path string, typ reflect.Type, node map[string]any, extra []string) {
+	t.Helper()
+	props, _ := node["properties"].(map[string]any)
+	if node["additionalProperties"] != false {
+		t.Errorf("%s: the schema must refuse unknown keys (additionalProperties: false)", path)
+	}
+	fields := map[string]reflect.Type{}
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		fields[name] = f.Type
+	}
+	for name, ft := range fields {
+		sub, ok := props[name].(map[string]any)
+		if !ok {
+			t.Errorf("%s.%s: a key of the operator's policy file missing from values.schema.json", path, name)
+			continue
+		}
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch {
+		case ft.Kind() == reflect.Struct && ft.PkgPath() == typ.PkgPath():
+			compareStruct(t, path+"."+name, ft, sub, nil)
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct && ft.Elem().PkgPath() == typ.PkgPath():
+			items, _ := sub["items"].(map[string]any)
+			if items == nil {
+				t.Errorf("%s.%s: a list without an items schema", path, name)
+				continue
+			}
+			compareStruct(t, path+"."+name+"[]", ft.Elem(), items, nil)
+		}
+	}
+	for name := range props {
+		if _, ok := fields[name]; !ok && !slices.Contains(extra, name) {
+			t.Errorf("%s.%s: in values.schema.json but not a key of the operator's policy file (the operator would refuse it)", path, name)
 		}
 	}
 }
