@@ -146,7 +146,12 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		kubectlOK(t, "label", "crd", crd+".itops.dev", "app.kubernetes.io/managed-by=Helm", "--overwrite")
 		kubectlOK(t, "annotate", "crd", crd+".itops.dev", "meta.helm.sh/release-name="+release, "meta.helm.sh/release-namespace="+namespace, "--overwrite")
 	}
-	helmOK(t, "install", release, chartDir(), "-n", namespace, "--create-namespace", "--set", imageValues)
+	notes := helmOK(t, "install", release, chartDir(), "-n", namespace, "--create-namespace", "--set", imageValues)
+	for _, want := range []string{"Verify the install", "kubectl auth can-i approve changerequests.itops.dev", "kind: Incident"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("NOTES.txt lacks %q:\n%s", want, notes)
+		}
+	}
 	for _, crd := range []string{"incidents", "changerequests", "maintenancewindows", "servicelevels"} {
 		obj := &apiextensionsv1.CustomResourceDefinition{}
 		if err := k8s.Get(ctx, client.ObjectKey{Name: crd + ".itops.dev"}, obj); err != nil {
