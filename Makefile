@@ -71,7 +71,7 @@ envtest-assets: ## Build etcd, kube-apiserver, kube-controller-manager, kube-sch
 	@K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh
 
 .PHONY: test
-test: test-unit test-envtest test-e2e ## All tests: unit, envtest suites and the end-to-end suite.
+test: test-unit test-envtest test-install test-e2e ## All tests: unit, envtest suites, the chart installed for real and the end-to-end suite.
 
 .PHONY: test-unit
 test-unit: ## Unit tests of the pure packages (no API server).
@@ -79,7 +79,11 @@ test-unit: ## Unit tests of the pure packages (no API server).
 
 .PHONY: test-envtest
 test-envtest: envtest-assets manifests generate ## Envtest suites (real kube-apiserver and etcd).
-	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -e /controllers/ -e /internal/webhook$$ -e /test/ | grep -v /test/e2e)
+	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -e /controllers/ -e /internal/webhook$$ -e /test/ | grep -v -e /test/e2e -e /test/install)
+
+.PHONY: test-install
+test-install: envtest-assets manifests build $(HELM) ## The Helm chart installed, upgraded and uninstalled on the simulated cluster; values schema; kustomize server-side apply.
+	ITOPS_HELM=$(HELM) ITOPS_OPERATOR_BINARY=$(LOCALBIN)/itops-operator go test $(GO_TEST_FLAGS) -timeout 10m ./test/install/...
 
 .PHONY: test-e2e
 test-e2e: envtest-assets build ## End-to-end suite: the built binary against the simulated cluster.

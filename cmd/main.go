@@ -39,6 +39,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
 	"github.com/itops-dev/itops-operator/internal/metrics"
+	"github.com/itops-dev/itops-operator/internal/uninstall"
 	webhooks "github.com/itops-dev/itops-operator/internal/webhook"
 )
 
@@ -68,7 +69,14 @@ type options struct {
 	secureMetrics     bool
 	webhookService    string
 	webhookConfig     string
+	// releaseFinalizers runs the one-shot uninstall mode (internal/uninstall) and exits.
+	releaseFinalizers bool
+	operatorPods      string
 }
+
+// webhookCertSecret is the Secret in the operator namespace that holds the self-managed
+// webhook certificate.
+const webhookCertSecret = "itops-operator-webhook-cert"
 
 func defaultOperatorNamespace() string {
 	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
@@ -99,11 +107,23 @@ func main() {
 	flag.StringVar(&o.configFile, "config", "", "Optional YAML file with the administrator-owned policies; invalid config fails start-up.")
 	flag.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS, authenticated and authorized through the API server (TokenReview, SubjectAccessReview).")
 	flag.BoolVar(&o.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics and webhook servers (off: CVE-2023-44487, CVE-2023-39325).")
+	flag.BoolVar(&o.releaseFinalizers, "release-finalizers", false,
+		"One-shot uninstall mode (the Helm chart's post-delete hook): wait for the operator's pods (--operator-pod-selector) to be gone, "+
+			"remove the operator's finalizers from every Incident, ChangeRequest, MaintenanceWindow and ServiceLevel, delete the "+
+			"self-managed webhook certificate Secret, and exit.")
+	flag.StringVar(&o.operatorPods, "operator-pod-selector", "", "With --release-finalizers: label selector of the operator's pods in --operator-namespace to wait for.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
+	if o.releaseFinalizers {
+		if err := releaseFinalizers(o); err != nil {
+			setupLog.Error(err, "releasing the operator's finalizers")
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(o); err != nil {
 		setupLog.Error(err, "operator failed")
 		os.Exit(1)
@@ -144,6 +164,21 @@ func metricsOptions(o options, tlsOpts []func(*tls.Config)) metricsserver.Option
 	return m
 }
 
+// releaseFinalizers is the one-shot uninstall mode: see internal/uninstall.
+func releaseFinalizers(o options) error {
+	c, err := client.New(ctrl.GetConfigOrDie(), client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctrl.SetupSignalHandler(), 5*time.Minute)
+	defer cancel()
+	res, err := uninstall.Run(ctx, c, ctrl.Log.WithName("uninstall"), uninstall.Options{
+		OperatorNamespace: o.operatorNamespace, PodSelector: o.operatorPods, WebhookCertSecret: webhookCertSecret,
+	})
+	setupLog.Info("released", "objects", len(res.Released), "webhookCertSecretDeleted", res.SecretDeleted)
+	return err
+}
+
 func run(o options) error {
 	if err := o.validate(); err != nil {
 		return err
@@ -164,7 +199,7 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		certManager = &webhookcert.Manager{Client: direct, Namespace: o.operatorNamespace, SecretName: "itops-operator-webhook-cert",
+		certManager = &webhookcert.Manager{Client: direct, Namespace: o.operatorNamespace, SecretName: webhookCertSecret,
 			ServiceName: o.webhookService, CertDir: o.webhookCertDir, WebhookConfiguration: o.webhookConfig}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		_, err = certManager.Ensure(ctx)
