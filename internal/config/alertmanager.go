@@ -99,10 +99,10 @@ const (
 // always-firing Watchdog and InfoInhibitor alerts of kube-prometheus), ignored. Any other
 // value, or no severity label, is Medium/Medium (P3).
 var DefaultAlertSeverities = []AlertSeverity{
-	{Severity: "critical", Impact: itopsv1alpha1.LevelHigh, Urgency: itopsv1alpha1.LevelHigh},     // P1
-	{Severity: "error", Impact: itopsv1alpha1.LevelHigh, Urgency: itopsv1alpha1.LevelMedium},      // P2
-	{Severity: "warning", Impact: itopsv1alpha1.LevelMedium, Urgency: itopsv1alpha1.LevelMedium},  // P3
-	{Severity: "info", Impact: itopsv1alpha1.LevelLow, Urgency: itopsv1alpha1.LevelLow},           // P5
+	{Severity: "critical", Impact: itopsv1alpha1.LevelHigh, Urgency: itopsv1alpha1.LevelHigh},    // P1
+	{Severity: "error", Impact: itopsv1alpha1.LevelHigh, Urgency: itopsv1alpha1.LevelMedium},     // P2
+	{Severity: "warning", Impact: itopsv1alpha1.LevelMedium, Urgency: itopsv1alpha1.LevelMedium}, // P3
+	{Severity: "info", Impact: itopsv1alpha1.LevelLow, Urgency: itopsv1alpha1.LevelLow},          // P5
 	{Severity: "none", Ignore: true},
 }
 
