@@ -170,14 +170,15 @@ type Signal struct {
 	// +optional
 	Source IncidentSource `json:"source,omitempty"`
 
-	// alerts are the fingerprints of the Alertmanager alerts that keep this signal active
-	// (source Alertmanager): a firing alert adds its fingerprint, its resolution removes it,
-	// and the signal clears when none is left. Re-sent alerts are idempotent.
+	// alerts are the Alertmanager alerts that keep this signal active (source Alertmanager),
+	// by fingerprint: a firing alert is added, its resolution removes it, and the signal clears
+	// when none is left. Re-sent alerts are idempotent. The signal's priority is the highest of
+	// its alerts'.
 	// +optional
-	// +listType=set
+	// +listType=map
+	// +listMapKey=fingerprint
 	// +kubebuilder:validation:MaxItems=32
-	// +kubebuilder:validation:items:MaxLength=64
-	Alerts []string `json:"alerts,omitempty"`
+	Alerts []SignalAlert `json:"alerts,omitempty"`
 
 	// generatorURL links to what produced the signal: the alert's generatorURL (its
 	// Prometheus expression) for source Alertmanager.
@@ -189,6 +190,19 @@ type Signal struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
 	RunbookURL string `json:"runbookURL,omitempty"`
+}
+
+// SignalAlert is one firing Alertmanager alert behind a signal.
+type SignalAlert struct {
+	// fingerprint is Alertmanager's fingerprint of the alert (a hash of its labels).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	Fingerprint string `json:"fingerprint"`
+
+	// priority of the alert, from its severity label (docs/alertmanager.md).
+	// +optional
+	Priority Priority `json:"priority,omitempty"`
 }
 
 // MaxSignalAlerts bounds a signal's alerts (fingerprints of firing Alertmanager alerts).
