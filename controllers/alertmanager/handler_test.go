@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -248,5 +249,63 @@ func TestHandlerIgnoredAndClusterLevel(t *testing.T) {
 	inc := incidentOf(t, c, "itops-cluster", "alertgroup-etcdnoleader")
 	if s := signal(inc, "EtcdNoLeader"); s == nil || s.Priority != "P1" {
 		t.Errorf("signals %+v", inc.Status.Signals)
+	}
+}
+
+// mTLS: a client certificate the policy's clientCA trusts authenticates without a token.
+func TestHandlerClientCertificate(t *testing.T) {
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "am-ca"}, IsCA: true, BasicConstraintsValid: true,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageCertSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "alertmanager"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	leafDER, _ := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
+	leaf, _ := x509.ParseCertificate(leafDER)
+	caPEM := strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})))
+	r, _ := newReceiver(t, "alertmanager:\n  enabled: true\n  clientCA: |\n    "+strings.ReplaceAll(caPEM, "\n", "\n    ")+"\n")
+	body := payload("firing", alert("firing", "aa", map[string]string{"alertname": "A", "namespace": "shop"}))
+	req := httptest.NewRequest(http.MethodPost, Path, strings.NewReader(body))
+	req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}}
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Errorf("trusted client certificate: %d %s", rec.Code, rec.Body)
+	}
+	req = httptest.NewRequest(http.MethodPost, Path, strings.NewReader(body))
+	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	otherDER, _ := x509.CreateCertificate(rand.Reader, leafTmpl, leafTmpl, &otherKey.PublicKey, otherKey) // self-signed
+	other, _ := x509.ParseCertificate(otherDER)
+	req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{other}}
+	rec = httptest.NewRecorder()
+	r.ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized {
+		t.Errorf("untrusted certificate: %d", rec.Code)
+	}
+}
+
+// A rotated token is honoured at once (a refusal re-reads the Secret); the old one is refused.
+func TestHandlerTokenRotation(t *testing.T) {
+	r, c := newReceiver(t, enabled)
+	body := payload("firing", alert("firing", "aa", map[string]string{"alertname": "A", "namespace": "shop"}))
+	if rec, _ := post(r, http.MethodPost, "Bearer "+token, body); rec.Code != 200 {
+		t.Fatal(rec.Code)
+	}
+	secret := &corev1.Secret{}
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "itops-system", Name: "itops-alertmanager"}, secret); err != nil {
+		t.Fatal(err)
+	}
+	secret.Data["token"] = []byte("rotated")
+	if err := c.Update(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	r.Clock.(*clocktesting.FakePassiveClock).SetTime(r.now().Add(6 * time.Second))
+	if rec, _ := post(r, http.MethodPost, "Bearer rotated", body); rec.Code != 200 {
+		t.Errorf("rotated token: %d", rec.Code)
+	}
+	if rec, _ := post(r, http.MethodPost, "Bearer "+token, body); rec.Code != 401 {
+		t.Errorf("old token: %d", rec.Code)
 	}
 }

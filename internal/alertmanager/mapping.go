@@ -233,7 +233,7 @@ func ReasonFor(alertname string) string {
 	var b strings.Builder
 	upper := true
 	for _, r := range alertname {
-		if r >= unicode.MaxASCII || !(unicode.IsLetter(r) || unicode.IsDigit(r)) {
+		if r >= unicode.MaxASCII || !unicode.IsLetter(r) && !unicode.IsDigit(r) {
 			upper = true
 			continue
 		}

@@ -109,7 +109,7 @@ func Decode(body []byte) (*Message, error) {
 	var m Message
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadJSON, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadJSON, err)
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrBadJSON)
