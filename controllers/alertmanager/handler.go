@@ -34,6 +34,7 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	am "github.com/itops-dev/itops-operator/internal/alertmanager"
 	"github.com/itops-dev/itops-operator/internal/config"
@@ -178,6 +179,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 func (r *Receiver) observations(ctx context.Context, msg *am.Message) ([]incidentwriter.AlertObservation, int, error) {
 	now := r.now()
 	bySubject := map[health.Subject]*incidentwriter.AlertObservation{}
+	placed := map[string]map[string]health.Subject{} // namespace -> fingerprint -> subject
 	ignored := 0
 	for _, a := range msg.Alerts {
 		sig, ignore := am.SignalOf(a, &r.Policy, now)
@@ -185,9 +187,23 @@ func (r *Receiver) observations(ctx context.Context, msg *am.Message) ([]inciden
 			ignored++
 			continue
 		}
-		subj, err := r.subject(ctx, am.TargetOf(a.Labels, r.Policy.Labels, msg.GroupLabels))
-		if err != nil {
-			return nil, 0, err
+		target := am.TargetOf(a.Labels, r.Policy.Labels, msg.GroupLabels)
+		// An alert stays on the incident it joined: its pod may be gone by the time it
+		// resolves (a rollout replaced it), and then its labels no longer lead to the workload.
+		ns := r.Writer.IncidentNamespace(target.Subject)
+		if _, ok := placed[ns]; !ok {
+			index, err := r.alertPlacement(ctx, ns)
+			if err != nil {
+				return nil, 0, err
+			}
+			placed[ns] = index
+		}
+		subj, ok := placed[ns][a.Fingerprint]
+		if !ok {
+			var err error
+			if subj, err = r.subject(ctx, target); err != nil {
+				return nil, 0, err
+			}
 		}
 		o, ok := bySubject[subj]
 		if !ok {
@@ -202,6 +218,33 @@ func (r *Receiver) observations(ctx context.Context, msg *am.Message) ([]inciden
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Subject.String() < out[j].Subject.String() })
 	return out, ignored, nil
+}
+
+// alertPlacement maps the fingerprints of the alerts recorded on the incidents of namespace ns
+// (read from the cache) to the subject of the incident that holds them.
+func (r *Receiver) alertPlacement(ctx context.Context, ns string) (map[string]health.Subject, error) {
+	list := &itopsv1alpha1.IncidentList{}
+	if err := r.Reader.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return nil, err
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	index := map[string]health.Subject{}
+	for _, inc := range list.Items {
+		if inc.Spec.Fingerprint == "" || len(inc.Spec.Affected) == 0 {
+			continue
+		}
+		ref := inc.Spec.Affected[0]
+		subj := health.Subject{APIVersion: ref.APIVersion, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name}
+		if health.Fingerprint(subj) != inc.Spec.Fingerprint {
+			continue // not a subject's incident (a legacy one, or a person's)
+		}
+		for _, s := range inc.Status.Signals {
+			for _, a := range s.Alerts {
+				index[a.Fingerprint] = subj
+			}
+		}
+	}
+	return index, nil
 }
 
 // subject rolls a Pod or Job target up through its controllers, as the detectors do; a pod

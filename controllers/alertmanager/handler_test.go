@@ -212,6 +212,11 @@ func TestHandlerWritesSignals(t *testing.T) {
 		t.Fatalf("want 2 incidents, got %d (%v)", len(list.Items), err)
 	}
 
+	// A rollout replaced the pod before its alert resolves: the alert stays on the incident it
+	// joined, though its labels no longer lead to the Deployment.
+	if err := c.Delete(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
 	// Everything resolves: the signals clear, ProblemPresent turns False on checkout.
 	resolved := strings.NewReplacer(`"status":"firing"`, `"status":"resolved"`)
 	if rec, _ := post(r, http.MethodPost, auth, resolved.Replace(payload("resolved", crash, latency, cartAlert))); rec.Code != 200 {
