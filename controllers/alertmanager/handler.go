@@ -29,6 +29,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
@@ -207,7 +208,11 @@ func (r *Receiver) observations(ctx context.Context, msg *am.Message) ([]inciden
 		}
 		o, ok := bySubject[subj]
 		if !ok {
-			o = &incidentwriter.AlertObservation{Subject: subj, Reader: r.APIReader}
+			service, err := r.serviceOf(ctx, subj)
+			if err != nil {
+				return nil, 0, err
+			}
+			o = &incidentwriter.AlertObservation{Subject: subj, Service: service, Reader: r.APIReader}
 			bySubject[subj] = o
 		}
 		o.Alerts = append(o.Alerts, sig)
@@ -218,6 +223,44 @@ func (r *Receiver) observations(ctx context.Context, msg *am.Message) ([]inciden
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Subject.String() < out[j].Subject.String() })
 	return out, ignored, nil
+}
+
+// serviceOf is the ServiceLevel selecting a workload subject, as the detectors find it: the
+// first by name in its namespace whose selector matches the workload's labels ("" for none,
+// and for subjects that are not workloads the cache holds).
+func (r *Receiver) serviceOf(ctx context.Context, subj health.Subject) (string, error) {
+	var obj client.Object
+	switch subj.Group() + "/" + subj.Kind {
+	case "apps/Deployment":
+		obj = &appsv1.Deployment{}
+	case "apps/StatefulSet":
+		obj = &appsv1.StatefulSet{}
+	case "apps/DaemonSet":
+		obj = &appsv1.DaemonSet{}
+	case "batch/CronJob":
+		obj = &batchv1.CronJob{}
+	default:
+		return "", nil
+	}
+	err := r.Reader.Get(ctx, client.ObjectKey{Namespace: subj.Namespace, Name: subj.Name}, obj)
+	switch {
+	case apierrors.IsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	list := &itopsv1alpha1.ServiceLevelList{}
+	if err := r.Reader.List(ctx, list, client.InNamespace(subj.Namespace)); err != nil {
+		return "", err
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	for _, sl := range list.Items {
+		sel, err := metav1.LabelSelectorAsSelector(&sl.Spec.Selector)
+		if err == nil && !sel.Empty() && sel.Matches(labels.Set(obj.GetLabels())) {
+			return sl.Name, nil
+		}
+	}
+	return "", nil
 }
 
 // alertPlacement maps the fingerprints of the alerts recorded on the incidents of namespace ns

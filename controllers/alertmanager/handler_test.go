@@ -156,14 +156,16 @@ func signal(inc *itopsv1alpha1.Incident, reason string) *itopsv1alpha1.Signal {
 // the incident of its Deployment; a second alert joins it; a re-post changes nothing; an alert
 // about a workload with a detector's incident joins that incident; resolutions clear.
 func TestHandlerWritesSignals(t *testing.T) {
-	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "checkout", UID: "dep-uid"}}
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "checkout", UID: "dep-uid", Labels: map[string]string{"app": "checkout"}}}
+	sl := &itopsv1alpha1.ServiceLevel{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "checkout-slo"},
+		Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "checkout"}}}}
 	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "checkout-7d9", UID: "rs-uid",
 		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "checkout", UID: "dep-uid", Controller: ptr.To(true)}}}}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "checkout-7d9-abcde",
 		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "checkout-7d9", UID: "rs-uid", Controller: ptr.To(true)}}}}
 	// The detectors already have an incident for Deployment cart.
 	cart := health.Subject{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "shop", Name: "cart"}
-	r, c := newReceiver(t, enabled, dep, rs, pod)
+	r, c := newReceiver(t, enabled, dep, rs, pod, sl)
 	ctx := context.Background()
 	if err := r.Writer.Sync(ctx, incidentwriter.Observation{Subject: cart, Judged: []string{"CrashLoopBackOff"},
 		Problems: []health.Problem{{Reason: "CrashLoopBackOff", Message: "crashing"}}}); err != nil {
@@ -178,6 +180,7 @@ func TestHandlerWritesSignals(t *testing.T) {
 	inc := incidentOf(t, c, "shop", "deployment-checkout")
 	s := signal(inc, "KubePodCrashLooping")
 	if inc.Spec.Source != itopsv1alpha1.SourceAlertmanager || inc.Labels[itopsv1alpha1.LabelSource] != "Alertmanager" || inc.Spec.Impact != "High" || inc.Spec.Urgency != "High" ||
+		inc.Spec.Service != "checkout-slo" ||
 		s == nil || !s.Active || s.Priority != "P1" || s.Source != "Alertmanager" || s.RunbookURL != "https://runbooks/KubePodCrashLooping" || s.GeneratorURL != "http://prom/g" ||
 		s.Message != "KubePodCrashLooping is wrong" {
 		t.Fatalf("incident %+v", inc)

@@ -27,6 +27,9 @@ type AlertObservation struct {
 	Subject health.Subject
 	// Alerts are the notification's alerts about it.
 	Alerts []alertmanager.Signal
+	// Service is the ServiceLevel selecting the subject ("" if none): an incident the alerts
+	// open names it (its SLA sets the deadlines).
+	Service string
 	// Reader lists the subject's incidents (nil: the writer's client). The Alertmanager
 	// endpoint reads from the API server, so that a resolution never misses an incident
 	// opened a moment before, which the cache may not hold yet.
@@ -117,6 +120,7 @@ func (w *Writer) openForAlerts(ctx context.Context, o AlertObservation, ns, fp s
 			Source:      itopsv1alpha1.SourceAlertmanager,
 			Reason:      reason,
 			Fingerprint: fp,
+			Service:     o.Service,
 			Affected:    []itopsv1alpha1.ObjectReference{o.Subject.Reference()},
 		},
 	}
