@@ -170,6 +170,10 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		subjects = append(subjects, o.Subject.String())
 	}
+	if msg.TruncatedAlerts > 0 {
+		log.Info("Alertmanager left alerts out of a notification (max_alerts): those are not recorded until it sends them",
+			"receiver", msg.Receiver, "groupKey", msg.GroupKey, "truncatedAlerts", msg.TruncatedAlerts)
+	}
 	log.V(1).Info("Alertmanager notification recorded", "receiver", msg.Receiver, "groupKey", msg.GroupKey, "status", msg.Status,
 		"alerts", len(msg.Alerts), "ignored", ignored, "subjects", subjects)
 	reply(w, http.StatusOK, response{Status: "ok", Alerts: len(msg.Alerts), Ignored: ignored, Subjects: subjects})
