@@ -317,3 +317,48 @@ func TestHandlerTokenRotation(t *testing.T) {
 		t.Errorf("old token: %d", rec.Code)
 	}
 }
+
+// Over a real TLS connection with TLSOptions: the server asks for a client certificate
+// without requiring it, so a client without one still connects (as the API server's admission
+// calls do) and is refused by the endpoint alone; a trusted client certificate is accepted.
+func TestTLSOptionsClientCertificate(t *testing.T) {
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "am-ca"}, IsCA: true, BasicConstraintsValid: true,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageCertSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "alertmanager"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	leafDER, _ := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
+	caPEM := strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})))
+	r, _ := newReceiver(t, "alertmanager:\n  enabled: true\n  clientCA: |\n    "+strings.ReplaceAll(caPEM, "\n", "\n    ")+"\n")
+
+	srv := httptest.NewUnstartedServer(r)
+	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	for _, opt := range TLSOptions(nil, r.Policy) {
+		opt(srv.TLS)
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	body := payload("firing", alert("firing", "aa", map[string]string{"alertname": "A", "namespace": "shop"}))
+	do := func(certs []tls.Certificate) int {
+		transport := srv.Client().Transport.(*http.Transport).Clone()
+		transport.TLSClientConfig.Certificates = certs
+		resp, err := (&http.Client{Transport: transport}).Post(srv.URL+Path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := do(nil); code != http.StatusUnauthorized {
+		t.Errorf("without a client certificate: %d, want 401", code)
+	}
+	if code := do([]tls.Certificate{{Certificate: [][]byte{leafDER}, PrivateKey: key}}); code != http.StatusOK {
+		t.Errorf("with a trusted client certificate: %d, want 200", code)
+	}
+	if len(TLSOptions(nil, config.AlertmanagerPolicy{Enabled: true})) != 0 {
+		t.Error("without clientCA the server must not ask for client certificates")
+	}
+}
