@@ -266,4 +266,25 @@ var _ = Describe("Alertmanager in", Ordered, func() {
 		}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
 		Expect(incidentsIn(ns)(Default)).To(HaveLen(2))
 	})
+
+	It("puts an alert that names nothing in the cluster on its Alertmanager group's incident in the cluster namespace", func() {
+		// group_by [namespace] and no namespace label: the group of all such alerts.
+		etcd := amAlert{Labels: map[string]string{"alertname": "etcd_no_leader", "severity": "critical", "cluster": "e2e"},
+			Annotations: map[string]string{"summary": "etcd has no leader", "description": "member e2e-0 reports no leader"}}
+		postAlerts(amURL, etcd)
+		Eventually(func(g Gomega) {
+			inc := getIncident(g, clusterNamespace, "alertgroup-all")
+			g.Expect(inc.Spec.Source).To(Equal(itopsv1alpha1.SourceAlertmanager))
+			g.Expect(inc.Spec.Affected).To(ConsistOf(HaveField("Kind", "AlertGroup")))
+			g.Expect(inc.Status.Priority).To(Equal(itopsv1alpha1.Priority("P1")))
+			g.Expect(inc.Status.Signals).To(ConsistOf(And(HaveField("Reason", "EtcdNoLeader"), HaveField("Active", true),
+				HaveField("Message", "etcd has no leader — member e2e-0 reports no leader"))))
+		}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
+		postAlerts(amURL, resolved(etcd))
+		Eventually(func(g Gomega) {
+			inc := getIncident(g, clusterNamespace, "alertgroup-all")
+			g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
+			g.Expect(inc.Status.Conditions).To(ContainElement(And(HaveField("Type", "Ready"), HaveField("Status", metav1.ConditionTrue))))
+		}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
+	})
 })
