@@ -267,6 +267,52 @@ var _ = Describe("Alertmanager in", Ordered, func() {
 		Expect(incidentsIn(ns)(Default)).To(HaveLen(2))
 	})
 
+	It("records a flood of 1,000 alerts (50 deployments, 4 alert names, 5 instances each) with nothing lost, and clears them all", func() {
+		ns := newNamespace()
+		var alerts []amAlert
+		for d := 0; d < 50; d++ {
+			for n := 0; n < 4; n++ {
+				for i := 0; i < 5; i++ {
+					alerts = append(alerts, amAlert{Labels: map[string]string{
+						"alertname": fmt.Sprintf("FloodAlert%d", n), "severity": "warning", "namespace": ns,
+						"deployment": fmt.Sprintf("app-%02d", d), "instance": fmt.Sprintf("10.0.0.%d:8080", i)}})
+				}
+			}
+		}
+		start := time.Now()
+		postAlerts(amURL, alerts...)
+		Eventually(func(g Gomega) {
+			incs := incidentsIn(ns)(g)
+			g.Expect(incs).To(HaveLen(50))
+			for _, inc := range incs {
+				g.Expect(inc.Status.Signals).To(HaveLen(4), inc.Name)
+				for _, sig := range inc.Status.Signals {
+					g.Expect(sig.Active).To(BeTrue())
+					g.Expect(sig.Alerts).To(HaveLen(5), "%s %s", inc.Name, sig.Reason)
+				}
+			}
+		}).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed())
+		recorded := time.Since(start)
+		resolvedAlerts := make([]amAlert, 0, len(alerts))
+		for _, a := range alerts {
+			resolvedAlerts = append(resolvedAlerts, resolved(a))
+		}
+		start = time.Now()
+		postAlerts(amURL, resolvedAlerts...)
+		Eventually(func(g Gomega) {
+			incs := incidentsIn(ns)(g)
+			g.Expect(incs).To(HaveLen(50))
+			for _, inc := range incs {
+				for _, sig := range inc.Status.Signals {
+					g.Expect(sig.Active).To(BeFalse(), "%s %s", inc.Name, sig.Reason)
+					g.Expect(sig.Alerts).To(BeEmpty())
+				}
+			}
+		}).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed())
+		AddReportEntry("alertmanager flood", fmt.Sprintf("1000 alerts -> 50 incidents x 4 signals x 5 alerts recorded in %s; all cleared in %s",
+			recorded.Round(100*time.Millisecond), time.Since(start).Round(100*time.Millisecond)))
+	})
+
 	It("puts an alert that names nothing in the cluster on its Alertmanager group's incident in the cluster namespace", func() {
 		// group_by [namespace] and no namespace label: the group of all such alerts.
 		etcd := amAlert{Labels: map[string]string{"alertname": "etcd_no_leader", "severity": "critical", "cluster": "e2e"},
