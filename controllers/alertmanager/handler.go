@@ -49,6 +49,9 @@ const Path = "/alertmanager/v4"
 // (a rotated token is honoured within this time, at once after a refusal: see token).
 const tokenTTL = time.Minute
 
+// writeConcurrency bounds the incidents one notification writes at a time.
+const writeConcurrency = 8
+
 // writeBackoff retries a write that lost a race (an optimistic-lock conflict, an incident
 // another writer just created) for about 6 seconds before the notification is answered 503.
 var writeBackoff = wait.Backoff{Duration: 50 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 8}
@@ -157,12 +160,24 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		fail(w, http.StatusServiceUnavailable, "mapping alerts to their subjects: %v", err)
 		return
 	}
-	var subjects []string
-	for _, o := range obs {
-		err := retry.OnError(writeBackoff, incidentwriter.IsRace, func() error {
-			return r.Writer.SyncAlerts(req.Context(), o)
-		})
-		if err != nil {
+	// Subjects are independent incidents: write them a few at a time.
+	errs := make([]error, len(obs))
+	sem := make(chan struct{}, writeConcurrency)
+	var wg sync.WaitGroup
+	for i := range obs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = retry.OnError(writeBackoff, incidentwriter.IsRace, func() error {
+				return r.Writer.SyncAlerts(req.Context(), obs[i])
+			})
+		}()
+	}
+	wg.Wait()
+	subjects := make([]string, 0, len(obs))
+	for i, o := range obs {
+		if err := errs[i]; err != nil {
 			log.Error(err, "writing the incident of an alerted subject", "subject", o.Subject.String(), "groupKey", msg.GroupKey)
 			w.Header().Set("Retry-After", "5")
 			fail(w, http.StatusServiceUnavailable, "writing the incident of %s: %v (Alertmanager retries)", o.Subject, err)
