@@ -4,6 +4,7 @@ SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
 
 K8S_VERSION ?= 1.37.2
+ALERTMANAGER_VERSION ?= 0.35.0
 GOOS := $(shell go env GOOS)
 GOARCH := $(shell go env GOARCH)
 LOCALBIN ?= $(CURDIR)/bin
@@ -70,6 +71,10 @@ verify: generate manifests vet lint helm-lint ## Generated code and manifests ar
 envtest-assets: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok from source into bin/k8s.
 	@K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh
 
+.PHONY: alertmanager
+alertmanager: ## Build Prometheus Alertmanager from source (module proxy) into bin/alertmanager, for the e2e suite.
+	@ALERTMANAGER_VERSION=$(ALERTMANAGER_VERSION) hack/alertmanager.sh
+
 .PHONY: test
 test: test-unit test-envtest test-install test-e2e ## All tests: unit, envtest suites, the chart installed for real and the end-to-end suite.
 
@@ -86,8 +91,8 @@ test-install: envtest-assets manifests build $(HELM) ## The Helm chart installed
 	ITOPS_HELM=$(HELM) ITOPS_OPERATOR_BINARY=$(LOCALBIN)/itops-operator go test $(GO_TEST_FLAGS) -timeout 10m ./test/install/...
 
 .PHONY: test-e2e
-test-e2e: envtest-assets build ## End-to-end suite: the built binary against the simulated cluster.
-	ITOPS_OPERATOR_BINARY=$(LOCALBIN)/itops-operator go test $(GO_TEST_FLAGS) -timeout 20m ./test/e2e/... -ginkgo.v
+test-e2e: envtest-assets alertmanager build ## End-to-end suite: the built binary against the simulated cluster.
+	ITOPS_OPERATOR_BINARY=$(LOCALBIN)/itops-operator ITOPS_ALERTMANAGER_BINARY=$(LOCALBIN)/alertmanager/$(ALERTMANAGER_VERSION)-$(shell go env GOOS)-$(shell go env GOARCH)/alertmanager go test $(GO_TEST_FLAGS) -timeout 20m ./test/e2e/... -ginkgo.v
 
 .PHONY: bench
 bench: ## Benchmarks of the pure packages.

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	alertmanagercontrollers "github.com/itops-dev/itops-operator/controllers/alertmanager"
 	changecontrollers "github.com/itops-dev/itops-operator/controllers/change"
 	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
 	"github.com/itops-dev/itops-operator/controllers/incident"
@@ -192,7 +193,9 @@ func run(o options) error {
 
 	restConfig := ctrl.GetConfigOrDie()
 	var certManager *webhookcert.Manager
-	if o.enableWebhooks && !webhookcert.HasCertificate(o.webhookCertDir) {
+	// The Alertmanager endpoint is served by the webhook server, with its certificate.
+	servesWebhookPort := o.enableWebhooks || policy.Alertmanager.Enabled
+	if servesWebhookPort && !webhookcert.HasCertificate(o.webhookCertDir) {
 		// No certificate provided: manage our own. The files must exist before the webhook
 		// server starts, so the first issue happens here, with a live client.
 		direct, err := client.New(restConfig, client.Options{Scheme: scheme})
@@ -236,7 +239,7 @@ func run(o options) error {
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Port:    o.webhookPort,
 			CertDir: o.webhookCertDir,
-			TLSOpts: tlsOpts,
+			TLSOpts: alertmanagercontrollers.TLSOptions(tlsOpts, policy.Alertmanager),
 		}),
 	})
 	if err != nil {
@@ -338,6 +341,14 @@ func run(o options) error {
 	thresholds.StartupGracePeriod = policy.Detection.StartupGracePeriod.Duration
 	if err := healthcontrollers.Setup(ctx, mgr, incidentSyncer, thresholds); err != nil {
 		return fmt.Errorf("setting up the health detectors: %w", err)
+	}
+
+	if servesWebhookPort {
+		// Alertmanager in: POST /alertmanager/v4 (answers 404 while alertmanager.enabled is false).
+		mgr.GetWebhookServer().Register(alertmanagercontrollers.Path, &alertmanagercontrollers.Receiver{
+			Policy: policy.Alertmanager, Reader: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Writer: incidentSyncer,
+			Namespace: o.operatorNamespace, Log: ctrl.Log.WithName("alertmanager"),
+		})
 	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -19,7 +19,8 @@ const (
 	// SourceChangeGate is an incident opened by change management (failed or unreviewed changes,
 	// change control disabled).
 	SourceChangeGate IncidentSource = "ChangeGate"
-	// SourceAlertmanager is reserved for the Alertmanager integration.
+	// SourceAlertmanager is an incident (or signal) from an alert Alertmanager delivered to the
+	// operator's /alertmanager/v4 endpoint (docs/alertmanager.md).
 	SourceAlertmanager IncidentSource = "Alertmanager"
 )
 
@@ -161,7 +162,51 @@ type Signal struct {
 	// urgency); the incident's priority is the highest among its active signals.
 	// +optional
 	Priority Priority `json:"priority,omitempty"`
+
+	// source is where the signal comes from: HealthCheck (the operator's detectors; also when
+	// empty), ServiceLevel, ChangeGate or Alertmanager (an alert received from Alertmanager,
+	// see docs/alertmanager.md). An incident's spec.source says who opened it; its signals may
+	// come from several sources.
+	// +optional
+	Source IncidentSource `json:"source,omitempty"`
+
+	// alerts are the Alertmanager alerts that keep this signal active (source Alertmanager),
+	// by fingerprint: a firing alert is added, its resolution removes it, and the signal clears
+	// when none is left. Re-sent alerts are idempotent. The signal's priority is the highest of
+	// its alerts'.
+	// +optional
+	// +listType=map
+	// +listMapKey=fingerprint
+	// +kubebuilder:validation:MaxItems=32
+	Alerts []SignalAlert `json:"alerts,omitempty"`
+
+	// generatorURL links to what produced the signal: the alert's generatorURL (its
+	// Prometheus expression) for source Alertmanager.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	GeneratorURL string `json:"generatorURL,omitempty"`
+
+	// runbookURL is the runbook of the signal: the alert's runbook_url annotation.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	RunbookURL string `json:"runbookURL,omitempty"`
 }
+
+// SignalAlert is one firing Alertmanager alert behind a signal.
+type SignalAlert struct {
+	// fingerprint is Alertmanager's fingerprint of the alert (a hash of its labels).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	Fingerprint string `json:"fingerprint"`
+
+	// priority of the alert, from its severity label (docs/alertmanager.md).
+	// +optional
+	Priority Priority `json:"priority,omitempty"`
+}
+
+// MaxSignalAlerts bounds a signal's alerts (fingerprints of firing Alertmanager alerts).
+const MaxSignalAlerts = 32
 
 // MaxSignals bounds status.signals: one entry per reason, so this is far more than any subject
 // shows at once.

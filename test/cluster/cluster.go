@@ -466,3 +466,11 @@ func freePort() (int, error) {
 	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// WebhookServing returns where the operator's webhook server listens in this cluster (host
+// and port) and the PEM CA its serving certificate chains to, for clients that call it
+// directly (Alertmanager's webhook receiver in the e2e suite).
+func (c *Cluster) WebhookServing() (host string, port int, caPEM []byte) {
+	wh := c.env.WebhookInstallOptions
+	return wh.LocalServingHost, wh.LocalServingPort, wh.LocalServingCAData
+}

@@ -1,0 +1,168 @@
+package incidentwriter
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/alertmanager"
+	"github.com/itops-dev/itops-operator/internal/health"
+	"github.com/itops-dev/itops-operator/internal/lifecycle"
+	"github.com/itops-dev/itops-operator/internal/metrics"
+	"github.com/itops-dev/itops-operator/internal/priority"
+)
+
+// AlertObservation is what one Alertmanager notification says about one subject: its alerts,
+// firing and resolved.
+type AlertObservation struct {
+	// Subject is the affected thing (after roll-up).
+	Subject health.Subject
+	// Alerts are the notification's alerts about it.
+	Alerts []alertmanager.Signal
+	// Service is the ServiceLevel selecting the subject ("" if none): an incident the alerts
+	// open names it (its SLA sets the deadlines).
+	Service string
+	// Reader lists the subject's incidents (nil: the writer's client). The Alertmanager
+	// endpoint reads from the API server, so that a resolution never misses an incident
+	// opened a moment before, which the cache may not hold yet.
+	Reader client.Reader
+}
+
+// SyncAlerts records alerts as signals (source Alertmanager) of the subject's incident, the
+// same incident the detectors write to: a firing alert joins the open incident (or reopens
+// one auto-resolved recently) as a signal, or opens one (spec.source Alertmanager); a
+// resolved alert clears its fingerprint, and its signal once none is left, after which the
+// incident auto-resolves through the normal lifecycle when no signal is active. A notification
+// with only resolved alerts never opens an incident. Errors are the API's: a conflict or an
+// incident the cache has not seen yet is a race (IsRace) the caller retries.
+func (w *Writer) SyncAlerts(ctx context.Context, o AlertObservation) error {
+	ns := w.IncidentNamespace(o.Subject)
+	fp := health.Fingerprint(o.Subject)
+	reader := o.Reader
+	if reader == nil {
+		reader = w.Client
+	}
+	list := &itopsv1alpha1.IncidentList{}
+	if err := reader.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{itopsv1alpha1.LabelFingerprint: fp}); err != nil {
+		return err
+	}
+	latest := lifecycle.Latest(list.Items)
+	now := w.Now()
+	firing := false
+	for _, a := range o.Alerts {
+		firing = firing || a.Firing
+	}
+	if firing && lifecycle.Decide(latest, now, w.Policy) == lifecycle.OpenNew {
+		return w.openForAlerts(ctx, o, ns, fp, latest, nextSequence(list.Items), now)
+	}
+	if latest == nil || latest.DeletionTimestamp != nil {
+		return nil
+	}
+	// Attach, or a person resolved it while it fired (Continue): record on it either way, so
+	// that resolutions find their fingerprints.
+	return w.updateAlerts(ctx, latest, o, now)
+}
+
+// openForAlerts creates the subject's next incident from firing alerts.
+func (w *Writer) openForAlerts(ctx context.Context, o AlertObservation, ns, fp string, previous *itopsv1alpha1.Incident, seq int, now time.Time) error {
+	merged := alertmanager.Merge(nil, o.Alerts, now)
+	reason := health.MostSpecific(merged.Signals)
+	var impact, urgency itopsv1alpha1.Level
+	var best itopsv1alpha1.Priority
+	detected := now
+	var description []string
+	for _, a := range o.Alerts {
+		if !a.Firing {
+			continue
+		}
+		if best == "" || priority.Rank(a.Priority) < priority.Rank(best) {
+			best, impact, urgency = a.Priority, a.Impact, a.Urgency
+		}
+		if a.Since.Before(detected) {
+			detected = a.Since
+		}
+		description = append(description, a.Reason+": "+a.Message)
+	}
+	sort.Strings(description)
+	desc := ""
+	for i, d := range description {
+		if i > 0 {
+			desc += "\n"
+		}
+		desc += d
+	}
+	inc := &itopsv1alpha1.Incident{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      health.IncidentName(o.Subject, seq),
+			Namespace: ns,
+			Labels: map[string]string{
+				itopsv1alpha1.LabelReason:      reason,
+				itopsv1alpha1.LabelSource:      string(itopsv1alpha1.SourceAlertmanager),
+				itopsv1alpha1.LabelFingerprint: fp,
+				itopsv1alpha1.LabelSequence:    strconv.Itoa(seq),
+			},
+			Annotations: map[string]string{itopsv1alpha1.AnnotationDetectedAt: detected.UTC().Format(time.RFC3339)},
+			Finalizers:  []string{itopsv1alpha1.AuditFinalizer},
+		},
+		Spec: itopsv1alpha1.IncidentSpec{
+			Title:       title(o.Subject, reason),
+			Description: health.Truncate(desc, 8192),
+			Impact:      impact,
+			Urgency:     urgency,
+			Source:      itopsv1alpha1.SourceAlertmanager,
+			Reason:      reason,
+			Fingerprint: fp,
+			Service:     o.Service,
+			Affected:    []itopsv1alpha1.ObjectReference{o.Subject.Reference()},
+		},
+	}
+	if previous != nil {
+		inc.Annotations[itopsv1alpha1.AnnotationPrevious] = previous.Name
+	}
+	err := w.Client.Create(ctx, inc)
+	if apierrors.IsNotFound(err) && ns == w.ClusterNamespace {
+		return fmt.Errorf("the cluster namespace %s does not exist: the installation creates it (or set --cluster-namespace): %w", ns, err)
+	}
+	if apierrors.IsAlreadyExists(err) {
+		taken := &itopsv1alpha1.Incident{}
+		if gerr := w.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: inc.Name}, taken); gerr == nil && taken.Spec.Fingerprint != fp {
+			inc.Name = health.CollisionName(o.Subject, seq)
+			err = w.Client.Create(ctx, inc)
+		}
+	}
+	if err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("incident %s/%s already exists, waiting for the cache: %w", ns, inc.Name, err)
+		}
+		return fmt.Errorf("opening incident %s/%s: %w", ns, inc.Name, err)
+	}
+	return w.updateAlerts(ctx, inc, o, now)
+}
+
+// updateAlerts merges the alerts into the incident's signals and writes the writer's fields
+// (one status patch under optimistic locking, then the reason and title if they change).
+func (w *Writer) updateAlerts(ctx context.Context, inc *itopsv1alpha1.Incident, o AlertObservation, now time.Time) error {
+	merged := alertmanager.Merge(inc.Status.Signals, o.Alerts, now)
+	st := inc.Status.DeepCopy()
+	st.Signals = merged.Signals
+	applyPresence(st, inc, merged, now)
+	if !apiequality.Semantic.DeepEqual(*st, inc.Status) {
+		base := inc.DeepCopy()
+		inc.Status = *st
+		if err := w.Client.Status().Patch(ctx, inc, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			return err
+		}
+		for _, r := range merged.Started {
+			metrics.Detections.WithLabelValues(r).Inc()
+		}
+	}
+	return w.name(ctx, inc, o.Subject)
+}
