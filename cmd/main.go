@@ -39,6 +39,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
 	"github.com/itops-dev/itops-operator/internal/metrics"
+	"github.com/itops-dev/itops-operator/internal/version"
 	webhooks "github.com/itops-dev/itops-operator/internal/webhook"
 )
 
@@ -68,6 +69,9 @@ type options struct {
 	secureMetrics     bool
 	webhookService    string
 	webhookConfig     string
+	// enableScalingWebhook serves the scaling bounds webhook (vscaling, vscalinghpa); off, the
+	// handler is not registered and the chart leaves those webhooks out.
+	enableScalingWebhook bool
 }
 
 func defaultOperatorNamespace() string {
@@ -99,9 +103,16 @@ func main() {
 	flag.StringVar(&o.configFile, "config", "", "Optional YAML file with the administrator-owned policies; invalid config fails start-up.")
 	flag.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS, authenticated and authorized through the API server (TokenReview, SubjectAccessReview).")
 	flag.BoolVar(&o.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics and webhook servers (off: CVE-2023-44487, CVE-2023-39325).")
+	flag.BoolVar(&o.enableScalingWebhook, "enable-scaling-webhook", true,
+		"Serve the scaling bounds webhook (vscaling.itops.dev, vscalinghpa.itops.dev). Turn it off together with those webhook configurations.")
+	printVersion := flag.Bool("version", false, "Print the version, commit and build date, and exit.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *printVersion {
+		fmt.Println(version.Get())
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	if err := run(o); err != nil {
@@ -152,6 +163,8 @@ func run(o options) error {
 	if err != nil {
 		return fmt.Errorf("loading --config %q: %w", o.configFile, err)
 	}
+	build := version.Get()
+	setupLog.Info("itops-operator", "version", build.Version, "commit", build.Commit, "built", build.Date, "go", build.GoVersion)
 	setupLog.Info("policy loaded", "file", o.configFile, "changePolicies", len(policy.ChangePolicies),
 		"operatorNamespace", o.operatorNamespace, "clusterNamespace", o.clusterNamespace, "resolveAfter", o.resolveAfter)
 
@@ -209,6 +222,7 @@ func run(o options) error {
 	}
 
 	metrics.Register(mgr.GetClient())
+	metrics.RegisterBuildInfo(build.Version, build.Commit, build.GoVersion)
 	lifecyclePolicy := lifecycle.Policy{
 		ResolveAfter:      o.resolveAfter,
 		ReopenWindow:      policy.Incidents.ReopenWindow.Duration,
@@ -356,7 +370,11 @@ func setupChangeWebhooks(ctx context.Context, mgr ctrl.Manager, o options, polic
 	srv := mgr.GetWebhookServer()
 	srv.Register(webhooks.GateValidatePath, &webhook.Admission{Handler: g.ValidatingHandler()})
 	srv.Register(webhooks.GateMutatePath, &webhook.Admission{Handler: g.MutatingHandler()})
-	bounds := &webhooks.ScalingBounds{Reader: mgr.GetCache(), ExemptNamespaces: []string{o.operatorNamespace, o.clusterNamespace}}
-	srv.Register(webhooks.ScalingBoundsPath, &webhook.Admission{Handler: bounds.Handler()})
+	if o.enableScalingWebhook {
+		bounds := &webhooks.ScalingBounds{Reader: mgr.GetCache(), ExemptNamespaces: []string{o.operatorNamespace, o.clusterNamespace}}
+		srv.Register(webhooks.ScalingBoundsPath, &webhook.Admission{Handler: bounds.Handler()})
+	} else {
+		setupLog.Info("the scaling bounds webhook is off (--enable-scaling-webhook=false): ServiceLevel scaling bounds are not enforced at admission, only reported as drift")
+	}
 	return nil
 }
