@@ -35,6 +35,7 @@ LDFLAGS ?= -s -w -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$
 # Image: `make image` writes an OCI layout without a Docker daemon (hack/image, docs/image.md).
 PLATFORMS ?= linux/$(GOARCH)
 IMAGE_DIR ?= $(LOCALBIN)/image
+IMAGE_REPOSITORY ?= ghcr.io/itops-dev/itops-operator
 IMAGE_TAG ?= $(VERSION)
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
@@ -139,12 +140,11 @@ image: ## Build the image as an OCI layout and oci-archive in bin/image (PLATFOR
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags "$(LDFLAGS)" -o $(IMAGE_DIR)/build/$${os}_$${arch}/itops-operator ./cmd; \
 	done
 	go run ./hack/image build --bin-dir $(IMAGE_DIR)/build --out $(IMAGE_DIR) --platforms $(PLATFORMS) --ca-bundle $(CA_BUNDLE) \
-		--version $(VERSION) --revision $(GIT_COMMIT) --created $(BUILD_DATE) --tag $(IMAGE_TAG)
+		--version $(VERSION) --revision $(GIT_COMMIT) --created $(BUILD_DATE) --name $(IMAGE_REPOSITORY):$(IMAGE_TAG)
 
 .PHONY: image-push
-image-push: ## Push the image built by `make image` to IMAGE (registry/repository:tag) with its SBOMs as OCI referrers.
-	@test -n "$(IMAGE)" || { echo "usage: make image-push IMAGE=registry.example/itops/itops-operator:$(IMAGE_TAG)"; exit 1; }
-	go run ./hack/image push --out $(IMAGE_DIR) $(IMAGE)
+image-push: ## Push the image built by `make image` to IMAGE (default IMAGE_REPOSITORY:IMAGE_TAG) with its SBOMs as OCI referrers.
+	go run ./hack/image push --out $(IMAGE_DIR) $(or $(IMAGE),$(IMAGE_REPOSITORY):$(IMAGE_TAG))
 
 .PHONY: version
 version: ## Print the version, commit and build date that builds link in.

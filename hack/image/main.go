@@ -9,8 +9,8 @@
 // by the Makefile with CGO_ENABLED=0 -trimpath and the version -ldflags) and writes into <out>:
 //
 //   - oci/: an OCI image layout whose index.json holds one entry, the image index (one image
-//     per platform), named <tag> (org.opencontainers.image.ref.name); crane, skopeo and podman
-//     read it;
+//     per platform), named --name (org.opencontainers.image.ref.name, REPOSITORY:TAG); crane,
+//     skopeo and podman read it;
 //   - itops-operator.oci.tar: the same layout as a tar (an "oci-archive"), for `podman load`,
 //     `skopeo copy oci-archive:...` and air-gapped transfer;
 //   - sbom-<os>-<arch>.spdx.json: the SPDX 2.3 SBOM of each platform's binary (sbom.go).
@@ -31,6 +31,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"debug/buildinfo"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,6 +49,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -100,7 +102,7 @@ func build(args []string) error {
 	fs.StringVar(&o.version, "version", "", "The version (label org.opencontainers.image.version); required.")
 	fs.StringVar(&o.revision, "revision", "", "The source commit (label org.opencontainers.image.revision); required.")
 	fs.StringVar(&o.created, "created", "", "Build time, RFC 3339 (label org.opencontainers.image.created and every timestamp); required.")
-	fs.StringVar(&o.tag, "tag", "", "The tag the layout names the image by (default --version).")
+	fs.StringVar(&o.tag, "name", "", "The reference the layout names the image by, REPOSITORY:TAG (org.opencontainers.image.ref.name; podman load uses it); default ghcr.io/itops-dev/itops-operator:<version>.")
 	fs.StringVar(&o.source, "source", "https://github.com/itops-dev/itops-operator", "The source repository (label org.opencontainers.image.source).")
 	fs.StringVar(&o.license, "license", "Apache-2.0", "SPDX license expression (label org.opencontainers.image.licenses).")
 	fs.StringVar(&o.title, "title", "itops-operator", "The image title.")
@@ -110,7 +112,7 @@ func build(args []string) error {
 		return errors.New("--version, --revision and --created are required")
 	}
 	if o.tag == "" {
-		o.tag = o.version
+		o.tag = "ghcr.io/itops-dev/itops-operator:" + o.version
 	}
 	created, err := time.Parse(time.RFC3339, o.created)
 	if err != nil {
@@ -181,7 +183,7 @@ func build(args []string) error {
 		return err
 	}
 	d, _ := idx.Digest()
-	fmt.Printf("image: %s@%s (tag %s) in %s and %s\n", o.title, d, o.tag, dir, filepath.Join(o.out, "itops-operator.oci.tar"))
+	fmt.Printf("image: %s@%s in %s and %s\n", o.tag, d, dir, filepath.Join(o.out, "itops-operator.oci.tar"))
 	return nil
 }
 
@@ -398,13 +400,8 @@ func pushWithSBOMs(ref name.Reference, idx v1.ImageIndex, dir string, opts ...re
 		if err != nil {
 			return nil, fmt.Errorf("the SBOM of %s: %w", desc.Platform, err)
 		}
-		art, err := sbomArtifact(sbom, desc)
+		aref, err := pushSBOM(ref.Context(), sbom, desc, opts...)
 		if err != nil {
-			return nil, err
-		}
-		ad, _ := art.Digest()
-		aref := ref.Context().Digest(ad.String())
-		if err := remote.Write(aref, art, opts...); err != nil {
 			return nil, fmt.Errorf("pushing the SBOM of %s: %w", desc.Platform, err)
 		}
 		written = append(written, aref.String())
@@ -412,16 +409,45 @@ func pushWithSBOMs(ref name.Reference, idx v1.ImageIndex, dir string, opts ...re
 	return written, nil
 }
 
-// sbomArtifact is an OCI 1.1 artifact manifest carrying the SBOM, with subject the image it
-// describes (the OCI "empty" config, artifactType application/spdx+json).
-func sbomArtifact(sbom []byte, subject v1.Descriptor) (v1.Image, error) {
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.MediaType("application/vnd.oci.empty.v1+json"))
-	img, err := mutate.Append(img, mutate.Addendum{Layer: static.NewLayer(sbom, SBOMMediaType),
-		Annotations: map[string]string{"org.opencontainers.image.title": sbomFile(*subject.Platform)}})
-	if err != nil {
-		return nil, err
+// emptyConfigMediaType is the OCI 1.1 "empty" descriptor's media type (content "{}"), the
+// config of artifacts that have none.
+const emptyConfigMediaType = "application/vnd.oci.empty.v1+json"
+
+// rawManifest is a manifest remote.Put writes as is.
+type rawManifest []byte
+
+func (r rawManifest) RawManifest() ([]byte, error) { return r, nil }
+
+func (r rawManifest) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
+
+// pushSBOM writes an OCI 1.1 artifact manifest carrying the SBOM (artifactType
+// application/spdx+json, the empty config) whose subject is the image it describes, by digest
+// into repo, and returns that digest.
+func pushSBOM(repo name.Repository, sbom []byte, subject v1.Descriptor, opts ...remote.Option) (name.Digest, error) {
+	config := static.NewLayer([]byte("{}"), types.MediaType(emptyConfigMediaType))
+	layer := static.NewLayer(sbom, SBOMMediaType)
+	var descs []v1.Descriptor
+	for _, l := range []v1.Layer{config, layer} {
+		if err := remote.WriteLayer(repo, l, opts...); err != nil {
+			return name.Digest{}, err
+		}
+		d, err := partial.Descriptor(l)
+		if err != nil {
+			return name.Digest{}, err
+		}
+		descs = append(descs, *d)
 	}
+	descs[1].Annotations = map[string]string{"org.opencontainers.image.title": sbomFile(*subject.Platform)}
 	subject.Platform, subject.Annotations = nil, nil
-	return mutate.Subject(img, subject).(v1.Image), nil
+	raw, err := json.Marshal(v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: SBOMMediaType,
+		Config: descs[0], Layers: descs[1:], Subject: &subject})
+	if err != nil {
+		return name.Digest{}, err
+	}
+	h, _, err := v1.SHA256(bytes.NewReader(raw))
+	if err != nil {
+		return name.Digest{}, err
+	}
+	ref := repo.Digest(h.String())
+	return ref, remote.Put(ref, rawManifest(raw), opts...)
 }
