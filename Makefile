@@ -146,6 +146,11 @@ image: ## Build the image as an OCI layout and oci-archive in bin/image (PLATFOR
 image-push: ## Push the image built by `make image` to IMAGE (default IMAGE_REPOSITORY:IMAGE_TAG) with its SBOMs as OCI referrers.
 	go run ./hack/image push --out $(IMAGE_DIR) $(or $(IMAGE),$(IMAGE_REPOSITORY):$(IMAGE_TAG))
 
+.PHONY: docker-build
+docker-build: ## With Docker (BuildKit): the same image from the Dockerfile, tagged IMAGE_REPOSITORY:IMAGE_TAG (not needed here: see make image).
+	docker buildx build --platform $(PLATFORMS) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(GIT_COMMIT) \
+		--build-arg BUILD_DATE=$(BUILD_DATE) --sbom=true -t $(IMAGE_REPOSITORY):$(IMAGE_TAG) .
+
 .PHONY: version
 version: ## Print the version, commit and build date that builds link in.
 	@echo "version=$(VERSION) commit=$(GIT_COMMIT) date=$(BUILD_DATE)"
