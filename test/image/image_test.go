@@ -139,7 +139,7 @@ func TestImage(t *testing.T) {
 }
 
 func keys(m map[string]v1.Image) []string {
-	var out []string
+	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
 	}
@@ -373,8 +373,11 @@ func freePort(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return port
 }
 
 // runAgainstControlPlane starts envtest, writes a kubeconfig of the operator's ServiceAccount
@@ -467,10 +470,11 @@ func runAgainstControlPlane(t *testing.T, rootfs string) {
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
-		case <-exited:
+		case err := <-exited:
+			t.Logf("the operator exited: %v", err)
 		case <-time.After(10 * time.Second):
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
+			t.Logf("the operator was killed: %v", <-exited)
 		}
 		_ = logFile.Close()
 		if t.Failed() {
