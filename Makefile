@@ -30,7 +30,9 @@ ifeq ($(VERSION),)
 VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' charts/itops-operator/Chart.yaml)-dev.$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 endif
 VERSION_PKG := github.com/itops-dev/itops-operator/internal/version
-LDFLAGS ?= -s -w -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(GIT_COMMIT) -X $(VERSION_PKG).date=$(BUILD_DATE)
+LDFLAGS ?= -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(GIT_COMMIT) -X $(VERSION_PKG).date=$(BUILD_DATE)
+# The image's binary is static (CGO_ENABLED=0), path-free (-trimpath) and stripped (-s -w), as in the Dockerfile.
+IMAGE_LDFLAGS ?= -s -w $(LDFLAGS)
 
 # Image: `make image` writes an OCI layout without a Docker daemon (hack/image, docs/image.md).
 PLATFORMS ?= linux/$(GOARCH)
@@ -130,14 +132,14 @@ noise-budget: envtest-assets build ## Fault scenarios on the simulated cluster: 
 
 .PHONY: build
 build: generate ## Build bin/itops-operator.
-	go build -trimpath -ldflags "$(LDFLAGS)" -o $(LOCALBIN)/itops-operator ./cmd
+	go build -ldflags "$(LDFLAGS)" -o $(LOCALBIN)/itops-operator ./cmd
 
 .PHONY: image
 image: ## Build the image as an OCI layout and oci-archive in bin/image (PLATFORMS=linux/amd64,linux/arm64 for an index of several), with SBOMs.
 	rm -rf $(IMAGE_DIR)/build
 	for p in $(subst $(comma), ,$(PLATFORMS)); do \
 		os=$${p%%/*}; rest=$${p#*/}; arch=$${rest%%/*}; \
-		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags "$(LDFLAGS)" -o $(IMAGE_DIR)/build/$${os}_$${arch}/itops-operator ./cmd; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags "$(IMAGE_LDFLAGS)" -o $(IMAGE_DIR)/build/$${os}_$${arch}/itops-operator ./cmd; \
 	done
 	go run ./hack/image build --bin-dir $(IMAGE_DIR)/build --out $(IMAGE_DIR) --platforms $(PLATFORMS) --ca-bundle $(CA_BUNDLE) \
 		--version $(VERSION) --revision $(GIT_COMMIT) --created $(BUILD_DATE) --name $(IMAGE_REPOSITORY):$(IMAGE_TAG)
