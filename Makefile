@@ -5,6 +5,7 @@ SHELL := /usr/bin/env bash -o pipefail
 
 K8S_VERSION ?= 1.37.2
 ALERTMANAGER_VERSION ?= 0.35.0
+comma := ,
 GOOS := $(shell go env GOOS)
 GOARCH := $(shell go env GOARCH)
 LOCALBIN ?= $(CURDIR)/bin
@@ -18,6 +19,28 @@ HELM_VERSION ?= v3.22.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+
+# Build identity, linked into the binary (internal/version) and written into the image labels.
+# VERSION is the git tag (v-prefix dropped) or, untagged, the chart's appVersion plus "-dev.<commit>";
+# BUILD_DATE is the commit time (SOURCE_DATE_EPOCH), so that rebuilding a commit is reproducible.
+GIT_COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+BUILD_DATE ?= $(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ)
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null | sed 's/^v//' || true)
+ifeq ($(VERSION),)
+VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' charts/itops-operator/Chart.yaml)-dev.$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+endif
+VERSION_PKG := github.com/itops-dev/itops-operator/internal/version
+LDFLAGS ?= -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(GIT_COMMIT) -X $(VERSION_PKG).date=$(BUILD_DATE)
+# The image's binary is static (CGO_ENABLED=0), path-free (-trimpath) and stripped (-s -w), as in the Dockerfile.
+IMAGE_LDFLAGS ?= -s -w $(LDFLAGS)
+
+# Image: `make image` writes an OCI layout without a Docker daemon (hack/image, docs/image.md).
+PLATFORMS ?= linux/$(GOARCH)
+IMAGE_DIR ?= $(LOCALBIN)/image
+IMAGE_REPOSITORY ?= ghcr.io/itops-dev/itops-operator
+IMAGE_TAG ?= $(VERSION)
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
 # Tests: unit and envtest suites share the race-free default; e2e runs the built binary.
 GO_TEST_FLAGS ?= -count=1
@@ -76,7 +99,7 @@ alertmanager: ## Build Prometheus Alertmanager from source (module proxy) into b
 	@ALERTMANAGER_VERSION=$(ALERTMANAGER_VERSION) hack/alertmanager.sh
 
 .PHONY: test
-test: test-unit test-envtest test-install test-e2e ## All tests: unit, envtest suites, the chart installed for real and the end-to-end suite.
+test: test-unit test-envtest test-image test-install test-e2e ## All tests: unit, envtest suites, the image, the chart installed for real and the end-to-end suite.
 
 .PHONY: test-unit
 test-unit: ## Unit tests of the pure packages (no API server).
@@ -84,7 +107,7 @@ test-unit: ## Unit tests of the pure packages (no API server).
 
 .PHONY: test-envtest
 test-envtest: envtest-assets manifests generate ## Envtest suites (real kube-apiserver and etcd).
-	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -e /controllers/ -e /internal/webhook$$ -e /test/ | grep -v -e /test/e2e -e /test/install)
+	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -e /controllers/ -e /internal/webhook$$ -e /test/ | grep -v -e /test/e2e -e /test/install -e /test/image)
 
 .PHONY: test-install
 test-install: envtest-assets manifests build $(HELM) ## The Helm chart installed, upgraded and uninstalled on the simulated cluster; values schema; kustomize server-side apply.
@@ -93,6 +116,10 @@ test-install: envtest-assets manifests build $(HELM) ## The Helm chart installed
 .PHONY: test-e2e
 test-e2e: envtest-assets alertmanager build ## End-to-end suite: the built binary against the simulated cluster.
 	ITOPS_OPERATOR_BINARY=$(LOCALBIN)/itops-operator ITOPS_ALERTMANAGER_BINARY=$(LOCALBIN)/alertmanager/$(ALERTMANAGER_VERSION)-$(shell go env GOOS)-$(shell go env GOARCH)/alertmanager go test $(GO_TEST_FLAGS) -timeout 20m ./test/e2e/... -ginkgo.v
+
+.PHONY: test-image
+test-image: envtest-assets image ## The image: config, contents and SBOM checked, its entrypoint run as 65532 against a local control plane.
+	ITOPS_IMAGE_DIR=$(IMAGE_DIR) go test $(GO_TEST_FLAGS) -timeout 5m ./test/image/...
 
 .PHONY: bench
 bench: ## Benchmarks of the pure packages.
@@ -114,7 +141,30 @@ noise-budget: envtest-assets build ## Fault scenarios on the simulated cluster: 
 
 .PHONY: build
 build: generate ## Build bin/itops-operator.
-	go build -o $(LOCALBIN)/itops-operator ./cmd
+	go build -ldflags "$(LDFLAGS)" -o $(LOCALBIN)/itops-operator ./cmd
+
+.PHONY: image
+image: ## Build the image as an OCI layout and oci-archive in bin/image (PLATFORMS=linux/amd64,linux/arm64 for an index of several), with SBOMs.
+	rm -rf $(IMAGE_DIR)/build
+	for p in $(subst $(comma), ,$(PLATFORMS)); do \
+		os=$${p%%/*}; rest=$${p#*/}; arch=$${rest%%/*}; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags "$(IMAGE_LDFLAGS)" -o $(IMAGE_DIR)/build/$${os}_$${arch}/itops-operator ./cmd; \
+	done
+	go run ./hack/image build --bin-dir $(IMAGE_DIR)/build --out $(IMAGE_DIR) --platforms $(PLATFORMS) --ca-bundle $(CA_BUNDLE) \
+		--version $(VERSION) --revision $(GIT_COMMIT) --created $(BUILD_DATE) --name $(IMAGE_REPOSITORY):$(IMAGE_TAG)
+
+.PHONY: image-push
+image-push: ## Push the image built by `make image` to IMAGE (default IMAGE_REPOSITORY:IMAGE_TAG) with its SBOMs as OCI referrers.
+	go run ./hack/image push --out $(IMAGE_DIR) $(or $(IMAGE),$(IMAGE_REPOSITORY):$(IMAGE_TAG))
+
+.PHONY: docker-build
+docker-build: ## With Docker (BuildKit): the same image from the Dockerfile, tagged IMAGE_REPOSITORY:IMAGE_TAG (not needed here: see make image).
+	docker buildx build --platform $(PLATFORMS) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(GIT_COMMIT) \
+		--build-arg BUILD_DATE=$(BUILD_DATE) --sbom=true -t $(IMAGE_REPOSITORY):$(IMAGE_TAG) .
+
+.PHONY: version
+version: ## Print the version, commit and build date that builds link in.
+	@echo "version=$(VERSION) commit=$(GIT_COMMIT) date=$(BUILD_DATE)"
 
 .PHONY: run
 run: manifests generate ## Run the operator against the current kubeconfig.

@@ -41,6 +41,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
 	"github.com/itops-dev/itops-operator/internal/metrics"
 	"github.com/itops-dev/itops-operator/internal/uninstall"
+	"github.com/itops-dev/itops-operator/internal/version"
 	webhooks "github.com/itops-dev/itops-operator/internal/webhook"
 )
 
@@ -73,6 +74,9 @@ type options struct {
 	// releaseFinalizers runs the one-shot uninstall mode (internal/uninstall) and exits.
 	releaseFinalizers bool
 	operatorPods      string
+	// enableScalingWebhook serves the scaling bounds webhook (vscaling, vscalinghpa); off, the
+	// handler is not registered and the chart leaves those webhooks out.
+	enableScalingWebhook bool
 }
 
 // webhookCertSecret is the Secret in the operator namespace that holds the self-managed
@@ -113,9 +117,16 @@ func main() {
 			"remove the operator's finalizers from every Incident, ChangeRequest, MaintenanceWindow and ServiceLevel, delete the "+
 			"self-managed webhook certificate Secret, and exit.")
 	flag.StringVar(&o.operatorPods, "operator-pod-selector", "", "With --release-finalizers: label selector of the operator's pods in --operator-namespace to wait for.")
+	flag.BoolVar(&o.enableScalingWebhook, "enable-scaling-webhook", true,
+		"Serve the scaling bounds webhook (vscaling.itops.dev, vscalinghpa.itops.dev). Turn it off together with those webhook configurations.")
+	printVersion := flag.Bool("version", false, "Print the version, commit and build date, and exit.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *printVersion {
+		fmt.Println(version.Get())
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	if o.releaseFinalizers {
@@ -188,6 +199,8 @@ func run(o options) error {
 	if err != nil {
 		return fmt.Errorf("loading --config %q: %w", o.configFile, err)
 	}
+	build := version.Get()
+	setupLog.Info("itops-operator", "version", build.Version, "commit", build.Commit, "built", build.Date, "go", build.GoVersion)
 	setupLog.Info("policy loaded", "file", o.configFile, "changePolicies", len(policy.ChangePolicies),
 		"operatorNamespace", o.operatorNamespace, "clusterNamespace", o.clusterNamespace, "resolveAfter", o.resolveAfter)
 
@@ -247,6 +260,7 @@ func run(o options) error {
 	}
 
 	metrics.Register(mgr.GetClient())
+	metrics.RegisterBuildInfo(build.Version, build.Commit, build.GoVersion)
 	lifecyclePolicy := lifecycle.Policy{
 		ResolveAfter:      o.resolveAfter,
 		ReopenWindow:      policy.Incidents.ReopenWindow.Duration,
@@ -402,7 +416,11 @@ func setupChangeWebhooks(ctx context.Context, mgr ctrl.Manager, o options, polic
 	srv := mgr.GetWebhookServer()
 	srv.Register(webhooks.GateValidatePath, &webhook.Admission{Handler: g.ValidatingHandler()})
 	srv.Register(webhooks.GateMutatePath, &webhook.Admission{Handler: g.MutatingHandler()})
-	bounds := &webhooks.ScalingBounds{Reader: mgr.GetCache(), ExemptNamespaces: []string{o.operatorNamespace, o.clusterNamespace}}
-	srv.Register(webhooks.ScalingBoundsPath, &webhook.Admission{Handler: bounds.Handler()})
+	if o.enableScalingWebhook {
+		bounds := &webhooks.ScalingBounds{Reader: mgr.GetCache(), ExemptNamespaces: []string{o.operatorNamespace, o.clusterNamespace}}
+		srv.Register(webhooks.ScalingBoundsPath, &webhook.Admission{Handler: bounds.Handler()})
+	} else {
+		setupLog.Info("the scaling bounds webhook is off (--enable-scaling-webhook=false): ServiceLevel scaling bounds are not enforced at admission, only reported as drift")
+	}
 	return nil
 }

@@ -12,7 +12,14 @@
 #   (internal/gate/gate.go); the handler applies the same rule. vgatepods also lets the kubelet's
 #   mirror pods through (a node's request for a Pod carrying the mirror annotation); vgatestatus
 #   (workloads' status subresources) gets the same selector and conditions;
-# - the scaling bounds webhooks skip the same three namespaces.
+# - the scaling bounds webhooks (vscaling, vscalinghpa) get a namespaceSelector: only namespaces
+#   the administrator labelled itops.dev/scaling-bounds=enforced are checked, never kube-system
+#   and the operator and cluster namespaces, so that Deployment and StatefulSet writes elsewhere
+#   never wait for the operator (issue 15); and matchConditions that send only requests that can
+#   change a replica count: a create, a scale subresource update, or an update whose
+#   spec.replicas (HPA: minReplicas, maxReplicas, scaleTargetRef) differs from the old object's.
+#   An image update, a label change or a rollout restart of a bounded workload is not sent
+#   either. The handler applies the same rules (an unchanged count is allowed).
 # Run by `make manifests` on config/webhook/manifests.yaml.
 set -euo pipefail
 FILE="${1:?usage: webhook-selectors.sh config/webhook/manifests.yaml}"
@@ -46,9 +53,23 @@ awk -v cp="${CONTROL_PLANE}" '
     print "      - itops-system"
     print "      - itops-cluster"
   }
+  /^  name: vscaling\.itops\.dev$/ {
+    print "  matchConditions:"
+    print "  - name: replicas-may-change"
+    print "    expression: \"request.operation != \x27UPDATE\x27 || (has(object.spec) && has(object.spec.replicas) ? object.spec.replicas : -1) != (has(oldObject.spec) && has(oldObject.spec.replicas) ? oldObject.spec.replicas : -1)\""
+  }
+  /^  name: vscalinghpa\.itops\.dev$/ {
+    print "  matchConditions:"
+    print "  - name: bounds-may-change"
+    print "    expression: \"request.operation != \x27UPDATE\x27 || object.spec.maxReplicas != oldObject.spec.maxReplicas || (has(object.spec.minReplicas) ? object.spec.minReplicas : 1) != (has(oldObject.spec.minReplicas) ? oldObject.spec.minReplicas : 1) || object.spec.scaleTargetRef.kind != oldObject.spec.scaleTargetRef.kind || object.spec.scaleTargetRef.name != oldObject.spec.scaleTargetRef.name\""
+  }
   /^  name: vscaling(hpa)?\.itops\.dev$/ {
     print "  namespaceSelector:"
     print "    matchExpressions:"
+    print "    - key: itops.dev/scaling-bounds"
+    print "      operator: In"
+    print "      values:"
+    print "      - enforced"
     print "    - key: kubernetes.io/metadata.name"
     print "      operator: NotIn"
     print "      values:"

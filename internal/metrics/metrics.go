@@ -72,6 +72,7 @@ func (c openIncidents) Collect(ch chan<- prometheus.Metric) {
 		}
 		counts[key{string(inc.Status.Priority), inc.Spec.Reason, string(inc.Spec.Source)}]++
 	}
+	openBaseline(ch, func(priority, source string) bool { return counts[key{priority, "", source}] > 0 })
 	for k, n := range counts {
 		ch <- prometheus.MustNewConstMetric(openDesc, prometheus.GaugeValue, float64(n), k.priority, k.reason, k.source)
 	}

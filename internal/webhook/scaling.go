@@ -24,8 +24,8 @@ const ScalingBoundsPath = "/validate-scaling-bounds"
 // The scaling bounds are a guardrail, not a security gate: failurePolicy Ignore, so an operator
 // outage never blocks scaling; kube-system and the operator and cluster namespaces are excluded
 // by the configurations' namespaceSelector (hack/webhook-selectors.sh).
-// +kubebuilder:webhook:path=/validate-scaling-bounds,mutating=false,failurePolicy=ignore,sideEffects=None,groups=apps,resources=deployments;statefulsets;deployments/scale;statefulsets/scale,verbs=create;update,versions=v1,name=vscaling.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
-// +kubebuilder:webhook:path=/validate-scaling-bounds,mutating=false,failurePolicy=ignore,sideEffects=None,groups=autoscaling,resources=horizontalpodautoscalers,verbs=create;update,versions=v1;v2,name=vscalinghpa.itops.dev,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-scaling-bounds,mutating=false,failurePolicy=ignore,sideEffects=None,groups=apps,resources=deployments;statefulsets;deployments/scale;statefulsets/scale,verbs=create;update,versions=v1,name=vscaling.itops.dev,admissionReviewVersions=v1,timeoutSeconds=2
+// +kubebuilder:webhook:path=/validate-scaling-bounds,mutating=false,failurePolicy=ignore,sideEffects=None,groups=autoscaling,resources=horizontalpodautoscalers,verbs=create;update,versions=v1;v2,name=vscalinghpa.itops.dev,admissionReviewVersions=v1,timeoutSeconds=2
 
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch
 

@@ -15,9 +15,16 @@ import (
 	"github.com/itops-dev/itops-operator/test/testenv"
 )
 
+// boundedNamespace is a namespace the administrator enrolled in the scaling bounds at admission.
+func boundedNamespace() string {
+	GinkgoHelper()
+	return testenv.NewLabeledNamespace(ctx, env.Client, "scale",
+		map[string]string{itopsv1alpha1.LabelScalingBounds: itopsv1alpha1.ScalingBoundsEnforced})
+}
+
 var _ = Describe("The scaling bounds", func() {
 	It("deny replicas and autoscalers outside the bounds of the ServiceLevels, naming them", func() {
-		ns := testenv.NewNamespace(ctx, env.Client, "scale")
+		ns := boundedNamespace()
 		for _, sl := range []*itopsv1alpha1.ServiceLevel{
 			{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns}, Spec: itopsv1alpha1.ServiceLevelSpec{
 				Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
@@ -66,7 +73,7 @@ var _ = Describe("The scaling bounds", func() {
 	})
 
 	It("name both ServiceLevels when their bounds do not intersect", func() {
-		ns := testenv.NewNamespace(ctx, env.Client, "scale")
+		ns := boundedNamespace()
 		for _, sl := range []*itopsv1alpha1.ServiceLevel{
 			{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: ns}, Spec: itopsv1alpha1.ServiceLevelSpec{
 				Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, Scaling: &itopsv1alpha1.ScalingPolicy{MinReplicas: ptr.To[int32](5)}}},
