@@ -30,6 +30,9 @@ type Config struct {
 	Detection DetectionPolicy `json:"detection,omitempty"`
 	// Changes holds change lifecycle settings that do not vary by namespace.
 	Changes ChangeLifecyclePolicy `json:"changes,omitempty"`
+	// Notifications holds the receivers and routes incidents are notified through
+	// (notifications.go).
+	Notifications NotificationPolicy `json:"notifications,omitempty"`
 }
 
 // ChangePolicy is the approval policy for the namespaces its selector matches.
@@ -269,6 +272,7 @@ func (c *Config) applyDefaults() {
 	defaultDuration(&c.Changes.Retention, DefaultChangeRetention)
 	defaultDuration(&c.Changes.RolloutTimeout, DefaultRolloutTimeout)
 	defaultDuration(&c.Changes.RelatedWithin, DefaultRelatedWithin)
+	c.Notifications.applyDefaults()
 }
 
 func defaultDuration(d *metav1.Duration, def time.Duration) {
@@ -316,6 +320,7 @@ func (c *Config) Validate() field.ErrorList {
 	errs = append(errs, nonNegative(field.NewPath("changes", "retention"), c.Changes.Retention)...)
 	errs = append(errs, nonNegative(field.NewPath("changes", "rolloutTimeout"), c.Changes.RolloutTimeout)...)
 	errs = append(errs, nonNegative(field.NewPath("changes", "relatedWithin"), c.Changes.RelatedWithin)...)
+	errs = append(errs, c.Notifications.validate(field.NewPath("notifications"))...)
 	return errs
 }
 
