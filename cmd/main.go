@@ -29,6 +29,7 @@ import (
 	changecontrollers "github.com/itops-dev/itops-operator/controllers/change"
 	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
 	"github.com/itops-dev/itops-operator/controllers/incident"
+	"github.com/itops-dev/itops-operator/controllers/notification"
 	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	maintenancecontrollers "github.com/itops-dev/itops-operator/controllers/maintenance"
 	servicelevelcontrollers "github.com/itops-dev/itops-operator/controllers/servicelevel"
@@ -226,6 +227,12 @@ func run(o options) error {
 		ClusterNamespace: o.clusterNamespace,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the incident controller: %w", err)
+	}
+	if err := (&notification.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), OperatorNamespace: o.operatorNamespace,
+		Policy: &policy.Notifications, Recorder: mgr.GetEventRecorder("itops-notifier"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the notification controller: %w", err)
 	}
 
 	if certManager != nil {

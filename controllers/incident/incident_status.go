@@ -485,3 +485,10 @@ func note(n string) string {
 	}
 	return ": " + n
 }
+
+// AppendTimeline appends e to a bounded timeline the way the incident controller does (the
+// first entry and the latest ones kept, omitted counting the dropped), for other writers of
+// timeline entries (the notification controller), which patch under optimistic locking.
+func AppendTimeline(tl []itopsv1alpha1.TimelineEntry, omitted int32, e itopsv1alpha1.TimelineEntry) ([]itopsv1alpha1.TimelineEntry, int32) {
+	return appendTimeline(tl, omitted, e)
+}
