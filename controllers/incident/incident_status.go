@@ -62,6 +62,9 @@ type extras struct {
 	cause *itopsv1alpha1.Incident
 	// symptoms are the incidents whose causedBy names this one, sorted.
 	symptoms []itopsv1alpha1.IncidentReference
+	// owner is the ownership of the incident's service (ServiceLevel spec.owner, else the
+	// namespace annotations).
+	owner itopsv1alpha1.ServiceOwner
 }
 
 // computeStatus returns the status of an incident with no maintenance window and no SLA.
@@ -128,6 +131,7 @@ var steps = []func(*state){
 	stepSuppression,
 	stepSLA,
 	stepCause,
+	stepOwner,
 	stepReprioritized,
 	stepTimeline,
 	stepReady,
@@ -376,6 +380,14 @@ func stepCause(s *state) {
 			ObservedGeneration: s.inc.Generation, LastTransitionTime: s.t()})
 		s.emit(TransitionUnlinked, "no longer a symptom: its cause is resolved or gone", itopsv1alpha1.ResolvedByOperator)
 	}
+}
+
+// stepOwner copies the runbook and the escalation target of the incident's owner into the
+// status (the team and assignee are spec, set when the operator opens the incident and
+// changed by people since).
+func stepOwner(s *state) {
+	s.st.RunbookURL = s.ex.owner.RunbookURL
+	s.st.Escalation = s.ex.owner.Escalation
 }
 
 // stepReprioritized records a priority change.
