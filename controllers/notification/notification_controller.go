@@ -192,6 +192,7 @@ type result struct {
 // and rate limit. An entry whose receiver is busy or rate-limited is not sent; wait says when
 // to try again.
 func (r *Reconciler) send(ctx context.Context, inc *itopsv1alpha1.Incident, idx []int) ([]result, time.Duration) {
+	r.init()
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
