@@ -141,7 +141,7 @@ type ServiceOwner struct {
 	// runbookURL is the runbook responders start from (http or https).
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^\\s]+$')",message="runbookURL must be an http or https URL"
+	// +kubebuilder:validation:Pattern=`^https?://\S+$`
 	RunbookURL string `json:"runbookURL,omitempty"`
 }
 

@@ -156,6 +156,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	idx, next := notify.Sendable(inc.Status.Notifications, now)
+	if len(idx) > 0 && len(plan.New) == 0 {
+		// The cache may not have caught up with our own last record (Delivered): send only
+		// what the API server still has Pending, or a delivery would go out twice.
+		live := &itopsv1alpha1.Incident{}
+		if err := r.APIReader.Get(ctx, req.NamespacedName, live); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		if live.ResourceVersion != inc.ResourceVersion {
+			inc = live
+			idx, next = notify.Sendable(inc.Status.Notifications, now)
+		}
+	}
 	results, wait := r.send(ctx, inc, idx)
 	if len(results) > 0 {
 		if err := r.record(ctx, req.NamespacedName, results); err != nil {

@@ -238,10 +238,12 @@ type smtpSession struct {
 	to []string
 }
 
-func (b *smtpBackend) NewSession(*smtpserver.Conn) (smtpserver.Session, error) { return &smtpSession{be: b}, nil }
-func (s *smtpSession) Reset()                                                { s.to = nil }
-func (s *smtpSession) Logout() error                                         { return nil }
-func (s *smtpSession) Mail(string, *smtpserver.MailOptions) error            { return nil }
+func (b *smtpBackend) NewSession(*smtpserver.Conn) (smtpserver.Session, error) {
+	return &smtpSession{be: b}, nil
+}
+func (s *smtpSession) Reset()                                     { s.to = nil }
+func (s *smtpSession) Logout() error                              { return nil }
+func (s *smtpSession) Mail(string, *smtpserver.MailOptions) error { return nil }
 func (s *smtpSession) Rcpt(to string, _ *smtpserver.RcptOptions) error {
 	s.to = append(s.to, to)
 	return nil
@@ -539,4 +541,3 @@ func TestFaultFlood(t *testing.T) {
 		t.Fatalf("peak %d messages in a minute exceeds the limit", peak)
 	}
 }
-
