@@ -7,6 +7,7 @@ package notification
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -168,11 +169,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			idx, next = notify.Sendable(inc.Status.Notifications, now)
 		}
 	}
-	results, wait := r.send(ctx, inc, idx)
-	if len(results) > 0 {
-		if err := r.record(ctx, req.NamespacedName, results); err != nil {
-			return ctrl.Result{}, err
-		}
+	results, wait, err := r.send(ctx, inc, idx, func(res []result) error { return r.record(ctx, req.NamespacedName, res) })
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	// The next boundary: a repeat falling due, a backoff ending, a rate limit or a busy slot.
 	after := time.Duration(0)
@@ -201,16 +200,35 @@ type result struct {
 }
 
 // send sends the entries at idx, one goroutine each, each within its receiver's timeout, slot
-// and rate limit. An entry whose receiver is busy or rate-limited is not sent; wait says when
-// to try again.
-func (r *Reconciler) send(ctx context.Context, inc *itopsv1alpha1.Incident, idx []int) ([]result, time.Duration) {
+// and rate limit, and hands each outcome to persist as soon as it is known (one at a time), so
+// that a slow receiver does not hold back the record of a fast one: a crash then resends only
+// the deliveries that were really unrecorded. An entry whose receiver is busy or rate-limited
+// is not sent; wait says when to try again. persist may be nil (tests of the send path).
+func (r *Reconciler) send(ctx context.Context, inc *itopsv1alpha1.Incident, idx []int, persist func([]result) error) ([]result, time.Duration, error) {
 	r.init()
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		out  []result
-		wait time.Duration
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		out       []result
+		wait      time.Duration
+		errs      []error
+		persistMu sync.Mutex
 	)
+	keep := func(res result) {
+		if persist != nil {
+			persistMu.Lock()
+			err := persist([]result{res})
+			persistMu.Unlock()
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}
+		mu.Lock()
+		out = append(out, res)
+		mu.Unlock()
+	}
 	later := func(d time.Duration) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -224,7 +242,7 @@ func (r *Reconciler) send(ctx context.Context, inc *itopsv1alpha1.Incident, idx 
 		if l == nil || l.sender == nil {
 			n.State, n.LastError, n.At = itopsv1alpha1.NotificationFailed, "receiver "+n.Receiver+" is no longer in the policy", metav1.NewTime(r.now())
 			n.NextAttemptAt = nil
-			out = append(out, result{n: n})
+			keep(result{n: n})
 			continue
 		}
 		select {
@@ -251,14 +269,11 @@ func (r *Reconciler) send(ctx context.Context, inc *itopsv1alpha1.Incident, idx 
 			if err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 				err = fmt.Errorf("no answer within %s: %w", l.receiver.Timeout.Duration, err)
 			}
-			settled := settle(n, err, l.receiver.MaxAttempts, r.now(), r.Jitter())
-			mu.Lock()
-			out = append(out, result{n: settled, err: err})
-			mu.Unlock()
+			keep(result{n: settle(n, err, l.receiver.MaxAttempts, r.now(), r.Jitter()), err: err})
 		}()
 	}
 	wg.Wait()
-	return out, wait
+	return out, wait, errors.Join(errs...)
 }
 
 // settle returns entry n after one attempt that ended with err: Delivered; Failed when err is

@@ -375,7 +375,7 @@ func TestFault500ThenRecovery(t *testing.T) {
 			clk.SetTime(next)
 			continue
 		}
-		res, _ := r.send(context.Background(), inc, idx)
+		res, _, _ := r.send(context.Background(), inc, idx, nil)
 		apply(inc, res)
 	}
 	n := inc.Status.Notifications[0]
@@ -424,7 +424,7 @@ func TestFaultHangingReceiver(t *testing.T) {
 	pending(inc, "hang", "ok")
 	idx, _ := notify.Sendable(inc.Status.Notifications, clk.Now())
 	start := time.Now()
-	res, _ := r.send(context.Background(), inc, idx)
+	res, _, _ := r.send(context.Background(), inc, idx, nil)
 	took := time.Since(start)
 	apply(inc, res)
 	byReceiver := map[string]itopsv1alpha1.Notification{}
@@ -447,7 +447,7 @@ func TestFaultHangingReceiver(t *testing.T) {
 	pending(other, "hang", "ok")
 	r.lanes["hang"].slots <- struct{}{} // a send in flight
 	idx, _ = notify.Sendable(other.Status.Notifications, clk.Now())
-	res, wait := r.send(context.Background(), other, idx)
+	res, wait, _ := r.send(context.Background(), other, idx, nil)
 	<-r.lanes["hang"].slots
 	if len(res) != 1 || res[0].n.Receiver != "ok" || res[0].n.State != itopsv1alpha1.NotificationDelivered || wait != retryBusy {
 		t.Fatalf("results %+v, wait %v", res, wait)
@@ -500,7 +500,7 @@ func TestFaultFlood(t *testing.T) {
 			clk.SetTime(due[k])
 		}
 		idx, next := notify.Sendable(incs[k].Status.Notifications, clk.Now())
-		res, wait := r.send(context.Background(), incs[k], idx)
+		res, wait, _ := r.send(context.Background(), incs[k], idx, nil)
 		apply(incs[k], res)
 		switch {
 		case wait > 0:
