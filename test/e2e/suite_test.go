@@ -59,7 +59,7 @@ var _ = BeforeSuite(func() {
 	k8s = local.Client
 	// Short lifecycle timings so that specs see detection and auto-resolution within seconds.
 	policy := filepath.Join(dir, "policy.yaml")
-	Expect(os.WriteFile(policy, []byte("detection: {nodeNotReadyGracePeriod: 1s, workloadGracePeriod: 10s}\n"), 0o600)).To(Succeed())
+	Expect(os.WriteFile(policy, []byte("detection: {nodeNotReadyGracePeriod: 1s, workloadGracePeriod: 10s}\n"+notificationsPolicy()), 0o600)).To(Succeed())
 	operatorArgs = []string{"--resolve-after=3s", "--cluster-namespace=" + clusterNamespace, "--config=" + policy}
 	operator, err = local.StartOperator(ctx, operatorBinary(), operatorArgs...)
 	Expect(err).NotTo(HaveOccurred())
