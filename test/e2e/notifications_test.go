@@ -280,7 +280,12 @@ var _ = Describe("Notifications", func() {
 
 		By("PagerDuty holding the trigger: the operator has sent it, not yet recorded it")
 		Eventually(held).WithTimeout(90 * time.Second).Should(BeClosed())
-		inc := crashIncident(ns)(Default)
+		var inc *itopsv1alpha1.Incident
+		Eventually(func(g Gomega) {
+			// Slack answered at once: its record is written while PagerDuty still holds.
+			inc = crashIncident(ns)(g)
+			g.Expect(notificationOf(inc, "slack", "Opened")).To(HaveField("State", itopsv1alpha1.NotificationDelivered))
+		}).WithTimeout(10 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
 		Expect(notificationOf(inc, "pagerduty", "Opened")).To(HaveField("State", itopsv1alpha1.NotificationPending))
 
 		By("kill -9")
