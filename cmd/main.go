@@ -234,6 +234,11 @@ func run(o options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the notification controller: %w", err)
 	}
+	if err := (&notification.ChangeReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), OperatorNamespace: o.operatorNamespace, Policy: &policy.Notifications,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the PagerDuty change events: %w", err)
+	}
 
 	if certManager != nil {
 		if err := mgr.Add(certManager); err != nil { // renews before expiry
