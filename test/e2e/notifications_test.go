@@ -241,7 +241,7 @@ var _ = Describe("Notifications", func() {
 			WithTimeout(2 * time.Minute).Should(Equal([]string{"trigger", "acknowledge", "resolve"}))
 		Eventually(func() []string { return standInSlack.about(ns) }).WithTimeout(30 * time.Second).Should(HaveLen(3))
 		Consistently(func() []string { return standInPagerDuty.actions(inc.Spec.Fingerprint) }).
-			WithTimeout(3 * time.Second).Should(HaveLen(3), "nothing twice")
+			WithTimeout(3*time.Second).Should(HaveLen(3), "nothing twice")
 		Expect(standInPagerDuty.problems).To(BeEmpty())
 	})
 
