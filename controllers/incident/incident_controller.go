@@ -164,7 +164,7 @@ func (r *Reconciler) extras(ctx context.Context, inc *itopsv1alpha1.Incident, no
 		}
 	}
 	ns := &corev1.Namespace{}
-	if err := r.Get(ctx, client.ObjectKey{Name: inc.Namespace}, ns); client.IgnoreNotFound(err) != nil {
+	if err := r.Get(ctx, client.ObjectKey{Name: inc.Namespace}, ns); err != nil && !apierrors.IsNotFound(err) {
 		return ex, err
 	}
 	ex.owner = notify.OwnerOf(slOwner, ns.Annotations)

@@ -142,7 +142,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	now := r.now()
 	ns := &corev1.Namespace{}
-	if err := r.Get(ctx, client.ObjectKey{Name: inc.Namespace}, ns); client.IgnoreNotFound(err) != nil {
+	if err := r.Get(ctx, client.ObjectKey{Name: inc.Namespace}, ns); err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, err
 	}
 	plan := notify.Due(inc, notify.Route(r.Policy, inc, ns.Labels), inc.Status.Notifications, now)

@@ -51,9 +51,9 @@ func testIncident() *itopsv1alpha1.Incident {
 	}
 }
 
-func message(inc *itopsv1alpha1.Incident, transition string, seq int32) notify.Message {
-	return notify.NewMessage(inc, itopsv1alpha1.Notification{Receiver: "r", Transition: transition, Sequence: seq,
-		Key: notify.Key(string(inc.UID), "r", transition, seq), State: itopsv1alpha1.NotificationPending, At: metav1.NewTime(t0)})
+func message(inc *itopsv1alpha1.Incident, transition string) notify.Message {
+	return notify.NewMessage(inc, itopsv1alpha1.Notification{Receiver: "r", Transition: transition,
+		Key: notify.Key(string(inc.UID), "r", transition, 0), State: itopsv1alpha1.NotificationPending, At: metav1.NewTime(t0)})
 }
 
 // TestWebhookSignedDelivery: a receiver verifying the HMAC the way docs/notifications.md says.
@@ -71,7 +71,7 @@ func TestWebhookSignedDelivery(t *testing.T) {
 	defer srv.Close()
 	s := NewSender(config.Receiver{Name: "hook", Webhook: &config.WebhookReceiver{URL: srv.URL, SecretRef: &config.SecretKeyRef{Name: "hook", Key: "key"}}},
 		secrets(map[string]string{"hook/key": string(key)}), srv.Client(), time.Now)
-	m := message(testIncident(), itopsv1alpha1.NotifyOpened, 0)
+	m := message(testIncident(), itopsv1alpha1.NotifyOpened)
 	if err := s.Send(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestWebhookErrors(t *testing.T) {
 	for code, permanent := range map[int]bool{400: true, 404: true, 408: false, 429: false, 500: false, 503: false} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(code) }))
 		s := NewSender(config.Receiver{Webhook: &config.WebhookReceiver{URL: srv.URL}}, secrets(nil), srv.Client(), time.Now)
-		err := s.Send(context.Background(), message(testIncident(), "Opened", 0))
+		err := s.Send(context.Background(), message(testIncident(), "Opened"))
 		srv.Close()
 		if err == nil || IsPermanent(err) != permanent {
 			t.Errorf("HTTP %d: err %v, permanent %v, want permanent %v", code, err, IsPermanent(err), permanent)
@@ -165,7 +165,7 @@ func TestPagerDutyEventsV2(t *testing.T) {
 		secrets(map[string]string{"pd/routingKey": "R0UTINGKEY\n"}), srv.Client(), time.Now)
 	inc := testIncident()
 	for _, tr := range []string{"Opened", "Acknowledged", "Resolved"} {
-		if err := s.Send(context.Background(), message(inc, tr, 0)); err != nil {
+		if err := s.Send(context.Background(), message(inc, tr)); err != nil {
 			t.Fatalf("%s: %v", tr, err)
 		}
 	}
@@ -186,7 +186,7 @@ func TestPagerDutyEventsV2(t *testing.T) {
 	// A wrong routing key is refused by PagerDuty: permanent, not retried.
 	bad := NewSender(config.Receiver{PagerDuty: &config.PagerDutyReceiver{URL: srv.URL, RoutingKeySecretRef: config.SecretKeyRef{Name: "pd", Key: "k"}}},
 		secrets(map[string]string{"pd/k": "wrong"}), srv.Client(), time.Now)
-	if err := bad.Send(context.Background(), message(inc, "Opened", 0)); !IsPermanent(err) {
+	if err := bad.Send(context.Background(), message(inc, "Opened")); !IsPermanent(err) {
 		t.Fatalf("refused event: %v", err)
 	}
 }
@@ -206,7 +206,7 @@ func TestSlackBlockKit(t *testing.T) {
 	defer srv.Close()
 	s := NewSender(config.Receiver{Slack: &config.SlackReceiver{WebhookURLSecretRef: config.SecretKeyRef{Name: "slack", Key: "url"}}},
 		secrets(map[string]string{"slack/url": srv.URL + "/services/T000/B000/XXXX"}), srv.Client(), time.Now)
-	if err := s.Send(context.Background(), message(testIncident(), "Opened", 0)); err != nil {
+	if err := s.Send(context.Background(), message(testIncident(), "Opened")); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"[P1] Opened", "checkout", "container app keeps crashing", "2026-12-01T10:00:00Z",
@@ -220,7 +220,7 @@ func TestSlackBlockKit(t *testing.T) {
 	}
 	// The webhook URL is the credential: it never reaches an error (and so never a status).
 	srv.Close()
-	err := s.Send(context.Background(), message(testIncident(), "Opened", 0))
+	err := s.Send(context.Background(), message(testIncident(), "Opened"))
 	if err == nil || strings.Contains(err.Error(), "XXXX") {
 		t.Fatalf("error %v leaks the webhook URL", err)
 	}
@@ -281,7 +281,7 @@ func TestEmailThreadsPerIncident(t *testing.T) {
 		To: []string{"oncall@example.com", "otrs@example.com"}}}, secrets(nil), nil, time.Now)
 	inc := testIncident()
 	for _, tr := range []string{"Opened", "Acknowledged", "Resolved"} {
-		if err := s.Send(context.Background(), message(inc, tr, 0)); err != nil {
+		if err := s.Send(context.Background(), message(inc, tr)); err != nil {
 			t.Fatalf("%s: %v", tr, err)
 		}
 	}
@@ -306,7 +306,7 @@ func TestEmailThreadsPerIncident(t *testing.T) {
 	}
 	// A resend (crash between send and record) carries the same Message-ID: receivers that
 	// deduplicate by it see one message.
-	if MessageID(message(inc, "Resolved", 0)) != be.msgs[2].Header.Get("Message-ID") {
+	if MessageID(message(inc, "Resolved")) != be.msgs[2].Header.Get("Message-ID") {
 		t.Error("Message-ID not stable across resends")
 	}
 }
@@ -339,7 +339,7 @@ func reconcilerFor(receivers []config.Receiver, clk *clocktesting.FakeClock) *Re
 }
 
 func pending(inc *itopsv1alpha1.Incident, receivers ...string) {
-	var w []notify.Want
+	w := make([]notify.Want, 0, len(receivers))
 	for _, r := range receivers {
 		w = append(w, notify.Want{Receiver: r, Transition: itopsv1alpha1.NotifyOpened})
 	}

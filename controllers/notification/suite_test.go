@@ -198,7 +198,7 @@ var _ = Describe("Notification controller", func() {
 })
 
 func timelineTypes(inc *itopsv1alpha1.Incident) []string {
-	var out []string
+	out := make([]string, 0, len(inc.Status.Timeline))
 	for _, e := range inc.Status.Timeline {
 		out = append(out, e.Type)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -138,7 +139,8 @@ func (d *demo) setOrdersCrashing(ctx context.Context, ns string, crashing bool) 
 	return d.c.Client.Patch(ctx, deploy, patch)
 }
 
-func (d *demo) received(ctx context.Context, s *receiverStandIn, ns string, n int) error {
+func (d *demo) received(ctx context.Context, s *receiverStandIn, n int) error {
+	const ns = "orders"
 	return d.waitFor(ctx, fmt.Sprintf("%s to receive %d message(s)", s.name, n), 2*time.Minute, func(context.Context) (bool, error) {
 		return len(s.about(ns)) >= n, nil
 	})
@@ -163,7 +165,7 @@ func notificationsStory(ctx context.Context, d *demo) error {
 	for name, data := range map[string]map[string][]byte{
 		"orders-pagerduty": {"routingKey": []byte("demo-routing-key")}, "orders-slack": {"url": []byte(slackURL)},
 	} {
-		if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "itops-system"}, Data: data}); client.IgnoreAlreadyExists(err) != nil {
+		if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "itops-system"}, Data: data}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return err
 		}
 	}
@@ -176,10 +178,10 @@ func notificationsStory(ctx context.Context, d *demo) error {
 	if err := d.setOrdersCrashing(ctx, ns, true); err != nil {
 		return err
 	}
-	if err := d.received(ctx, pagerDuty, ns, 1); err != nil {
+	if err := d.received(ctx, pagerDuty, 1); err != nil {
 		return err
 	}
-	if err := d.received(ctx, slackHook, ns, 1); err != nil {
+	if err := d.received(ctx, slackHook, 1); err != nil {
 		return err
 	}
 	d.showReceived(ns)
@@ -202,17 +204,17 @@ func notificationsStory(ctx context.Context, d *demo) error {
 	}); err != nil {
 		return err
 	}
-	if err := d.received(ctx, pagerDuty, ns, 2); err != nil {
+	if err := d.received(ctx, pagerDuty, 2); err != nil {
 		return err
 	}
 	d.n.say("\nThe rollback works: the crash stops and the incident resolves itself after 10s of health.")
 	if err := d.setOrdersCrashing(ctx, ns, false); err != nil {
 		return err
 	}
-	if err := d.received(ctx, pagerDuty, ns, 3); err != nil {
+	if err := d.received(ctx, pagerDuty, 3); err != nil {
 		return err
 	}
-	if err := d.received(ctx, slackHook, ns, 3); err != nil {
+	if err := d.received(ctx, slackHook, 3); err != nil {
 		return err
 	}
 	d.showReceived(ns)

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,7 @@ func incidentWith(mut ...func(*itopsv1alpha1.Incident)) *itopsv1alpha1.Incident 
 }
 
 func names(ts []Target) []string {
-	var out []string
+	out := make([]string, 0, len(ts))
 	for _, t := range ts {
 		out = append(out, t.Receiver+"/"+t.Repeat.String())
 	}
@@ -101,9 +102,9 @@ func delivered(receiver, transition string, seq int32, at time.Time) itopsv1alph
 }
 
 func wants(p Plan) []string {
-	var out []string
+	out := make([]string, 0, len(p.New))
 	for _, w := range p.New {
-		out = append(out, w.Receiver+":"+w.Transition+"#"+string(rune('0'+w.Sequence)))
+		out = append(out, w.Receiver+":"+w.Transition+"#"+strconv.Itoa(int(w.Sequence)))
 	}
 	return out
 }
@@ -114,7 +115,8 @@ func cond(typ string) metav1.Condition {
 
 func TestDue(t *testing.T) {
 	routing := Routing{Targets: []Target{{Receiver: "pd", Repeat: 30 * time.Minute}, {Receiver: "slack"}}, Escalation: []string{"leads"}}
-	opened := []itopsv1alpha1.Notification{delivered("pd", "Opened", 0, t0), delivered("slack", "Opened", 0, t0)}
+	opened := make([]itopsv1alpha1.Notification, 0, 3)
+	opened = append(opened, delivered("pd", "Opened", 0, t0), delivered("slack", "Opened", 0, t0))
 	cases := []struct {
 		name     string
 		inc      *itopsv1alpha1.Incident

@@ -193,9 +193,10 @@ func notifiedNamespace() string {
 	return ns
 }
 
-func notificationOf(inc *itopsv1alpha1.Incident, receiver, transition string) *itopsv1alpha1.Notification {
+// openedFor is the Opened delivery to receiver recorded on the incident, or nil.
+func openedFor(inc *itopsv1alpha1.Incident, receiver string) *itopsv1alpha1.Notification {
 	for i := range inc.Status.Notifications {
-		if n := &inc.Status.Notifications[i]; n.Receiver == receiver && n.Transition == transition {
+		if n := &inc.Status.Notifications[i]; n.Receiver == receiver && n.Transition == itopsv1alpha1.NotifyOpened {
 			return n
 		}
 	}
@@ -217,7 +218,7 @@ var _ = Describe("Notifications", func() {
 			g.Expect(inc.Spec.Team).To(Equal("shop"), "the namespace's owner team inherits the incident")
 			g.Expect(inc.Status.RunbookURL).To(Equal("https://runbooks.example/api"))
 			for _, r := range []string{"pagerduty", "slack"} {
-				n := notificationOf(inc, r, "Opened")
+				n := openedFor(inc, r)
 				g.Expect(n).NotTo(BeNil(), r)
 				g.Expect(n.State).To(Equal(itopsv1alpha1.NotificationDelivered), r)
 			}
@@ -288,9 +289,9 @@ var _ = Describe("Notifications", func() {
 		Eventually(func(g Gomega) {
 			// Slack answered at once: its record is written while PagerDuty still holds.
 			inc = crashIncident(ns)(g)
-			g.Expect(notificationOf(inc, "slack", "Opened")).To(HaveField("State", itopsv1alpha1.NotificationDelivered))
+			g.Expect(openedFor(inc, "slack")).To(HaveField("State", itopsv1alpha1.NotificationDelivered))
 		}).WithTimeout(10 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
-		Expect(notificationOf(inc, "pagerduty", "Opened")).To(HaveField("State", itopsv1alpha1.NotificationPending))
+		Expect(openedFor(inc, "pagerduty")).To(HaveField("State", itopsv1alpha1.NotificationPending))
 
 		By("kill -9")
 		Expect(syscall.Kill(operator.PID(), syscall.SIGKILL)).To(Succeed())
@@ -304,10 +305,10 @@ var _ = Describe("Notifications", func() {
 		By("the restarted operator resends with the same dedup_key and records it")
 		Eventually(func(g Gomega) {
 			inc = crashIncident(ns)(g)
-			n := notificationOf(inc, "pagerduty", "Opened")
+			n := openedFor(inc, "pagerduty")
 			g.Expect(n).NotTo(BeNil())
 			g.Expect(n.State).To(Equal(itopsv1alpha1.NotificationDelivered))
-			g.Expect(notificationOf(inc, "slack", "Opened")).To(HaveField("State", itopsv1alpha1.NotificationDelivered))
+			g.Expect(openedFor(inc, "slack")).To(HaveField("State", itopsv1alpha1.NotificationDelivered))
 		}).WithTimeout(90 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
 		triggers := standInPagerDuty.actions(inc.Spec.Fingerprint)
 		slack := standInSlack.about(ns)
