@@ -242,7 +242,7 @@ var _ = Describe("Notifications", func() {
 			WithTimeout(2 * time.Minute).Should(Equal([]string{"trigger", "acknowledge", "resolve"}))
 		Eventually(func() []string { return standInSlack.about(ns) }).WithTimeout(30 * time.Second).Should(HaveLen(3))
 		msgs := standInSlack.about(ns)
-		Expect(msgs[0]).To(ContainSubstring("[P1] Opened: "))
+		Expect(msgs[0]).To(ContainSubstring("] Opened: "))
 		Expect(msgs[1]).To(ContainSubstring("Acknowledged by "))
 		Expect(msgs[2]).To(ContainSubstring("Resolved by "))
 		Consistently(func() []string { return standInPagerDuty.actions(inc.Spec.Fingerprint) }).
