@@ -2,6 +2,10 @@ package notification
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -32,7 +36,23 @@ var (
 	ctx    context.Context
 	cancel context.CancelFunc
 	pd     *pagerDutyStandIn
+	// leadsGot records "namespace/name transition" of the deliveries to the escalation
+	// receiver.
+	leadsMu  sync.Mutex
+	leadsGot []string
 )
+
+func leadsFor(ns string) []string {
+	leadsMu.Lock()
+	defer leadsMu.Unlock()
+	var out []string
+	for _, l := range leadsGot {
+		if strings.HasPrefix(l, ns+"/") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
 
 const operatorNamespace = "itops-system"
 
@@ -50,6 +70,14 @@ var _ = BeforeSuite(func() {
 	pd = &pagerDutyStandIn{}
 	srv := httptest.NewServer(pd)
 	DeferCleanup(srv.Close)
+	leads := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p WebhookPayload
+		_ = json.NewDecoder(r.Body).Decode(&p)
+		leadsMu.Lock()
+		leadsGot = append(leadsGot, p.Incident.Namespace+"/"+p.Incident.Name+" "+p.Transition)
+		leadsMu.Unlock()
+	}))
+	DeferCleanup(leads.Close)
 
 	Expect(testenv.EnsureNamespace(ctx, env.Client, operatorNamespace)).To(Succeed())
 	Expect(env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pd", Namespace: operatorNamespace},
@@ -59,6 +87,8 @@ notifications:
   receivers:
   - name: pagerduty
     pagerduty: {routingKeySecretRef: {name: pd, key: routingKey}, url: ` + srv.URL + `}
+  - name: leads
+    webhook: {url: ` + leads.URL + `}
   routes:
   - match: {priorities: [P1], namespaceSelector: {matchLabels: {notify: "yes"}}}
     receivers: [pagerduty]
@@ -154,6 +184,36 @@ var _ = Describe("Notification controller", func() {
 		// The incident controller's own status writes kept the notification record.
 		Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
 		Consistently(func() []string { return eventsFor(key) }).WithTimeout(2 * time.Second).Should(HaveLen(3))
+	})
+
+	It("escalates to the service owner's escalation when the response SLA passes unacknowledged", func() {
+		ns := routedNamespace()
+		respond := metav1.Duration{Duration: 2 * time.Second}
+		Expect(env.Client.Create(ctx, &itopsv1alpha1.ServiceLevel{
+			ObjectMeta: metav1.ObjectMeta{Name: "checkout", Namespace: ns},
+			Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "checkout"}},
+				SLA:   []itopsv1alpha1.SLATarget{{Priority: itopsv1alpha1.PriorityP1, RespondWithin: &respond}},
+				Owner: &itopsv1alpha1.ServiceOwner{Team: "checkout", Escalation: "leads", RunbookURL: "https://runbooks.example/checkout"}},
+		})).To(Succeed())
+		inc := &itopsv1alpha1.Incident{
+			ObjectMeta: metav1.ObjectMeta{Name: "checkout-down", Namespace: ns},
+			Spec:       itopsv1alpha1.IncidentSpec{Title: "checkout down", Impact: "High", Urgency: "High", Service: "checkout"},
+		}
+		Expect(env.Client.Create(ctx, inc)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			g.Expect(inc.Status.RunbookURL).To(Equal("https://runbooks.example/checkout"))
+			g.Expect(inc.Status.Escalation).To(Equal("leads"))
+			// In order per receiver: the escalation, then the breach it was paged for.
+			g.Expect(leadsFor(ns)).To(Equal([]string{ns + "/checkout-down Escalated", ns + "/checkout-down SLABreached"}))
+			g.Expect(eventsFor(ns + "/checkout-down")).To(Equal([]string{"trigger", "trigger"}), "Opened, then SLABreached")
+			var transitions []string
+			for _, n := range inc.Status.Notifications {
+				g.Expect(n.State).To(Equal(itopsv1alpha1.NotificationDelivered))
+				transitions = append(transitions, n.Receiver+":"+n.Transition)
+			}
+			g.Expect(transitions).To(ConsistOf("pagerduty:Opened", "leads:Escalated", "pagerduty:SLABreached", "leads:SLABreached"))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
 	})
 
 	It("pages nobody for an incident a maintenance window suppresses", func() {
