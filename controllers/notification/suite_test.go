@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -206,8 +206,8 @@ var _ = Describe("Notification controller", func() {
 			g.Expect(inc.Status.Escalation).To(Equal("leads"))
 			// In order per receiver: the escalation, then the breach it was paged for.
 			g.Expect(leadsFor(ns)).To(Equal([]string{ns + "/checkout-down Escalated", ns + "/checkout-down SLABreached"}))
-			g.Expect(eventsFor(ns + "/checkout-down")).To(Equal([]string{"trigger", "trigger"}), "Opened, then SLABreached")
-			var transitions []string
+			g.Expect(eventsFor(ns+"/checkout-down")).To(Equal([]string{"trigger", "trigger"}), "Opened, then SLABreached")
+			transitions := make([]string, 0, len(inc.Status.Notifications))
 			for _, n := range inc.Status.Notifications {
 				g.Expect(n.State).To(Equal(itopsv1alpha1.NotificationDelivered))
 				transitions = append(transitions, n.Receiver+":"+n.Transition)
