@@ -32,6 +32,7 @@ import (
 	"github.com/itops-dev/itops-operator/controllers/incident"
 	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	maintenancecontrollers "github.com/itops-dev/itops-operator/controllers/maintenance"
+	"github.com/itops-dev/itops-operator/controllers/notification"
 	servicelevelcontrollers "github.com/itops-dev/itops-operator/controllers/servicelevel"
 	"github.com/itops-dev/itops-operator/controllers/webhookcert"
 	"github.com/itops-dev/itops-operator/internal/audit"
@@ -278,6 +279,17 @@ func run(o options) error {
 		ClusterNamespace: o.clusterNamespace,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the incident controller: %w", err)
+	}
+	if err := (&notification.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), OperatorNamespace: o.operatorNamespace,
+		Policy: &policy.Notifications, Recorder: mgr.GetEventRecorder("itops-notifier"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the notification controller: %w", err)
+	}
+	if err := (&notification.ChangeReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), OperatorNamespace: o.operatorNamespace, Policy: &policy.Notifications,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the PagerDuty change events: %w", err)
 	}
 
 	if certManager != nil {

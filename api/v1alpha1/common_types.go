@@ -37,6 +37,16 @@ const (
 	AnnotationDetectedAt = "itops.dev/detected-at"
 	// AuditFinalizer keeps an incident until its final state is in the audit trail.
 	AuditFinalizer = "itops.dev/audit"
+
+	// AnnotationOwnerTeam on a Namespace names the team that owns the incidents of services
+	// without spec.owner (and of incidents without a service).
+	AnnotationOwnerTeam = "itops.dev/owner-team"
+	// AnnotationRunbookURL on a Namespace is the runbook of its incidents, when their
+	// ServiceLevel names none.
+	AnnotationRunbookURL = "itops.dev/runbook-url"
+	// AnnotationEscalation on a Namespace names the route or receiver its incidents escalate
+	// to, when their ServiceLevel names none.
+	AnnotationEscalation = "itops.dev/escalation"
 )
 
 // Condition types shared by all kinds. They follow kstatus so that Flux health checks,

@@ -294,6 +294,18 @@ type IncidentSpec struct {
 	// +kubebuilder:validation:MaxLength=256
 	Assignee string `json:"assignee,omitempty"`
 
+	// team is the team that owns the incident. The operator sets it (and assignee, to the
+	// team) from the service's spec.owner.team, or the namespace annotation
+	// itops.dev/owner-team, when it opens an incident; people may reassign.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Team string `json:"team,omitempty"`
+
+	// assignment records who last set assignee or team, and when: stamped by the admission
+	// webhook from the authenticated user and the clock, never trusted from the request.
+	// +optional
+	Assignment *Assignment `json:"assignment,omitempty"`
+
 	// acknowledgement is set by a person to acknowledge the incident. `by` and `at` are stamped
 	// by the admission webhook from the authenticated user and the clock.
 	// +optional
@@ -320,6 +332,18 @@ type Acknowledgement struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Note string `json:"note,omitempty"`
+}
+
+// Assignment records who assigned an incident (spec.assignee, spec.team), and when.
+type Assignment struct {
+	// by is the authenticated user who set the assignee or team; stamped by the webhook.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	By string `json:"by,omitempty"`
+
+	// at is when; stamped by the webhook.
+	// +optional
+	At *metav1.Time `json:"at,omitempty"`
 }
 
 // Resolution records who resolved an incident, how and when.
@@ -361,6 +385,82 @@ type TimelineEntry struct {
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`
 }
+
+// NotificationState is where a delivery stands.
+// +kubebuilder:validation:Enum=Pending;Delivered;Failed
+type NotificationState string
+
+// Notification states.
+const (
+	// NotificationPending: recorded before sending; sent (again) until it settles.
+	NotificationPending NotificationState = "Pending"
+	// NotificationDelivered: the receiver accepted the message.
+	NotificationDelivered NotificationState = "Delivered"
+	// NotificationFailed: the receiver refused the message permanently, or every attempt failed.
+	NotificationFailed NotificationState = "Failed"
+)
+
+// Notification transitions: the incident transitions that are sent to receivers.
+const (
+	NotifyOpened       = "Opened"
+	NotifyRepeated     = "Repeated"
+	NotifyEscalated    = "Escalated"
+	NotifySLABreached  = "SLABreached"
+	NotifyAcknowledged = "Acknowledged"
+	NotifyResolved     = "Resolved"
+)
+
+// Notification is the delivery of one incident transition to one receiver.
+type Notification struct {
+	// receiver is the name of the receiver in the administrator policy.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Receiver string `json:"receiver"`
+
+	// transition is what is notified: Opened, Repeated (an unacknowledged incident, again
+	// after the route's repeatInterval), Escalated, SLABreached, Acknowledged, Resolved.
+	// +required
+	// +kubebuilder:validation:Enum=Opened;Repeated;Escalated;SLABreached;Acknowledged;Resolved
+	Transition string `json:"transition"`
+
+	// sequence tells repeated deliveries of one transition apart (0 for the first).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Sequence int32 `json:"sequence,omitempty"`
+
+	// key is the idempotency key of the delivery, derived from the incident's uid, the
+	// receiver, the transition and the sequence; receivers that deduplicate get it (webhook
+	// header X-Itops-Delivery, e-mail Message-ID).
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	Key string `json:"key"`
+
+	// state is Pending, Delivered or Failed.
+	// +required
+	State NotificationState `json:"state"`
+
+	// attempts counts the sends started.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Attempts int32 `json:"attempts,omitempty"`
+
+	// lastError is the last failure, for a person (never a credential).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	LastError string `json:"lastError,omitempty"`
+
+	// at is when the state was last set.
+	// +required
+	At metav1.Time `json:"at"`
+
+	// nextAttemptAt is when a Pending delivery is tried again (backoff with jitter).
+	// +optional
+	NextAttemptAt *metav1.Time `json:"nextAttemptAt,omitempty"`
+}
+
+// MaxNotifications bounds status.notifications.
+const MaxNotifications = 50
 
 // MaxTimelineEntries bounds status.timeline; the first and the latest entries are kept.
 const MaxTimelineEntries = 50
@@ -469,6 +569,28 @@ type IncidentStatus struct {
 	// observedGeneration is the generation of the spec that the status reflects.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// runbookURL is the runbook of the incident's service (its ServiceLevel's
+	// spec.owner.runbookURL, else the namespace annotation itops.dev/runbook-url).
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	RunbookURL string `json:"runbookURL,omitempty"`
+
+	// escalation is the route or receiver the incident escalates to when its response SLA
+	// deadline passes unacknowledged (from the ServiceLevel's spec.owner.escalation, else the
+	// namespace annotation itops.dev/escalation).
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Escalation string `json:"escalation,omitempty"`
+
+	// notifications records the deliveries of the incident's transitions to the receivers of
+	// the administrator policy, one entry per (receiver, transition, sequence), written only by
+	// the notification controller: Pending before a message is sent, Delivered or Failed after.
+	// Bounded: the oldest settled entries are dropped first.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=50
+	Notifications []Notification `json:"notifications,omitempty"`
 
 	// conditions: Ready, Reconciling, Stalled, ProblemPresent, Suppressed, ResponseSLABreached,
 	// ResolutionSLABreached, AutoResolved, Symptom.

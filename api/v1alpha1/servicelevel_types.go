@@ -111,6 +111,38 @@ type ServiceLevelSpec struct {
 	// scaling bounds the replicas of the service's workloads and scales out on SLO burn.
 	// +optional
 	Scaling *ScalingPolicy `json:"scaling,omitempty"`
+
+	// owner names the team that owns the service, where its incidents escalate and the
+	// runbook its responders start from. The service's incidents inherit the team (as
+	// spec.team and spec.assignee) and the runbook (status.runbookURL). Without it, the
+	// namespace annotations itops.dev/owner-team, itops.dev/escalation and
+	// itops.dev/runbook-url apply.
+	// +optional
+	Owner *ServiceOwner `json:"owner,omitempty"`
+}
+
+// ServiceOwner is who owns a service and how its incidents reach them.
+type ServiceOwner struct {
+	// team is the owning team's name, as the notification routes of the administrator policy
+	// match it (match.teams).
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$`
+	Team string `json:"team,omitempty"`
+
+	// escalation names the route (by its name) or the receiver of the administrator policy
+	// that is notified when an incident of the service is not acknowledged by its response
+	// SLA deadline (transition Escalated).
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$`
+	Escalation string `json:"escalation,omitempty"`
+
+	// runbookURL is the runbook responders start from (http or https).
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://\S+$`
+	RunbookURL string `json:"runbookURL,omitempty"`
 }
 
 // Objectives is a service level objective.

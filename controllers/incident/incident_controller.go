@@ -29,6 +29,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
 	"github.com/itops-dev/itops-operator/internal/metrics"
+	"github.com/itops-dev/itops-operator/internal/notify"
 	"github.com/itops-dev/itops-operator/internal/readaccess"
 )
 
@@ -152,14 +153,21 @@ func (r *Reconciler) extras(ctx context.Context, inc *itopsv1alpha1.Incident, no
 		return ex, err
 	}
 	ex.suppression = s
+	var slOwner *itopsv1alpha1.ServiceOwner
 	if inc.Spec.Service != "" {
 		sl := &itopsv1alpha1.ServiceLevel{}
 		if err := r.Get(ctx, client.ObjectKey{Namespace: inc.Namespace, Name: inc.Spec.Service}, sl); client.IgnoreNotFound(err) != nil {
 			return ex, err
 		} else if err == nil {
 			ex.slaTargets = sl.Spec.SLA
+			slOwner = sl.Spec.Owner
 		}
 	}
+	ns := &corev1.Namespace{}
+	if err := r.Get(ctx, client.ObjectKey{Name: inc.Namespace}, ns); err != nil && !apierrors.IsNotFound(err) {
+		return ex, err
+	}
+	ex.owner = notify.OwnerOf(slOwner, ns.Annotations)
 	if c := inc.Status.CausedBy; c != nil && c.Kind == "Incident" {
 		cause := &itopsv1alpha1.Incident{}
 		if err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Name}, cause); client.IgnoreNotFound(err) != nil {

@@ -62,6 +62,9 @@ type extras struct {
 	cause *itopsv1alpha1.Incident
 	// symptoms are the incidents whose causedBy names this one, sorted.
 	symptoms []itopsv1alpha1.IncidentReference
+	// owner is the ownership of the incident's service (ServiceLevel spec.owner, else the
+	// namespace annotations).
+	owner itopsv1alpha1.ServiceOwner
 }
 
 // computeStatus returns the status of an incident with no maintenance window and no SLA.
@@ -128,6 +131,7 @@ var steps = []func(*state){
 	stepSuppression,
 	stepSLA,
 	stepCause,
+	stepOwner,
 	stepReprioritized,
 	stepTimeline,
 	stepReady,
@@ -378,6 +382,14 @@ func stepCause(s *state) {
 	}
 }
 
+// stepOwner copies the runbook and the escalation target of the incident's owner into the
+// status (the team and assignee are spec, set when the operator opens the incident and
+// changed by people since).
+func stepOwner(s *state) {
+	s.st.RunbookURL = s.ex.owner.RunbookURL
+	s.st.Escalation = s.ex.owner.Escalation
+}
+
 // stepReprioritized records a priority change.
 func stepReprioritized(s *state) {
 	old, cur := s.inc.Status.Priority, s.st.Priority
@@ -484,4 +496,11 @@ func note(n string) string {
 		return ""
 	}
 	return ": " + n
+}
+
+// AppendTimeline appends e to a bounded timeline the way the incident controller does (the
+// first entry and the latest ones kept, omitted counting the dropped), for other writers of
+// timeline entries (the notification controller), which patch under optimistic locking.
+func AppendTimeline(tl []itopsv1alpha1.TimelineEntry, omitted int32, e itopsv1alpha1.TimelineEntry) ([]itopsv1alpha1.TimelineEntry, int32) {
+	return appendTimeline(tl, omitted, e)
 }

@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -42,6 +43,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
 	"github.com/itops-dev/itops-operator/internal/metrics"
+	"github.com/itops-dev/itops-operator/internal/notify"
 	"github.com/itops-dev/itops-operator/internal/priority"
 )
 
@@ -184,6 +186,24 @@ func title(subj health.Subject, reason string) string {
 	return health.Truncate(fmt.Sprintf("%s %s: %s", subj.Kind, subj.Name, reason), 256)
 }
 
+// ownerTeam is the team owning the incidents of service in namespace ns: the ServiceLevel's
+// spec.owner.team, else the namespace annotation itops.dev/owner-team ("" when neither, or
+// when they cannot be read: ownership never holds up detection).
+func (w *Writer) ownerTeam(ctx context.Context, ns, service string) string {
+	var slOwner *itopsv1alpha1.ServiceOwner
+	if service != "" {
+		sl := &itopsv1alpha1.ServiceLevel{}
+		if err := w.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: service}, sl); err == nil {
+			slOwner = sl.Spec.Owner
+		}
+	}
+	namespace := &corev1.Namespace{}
+	if err := w.Client.Get(ctx, client.ObjectKey{Name: ns}, namespace); err != nil {
+		namespace.Annotations = nil
+	}
+	return notify.OwnerOf(slOwner, namespace.Annotations).Team
+}
+
 // open creates the subject's next incident.
 func (w *Writer) open(ctx context.Context, o Observation, ns, fp string, previous *itopsv1alpha1.Incident, seq int, now time.Time) error {
 	merged := health.MergeSignals(nil, o.Judged, o.Problems, o.Service != "", now)
@@ -253,6 +273,10 @@ func (w *Writer) open(ctx context.Context, o Observation, ns, fp string, previou
 	}
 	if previous != nil {
 		inc.Annotations[itopsv1alpha1.AnnotationPrevious] = previous.Name
+	}
+	if team := w.ownerTeam(ctx, ns, o.Service); team != "" {
+		// The owning team inherits the incident; people may reassign it.
+		inc.Spec.Team, inc.Spec.Assignee = team, team
 	}
 	err := w.Client.Create(ctx, inc)
 	if apierrors.IsNotFound(err) && ns == w.ClusterNamespace {

@@ -31,6 +31,7 @@ var stories = []story{
 	{"Maintenance windows: planned work pages nobody, a freeze stops changes", maintenanceStory},
 	{"Service levels: availability, error budget and burn rate from observed health", serviceLevelsStory},
 	{"Scaling policies: bounds at admission, scale-out when pods are not ready", scalingStory},
+	{"Notifications: a crash pages the owning team once; maintenance pages nobody", notificationsStory},
 }
 
 func main() {
@@ -72,7 +73,7 @@ func run(ctx context.Context) error {
 	binary := filepath.Join(root, "bin", "itops-operator")
 	// Demo timings: problems resolve after 10s of health; nodes and workloads get 5s of grace.
 	policy := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(policy, []byte("detection: {nodeNotReadyGracePeriod: 5s, workloadGracePeriod: 5s}\n"), 0o600); err != nil {
+	if err := os.WriteFile(policy, []byte("detection: {nodeNotReadyGracePeriod: 5s, workloadGracePeriod: 5s}\n"+notificationsPolicy()), 0o600); err != nil {
 		return err
 	}
 	op, err := c.StartOperator(ctx, binary, "--resolve-after=10s", "--config="+policy)

@@ -33,6 +33,9 @@ type Config struct {
 	// Alertmanager configures the endpoint that turns Alertmanager's alerts into incident
 	// signals (alertmanager.go).
 	Alertmanager AlertmanagerPolicy `json:"alertmanager,omitempty"`
+	// Notifications holds the receivers and routes incidents are notified through
+	// (notifications.go).
+	Notifications NotificationPolicy `json:"notifications,omitempty"`
 }
 
 // ChangePolicy is the approval policy for the namespaces its selector matches.
@@ -273,6 +276,7 @@ func (c *Config) applyDefaults() {
 	defaultDuration(&c.Changes.RolloutTimeout, DefaultRolloutTimeout)
 	defaultDuration(&c.Changes.RelatedWithin, DefaultRelatedWithin)
 	c.Alertmanager.applyDefaults()
+	c.Notifications.applyDefaults()
 }
 
 func defaultDuration(d *metav1.Duration, def time.Duration) {
@@ -321,6 +325,7 @@ func (c *Config) Validate() field.ErrorList {
 	errs = append(errs, nonNegative(field.NewPath("changes", "rolloutTimeout"), c.Changes.RolloutTimeout)...)
 	errs = append(errs, nonNegative(field.NewPath("changes", "relatedWithin"), c.Changes.RelatedWithin)...)
 	errs = append(errs, c.Alertmanager.validate(field.NewPath("alertmanager"))...)
+	errs = append(errs, c.Notifications.validate(field.NewPath("notifications"))...)
 	return errs
 }
 

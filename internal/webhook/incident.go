@@ -85,7 +85,21 @@ func (w *IncidentWebhook) Default(ctx context.Context, inc *itopsv1alpha1.Incide
 	now := w.now()
 	inc.Spec.Acknowledgement = StampAcknowledgement(oldAck, inc.Spec.Acknowledgement, user, now)
 	inc.Spec.Resolution = StampResolution(oldRes, inc.Spec.Resolution, user, now)
+	inc.Spec.Assignment = StampAssignment(old, inc, user, now)
 	return nil
+}
+
+// StampAssignment returns the assignment record to store: stamped with user and now when the
+// incident is created with an assignee or team, or when either changes; the recorded one
+// otherwise (never the request's). old is nil for a create.
+func StampAssignment(old, inc *itopsv1alpha1.Incident, user string, now metav1.Time) *itopsv1alpha1.Assignment {
+	if old != nil && old.Spec.Assignee == inc.Spec.Assignee && old.Spec.Team == inc.Spec.Team {
+		return old.Spec.Assignment.DeepCopy()
+	}
+	if inc.Spec.Assignee == "" && inc.Spec.Team == "" && old == nil {
+		return nil
+	}
+	return &itopsv1alpha1.Assignment{By: user, At: &now}
 }
 
 // StampAcknowledgement returns the acknowledgement to store: an unchanged one (same note)
@@ -274,6 +288,13 @@ func ValidateIncidentUpdate(old, inc *itopsv1alpha1.Incident, user string) field
 			errs = append(errs, field.Forbidden(p, fmt.Sprintf("acknowledged by %s; only %s can change or withdraw this acknowledgement", oldAck.By, oldAck.By)))
 		case inc.Spec.Acknowledgement != nil && inc.Spec.Acknowledgement.By != user:
 			errs = append(errs, field.Invalid(p.Child("by"), inc.Spec.Acknowledgement.By, fmt.Sprintf("must be the authenticated user %q: nobody acknowledges in someone else's name", user)))
+		}
+	}
+	if old == nil || old.Spec.Assignee != inc.Spec.Assignee || old.Spec.Team != inc.Spec.Team ||
+		!apiequality.Semantic.DeepEqual(old.Spec.Assignment, inc.Spec.Assignment) {
+		if a := inc.Spec.Assignment; a != nil && a.By != user && (old == nil || !apiequality.Semantic.DeepEqual(old.Spec.Assignment, a)) {
+			errs = append(errs, field.Invalid(spec.Child("assignment", "by"), a.By,
+				fmt.Sprintf("must be the authenticated user %q: nobody assigns in someone else's name", user)))
 		}
 	}
 	if resChanged {

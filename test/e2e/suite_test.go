@@ -61,7 +61,8 @@ var _ = BeforeSuite(func() {
 	policy := filepath.Join(dir, "policy.yaml")
 	Expect(os.WriteFile(policy, []byte("detection: {nodeNotReadyGracePeriod: 1s, workloadGracePeriod: 10s}\n"+
 		// Alertmanager in (alertmanager_test.go creates the token Secret).
-		"alertmanager: {enabled: true, tokenSecretRef: {name: "+alertmanagerTokenSecret+", key: token}}\n"), 0o600)).To(Succeed())
+		"alertmanager: {enabled: true, tokenSecretRef: {name: "+alertmanagerTokenSecret+", key: token}}\n"+
+		notificationsPolicy()), 0o600)).To(Succeed())
 	operatorArgs = []string{"--resolve-after=3s", "--cluster-namespace=" + clusterNamespace, "--config=" + policy}
 	operator, err = local.StartOperator(ctx, operatorBinary(), operatorArgs...)
 	Expect(err).NotTo(HaveOccurred())

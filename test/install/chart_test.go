@@ -175,7 +175,7 @@ func TestDashboardAndAlertsUseRealMetrics(t *testing.T) {
 
 // wave2PolicyKeys are policy keys whose features other changes add; the schema accepts them
 // with loose inner schemas until their types exist in internal/config.
-var wave2PolicyKeys = []string{"notifications", "detectors", "prometheus"}
+var wave2PolicyKeys = []string{"detectors", "prometheus"}
 
 // TestSchemaPolicyMatchesConfig: the schema's policy object has exactly the keys of the
 // operator's config.Config (internal/config), at every level of nested structs, so a key added
