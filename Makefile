@@ -82,8 +82,8 @@ test-envtest: envtest-assets manifests generate ## Envtest suites (real kube-api
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -e /controllers/ -e /internal/webhook$$ -e /test/ | grep -v /test/e2e)
 
 .PHONY: test-e2e
-test-e2e: envtest-assets build ## End-to-end suite: the built binary against the simulated cluster.
-	ITOPS_OPERATOR_BINARY=$(LOCALBIN)/itops-operator go test $(GO_TEST_FLAGS) -timeout 20m ./test/e2e/... -ginkgo.v
+test-e2e: envtest-assets build plugin ## End-to-end suite: the built binaries against the simulated cluster.
+	ITOPS_OPERATOR_BINARY=$(LOCALBIN)/itops-operator ITOPS_PLUGIN_BINARY=$(LOCALBIN)/kubectl-itops go test $(GO_TEST_FLAGS) -timeout 20m ./test/e2e/... -ginkgo.v
 
 .PHONY: bench
 bench: ## Benchmarks of the pure packages.
@@ -107,13 +107,19 @@ noise-budget: envtest-assets build ## Fault scenarios on the simulated cluster: 
 build: generate ## Build bin/itops-operator.
 	go build -o $(LOCALBIN)/itops-operator ./cmd
 
+PLUGIN_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: plugin
+plugin: ## Build the kubectl plugin bin/kubectl-itops (put bin/ on PATH, then: kubectl itops status).
+	go build -ldflags "-X github.com/itops-dev/itops-operator/internal/cli.Version=$(PLUGIN_VERSION)" -o $(LOCALBIN)/kubectl-itops ./cmd/kubectl-itops
+
 .PHONY: run
 run: manifests generate ## Run the operator against the current kubeconfig.
 	go run ./cmd --enable-webhooks=false
 
 .PHONY: demo
-demo: envtest-assets build ## Start a local simulated cluster, run the operator and narrate what it does.
-	go run ./hack/demo
+demo: envtest-assets build plugin ## Start a local simulated cluster, run the operator and narrate what it does (people act with bin/kubectl-itops).
+	ITOPS_PLUGIN_BINARY=$(LOCALBIN)/kubectl-itops go run ./hack/demo
 
 .PHONY: helm-lint
 helm-lint: $(HELM) ## Lint the Helm chart.

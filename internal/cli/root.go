@@ -21,6 +21,9 @@ import (
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 )
 
+// Version is the plugin's version, set at build time (make plugin) with -ldflags -X.
+var Version = "dev"
+
 // Scheme holds the kinds the plugin reads and writes: Kubernetes' own and itops.dev/v1alpha1.
 var Scheme = func() *runtime.Scheme {
 	s := runtime.NewScheme()
@@ -122,6 +125,7 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		Long: `kubectl itops acts on itops-operator's Incidents, ChangeRequests, MaintenanceWindows and
 ServiceLevels as you: the API server's RBAC and the operator's admission webhooks judge every
 action, and the webhooks record who did it and when (you never type your own name).`,
+		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Annotations: map[string]string{
