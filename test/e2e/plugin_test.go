@@ -81,9 +81,21 @@ var _ = Describe("kubectl itops", func() {
 		alice, bob, carol := as("alice@example.com", "system:masters"), as("bob@example.com", "system:masters"), as("carol@example.com", "system:masters")
 
 		By("an incident acknowledged, assigned and resolved, each stamped with the caller")
+		Expect(k8s.Create(ctx, &itopsv1alpha1.ServiceLevel{ObjectMeta: metav1.ObjectMeta{Name: "checkout", Namespace: ns},
+			Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "shop"}},
+				Objectives: &itopsv1alpha1.Objectives{Availability: "99.9"},
+				SLA: []itopsv1alpha1.SLATarget{{Priority: itopsv1alpha1.PriorityP1,
+					RespondWithin: &metav1.Duration{Duration: 15 * time.Minute}, ResolveWithin: &metav1.Duration{Duration: 4 * time.Hour}}}}})).To(Succeed())
 		inc := &itopsv1alpha1.Incident{ObjectMeta: metav1.ObjectMeta{Name: "checkout-errors", Namespace: ns},
-			Spec: itopsv1alpha1.IncidentSpec{Title: "Checkout errors", Impact: itopsv1alpha1.LevelHigh, Urgency: itopsv1alpha1.LevelHigh}}
+			Spec: itopsv1alpha1.IncidentSpec{Title: "Checkout errors", Service: "checkout", Impact: itopsv1alpha1.LevelHigh, Urgency: itopsv1alpha1.LevelHigh}}
 		Expect(k8s.Create(ctx, inc)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			g.Expect(inc.Status.ResponseDueAt).NotTo(BeNil())
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+		out, _ := alice.run("status")
+		Expect(out).To(MatchRegexp(`P1\s+checkout-errors\s+Open\s+\S+\s+in 1[45]m\S*\s+in [34]h\S*\s+-\s+Checkout errors`), "SLA countdowns")
+		Expect(out).To(MatchRegexp(`checkout\s+99.9% / 30d\s+`), "the service level")
 		out, code := bob.run("ack", "checkout-errors", "--note", "looking at the last deploy")
 		Expect(code).To(Equal(0))
 		Expect(out).To(ContainSubstring("incident.itops.dev/checkout-errors acknowledged by bob@example.com at "))
