@@ -38,9 +38,9 @@ func (o *Options) patchIncident(name string, spec map[string]any) (*itopsv1alpha
 func newAckCommand(o *Options) *cobra.Command {
 	var note string
 	cmd := &cobra.Command{
-		Use:   "ack INCIDENT",
-		Short: "Acknowledge an incident (the webhook records you and the time)",
-		Example: `  kubectl itops ack web-crashloopbackoff -n shop --note "looking at the last deploy"`,
+		Use:               "ack INCIDENT",
+		Short:             "Acknowledge an incident (the webhook records you and the time)",
+		Example:           `  kubectl itops ack web-crashloopbackoff -n shop --note "looking at the last deploy"`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeNames(o, &itopsv1alpha1.IncidentList{}),
 	}
