@@ -112,6 +112,8 @@ PLUGIN_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || ec
 .PHONY: plugin
 plugin: ## Build the kubectl plugin bin/kubectl-itops (put bin/ on PATH, then: kubectl itops status).
 	go build -ldflags "-X github.com/itops-dev/itops-operator/internal/cli.Version=$(PLUGIN_VERSION)" -o $(LOCALBIN)/kubectl-itops ./cmd/kubectl-itops
+	printf '#!/usr/bin/env sh\n# kubectl (1.26+) runs this for: kubectl itops <TAB>\nexec kubectl-itops __complete "$$@"\n' > $(LOCALBIN)/kubectl_complete-itops
+	chmod +x $(LOCALBIN)/kubectl_complete-itops
 
 .PHONY: run
 run: manifests generate ## Run the operator against the current kubeconfig.

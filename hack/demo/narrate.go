@@ -88,8 +88,12 @@ func (d *demo) itops(as []string, args ...string) error {
 // itopsDenied runs `kubectl itops args...` expecting a refusal (a no), and shows it; it is an
 // error if the command succeeds.
 func (d *demo) itopsDenied(as []string, args ...string) error {
-	if _, err := d.runItops(as, args...); err == nil {
+	out, err := d.runItops(as, args...)
+	if err == nil {
 		return fmt.Errorf("kubectl itops %s: expected a refusal, but it succeeded", strings.Join(args, " "))
+	}
+	if !strings.Contains(out, "denied") {
+		return fmt.Errorf("kubectl itops %s: expected a refusal by the operator, got: %w: %s", strings.Join(args, " "), err, out)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -65,14 +66,97 @@ func (w Workload) gvk() schema.GroupVersionKind {
 
 func (w Workload) String() string { return strings.ToLower(string(w.Kind)) + "/" + w.Name }
 
-// templatePatch is the dry-run merge patch: a pod template annotation, at the template's path.
-func (w Workload) templatePatch(now time.Time) ([]byte, error) {
+// templatePatch is the dry-run strategic merge patch: a pod template annotation and the images
+// to try (container name -> image; containers are merged by name, init containers where the
+// workload has one of that name), at the template's path.
+func (w Workload) templatePatch(now time.Time, images map[string]string, initContainers map[string]bool) ([]byte, error) {
 	tpl := map[string]any{"metadata": map[string]any{"annotations": map[string]any{AnnotationCanIDeploy: now.UTC().Format(time.RFC3339)}}}
+	if len(images) > 0 {
+		var containers, inits []any
+		for _, name := range sortedKeys(images) {
+			c := map[string]any{"name": name, "image": images[name]}
+			if initContainers[name] {
+				inits = append(inits, c)
+			} else {
+				containers = append(containers, c)
+			}
+		}
+		podSpec := map[string]any{}
+		if len(containers) > 0 {
+			podSpec["containers"] = containers
+		}
+		if len(inits) > 0 {
+			podSpec["initContainers"] = inits
+		}
+		tpl["spec"] = podSpec
+	}
 	spec := map[string]any{"template": tpl}
 	if w.Kind == itopsv1alpha1.TargetCronJob {
 		spec = map[string]any{"jobTemplate": map[string]any{"spec": map[string]any{"template": tpl}}}
 	}
 	return json.Marshal(map[string]any{"spec": spec})
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// ParseImages parses --image NAME=IMAGE values (as kubectl set image takes them).
+func ParseImages(values []string) (map[string]string, error) {
+	images := map[string]string{}
+	for _, v := range values {
+		name, image, ok := strings.Cut(v, "=")
+		if !ok || name == "" || image == "" {
+			return nil, fmt.Errorf("--image %q: want CONTAINER=IMAGE, for example api=registry.example.com/shop/api:1.4.2", v)
+		}
+		images[name] = image
+	}
+	return images, nil
+}
+
+// PinnedImages returns the images the change that would authorise a rollout of w pins
+// (targets[].containers), and its name: of the changes targeting w, the first by name that is
+// Approved or InProgress, else the first Pending one. Empty when none pins content.
+func PinnedImages(w Workload, changes []itopsv1alpha1.ChangeRequest) (map[string]string, string) {
+	var best *itopsv1alpha1.ChangeRequest
+	rank := func(cr *itopsv1alpha1.ChangeRequest) int {
+		switch cr.Status.Phase {
+		case itopsv1alpha1.ChangeApproved, itopsv1alpha1.ChangeInProgress:
+			return 2
+		case itopsv1alpha1.ChangePending, "":
+			return 1
+		}
+		return 0
+	}
+	for i := range changes {
+		cr := &changes[i]
+		if !targets(cr, w) || rank(cr) == 0 {
+			continue
+		}
+		if best == nil || rank(cr) > rank(best) || (rank(cr) == rank(best) && cr.Name < best.Name) {
+			best = cr
+		}
+	}
+	if best == nil {
+		return nil, ""
+	}
+	images := map[string]string{}
+	for _, t := range best.Spec.Targets {
+		if t.Kind == w.Kind && t.Name == w.Name {
+			for _, c := range t.Containers {
+				images[c.Name] = c.Image
+			}
+		}
+	}
+	if len(images) == 0 {
+		return nil, ""
+	}
+	return images, best.Name
 }
 
 // DeployVerdict is can-i-deploy's answer.
@@ -203,6 +287,24 @@ func covers(mw *itopsv1alpha1.MaintenanceWindow, namespace string, workloadLabel
 	return match(mw.Spec.Selector, workloadLabels)
 }
 
+// initContainerNames are the names of the workload's init containers.
+func initContainerNames(obj *unstructured.Unstructured, w Workload) map[string]bool {
+	path := []string{"spec", "template", "spec", "initContainers"}
+	if w.Kind == itopsv1alpha1.TargetCronJob {
+		path = []string{"spec", "jobTemplate", "spec", "template", "spec", "initContainers"}
+	}
+	names := map[string]bool{}
+	list, _, _ := unstructured.NestedSlice(obj.Object, path...)
+	for _, c := range list {
+		if m, ok := c.(map[string]any); ok {
+			if name, ok := m["name"].(string); ok {
+				names[name] = true
+			}
+		}
+	}
+	return names
+}
+
 // WriteVerdict writes can-i-deploy's answer: yes or no, the gate's reason, and the hints.
 func WriteVerdict(out io.Writer, w Workload, namespace string, v DeployVerdict, hints []string, earliest, now time.Time) {
 	if v.Allowed {
@@ -235,18 +337,26 @@ func newCanIDeployCommand(o *Options) *cobra.Command {
 		Use:   "can-i-deploy WORKLOAD",
 		Short: "Would the change gate admit a change to this workload now? If not, why, and when could it",
 		Long: `Asks the change gate itself: sends a server-side dry-run update of the workload's pod
-template (an annotation, never stored) as you, and reads the gate's answer (a dry run is
-admitted with a warning saying what the real request would be denied for). The answer is
-faithful: the same webhook, policy, changes, freezes, budgets and identity as a real rollout.
+template as you (an annotation, and the images to try: --image, else those the change
+targeting the workload pins in targets[].containers, else the current ones; never stored), and
+reads the gate's answer (a dry run is admitted with a warning saying what the real request
+would be denied for). The answer is faithful: the same webhook, policy, changes, freezes,
+budgets and identity as a real rollout.
 Then lists the changes targeting the workload and the freezes covering it, to say what
 would let it through and the earliest time. Exit status: 0 yes, 1 no (like kubectl auth can-i).`,
 		Example: `  kubectl itops can-i-deploy deployment/web -n shop
-  kubectl itops can-i-deploy sts/db -n shop`,
+  kubectl itops can-i-deploy sts/db -n shop --image db=registry.example.com/shop/db:16.4`,
 		Args: cobra.ExactArgs(1),
 	}
+	var imageFlags []string
 	cmd.Flags().StringVar(&clusterNamespace, "cluster-namespace", "itops-cluster", "the operator's cluster namespace, whose windows apply cluster-wide")
+	cmd.Flags().StringArrayVar(&imageFlags, "image", nil, "CONTAINER=IMAGE to try (repeatable); default: the images the change targeting the workload pins, else the current ones")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		w, err := ParseWorkload(args[0])
+		if err != nil {
+			return err
+		}
+		images, err := ParseImages(imageFlags)
 		if err != nil {
 			return err
 		}
@@ -261,26 +371,40 @@ would let it through and the earliest time. Exit status: 0 yes, 1 no (like kubec
 		obj := &unstructured.Unstructured{}
 		obj.SetGroupVersionKind(w.gvk())
 		if err := c.Get(cmdContext(), client.ObjectKey{Namespace: ns, Name: w.Name}, obj); err != nil {
+			if apierrors.IsNotFound(err) {
+				return fmt.Errorf("%s does not exist in namespace %s: can-i-deploy judges changes to existing workloads; "+
+					"try a create with kubectl apply --dry-run=server (the gate answers dry runs with a warning)", w, ns)
+			}
 			return err
+		}
+		var crs itopsv1alpha1.ChangeRequestList
+		if err := c.List(cmdContext(), &crs, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		if len(images) == 0 {
+			var pinnedBy string
+			if images, pinnedBy = PinnedImages(w, crs.Items); pinnedBy != "" {
+				var pairs []string
+				for _, name := range sortedKeys(images) {
+					pairs = append(pairs, name+"="+images[name])
+				}
+				fmt.Fprintf(o.Streams.Out, "trying %s, the content ChangeRequest %s pins\n", strings.Join(pairs, ", "), pinnedBy)
+			}
 		}
 		before := obj.GetAnnotations()
 		workloadLabels := obj.GetLabels()
-		body, err := w.templatePatch(now)
+		body, err := w.templatePatch(now, images, initContainerNames(obj, w))
 		if err != nil {
 			return err
 		}
 		o.warnings.texts = nil
-		if err := c.Patch(cmdContext(), obj, client.RawPatch(types.MergePatchType, body), client.DryRunAll); err != nil {
+		if err := c.Patch(cmdContext(), obj, client.RawPatch(types.StrategicMergePatchType, body), client.DryRunAll); err != nil {
 			return err
 		}
 		v := VerdictFromDryRun(o.warnings.texts, obj.GetAnnotations(), before)
 		var hints []string
 		var earliest time.Time
 		if !v.Allowed {
-			var crs itopsv1alpha1.ChangeRequestList
-			if err := c.List(cmdContext(), &crs, client.InNamespace(ns)); err != nil {
-				return err
-			}
 			var windows []itopsv1alpha1.MaintenanceWindow
 			for _, wns := range []string{ns, clusterNamespace} {
 				var mws itopsv1alpha1.MaintenanceWindowList

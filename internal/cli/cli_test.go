@@ -270,3 +270,52 @@ Response: met   Resolution: in 60m
 		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
 	}
 }
+
+func TestPinnedImages(t *testing.T) {
+	w := Workload{Kind: itopsv1alpha1.TargetDeployment, Name: "api"}
+	change := func(name string, phase itopsv1alpha1.ChangePhase, image string) itopsv1alpha1.ChangeRequest {
+		t := itopsv1alpha1.ChangeTarget{Kind: "Deployment", Name: "api"}
+		if image != "" {
+			t.Containers = []itopsv1alpha1.ContainerPin{{Name: "api", Image: image}}
+		}
+		return itopsv1alpha1.ChangeRequest{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: itopsv1alpha1.ChangeRequestSpec{Targets: []itopsv1alpha1.ChangeTarget{t}}, Status: itopsv1alpha1.ChangeRequestStatus{Phase: phase}}
+	}
+	tests := []struct {
+		name      string
+		changes   []itopsv1alpha1.ChangeRequest
+		wantImage string
+		wantBy    string
+	}{
+		{name: "none"},
+		{name: "a pending change's pin", changes: []itopsv1alpha1.ChangeRequest{change("b", "Pending", "api:2")}, wantImage: "api:2", wantBy: "b"},
+		{name: "an approved change wins over a pending one", changes: []itopsv1alpha1.ChangeRequest{
+			change("a", "Pending", "api:3"), change("b", "Approved", "api:2")}, wantImage: "api:2", wantBy: "b"},
+		{name: "completed changes authorise nothing", changes: []itopsv1alpha1.ChangeRequest{change("a", "Completed", "api:1")}},
+		{name: "an unpinned change", changes: []itopsv1alpha1.ChangeRequest{change("a", "Approved", "")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			images, by := PinnedImages(w, tt.changes)
+			if images["api"] != tt.wantImage || by != tt.wantBy {
+				t.Errorf("got %v by %q, want %q by %q", images, by, tt.wantImage, tt.wantBy)
+			}
+		})
+	}
+}
+
+func TestTemplatePatch(t *testing.T) {
+	w := Workload{Kind: itopsv1alpha1.TargetCronJob, Name: "report"}
+	got, err := w.templatePatch(now, map[string]string{"app": "report:2", "migrate": "report:2"}, map[string]bool{"migrate": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"spec":{"jobTemplate":{"spec":{"template":{"metadata":{"annotations":{"itops.dev/can-i-deploy":"2026-12-01T04:00:00Z"}},` +
+		`"spec":{"containers":[{"image":"report:2","name":"app"}],"initContainers":[{"image":"report:2","name":"migrate"}]}}}}}}`
+	if string(got) != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if _, err := ParseImages([]string{"api"}); err == nil || !strings.Contains(err.Error(), "want CONTAINER=IMAGE") {
+		t.Errorf("ParseImages: got %v", err)
+	}
+}
