@@ -192,8 +192,9 @@ func VerdictFromDryRun(warnings []string, annotations map[string]string, before 
 
 // DeployHints says what would let a change to w through and when, from the changes in its
 // namespace, the freezes (of the namespace and the cluster namespace) and the workload's and
-// namespace's labels, at now: one sentence per change targeting w and per active freeze that
-// covers it, and the earliest time an approved change could pass (zero if unknown).
+// namespace's labels, at now: one sentence per change targeting w (finished ones only when no
+// other targets it) and per active freeze that covers it, and the earliest time an approved
+// change could pass (zero if unknown).
 func DeployHints(w Workload, namespace string, workloadLabels, namespaceLabels map[string]string, clusterNamespace string,
 	changes []itopsv1alpha1.ChangeRequest, windows []itopsv1alpha1.MaintenanceWindow, now time.Time) ([]string, time.Time) {
 	var hints []string
@@ -219,13 +220,18 @@ func DeployHints(w Workload, namespace string, workloadLabels, namespaceLabels m
 			freezeEnd = row.End
 		}
 	}
-	targeting := 0
+	targeting, live := 0, 0
 	approved := false
 	sort.Slice(changes, func(i, j int) bool { return changes[i].Name < changes[j].Name })
 	for i := range changes {
+		if targets(&changes[i], w) && !terminal(changes[i].Status.Phase) {
+			live++
+		}
+	}
+	for i := range changes {
 		cr := &changes[i]
-		if !targets(cr, w) {
-			continue
+		if !targets(cr, w) || (live > 0 && terminal(cr.Status.Phase)) {
+			continue // finished changes matter only when nothing else targets the workload
 		}
 		targeting++
 		summary := orDash(cr.Status.ApprovalSummary)
@@ -257,6 +263,15 @@ func DeployHints(w Workload, namespace string, workloadLabels, namespaceLabels m
 		earliest = time.Time{}
 	}
 	return hints, earliest
+}
+
+// terminal reports whether a change in this phase authorises nothing any more.
+func terminal(p itopsv1alpha1.ChangePhase) bool {
+	switch p {
+	case itopsv1alpha1.ChangeRejected, itopsv1alpha1.ChangeCompleted, itopsv1alpha1.ChangeFailed, itopsv1alpha1.ChangeExpired:
+		return true
+	}
+	return false
 }
 
 func targets(cr *itopsv1alpha1.ChangeRequest, w Workload) bool {

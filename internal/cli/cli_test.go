@@ -192,6 +192,9 @@ func TestDeployHints(t *testing.T) {
 			windows: []itopsv1alpha1.MaintenanceWindow{freeze("itops-cluster", nil, time.Hour)},
 			want: []string{"freeze itops-cluster/freeze is active until 2026-12-01T05:00:00Z (in 60m): only Emergency changes pass until then",
 				"ChangeRequest web-v2 is approved; its schedule opens at 2026-12-01T07:00:00Z (in 3h)"}, earliest: 3 * time.Hour},
+		{name: "finished changes are left out while another targets the workload", changes: []itopsv1alpha1.ChangeRequest{
+			change("web-v1", "Completed", 0), change("web-v2", "Pending", 0)},
+			want: []string{"ChangeRequest web-v2 is Pending with 1/2 approvals: approvers run `kubectl itops approve web-v2 -n shop`"}},
 		{name: "a freeze selecting other workloads", changes: []itopsv1alpha1.ChangeRequest{change("web-v2", "Completed", 0)},
 			windows: []itopsv1alpha1.MaintenanceWindow{freeze("shop", map[string]string{"app": "db"}, time.Hour)},
 			want:    []string{"ChangeRequest web-v2 is Completed: it authorises nothing more"}},
