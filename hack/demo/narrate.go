@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/itops-dev/itops-operator/test/cluster"
 )
@@ -53,11 +52,6 @@ type demo struct {
 	root string
 	// plugin is the kubectl-itops binary people act with (make plugin).
 	plugin string
-}
-
-// user returns a client that authenticates as a person (in system:masters, for the demo).
-func (d *demo) user(name string) (client.Client, error) {
-	return d.c.UserClient(name, "system:masters")
 }
 
 // kubectl runs kubectl against the demo cluster and shows the command and its output.

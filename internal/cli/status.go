@@ -146,7 +146,7 @@ func BuildStatus(in StatusInputs, namespace string, now time.Time) StatusReport 
 		default:
 			continue
 		}
-		var decisions []string
+		decisions := make([]string, 0, len(cr.Spec.Approvals))
 		for _, a := range cr.Spec.Approvals {
 			decisions = append(decisions, a.Approver+":"+string(a.Decision))
 		}
