@@ -2,11 +2,15 @@ package cli
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 )
@@ -320,5 +324,74 @@ func TestTemplatePatch(t *testing.T) {
 	}
 	if _, err := ParseImages([]string{"api"}); err == nil || !strings.Contains(err.Error(), "want CONTAINER=IMAGE") {
 		t.Errorf("ParseImages: got %v", err)
+	}
+}
+
+// FuzzParseWorkload: any command-line argument parses or is refused with the expected form.
+func FuzzParseWorkload(f *testing.F) {
+	for _, s := range []string{"deployment/web", "web", "sts/db", "cj/", "/x", "a/b/c", "DEPLOY.apps/Web"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		w, err := ParseWorkload(s)
+		if err != nil {
+			if !strings.Contains(err.Error(), "want KIND/NAME") {
+				t.Errorf("%q: unexpected error %v", s, err)
+			}
+			return
+		}
+		if w.Name == "" || w.Kind == "" {
+			t.Errorf("%q: parsed to %+v", s, w)
+		}
+	})
+}
+
+// TestKrewManifest: the krew manifest is a valid Plugin for every platform, installing kubectl-itops.
+func TestKrewManifest(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "plugins", "krew", "itops.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+		Spec struct {
+			Version          string `json:"version"`
+			Homepage         string `json:"homepage"`
+			ShortDescription string `json:"shortDescription"`
+			Description      string `json:"description"`
+			Caveats          string `json:"caveats"`
+			Platforms        []struct {
+				Selector struct {
+					MatchLabels map[string]string `json:"matchLabels"`
+				} `json:"selector"`
+				URI    string `json:"uri"`
+				SHA256 string `json:"sha256"`
+				Bin    string `json:"bin"`
+			} `json:"platforms"`
+		} `json:"spec"`
+	}
+	if err := yaml.UnmarshalStrict(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.APIVersion != "krew.googlecontainertools.github.com/v1alpha2" || m.Kind != "Plugin" || m.Metadata.Name != "itops" {
+		t.Errorf("header: %+v", m)
+	}
+	if !strings.HasPrefix(m.Spec.Version, "v") || m.Spec.ShortDescription == "" || len(m.Spec.Platforms) == 0 {
+		t.Errorf("spec: %+v", m.Spec)
+	}
+	hex := regexp.MustCompile(`^[0-9a-f]{64}$`)
+	for _, p := range m.Spec.Platforms {
+		goos, arch := p.Selector.MatchLabels["os"], p.Selector.MatchLabels["arch"]
+		want := "kubectl-itops"
+		if goos == "windows" {
+			want += ".exe"
+		}
+		if p.Bin != want || !hex.MatchString(p.SHA256) || !strings.Contains(p.URI, "kubectl-itops_"+goos+"_"+arch) {
+			t.Errorf("platform %s/%s: %+v", goos, arch, p)
+		}
 	}
 }
