@@ -10,6 +10,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -393,5 +394,27 @@ func TestKrewManifest(t *testing.T) {
 		if p.Bin != want || !hex.MatchString(p.SHA256) || !strings.Contains(p.URI, "kubectl-itops_"+goos+"_"+arch) {
 			t.Errorf("platform %s/%s: %+v", goos, arch, p)
 		}
+	}
+}
+
+// TestCommands: the command names API.md promises, and completion of resolution codes.
+func TestCommands(t *testing.T) {
+	var out bytes.Buffer
+	cmd := NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out})
+	cmd.SetArgs([]string{"__complete", "resolve", "some-incident", "--code", ""})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, c := range cmd.Commands() {
+		have[c.Name()] = true
+	}
+	for _, name := range []string{"status", "ack", "resolve", "assign", "approve", "reject", "timeline", "freeze", "can-i-deploy", "completion"} {
+		if !have[name] {
+			t.Errorf("missing command %s", name)
+		}
+	}
+	if !strings.Contains(out.String(), "Fixed\nWorkaround\nNoAction\nDuplicate\nFalsePositive\n") {
+		t.Errorf("completion of --code: got %q", out.String())
 	}
 }
