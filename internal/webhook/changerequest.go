@@ -116,13 +116,14 @@ func (w *ChangeRequestWebhook) Default(ctx context.Context, cr *itopsv1alpha1.Ch
 //   - an entry without an approver is the user's own decision: the approver is stamped (the user
 //     never types their name); if the user already had an entry, this one replaces it in place
 //     (the validator then judges whether the decision may change);
-//   - when the request adds a decision of its own but leaves out earlier entries (a merge patch
-//     replaces the whole list, so a second approver using `kubectl patch --type merge` sends only
-//     their own entry), the earlier entries are kept: approvals are append-only, so the request
-//     can only have meant to add. Earlier entries come first, in their order, new ones after.
+//   - when the request gives a decision (a new entry, or a changed decision or comment) but
+//     leaves out earlier entries (a merge patch replaces the whole list, so a second approver
+//     using `kubectl patch --type merge` sends only their own entry), the earlier entries are
+//     kept: approvals are append-only, so the request can only have meant to decide. Earlier
+//     entries come first, in their order, new ones after; the validator then judges the decision.
 //
-// A request that only removes entries (adds nothing) is returned as sent, for the validator to
-// refuse. The result never holds two entries of one approver.
+// A request that only removes entries (decides nothing) is returned as sent, for the validator
+// to refuse. The result never holds two entries of one approver.
 func MergeApprovals(old, req []itopsv1alpha1.Approval, user string) []itopsv1alpha1.Approval {
 	if len(req) == 0 {
 		return req
@@ -140,17 +141,17 @@ func MergeApprovals(old, req []itopsv1alpha1.Approval, user string) []itopsv1alp
 		seen[a.Approver] = len(out)
 		out = append(out, a)
 	}
-	before := map[string]bool{}
+	before := map[string]itopsv1alpha1.Approval{}
 	for _, a := range old {
-		before[a.Approver] = true
+		before[a.Approver] = a
 	}
-	adds := false
+	decides := false
 	for _, a := range out {
-		if !before[a.Approver] {
-			adds = true
+		if b, ok := before[a.Approver]; !ok || b.Decision != a.Decision || b.Comment != a.Comment {
+			decides = true
 		}
 	}
-	if !adds {
+	if !decides {
 		return out
 	}
 	merged := make([]itopsv1alpha1.Approval, 0, len(old)+len(out))
@@ -162,7 +163,7 @@ func MergeApprovals(old, req []itopsv1alpha1.Approval, user string) []itopsv1alp
 		merged = append(merged, b)
 	}
 	for _, a := range out {
-		if !before[a.Approver] {
+		if _, ok := before[a.Approver]; !ok {
 			merged = append(merged, a)
 		}
 	}

@@ -173,6 +173,9 @@ var _ = Describe("ChangeRequest webhooks", func() {
 		err = bob.Patch(ctx, cr, client.RawPatch(types.JSONPatchType,
 			[]byte(`[{"op":"add","path":"/spec/approvals/-","value":{"decision":"Reject"}}]`)))
 		Expect(err).To(MatchError(ContainSubstring("approvals are append-only: bob already decided Approve on this content")))
+		err = bob.Patch(ctx, cr, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"approvals":[{"decision":"Reject"}]}}`)))
+		Expect(err).To(MatchError(ContainSubstring("approvals are append-only: bob already decided Approve on this content")),
+			"the same re-decision in the merge form is judged as one, not as a removal of the others")
 	})
 
 	It("require the approve verb on changerequests, checked with a SubjectAccessReview", func() {

@@ -161,6 +161,8 @@ func TestMergeApprovals(t *testing.T) {
 		{name: "an unnamed entry of someone who decided replaces their entry in place",
 			old: []itopsv1alpha1.Approval{a("carol", ok), a("bob", ok)}, req: []itopsv1alpha1.Approval{a("carol", ok), a("bob", ok), a("", no)},
 			want: "carol=Reject bob=Approve"},
+		{name: "a changed decision sent alone keeps the others, for the validator to judge",
+			old: []itopsv1alpha1.Approval{a("bob", ok), a("carol", ok)}, req: []itopsv1alpha1.Approval{a("", no)}, want: "bob=Approve carol=Reject"},
 		{name: "a pure removal is left for the validator to refuse", old: []itopsv1alpha1.Approval{a("bob", ok), a("dave", ok)},
 			req: []itopsv1alpha1.Approval{a("bob", ok)}, want: "bob=Approve"},
 		{name: "a forged name is kept as sent for the validator to refuse", old: []itopsv1alpha1.Approval{a("bob", ok)},
