@@ -114,8 +114,8 @@ test-install: envtest-assets manifests build $(HELM) ## The Helm chart installed
 	ITOPS_HELM=$(HELM) ITOPS_OPERATOR_BINARY=$(LOCALBIN)/itops-operator go test $(GO_TEST_FLAGS) -timeout 10m ./test/install/...
 
 .PHONY: test-e2e
-test-e2e: envtest-assets alertmanager build ## End-to-end suite: the built binary against the simulated cluster.
-	ITOPS_OPERATOR_BINARY=$(LOCALBIN)/itops-operator ITOPS_ALERTMANAGER_BINARY=$(LOCALBIN)/alertmanager/$(ALERTMANAGER_VERSION)-$(shell go env GOOS)-$(shell go env GOARCH)/alertmanager go test $(GO_TEST_FLAGS) -timeout 20m ./test/e2e/... -ginkgo.v
+test-e2e: envtest-assets alertmanager build plugin ## End-to-end suite: the built binaries (operator, plugin) and a real Alertmanager against the simulated cluster.
+	ITOPS_OPERATOR_BINARY=$(LOCALBIN)/itops-operator ITOPS_PLUGIN_BINARY=$(LOCALBIN)/kubectl-itops ITOPS_ALERTMANAGER_BINARY=$(LOCALBIN)/alertmanager/$(ALERTMANAGER_VERSION)-$(shell go env GOOS)-$(shell go env GOARCH)/alertmanager go test $(GO_TEST_FLAGS) -timeout 20m ./test/e2e/... -ginkgo.v
 
 .PHONY: test-image
 test-image: envtest-assets image ## The image: config, contents and SBOM checked, its entrypoint run as 65532 against a local control plane.
@@ -166,13 +166,21 @@ docker-build: ## With Docker (BuildKit): the same image from the Dockerfile, tag
 version: ## Print the version, commit and build date that builds link in.
 	@echo "version=$(VERSION) commit=$(GIT_COMMIT) date=$(BUILD_DATE)"
 
+PLUGIN_VERSION ?= $(VERSION)
+
+.PHONY: plugin
+plugin: ## Build the kubectl plugin bin/kubectl-itops (put bin/ on PATH, then: kubectl itops status).
+	go build -ldflags "-X github.com/itops-dev/itops-operator/internal/cli.Version=$(PLUGIN_VERSION)" -o $(LOCALBIN)/kubectl-itops ./cmd/kubectl-itops
+	printf '#!/usr/bin/env sh\n# kubectl (1.26+) runs this for: kubectl itops <TAB>\nexec kubectl-itops __complete "$$@"\n' > $(LOCALBIN)/kubectl_complete-itops
+	chmod +x $(LOCALBIN)/kubectl_complete-itops
+
 .PHONY: run
 run: manifests generate ## Run the operator against the current kubeconfig.
 	go run ./cmd --enable-webhooks=false
 
 .PHONY: demo
-demo: envtest-assets build ## Start a local simulated cluster, run the operator and narrate what it does.
-	go run ./hack/demo
+demo: envtest-assets build plugin ## Start a local simulated cluster, run the operator and narrate what it does (people act with bin/kubectl-itops).
+	ITOPS_PLUGIN_BINARY=$(LOCALBIN)/kubectl-itops go run ./hack/demo
 
 .PHONY: helm-lint
 helm-lint: $(HELM) ## Lint the Helm chart.

@@ -136,7 +136,7 @@ const (
 
 // ChangeRequestSpec describes a change: what it touches, when, and who approved it.
 // +kubebuilder:validation:XValidation:rule="has(self.requestedBy) == has(oldSelf.requestedBy) && (!has(self.requestedBy) || self.requestedBy == oldSelf.requestedBy)",message="spec.requestedBy is immutable: it is stamped at creation"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.approvals) || (has(self.approvals) && oldSelf.approvals.all(o, self.approvals.exists(n, n.approver == o.approver && (has(n.generation) ? n.generation : 0) >= (has(o.generation) ? o.generation : 0) && (n.decision == o.decision || (has(n.generation) ? n.generation : 0) > (has(o.generation) ? o.generation : 0)))))",message="spec.approvals is append-only: an approval cannot be removed, and a decision can only be changed for a newer generation"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.approvals) || (has(self.approvals) && oldSelf.approvals.all(o, self.approvals.exists(n, n.approver == o.approver && (has(n.generation) ? n.generation : 0) >= (has(o.generation) ? o.generation : 0) && (n.decision == o.decision || (has(n.generation) ? n.generation : 0) > (has(o.generation) ? o.generation : 0)))))",message="spec.approvals is append-only: an approval cannot be removed, and a decision can only be changed for a newer generation; add your decision with kubectl itops approve|reject"
 type ChangeRequestSpec struct {
 	// title is a one-line summary of the change.
 	// +required
@@ -183,9 +183,11 @@ type ChangeRequestSpec struct {
 	Requester string `json:"requester,omitempty"`
 
 	// approvals is append-only: entries cannot be removed, and an approver's decision can only
-	// change together with a newer generation (a new decision on revised content). `approver`
-	// must be the authenticated user, and `at` and `generation` are stamped by the admission
-	// webhook from the clock and the object's generation. It is a map keyed by approver, so
+	// change together with a newer generation (a new decision on revised content). `approver`,
+	// `at` and `generation` are stamped by the admission webhook from the authenticated user,
+	// the clock and the object's generation. Add a decision with `kubectl itops approve|reject`,
+	// a JSON patch adding to /spec/approvals/-, or a merge patch sending only your own entry
+	// (earlier entries are kept). It is a map keyed by approver, so
 	// server-side-apply GitOps tools leave entries they do not own alone.
 	// +optional
 	// +listType=map
@@ -267,7 +269,10 @@ type ChangeApprovalPolicy struct {
 
 // Approval is one approver's decision.
 type Approval struct {
-	// approver is the authenticated user who gave the decision; stamped by the webhook.
+	// approver is the authenticated user who gave the decision. Leave it out (or empty): the
+	// mutating webhook stamps it from the authenticated user; a value naming anyone else is
+	// refused. Giving a decision requires the RBAC verb `approve` on changerequests.itops.dev
+	// in the namespace (ClusterRole itops-approver). Required in the stored object.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256

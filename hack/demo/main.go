@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -83,7 +84,11 @@ func run(ctx context.Context) error {
 	defer op.Stop()
 	n.say("itops-operator running (healthy at %s, log %s)", op.HealthURL, rel(root, op.LogPath))
 
-	d := &demo{n: n, c: c, root: root}
+	plugin, err := pluginBinary(root)
+	if err != nil {
+		return err
+	}
+	d := &demo{n: n, c: c, root: root, plugin: plugin}
 	for i, s := range stories {
 		n.chapter(i+1, s.title)
 		if err := s.run(ctx, d); err != nil {
@@ -104,6 +109,21 @@ func run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// pluginBinary is the kubectl-itops plugin people act with: ITOPS_PLUGIN_BINARY (make demo
+// builds it with make plugin), else built now into bin/.
+func pluginBinary(root string) (string, error) {
+	if b := os.Getenv("ITOPS_PLUGIN_BINARY"); b != "" {
+		return b, nil
+	}
+	b := filepath.Join(root, "bin", "kubectl-itops")
+	cmd := exec.Command("go", "build", "-o", b, "./cmd/kubectl-itops")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the kubectl-itops plugin: %w: %s", err, out)
+	}
+	return b, nil
 }
 
 func rel(root, path string) string {

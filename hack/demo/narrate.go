@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/itops-dev/itops-operator/test/cluster"
 )
@@ -51,11 +50,8 @@ type demo struct {
 	n    *narrator
 	c    *cluster.Cluster
 	root string
-}
-
-// user returns a client that authenticates as a person (in system:masters, for the demo).
-func (d *demo) user(name string) (client.Client, error) {
-	return d.c.UserClient(name, "system:masters")
+	// plugin is the kubectl-itops binary people act with (make plugin).
+	plugin string
 }
 
 // kubectl runs kubectl against the demo cluster and shows the command and its output.
@@ -71,6 +67,53 @@ func (d *demo) kubectl(args ...string) error {
 		return fmt.Errorf("kubectl %s: %w", strings.Join(args, " "), err)
 	}
 	return nil
+}
+
+// itops runs `kubectl itops args...` (the kubectl-itops plugin) against the demo cluster as
+// the person of as (--as flags), and shows the command line and its output.
+func (d *demo) itops(as []string, args ...string) error {
+	out, err := d.runItops(as, args...)
+	if err != nil {
+		return fmt.Errorf("kubectl itops %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// itopsDenied runs `kubectl itops args...` expecting a refusal (a no), and shows it; it is an
+// error if the command succeeds.
+func (d *demo) itopsDenied(as []string, args ...string) error {
+	out, err := d.runItops(as, args...)
+	if err == nil {
+		return fmt.Errorf("kubectl itops %s: expected a refusal, but it succeeded", strings.Join(args, " "))
+	}
+	if !strings.Contains(out, "denied") {
+		return fmt.Errorf("kubectl itops %s: expected a refusal by the operator, got: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func (d *demo) runItops(as []string, args ...string) (string, error) {
+	args = append(args, as...)
+	fmt.Fprintf(d.n.w, "\n$ kubectl itops %s\n", quoteArgs(args))
+	cmd := exec.Command(d.plugin, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+d.c.Kubeconfig)
+	out, err := cmd.CombinedOutput()
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		fmt.Fprintf(d.n.w, "  %s\n", line)
+	}
+	return string(out), err
+}
+
+// quoteArgs renders arguments as a shell would need them typed.
+func quoteArgs(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = a
+		if a == "" || strings.ContainsAny(a, " '\"$`*?[]{}()|&;<>") {
+			q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(q, " ")
 }
 
 // kubectlDenied runs kubectl expecting it to fail (a request the operator refuses) and shows

@@ -126,17 +126,13 @@ func changesStory(ctx context.Context, d *demo) error {
 	if err := d.kubectl("get", "changerequests", "-n", changeNamespace, "-o", "wide"); err != nil {
 		return err
 	}
-	approve := func(who string) string {
-		return fmt.Sprintf(`{"spec":{"approvals":[{"approver":%q,"decision":"Approve","comment":"reviewed the diff"}]}}`, who)
-	}
 	d.n.say("\nalice tries to approve her own change: separation of duties refuses it.")
-	if err := d.kubectlDenied(append([]string{"patch", "changerequest", "payments-3-1", "-n", changeNamespace, "--type=merge",
-		"-p", approve("alice@example.com")}, asAlice...)...); err != nil {
+	if err := d.itopsDenied(asAlice, "approve", "payments-3-1", "-n", changeNamespace, "--comment", "looks good to me"); err != nil {
 		return err
 	}
-	d.n.say("\nbob approves it. The webhook stamps who, when, and for which content (the generation):")
-	if err := d.kubectl(append([]string{"patch", "changerequest", "payments-3-1", "-n", changeNamespace, "--type=merge",
-		"-p", approve("bob@example.com")}, asBob...)...); err != nil {
+	d.n.say("\nbob approves it with the plugin: he never types his name; the webhook stamps who, when,")
+	d.n.say("and for which content (the generation):")
+	if err := d.itops(asBob, "approve", "payments-3-1", "-n", changeNamespace, "--comment", "reviewed the diff"); err != nil {
 		return err
 	}
 	if err := d.kubectl("wait", "--for=condition=Approved", "changerequest/payments-3-1", "-n", changeNamespace, "--timeout=30s"); err != nil {
@@ -168,11 +164,18 @@ func changesStory(ctx context.Context, d *demo) error {
 	if err := d.changePhase(ctx, "payments-3-2", itopsv1alpha1.ChangePending, 30*time.Second); err != nil {
 		return err
 	}
-	if err := d.kubectl(append([]string{"patch", "changerequest", "payments-3-2", "-n", changeNamespace, "--type=merge",
-		"-p", approve("bob@example.com")}, asBob...)...); err != nil {
+	d.n.say("\nCan the pipeline ship it yet? can-i-deploy asks the gate itself (a server-side dry run of")
+	d.n.say("the pinned content, as alice) and says what is missing:")
+	if err := d.itopsDenied(asAlice, "can-i-deploy", "deployment/payments-api", "-n", changeNamespace); err != nil {
+		return err
+	}
+	if err := d.itops(asBob, "approve", "payments-3-2", "-n", changeNamespace, "--comment", "reviewed the diff"); err != nil {
 		return err
 	}
 	if err := d.kubectl("wait", "--for=condition=Approved", "changerequest/payments-3-2", "-n", changeNamespace, "--timeout=30s"); err != nil {
+		return err
+	}
+	if err := d.itops(asAlice, "can-i-deploy", "deployment/payments-api", "-n", changeNamespace); err != nil {
 		return err
 	}
 	v2, err := d.manifest("payments-v2.yaml", paymentsDeployment("registry.example.com/payments/api:3.2.0", true))

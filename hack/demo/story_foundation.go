@@ -110,15 +110,10 @@ func foundationStory(ctx context.Context, d *demo) error {
 		return err
 	}
 
-	d.n.say("\nThe on-call engineer, alice@example.com, acknowledges it. Her request claims to be from")
-	d.n.say("bob; the admission webhook records who really sent it, and when.")
-	alice, err := d.user("alice@example.com")
-	if err != nil {
-		return err
-	}
-	patch := client.MergeFrom(inc.DeepCopy())
-	inc.Spec.Acknowledgement = &itopsv1alpha1.Acknowledgement{By: "bob@example.com", Note: "looking at the payment provider"}
-	if err := alice.Patch(ctx, inc, patch); err != nil {
+	d.n.say("\nThe on-call engineer, alice@example.com, acknowledges it with the kubectl plugin. It sends")
+	d.n.say("only her note: the admission webhook records who sent it, and when (a name in the request")
+	d.n.say("would be overwritten just the same: nobody acts in someone else's name).")
+	if err := d.itops(asAlice, "ack", "checkout-latency", "-n", demoNamespace, "--note", "looking at the payment provider"); err != nil {
 		return err
 	}
 	if err := d.waitFor(ctx, "phase Acknowledged", 30*time.Second, func(ctx context.Context) (bool, error) {

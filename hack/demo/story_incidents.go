@@ -74,18 +74,12 @@ func incidentsStory(ctx context.Context, d *demo) error {
 		return err
 	}
 
-	d.n.say("\nalice acknowledges the node incident and brings the node back.")
-	alice, err := d.user("alice@example.com")
-	if err != nil {
+	d.n.say("\nThe on-call view across namespaces, with SLA countdowns:")
+	if err := d.itops(asAlice, "status", "-A"); err != nil {
 		return err
 	}
-	bob, err := d.user("bob@example.com")
-	if err != nil {
-		return err
-	}
-	if err := setHuman(ctx, alice, nodeKey, func(inc *itopsv1alpha1.Incident) {
-		inc.Spec.Acknowledgement = &itopsv1alpha1.Acknowledgement{Note: "rebooting the node"}
-	}); err != nil {
+	d.n.say("\nalice acknowledges the node incident (the webhook stamps her name) and brings the node back.")
+	if err := d.itops(asAlice, "ack", nodeKey.Name, "-n", nodeKey.Namespace, "--note", "rebooting the node"); err != nil {
 		return err
 	}
 	npatch = client.MergeFrom(node.DeepCopy())
@@ -107,15 +101,12 @@ func incidentsStory(ctx context.Context, d *demo) error {
 		return err
 	}
 	d.n.say("bob tries to take over alice's acknowledgement; the webhook refuses, saying why:")
-	if err := setHuman(ctx, bob, nodeKey, func(inc *itopsv1alpha1.Incident) {
-		inc.Spec.Acknowledgement.Note = "bob: I'll handle it"
-	}); err != nil {
-		d.n.say("  %v", err)
+	if err := d.itopsDenied(asBob, "ack", nodeKey.Name, "-n", nodeKey.Namespace, "--note", "bob: I'll handle it"); err != nil {
+		return err
 	}
 	d.n.say("alice resolves it with a resolution code:")
-	if err := setHuman(ctx, alice, nodeKey, func(inc *itopsv1alpha1.Incident) {
-		inc.Spec.Resolution = &itopsv1alpha1.Resolution{Code: itopsv1alpha1.ResolutionWorkaround, Note: "node rebooted; root cause with the hardware vendor"}
-	}); err != nil {
+	if err := d.itops(asAlice, "resolve", nodeKey.Name, "-n", nodeKey.Namespace, "--code", "Workaround",
+		"--note", "node rebooted; root cause with the hardware vendor"); err != nil {
 		return err
 	}
 
@@ -142,8 +133,7 @@ func incidentsStory(ctx context.Context, d *demo) error {
 	}
 	d.n.say("\nEvery transition is in the incident's timeline, as an Event, and in the audit trail")
 	d.n.say("(JSON lines with \"audit\": true in the operator's log):")
-	if err := d.kubectl("get", "incident", crashKey.Name, "-n", demoNamespace, "-o",
-		"jsonpath={range .status.timeline[*]}{.at}  {.type}  {.message}{\"\\n\"}{end}"); err != nil {
+	if err := d.itops(asAlice, "timeline", crashKey.Name, "-n", demoNamespace); err != nil {
 		return err
 	}
 	present := meta.FindStatusCondition(crash.Status.Conditions, itopsv1alpha1.IncidentConditionProblemPresent)
@@ -151,16 +141,4 @@ func incidentsStory(ctx context.Context, d *demo) error {
 		d.n.say("  (problem cleared at %s)", present.LastTransitionTime.UTC().Format(time.RFC3339))
 	}
 	return nil
-}
-
-// setHuman applies a person's decision to an incident, as that person (the admission webhook
-// stamps who and when).
-func setHuman(ctx context.Context, c client.Client, key client.ObjectKey, mutate func(*itopsv1alpha1.Incident)) error {
-	inc := &itopsv1alpha1.Incident{}
-	if err := c.Get(ctx, key, inc); err != nil {
-		return err
-	}
-	patch := client.MergeFrom(inc.DeepCopy())
-	mutate(inc)
-	return c.Patch(ctx, inc, patch)
 }

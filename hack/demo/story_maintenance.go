@@ -166,11 +166,14 @@ spec:
 	if err := d.changePhase(ctx, "payments-3-3", itopsv1alpha1.ChangePending, 30*time.Second); err != nil {
 		return err
 	}
-	if err := d.kubectl(append([]string{"patch", "changerequest", "payments-3-3", "-n", changeNamespace, "--type=merge",
-		"-p", `{"spec":{"approvals":[{"approver":"bob@example.com","decision":"Approve"}]}}`}, asBob...)...); err != nil {
+	if err := d.itops(asBob, "approve", "payments-3-3", "-n", changeNamespace); err != nil {
 		return err
 	}
 	if err := d.kubectl("wait", "--for=condition=Approved", "changerequest/payments-3-3", "-n", changeNamespace, "--timeout=30s"); err != nil {
+		return err
+	}
+	d.n.say("\ncan-i-deploy names the freeze and when the change could pass:")
+	if err := d.itopsDenied(asAlice, "can-i-deploy", "deployment/payments-api", "-n", changeNamespace); err != nil {
 		return err
 	}
 	v3, err := d.manifest("payments-v3.yaml", paymentsDeployment("registry.example.com/payments/api:3.3.0", false))

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 )
@@ -191,17 +189,8 @@ func notificationsStory(ctx context.Context, d *demo) error {
 		return err
 	}
 
-	d.n.say("\nalice acknowledges (kubectl itops ack deployment-orders-api -n orders):")
-	// The delegating logger of controller-runtime complains once it has waited 30s for a logger.
-	ctrllog.SetLogger(logr.Discard())
-	alice, err := d.user("alice@example.com")
-	if err != nil {
-		return err
-	}
-	key := client.ObjectKey{Namespace: ns, Name: "deployment-orders-api"}
-	if err := setHuman(ctx, alice, key, func(inc *itopsv1alpha1.Incident) {
-		inc.Spec.Acknowledgement = &itopsv1alpha1.Acknowledgement{Note: "rolling back"}
-	}); err != nil {
+	d.n.say("\nalice acknowledges; the webhook stamps her name and PagerDuty hears of it:")
+	if err := d.itops(asAlice, "ack", "deployment-orders-api", "-n", ns, "--note", "rolling back"); err != nil {
 		return err
 	}
 	if err := d.received(ctx, pagerDuty, 2); err != nil {

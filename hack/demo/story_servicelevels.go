@@ -207,8 +207,7 @@ spec:
 	if err := d.kubectl(append([]string{"apply", "-f", change}, asAlice...)...); err != nil {
 		return err
 	}
-	if err := d.kubectl(append([]string{"patch", "changerequest", "catalog-7-2-1", "-n", serviceNamespace, "--type=merge",
-		"-p", `{"spec":{"approvals":[{"approver":"bob@example.com","decision":"Approve"}]}}`}, asBob...)...); err != nil {
+	if err := d.itops(asBob, "approve", "catalog-7-2-1", "-n", serviceNamespace, "--comment", "the fix for the crash"); err != nil {
 		return err
 	}
 	if err := d.kubectl("wait", "--for=condition=Approved", "changerequest/catalog-7-2-1", "-n", serviceNamespace, "--timeout=30s"); err != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,6 +43,10 @@ type ChangeRequestWebhook struct {
 	OperatorUser string
 	// Clock is injected for tests; the real clock when nil.
 	Clock clock.PassiveClock
+	// Authorizer creates SubjectAccessReviews: an update that adds or changes an approval
+	// requires the caller to hold the custom verb `approve` on changerequests.itops.dev in the
+	// namespace (like the `approve` verb of CSR signers). nil skips the check (unit tests only).
+	Authorizer client.Writer
 }
 
 // +kubebuilder:webhook:path=/mutate-itops-dev-v1alpha1-changerequest,mutating=true,failurePolicy=fail,sideEffects=None,groups=itops.dev,resources=changerequests,verbs=create;update,versions=v1alpha1,name=mchangerequest.itops.dev,admissionReviewVersions=v1
@@ -95,6 +101,7 @@ func (w *ChangeRequestWebhook) Default(ctx context.Context, cr *itopsv1alpha1.Ch
 		return nil
 	}
 	cr.Spec.RequestedBy = old.Spec.RequestedBy
+	cr.Spec.Approvals = MergeApprovals(old.Spec.Approvals, cr.Spec.Approvals, req.UserInfo.Username)
 	content := change.ContentGeneration(old)
 	if change.ContentHash(&old.Spec) != change.ContentHash(&cr.Spec) {
 		content = old.Generation + 1 // the generation this update gives the object
@@ -102,6 +109,86 @@ func (w *ChangeRequestWebhook) Default(ctx context.Context, cr *itopsv1alpha1.Ch
 	cr.Annotations[itopsv1alpha1.AnnotationContentGeneration] = strconv.FormatInt(content, 10)
 	StampApprovals(old, cr, w.now(), old.Generation)
 	return nil
+}
+
+// MergeApprovals returns the approvals an update stores, from the approvals before (old) and
+// those the request sends (req), for the authenticated user:
+//   - an entry without an approver is the user's own decision: the approver is stamped (the user
+//     never types their name); if the user already had an entry, this one replaces it in place
+//     (the validator then judges whether the decision may change);
+//   - when the request gives a decision (a new entry, or a changed decision or comment) but
+//     leaves out earlier entries (a merge patch replaces the whole list, so a second approver
+//     using `kubectl patch --type merge` sends only their own entry), the earlier entries are
+//     kept: approvals are append-only, so the request can only have meant to decide. Earlier
+//     entries come first, in their order, new ones after; the validator then judges the decision.
+//
+// A request that only removes entries (decides nothing) is returned as sent, for the validator
+// to refuse. The result never holds two entries of one approver.
+func MergeApprovals(old, req []itopsv1alpha1.Approval, user string) []itopsv1alpha1.Approval {
+	if len(req) == 0 {
+		return req
+	}
+	out := make([]itopsv1alpha1.Approval, 0, len(req))
+	seen := map[string]int{} // approver -> index in out
+	for _, a := range req {
+		if a.Approver == "" {
+			a.Approver = user
+		}
+		if i, ok := seen[a.Approver]; ok {
+			out[i] = a // the user's own entry (stamped from an empty approver) replaces the one sent before
+			continue
+		}
+		seen[a.Approver] = len(out)
+		out = append(out, a)
+	}
+	before := map[string]itopsv1alpha1.Approval{}
+	for _, a := range old {
+		before[a.Approver] = a
+	}
+	decides := false
+	for _, a := range out {
+		if b, ok := before[a.Approver]; !ok || b.Decision != a.Decision || b.Comment != a.Comment {
+			decides = true
+		}
+	}
+	if !decides {
+		return out
+	}
+	merged := make([]itopsv1alpha1.Approval, 0, len(old)+len(out))
+	for _, b := range old {
+		if i, ok := seen[b.Approver]; ok {
+			merged = append(merged, out[i])
+			continue
+		}
+		merged = append(merged, b)
+	}
+	for _, a := range out {
+		if _, ok := before[a.Approver]; !ok {
+			merged = append(merged, a)
+		}
+	}
+	return merged
+}
+
+// DecidedApprovals returns the indices of cr's approvals that an update adds or changes (a new
+// approver, or a changed decision or comment): the entries the caller is deciding now. Empty
+// for a create (approvals are refused there) and for updates that leave approvals alone.
+func DecidedApprovals(old, cr *itopsv1alpha1.ChangeRequest) []int {
+	if old == nil {
+		return nil
+	}
+	before := map[string]itopsv1alpha1.Approval{}
+	for _, a := range old.Spec.Approvals {
+		before[a.Approver] = a
+	}
+	var idx []int
+	for i, a := range cr.Spec.Approvals {
+		if b, ok := before[a.Approver]; ok && b.Decision == a.Decision && b.Comment == a.Comment {
+			continue
+		}
+		idx = append(idx, i)
+	}
+	return idx
 }
 
 // StampApprovals gives every new or changed approval the time and the generation the approver
@@ -161,10 +248,58 @@ func (w *ChangeRequestWebhook) ValidateUpdate(ctx context.Context, old, cr *itop
 		return nil, apierrors.NewServiceUnavailable(err.Error())
 	}
 	errs := ValidateChange(old, cr, p, req.UserInfo.Username, req.UserInfo.Groups)
+	if decided := DecidedApprovals(old, cr); len(decided) > 0 && w.Authorizer != nil {
+		// Only updates that decide pay for the review.
+		allowed, err := w.mayApprove(ctx, req.UserInfo, cr.Namespace)
+		if err != nil {
+			return nil, apierrors.NewServiceUnavailable(err.Error())
+		}
+		errs = append(errs, ApproveVerbErrors(decided, allowed, req.UserInfo.Username, cr.Namespace)...)
+	}
 	if w.OperatorUser != "" && req.UserInfo.Username != w.OperatorUser {
 		errs = append(errs, ValidateOperatorMarks(old, cr, nil, nil, w.OperatorUser, "change request")...)
 	}
 	return nil, changeInvalid(cr, errs)
+}
+
+// mayApprove asks the API server's authorizers (a SubjectAccessReview) whether user holds the
+// verb approve on changerequests.itops.dev in namespace.
+func (w *ChangeRequestWebhook) mayApprove(ctx context.Context, user authenticationv1.UserInfo, namespace string) (bool, error) {
+	extra := map[string]authorizationv1.ExtraValue{}
+	for k, v := range user.Extra {
+		extra[k] = authorizationv1.ExtraValue(v)
+	}
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: user.Username, UID: user.UID, Groups: user.Groups, Extra: extra,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Namespace: namespace, Verb: ApproveVerb, Group: itopsv1alpha1.GroupVersion.Group,
+			Version: itopsv1alpha1.GroupVersion.Version, Resource: "changerequests",
+		},
+	}}
+	if err := w.Authorizer.Create(ctx, sar); err != nil {
+		return false, fmt.Errorf("asking whether %s may approve changerequests in namespace %s (SubjectAccessReview): %w", user.Username, namespace, err)
+	}
+	return sar.Status.Allowed, nil
+}
+
+// ApproveVerb is the custom RBAC verb on changerequests.itops.dev that giving a decision
+// (Approve or Reject) requires, as the `approve` verb on certificatesigners does for CSRs.
+// The ClusterRole itops-approver grants it; itops-edit does not.
+const ApproveVerb = "approve"
+
+// ApproveVerbErrors refuses each decided approval (indices into spec.approvals) when the
+// caller lacks the approve verb (allowed false), saying which role to grant.
+func ApproveVerbErrors(decided []int, allowed bool, user, namespace string) field.ErrorList {
+	if allowed {
+		return nil
+	}
+	var errs field.ErrorList
+	for _, i := range decided {
+		errs = append(errs, field.Forbidden(field.NewPath("spec", "approvals").Index(i), fmt.Sprintf(
+			"user %s may not approve changerequests in namespace %s: grant the itops-approver ClusterRole "+
+				"(verb %q on changerequests.itops.dev) with a RoleBinding in %s", user, namespace, ApproveVerb, namespace)))
+	}
+	return errs
 }
 
 // ValidateDelete allows deletion; the audit finalizer records the final state.
@@ -226,7 +361,7 @@ func ValidateChange(old, cr *itopsv1alpha1.ChangeRequest, p config.ChangePolicy,
 		switch {
 		case a.Approver != user:
 			errs = append(errs, field.Invalid(p.Child("approver"), a.Approver, fmt.Sprintf(
-				"must be the authenticated user %q: nobody approves in someone else's name", user)))
+				"must be the authenticated user %q: nobody approves in someone else's name (leave approver out: it is stamped)", user)))
 			continue
 		case existed && b.Generation >= oldContent:
 			errs = append(errs, field.Forbidden(p, fmt.Sprintf(
@@ -240,7 +375,9 @@ func ValidateChange(old, cr *itopsv1alpha1.ChangeRequest, p config.ChangePolicy,
 	}
 	for _, b := range old.Spec.Approvals {
 		if !after[b.Approver] {
-			errs = append(errs, field.Forbidden(ap, fmt.Sprintf("approvals are append-only: the approval of %s cannot be removed", b.Approver)))
+			errs = append(errs, field.Forbidden(ap, fmt.Sprintf(
+				"approvals are append-only: the approval of %s cannot be removed; to add your decision use "+
+					"`kubectl itops approve|reject`, or a JSON patch adding to /spec/approvals/-", b.Approver)))
 		}
 	}
 	return errs

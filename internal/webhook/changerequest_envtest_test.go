@@ -9,7 +9,9 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -137,6 +139,76 @@ var _ = Describe("ChangeRequest webhooks", func() {
 		cr.Spec.Approvals[0].Comment = "worker is not ready"
 		Expect(bob.Patch(ctx, cr, patch)).To(Succeed())
 		Expect(cr.Spec.Approvals[0].Generation).To(Equal(cr.Generation - 1))
+	})
+
+	It("take a decision in every documented form, stamping the approver, and keep earlier entries", func() {
+		cr := newChangeRequest(ns, "web-forms", "web")
+		Expect(alice.Create(ctx, cr)).To(Succeed())
+		frank, gina := userClient("frank", "sre-leads"), userClient("gina", "sre-leads")
+
+		By("bob adding the first decision with a JSON patch, without typing his name")
+		Expect(bob.Patch(ctx, cr, client.RawPatch(types.JSONPatchType,
+			[]byte(`[{"op":"add","path":"/spec/approvals","value":[{"decision":"Approve","comment":"LGTM"}]}]`)))).To(Succeed())
+		Expect(cr.Spec.Approvals).To(HaveLen(1))
+		Expect(cr.Spec.Approvals[0].Approver).To(Equal("bob"))
+
+		By("frank, the second approver, using the documented merge form with only his own entry")
+		Expect(frank.Patch(ctx, cr, client.RawPatch(types.MergePatchType,
+			[]byte(`{"spec":{"approvals":[{"decision":"Approve","comment":"ok"}]}}`)))).To(Succeed())
+		Expect(cr.Spec.Approvals).To(HaveLen(2))
+		Expect(cr.Spec.Approvals[0].Approver).To(Equal("bob"), "the earlier decision is kept")
+		Expect(cr.Spec.Approvals[1].Approver).To(Equal("frank"))
+
+		By("gina appending with a JSON patch to /spec/approvals/-")
+		Expect(gina.Patch(ctx, cr, client.RawPatch(types.JSONPatchType,
+			[]byte(`[{"op":"add","path":"/spec/approvals/-","value":{"decision":"Reject","comment":"not now"}}]`)))).To(Succeed())
+		Expect(cr.Spec.Approvals).To(HaveLen(3))
+		Expect(cr.Spec.Approvals[2].Approver).To(Equal("gina"))
+
+		By("a pure removal is still refused, saying how to add a decision")
+		err := bob.Patch(ctx, cr, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"approvals":null}}`)))
+		Expect(err).To(MatchError(ContainSubstring("add your decision with kubectl itops approve|reject")))
+
+		By("bob sending a second, unnamed entry: it is his own, and his decision on this content stands")
+		err = bob.Patch(ctx, cr, client.RawPatch(types.JSONPatchType,
+			[]byte(`[{"op":"add","path":"/spec/approvals/-","value":{"decision":"Reject"}}]`)))
+		Expect(err).To(MatchError(ContainSubstring("approvals are append-only: bob already decided Approve on this content")))
+		err = bob.Patch(ctx, cr, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"approvals":[{"decision":"Reject"}]}}`)))
+		Expect(err).To(MatchError(ContainSubstring("approvals are append-only: bob already decided Approve on this content")),
+			"the same re-decision in the merge form is judged as one, not as a removal of the others")
+	})
+
+	It("require the approve verb on changerequests, checked with a SubjectAccessReview", func() {
+		cr := newChangeRequest(ns, "web-rbac", "web")
+		Expect(alice.Create(ctx, cr)).To(Succeed())
+		edit := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "changes-edit", Namespace: ns},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"itops.dev"}, Resources: []string{"changerequests"},
+				Verbs: []string{"get", "list", "watch", "patch", "update"}}}}
+		Expect(env.Client.Create(ctx, edit)).To(Succeed())
+		Expect(env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "erin-edit", Namespace: ns},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "changes-edit"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "erin"}}})).To(Succeed())
+		u, err := env.AddUser(envtest.User{Name: "erin", Groups: []string{"sre-leads"}}, nil)
+		Expect(err).NotTo(HaveOccurred())
+		erin, err := client.New(u.Config(), client.Options{Scheme: cluster.Scheme()})
+		Expect(err).NotTo(HaveOccurred())
+
+		By("erin, who may edit changes but not approve them")
+		addDecision := client.RawPatch(types.JSONPatchType, []byte(`[{"op":"add","path":"/spec/approvals","value":[{"decision":"Approve"}]}]`))
+		Expect(erin.Patch(ctx, cr, addDecision)).To(MatchError(ContainSubstring(
+			"spec.approvals[0]: Forbidden: user erin may not approve changerequests in namespace " + ns + ": grant the itops-approver ClusterRole")))
+
+		By("erin editing the description: no review is needed, and none refuses it")
+		Expect(erin.Patch(ctx, cr, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"description":"with a rollback plan"}}`)))).To(Succeed())
+
+		By("granted the approve verb, erin approves")
+		Expect(env.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "changes-approve", Namespace: ns},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"itops.dev"}, Resources: []string{"changerequests"}, Verbs: []string{"approve"}}}})).To(Succeed())
+		Expect(env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "erin-approve", Namespace: ns},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "changes-approve"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "erin"}}})).To(Succeed())
+		Eventually(func() error { return erin.Patch(ctx, cr, addDecision) }).WithTimeout(10 * time.Second).Should(Succeed())
+		Expect(cr.Spec.Approvals[0].Approver).To(Equal("erin"))
 	})
 
 	It("let only the emergency groups raise Emergency changes", func() {

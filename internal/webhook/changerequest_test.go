@@ -139,3 +139,80 @@ changePolicies:
 		t.Fatalf("policyFor(missing) error = %v", err)
 	}
 }
+
+// TestMergeApprovals: what an update stores from the approvals it sends, in each documented form.
+func TestMergeApprovals(t *testing.T) {
+	a := func(who string, d itopsv1alpha1.ApprovalDecision) itopsv1alpha1.Approval {
+		return itopsv1alpha1.Approval{Approver: who, Decision: d}
+	}
+	const ok, no = itopsv1alpha1.DecisionApprove, itopsv1alpha1.DecisionReject
+	tests := []struct {
+		name     string
+		old, req []itopsv1alpha1.Approval
+		want     string
+	}{
+		{name: "first decision, approver left out", req: []itopsv1alpha1.Approval{a("", ok)}, want: "carol=Approve"},
+		{name: "merge patch of only the second approver's entry keeps the first",
+			old: []itopsv1alpha1.Approval{a("bob", ok)}, req: []itopsv1alpha1.Approval{a("", ok)}, want: "bob=Approve carol=Approve"},
+		{name: "merge patch naming the second approver keeps the first",
+			old: []itopsv1alpha1.Approval{a("bob", ok)}, req: []itopsv1alpha1.Approval{a("carol", no)}, want: "bob=Approve carol=Reject"},
+		{name: "JSON patch append", old: []itopsv1alpha1.Approval{a("bob", ok)},
+			req: []itopsv1alpha1.Approval{a("bob", ok), a("", ok)}, want: "bob=Approve carol=Approve"},
+		{name: "an unnamed entry of someone who decided replaces their entry in place",
+			old: []itopsv1alpha1.Approval{a("carol", ok), a("bob", ok)}, req: []itopsv1alpha1.Approval{a("carol", ok), a("bob", ok), a("", no)},
+			want: "carol=Reject bob=Approve"},
+		{name: "a changed decision sent alone keeps the others, for the validator to judge",
+			old: []itopsv1alpha1.Approval{a("bob", ok), a("carol", ok)}, req: []itopsv1alpha1.Approval{a("", no)}, want: "bob=Approve carol=Reject"},
+		{name: "a pure removal is left for the validator to refuse", old: []itopsv1alpha1.Approval{a("bob", ok), a("dave", ok)},
+			req: []itopsv1alpha1.Approval{a("bob", ok)}, want: "bob=Approve"},
+		{name: "a forged name is kept as sent for the validator to refuse", old: []itopsv1alpha1.Approval{a("bob", ok)},
+			req: []itopsv1alpha1.Approval{a("mallory", ok)}, want: "bob=Approve mallory=Approve"},
+		{name: "nothing sent", old: []itopsv1alpha1.Approval{a("bob", ok)}, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, x := range MergeApprovals(tt.old, tt.req, "carol") {
+				got = append(got, x.Approver+"="+string(x.Decision))
+			}
+			if s := strings.Join(got, " "); s != tt.want {
+				t.Errorf("got %q, want %q", s, tt.want)
+			}
+		})
+	}
+}
+
+// TestApproveVerbErrors: a decision without the approve verb is refused with what to grant.
+func TestApproveVerbErrors(t *testing.T) {
+	if errs := ApproveVerbErrors([]int{0}, true, "erin", "shop"); len(errs) != 0 {
+		t.Errorf("allowed: got %v", errs)
+	}
+	errs := ApproveVerbErrors([]int{2}, false, "erin", "shop")
+	want := `spec.approvals[2]: Forbidden: user erin may not approve changerequests in namespace shop: grant the itops-approver ClusterRole (verb "approve" on changerequests.itops.dev) with a RoleBinding in shop`
+	if len(errs) != 1 || errs[0].Error() != want {
+		t.Errorf("got %v, want %s", errs, want)
+	}
+}
+
+// TestDecidedApprovals: only entries an update adds or changes need the approve verb.
+func TestDecidedApprovals(t *testing.T) {
+	cr := func(as ...itopsv1alpha1.Approval) *itopsv1alpha1.ChangeRequest {
+		return &itopsv1alpha1.ChangeRequest{Spec: itopsv1alpha1.ChangeRequestSpec{Approvals: as}}
+	}
+	bob := itopsv1alpha1.Approval{Approver: "bob", Decision: itopsv1alpha1.DecisionApprove}
+	carol := itopsv1alpha1.Approval{Approver: "carol", Decision: itopsv1alpha1.DecisionApprove}
+	if got := DecidedApprovals(nil, cr(bob)); got != nil {
+		t.Errorf("create: got %v", got)
+	}
+	if got := DecidedApprovals(cr(bob), cr(bob)); got != nil {
+		t.Errorf("unchanged: got %v", got)
+	}
+	if got := DecidedApprovals(cr(bob), cr(bob, carol)); len(got) != 1 || got[0] != 1 {
+		t.Errorf("added: got %v", got)
+	}
+	changed := bob
+	changed.Comment = "on second thought"
+	if got := DecidedApprovals(cr(bob), cr(changed)); len(got) != 1 || got[0] != 0 {
+		t.Errorf("changed: got %v", got)
+	}
+}

@@ -44,6 +44,23 @@ func (c *Cluster) UserConfig(name string, groups ...string) (*rest.Config, error
 	return u.Config(), nil
 }
 
+// UserKubeconfig writes a kubeconfig file that authenticates as the named user (with the given
+// groups) into the cluster's directory and returns its path: for programs run as that person,
+// such as kubectl or the kubectl-itops plugin.
+func (c *Cluster) UserKubeconfig(name string, groups ...string) (string, error) {
+	u, err := c.env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		return "", err
+	}
+	data, err := u.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	file := strings.NewReplacer("@", "-at-", ":", "-", "/", "-").Replace(name)
+	path := filepath.Join(c.opts.Dir, "user-"+file+".kubeconfig")
+	return path, os.WriteFile(path, data, 0o600)
+}
+
 // UserClient returns a client that authenticates as the named user.
 func (c *Cluster) UserClient(name string, groups ...string) (client.Client, error) {
 	cfg, err := c.UserConfig(name, groups...)
