@@ -95,3 +95,11 @@ var _ = Describe("ServiceLevel boundaries (issue 13)", func() {
 		}).WithTimeout(40 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
 	})
 })
+
+// deploymentOf reads a Deployment.
+func deploymentOf(ns, name string) *appsv1.Deployment {
+	GinkgoHelper()
+	d := &appsv1.Deployment{}
+	Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, d)).To(Succeed())
+	return d
+}
