@@ -103,3 +103,30 @@ func deploymentOf(ns, name string) *appsv1.Deployment {
 	Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, d)).To(Succeed())
 	return d
 }
+
+var _ = Describe("A stored invalid selector (issue 13)", func() {
+	It("makes the ServiceLevel Stalled, never Ready with 100 %", func() {
+		ns := testenv.NewNamespace(ctx, env.Client, "badsel")
+		// Stored as if the webhook had been down (this suite runs none).
+		sl := &itopsv1alpha1.ServiceLevel{
+			ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns},
+			Spec: itopsv1alpha1.ServiceLevelSpec{
+				Selector:   metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: "in", Values: []string{"web"}}}},
+				Objectives: &itopsv1alpha1.Objectives{Availability: "99.9"},
+			},
+		}
+		Expect(env.Client.Create(ctx, sl)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(sl), sl)).To(Succeed())
+			stalled := meta.FindStatusCondition(sl.Status.Conditions, itopsv1alpha1.ConditionStalled)
+			g.Expect(stalled).NotTo(BeNil())
+			g.Expect(stalled.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(stalled.Reason).To(Equal(itopsv1alpha1.ReasonInvalidSelector))
+			g.Expect(stalled.Message).To(ContainSubstring(`spec.selector.matchExpressions[0].operator: Invalid value: "in"`))
+			ready := meta.FindStatusCondition(sl.Status.Conditions, itopsv1alpha1.ConditionReady)
+			g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(sl.Status.Availability).To(BeEmpty())
+			g.Expect(sl.Status.ErrorBudgetRemaining).To(BeEmpty())
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+	})
+})

@@ -32,6 +32,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/maintenance"
 	"github.com/itops-dev/itops-operator/internal/scaling"
+	"github.com/itops-dev/itops-operator/internal/selector"
 	"github.com/itops-dev/itops-operator/internal/slo"
 )
 
@@ -181,9 +182,14 @@ func Subject(sl *itopsv1alpha1.ServiceLevel) health.Subject {
 func (r *Reconciler) gather(ctx context.Context, sl *itopsv1alpha1.ServiceLevel, now time.Time) (inputs, error) {
 	_, watched := r.watching.Load(sl.UID)
 	in := inputs{continuous: watched && sl.Status.LastObservedAt != nil}
+	if errs := selector.ServiceLevel(&sl.Spec); len(errs) > 0 {
+		// Admitted while the webhook was down: it selects nothing; the status says Stalled.
+		in.invalidSelector = errs.ToAggregate()
+		return in, nil
+	}
 	sel, err := metav1.LabelSelectorAsSelector(&sl.Spec.Selector)
 	if err != nil {
-		return in, nil //nolint:nilerr // CEL validates selectors; an invalid one selects nothing
+		return in, err
 	}
 	workloads, err := r.workloads(ctx, sl.Namespace, sel)
 	if err != nil {

@@ -39,6 +39,8 @@ type inputs struct {
 	continuous bool
 	// scaling are the selected Deployments' and StatefulSets' scaling inputs.
 	scaling []workloadScaling
+	// invalidSelector says why spec.selector is invalid (nil when it is valid).
+	invalidSelector error
 }
 
 // event is a condition transition worth an Event.
@@ -93,6 +95,18 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 	}
 	st.Workloads = workloadStatuses(in.states)
 
+	if in.invalidSelector != nil {
+		// A selector that selects nothing measures nothing and protects nothing: never "100 %".
+		msg := "spec.selector is invalid, so this ServiceLevel selects no workload, measures nothing and freezes nothing until it is fixed: " +
+			in.invalidSelector.Error()
+		set(itopsv1alpha1.ConditionStalled, metav1.ConditionTrue, itopsv1alpha1.ReasonInvalidSelector, msg)
+		set(itopsv1alpha1.ConditionReady, metav1.ConditionFalse, itopsv1alpha1.ReasonInvalidSelector, msg)
+		if sl.Spec.Objectives != nil {
+			set(itopsv1alpha1.SLConditionObjectiveMet, metav1.ConditionUnknown, itopsv1alpha1.ReasonInvalidSelector, "not measured: spec.selector is invalid")
+		}
+		d.status = st
+		return d
+	}
 	if sl.Spec.Objectives == nil {
 		st = clearBooks(st)
 		meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.SLConditionObjectiveMet)

@@ -9,11 +9,13 @@ import (
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/schedule"
+	"github.com/itops-dev/itops-operator/internal/selector"
 )
 
 // MaintenanceWindowWebhook refuses windows whose calendar cannot be evaluated (a cron
-// expression the parser refuses, an unknown time zone, a duration that is not positive), with
-// the field and the reason, at admission rather than in a log later.
+// expression the parser refuses, an unknown time zone, a duration that is not positive) or
+// whose selectors are invalid (internal/selector), with the field and the reason, at
+// admission rather than in a log later.
 type MaintenanceWindowWebhook struct{}
 
 // +kubebuilder:webhook:path=/validate-itops-dev-v1alpha1-maintenancewindow,mutating=false,failurePolicy=fail,sideEffects=None,groups=itops.dev,resources=maintenancewindows,verbs=create;update,versions=v1alpha1,name=vmaintenancewindow.itops.dev,admissionReviewVersions=v1
@@ -24,7 +26,9 @@ func (w *MaintenanceWindowWebhook) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func validateWindow(mw *itopsv1alpha1.MaintenanceWindow) error {
-	if _, errs := schedule.Parse(mw.Spec); len(errs) > 0 {
+	_, errs := schedule.Parse(mw.Spec)
+	errs = append(errs, selector.MaintenanceWindow(&mw.Spec)...)
+	if len(errs) > 0 {
 		return apierrors.NewInvalid(itopsv1alpha1.GroupVersion.WithKind("MaintenanceWindow").GroupKind(), mw.Name, errs)
 	}
 	return nil
