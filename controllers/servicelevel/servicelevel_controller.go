@@ -231,9 +231,11 @@ func (r *Reconciler) gather(ctx context.Context, sl *itopsv1alpha1.ServiceLevel,
 	}
 	// The service's planned downtime is the time maintenance covers all of its workloads: a
 	// window over part of the service does not excuse an outage of the rest.
+	// Each window's calendar is evaluated once per reconcile, whatever the number of workloads.
+	plans := maintenance.Plan(windows, from, now)
 	for i, w := range workloads {
-		p := maintenance.PlannedDowntime(windows, maintenance.Object{Namespace: sl.Namespace, Labels: w.GetLabels(), NamespaceLabels: ns.Labels},
-			r.ClusterNamespace, from, now)
+		p := maintenance.PlannedFor(plans, maintenance.Object{Namespace: sl.Namespace, Labels: w.GetLabels(), NamespaceLabels: ns.Labels},
+			r.ClusterNamespace)
 		if i == 0 {
 			in.planned = p
 		} else {

@@ -163,10 +163,56 @@ func parseRecurring(p *field.Path, s itopsv1alpha1.WindowSchedule, loc *time.Loc
 	case s.Duration.Duration > maxDuration:
 		errs = append(errs, field.Invalid(p.Child("duration"), s.Duration.Duration.String(), "must be at most 8760h"))
 	}
+	if len(errs) == 0 {
+		if gap := MinGap(spec); s.Duration.Duration > gap {
+			errs = append(errs, field.Invalid(p.Child("duration"), s.Duration.Duration.String(), fmt.Sprintf(
+				"longer than the %s between two starts of %q: its periods would overlap and the window would never close; "+
+					"make duration at most %s, or use one-off {start, end} periods", gap, s.Cron, gap)))
+		}
+	}
 	if len(errs) > 0 {
 		return recurring{}, errs
 	}
 	return recurring{spec: spec, duration: s.Duration.Duration}, nil
+}
+
+// MinGap is the shortest wall-clock time between two consecutive starts of a cron expression
+// (over the 8 years anyDay looks at): the longest duration a recurring schedule may have. A
+// longer one overlaps itself, so the window never closes, and evaluating it means following
+// every start in a long look-back: `* * * * *` for 8760h is 525,600 periods per evaluation.
+// Bounded so, a calendar evaluation over a range costs at most one period per start in it.
+// Daylight-saving shifts can make a real gap up to an hour shorter than the wall-clock one;
+// the periods then merge, which is harmless.
+func MinGap(s *cron.SpecSchedule) time.Duration {
+	var minutes []int // minutes of the day at which the expression starts, ascending
+	for h := 0; h < 24; h++ {
+		for m := 0; m < 60; m++ {
+			if 1<<uint(h)&s.Hour != 0 && 1<<uint(m)&s.Minute != 0 {
+				minutes = append(minutes, h*60+m)
+			}
+		}
+	}
+	if len(minutes) == 0 {
+		return 0
+	}
+	gap := maxDuration
+	for i := 1; i < len(minutes); i++ {
+		gap = min(gap, time.Duration(minutes[i]-minutes[i-1])*time.Minute)
+	}
+	// Across days: from the last start of a matching day to the first of the next one.
+	d := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var previous time.Time
+	for i := 0; i < 366*8; i++ {
+		if dayMatches(s, d) {
+			if !previous.IsZero() {
+				across := d.Sub(previous) - time.Duration(minutes[len(minutes)-1]-minutes[0])*time.Minute
+				gap = min(gap, across)
+			}
+			previous = d
+		}
+		d = d.AddDate(0, 0, 1)
+	}
+	return gap
 }
 
 // anyDay reports whether the expression matches at least one real date (within 8 years).
@@ -239,8 +285,9 @@ func wallBefore(t time.Time, y int, mo time.Month, d, h, mi int) bool {
 	return false
 }
 
-// startsIn returns the periods of the recurring schedule r that start in [from, to), in order.
-// stopAfter > 0 stops after that many.
+// startsIn returns the periods of the recurring schedule r that start in [from, to), in order,
+// adjacent and overlapping ones merged (unless stopAfter > 0, which stops after that many
+// single periods).
 func (c *Calendar) startsIn(r recurring, from, to time.Time, stopAfter int) []Interval {
 	var out []Interval
 	// Wall-clock days in the zone, from the day before `from` (a gap may move a start past
@@ -253,6 +300,12 @@ func (c *Calendar) startsIn(r recurring, from, to time.Time, stopAfter int) []In
 		if !dayMatches(r.spec, day) {
 			continue
 		}
+		// On a day without a zone transition, wall time h:m is midnight plus h:m: the costly
+		// wall-to-instant mapping is needed on transition days only.
+		midnight := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, c.loc)
+		_, offStart := midnight.Zone()
+		_, offEnd := midnight.Add(24*time.Hour - time.Second).Zone()
+		plain := offStart == offEnd && midnight.Hour() == 0
 		for h := 0; h < 24; h++ {
 			if 1<<uint(h)&r.spec.Hour == 0 {
 				continue
@@ -261,12 +314,25 @@ func (c *Calendar) startsIn(r recurring, from, to time.Time, stopAfter int) []In
 				if 1<<uint(m)&r.spec.Minute == 0 {
 					continue
 				}
-				start := instant(day.Year(), day.Month(), day.Day(), h, m, c.loc)
+				var start time.Time
+				if plain {
+					start = midnight.Add(time.Duration(h*60+m) * time.Minute)
+				} else {
+					start = instant(day.Year(), day.Month(), day.Day(), h, m, c.loc)
+				}
 				if start.Before(from) || !start.Before(to) {
 					continue
 				}
-				if n := len(out); n > 0 && out[n-1].Start.Equal(start) {
+				n := len(out)
+				if n > 0 && out[n-1].Start.Equal(start) {
 					continue // two wall times in one gap map to the same instant
+				}
+				if stopAfter == 0 && n > 0 && !start.After(out[n-1].End) {
+					// Adjacent or overlapping periods of one schedule merge as they are
+					// stepped through: a minutely schedule over a month is one interval,
+					// not 43,200.
+					out[n-1].End = maxTime(out[n-1].End, start.Add(r.duration))
+					continue
 				}
 				out = append(out, Interval{Start: start, End: start.Add(r.duration)})
 				if stopAfter > 0 && len(out) >= stopAfter {
