@@ -187,8 +187,8 @@ func TestMinGap(t *testing.T) {
 	}
 	for _, tt := range tests {
 		c := calendar(t, "UTC", cronSchedule(tt.expr, time.Minute))
-		if got := MinGap(c.recurring[0].spec); got != tt.want {
-			t.Errorf("MinGap(%q) = %s, want %s", tt.expr, got, tt.want)
+		if got := minGap(c.recurring[0]); got != tt.want {
+			t.Errorf("minGap(%q) = %s, want %s", tt.expr, got, tt.want)
 		}
 	}
 }
