@@ -72,6 +72,9 @@ const (
 	ReasonProgressing = "Progressing"
 	// ReasonInvalidSpec means the spec cannot be acted upon; see the condition message.
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonInvalidSelector means a label selector of the spec is invalid (admitted while the
+	// webhook was down): Stalled=True, Ready=False; the selector selects nothing.
+	ReasonInvalidSelector = "InvalidSelector"
 )
 
 // Level is a three-step scale used for impact, urgency and risk.

@@ -65,8 +65,9 @@ type MaintenanceWindowSpec struct {
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 }
 
-// WindowSchedule is either a one-off period {start, end} or a recurring one {cron, duration}.
-// +kubebuilder:validation:XValidation:rule="(has(self.start) && has(self.end) && !has(self.cron) && !has(self.duration)) || (!has(self.start) && !has(self.end) && has(self.cron) && has(self.duration))",message="a schedule is either one-off {start, end} or recurring {cron, duration}, not both and not a part of one"
+// WindowSchedule is either a one-off period {start, end} or a recurring one: {cron, duration}
+// or {recurrence, duration}, exactly one of cron and recurrence.
+// +kubebuilder:validation:XValidation:rule="(has(self.start) && has(self.end) && !has(self.cron) && !has(self.recurrence) && !has(self.duration)) || (!has(self.start) && !has(self.end) && (has(self.cron) != has(self.recurrence)) && has(self.duration))",message="a schedule is either one-off {start, end} or recurring {cron, duration} (or {recurrence, duration}; exactly one of cron and recurrence), not both and not a part of one"
 // +kubebuilder:validation:XValidation:rule="!has(self.start) || !has(self.end) || self.end > self.start",message="end must be after start"
 type WindowSchedule struct {
 	// start of a one-off window (RFC 3339).
@@ -84,7 +85,23 @@ type WindowSchedule struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^\\\\s*\\\\S+(\\\\s+\\\\S+){4}\\\\s*$')",message="cron must have exactly 5 fields: minute hour day-of-month month day-of-week"
 	Cron string `json:"cron,omitempty"`
 
-	// duration of each recurring window, for example 2h; more than 0 and at most 8760h.
+	// recurrence is an RFC 5545 recurrence rule (the subset calendars use for maintenance),
+	// evaluated in the window's timeZone; each start opens the window for `duration`. It says
+	// what cron cannot: "the second Tuesday of the month at 02:00" is
+	// FREQ=MONTHLY;BYDAY=2TU;BYHOUR=2;BYMINUTE=0 (cron's `0 2 8-14 * 2` means the 8th to the 14th
+	// OR any Tuesday). Supported: FREQ=DAILY|WEEKLY|MONTHLY (INTERVAL=1 only), BYMONTH,
+	// BYMONTHDAY (1 to 31, -1 to -31 from the end; MONTHLY), BYDAY (MO..SU; with an ordinal 1 to
+	// 5 or -1 to -5 for MONTHLY, e.g. -1FR the last Friday), BYHOUR and BYMINUTE (lists; default
+	// 0). No COUNT or UNTIL (use one-off periods), no BYSETPOS. Exactly one of cron and
+	// recurrence.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(RRULE:)?FREQ=')",message="recurrence must be an RFC 5545 rule starting with FREQ=, e.g. FREQ=MONTHLY;BYDAY=2TU;BYHOUR=2;BYMINUTE=0"
+	Recurrence string `json:"recurrence,omitempty"`
+
+	// duration of each recurring window, for example 2h; more than 0, at most 8760h, and at
+	// most the shortest time between two starts of the schedule (a longer one would overlap
+	// itself and never close; the webhook refuses it with that gap).
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self.matches('^-?([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) > duration('0s') && duration(self) <= duration('8760h')",message="duration must be more than 0 and at most 8760h (a duration such as 90s, 15m or 2h)"
 	// +kubebuilder:validation:Type=string

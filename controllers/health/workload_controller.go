@@ -34,6 +34,7 @@ import (
 	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/readaccess"
+	"github.com/itops-dev/itops-operator/internal/selector"
 )
 
 // podReasons are the problems judged on a workload's pods and rolled up to it.
@@ -493,8 +494,18 @@ func serviceFor(ctx context.Context, c client.Reader, ns string, objLabels map[s
 	}
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
 	for _, sl := range list.Items {
+		if errs := selector.ServiceLevel(&sl.Spec); len(errs) > 0 {
+			// Stalled (InvalidSelector) on the ServiceLevel itself: it names no service until
+			// fixed; said here too, so an incident without its service is explained.
+			ctrl.LoggerFrom(ctx).Info("ServiceLevel has an invalid selector; it is not considered as the workload's service",
+				"namespace", ns, "serviceLevel", sl.Name, "error", errs.ToAggregate().Error())
+			continue
+		}
 		sel, err := metav1.LabelSelectorAsSelector(&sl.Spec.Selector)
-		if err != nil || sel.Empty() {
+		if err != nil {
+			continue
+		}
+		if sel.Empty() {
 			continue
 		}
 		if sel.Matches(labels.Set(objLabels)) {

@@ -22,6 +22,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/maintenance"
 	"github.com/itops-dev/itops-operator/internal/schedule"
+	"github.com/itops-dev/itops-operator/internal/selector"
 )
 
 // Reconciler keeps a MaintenanceWindow's status in line with its calendar.
@@ -68,14 +69,21 @@ func computeStatus(mw *itopsv1alpha1.MaintenanceWindow, now time.Time) desired {
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: condType, Status: status, Reason: reason, Message: msg,
 			ObservedGeneration: mw.Generation, LastTransitionTime: metav1.NewTime(now)})
 	}
-	cal, errs := schedule.Parse(mw.Spec)
-	if len(errs) > 0 {
-		msg := errs.ToAggregate().Error()
-		set(itopsv1alpha1.ConditionStalled, metav1.ConditionTrue, itopsv1alpha1.ReasonInvalidSpec, msg)
-		set(itopsv1alpha1.ConditionReady, metav1.ConditionFalse, itopsv1alpha1.ReasonInvalidSpec, msg)
+	stalled := func(reason, msg string) desired {
+		set(itopsv1alpha1.ConditionStalled, metav1.ConditionTrue, reason, msg)
+		set(itopsv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
 		meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionReconciling)
 		d.status = st
 		return d
+	}
+	if errs := selector.MaintenanceWindow(&mw.Spec); len(errs) > 0 {
+		// Admitted while the webhook was down: the window covers nothing (no suppression, no
+		// planned downtime, no freeze) until it is fixed.
+		return stalled(itopsv1alpha1.ReasonInvalidSelector, "the window covers nothing until its selectors are fixed: "+errs.ToAggregate().Error())
+	}
+	cal, errs := schedule.Parse(mw.Spec)
+	if len(errs) > 0 {
+		return stalled(itopsv1alpha1.ReasonInvalidSpec, errs.ToAggregate().Error())
 	}
 	// The status reports what the window does: a Maintenance window's period counts from
 	// coverageFrom on (internal/maintenance.EffectiveState).

@@ -32,6 +32,11 @@ func TestComputeStatus(t *testing.T) {
 		{"a boundary hours away: re-evaluated within the hour, in case the wall clock jumps", window(oneOff), t0.Add(61 * time.Minute), itopsv1alpha1.WindowActive, time.Hour, false},
 		{"expired: no requeue", window(oneOff), t0.Add(3 * time.Hour), itopsv1alpha1.WindowExpired, 0, false},
 		{"invalid: stalled, no requeue", window(itopsv1alpha1.WindowSchedule{Cron: "99 * * * *", Duration: &metav1.Duration{Duration: time.Hour}}), t0, "", 0, true},
+		{"an invalid selector stored while the webhook was down: stalled, covers nothing", func() *itopsv1alpha1.MaintenanceWindow {
+			mw := window(oneOff)
+			mw.Spec.Selector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: "in", Values: []string{"web"}}}}
+			return mw
+		}(), t0, "", 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -29,9 +30,9 @@ var (
 		"Selected workloads whose replicas are outside the scaling bounds (drift).", labelNames, nil)
 )
 
-// collector computes the ServiceLevel metrics at scrape time from the books in status, the
-// current observation and the clock, so sliding-window figures are exact whenever they are
-// scraped, without status writes.
+// collector computes the ServiceLevel metrics at scrape time from the books in status and the
+// clock, so sliding-window figures are exact whenever they are scraped, without status writes
+// and without redoing the books (see measure).
 type collector struct{ r *Reconciler }
 
 // RegisterMetrics registers the ServiceLevel metrics with controller-runtime's registry.
@@ -65,10 +66,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(outOfBoundsDesc, prometheus.GaugeValue, float64(drifted), sl.Namespace, sl.Name)
 		}
-		if sl.Spec.Objectives == nil || sl.Status.TrackingSince == nil {
+		if sl.Spec.Objectives == nil || sl.Status.TrackingSince == nil ||
+			meta.IsStatusConditionTrue(sl.Status.Conditions, itopsv1alpha1.ConditionStalled) {
 			continue
 		}
-		r, down, err := c.r.measure(ctx, sl, now)
+		r, down, err := measure(sl, now)
 		if err != nil {
 			// One ServiceLevel that cannot be measured (its Stalled condition says why) must
 			// not fail the whole scrape.
@@ -105,18 +107,19 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// measure computes the service's figures at now without changing its books.
-func (r *Reconciler) measure(ctx context.Context, sl *itopsv1alpha1.ServiceLevel, now time.Time) (slo.Report, bool, error) {
-	in, err := r.gather(ctx, sl, now)
-	if err != nil {
-		return slo.Report{}, false, err
-	}
+// measure computes the service's figures at now from the books in its status, as the
+// reconciler last wrote them: a scrape never redoes the books (no workload lists, no
+// calendar evaluation), it only slides the window to now (an open outage counts up to now).
+// Planned downtime booked after the last reconcile is not in it: the window's phase change
+// reconciles the ServiceLevel at its boundaries.
+func measure(sl *itopsv1alpha1.ServiceLevel, now time.Time) (slo.Report, bool, error) {
 	obj, alerts, err := parse(sl)
 	if err != nil {
 		return slo.Report{}, false, err
 	}
-	books := keepBooks(booksOf(&sl.Status), obj, alerts, in, now.Truncate(time.Second))
-	return slo.Compute(obj, alerts, books, now.Truncate(time.Second)), books.Down(), nil
+	books := booksOf(&sl.Status)
+	now = now.Truncate(time.Second)
+	return slo.Compute(obj, alerts, books, now), books.Down(), nil
 }
 
 func float(r *big.Rat) float64 {

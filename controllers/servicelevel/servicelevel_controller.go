@@ -15,10 +15,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crevent "sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -30,6 +32,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/maintenance"
 	"github.com/itops-dev/itops-operator/internal/scaling"
+	"github.com/itops-dev/itops-operator/internal/selector"
 	"github.com/itops-dev/itops-operator/internal/slo"
 )
 
@@ -87,7 +90,10 @@ const conflictRetryAfter = time.Second
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	sl := &itopsv1alpha1.ServiceLevel{}
 	if err := r.Get(ctx, req.NamespacedName, sl); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, err
+		}
+		return ctrl.Result{}, r.forget(ctx, req)
 	}
 	res, err := r.reconcile(ctx, sl)
 	switch {
@@ -99,6 +105,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	return res, nil
+}
+
+// forget handles a ServiceLevel that is gone: nothing burns its budget any more, so the
+// ErrorBudgetBurn signal of its incident is cleared, and the incident resolves through its
+// normal lifecycle (auto-resolution after --resolve-after). It runs on the delete event, and,
+// after a restart, for every ErrorBudgetBurn incident whose ServiceLevel no longer exists (the
+// incident watch below enqueues their ServiceLevels when the cache starts).
+func (r *Reconciler) forget(ctx context.Context, req ctrl.Request) error {
+	gone := &itopsv1alpha1.ServiceLevel{ObjectMeta: metav1.ObjectMeta{Namespace: req.Namespace, Name: req.Name}}
+	if err := r.Incidents.Sync(ctx, incidentwriter.Observation{Subject: Subject(gone), Judged: incidentReasons}); err != nil {
+		return fmt.Errorf("clearing the burn signal of deleted ServiceLevel %s: %w", req.Name, err)
+	}
+	return nil
 }
 
 // reportFailure records err as Ready=False on the ServiceLevel, best effort: when even that
@@ -163,9 +182,14 @@ func Subject(sl *itopsv1alpha1.ServiceLevel) health.Subject {
 func (r *Reconciler) gather(ctx context.Context, sl *itopsv1alpha1.ServiceLevel, now time.Time) (inputs, error) {
 	_, watched := r.watching.Load(sl.UID)
 	in := inputs{continuous: watched && sl.Status.LastObservedAt != nil}
+	if errs := selector.ServiceLevel(&sl.Spec); len(errs) > 0 {
+		// Admitted while the webhook was down: it selects nothing; the status says Stalled.
+		in.invalidSelector = errs.ToAggregate()
+		return in, nil
+	}
 	sel, err := metav1.LabelSelectorAsSelector(&sl.Spec.Selector)
 	if err != nil {
-		return in, nil //nolint:nilerr // CEL validates selectors; an invalid one selects nothing
+		return in, err
 	}
 	workloads, err := r.workloads(ctx, sl.Namespace, sel)
 	if err != nil {
@@ -207,9 +231,11 @@ func (r *Reconciler) gather(ctx context.Context, sl *itopsv1alpha1.ServiceLevel,
 	}
 	// The service's planned downtime is the time maintenance covers all of its workloads: a
 	// window over part of the service does not excuse an outage of the rest.
+	// Each window's calendar is evaluated once per reconcile, whatever the number of workloads.
+	plans := maintenance.Plan(windows, from, now)
 	for i, w := range workloads {
-		p := maintenance.PlannedDowntime(windows, maintenance.Object{Namespace: sl.Namespace, Labels: w.GetLabels(), NamespaceLabels: ns.Labels},
-			r.ClusterNamespace, from, now)
+		p := maintenance.PlannedFor(plans, maintenance.Object{Namespace: sl.Namespace, Labels: w.GetLabels(), NamespaceLabels: ns.Labels},
+			r.ClusterNamespace)
 		if i == 0 {
 			in.planned = p
 		} else {
@@ -339,7 +365,49 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	b = b.Watches(&itopsv1alpha1.MaintenanceWindow{}, handler.EnqueueRequestsFromMapFunc(r.serviceLevelsOfWindow))
 	b = b.Watches(&autoscalingv2.HorizontalPodAutoscaler{}, handler.EnqueueRequestsFromMapFunc(r.serviceLevelsOfHPA))
+	// The ServiceLevel an ErrorBudgetBurn incident is about, when the incident appears in the
+	// cache (at start-up for every existing one) or its burn signal turns active: one deleted
+	// while the operator was down, or while its incident was being written, is then found
+	// gone, and its incident's signal cleared. Other updates (lastSeenAt) are this
+	// controller's own writes and would only loop.
+	b = b.Watches(&itopsv1alpha1.Incident{}, handler.EnqueueRequestsFromMapFunc(serviceLevelOfIncident),
+		builder.WithPredicates(predicate.Funcs{
+			CreateFunc: func(crevent.CreateEvent) bool { return true },
+			UpdateFunc: func(e crevent.UpdateEvent) bool {
+				return !burnActive(e.ObjectOld) && burnActive(e.ObjectNew)
+			},
+			DeleteFunc:  func(crevent.DeleteEvent) bool { return false },
+			GenericFunc: func(crevent.GenericEvent) bool { return false },
+		}))
 	return b.Complete(r)
+}
+
+// burnActive reports whether obj is an incident whose ErrorBudgetBurn signal is active.
+func burnActive(obj client.Object) bool {
+	inc, ok := obj.(*itopsv1alpha1.Incident)
+	if !ok {
+		return false
+	}
+	for _, s := range inc.Status.Signals {
+		if s.Reason == itopsv1alpha1.ReasonErrorBudgetBurn && s.Active {
+			return true
+		}
+	}
+	return false
+}
+
+// serviceLevelOfIncident maps an incident the ServiceLevel controller opened (its subject a
+// ServiceLevel) to that ServiceLevel.
+func serviceLevelOfIncident(_ context.Context, obj client.Object) []reconcile.Request {
+	inc, ok := obj.(*itopsv1alpha1.Incident)
+	if !ok || inc.Spec.Source != itopsv1alpha1.SourceServiceLevel || len(inc.Spec.Affected) == 0 {
+		return nil
+	}
+	ref := inc.Spec.Affected[0]
+	if ref.Kind != "ServiceLevel" || ref.APIVersion != itopsv1alpha1.GroupVersion.String() {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}}}
 }
 
 // serviceLevelsOfHPA maps an HorizontalPodAutoscaler to the ServiceLevels selecting its target.

@@ -39,6 +39,8 @@ type inputs struct {
 	continuous bool
 	// scaling are the selected Deployments' and StatefulSets' scaling inputs.
 	scaling []workloadScaling
+	// invalidSelector says why spec.selector is invalid (nil when it is valid).
+	invalidSelector error
 }
 
 // event is a condition transition worth an Event.
@@ -93,6 +95,18 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 	}
 	st.Workloads = workloadStatuses(in.states)
 
+	if in.invalidSelector != nil {
+		// A selector that selects nothing measures nothing and protects nothing: never "100 %".
+		msg := "spec.selector is invalid, so this ServiceLevel selects no workload, measures nothing and freezes nothing until it is fixed: " +
+			in.invalidSelector.Error()
+		set(itopsv1alpha1.ConditionStalled, metav1.ConditionTrue, itopsv1alpha1.ReasonInvalidSelector, msg)
+		set(itopsv1alpha1.ConditionReady, metav1.ConditionFalse, itopsv1alpha1.ReasonInvalidSelector, msg)
+		if sl.Spec.Objectives != nil {
+			set(itopsv1alpha1.SLConditionObjectiveMet, metav1.ConditionUnknown, itopsv1alpha1.ReasonInvalidSelector, "not measured: spec.selector is invalid")
+		}
+		d.status = st
+		return d
+	}
 	if sl.Spec.Objectives == nil {
 		st = clearBooks(st)
 		meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.SLConditionObjectiveMet)
@@ -173,6 +187,9 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 		d.problems = append(d.problems, burnProblem(sl, r, books, in.states))
 	}
 	d.requeueAfter = r.RefreshAfter(books, now)
+	if next := nextConditionChange(obj, alerts, books, r, now); next > 0 && (d.requeueAfter == 0 || next < d.requeueAfter) {
+		d.requeueAfter = next
+	}
 	if next := applyScaling(&st, &sl.Status, &sl.Spec, in.scaling, r.Firing(), now, set, &d); next > 0 && (d.requeueAfter == 0 || next < d.requeueAfter) {
 		d.requeueAfter = next
 	}
@@ -200,10 +217,7 @@ func keepBooks(books slo.Books, obj slo.Objective, alerts []slo.Alert, in inputs
 		books = slo.Reconstruct(books, obs)
 	}
 	books = slo.BookPlanned(books, in.planned, now)
-	horizon := time.Hour
-	for _, a := range alerts {
-		horizon = max(horizon, a.Long)
-	}
+	horizon := exactHorizon(alerts)
 	keepFrom := now.Add(-obj.Window)
 	books = slo.Fold(books, now.Add(-horizon), keepFrom)
 	// A service flapping more often than the bounds allow within the horizon has its oldest
@@ -218,6 +232,41 @@ func keepBooks(books slo.Books, obj slo.Objective, alerts []slo.Alert, in inputs
 		books = slo.Fold(books, books.Planned[n-maxPlanned].Start, keepFrom)
 	}
 	return books
+}
+
+// nextConditionChange is the exact time until the next instant at which the conditions change
+// by themselves, as time passes over unchanged books (0: none):
+//   - a service just put under a ServiceLevel is measured one second after its first
+//     observation (before, no time has passed, availability cannot be figured), unless
+//     maintenance covers it (the window's own status change reconciles it then);
+//   - an exhausted error budget recovers, and a missed objective is met again, at the second
+//     the rolling window drops enough bad time (slo.BudgetRecoversAt, slo.ObjectiveMetAt), so
+//     that BudgetExhausted and the FreezeChanges freeze it drives end exactly then.
+func nextConditionChange(obj slo.Objective, alerts []slo.Alert, books slo.Books, r slo.Report, now time.Time) time.Duration {
+	if r.Availability == nil && !books.Since.IsZero() && !books.Down() {
+		if n := len(books.Planned); n == 0 || books.Planned[n-1].End.Before(now) {
+			return time.Second
+		}
+		return 0
+	}
+	horizon := exactHorizon(alerts)
+	var next time.Duration
+	for _, at := range []func(slo.Objective, time.Duration, slo.Books, time.Time) (time.Time, bool){slo.BudgetRecoversAt, slo.ObjectiveMetAt} {
+		if t, ok := at(obj, horizon, books, now); ok && t.After(now) && (next == 0 || t.Sub(now) < next) {
+			next = t.Sub(now)
+		}
+	}
+	return next
+}
+
+// exactHorizon is how far back the books keep exact intervals: the longest burn-rate window,
+// at least 1h.
+func exactHorizon(alerts []slo.Alert) time.Duration {
+	horizon := time.Hour
+	for _, a := range alerts {
+		horizon = max(horizon, a.Long)
+	}
+	return horizon
 }
 
 // parse reads the objective and the alerts; the CRD's validation makes errors rare (an object

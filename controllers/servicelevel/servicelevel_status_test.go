@@ -78,8 +78,22 @@ func TestComputeStatus(t *testing.T) {
 			in:            inputs{states: []slo.WorkloadState{up()}, continuous: false},
 			wantBudget:    "100",
 			wantObjective: metav1.ConditionUnknown, wantExhausted: metav1.ConditionFalse,
-			wantReady:   "availability -, 100% of the budget left",
-			wantRequeue: 0,
+			wantReady: "availability -, 100% of the budget left",
+			// Measured one second later, without waiting for an event (issue 13).
+			wantRequeue: time.Second,
+		},
+		{
+			name: "an exhausted budget is looked at again exactly when the window has dropped enough bad time",
+			sl: newSL(tracked, func(sl *itopsv1alpha1.ServiceLevel) {
+				sl.Spec.Objectives.Window = &metav1.Duration{Duration: time.Hour}
+				sl.Status.Outages = []itopsv1alpha1.Outage{{Start: metav1.Time{Time: t0.Add(-time.Hour + time.Minute)}, End: &metav1.Time{Time: t0.Add(-time.Hour + time.Minute + 10*time.Second)}}}
+			}),
+			in: inputs{states: []slo.WorkloadState{up()}, continuous: true},
+			// 10s down of a 3.6s budget; 3s of it are left in the window 67s from now.
+			wantAvailability: "99.7222", wantBudget: "-177.7778",
+			wantObjective: metav1.ConditionFalse, wantExhausted: metav1.ConditionTrue,
+			wantRequeue: 67 * time.Second,
+			wantEvents:  []string{"ObjectiveMissed", "BudgetExhausted"},
 		},
 		{
 			name: "half the budget spent eight days ago: over ten days tracked, the objective is missed",

@@ -59,8 +59,22 @@ type State struct {
 }
 
 type recurring struct {
-	spec     *cron.SpecSchedule
+	// spec holds the minute, hour and month bits (and, for a cron expression, its day rule).
+	spec *cron.SpecSchedule
+	// day is the day rule of a recurrence (RFC 5545 subset); nil for a cron expression, whose
+	// day rule is cron's (dayMatches).
+	day      func(time.Time) bool
 	duration time.Duration
+	// index is the schedule's position in spec.schedules.
+	index int
+}
+
+// matches reports whether the schedule starts on the date d (midnight UTC of the wall date).
+func (r recurring) matches(d time.Time) bool {
+	if r.day != nil {
+		return 1<<uint(d.Month())&r.spec.Month != 0 && r.day(d)
+	}
+	return dayMatches(r.spec, d)
 }
 
 // Calendar is a parsed window calendar.
@@ -97,9 +111,9 @@ func Parse(spec itopsv1alpha1.MaintenanceWindowSpec) (*Calendar, field.ErrorList
 	for i, s := range spec.Schedules {
 		p := root.Child("schedules").Index(i)
 		switch {
-		case s.Cron == "" && s.Duration == nil:
+		case s.Cron == "" && s.Recurrence == "" && s.Duration == nil:
 			if s.Start == nil || s.End == nil {
-				errs = append(errs, field.Required(p, "a schedule is either one-off {start, end} or recurring {cron, duration}"))
+				errs = append(errs, field.Required(p, "a schedule is either one-off {start, end} or recurring {cron or recurrence, duration}"))
 				continue
 			}
 			if !s.End.After(s.Start.Time) {
@@ -110,13 +124,14 @@ func Parse(spec itopsv1alpha1.MaintenanceWindowSpec) (*Calendar, field.ErrorList
 			c.oneOff = append(c.oneOff, iv)
 			c.longest = max(c.longest, iv.End.Sub(iv.Start))
 		case s.Start != nil || s.End != nil:
-			errs = append(errs, field.Invalid(p, "", "a schedule is either one-off {start, end} or recurring {cron, duration}, not both"))
+			errs = append(errs, field.Invalid(p, "", "a schedule is either one-off {start, end} or recurring {cron or recurrence, duration}, not both"))
 		default:
 			r, ferrs := parseRecurring(p, s, c.loc)
 			if len(ferrs) > 0 {
 				errs = append(errs, ferrs...)
 				continue
 			}
+			r.index = i
 			c.recurring = append(c.recurring, r)
 			c.longest = max(c.longest, r.duration)
 		}
@@ -129,10 +144,16 @@ func Parse(spec itopsv1alpha1.MaintenanceWindowSpec) (*Calendar, field.ErrorList
 
 func parseRecurring(p *field.Path, s itopsv1alpha1.WindowSchedule, loc *time.Location) (recurring, field.ErrorList) {
 	var errs field.ErrorList
+	if s.Recurrence != "" {
+		if s.Cron != "" {
+			return recurring{}, field.ErrorList{field.Invalid(p.Child("recurrence"), s.Recurrence, "set either cron or recurrence, not both")}
+		}
+		return parseRecurrence(p, s, loc)
+	}
 	expr := strings.TrimSpace(s.Cron)
 	switch {
 	case expr == "":
-		errs = append(errs, field.Required(p.Child("cron"), "a recurring schedule needs cron and duration"))
+		errs = append(errs, field.Required(p.Child("cron"), "a recurring schedule needs cron (or recurrence) and duration"))
 	case strings.HasPrefix(expr, "CRON_TZ=") || strings.HasPrefix(expr, "TZ="):
 		errs = append(errs, field.Invalid(p.Child("cron"), s.Cron, "set the time zone in spec.timeZone, not in the cron expression"))
 	case strings.HasPrefix(expr, "@"):
@@ -148,13 +169,24 @@ func parseRecurring(p *field.Path, s itopsv1alpha1.WindowSchedule, loc *time.Loc
 		} else if sp, ok := parsed.(*cron.SpecSchedule); ok {
 			spec = sp
 			spec.Location = loc
-			if !anyDay(spec) {
+			if !anyDay(recurring{spec: spec}) {
 				errs = append(errs, field.Invalid(p.Child("cron"), s.Cron, "never matches a calendar day (for example 31 in a month that has fewer days)"))
 			}
 		} else {
 			errs = append(errs, field.Invalid(p.Child("cron"), s.Cron, "not a calendar expression"))
 		}
 	}
+	errs = append(errs, checkDuration(p, s)...)
+	if len(errs) > 0 {
+		return recurring{}, errs
+	}
+	r := recurring{spec: spec, duration: s.Duration.Duration}
+	return r, checkGap(p, r, s.Cron)
+}
+
+// checkDuration checks a recurring schedule's duration against the API's bounds.
+func checkDuration(p *field.Path, s itopsv1alpha1.WindowSchedule) field.ErrorList {
+	var errs field.ErrorList
 	switch {
 	case s.Duration == nil:
 		errs = append(errs, field.Required(p.Child("duration"), "how long each recurring window lasts, e.g. 2h"))
@@ -163,17 +195,64 @@ func parseRecurring(p *field.Path, s itopsv1alpha1.WindowSchedule, loc *time.Loc
 	case s.Duration.Duration > maxDuration:
 		errs = append(errs, field.Invalid(p.Child("duration"), s.Duration.Duration.String(), "must be at most 8760h"))
 	}
-	if len(errs) > 0 {
-		return recurring{}, errs
-	}
-	return recurring{spec: spec, duration: s.Duration.Duration}, nil
+	return errs
 }
 
-// anyDay reports whether the expression matches at least one real date (within 8 years).
-func anyDay(s *cron.SpecSchedule) bool {
+// checkGap bounds a recurring schedule's duration by the gap between its starts (minGap).
+func checkGap(p *field.Path, r recurring, expr string) field.ErrorList {
+	if gap := minGap(r); r.duration > gap {
+		return field.ErrorList{field.Invalid(p.Child("duration"), r.duration.String(), fmt.Sprintf(
+			"longer than the %s between two starts of %q: its periods would overlap and the window would never close; "+
+				"make duration at most %s, or use one-off {start, end} periods", gap, expr, gap))}
+	}
+	return nil
+}
+
+// minGap is the shortest wall-clock time between two consecutive starts of a cron expression
+// (over the 8 years anyDay looks at): the longest duration a recurring schedule may have. A
+// longer one overlaps itself, so the window never closes, and evaluating it means following
+// every start in a long look-back: `* * * * *` for 8760h is 525,600 periods per evaluation.
+// Bounded so, a calendar evaluation over a range costs at most one period per start in it.
+// Daylight-saving shifts can make a real gap up to an hour shorter than the wall-clock one;
+// the periods then merge, which is harmless.
+func minGap(r recurring) time.Duration {
+	s := r.spec
+	var minutes []int // minutes of the day at which the expression starts, ascending
+	for h := 0; h < 24; h++ {
+		for m := 0; m < 60; m++ {
+			if 1<<uint(h)&s.Hour != 0 && 1<<uint(m)&s.Minute != 0 {
+				minutes = append(minutes, h*60+m)
+			}
+		}
+	}
+	if len(minutes) == 0 {
+		return 0
+	}
+	gap := maxDuration
+	for i := 1; i < len(minutes); i++ {
+		gap = min(gap, time.Duration(minutes[i]-minutes[i-1])*time.Minute)
+	}
+	// Across days: from the last start of a matching day to the first of the next one.
+	d := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var previous time.Time
+	for i := 0; i < 366*8; i++ {
+		if r.matches(d) {
+			if !previous.IsZero() {
+				across := d.Sub(previous) - time.Duration(minutes[len(minutes)-1]-minutes[0])*time.Minute
+				gap = min(gap, across)
+			}
+			previous = d
+		}
+		d = d.AddDate(0, 0, 1)
+	}
+	return gap
+}
+
+// anyDay reports whether the schedule matches at least one real date (within 8 years).
+func anyDay(r recurring) bool {
 	d := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 366*8; i++ {
-		if dayMatches(s, d) {
+		if r.matches(d) {
 			return true
 		}
 		d = d.AddDate(0, 0, 1)
@@ -239,8 +318,9 @@ func wallBefore(t time.Time, y int, mo time.Month, d, h, mi int) bool {
 	return false
 }
 
-// startsIn returns the periods of the recurring schedule r that start in [from, to), in order.
-// stopAfter > 0 stops after that many.
+// startsIn returns the periods of the recurring schedule r that start in [from, to), in order,
+// adjacent and overlapping ones merged (unless stopAfter > 0, which stops after that many
+// single periods).
 func (c *Calendar) startsIn(r recurring, from, to time.Time, stopAfter int) []Interval {
 	var out []Interval
 	// Wall-clock days in the zone, from the day before `from` (a gap may move a start past
@@ -250,9 +330,15 @@ func (c *Calendar) startsIn(r recurring, from, to time.Time, stopAfter int) []In
 	last := to.In(c.loc).AddDate(0, 0, 1)
 	last = time.Date(last.Year(), last.Month(), last.Day(), 0, 0, 0, 0, time.UTC)
 	for ; !day.After(last); day = day.AddDate(0, 0, 1) {
-		if !dayMatches(r.spec, day) {
+		if !r.matches(day) {
 			continue
 		}
+		// On a day without a zone transition, wall time h:m is midnight plus h:m: the costly
+		// wall-to-instant mapping is needed on transition days only.
+		midnight := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, c.loc)
+		_, offStart := midnight.Zone()
+		_, offEnd := midnight.Add(24*time.Hour - time.Second).Zone()
+		plain := offStart == offEnd && midnight.Hour() == 0
 		for h := 0; h < 24; h++ {
 			if 1<<uint(h)&r.spec.Hour == 0 {
 				continue
@@ -261,12 +347,25 @@ func (c *Calendar) startsIn(r recurring, from, to time.Time, stopAfter int) []In
 				if 1<<uint(m)&r.spec.Minute == 0 {
 					continue
 				}
-				start := instant(day.Year(), day.Month(), day.Day(), h, m, c.loc)
+				var start time.Time
+				if plain {
+					start = midnight.Add(time.Duration(h*60+m) * time.Minute)
+				} else {
+					start = instant(day.Year(), day.Month(), day.Day(), h, m, c.loc)
+				}
 				if start.Before(from) || !start.Before(to) {
 					continue
 				}
-				if n := len(out); n > 0 && out[n-1].Start.Equal(start) {
+				n := len(out)
+				if n > 0 && out[n-1].Start.Equal(start) {
 					continue // two wall times in one gap map to the same instant
+				}
+				if stopAfter == 0 && n > 0 && !start.After(out[n-1].End) {
+					// Adjacent or overlapping periods of one schedule merge as they are
+					// stepped through: a minutely schedule over a month is one interval,
+					// not 43,200.
+					out[n-1].End = maxTime(out[n-1].End, start.Add(r.duration))
+					continue
 				}
 				out = append(out, Interval{Start: start, End: start.Add(r.duration)})
 				if stopAfter > 0 && len(out) >= stopAfter {

@@ -125,6 +125,10 @@ func TestParseErrors(t *testing.T) {
 		{"zero duration", "UTC", []itopsv1alpha1.WindowSchedule{cronSchedule("0 2 * * 0", 0)}, "spec.schedules[0].duration: Invalid value: \"0s\": must be more than 0"},
 		{"negative duration", "UTC", []itopsv1alpha1.WindowSchedule{cronSchedule("0 2 * * 0", -time.Hour)}, "must be more than 0"},
 		{"end before start", "UTC", []itopsv1alpha1.WindowSchedule{oneOff(start, start.Add(-time.Hour))}, "spec.schedules[0].end: Invalid value: \"2026-12-31T23:00:00Z\": must be after start"},
+		{"a period longer than the gap between two starts never closes (issue 13)", "UTC", []itopsv1alpha1.WindowSchedule{cronSchedule("* * * * *", 8760*time.Hour)},
+			`spec.schedules[0].duration: Invalid value: "8760h0m0s": longer than the 1m0s between two starts of "* * * * *"`},
+		{"nightly for 25h overlaps the next night", "UTC", []itopsv1alpha1.WindowSchedule{cronSchedule("0 2 * * *", 25*time.Hour)}, "longer than the 24h0m0s between two starts"},
+		{"business hours: the gap across the night counts too", "UTC", []itopsv1alpha1.WindowSchedule{cronSchedule("0 9-17 * * 1-5", 2*time.Hour)}, "longer than the 1h0m0s between two starts"},
 		{"half a schedule", "UTC", []itopsv1alpha1.WindowSchedule{{Cron: "0 2 * * 0"}}, "spec.schedules[0].duration: Required value"},
 		{"both kinds", "UTC", []itopsv1alpha1.WindowSchedule{{Cron: "0 2 * * 0", Duration: &metav1.Duration{Duration: time.Hour}, Start: &metav1.Time{Time: start}}}, "not both"},
 		{"no schedules", "UTC", nil, "spec.schedules: Required value"},
@@ -163,6 +167,46 @@ func BenchmarkBetween(b *testing.B) {
 	from := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 	for b.Loop() {
 		c.Between(from, from.Add(30*24*time.Hour))
+	}
+}
+
+func TestMinGap(t *testing.T) {
+	tests := []struct {
+		expr string
+		want time.Duration
+	}{
+		{"* * * * *", time.Minute},
+		{"*/15 * * * *", 15 * time.Minute},
+		{"0 2 * * *", 24 * time.Hour},
+		{"0 22 * * 5", 7 * 24 * time.Hour},
+		{"0 9,17 * * 1-5", 8 * time.Hour},
+		{"0 23 * * 5,6", 24 * time.Hour},
+		{"0 0 1 * *", 28 * 24 * time.Hour},
+		{"0 0 29 2 *", 8760 * time.Hour}, // capped at the longest duration allowed
+		{"0 2 8-14 * 2", 24 * time.Hour},
+	}
+	for _, tt := range tests {
+		c := calendar(t, "UTC", cronSchedule(tt.expr, time.Minute))
+		if got := minGap(c.recurring[0]); got != tt.want {
+			t.Errorf("minGap(%q) = %s, want %s", tt.expr, got, tt.want)
+		}
+	}
+}
+
+// BenchmarkBetweenAtTheBound is one calendar evaluation at the bounds: `* * * * *` with the
+// longest duration it may have (1m), over the default 30-day SLO window and over the longest
+// (8784h), as a ServiceLevel's first reconcile asks for it; later ones ask for the exact
+// horizon (hours) only.
+func BenchmarkBetweenAtTheBound(b *testing.B) {
+	c := calendar(b, "UTC", cronSchedule("* * * * *", time.Minute))
+	to := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, window := range []time.Duration{6 * time.Hour, 720 * time.Hour, 8784 * time.Hour} {
+		b.Run(window.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Between(to.Add(-window), to)
+			}
+		})
 	}
 }
 

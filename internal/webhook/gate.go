@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -33,6 +34,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/gate"
 	"github.com/itops-dev/itops-operator/internal/maintenance"
 	"github.com/itops-dev/itops-operator/internal/metrics"
+	"github.com/itops-dev/itops-operator/internal/selector"
 )
 
 // Webhook paths of the change gate.
@@ -108,6 +110,9 @@ type gathered struct {
 	in  gate.Inputs
 	// dryRun: the request is a server dry run (no side effects, denials become warnings).
 	dryRun bool
+	// ignored name the Freeze windows and ServiceLevels in scope whose selectors are invalid
+	// (stored while the webhook was down): they cover nothing, and every response says so.
+	ignored []string
 }
 
 // gather decodes the request and reads everything the gate judges it on: the old and new
@@ -184,11 +189,14 @@ func (g *Gate) gather(ctx context.Context, req admission.Request) (gathered, boo
 	if r.New != nil {
 		newLabels = r.New.Labels
 	}
-	if in.Freezes, err = g.freezes(ctx, ns, r.Old != nil, oldLabels, r.New != nil, newLabels, in.Now); err != nil {
+	if in.Freezes, err = g.freezes(ctx, ns, r.Old != nil, oldLabels, r.New != nil, newLabels, in.Now, &out.ignored); err != nil {
 		return gathered{}, false, err
 	}
-	if in.Budgets, err = g.budgets(ctx, r.Namespace, r.Old != nil, oldLabels, r.New != nil, newLabels); err != nil {
+	if in.Budgets, err = g.budgets(ctx, r.Namespace, r.Old != nil, oldLabels, r.New != nil, newLabels, &out.ignored); err != nil {
 		return gathered{}, false, err
+	}
+	for _, msg := range out.ignored {
+		ctrl.LoggerFrom(ctx).Info("change gate: ignoring an invalid selector", "namespace", r.Namespace, "kind", r.Kind, "name", r.Name, "reason", msg)
 	}
 	if gate.RollbackShaped(r.Operation, r.Old, r.New) {
 		if in.Revisions, err = g.revisions(ctx, req, r); err != nil {
@@ -235,7 +243,12 @@ func (g *Gate) cronJobOwner(ctx context.Context, r gate.Request) (*gate.CronJobO
 
 // freezes are the Freeze windows, in the namespace or cluster-wide, covering the workload's old
 // or new labels, active or not (leaving one's selection is a change; only active ones block).
-func (g *Gate) freezes(ctx context.Context, ns *corev1.Namespace, hasOld bool, oldLabels labels.Set, hasNew bool, newLabels labels.Set, now time.Time) ([]gate.Freeze, error) {
+//
+// A Freeze window with an invalid selector covers nothing (it is Stalled, InvalidSelector): it
+// is named in ignored rather than skipped silently. Treating it as covering everything would
+// let one typo freeze every workload in scope; a freeze that matters is fixed, not guessed.
+func (g *Gate) freezes(ctx context.Context, ns *corev1.Namespace, hasOld bool, oldLabels labels.Set, hasNew bool, newLabels labels.Set, now time.Time,
+	ignored *[]string) ([]gate.Freeze, error) {
 	var out []gate.Freeze
 	oldSubject := maintenance.Object{Namespace: ns.Name, Labels: oldLabels, NamespaceLabels: ns.Labels}
 	newSubject := maintenance.Object{Namespace: ns.Name, Labels: newLabels, NamespaceLabels: ns.Labels}
@@ -247,6 +260,11 @@ func (g *Gate) freezes(ctx context.Context, ns *corev1.Namespace, hasOld bool, o
 		for i := range list.Items {
 			mw := &list.Items[i]
 			if mw.Spec.Type != itopsv1alpha1.WindowFreeze {
+				continue
+			}
+			if errs := selector.MaintenanceWindow(&mw.Spec); len(errs) > 0 {
+				*ignored = append(*ignored, fmt.Sprintf("Freeze window %s has an invalid selector and covers nothing until it is fixed: %s",
+					maintenance.Name(mw, ns.Name), errs.ToAggregate().Error()))
 				continue
 			}
 			f := gate.Freeze{Namespace: mw.Namespace, Name: mw.Name, Active: maintenance.ActiveAt(mw, now),
@@ -264,13 +282,24 @@ func (g *Gate) freezes(ctx context.Context, ns *corev1.Namespace, hasOld bool, o
 
 // budgets are the ServiceLevels selecting the workload's old or new labels, with their budget
 // state and policy.
-func (g *Gate) budgets(ctx context.Context, namespace string, hasOld bool, oldLabels labels.Set, hasNew bool, newLabels labels.Set) ([]gate.Budget, error) {
+//
+// A ServiceLevel with an invalid selector protects nothing (it is Stalled, InvalidSelector): it
+// is named in ignored rather than skipped silently.
+func (g *Gate) budgets(ctx context.Context, namespace string, hasOld bool, oldLabels labels.Set, hasNew bool, newLabels labels.Set,
+	ignored *[]string) ([]gate.Budget, error) {
 	list := &itopsv1alpha1.ServiceLevelList{}
 	if err := g.Reader.List(ctx, list, client.InNamespace(namespace)); err != nil {
 		return nil, fmt.Errorf("listing service levels: %w", err)
 	}
 	var out []gate.Budget
 	for _, sl := range list.Items {
+		if errs := selector.ServiceLevel(&sl.Spec); len(errs) > 0 {
+			if sl.Spec.BudgetPolicy == itopsv1alpha1.BudgetPolicyFreezeChanges || sl.Spec.BudgetPolicy == itopsv1alpha1.BudgetPolicyWarn {
+				*ignored = append(*ignored, fmt.Sprintf("ServiceLevel %s has an invalid selector and protects nothing until it is fixed: %s",
+					sl.Name, errs.ToAggregate().Error()))
+			}
+			continue
+		}
 		b := gate.Budget{Name: sl.Name, Remaining: sl.Status.ErrorBudgetRemaining, Policy: sl.Spec.BudgetPolicy,
 			Exhausted: meta.IsStatusConditionTrue(sl.Status.Conditions, itopsv1alpha1.SLConditionBudgetExhausted),
 			Old:       hasOld && selects(&sl.Spec.Selector, oldLabels), New: hasNew && selects(&sl.Spec.Selector, newLabels)}
@@ -301,6 +330,15 @@ func (g *Gate) validate(ctx context.Context, req admission.Request) admission.Re
 	if !ok {
 		return admission.Allowed("")
 	}
+	resp := g.decide(ctx, req, in)
+	if len(in.ignored) > 0 {
+		resp.Warnings = append(resp.Warnings, in.ignored...)
+	}
+	return resp
+}
+
+// decide judges a gathered request and applies its side effects (audit, Events, metrics).
+func (g *Gate) decide(_ context.Context, req admission.Request, in gathered) admission.Response {
 	r, d := in.req, gate.Decide(in.req, in.in)
 	kind := string(r.Kind)
 	if !d.Allowed {

@@ -84,3 +84,42 @@ func TestMatchConditionsNameTheControlPlane(t *testing.T) {
 		}
 	}
 }
+
+// A Freeze window or a ServiceLevel stored with an invalid selector (the webhook was down)
+// covers nothing, and the gate says so on every response instead of skipping it silently
+// (issue 13).
+func TestGateNamesInvalidSelectors(t *testing.T) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop",
+		Labels: map[string]string{itopsv1alpha1.LabelChangeControl: itopsv1alpha1.ChangeControlEnforced}}}
+	bad := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: "in", Values: []string{"web"}}}}
+	freeze := &itopsv1alpha1.MaintenanceWindow{ObjectMeta: metav1.ObjectMeta{Name: "freeze", Namespace: "shop"},
+		Spec: itopsv1alpha1.MaintenanceWindowSpec{Type: itopsv1alpha1.WindowFreeze, Selector: bad}}
+	sl := &itopsv1alpha1.ServiceLevel{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "shop"},
+		Spec: itopsv1alpha1.ServiceLevelSpec{Selector: *bad, BudgetPolicy: itopsv1alpha1.BudgetPolicyFreezeChanges}}
+	cache := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithObjects(ns, freeze, sl).
+		WithIndex(&itopsv1alpha1.ChangeRequest{}, change.TargetIndex, change.TargetKeys).Build()
+	g := &Gate{Reader: cache, APIReader: cache, Policy: testPolicy, ClusterNamespace: clusterNamespace, Audit: audit.New(ctrl.Log)}
+	raw, err := json.Marshal(webDeployment("shop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		Operation: admissionv1.Create, Namespace: "shop", Name: "web",
+		Kind:   metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"},
+		Object: runtime.RawExtension{Raw: raw},
+	}}
+	req.UserInfo.Username = "alice"
+	resp := g.ValidatingHandler().Handle(context.Background(), req)
+	warnings := strings.Join(resp.Warnings, "\n")
+	for _, want := range []string{
+		`Freeze window freeze has an invalid selector and covers nothing until it is fixed: spec.selector.matchExpressions[0].operator: Invalid value: "in"`,
+		`ServiceLevel shop has an invalid selector and protects nothing until it is fixed: spec.selector.matchExpressions[0].operator`,
+	} {
+		if !strings.Contains(warnings, want) {
+			t.Errorf("warnings %q lack %q", warnings, want)
+		}
+	}
+	if resp.Allowed || !strings.Contains(resp.Result.Message, "no ChangeRequest in namespace shop targets Deployment web") {
+		t.Errorf("response = %+v, want the usual denial (the invalid freeze neither blocks nor excuses anything)", resp.Result)
+	}
+}

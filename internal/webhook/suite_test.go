@@ -55,6 +55,7 @@ var _ = BeforeSuite(func() {
 	Expect((&IncidentWebhook{Clock: fakeClock, OperatorUser: operatorUser}).SetupWithManager(mgr)).To(Succeed())
 	mgr.GetWebhookServer().Register(StatusGuardPath, &webhook.Admission{Handler: (&StatusGuard{OperatorUser: operatorUser}).Handler()})
 	Expect((&MaintenanceWindowWebhook{}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&ServiceLevelWebhook{}).SetupWithManager(mgr)).To(Succeed())
 	Expect(mgr.GetFieldIndexer().IndexField(ctx, &itopsv1alpha1.ChangeRequest{}, change.TargetIndex, change.TargetKeys)).To(Succeed())
 	Expect((&ChangeRequestWebhook{Reader: mgr.GetClient(), Policy: testPolicy, Clock: fakeClock, OperatorUser: operatorUser, Authorizer: mgr.GetClient()}).SetupWithManager(mgr)).To(Succeed())
 	gate := &Gate{Reader: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Policy: testPolicy, ClusterNamespace: clusterNamespace,
