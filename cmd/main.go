@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -34,6 +35,7 @@ import (
 	maintenancecontrollers "github.com/itops-dev/itops-operator/controllers/maintenance"
 	servicelevelcontrollers "github.com/itops-dev/itops-operator/controllers/servicelevel"
 	"github.com/itops-dev/itops-operator/controllers/webhookcert"
+	"github.com/itops-dev/itops-operator/controllers/webhookscope"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/cachetransform"
 	"github.com/itops-dev/itops-operator/internal/config"
@@ -237,7 +239,11 @@ func run(o options) error {
 		// loses its managedFields; pods keep only what the detectors read.
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
-			ByObject:         map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: cachetransform.Pod}},
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Pod{}: {Transform: cachetransform.Pod},
+				// The scaling webhooks' scope reads the operator's own configuration only.
+				&admissionregistrationv1.ValidatingWebhookConfiguration{}: webhookscope.ConfigurationCache(o.webhookConfig),
+			},
 		},
 		Metrics:                metricsOptions(o, tlsOpts),
 		HealthProbeBindAddress: o.probeAddr,
@@ -419,6 +425,10 @@ func setupChangeWebhooks(ctx context.Context, mgr ctrl.Manager, o options, polic
 	if o.enableScalingWebhook {
 		bounds := &webhooks.ScalingBounds{Reader: mgr.GetCache(), ExemptNamespaces: []string{o.operatorNamespace, o.clusterNamespace}}
 		srv.Register(webhooks.ScalingBoundsPath, &webhook.Admission{Handler: bounds.Handler()})
+		// The webhooks reach only the namespaces holding a ServiceLevel with scaling.
+		if err := (&webhookscope.Reconciler{Client: mgr.GetClient(), WebhookConfiguration: o.webhookConfig}).SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up the scaling webhooks' scope: %w", err)
+		}
 	} else {
 		setupLog.Info("the scaling bounds webhook is off (--enable-scaling-webhook=false): ServiceLevel scaling bounds are not enforced at admission, only reported as drift")
 	}
