@@ -67,10 +67,6 @@ func scalingStory(ctx context.Context, d *demo) error {
 	if err := d.kubectl("create", "namespace", scalingNamespace); err != nil {
 		return err
 	}
-	d.n.say("The cluster administrator enrols the namespace in the bounds at admission (other namespaces never wait for the operator):")
-	if err := d.kubectl("label", "namespace", scalingNamespace, "itops.dev/scaling-bounds=enforced"); err != nil {
-		return err
-	}
 	deploy, err := d.manifest("search.yaml", searchDeployment)
 	if err != nil {
 		return err

@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
-	"github.com/itops-dev/itops-operator/test/testenv"
 )
 
 // replicasOf is the Deployment's spec.replicas and its pods that exist on the (kwok) nodes.
@@ -34,8 +33,7 @@ func replicasOf(d *appsv1.Deployment) func(g Gomega) []int {
 
 var _ = Describe("Scaling policies", func() {
 	It("hold replicas within bounds, scale out while pods run but are not ready, and scale back after the burn", func() {
-		ns := testenv.NewLabeledNamespace(ctx, k8s, "e2e",
-			map[string]string{itopsv1alpha1.LabelScalingBounds: itopsv1alpha1.ScalingBoundsEnforced})
+		ns := newNamespace() // no namespace label: the bounds follow the ServiceLevel (issue 15)
 		api := createServiceDeployment(ns)
 		sl := &itopsv1alpha1.ServiceLevel{
 			ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: ns},
