@@ -104,7 +104,7 @@ func main() {
 	flag.StringVar(&o.webhookService, "webhook-service-name", "itops-operator-webhook",
 		"The Service (in the operator namespace) the webhooks are reached through; the self-managed certificate is issued for it.")
 	flag.StringVar(&o.webhookConfig, "webhook-configuration-name", "itops-operator",
-		"The name of the operator's MutatingWebhookConfiguration and ValidatingWebhookConfiguration; the self-managed CA is injected into these two only.")
+		"The name of the operator's MutatingWebhookConfiguration and ValidatingWebhookConfiguration; the self-managed CA is injected into these two only, and the scaling webhooks' namespaceSelector is kept in the validating one.")
 	flag.BoolVar(&o.enableWebhooks, "enable-webhooks", true, "Serve the admission webhooks.")
 	flag.StringVar(&o.operatorNamespace, "operator-namespace", defaultOperatorNamespace(),
 		"Namespace the operator runs in and keeps its own Secrets in (default $POD_NAMESPACE, else itops-system).")
