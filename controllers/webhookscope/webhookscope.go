@@ -14,7 +14,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -152,7 +152,7 @@ func Apply(cfg *admissionregistrationv1.ValidatingWebhookConfiguration, namespac
 			continue
 		}
 		want := ScopedSelector(wh.NamespaceSelector, namespaces)
-		if !equality.Semantic.DeepEqual(wh.NamespaceSelector, want) {
+		if !apiequality.Semantic.DeepEqual(wh.NamespaceSelector, want) {
 			wh.NamespaceSelector, changed = want, true
 		}
 	}

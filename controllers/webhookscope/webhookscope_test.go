@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -39,7 +39,7 @@ func TestScalingNamespaces(t *testing.T) {
 			want: []string{"api", "db", "web"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ScalingNamespaces(tc.sls); !equality.Semantic.DeepEqual(got, tc.want) {
+			if got := ScalingNamespaces(tc.sls); !apiequality.Semantic.DeepEqual(got, tc.want) {
 				t.Errorf("ScalingNamespaces = %v, want %v", got, tc.want)
 			}
 		})
@@ -86,10 +86,10 @@ func TestScopedSelector(t *testing.T) {
 				before = tc.current.DeepCopy()
 			}
 			got := ScopedSelector(tc.current, tc.namespaces)
-			if !equality.Semantic.DeepEqual(got, tc.want) {
+			if !apiequality.Semantic.DeepEqual(got, tc.want) {
 				t.Errorf("ScopedSelector = %+v, want %+v", got, tc.want)
 			}
-			if !equality.Semantic.DeepEqual(tc.current, before) {
+			if !apiequality.Semantic.DeepEqual(tc.current, before) {
 				t.Errorf("ScopedSelector modified its input: %+v", tc.current)
 			}
 		})
@@ -112,11 +112,11 @@ func TestApply(t *testing.T) {
 	}
 	want := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{in("shop"), exclusions}}
 	for _, wh := range cfg.Webhooks[1:] {
-		if !equality.Semantic.DeepEqual(wh.NamespaceSelector, want) {
+		if !apiequality.Semantic.DeepEqual(wh.NamespaceSelector, want) {
 			t.Errorf("%s: namespaceSelector %+v, want %+v", wh.Name, wh.NamespaceSelector, want)
 		}
 	}
-	if !equality.Semantic.DeepEqual(cfg.Webhooks[0].NamespaceSelector, gate) {
+	if !apiequality.Semantic.DeepEqual(cfg.Webhooks[0].NamespaceSelector, gate) {
 		t.Errorf("another webhook's selector changed: %+v", cfg.Webhooks[0].NamespaceSelector)
 	}
 	if Apply(cfg, []string{"shop"}) {

@@ -139,12 +139,12 @@ func startScope(name string) {
 	DeferCleanup(func() { stop(); <-done })
 }
 
-// scopeOf is the namespace list of the `kubernetes.io/metadata.name In` expression of each of
-// the scaling webhooks in the configuration name, read from the API server.
-func scopeOf(name string) func(g Gomega) [][]string {
+// scope is the namespace list of the `kubernetes.io/metadata.name In` expression of each of
+// the scaling webhooks in scopeTestConfiguration, read from the API server.
+func scope() func(g Gomega) [][]string {
 	return func(g Gomega) [][]string {
 		cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-		g.Expect(env.Client.Get(ctx, client.ObjectKey{Name: name}, cfg)).To(Succeed())
+		g.Expect(env.Client.Get(ctx, client.ObjectKey{Name: scopeTestConfiguration}, cfg)).To(Succeed())
 		var out [][]string
 		for _, wh := range cfg.Webhooks {
 			g.Expect(wh.NamespaceSelector).NotTo(BeNil())
@@ -175,8 +175,8 @@ var _ = Describe("The scaling bounds webhooks' scope (issue 15)", func() {
 			Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 				Scaling: &itopsv1alpha1.ScalingPolicy{MinReplicas: ptr.To[int32](1), MaxReplicas: ptr.To[int32](10)}}}
 		Expect(env.Client.Create(ctx, sl)).To(Succeed())
-		Eventually(scopeOf(scopeTestConfiguration)).WithTimeout(20 * time.Second).Should(inScope(scaled))
-		Expect(scopeOf(scopeTestConfiguration)(Default)).To(HaveEach(And(Not(ContainElement(unrelated)), Not(ContainElement(webhookscope.NoNamespace)))))
+		Eventually(scope()).WithTimeout(20 * time.Second).Should(inScope(scaled))
+		Expect(scope()(Default)).To(HaveEach(And(Not(ContainElement(unrelated)), Not(ContainElement(webhookscope.NoNamespace)))))
 		cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 		Expect(env.Client.Get(ctx, client.ObjectKey{Name: scopeTestConfiguration}, cfg)).To(Succeed())
 		for _, wh := range cfg.Webhooks {
@@ -257,7 +257,7 @@ var _ = Describe("The scaling bounds webhooks' scope (issue 15)", func() {
 		slPatch := client.MergeFrom(sl.DeepCopy())
 		sl.Spec.Scaling = nil
 		Expect(env.Client.Patch(ctx, sl, slPatch)).To(Succeed())
-		Eventually(scopeOf(scopeTestConfiguration)).WithTimeout(20 * time.Second).Should(outOfScope(scaled))
+		Eventually(scope()).WithTimeout(20 * time.Second).Should(outOfScope(scaled))
 		Eventually(func() int {
 			before := len(hung.calls(scaled))
 			Expect(env.Client.Create(ctx, probe())).To(Succeed())
@@ -268,16 +268,16 @@ var _ = Describe("The scaling bounds webhooks' scope (issue 15)", func() {
 		slPatch = client.MergeFrom(sl.DeepCopy())
 		sl.Spec.Scaling = &itopsv1alpha1.ScalingPolicy{MaxReplicas: ptr.To[int32](10)}
 		Expect(env.Client.Patch(ctx, sl, slPatch)).To(Succeed())
-		Eventually(scopeOf(scopeTestConfiguration)).WithTimeout(20 * time.Second).Should(inScope(scaled))
+		Eventually(scope()).WithTimeout(20 * time.Second).Should(inScope(scaled))
 		Expect(env.Client.Get(ctx, client.ObjectKey{Name: scopeTestConfiguration}, cfg)).To(Succeed())
 		for i := range cfg.Webhooks {
 			cfg.Webhooks[i].NamespaceSelector = webhookscope.ScopedSelector(cfg.Webhooks[i].NamespaceSelector, nil)
 		}
 		Expect(env.Client.Update(ctx, cfg)).To(Succeed())
-		Eventually(scopeOf(scopeTestConfiguration)).WithTimeout(20 * time.Second).Should(inScope(scaled))
+		Eventually(scope()).WithTimeout(20 * time.Second).Should(inScope(scaled))
 
 		By("the ServiceLevel deleted: the namespace leaves the selector")
 		Expect(env.Client.Delete(ctx, sl)).To(Succeed())
-		Eventually(scopeOf(scopeTestConfiguration)).WithTimeout(20 * time.Second).Should(outOfScope(scaled))
+		Eventually(scope()).WithTimeout(20 * time.Second).Should(outOfScope(scaled))
 	})
 })
