@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -35,6 +36,7 @@ import (
 	"github.com/itops-dev/itops-operator/controllers/notification"
 	servicelevelcontrollers "github.com/itops-dev/itops-operator/controllers/servicelevel"
 	"github.com/itops-dev/itops-operator/controllers/webhookcert"
+	"github.com/itops-dev/itops-operator/controllers/webhookscope"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/cachetransform"
 	"github.com/itops-dev/itops-operator/internal/config"
@@ -103,7 +105,7 @@ func main() {
 	flag.StringVar(&o.webhookService, "webhook-service-name", "itops-operator-webhook",
 		"The Service (in the operator namespace) the webhooks are reached through; the self-managed certificate is issued for it.")
 	flag.StringVar(&o.webhookConfig, "webhook-configuration-name", "itops-operator",
-		"The name of the operator's MutatingWebhookConfiguration and ValidatingWebhookConfiguration; the self-managed CA is injected into these two only.")
+		"The name of the operator's MutatingWebhookConfiguration and ValidatingWebhookConfiguration; the self-managed CA is injected into these two only, and the scaling webhooks' namespaceSelector is kept in the validating one.")
 	flag.BoolVar(&o.enableWebhooks, "enable-webhooks", true, "Serve the admission webhooks.")
 	flag.StringVar(&o.operatorNamespace, "operator-namespace", defaultOperatorNamespace(),
 		"Namespace the operator runs in and keeps its own Secrets in (default $POD_NAMESPACE, else itops-system).")
@@ -238,7 +240,11 @@ func run(o options) error {
 		// loses its managedFields; pods keep only what the detectors read.
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
-			ByObject:         map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: cachetransform.Pod}},
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Pod{}: {Transform: cachetransform.Pod},
+				// The scaling webhooks' scope reads the operator's own configuration only.
+				&admissionregistrationv1.ValidatingWebhookConfiguration{}: webhookscope.ConfigurationCache(o.webhookConfig),
+			},
 		},
 		Metrics:                metricsOptions(o, tlsOpts),
 		HealthProbeBindAddress: o.probeAddr,
@@ -434,6 +440,10 @@ func setupChangeWebhooks(ctx context.Context, mgr ctrl.Manager, o options, polic
 	if o.enableScalingWebhook {
 		bounds := &webhooks.ScalingBounds{Reader: mgr.GetCache(), ExemptNamespaces: []string{o.operatorNamespace, o.clusterNamespace}}
 		srv.Register(webhooks.ScalingBoundsPath, &webhook.Admission{Handler: bounds.Handler()})
+		// The webhooks reach only the namespaces holding a ServiceLevel with scaling.
+		if err := (&webhookscope.Reconciler{Client: mgr.GetClient(), WebhookConfiguration: o.webhookConfig}).SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up the scaling webhooks' scope: %w", err)
+		}
 	} else {
 		setupLog.Info("the scaling bounds webhook is off (--enable-scaling-webhook=false): ServiceLevel scaling bounds are not enforced at admission, only reported as drift")
 	}

@@ -12,10 +12,13 @@
 #   (internal/gate/gate.go); the handler applies the same rule. vgatepods also lets the kubelet's
 #   mirror pods through (a node's request for a Pod carrying the mirror annotation); vgatestatus
 #   (workloads' status subresources) gets the same selector and conditions;
-# - the scaling bounds webhooks (vscaling, vscalinghpa) get a namespaceSelector: only namespaces
-#   the administrator labelled itops.dev/scaling-bounds=enforced are checked, never kube-system
-#   and the operator and cluster namespaces, so that Deployment and StatefulSet writes elsewhere
-#   never wait for the operator (issue 15); and matchConditions that send only requests that can
+# - the scaling bounds webhooks (vscaling, vscalinghpa) get a namespaceSelector whose
+#   `kubernetes.io/metadata.name In` list the operator maintains (controllers/webhookscope): the
+#   namespaces holding a ServiceLevel with spec.scaling. The static default lists none.itops.dev,
+#   which can never be a namespace's name (so nothing is intercepted until the operator
+#   patches); kube-system and the operator and cluster namespaces are never checked. Deployment
+#   and StatefulSet writes elsewhere never wait for the operator (issue 15); and matchConditions
+#   that send only requests that can
 #   change a replica count: a create, a scale subresource update, or an update whose
 #   spec.replicas (HPA: minReplicas, maxReplicas, scaleTargetRef) differs from the old object's.
 #   An image update, a label change or a rollout restart of a bounded workload is not sent
@@ -66,10 +69,10 @@ awk -v cp="${CONTROL_PLANE}" '
   /^  name: vscaling(hpa)?\.itops\.dev$/ {
     print "  namespaceSelector:"
     print "    matchExpressions:"
-    print "    - key: itops.dev/scaling-bounds"
+    print "    - key: kubernetes.io/metadata.name"
     print "      operator: In"
     print "      values:"
-    print "      - enforced"
+    print "      - none.itops.dev"
     print "    - key: kubernetes.io/metadata.name"
     print "      operator: NotIn"
     print "      values:"

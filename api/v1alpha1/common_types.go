@@ -11,14 +11,6 @@ const (
 	LabelChangeControl = "itops.dev/change-control"
 	// ChangeControlEnforced is the value of LabelChangeControl that enables the change gate.
 	ChangeControlEnforced = "enforced"
-	// LabelScalingBounds on a Namespace, set to ScalingBoundsEnforced by the cluster
-	// administrator, has the scaling bounds webhooks (vscaling.itops.dev, vscalinghpa.itops.dev)
-	// check its Deployments, StatefulSets and HorizontalPodAutoscalers against the ServiceLevels'
-	// spec.scaling; requests in other namespaces never reach the operator (docs/scaling.md).
-	// Drift is reported everywhere.
-	LabelScalingBounds = "itops.dev/scaling-bounds"
-	// ScalingBoundsEnforced is the value of LabelScalingBounds that enables the bounds at admission.
-	ScalingBoundsEnforced = "enforced"
 	// LabelReason carries the automated reason of an incident the operator opened.
 	LabelReason = "itops.dev/reason"
 	// LabelSource carries the source of an incident the operator opened.

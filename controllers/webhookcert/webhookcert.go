@@ -192,7 +192,9 @@ func (m *Manager) injectInto(ctx context.Context, kind string, cfg client.Object
 	if !changed {
 		return nil
 	}
-	if err := m.Client.Patch(ctx, cfg, client.MergeFrom(base)); err != nil {
+	// A strategic merge patch keyed by webhook name touches only the caBundles, never the
+	// namespaceSelector the scope controller (controllers/webhookscope) maintains meanwhile.
+	if err := m.Client.Patch(ctx, cfg, client.StrategicMergeFrom(base)); err != nil {
 		return fmt.Errorf("injecting the CA into %s %s: %w", kind, m.WebhookConfiguration, err)
 	}
 	return nil

@@ -3,12 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/test/cluster"
 )
 
 const scalingNamespace = "search"
@@ -67,10 +72,6 @@ func scalingStory(ctx context.Context, d *demo) error {
 	if err := d.kubectl("create", "namespace", scalingNamespace); err != nil {
 		return err
 	}
-	d.n.say("The cluster administrator enrols the namespace in the bounds at admission (other namespaces never wait for the operator):")
-	if err := d.kubectl("label", "namespace", scalingNamespace, "itops.dev/scaling-bounds=enforced"); err != nil {
-		return err
-	}
 	deploy, err := d.manifest("search.yaml", searchDeployment)
 	if err != nil {
 		return err
@@ -83,6 +84,26 @@ func scalingStory(ctx context.Context, d *demo) error {
 		return err
 	}
 	if err := d.replicas(ctx, 2, 30*time.Second); err != nil {
+		return err
+	}
+	d.n.say("\nNo namespace label: the operator extends its scaling webhooks to every namespace holding a")
+	d.n.say("ServiceLevel with scaling, and to no other (workload writes elsewhere never wait for it).")
+	if err := d.waitFor(ctx, "the scaling webhooks to reach namespace "+scalingNamespace, 30*time.Second, func(ctx context.Context) (bool, error) {
+		cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+		if err := d.c.Client.Get(ctx, client.ObjectKey{Name: cluster.InstalledWebhookConfiguration}, cfg); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		for _, wh := range cfg.Webhooks {
+			if wh.Name == "vscaling.itops.dev" && wh.NamespaceSelector != nil {
+				for _, e := range wh.NamespaceSelector.MatchExpressions {
+					if e.Key == corev1.LabelMetadataName && e.Operator == metav1.LabelSelectorOpIn && slices.Contains(e.Values, scalingNamespace) {
+						return true, nil
+					}
+				}
+			}
+		}
+		return false, nil
+	}); err != nil {
 		return err
 	}
 	d.n.say("\nThe bounds hold at admission, for kubectl scale and for autoscalers alike:")

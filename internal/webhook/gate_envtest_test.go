@@ -335,7 +335,7 @@ var _ = Describe("kubectl create job --from=cronjob (review of issue 11)", func(
 
 var _ = Describe("The scaling bounds and GitOps (issue 11)", func() {
 	It("let a Deployment without spec.replicas be created under minReplicas 3, and let dry runs through with a warning", func() {
-		ns := boundedNamespace()
+		ns := scaledNamespace()
 		Expect(env.Client.Create(ctx, &itopsv1alpha1.ServiceLevel{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns},
 			Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 				Scaling: &itopsv1alpha1.ScalingPolicy{MinReplicas: ptr.To[int32](3)}}})).To(Succeed())

@@ -15,16 +15,31 @@ import (
 	"github.com/itops-dev/itops-operator/test/testenv"
 )
 
-// boundedNamespace is a namespace the administrator enrolled in the scaling bounds at admission.
-func boundedNamespace() string {
+// scaledNamespace is a namespace of the spec's own that the scaling bounds webhooks already
+// reach: it holds a ServiceLevel with scaling (selecting only a probe), the operator's scope
+// controller has listed it in the webhooks' namespaceSelector, and the API server applies that
+// selector: a server dry run of an out-of-bounds probe comes back with the webhook's warning.
+// No namespace label is involved (issue 15).
+func scaledNamespace() string {
 	GinkgoHelper()
-	return testenv.NewLabeledNamespace(ctx, env.Client, "scale",
-		map[string]string{itopsv1alpha1.LabelScalingBounds: itopsv1alpha1.ScalingBoundsEnforced})
+	ns := testenv.NewNamespace(ctx, env.Client, "scale")
+	probeLabels := map[string]string{"itops.dev/test-probe": "scope"}
+	Expect(env.Client.Create(ctx, &itopsv1alpha1.ServiceLevel{ObjectMeta: metav1.ObjectMeta{Name: "scope-probe", Namespace: ns},
+		Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: probeLabels},
+			Scaling: &itopsv1alpha1.ScalingPolicy{MaxReplicas: ptr.To[int32](1)}}})).To(Succeed())
+	probe := webDeployment(ns)
+	probe.Name, probe.Labels = "scope-probe", probeLabels
+	prober, seen := clientWithWarnings("scope-prober")
+	Eventually(func() []string {
+		_ = prober.Create(ctx, probe.DeepCopy(), client.DryRunAll)
+		return seen.all()
+	}).WithTimeout(20 * time.Second).Should(ContainElement(ContainSubstring("dry run: the real request would be denied")))
+	return ns
 }
 
 var _ = Describe("The scaling bounds", func() {
 	It("deny replicas and autoscalers outside the bounds of the ServiceLevels, naming them", func() {
-		ns := boundedNamespace()
+		ns := scaledNamespace()
 		for _, sl := range []*itopsv1alpha1.ServiceLevel{
 			{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns}, Spec: itopsv1alpha1.ServiceLevelSpec{
 				Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
@@ -73,7 +88,7 @@ var _ = Describe("The scaling bounds", func() {
 	})
 
 	It("name both ServiceLevels when their bounds do not intersect", func() {
-		ns := boundedNamespace()
+		ns := scaledNamespace()
 		for _, sl := range []*itopsv1alpha1.ServiceLevel{
 			{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: ns}, Spec: itopsv1alpha1.ServiceLevelSpec{
 				Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, Scaling: &itopsv1alpha1.ScalingPolicy{MinReplicas: ptr.To[int32](5)}}},

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -8,21 +9,31 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/types"
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/controllers/webhookscope"
+	"github.com/itops-dev/itops-operator/test/cluster"
 	"github.com/itops-dev/itops-operator/test/testenv"
 )
 
@@ -75,14 +86,18 @@ func (h *hungWebhook) calls(ns string) []string {
 	return out
 }
 
+// scopeTestConfiguration is the ValidatingWebhookConfiguration the scope spec installs and
+// scopes, beside the suite's own.
+const scopeTestConfiguration = "itops-scaling-scope-test"
+
 // installScalingWebhooks installs the scaling bounds webhooks exactly as generated into
-// config/webhook/manifests.yaml (rules, namespaceSelector, matchConditions, timeout, failure
-// policy), under other names and pointed at url.
+// config/webhook/manifests.yaml (names, rules, the shipped namespaceSelector, matchConditions,
+// timeout, failure policy) as the configuration scopeTestConfiguration, pointed at url.
 func installScalingWebhooks(url string, ca []byte) {
 	GinkgoHelper()
 	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "webhook", "manifests.yaml"))
 	Expect(err).NotTo(HaveOccurred())
-	cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "itops-scaling-scope-test"}}
+	cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: scopeTestConfiguration}}
 	for _, doc := range strings.Split(string(raw), "\n---") {
 		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
 		Expect(utilyaml.Unmarshal([]byte(doc), &vwc)).To(Succeed())
@@ -90,10 +105,9 @@ func installScalingWebhooks(url string, ca []byte) {
 			continue
 		}
 		for _, wh := range vwc.Webhooks {
-			if wh.Name != "vscaling.itops.dev" && wh.Name != "vscalinghpa.itops.dev" {
+			if !slices.Contains(webhookscope.ScopedWebhooks, wh.Name) {
 				continue
 			}
-			wh.Name = strings.Replace(wh.Name, ".itops.dev", "-test.itops.dev", 1)
 			wh.ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: ptr.To(url + ScalingBoundsPath), CABundle: ca}
 			cfg.Webhooks = append(cfg.Webhooks, wh)
 		}
@@ -103,23 +117,84 @@ func installScalingWebhooks(url string, ca []byte) {
 	DeferCleanup(func() { Expect(env.Client.Delete(ctx, cfg)).To(Succeed()) })
 }
 
+// startScope runs the scope controller for the configuration name in a manager of its own, as
+// the operator runs it for its configuration, until the spec ends.
+func startScope(name string) {
+	GinkgoHelper()
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:     cluster.Scheme(),
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Cache:      cache.Options{ByObject: map[client.Object]cache.ByObject{&admissionregistrationv1.ValidatingWebhookConfiguration{}: webhookscope.ConfigurationCache(name)}},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, // the suite runs one for its own configuration
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect((&webhookscope.Reconciler{Client: mgr.GetClient(), WebhookConfiguration: name}).SetupWithManager(mgr)).To(Succeed())
+	mctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(mctx)).To(Succeed())
+	}()
+	DeferCleanup(func() { stop(); <-done })
+}
+
+// scope is the namespace list of the `kubernetes.io/metadata.name In` expression of each of
+// the scaling webhooks in scopeTestConfiguration, read from the API server.
+func scope() func(g Gomega) [][]string {
+	return func(g Gomega) [][]string {
+		cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+		g.Expect(env.Client.Get(ctx, client.ObjectKey{Name: scopeTestConfiguration}, cfg)).To(Succeed())
+		var out [][]string
+		for _, wh := range cfg.Webhooks {
+			g.Expect(wh.NamespaceSelector).NotTo(BeNil())
+			for _, e := range wh.NamespaceSelector.MatchExpressions {
+				if e.Key == "kubernetes.io/metadata.name" && e.Operator == metav1.LabelSelectorOpIn {
+					out = append(out, e.Values)
+				}
+			}
+		}
+		return out
+	}
+}
+
 var _ = Describe("The scaling bounds webhooks' scope (issue 15)", func() {
-	It("send only replica changes in enrolled namespaces, so that a hung operator delays no other workload write", func() {
+	It("follow the ServiceLevels with scaling, with no namespace label: replica changes there reach the operator, nothing else does", func() {
 		hung := newHungWebhook()
 		DeferCleanup(hung.Close)
 		installScalingWebhooks(hung.URL, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: hung.Certificate().Raw}))
-		enrolled := boundedNamespace()
-		hung.release(enrolled)
+		startScope(scopeTestConfiguration)
+		scaled := testenv.NewNamespace(ctx, env.Client, "scaled")
+		hung.release(scaled)
 		unrelated := testenv.NewNamespace(ctx, env.Client, "unrelated")
+		inScope := func(ns string) types.GomegaMatcher { return HaveExactElements(ContainElement(ns), ContainElement(ns)) }
+		outOfScope := func(ns string) types.GomegaMatcher { return And(HaveLen(2), HaveEach(Not(ContainElement(ns)))) }
 
-		By("a create in an enrolled namespace reaches the webhook (once the configuration is active)")
+		By("a ServiceLevel with scaling puts its namespace in both webhooks' selector, the exclusions kept")
+		sl := &itopsv1alpha1.ServiceLevel{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: scaled},
+			Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+				Scaling: &itopsv1alpha1.ScalingPolicy{MinReplicas: ptr.To[int32](1), MaxReplicas: ptr.To[int32](10)}}}
+		Expect(env.Client.Create(ctx, sl)).To(Succeed())
+		Eventually(scope()).WithTimeout(20 * time.Second).Should(inScope(scaled))
+		Expect(scope()(Default)).To(HaveEach(And(Not(ContainElement(unrelated)), Not(ContainElement(webhookscope.NoNamespace)))))
+		cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+		Expect(env.Client.Get(ctx, client.ObjectKey{Name: scopeTestConfiguration}, cfg)).To(Succeed())
+		for _, wh := range cfg.Webhooks {
+			Expect(wh.NamespaceSelector.MatchExpressions).To(ContainElement(metav1.LabelSelectorRequirement{Key: "kubernetes.io/metadata.name",
+				Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", "itops-system", "itops-cluster"}}))
+		}
+
+		By("a create there reaches the webhook (once the API server uses the selector)")
 		n := 0
-		Eventually(func() []string {
+		probe := func() *appsv1.Deployment {
 			n++
-			probe := webDeployment(enrolled)
-			probe.Name = fmt.Sprintf("probe-%d", n)
-			Expect(env.Client.Create(ctx, probe)).To(Succeed())
-			return hung.calls(enrolled)
+			d := webDeployment(scaled)
+			d.Name = fmt.Sprintf("probe-%d", n)
+			return d
+		}
+		Eventually(func() []string {
+			Expect(env.Client.Create(ctx, probe())).To(Succeed())
+			return hung.calls(scaled)
 		}).WithTimeout(20 * time.Second).ShouldNot(BeEmpty())
 
 		By("nothing in an unrelated namespace does: create, update, scale, autoscalers")
@@ -140,25 +215,25 @@ var _ = Describe("The scaling bounds webhooks' scope (issue 15)", func() {
 		Expect(env.Client.Create(ctx, hpa)).To(Succeed())
 		Expect(hung.calls(unrelated)).To(BeEmpty())
 
-		By("in the enrolled namespace, updates that cannot change a replica count do not either")
-		web := webDeployment(enrolled)
+		By("in the scaled namespace, updates that cannot change a replica count do not either")
+		web := webDeployment(scaled)
 		Expect(env.Client.Create(ctx, web)).To(Succeed())
-		before := len(hung.calls(enrolled))
+		before := len(hung.calls(scaled))
 		patch = client.MergeFrom(web.DeepCopy())
 		web.Spec.Template.Spec.Containers[0].Image = "shop/web:2"
 		web.Labels["release"] = "2"
 		Expect(env.Client.Patch(ctx, web, patch)).To(Succeed())
-		ehpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: enrolled},
+		ehpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: scaled},
 			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 4,
 				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}}}
 		Expect(env.Client.Create(ctx, ehpa)).To(Succeed())
 		hpaPatch := client.MergeFrom(ehpa.DeepCopy())
 		ehpa.Labels = map[string]string{"team": "shop"}
 		Expect(env.Client.Patch(ctx, ehpa, hpaPatch)).To(Succeed())
-		Expect(hung.calls(enrolled)[before:]).To(Equal([]string{enrolled + " CREATE horizontalpodautoscalers "}))
+		Expect(hung.calls(scaled)[before:]).To(Equal([]string{scaled + " CREATE horizontalpodautoscalers "}))
 
 		By("and every request that can change one does")
-		before = len(hung.calls(enrolled))
+		before = len(hung.calls(scaled))
 		patch = client.MergeFrom(web.DeepCopy())
 		web.Spec.Replicas = ptr.To[int32](3)
 		Expect(env.Client.Patch(ctx, web, patch)).To(Succeed())
@@ -171,11 +246,38 @@ var _ = Describe("The scaling bounds webhooks' scope (issue 15)", func() {
 		hpaPatch = client.MergeFrom(ehpa.DeepCopy())
 		ehpa.Spec.MinReplicas = nil
 		Expect(env.Client.Patch(ctx, ehpa, hpaPatch)).To(Succeed())
-		Expect(hung.calls(enrolled)[before:]).To(Equal([]string{
-			enrolled + " UPDATE deployments ",
-			enrolled + " UPDATE deployments scale",
-			enrolled + " UPDATE horizontalpodautoscalers ",
-			enrolled + " UPDATE horizontalpodautoscalers ",
+		Expect(hung.calls(scaled)[before:]).To(Equal([]string{
+			scaled + " UPDATE deployments ",
+			scaled + " UPDATE deployments scale",
+			scaled + " UPDATE horizontalpodautoscalers ",
+			scaled + " UPDATE horizontalpodautoscalers ",
 		}))
+
+		By("spec.scaling removed: the namespace leaves the selector, and its workload writes no longer reach the webhook")
+		slPatch := client.MergeFrom(sl.DeepCopy())
+		sl.Spec.Scaling = nil
+		Expect(env.Client.Patch(ctx, sl, slPatch)).To(Succeed())
+		Eventually(scope()).WithTimeout(20 * time.Second).Should(outOfScope(scaled))
+		Eventually(func() int {
+			before := len(hung.calls(scaled))
+			Expect(env.Client.Create(ctx, probe())).To(Succeed())
+			return len(hung.calls(scaled)) - before
+		}).WithTimeout(20 * time.Second).Should(BeZero())
+
+		By("scaling set again, then the selector reset to the shipped default (helm upgrade, a GitOps sync): the operator puts the namespace back")
+		slPatch = client.MergeFrom(sl.DeepCopy())
+		sl.Spec.Scaling = &itopsv1alpha1.ScalingPolicy{MaxReplicas: ptr.To[int32](10)}
+		Expect(env.Client.Patch(ctx, sl, slPatch)).To(Succeed())
+		Eventually(scope()).WithTimeout(20 * time.Second).Should(inScope(scaled))
+		Expect(env.Client.Get(ctx, client.ObjectKey{Name: scopeTestConfiguration}, cfg)).To(Succeed())
+		for i := range cfg.Webhooks {
+			cfg.Webhooks[i].NamespaceSelector = webhookscope.ScopedSelector(cfg.Webhooks[i].NamespaceSelector, nil)
+		}
+		Expect(env.Client.Update(ctx, cfg)).To(Succeed())
+		Eventually(scope()).WithTimeout(20 * time.Second).Should(inScope(scaled))
+
+		By("the ServiceLevel deleted: the namespace leaves the selector")
+		Expect(env.Client.Delete(ctx, sl)).To(Succeed())
+		Eventually(scope()).WithTimeout(20 * time.Second).Should(outOfScope(scaled))
 	})
 })

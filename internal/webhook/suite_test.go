@@ -7,9 +7,11 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -17,11 +19,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/controllers/webhookscope"
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/change"
 	"github.com/itops-dev/itops-operator/test/cluster"
 	"github.com/itops-dev/itops-operator/test/testenv"
 )
+
+// suiteWebhookConfiguration is the name envtest installs config/webhook/manifests.yaml's
+// ValidatingWebhookConfiguration under (controller-gen's; the install renames it).
+const suiteWebhookConfiguration = "validating-webhook-configuration"
 
 var (
 	env       *testenv.Env
@@ -45,8 +52,10 @@ var _ = BeforeSuite(func() {
 	ctx, cancel = context.WithCancel(context.Background())
 	wh := env.WebhookInstallOptions
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:        cluster.Scheme(),
-		Metrics:       metricsserver.Options{BindAddress: "0"},
+		Scheme:  cluster.Scheme(),
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&admissionregistrationv1.ValidatingWebhookConfiguration{}: webhookscope.ConfigurationCache(suiteWebhookConfiguration)}},
 		WebhookServer: webhook.NewServer(webhook.Options{Host: wh.LocalServingHost, Port: wh.LocalServingPort, CertDir: wh.LocalServingCertDir}),
 	})
 	Expect(err).NotTo(HaveOccurred())
@@ -64,6 +73,7 @@ var _ = BeforeSuite(func() {
 	mgr.GetWebhookServer().Register(GateMutatePath, &webhook.Admission{Handler: gate.MutatingHandler()})
 	bounds := &ScalingBounds{Reader: mgr.GetClient()}
 	mgr.GetWebhookServer().Register(ScalingBoundsPath, &webhook.Admission{Handler: bounds.Handler()})
+	Expect((&webhookscope.Reconciler{Client: mgr.GetClient(), WebhookConfiguration: suiteWebhookConfiguration}).SetupWithManager(mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())

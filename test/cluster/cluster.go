@@ -163,12 +163,16 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}()
 
 	c.progress("starting etcd and kube-apiserver")
+	webhooks, err := webhookInstallOptions(opts.WebhookManifests)
+	if err != nil {
+		return nil, err
+	}
 	c.env = &envtest.Environment{
 		BinaryAssetsDirectory: opts.AssetsDir,
 		CRDDirectoryPaths:     opts.CRDDirs,
 		ErrorIfCRDPathMissing: len(opts.CRDDirs) > 0,
 		Scheme:                Scheme(),
-		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: opts.WebhookManifests},
+		WebhookInstallOptions: webhooks,
 	}
 	api := c.env.ControlPlane.GetAPIServer()
 	api.Configure().Set("endpoint-reconciler-type", "none")

@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
-	"github.com/itops-dev/itops-operator/test/testenv"
+	"github.com/itops-dev/itops-operator/test/cluster"
 )
 
 // replicasOf is the Deployment's spec.replicas and its pods that exist on the (kwok) nodes.
@@ -34,8 +34,7 @@ func replicasOf(d *appsv1.Deployment) func(g Gomega) []int {
 
 var _ = Describe("Scaling policies", func() {
 	It("hold replicas within bounds, scale out while pods run but are not ready, and scale back after the burn", func() {
-		ns := testenv.NewLabeledNamespace(ctx, k8s, "e2e",
-			map[string]string{itopsv1alpha1.LabelScalingBounds: itopsv1alpha1.ScalingBoundsEnforced})
+		ns := newNamespace() // no namespace label: the bounds follow the ServiceLevel (issue 15)
 		api := createServiceDeployment(ns)
 		sl := &itopsv1alpha1.ServiceLevel{
 			ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: ns},
@@ -51,15 +50,28 @@ var _ = Describe("Scaling policies", func() {
 		Expect(k8s.Create(ctx, sl)).To(Succeed())
 		Eventually(replicasOf(api)).WithTimeout(time.Minute).Should(Equal([]int{2, 2}))
 
-		By("kubectl scale outside the bounds, denied naming the ServiceLevel")
-		Eventually(func() error {
+		By("the operator scopes its webhooks to the namespace of the ServiceLevel, with no namespace label: a dry run says the real request would be denied")
+		seen := &warnings{}
+		cfg, err := local.UserConfig("alice@example.com", "system:masters")
+		Expect(err).NotTo(HaveOccurred())
+		cfg.WarningHandler = seen
+		alice, err := client.New(cfg, client.Options{Scheme: cluster.Scheme()})
+		Expect(err).NotTo(HaveOccurred())
+		scaleTo := func(replicas int32, opts ...client.SubResourceUpdateOption) error {
 			scale := &autoscalingv1.Scale{}
-			if err := k8s.SubResource("scale").Get(ctx, api, scale); err != nil {
+			if err := alice.SubResource("scale").Get(ctx, api, scale); err != nil {
 				return err
 			}
-			scale.Spec.Replicas = 10
-			return k8s.SubResource("scale").Update(ctx, api, client.WithSubResourceBody(scale))
-		}).WithTimeout(20 * time.Second).Should(MatchError(ContainSubstring("10 replicas is above maxReplicas 3 of ServiceLevel api")))
+			scale.Spec.Replicas = replicas
+			return alice.SubResource("scale").Update(ctx, api, append(opts, client.WithSubResourceBody(scale))...)
+		}
+		Eventually(func() []string {
+			Expect(scaleTo(10, client.DryRunAll)).To(Succeed())
+			return seen.all()
+		}).WithTimeout(20 * time.Second).Should(ContainElement(ContainSubstring("dry run: the real request would be denied")))
+
+		By("kubectl scale outside the bounds, denied naming the ServiceLevel")
+		Expect(scaleTo(10)).To(MatchError(ContainSubstring("10 replicas is above maxReplicas 3 of ServiceLevel api")))
 
 		By("pods that run but fail readiness: the burn scales the Deployment out, never above the bounds")
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(api), api)).To(Succeed())

@@ -20,16 +20,6 @@ func NewNamespace(ctx context.Context, c client.Client, prefix string) string {
 	return ns.Name
 }
 
-// NewLabeledNamespace is NewNamespace with labels on the namespace (an administrator's opt-in
-// such as itops.dev/scaling-bounds=enforced).
-func NewLabeledNamespace(ctx context.Context, c client.Client, prefix string, labels map[string]string) string {
-	ginkgo.GinkgoHelper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-", Labels: labels}}
-	gomega.Expect(c.Create(ctx, ns)).To(gomega.Succeed())
-	ginkgo.DeferCleanup(func() { gomega.Expect(c.Delete(ctx, ns)).To(gomega.Succeed()) })
-	return ns.Name
-}
-
 // EnsureNamespace creates a namespace that lives as long as the API server (the cluster
 // namespace, which an installation creates and the operator may not).
 func EnsureNamespace(ctx context.Context, c client.Client, name string) error {
