@@ -183,10 +183,11 @@ func run(o options) error {
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme: scheme,
 		// Watching every Pod is the operator's biggest cost: keep the cache lean. Every object
-		// loses its managedFields; pods keep only what the detectors read.
+		// loses its managedFields; pods keep only what the detectors read; only Warning Events
+		// are watched, trimmed (internal/cachetransform.ByObject).
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
-			ByObject:         map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: cachetransform.Pod}},
+			ByObject:         cachetransform.ByObject(),
 		},
 		Metrics:                metricsOptions(o, tlsOpts),
 		HealthProbeBindAddress: o.probeAddr,
@@ -301,6 +302,10 @@ func run(o options) error {
 	thresholds.VolumeClaimPendingGracePeriod = policy.Detection.VolumeClaimPendingGracePeriod.Duration
 	thresholds.NodeNotReadyGracePeriod = policy.Detection.NodeNotReadyGracePeriod.Duration
 	thresholds.StartupGracePeriod = policy.Detection.StartupGracePeriod.Duration
+	// Pods unschedulable, stuck creating or failing their probes get the workload's grace;
+	// node conditions the NotReady one (docs/incidents.md, reasons table).
+	thresholds.PodGracePeriod = policy.Detection.WorkloadGracePeriod.Duration
+	thresholds.NodeConditionGracePeriod = policy.Detection.NodeNotReadyGracePeriod.Duration
 	if err := healthcontrollers.Setup(ctx, mgr, incidentSyncer, thresholds); err != nil {
 		return fmt.Errorf("setting up the health detectors: %w", err)
 	}

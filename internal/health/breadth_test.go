@@ -49,7 +49,9 @@ func TestPodEventProblems(t *testing.T) {
 		p.Status.StartTime = &s
 		return p
 	}
-	running := func() *corev1.Pod { return podWith(corev1.PodRunning, "n1", cond(corev1.PodReady, corev1.ConditionTrue, "", time.Hour)) }
+	running := func() *corev1.Pod {
+		return podWith(corev1.PodRunning, "n1", cond(corev1.PodReady, corev1.ConditionTrue, "", time.Hour))
+	}
 	tests := []struct {
 		name    string
 		pod     *corev1.Pod

@@ -17,9 +17,10 @@ import (
 //	1     OOMKilled, ImagePullBackOff, CreateContainerConfigError, CreateContainerError,
 //	      RunContainerError, PreStartHookError, VolumeClaimLost, PodCreationFailed,
 //	      VolumeMountFailed
-//	2     CrashLoopBackOff, ContainerRestarting, ProbeFailing, PodUnschedulable, JobFailed,
-//	      NodeNotReady, VolumeClaimPending
-//	3     NodePressure, NodeCondition
+//	2     CrashLoopBackOff, ProbeFailing, PodUnschedulable, JobFailed, NodeNotReady,
+//	      VolumeClaimPending
+//	3     NodePressure, NodeCondition, ContainerRestarting (the early warning: a crash loop,
+//	      once there, names the incident)
 //	4     RolloutStuck
 //	5     WorkloadUnavailable
 //	6     ErrorBudgetBurn, ChangeFailed, EmergencyChangeUnreviewed, ChangeControlDisabled
@@ -42,7 +43,7 @@ var Specificity = map[string]int{
 	itopsv1alpha1.ReasonPreStartHookError:          1,
 	itopsv1alpha1.ReasonPodCreationFailed:          1,
 	itopsv1alpha1.ReasonVolumeMountFailed:          1,
-	itopsv1alpha1.ReasonContainerRestarting:        2,
+	itopsv1alpha1.ReasonContainerRestarting:        3,
 	itopsv1alpha1.ReasonProbeFailing:               2,
 	itopsv1alpha1.ReasonPodUnschedulable:           2,
 	itopsv1alpha1.ReasonNodeCondition:              3,
