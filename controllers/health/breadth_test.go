@@ -161,4 +161,33 @@ var _ = Describe("Detection breadth", func() {
 			g.Expect(inc.Status.Evidence.Node).To(Equal(node.Name))
 		}).WithTimeout(timeout).Should(Succeed())
 	})
+
+	It("opens VolumeMountFailed for a pod stuck in ContainerCreating with FailedMount events", func() {
+		ns := newNamespace()
+		pods := deploymentWithPods(ns, "stuck", 1)
+		long := metav1.NewTime(time.Now().Add(-time.Hour))
+		setPodStatus(pods[0], func(s *corev1.PodStatus) {
+			s.Phase = corev1.PodPending
+			s.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: long}}
+			s.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", Image: "app:1",
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}
+		})
+		Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(pods[0]), pods[0])).To(Succeed())
+		pods[0].Spec.NodeName = "worker-mount"
+		// nodeName is set by binding; the status update above does not carry it.
+		Expect(env.Client.SubResource("binding").Create(ctx, pods[0], &corev1.Binding{
+			ObjectMeta: metav1.ObjectMeta{Name: pods[0].Name, Namespace: ns}, Target: corev1.ObjectReference{Kind: "Node", Name: "worker-mount"}})).To(Succeed())
+		warningEvent(ns, pods[0].Name+".mount", corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: pods[0].Name},
+			"FailedMount", `MountVolume.SetUp failed for volume "config": configmap "stuck-config" not found`, 6)
+		Eventually(func(g Gomega) {
+			inc := getIncident(ns, "deployment-stuck")(g)
+			mount := signal(inc, itopsv1alpha1.ReasonVolumeMountFailed)
+			g.Expect(mount).NotTo(BeNil())
+			g.Expect(mount.Message).To(ContainSubstring(`FailedMount (6 times): MountVolume.SetUp failed for volume "config"`))
+			g.Expect(inc.Status.Evidence).NotTo(BeNil())
+			g.Expect(inc.Status.Evidence.Node).To(Equal("worker-mount"))
+			g.Expect(inc.Status.Evidence.Events).To(ContainElement(HaveField("Reason", "FailedMount")))
+		}).WithTimeout(timeout).Should(Succeed())
+		Expect(incidentsIn(ns)).To(HaveLen(1))
+	})
 })
