@@ -87,7 +87,7 @@ func latestEvent(events []Event, now time.Time, window time.Duration, match func
 	var count int32
 	for i := range events {
 		e := &events[i]
-		if !match(e.copy()) || now.Sub(e.LastSeen) > window {
+		if !match(*e) || now.Sub(e.LastSeen) > window {
 			continue
 		}
 		count += e.Count
@@ -97,8 +97,6 @@ func latestEvent(events []Event, now time.Time, window time.Duration, match func
 	}
 	return best, count
 }
-
-func (e *Event) copy() Event { return *e }
 
 // probeEvent reports an Unhealthy event of the given probe kind ("Liveness", "Readiness",
 // "Startup"): the kubelet's message starts with "<Kind> probe failed" or "<Kind> probe errored".
