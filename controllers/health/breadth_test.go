@@ -123,7 +123,7 @@ var _ = Describe("Detection breadth", func() {
 			s.Phase = corev1.PodRunning
 			s.StartTime = &long
 			s.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", Image: "app:1", RestartCount: 2,
-				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: killed}},
+				State:                corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: killed}},
 				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "Error", FinishedAt: killed}}}}
 		})
 		warningEvent(ns, pod.Name+".liveness", corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: pod.Name, FieldPath: "spec.containers{app}"},

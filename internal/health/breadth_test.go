@@ -173,8 +173,9 @@ func TestNodeConditionProblem(t *testing.T) {
 	c := func(typ string, s corev1.ConditionStatus, since time.Duration) corev1.NodeCondition {
 		return corev1.NodeCondition{Type: corev1.NodeConditionType(typ), Status: s, Reason: typ + "Reason", Message: "detail", LastTransitionTime: ago(since)}
 	}
-	healthy := []corev1.NodeCondition{c("Ready", corev1.ConditionTrue, time.Hour), c("MemoryPressure", corev1.ConditionFalse, time.Hour),
-		c("NetworkUnavailable", corev1.ConditionFalse, time.Hour), c("KernelDeadlock", corev1.ConditionFalse, time.Hour)}
+	healthy := make([]corev1.NodeCondition, 0, 6)
+	healthy = append(healthy, c("Ready", corev1.ConditionTrue, time.Hour), c("MemoryPressure", corev1.ConditionFalse, time.Hour),
+		c("NetworkUnavailable", corev1.ConditionFalse, time.Hour), c("KernelDeadlock", corev1.ConditionFalse, time.Hour))
 	ignoring := DefaultThresholds
 	ignoring.NodeConditionsIgnored = []string{"VendorMaintenanceScheduled"}
 	tests := []struct {
