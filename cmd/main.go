@@ -306,6 +306,7 @@ func run(o options) error {
 	// node conditions the NotReady one (docs/incidents.md, reasons table).
 	thresholds.PodGracePeriod = policy.Detection.WorkloadGracePeriod.Duration
 	thresholds.NodeConditionGracePeriod = policy.Detection.NodeNotReadyGracePeriod.Duration
+	thresholds.NodeConditionsIgnored = policy.Detection.NodeConditionsIgnored
 	if err := healthcontrollers.Setup(ctx, mgr, incidentSyncer, thresholds); err != nil {
 		return fmt.Errorf("setting up the health detectors: %w", err)
 	}
