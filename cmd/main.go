@@ -237,14 +237,11 @@ func run(o options) error {
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme: scheme,
 		// Watching every Pod is the operator's biggest cost: keep the cache lean. Every object
-		// loses its managedFields; pods keep only what the detectors read.
+		// loses its managedFields; pods keep only what the detectors read; only Warning Events
+		// are watched, trimmed (internal/cachetransform.ByObject).
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
-			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Pod{}: {Transform: cachetransform.Pod},
-				// The scaling webhooks' scope reads the operator's own configuration only.
-				&admissionregistrationv1.ValidatingWebhookConfiguration{}: webhookscope.ConfigurationCache(o.webhookConfig),
-			},
+			ByObject:         cacheByObject(o.webhookConfig),
 		},
 		Metrics:                metricsOptions(o, tlsOpts),
 		HealthProbeBindAddress: o.probeAddr,
@@ -371,6 +368,11 @@ func run(o options) error {
 	thresholds.VolumeClaimPendingGracePeriod = policy.Detection.VolumeClaimPendingGracePeriod.Duration
 	thresholds.NodeNotReadyGracePeriod = policy.Detection.NodeNotReadyGracePeriod.Duration
 	thresholds.StartupGracePeriod = policy.Detection.StartupGracePeriod.Duration
+	// Pods unschedulable, stuck creating or failing their probes get the workload's grace;
+	// node conditions the NotReady one (docs/incidents.md, reasons table).
+	thresholds.PodGracePeriod = policy.Detection.WorkloadGracePeriod.Duration
+	thresholds.NodeConditionGracePeriod = policy.Detection.NodeNotReadyGracePeriod.Duration
+	thresholds.NodeConditionsIgnored = policy.Detection.NodeConditionsIgnored
 	if err := healthcontrollers.Setup(ctx, mgr, incidentSyncer, thresholds); err != nil {
 		return fmt.Errorf("setting up the health detectors: %w", err)
 	}
@@ -448,4 +450,13 @@ func setupChangeWebhooks(ctx context.Context, mgr ctrl.Manager, o options, polic
 		setupLog.Info("the scaling bounds webhook is off (--enable-scaling-webhook=false): ServiceLevel scaling bounds are not enforced at admission, only reported as drift")
 	}
 	return nil
+}
+
+// cacheByObject is the per-kind cache setup: trimmed Pods and Warning Events
+// (internal/cachetransform.ByObject) and, for the scaling webhooks' scope, only the operator's
+// own ValidatingWebhookConfiguration.
+func cacheByObject(webhookConfig string) map[client.Object]cache.ByObject {
+	byObject := cachetransform.ByObject()
+	byObject[&admissionregistrationv1.ValidatingWebhookConfiguration{}] = webhookscope.ConfigurationCache(webhookConfig)
+	return byObject
 }

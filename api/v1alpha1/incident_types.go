@@ -41,6 +41,36 @@ const (
 	ReasonChangeFailed               = "ChangeFailed"
 	ReasonEmergencyChangeUnreviewed  = "EmergencyChangeUnreviewed"
 	ReasonChangeControlDisabled      = "ChangeControlDisabled"
+
+	// ReasonPodUnschedulable: a pod Pending with PodScheduled=False, reason Unschedulable,
+	// beyond the grace period; the message is the scheduler's.
+	ReasonPodUnschedulable = "PodUnschedulable"
+	// ReasonPodCreationFailed: a workload controller cannot create pods (FailedCreate: quota
+	// exceeded, Pod Security admission, a policy engine); the message is the controller's.
+	ReasonPodCreationFailed = "PodCreationFailed"
+	// ReasonVolumeMountFailed: a pod stuck in ContainerCreating with FailedMount,
+	// FailedAttachVolume, FailedMapVolume or FailedCreatePodSandBox Warning events.
+	ReasonVolumeMountFailed = "VolumeMountFailed"
+	// ReasonProbeFailing: a running pod not Ready, with readiness probe failures (Unhealthy
+	// Warning events), beyond the grace period.
+	ReasonProbeFailing = "ProbeFailing"
+	// ReasonContainerRestarting: a container killed by the kubelet for failing its liveness
+	// probe (exit 137, not OOMKilled) repeatedly, or restarting at a rate of at least N times
+	// in M minutes, before (or besides) CrashLoopBackOff.
+	ReasonContainerRestarting = "ContainerRestarting"
+	// ReasonCreateContainerError: a container waiting in CreateContainerError (the runtime
+	// could not create it: a name conflict, a missing mount source, a bad command).
+	ReasonCreateContainerError = "CreateContainerError"
+	// ReasonRunContainerError: a container waiting in RunContainerError (the runtime could not
+	// start it: executable not found, permission denied).
+	ReasonRunContainerError = "RunContainerError"
+	// ReasonPreStartHookError: a container waiting in PreStartHookError (its runtime's
+	// pre-start hook failed, e.g. a device plugin or NVIDIA hook).
+	ReasonPreStartHookError = "PreStartHookError"
+	// ReasonNodeCondition: a Node condition other than Ready and the memory, disk and PID
+	// pressure ones reports a fault: NetworkUnavailable=True, or a Node Problem Detector
+	// condition (KernelDeadlock, ReadonlyFilesystem, ...) True.
+	ReasonNodeCondition = "NodeCondition"
 )
 
 // Suppressed condition reasons.
@@ -230,6 +260,108 @@ type IncidentReference struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	Namespace string `json:"namespace"`
+}
+
+// MaxEvidenceEvents bounds status.evidence.events.
+const MaxEvidenceEvents = 10
+
+// MaxEvidenceMessage bounds every message of status.evidence, in bytes.
+const MaxEvidenceMessage = 512
+
+// IncidentEvidence is what an SRE looks at first, captured when a problem is detected on the
+// incident's subject (the pod that showed it first, its workload and node). It is bounded and
+// holds no secrets: messages come from container terminations and Warning Events (truncated to
+// 512 bytes), never environment values, Secret data or logs.
+type IncidentEvidence struct {
+	// capturedAt is when the evidence was captured (a signal started).
+	// +optional
+	CapturedAt *metav1.Time `json:"capturedAt,omitempty"`
+
+	// pod is the pod the evidence was taken from (in the incident's namespace).
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Pod string `json:"pod,omitempty"`
+
+	// lastTermination is the most recent termination of the failing container.
+	// +optional
+	LastTermination *ContainerTermination `json:"lastTermination,omitempty"`
+
+	// events are the most recent Warning Events of the pod, its workload and its node,
+	// deduplicated by object, reason and message, most recent first.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	Events []EvidenceEvent `json:"events,omitempty"`
+
+	// node is the node the pod ran on.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Node string `json:"node,omitempty"`
+
+	// image is the image of the failing container (or the pod's first container).
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Image string `json:"image,omitempty"`
+}
+
+// ContainerTermination is a container's last termination, as the kubelet reported it.
+type ContainerTermination struct {
+	// container is the container's name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Container string `json:"container"`
+
+	// reason is the termination reason (Error, OOMKilled, Completed, ...).
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Reason string `json:"reason,omitempty"`
+
+	// exitCode is the container's exit code (137 is SIGKILL).
+	// +optional
+	ExitCode int32 `json:"exitCode,omitempty"`
+
+	// signal is the signal that ended the container, when the runtime reports it.
+	// +optional
+	Signal int32 `json:"signal,omitempty"`
+
+	// message is the termination message (the container's terminationMessagePath), at most
+	// 512 bytes.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Message string `json:"message,omitempty"`
+
+	// finishedAt is when the container terminated.
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+}
+
+// EvidenceEvent is one Warning Event (or a series of identical ones).
+type EvidenceEvent struct {
+	// reason is the Event's reason (FailedMount, Unhealthy, FailedCreate, ...).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Reason string `json:"reason"`
+
+	// message is the Event's message, at most 512 bytes.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Message string `json:"message,omitempty"`
+
+	// count is how often the Event was seen.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Count int32 `json:"count,omitempty"`
+
+	// lastSeen is when the Event was last seen.
+	// +optional
+	LastSeen *metav1.Time `json:"lastSeen,omitempty"`
+
+	// object is the Event's object as Kind/name (Pod/web-7d9f-x2x, Node/worker-1).
+	// +optional
+	// +kubebuilder:validation:MaxLength=320
+	Object string `json:"object,omitempty"`
 }
 
 // MaxSymptoms bounds status.symptoms.
@@ -553,6 +685,13 @@ type IncidentStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=32
 	Symptoms []IncidentReference `json:"symptoms,omitempty"`
+
+	// evidence is what an SRE looks at first, captured when a problem was last detected on
+	// the subject (a signal started): the failing container's last termination, recent
+	// Warning Events, the node and the image. Bounded; no secrets (docs/incidents.md,
+	// "Evidence").
+	// +optional
+	Evidence *IncidentEvidence `json:"evidence,omitempty"`
 
 	// timeline records every transition, oldest first. It is bounded: the first and the latest
 	// entries are kept and timelineOmitted counts those dropped in between.

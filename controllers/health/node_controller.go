@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -19,15 +20,14 @@ import (
 	"github.com/itops-dev/itops-operator/internal/readaccess"
 )
 
-// NodeReconciler detects NotReady Nodes and Nodes under pressure. Their incidents live in the
+// NodeReconciler detects NotReady Nodes, Nodes under pressure and Nodes with other faulty
+// conditions (NetworkUnavailable, Node Problem Detector's). Their incidents live in the
 // cluster namespace.
 type NodeReconciler struct {
-	client.Client
-	Writer     *incidentwriter.Writer
-	Thresholds health.Thresholds
+	detector
 }
 
-var nodeReasons = []string{itopsv1alpha1.ReasonNodeNotReady, itopsv1alpha1.ReasonNodePressure}
+var nodeReasons = []string{itopsv1alpha1.ReasonNodeNotReady, itopsv1alpha1.ReasonNodePressure, itopsv1alpha1.ReasonNodeCondition}
 
 // Reconcile judges the node and syncs its incidents.
 func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -45,8 +45,24 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		if removed, _ := health.NodeRemovedOnPurpose(node); removed {
 			problems = withoutReason(problems, itopsv1alpha1.ReasonNodeNotReady)
 		}
+		p, at := health.NodeConditionProblem(node, now, r.Thresholds)
+		if p != nil {
+			problems = append(problems, *p)
+		}
+		recheck = earliest(recheck, at)
 	}
 	obs := incidentwriter.Observation{Subject: subj, Judged: nodeReasons, Problems: problems}
+	if len(problems) > 0 {
+		events, err := r.eventsOf(ctx, "", "Node", req.Name)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if obs.Evidence = health.Evidence(nil, events, now); obs.Evidence == nil {
+			at := metav1.NewTime(now.Truncate(time.Second))
+			obs.Evidence = &itopsv1alpha1.IncidentEvidence{CapturedAt: &at}
+		}
+		obs.Evidence.Node = req.Name
+	}
 	if err := r.judgeZone(ctx, node, &obs); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -164,6 +180,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, writer *incidentwriter.Writer,
 	if err := indexPodClaims(ctx, mgr); err != nil {
 		return err
 	}
+	if err := indexEvents(ctx, mgr); err != nil {
+		return err
+	}
 	d := detector{Client: mgr.GetClient(), Writer: writer, Thresholds: t,
 		Access: readaccess.New(mgr.GetClient(), mgr.GetLogger().WithName("owner-access"))}
 	for _, k := range workloadKinds {
@@ -181,7 +200,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, writer *incidentwriter.Writer,
 	if err := ctrl.NewControllerManagedBy(mgr).Named("health-node").For(&corev1.Node{}).
 		Watches(&itopsv1alpha1.Incident{}, incidentSubject(kindIs("Node")), builder.WithPredicates(incidentAppeared)).
 		Watches(&itopsv1alpha1.Incident{}, zonePeers(mgr.GetClient()), builder.WithPredicates(incidentAppeared)).
-		Complete(&NodeReconciler{Client: mgr.GetClient(), Writer: writer, Thresholds: t}); err != nil {
+		Complete(&NodeReconciler{detector: d}); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).Named("health-persistentvolumeclaim").For(&corev1.PersistentVolumeClaim{}).

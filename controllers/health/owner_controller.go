@@ -57,7 +57,15 @@ func (r *OwnerReconciler) Reconcile(ctx context.Context, subj health.Subject) (c
 		if pods, err = r.podsRollingUpTo(ctx, list.Items, subj); err != nil {
 			return ctrl.Result{}, err
 		}
-		obs.Problems, recheck = rollUp(pods, now, r.Thresholds)
+		podEvents, err := r.podEvents(ctx, pods)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		var shown *corev1.Pod
+		obs.Problems, recheck, shown = rollUp(pods, podEvents, now, r.Thresholds)
+		if obs.Evidence, err = r.evidence(ctx, shown, podEvents, nil, obs.Problems, now); err != nil {
+			return ctrl.Result{}, err
+		}
 		if obs.Service, err = serviceFor(ctx, r.Client, subj.Namespace, owner.GetLabels()); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -102,6 +110,17 @@ func (r *OwnerReconciler) setup(mgr ctrl.Manager) error {
 			}
 			return []health.Subject{subj}
 		}), builder.WithPredicates(incidentAppeared)).
+		// Warning Events of their pods re-judge them too.
+		Watches(&corev1.Event{}, handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []health.Subject {
+			e, ok := o.(*corev1.Event)
+			if !ok || e.InvolvedObject.Kind != "Pod" {
+				return nil
+			}
+			if subj, ok := r.eventSubject(ctx, e); ok && !isTyped(subj) && subj.Kind != "Pod" {
+				return []health.Subject{subj}
+			}
+			return nil
+		}), builder.WithPredicates(detectorEvent)).
 		// A node's incident changing re-judges the untyped subjects with pods on that node.
 		Watches(&itopsv1alpha1.Incident{}, handler.TypedEnqueueRequestsFromMapFunc(r.subjectsOnNode), builder.WithPredicates(nodeIncidentChanged)).
 		Complete(r)

@@ -28,7 +28,7 @@ func TestRollUp(t *testing.T) {
 	}
 	pods = append(pods, healthy)
 
-	problems, recheck := rollUp(pods, now, health.DefaultThresholds)
+	problems, recheck, shown := rollUp(pods, nil, now, health.DefaultThresholds)
 	if len(problems) != 1 || problems[0].Reason != "CrashLoopBackOff" {
 		t.Fatalf("problems = %+v, want one CrashLoopBackOff", problems)
 	}
@@ -43,7 +43,10 @@ func TestRollUp(t *testing.T) {
 	if !recheck.IsZero() {
 		t.Errorf("recheck = %s, want none without OOM kills", recheck)
 	}
-	if got, _ := rollUp([]corev1.Pod{healthy}, now, health.DefaultThresholds); len(got) != 0 {
+	if shown == nil || shown.Name != "web-00" {
+		t.Errorf("evidence pod = %v, want the first failing pod", shown)
+	}
+	if got, _, shown := rollUp([]corev1.Pod{healthy}, nil, now, health.DefaultThresholds); len(got) != 0 || shown != nil {
 		t.Errorf("healthy pods: %+v", got)
 	}
 }

@@ -41,6 +41,9 @@ import (
 var podReasons = []string{
 	itopsv1alpha1.ReasonCrashLoopBackOff, itopsv1alpha1.ReasonImagePullBackOff,
 	itopsv1alpha1.ReasonCreateContainerConfigError, itopsv1alpha1.ReasonOOMKilled,
+	itopsv1alpha1.ReasonCreateContainerError, itopsv1alpha1.ReasonRunContainerError, itopsv1alpha1.ReasonPreStartHookError,
+	itopsv1alpha1.ReasonPodUnschedulable, itopsv1alpha1.ReasonVolumeMountFailed, itopsv1alpha1.ReasonProbeFailing,
+	itopsv1alpha1.ReasonContainerRestarting,
 }
 
 // nodeNameIndex indexes pods by spec.nodeName: a node's incident changing re-judges the
@@ -53,8 +56,10 @@ type inputs struct {
 	pods []corev1.Pod
 	// jobs are a CronJob's Jobs.
 	jobs []batchv1.Job
-	now  time.Time
-	t    health.Thresholds
+	// events are the Warning Events of the workload (and of a Deployment's ReplicaSets).
+	events []health.Event
+	now    time.Time
+	t      health.Thresholds
 }
 
 // workloadKind adapts one kind of workload to the shared detector.
@@ -77,10 +82,12 @@ var workloadKinds = []workloadKind{
 		kind: "Deployment", apiVersion: "apps/v1",
 		newObject: func() client.Object { return &appsv1.Deployment{} },
 		evaluate: func(in inputs) ([]health.Problem, time.Time) {
-			return health.DeploymentProblems(in.obj.(*appsv1.Deployment), in.now, in.t)
+			d := in.obj.(*appsv1.Deployment)
+			problems, recheck := health.DeploymentProblems(d, in.now, in.t)
+			return creationFailed(problems, recheck, deploymentCreationFailure(d, in.events, in.now), in)
 		},
 		selector: func(obj client.Object) *metav1.LabelSelector { return obj.(*appsv1.Deployment).Spec.Selector },
-		reasons:  []string{itopsv1alpha1.ReasonWorkloadUnavailable, itopsv1alpha1.ReasonRolloutStuck},
+		reasons:  []string{itopsv1alpha1.ReasonWorkloadUnavailable, itopsv1alpha1.ReasonRolloutStuck, itopsv1alpha1.ReasonPodCreationFailed},
 	},
 	{
 		kind: "StatefulSet", apiVersion: "apps/v1",
@@ -91,23 +98,27 @@ var workloadKinds = []workloadKind{
 			if s.Spec.Replicas != nil {
 				desired = *s.Spec.Replicas
 			}
-			return shortfall(health.ReplicaShortfall{Kind: "StatefulSet", Name: s.Name, Ready: s.Status.ReadyReplicas,
+			problems, recheck := shortfall(health.ReplicaShortfall{Kind: "StatefulSet", Name: s.Name, Ready: s.Status.ReadyReplicas,
 				Desired: desired, NotReadyPodSince: notReadySince(in.pods, s.CreationTimestamp.Time)}, in.now, in.t)
+			return creationFailed(problems, recheck, health.CreationFailure{Kind: "StatefulSet", Name: s.Name, Events: in.events,
+				Satisfied: s.Status.Replicas >= desired}, in)
 		},
 		selector: func(obj client.Object) *metav1.LabelSelector { return obj.(*appsv1.StatefulSet).Spec.Selector },
-		reasons:  []string{itopsv1alpha1.ReasonWorkloadUnavailable},
+		reasons:  []string{itopsv1alpha1.ReasonWorkloadUnavailable, itopsv1alpha1.ReasonPodCreationFailed},
 	},
 	{
 		kind: "DaemonSet", apiVersion: "apps/v1",
 		newObject: func() client.Object { return &appsv1.DaemonSet{} },
 		evaluate: func(in inputs) ([]health.Problem, time.Time) {
 			d := in.obj.(*appsv1.DaemonSet)
-			return shortfall(health.ReplicaShortfall{Kind: "DaemonSet", Name: d.Name, Ready: d.Status.NumberReady,
+			problems, recheck := shortfall(health.ReplicaShortfall{Kind: "DaemonSet", Name: d.Name, Ready: d.Status.NumberReady,
 				Desired: d.Status.DesiredNumberScheduled, Tolerated: daemonSetMaxUnavailable(d),
 				NotReadyPodSince: notReadySince(in.pods, d.CreationTimestamp.Time)}, in.now, in.t)
+			return creationFailed(problems, recheck, health.CreationFailure{Kind: "DaemonSet", Name: d.Name, Events: in.events,
+				Satisfied: d.Status.CurrentNumberScheduled >= d.Status.DesiredNumberScheduled}, in)
 		},
 		selector: func(obj client.Object) *metav1.LabelSelector { return obj.(*appsv1.DaemonSet).Spec.Selector },
-		reasons:  []string{itopsv1alpha1.ReasonWorkloadUnavailable},
+		reasons:  []string{itopsv1alpha1.ReasonWorkloadUnavailable, itopsv1alpha1.ReasonPodCreationFailed},
 	},
 	{
 		// CronJobs are judged by their latest finished run: a failure is a JobFailed signal,
@@ -124,10 +135,12 @@ var workloadKinds = []workloadKind{
 		kind: "Job", apiVersion: "batch/v1",
 		newObject: func() client.Object { return &batchv1.Job{} },
 		evaluate: func(in inputs) ([]health.Problem, time.Time) {
-			return health.JobProblems(in.obj.(*batchv1.Job)), time.Time{}
+			j := in.obj.(*batchv1.Job)
+			return creationFailed(health.JobProblems(j), time.Time{}, health.CreationFailure{Kind: "Job", Name: j.Name, Events: in.events,
+				Satisfied: jobHasItsPods(j)}, in)
 		},
 		selector: func(obj client.Object) *metav1.LabelSelector { return obj.(*batchv1.Job).Spec.Selector },
-		reasons:  []string{itopsv1alpha1.ReasonJobFailed},
+		reasons:  []string{itopsv1alpha1.ReasonJobFailed, itopsv1alpha1.ReasonPodCreationFailed},
 	},
 	{
 		// Pods without a controller are their own subject.
@@ -255,12 +268,27 @@ func (r *WorkloadReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 				return ctrl.Result{}, err
 			}
 		}
+		if r.kind.kind != "Pod" && r.kind.kind != "CronJob" {
+			if in.events, err = r.workloadEvents(ctx, obj, r.kind.kind); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
 		pods = in.pods
 		obs.Problems, recheck = r.kind.evaluate(in)
+		var shown *corev1.Pod
+		var podEvents map[string][]health.Event
 		if obs.Subject == self {
-			podProblems, podRecheck := rollUp(in.pods, now, r.Thresholds)
+			if podEvents, err = r.podEvents(ctx, in.pods); err != nil {
+				return ctrl.Result{}, err
+			}
+			var podProblems []health.Problem
+			var podRecheck time.Time
+			podProblems, podRecheck, shown = rollUp(in.pods, podEvents, now, r.Thresholds)
 			obs.Problems = append(obs.Problems, podProblems...)
 			recheck = earliest(recheck, podRecheck)
+		}
+		if obs.Evidence, err = r.evidence(ctx, shown, podEvents, in.events, obs.Problems, now); err != nil {
+			return ctrl.Result{}, err
 		}
 		if obs.Service, err = serviceFor(ctx, r.Client, req.Namespace, obj.GetLabels()); err != nil {
 			return ctrl.Result{}, err
@@ -432,8 +460,10 @@ func (r *WorkloadReconciler) jobsOf(ctx context.Context, obj client.Object) ([]b
 // maxPodsListed bounds the pods named in one signal's message.
 const maxPodsListed = 5
 
-// rollUp merges the pods' problems into one problem per reason that names the pods.
-func rollUp(pods []corev1.Pod, now time.Time, t health.Thresholds) ([]health.Problem, time.Time) {
+// rollUp merges the pods' problems into one problem per reason that names the pods. events
+// are each pod's Warning Events, by pod name. The third result is the first pod (by name)
+// that shows a problem outright: the evidence is taken from it.
+func rollUp(pods []corev1.Pod, events map[string][]health.Event, now time.Time, t health.Thresholds) ([]health.Problem, time.Time, *corev1.Pod) {
 	type acc struct {
 		p     health.Problem
 		lines []string
@@ -441,11 +471,17 @@ func rollUp(pods []corev1.Pod, now time.Time, t health.Thresholds) ([]health.Pro
 	}
 	byReason := map[string]*acc{}
 	var recheck time.Time
+	var shown *corev1.Pod
 	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
 	for i := range pods {
 		pod := &pods[i]
 		recheck = earliest(recheck, health.PodRecheck(pod, now, t))
-		for _, p := range health.PodProblems(pod, now, t) {
+		eventProblems, eventRecheck := health.PodEventProblems(pod, events[pod.Name], now, t)
+		recheck = earliest(recheck, eventRecheck)
+		for _, p := range append(health.PodProblems(pod, now, t), eventProblems...) {
+			if shown == nil && !p.Sustain {
+				shown = pod
+			}
 			a, ok := byReason[p.Reason]
 			if !ok {
 				a = &acc{p: health.Problem{Reason: p.Reason, Since: p.Since, Sustain: true}}
@@ -475,7 +511,7 @@ func rollUp(pods []corev1.Pod, now time.Time, t health.Thresholds) ([]health.Pro
 		a.p.Message = msg
 		out = append(out, a.p)
 	}
-	return out, recheck
+	return out, recheck, shown
 }
 
 func earliest(a, b time.Time) time.Time {
@@ -546,6 +582,18 @@ func (r *WorkloadReconciler) setup(mgr ctrl.Manager) error {
 			return nil
 		}))
 	}
+	// Warning Events a detector judges (mount and sandbox failures, probe failures, a
+	// controller's FailedCreate) re-judge the subject their object rolls up to.
+	b = b.Watches(&corev1.Event{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		e, ok := o.(*corev1.Event)
+		if !ok {
+			return nil
+		}
+		if subj, ok := r.eventSubject(ctx, e); ok && subj.Kind == kind && isTyped(subj) {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: subj.Namespace, Name: subj.Name}}}
+		}
+		return nil
+	}), builder.WithPredicates(detectorEvent))
 	if kind != "Pod" {
 		b = b.Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			pod, ok := o.(*corev1.Pod)

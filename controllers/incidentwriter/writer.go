@@ -11,7 +11,7 @@
 //   - this writer (detectors): metadata labels itops.dev/reason, fingerprint and sequence;
 //     spec.title (while it is the generated one), spec.reason, spec.affected, spec.fingerprint
 //     at creation; status.signals (each detector only the reasons it judges), status.lastSeenAt,
-//     status.occurrences, status.causedBy, and the ProblemPresent condition.
+//     status.occurrences, status.causedBy, status.evidence, and the ProblemPresent condition.
 //   - the incident controller (controllers/incident): status.phase, priority, detectedAt,
 //     acknowledgedAt, resolvedAt, resolvedBy, closedAt, responseDueAt, resolutionDueAt,
 //     suppressedBy, relatedChanges, previous, timeline, timelineOmitted, symptoms,
@@ -71,6 +71,10 @@ type Observation struct {
 	// the detector finds no incident cause.
 	CauseJudged bool
 	Cause       *itopsv1alpha1.IncidentReference
+	// Evidence is what the detector captured about the problems (nil: nothing). It is written
+	// to status.evidence when a signal starts (detection) or the incident has none yet, so it
+	// says what was seen when the problem was detected, and is not rewritten while it lasts.
+	Evidence *itopsv1alpha1.IncidentEvidence
 }
 
 // Now is the writer's clock.
@@ -312,6 +316,9 @@ func (w *Writer) update(ctx context.Context, inc *itopsv1alpha1.Incident, o Obse
 	applyPresence(st, inc, merged, now)
 	if o.CauseJudged {
 		st.CausedBy = linkCause(st.CausedBy, o.Cause)
+	}
+	if o.Evidence != nil && health.AnyActive(merged.Signals) && (len(merged.Started) > 0 || st.Evidence == nil) {
+		st.Evidence = o.Evidence.DeepCopy()
 	}
 	if !apiequality.Semantic.DeepEqual(*st, inc.Status) {
 		base := inc.DeepCopy()

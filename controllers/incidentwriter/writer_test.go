@@ -170,3 +170,38 @@ func TestSyncNameTakenByAnotherSubject(t *testing.T) {
 		t.Errorf("%d incidents, want the person's and the subject's", n)
 	}
 }
+
+// Evidence is captured at detection: written when the incident opens and when a signal
+// starts, not rewritten while the problem lasts, and kept once it recovers.
+func TestSyncEvidence(t *testing.T) {
+	ctx := context.Background()
+	clock := clocktesting.NewFakePassiveClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	w, c := newWriter(t, clock)
+	web := health.Subject{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "shop", Name: "web"}
+	crash := health.Problem{Reason: itopsv1alpha1.ReasonCrashLoopBackOff, Message: "crash"}
+	oom := health.Problem{Reason: itopsv1alpha1.ReasonOOMKilled, Message: "oom"}
+	evidence := func(pod string) *itopsv1alpha1.IncidentEvidence {
+		return &itopsv1alpha1.IncidentEvidence{Pod: pod, Node: "worker-1", Image: "web:1"}
+	}
+	steps := []struct {
+		name     string
+		problems []health.Problem
+		evidence *itopsv1alpha1.IncidentEvidence
+		wantPod  string
+	}{
+		{"opening captures it", []health.Problem{crash}, evidence("web-a"), "web-a"},
+		{"the same problem lasting keeps it", []health.Problem{crash}, evidence("web-b"), "web-a"},
+		{"a new signal recaptures it", []health.Problem{crash, oom}, evidence("web-c"), "web-c"},
+		{"recovery keeps the record", nil, nil, "web-c"},
+	}
+	for _, s := range steps {
+		clock.SetTime(clock.Now().Add(10 * time.Second))
+		if err := w.Sync(ctx, Observation{Subject: web, Judged: podReasons, Problems: s.problems, Evidence: s.evidence}); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		incs := incidents(t, c)
+		if len(incs) != 1 || incs[0].Status.Evidence == nil || incs[0].Status.Evidence.Pod != s.wantPod {
+			t.Fatalf("%s: evidence %+v, want pod %s", s.name, incs[0].Status.Evidence, s.wantPod)
+		}
+	}
+}

@@ -4,14 +4,19 @@
 package cachetransform
 
 import (
+	"unicode/utf8"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // Pod keeps what the detectors read: name, namespace, uid, resourceVersion, labels, owner
 // references, creation and deletion timestamps, the node and container names and images, the
-// names of the claims its volumes mount, and the phase, reason, conditions and container
-// statuses. It drops managedFields, annotations, other volumes, environment, probes, resources
+// names of the claims its volumes mount, and the phase, reason, start time, conditions and
+// container statuses. It drops managedFields, annotations, other volumes, environment, probes, resources
 // and the like. Non-pods pass through unchanged.
 func Pod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
@@ -35,6 +40,7 @@ func Pod(obj any) (any, error) {
 		Status: corev1.PodStatus{
 			Phase:                 pod.Status.Phase,
 			Reason:                pod.Status.Reason,
+			StartTime:             pod.Status.StartTime,
 			Conditions:            pod.Status.Conditions,
 			ContainerStatuses:     slimStatuses(pod.Status.ContainerStatuses),
 			InitContainerStatuses: slimStatuses(pod.Status.InitContainerStatuses),
@@ -73,4 +79,54 @@ func slimStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
 		}
 	}
 	return out
+}
+
+// MaxEventMessage bounds the message of a cached Event, in bytes: more than the evidence keeps
+// (512), far less than the API allows (1 KiB for events.k8s.io, unbounded for core/v1).
+const MaxEventMessage = 1024
+
+// Event keeps what the detectors and the evidence read of a (Warning) Event: identity, the
+// involved object (kind, name, namespace, uid, fieldPath), reason, message (at most
+// MaxEventMessage bytes), type, count, first and last timestamps, event time and series.
+// It drops the source, reporting controller and instance, related object, action, labels,
+// annotations and managedFields. Non-events pass through unchanged.
+func Event(obj any) (any, error) {
+	e, ok := obj.(*corev1.Event)
+	if !ok {
+		return obj, nil
+	}
+	msg := e.Message
+	if len(msg) > MaxEventMessage {
+		cut := MaxEventMessage
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut]
+	}
+	return &corev1.Event{
+		TypeMeta: e.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: e.Name, Namespace: e.Namespace, UID: e.UID, ResourceVersion: e.ResourceVersion,
+			CreationTimestamp: e.CreationTimestamp, DeletionTimestamp: e.DeletionTimestamp,
+		},
+		InvolvedObject: corev1.ObjectReference{
+			APIVersion: e.InvolvedObject.APIVersion, Kind: e.InvolvedObject.Kind, Namespace: e.InvolvedObject.Namespace,
+			Name: e.InvolvedObject.Name, UID: e.InvolvedObject.UID, FieldPath: e.InvolvedObject.FieldPath,
+		},
+		Reason: e.Reason, Message: msg, Type: e.Type, Count: e.Count,
+		FirstTimestamp: e.FirstTimestamp, LastTimestamp: e.LastTimestamp, EventTime: e.EventTime, Series: e.Series,
+	}, nil
+}
+
+// WarningEvents selects the Events the operator caches: only type=Warning (the API server
+// filters them, so Normal events never reach the operator).
+var WarningEvents = fields.OneTermEqualSelector("type", corev1.EventTypeWarning)
+
+// ByObject is the operator's per-kind cache configuration: pods trimmed (Pod), Events
+// restricted to Warning ones and trimmed (Event). cmd/main.go and the envtest suites use it.
+func ByObject() map[client.Object]cache.ByObject {
+	return map[client.Object]cache.ByObject{
+		&corev1.Pod{}:   {Transform: Pod},
+		&corev1.Event{}: {Transform: Event, Field: WarningEvents},
+	}
 }

@@ -83,3 +83,35 @@ func TestPodKeepsClaimNames(t *testing.T) {
 		t.Error("the slim evicted pod is not judged as the full one")
 	}
 }
+
+func TestEventKeepsWhatDetectorsRead(t *testing.T) {
+	now := metav1.Now()
+	long := string(make([]byte, 3000))
+	in := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-1.17a", Namespace: "shop", UID: "e1", ResourceVersion: "7",
+			Annotations: map[string]string{"a": "b"}, ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "web-1", Namespace: "shop", UID: "p1", FieldPath: "spec.containers{app}", ResourceVersion: "99"},
+		Reason:         "Unhealthy", Message: long, Type: corev1.EventTypeWarning, Count: 4, FirstTimestamp: now, LastTimestamp: now,
+		Source: corev1.EventSource{Component: "kubelet", Host: "n1"}, ReportingController: "kubelet", ReportingInstance: "n1",
+		Related: &corev1.ObjectReference{Kind: "Node", Name: "n1"},
+	}
+	got, err := Event(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := got.(*corev1.Event)
+	if len(e.Message) != MaxEventMessage || e.Annotations != nil || e.ManagedFields != nil || e.Related != nil ||
+		e.ReportingController != "" || e.Source.Component != "" || e.InvolvedObject.ResourceVersion != "" {
+		t.Errorf("not trimmed: %+v", e)
+	}
+	if e.Reason != "Unhealthy" || e.Count != 4 || e.InvolvedObject.FieldPath != "spec.containers{app}" || e.InvolvedObject.UID != "p1" ||
+		!e.LastTimestamp.Equal(&now) || e.Type != corev1.EventTypeWarning || e.Name != "web-1.17a" {
+		t.Errorf("lost what detectors read: %+v", e)
+	}
+	if other, _ := Event(&corev1.Pod{}); reflect.TypeOf(other) != reflect.TypeOf(&corev1.Pod{}) {
+		t.Error("non-events pass through")
+	}
+	if WarningEvents.String() != "type=Warning" {
+		t.Errorf("field selector %s", WarningEvents)
+	}
+}

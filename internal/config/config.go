@@ -14,6 +14,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
@@ -173,6 +174,12 @@ type DetectionPolicy struct {
 	// StartupGracePeriod: image pull and container configuration errors of a younger pod are
 	// a pod still starting.
 	StartupGracePeriod metav1.Duration `json:"startupGracePeriod,omitempty"`
+	// NodeConditionsIgnored are Node condition types that are not faults when True (a
+	// vendor add-on's healthy-when-True condition, or one nobody should be paged for): every
+	// other condition besides Ready and the pressure ones that is True is a NodeCondition
+	// (docs/incidents.md). Each a qualified name (KernelDeadlock, example.com/Maintenance);
+	// at most 32.
+	NodeConditionsIgnored []string `json:"nodeConditionsIgnored,omitempty"`
 }
 
 // ChangeLifecyclePolicy holds change settings that do not vary by namespace.
@@ -320,6 +327,7 @@ func (c *Config) Validate() field.ErrorList {
 	errs = append(errs, nonNegative(field.NewPath("detection", "volumeClaimPendingGracePeriod"), c.Detection.VolumeClaimPendingGracePeriod)...)
 	errs = append(errs, nonNegative(field.NewPath("detection", "nodeNotReadyGracePeriod"), c.Detection.NodeNotReadyGracePeriod)...)
 	errs = append(errs, nonNegative(field.NewPath("detection", "startupGracePeriod"), c.Detection.StartupGracePeriod)...)
+	errs = append(errs, validateConditionTypes(field.NewPath("detection", "nodeConditionsIgnored"), c.Detection.NodeConditionsIgnored)...)
 	errs = append(errs, nonNegative(field.NewPath("changes", "emergencyReviewWithin"), c.Changes.EmergencyReviewWithin)...)
 	errs = append(errs, nonNegative(field.NewPath("changes", "retention"), c.Changes.Retention)...)
 	errs = append(errs, nonNegative(field.NewPath("changes", "rolloutTimeout"), c.Changes.RolloutTimeout)...)
@@ -422,4 +430,18 @@ func (c *Config) ChangePolicyFor(namespaceLabels map[string]string) ChangePolicy
 		}
 	}
 	return Default().ChangePolicies[0]
+}
+
+// validateConditionTypes checks a list of Node condition types: qualified names, at most 32.
+func validateConditionTypes(fp *field.Path, types []string) field.ErrorList {
+	var errs field.ErrorList
+	if len(types) > 32 {
+		errs = append(errs, field.TooMany(fp, len(types), 32))
+	}
+	for i, t := range types {
+		for _, msg := range validation.IsQualifiedName(t) {
+			errs = append(errs, field.Invalid(fp.Index(i), t, "a node condition type: "+msg))
+		}
+	}
+	return errs
 }

@@ -37,6 +37,20 @@ func TestParse(t *testing.T) {
 			},
 		},
 		{
+			name: "node conditions to ignore",
+			doc:  "detection: {nodeConditionsIgnored: [VendorMaintenanceScheduled, example.com/Drained]}\n",
+			check: func(t *testing.T, c *Config) {
+				if got := c.Detection.NodeConditionsIgnored; len(got) != 2 || got[1] != "example.com/Drained" {
+					t.Errorf("nodeConditionsIgnored = %v", got)
+				}
+			},
+		},
+		{
+			name:    "a node condition type that is not a qualified name",
+			doc:     "detection: {nodeConditionsIgnored: [\"Kernel Deadlock\"]}\n",
+			wantErr: "detection.nodeConditionsIgnored[0]",
+		},
+		{
 			name: "the contract example",
 			doc: `
 changePolicies:

@@ -52,6 +52,22 @@ type Thresholds struct {
 	VolumeClaimPendingGracePeriod time.Duration
 	// NodeNotReadyGracePeriod: a Node may be NotReady this long before it is a problem.
 	NodeNotReadyGracePeriod time.Duration
+	// PodGracePeriod: a pod may be unschedulable, stuck in ContainerCreating with mount or
+	// sandbox failures, or running but not ready with failing probes this long before it is
+	// a problem (cmd/main.go sets it to the workload grace period).
+	PodGracePeriod time.Duration
+	// EventWindow: a Warning Event last seen longer ago than this no longer counts.
+	EventWindow time.Duration
+	// RestartWindow and RestartThreshold: a container restarting RestartThreshold times in
+	// RestartWindow is ContainerRestarting (the M minutes and N times of the rule).
+	RestartWindow    time.Duration
+	RestartThreshold int32
+	// NodeConditionGracePeriod: a node condition may report a fault this long before it is a
+	// problem (cmd/main.go sets it to the NotReady grace period).
+	NodeConditionGracePeriod time.Duration
+	// NodeConditionsIgnored are node condition types that are not faults when True (see
+	// NodeConditionProblem).
+	NodeConditionsIgnored []string
 }
 
 // DefaultThresholds are the built-in thresholds.
@@ -62,6 +78,11 @@ var DefaultThresholds = Thresholds{
 	WorkloadGracePeriod:           5 * time.Minute,
 	VolumeClaimPendingGracePeriod: 5 * time.Minute,
 	NodeNotReadyGracePeriod:       40 * time.Second,
+	PodGracePeriod:                5 * time.Minute,
+	EventWindow:                   10 * time.Minute,
+	RestartWindow:                 10 * time.Minute,
+	RestartThreshold:              3,
+	NodeConditionGracePeriod:      40 * time.Second,
 }
 
 // waitingReasons maps a container's waiting reason to an incident reason. Reasons absent
@@ -73,6 +94,9 @@ var waitingReasons = map[string]string{
 	"InvalidImageName":           itopsv1alpha1.ReasonImagePullBackOff,
 	"ErrImageNeverPull":          itopsv1alpha1.ReasonImagePullBackOff,
 	"CreateContainerConfigError": itopsv1alpha1.ReasonCreateContainerConfigError,
+	"CreateContainerError":       itopsv1alpha1.ReasonCreateContainerError,
+	"RunContainerError":          itopsv1alpha1.ReasonRunContainerError,
+	"PreStartHookError":          itopsv1alpha1.ReasonPreStartHookError,
 }
 
 // PodProblems returns the problems of a pod's containers (init containers included), at most

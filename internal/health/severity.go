@@ -26,6 +26,15 @@ var defaultSeverity = map[string]severity{
 	itopsv1alpha1.ReasonChangeFailed:               {itopsv1alpha1.LevelMedium, itopsv1alpha1.LevelHigh},   // P2
 	itopsv1alpha1.ReasonEmergencyChangeUnreviewed:  {itopsv1alpha1.LevelLow, itopsv1alpha1.LevelMedium},    // P4
 	itopsv1alpha1.ReasonChangeControlDisabled:      {itopsv1alpha1.LevelMedium, itopsv1alpha1.LevelMedium}, // P3
+	itopsv1alpha1.ReasonCreateContainerError:       {itopsv1alpha1.LevelMedium, itopsv1alpha1.LevelMedium}, // P3
+	itopsv1alpha1.ReasonRunContainerError:          {itopsv1alpha1.LevelMedium, itopsv1alpha1.LevelMedium}, // P3
+	itopsv1alpha1.ReasonPreStartHookError:          {itopsv1alpha1.LevelMedium, itopsv1alpha1.LevelMedium}, // P3
+	itopsv1alpha1.ReasonPodUnschedulable:           {itopsv1alpha1.LevelMedium, itopsv1alpha1.LevelMedium}, // P3
+	itopsv1alpha1.ReasonVolumeMountFailed:          {itopsv1alpha1.LevelMedium, itopsv1alpha1.LevelMedium}, // P3
+	itopsv1alpha1.ReasonProbeFailing:               {itopsv1alpha1.LevelMedium, itopsv1alpha1.LevelMedium}, // P3
+	itopsv1alpha1.ReasonContainerRestarting:        {itopsv1alpha1.LevelLow, itopsv1alpha1.LevelHigh},      // P3
+	itopsv1alpha1.ReasonPodCreationFailed:          {itopsv1alpha1.LevelMedium, itopsv1alpha1.LevelHigh},   // P2
+	itopsv1alpha1.ReasonNodeCondition:              {itopsv1alpha1.LevelMedium, itopsv1alpha1.LevelLow},    // P4
 }
 
 // SeverityFor returns the default impact and urgency of an automated problem (Medium/Medium

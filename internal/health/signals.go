@@ -14,9 +14,13 @@ import (
 // a crash loop is why the workload is unavailable and why its rollout is stuck).
 //
 //	rank  reasons
-//	1     OOMKilled, ImagePullBackOff, CreateContainerConfigError, VolumeClaimLost
-//	2     CrashLoopBackOff, JobFailed, NodeNotReady, VolumeClaimPending
-//	3     NodePressure
+//	1     OOMKilled, ImagePullBackOff, CreateContainerConfigError, CreateContainerError,
+//	      RunContainerError, PreStartHookError, VolumeClaimLost, PodCreationFailed,
+//	      VolumeMountFailed
+//	2     CrashLoopBackOff, ProbeFailing, PodUnschedulable, JobFailed, NodeNotReady,
+//	      VolumeClaimPending
+//	3     NodePressure, NodeCondition, ContainerRestarting (the early warning: a crash loop,
+//	      once there, names the incident)
 //	4     RolloutStuck
 //	5     WorkloadUnavailable
 //	6     ErrorBudgetBurn, ChangeFailed, EmergencyChangeUnreviewed, ChangeControlDisabled
@@ -34,6 +38,15 @@ var Specificity = map[string]int{
 	itopsv1alpha1.ReasonNodeNotReady:               2,
 	itopsv1alpha1.ReasonVolumeClaimPending:         2,
 	itopsv1alpha1.ReasonNodePressure:               3,
+	itopsv1alpha1.ReasonCreateContainerError:       1,
+	itopsv1alpha1.ReasonRunContainerError:          1,
+	itopsv1alpha1.ReasonPreStartHookError:          1,
+	itopsv1alpha1.ReasonPodCreationFailed:          1,
+	itopsv1alpha1.ReasonVolumeMountFailed:          1,
+	itopsv1alpha1.ReasonContainerRestarting:        3,
+	itopsv1alpha1.ReasonProbeFailing:               2,
+	itopsv1alpha1.ReasonPodUnschedulable:           2,
+	itopsv1alpha1.ReasonNodeCondition:              3,
 	itopsv1alpha1.ReasonRolloutStuck:               4,
 	itopsv1alpha1.ReasonWorkloadUnavailable:        5,
 	itopsv1alpha1.ReasonErrorBudgetBurn:            6,
