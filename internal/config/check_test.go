@@ -25,7 +25,7 @@ func TestProblemsMatchesParse(t *testing.T) {
 			if (len(problems) == 0) != (err == nil) {
 				t.Fatalf("Problems %q disagrees with Parse: %v", problems, err)
 			}
-			if len(problems) != len(c.want) && !(len(c.want) == 1 && len(problems) >= 1) {
+			if len(problems) != len(c.want) && (len(c.want) != 1 || len(problems) == 0) {
 				t.Errorf("problems %q, want %d", problems, len(c.want))
 			}
 			for _, w := range c.want {

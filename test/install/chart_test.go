@@ -250,7 +250,8 @@ func compareStruct(t *testing.T, path string, typ reflect.Type, node map[string]
 func TestNetworkPolicyAdmitsAlertmanager(t *testing.T) {
 	np := []string{"--show-only", "templates/networkpolicy.yaml", "--set", "networkPolicy.enabled=true",
 		"--set-json", `networkPolicy.webhookFrom=[{"ipBlock":{"cidr":"172.20.0.10/32"}}]`}
-	am := []string{"--set", "policy.alertmanager.enabled=true,policy.alertmanager.tokenSecretRef.name=itops-alertmanager,policy.alertmanager.tokenSecretRef.key=token"}
+	am := make([]string, 0, 4)
+	am = append(am, "--set", "policy.alertmanager.enabled=true,policy.alertmanager.tokenSecretRef.name=itops-alertmanager,policy.alertmanager.tokenSecretRef.key=token")
 	type rule struct {
 		Ports []struct {
 			Port int `json:"port"`

@@ -300,7 +300,10 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		for tok, want := range map[string]int{"wrong": http.StatusUnauthorized, alertmanagerToken: http.StatusOK} {
 			eventually(t, 30*time.Second, fmt.Sprintf("POST %s -> %d", amURL, want), func() (bool, error) {
 				code, body, err := postAlerts(amURL, tok)
-				return err == nil && code == want, fmt.Errorf("%d %s %v", code, body, err)
+				if err != nil {
+					return false, err
+				}
+				return code == want, fmt.Errorf("%d %s", code, body)
 			})
 		}
 		select {

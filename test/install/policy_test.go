@@ -2,7 +2,7 @@ package install
 
 import (
 	"encoding/json"
-	"fmt"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,7 +221,7 @@ func TestSchemaDurationBoundsNeverStricterThanOperator(t *testing.T) {
 		}
 		return true
 	}
-	var values []string
+	values := make([]string, 0, 256)
 	for _, unit := range []string{"ns", "us", "µs", "ms", "s", "m", "h"} {
 		for _, n := range []string{"0", "1", "2", "3", "9", "10", "30", "59", "60", "61", "90", "119", "120", "121", "125", "150", "180", "999",
 			"1000", "59999", "60000", "120000", "0.5", "1.5", "2.0", "2.5", "0.0001", "120.5", "1.99", "00", "02", "0120"} {
@@ -233,7 +233,7 @@ func TestSchemaDurationBoundsNeverStricterThanOperator(t *testing.T) {
 	caught := map[string]int{}
 	for field, node := range fields {
 		for _, v := range values {
-			policy := fmt.Sprintf("notifications:\n  receivers:\n  - {name: a, webhook: {url: 'https://h'}, timeout: '0'}\n  routes:\n  - {receivers: [a]}\n")
+			policy := "notifications:\n  receivers:\n  - {name: a, webhook: {url: 'https://h'}, timeout: '0'}\n  routes:\n  - {receivers: [a]}\n"
 			if field == "timeout" {
 				policy = strings.Replace(policy, "timeout: '0'", "timeout: '"+v+"'", 1)
 			} else {
@@ -306,7 +306,7 @@ func exitCode(err error) int {
 	if err == nil {
 		return 0
 	}
-	if ee, ok := err.(*exec.ExitError); ok {
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 		return ee.ExitCode()
 	}
 	return -1
