@@ -122,6 +122,9 @@ func main() {
 	flag.StringVar(&o.operatorPods, "operator-pod-selector", "", "With --release-finalizers: label selector of the operator's pods in --operator-namespace to wait for.")
 	flag.BoolVar(&o.enableScalingWebhook, "enable-scaling-webhook", true,
 		"Serve the scaling bounds webhook (vscaling.itops.dev, vscalinghpa.itops.dev). Turn it off together with those webhook configurations.")
+	checkConfigFile := flag.String("check-config", "",
+		"Check a policy file (- reads standard input; a policy ConfigMap or `helm template` output also works) exactly as --config "+
+			"is loaded at start-up, print every problem with its field path, and exit: 0 valid, 1 invalid (the Helm chart's pre-install hook).")
 	printVersion := flag.Bool("version", false, "Print the version, commit and build date, and exit.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -129,6 +132,9 @@ func main() {
 	if *printVersion {
 		fmt.Println(version.Get())
 		return
+	}
+	if *checkConfigFile != "" {
+		os.Exit(checkConfig(*checkConfigFile, os.Stdin, os.Stdout))
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 

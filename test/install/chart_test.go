@@ -2,6 +2,7 @@ package install
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -9,6 +10,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/itops-dev/itops-operator/internal/config"
 	"github.com/itops-dev/itops-operator/test/testenv"
@@ -59,7 +63,7 @@ func TestValuesSchemaRejectsBadValues(t *testing.T) {
 	// The new wave-2 policy keys are accepted (their schemas belong to their features).
 	out, err := helmTemplate(t, "--set-json", `policy.notifications={"receivers":[{"name":"x","webhook":{"url":"https://h"}}]}`,
 		"--set-json", `policy.detectors=[{"name":"argo","kind":"Application"}]`, "--set", "policy.alertmanager.enabled=true",
-		"--set", "policy.prometheus.url=http://prometheus:9090")
+		"--set", "policy.alertmanager.tokenSecretRef.name=itops-alertmanager,policy.alertmanager.tokenSecretRef.key=token")
 	if err != nil {
 		t.Errorf("wave-2 policy keys refused:\n%s", out)
 	}
@@ -75,6 +79,8 @@ func TestChartRenders(t *testing.T) {
 		"helm.sh/resource-policy: keep",                                // crds.keep
 		"helm.sh/hook: post-delete",                                    // the uninstall hook
 		"- --release-finalizers",                                       // ... runs the one-shot mode
+		"helm.sh/hook: pre-install,pre-upgrade",                        // the policy check
+		"- --check-config=/etc/itops/policy.yaml",                      // ... runs the operator's own validation
 		"name: itops-view", "name: itops-edit", "name: itops-approver", // rbac.aggregatedRoles
 		"rbac.authorization.k8s.io/aggregate-to-edit: \"true\"",
 		"name: itops-itops-operator-metrics-reader",
@@ -101,7 +107,7 @@ func TestChartRenders(t *testing.T) {
 	all, err := helmTemplate(t, "--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true,grafana.dashboards.enabled=true",
 		"--set", "networkPolicy.enabled=true,webhook.certificate.source=certManager,scalingWebhook.enabled=false,crds.keep=false",
 		"--set", "image.digest=sha256:"+strings.Repeat("a", 64)+",fullnameOverride=ops,priorityClassName=system-cluster-critical",
-		"--set", "rbac.aggregatedRoles=false,webhook.timeoutSeconds=3")
+		"--set", "rbac.aggregatedRoles=false,webhook.timeoutSeconds=3,policyCheck.enabled=false")
 	if err != nil {
 		t.Fatal(all)
 	}
@@ -114,7 +120,7 @@ func TestChartRenders(t *testing.T) {
 			t.Errorf("rendering with every option lacks %q", want)
 		}
 	}
-	for _, unwanted := range []string{"vscaling.itops.dev", "deployments/scale", "helm.sh/resource-policy: keep\n  name: incidents", "name: itops-approver"} {
+	for _, unwanted := range []string{"vscaling.itops.dev", "deployments/scale", "--check-config", "helm.sh/resource-policy: keep\n  name: incidents", "name: itops-approver"} {
 		if strings.Contains(all, unwanted) {
 			t.Errorf("rendering with every option has %q", unwanted)
 		}
@@ -175,7 +181,7 @@ func TestDashboardAndAlertsUseRealMetrics(t *testing.T) {
 
 // wave2PolicyKeys are policy keys whose features other changes add; the schema accepts them
 // with loose inner schemas until their types exist in internal/config.
-var wave2PolicyKeys = []string{"detectors", "prometheus"}
+var wave2PolicyKeys = []string{"detectors"}
 
 // TestSchemaPolicyMatchesConfig: the schema's policy object has exactly the keys of the
 // operator's config.Config (internal/config), at every level of nested structs, so a key added
@@ -234,5 +240,96 @@ func compareStruct(t *testing.T, path string, typ reflect.Type, node map[string]
 		if _, ok := fields[name]; !ok && !slices.Contains(extra, name) {
 			t.Errorf("%s.%s: in values.schema.json but not a key of the operator's policy file (the operator would refuse it)", path, name)
 		}
+	}
+}
+
+// TestNetworkPolicyAdmitsAlertmanager: Alertmanager posts to /alertmanager/v4 on the webhook
+// port; with webhookFrom narrowed to the API server, alertmanagerFrom gets its own rule on that
+// port when policy.alertmanager is enabled (any peer when empty: the endpoint authenticates),
+// and no such rule without it.
+func TestNetworkPolicyAdmitsAlertmanager(t *testing.T) {
+	np := []string{"--show-only", "templates/networkpolicy.yaml", "--set", "networkPolicy.enabled=true",
+		"--set-json", `networkPolicy.webhookFrom=[{"ipBlock":{"cidr":"172.20.0.10/32"}}]`}
+	am := make([]string, 0, 4)
+	am = append(am, "--set", "policy.alertmanager.enabled=true,policy.alertmanager.tokenSecretRef.name=itops-alertmanager,policy.alertmanager.tokenSecretRef.key=token")
+	type rule struct {
+		Ports []struct {
+			Port int `json:"port"`
+		} `json:"ports"`
+		From []map[string]any `json:"from"`
+	}
+	rules := func(args ...string) []rule {
+		t.Helper()
+		out, err := helmTemplate(t, append(np, args...)...)
+		if err != nil {
+			t.Fatal(out)
+		}
+		var obj struct {
+			Spec struct {
+				Ingress []rule `json:"ingress"`
+			} `json:"spec"`
+		}
+		if err := sigsyaml.Unmarshal([]byte(out), &obj); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return obj.Spec.Ingress
+	}
+	webhookRules := func(rs []rule) []rule {
+		var out []rule
+		for _, r := range rs {
+			if len(r.Ports) == 1 && r.Ports[0].Port == 9443 {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+
+	if got := webhookRules(rules()); len(got) != 1 {
+		t.Errorf("without Alertmanager: %d rules on the webhook port, want 1 (webhookFrom): %+v", len(got), got)
+	}
+	got := webhookRules(rules(append(am, "--set-json", `networkPolicy.alertmanagerFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]`)...))
+	if len(got) != 2 {
+		t.Fatalf("with Alertmanager: %d rules on the webhook port, want 2 (webhookFrom, alertmanagerFrom): %+v", len(got), got)
+	}
+	if fmt.Sprint(got[0].From) != "[map[ipBlock:map[cidr:172.20.0.10/32]]]" ||
+		fmt.Sprint(got[1].From) != "[map[namespaceSelector:map[matchLabels:map[kubernetes.io/metadata.name:monitoring]]]]" {
+		t.Errorf("webhook port rules: %+v", got)
+	}
+	if got := webhookRules(rules(am...)); len(got) != 2 || got[1].From != nil {
+		t.Errorf("with Alertmanager and no alertmanagerFrom: want a second webhook-port rule from any peer: %+v", got)
+	}
+}
+
+// TestOperatorRoleSecretsLeastPrivilege: in its namespace the operator gets, creates and
+// updates Secrets (its webhook certificate; receivers' credentials and the Alertmanager token
+// are read by name through the uncached API reader), and never lists or watches them.
+func TestOperatorRoleSecretsLeastPrivilege(t *testing.T) {
+	out, err := helmTemplate(t, "--show-only", "templates/rbac.yaml")
+	if err != nil {
+		t.Fatal(out)
+	}
+	found := false
+	for _, doc := range strings.Split(out, "\n---\n") {
+		var role rbacv1.Role
+		if err := sigsyaml.Unmarshal([]byte(doc), &role); err != nil || role.Kind != "Role" {
+			continue
+		}
+		for _, r := range role.Rules {
+			if !slices.Contains(r.Resources, "secrets") && !slices.Contains(r.Resources, "*") {
+				continue
+			}
+			found = true
+			for _, v := range r.Verbs {
+				if v == "list" || v == "watch" || v == "*" {
+					t.Errorf("Role %s grants %q on secrets: the operator reads Secrets by name (get) only", role.Name, v)
+				}
+			}
+			if !slices.Contains(r.Verbs, "get") {
+				t.Errorf("Role %s does not grant get on secrets (webhook certificate, receivers' credentials, Alertmanager token): %v", role.Name, r.Verbs)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no Role rule on secrets in templates/rbac.yaml:\n%s", out)
 	}
 }

@@ -146,8 +146,15 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		kubectlOK(t, "label", "crd", crd+".itops.dev", "app.kubernetes.io/managed-by=Helm", "--overwrite")
 		kubectlOK(t, "annotate", "crd", crd+".itops.dev", "meta.helm.sh/release-name="+release, "meta.helm.sh/release-namespace="+namespace, "--overwrite")
 	}
-	notes := helmOK(t, "install", release, chartDir(), "-n", namespace, "--create-namespace", "--set", imageValues)
-	for _, want := range []string{"Verify the install", "kubectl auth can-i approve changerequests.itops.dev", "kind: Incident"} {
+	// With notifications and Alertmanager in, as docs/install.md shows: their Secrets live in
+	// the release namespace and are read by name (get, never list or watch).
+	valuesFile := filepath.Join(dir, "values-notify.yaml")
+	if err := os.WriteFile(valuesFile, []byte(notifyValues), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notes := helmOK(t, "install", release, chartDir(), "-n", namespace, "--create-namespace", "--set", imageValues, "-f", valuesFile)
+	for _, want := range []string{"Verify the install", "kubectl auth can-i approve changerequests.itops.dev", "kind: Incident",
+		"https://" + fullname + "-webhook." + namespace + ".svc/alertmanager/v4"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("NOTES.txt lacks %q:\n%s", want, notes)
 		}
@@ -167,6 +174,18 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	}
 	if img := dep.Spec.Template.Spec.Containers[0].Image; img != "localhost/itops-operator:dev" {
 		t.Errorf("image %q", img)
+	}
+
+	// The pre-install hook ran (kwok completed its pod) and was deleted on success; its logic,
+	// the binary's --check-config on the hook's policy, runs here.
+	hooks := helmOK(t, "get", "hooks", release, "-n", namespace)
+	check := exec.Command(operatorBinary(), "--check-config=-")
+	check.Stdin = strings.NewReader(hooks)
+	if out, err := check.CombinedOutput(); err != nil || !strings.Contains(string(out), "(ConfigMap key policy.yaml): the policy is valid") {
+		t.Errorf("--check-config on the release's pre-install hook: %v\n%s", err, out)
+	}
+	if out, err := kubectl("get", "job", fullname+"-check-policy", "-n", namespace); err == nil {
+		t.Errorf("the policy check Job stays after it succeeded (hook-delete-policy hook-succeeded):\n%s", out)
 	}
 
 	// 2. Roles for people, aggregated by kube-controller-manager into view, edit and admin.
@@ -258,9 +277,40 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	// identity (pods do not run on kwok), webhooks reached on a local port.
 	var incidentName, incidentNS string
 	t.Run("operator runs from the chart", func(t *testing.T) {
+		// The operator's Role reads Secrets by name only (least privilege).
+		sa := "system:serviceaccount:" + namespace + ":" + fullname
+		for verb, want := range map[string]string{"get": "yes", "list": "no", "watch": "no"} {
+			if out, _ := kubectl("auth", "can-i", verb, "secrets", "-n", namespace, "--as", sa); strings.TrimSpace(lastLine(out)) != want {
+				t.Errorf("the operator can-i %s secrets in %s: %s, want %s", verb, namespace, out, want)
+			}
+		}
+		token := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "itops-alertmanager"},
+			StringData: map[string]string{"token": alertmanagerToken}}
+		if err := k8s.Create(ctx, token); err != nil {
+			t.Fatal(err)
+		}
 		metricsPort := freePort(t)
-		op := startChartOperator(ctx, t, local, dir, metricsPort)
+		// StartOperator returns once /readyz answers 200: the chart's policy with a receiver
+		// and the Alertmanager endpoint enabled loads, and the process stays up.
+		op, webhookPort := startChartOperator(ctx, t, local, dir, metricsPort)
 		defer op.Stop()
+		// Alertmanager in, through the chart's RBAC: the token Secret is read (a wrong token
+		// gets 401; the right one is accepted, not 503 "token Secret unreadable").
+		amURL := fmt.Sprintf("https://localhost:%d/alertmanager/v4", webhookPort)
+		for tok, want := range map[string]int{"wrong": http.StatusUnauthorized, alertmanagerToken: http.StatusOK} {
+			eventually(t, 30*time.Second, fmt.Sprintf("POST %s -> %d", amURL, want), func() (bool, error) {
+				code, body, err := postAlerts(amURL, tok)
+				if err != nil {
+					return false, err
+				}
+				return code == want, fmt.Errorf("%d %s", code, body)
+			})
+		}
+		select {
+		case <-op.Exited():
+			t.Fatalf("the operator exited; see %s", op.LogPath)
+		default:
+		}
 		ns := newNamespace(ctx, t, k8s, "first")
 		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice"},
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
@@ -361,6 +411,46 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	})
 }
 
+// alertmanagerToken is the bearer token of the Alertmanager endpoint in notifyValues.
+const alertmanagerToken = "s3cr3t-alertmanager-token"
+
+// notifyValues are a policy with a receiver, a route and the Alertmanager endpoint enabled,
+// as docs/install.md ("Notifications and Alertmanager") shows.
+const notifyValues = `policy:
+  notifications:
+    receivers:
+    - name: sre-hook
+      webhook:
+        url: https://hooks.example.invalid/itops
+    routes:
+    - name: all
+      receivers: [sre-hook]
+      repeatInterval: 4h
+  alertmanager:
+    enabled: true
+    tokenSecretRef: {name: itops-alertmanager, key: token}
+`
+
+// postAlerts posts an empty Alertmanager notification with a bearer token, trusting the
+// harness's serving certificate.
+func postAlerts(url, token string) (int, string, error) {
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"version":"4","status":"firing","receiver":"itops","groupKey":"{}:{}","alerts":[]}`))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the harness's test serving certificate
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
@@ -371,7 +461,7 @@ func lastLine(s string) string {
 // configurations are pointed at it (a local URL with a test CA: the API server cannot reach a
 // Service on kwok). Probe and metrics addresses and the certificate directory are the
 // harness's own.
-func startChartOperator(ctx context.Context, t *testing.T, local *cluster.Cluster, dir string, metricsPort int) *cluster.Operator {
+func startChartOperator(ctx context.Context, t *testing.T, local *cluster.Cluster, dir string, metricsPort int) (*cluster.Operator, int) {
 	t.Helper()
 	k8s := local.Client
 	dep := &appsv1.Deployment{}
@@ -428,7 +518,7 @@ func startChartOperator(ctx context.Context, t *testing.T, local *cluster.Cluste
 	if err != nil {
 		t.Fatal(err)
 	}
-	return op
+	return op, port
 }
 
 // pointWebhooks replaces the Service of every webhook of the chart's configurations by a
