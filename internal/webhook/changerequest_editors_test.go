@@ -79,7 +79,9 @@ func TestDefaultRecordsContentEditors(t *testing.T) {
 		wantContent string
 	}{
 		{name: "a create carries no editors, whatever it claims", user: "alice", wantContent: "1",
-			edit: func(cr *itopsv1alpha1.ChangeRequest) { cr.Spec.EditedBy = []itopsv1alpha1.ContentEdit{{User: "carol", Generation: 1}} }},
+			edit: func(cr *itopsv1alpha1.ChangeRequest) {
+				cr.Spec.EditedBy = []itopsv1alpha1.ContentEdit{{User: "carol", Generation: 1}}
+			}},
 		{name: "the finding: bob pins another image", old: storedChange(nil), user: "bob", want: "bob@3", wantContent: "3",
 			edit: func(cr *itopsv1alpha1.ChangeRequest) { cr.Spec.Targets[0].Containers[0].Image = "shop/web:2.1" }},
 		{name: "any spec field but the records is content: the description", old: storedChange(nil), user: "bob", want: "bob@3", wantContent: "3",
@@ -101,9 +103,13 @@ func TestDefaultRecordsContentEditors(t *testing.T) {
 			want: "bob@3", wantContent: "3", edit: func(cr *itopsv1alpha1.ChangeRequest) { cr.Spec.EditedBy = nil }},
 		{name: "an apply from Git that reverts bob's edit: both recorded", old: storedChange(bobEdited), user: "system:serviceaccount:flux-system:kustomize-controller",
 			want: "bob@3 system:serviceaccount:flux-system:kustomize-controller@4", wantContent: "4",
-			edit: func(cr *itopsv1alpha1.ChangeRequest) { cr.Spec.EditedBy, cr.Spec.Targets[0].Containers[0].Image = nil, "shop/web:1.0" }},
+			edit: func(cr *itopsv1alpha1.ChangeRequest) {
+				cr.Spec.EditedBy, cr.Spec.Targets[0].Containers[0].Image = nil, "shop/web:1.0"
+			}},
 		{name: "a forged record is replaced by the stored one", old: storedChange(bobEdited), user: "bob", want: "bob@3", wantContent: "3",
-			edit: func(cr *itopsv1alpha1.ChangeRequest) { cr.Spec.EditedBy = []itopsv1alpha1.ContentEdit{{User: "mallory", Generation: 9}} }},
+			edit: func(cr *itopsv1alpha1.ChangeRequest) {
+				cr.Spec.EditedBy = []itopsv1alpha1.ContentEdit{{User: "mallory", Generation: 9}}
+			}},
 		{name: "a forged record with a content edit: the stored one plus the editor", old: storedChange(bobEdited), user: "bob", want: "bob@4", wantContent: "4",
 			edit: func(cr *itopsv1alpha1.ChangeRequest) {
 				cr.Spec.EditedBy = nil
