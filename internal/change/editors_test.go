@@ -56,7 +56,7 @@ func TestRecordEdit(t *testing.T) {
 }
 
 func record(edits []itopsv1alpha1.ContentEdit) string {
-	var parts []string
+	parts := make([]string, 0, len(edits))
 	for _, e := range edits {
 		parts = append(parts, fmt.Sprintf("%s@%d", e.User, e.Generation))
 	}

@@ -55,7 +55,7 @@ func defaulted(t *testing.T, old, cr *itopsv1alpha1.ChangeRequest, user string) 
 }
 
 func editors(cr *itopsv1alpha1.ChangeRequest) string {
-	var parts []string
+	parts := make([]string, 0, len(cr.Spec.EditedBy))
 	for _, e := range cr.Spec.EditedBy {
 		parts = append(parts, fmt.Sprintf("%s@%d", e.User, e.Generation))
 	}
