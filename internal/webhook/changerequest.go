@@ -267,7 +267,30 @@ func (w *ChangeRequestWebhook) ValidateUpdate(ctx context.Context, old, cr *itop
 	if w.OperatorUser != "" && req.UserInfo.Username != w.OperatorUser {
 		errs = append(errs, ValidateOperatorMarks(old, cr, nil, nil, w.OperatorUser, "change request")...)
 	}
-	return nil, changeInvalid(cr, errs)
+	return EditWarnings(old, cr, req.UserInfo.Username), changeInvalid(cr, errs)
+}
+
+// EditWarnings tells user, when their update of old to cr changes the content, that they are now
+// one of the change's editors, who never approve it, and how many decisions on the earlier
+// content no longer count: an admission warning, so an approver learns it at the edit, not when
+// their approval is refused. Empty for the requester and for updates that leave the content alone.
+func EditWarnings(old, cr *itopsv1alpha1.ChangeRequest, user string) admission.Warnings {
+	if old == nil || user == cr.Spec.RequestedBy || change.ContentHash(&old.Spec) == change.ContentHash(&cr.Spec) {
+		return nil
+	}
+	msg := fmt.Sprintf("%s edited the content of ChangeRequest %s and is recorded in spec.editedBy: "+
+		"an editor never approves or rejects this change (separation of duties)", user, cr.Name)
+	content := change.ContentGeneration(old)
+	voided := 0
+	for _, a := range old.Spec.Approvals {
+		if a.Generation >= content && a.Generation > 0 {
+			voided++
+		}
+	}
+	if voided > 0 {
+		msg += fmt.Sprintf("; %d decision(s) given for the earlier content no longer count", voided)
+	}
+	return admission.Warnings{msg}
 }
 
 // mayApprove asks the API server's authorizers (a SubjectAccessReview) whether user holds the

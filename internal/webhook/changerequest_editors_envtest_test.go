@@ -41,9 +41,11 @@ func installApproverRole() {
 
 // approverClient impersonates user, a member of groups and of no group RBAC knows: what it may
 // do comes from its RoleBindings alone.
-func approverClient(user string, groups ...string) client.Client {
+// Admission warnings go to seen.
+func approverClient(seen *warnings, user string, groups ...string) client.Client {
 	cfg := rest.CopyConfig(env.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
+	cfg.WarningHandler = seen
 	c, err := client.New(cfg, client.Options{Scheme: cluster.Scheme()})
 	Expect(err).NotTo(HaveOccurred())
 	return c
@@ -59,7 +61,8 @@ var _ = Describe("ChangeRequest editors", func() {
 				{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "bob"},
 				{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "carol"},
 			}})).To(Succeed())
-		bob, carol := approverClient("bob", "sre-leads"), approverClient("carol", "sre-leads")
+		seen := &warnings{}
+		bob, carol := approverClient(seen, "bob", "sre-leads"), approverClient(&warnings{}, "carol", "sre-leads")
 		alice, deployer := userClient("alice"), userClient("deployer")
 
 		By("alice raising a Medium-risk change (one approval needed) pinning web to 2.0")
@@ -76,6 +79,8 @@ var _ = Describe("ChangeRequest editors", func() {
 		Expect(cr.Spec.EditedBy[0].User).To(Equal("bob"))
 		Expect(cr.Spec.EditedBy[0].Generation).To(Equal(int64(2)))
 		Expect(cr.Spec.EditedBy[0].At.Time).To(BeTemporally("==", fakeClock.Now()))
+		Expect(seen.all()).To(ContainElement("bob edited the content of ChangeRequest web-v2 and is recorded in spec.editedBy: " +
+			"an editor never approves or rejects this change (separation of duties)"), "told at the edit, not only when approving")
 
 		By("bob approving it alone: refused, saying why")
 		refused := "spec.approvals[0]: Forbidden: bob edited this change's content (generation 2) and cannot approve it: " +

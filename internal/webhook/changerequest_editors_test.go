@@ -203,3 +203,35 @@ func TestValidateChangeRefusesEditorsAsApprovers(t *testing.T) {
 		})
 	}
 }
+
+// TestEditWarnings: the editor learns at the edit that they will not approve the change.
+func TestEditWarnings(t *testing.T) {
+	approved := storedChange(func(cr *itopsv1alpha1.ChangeRequest) {
+		cr.Spec.Approvals = []itopsv1alpha1.Approval{{Approver: "carol", Decision: itopsv1alpha1.DecisionApprove, Generation: 1}}
+	})
+	retitled := approved.DeepCopy()
+	retitled.Spec.Title = "web v2, bigger"
+	relabelled := approved.DeepCopy()
+	relabelled.Labels["team"] = "platform"
+	tests := []struct {
+		name     string
+		old, new *itopsv1alpha1.ChangeRequest
+		user     string
+		want     string
+	}{
+		{name: "an approver editing", old: approved, new: retitled, user: "bob",
+			want: "bob edited the content of ChangeRequest web-v2 and is recorded in spec.editedBy: an editor never approves or rejects this change " +
+				"(separation of duties); 1 decision(s) given for the earlier content no longer count"},
+		{name: "the requester editing their own change", old: approved, new: retitled, user: "alice"},
+		{name: "a metadata edit", old: approved, new: relabelled, user: "bob"},
+		{name: "a create", new: retitled, user: "alice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := strings.Join(EditWarnings(tt.old, tt.new, tt.user), "\n")
+			if got != tt.want {
+				t.Errorf("EditWarnings = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
