@@ -79,7 +79,7 @@ var _ = Describe("ChangeRequest editors", func() {
 		Expect(cr.Spec.EditedBy[0].User).To(Equal("bob"))
 		Expect(cr.Spec.EditedBy[0].Generation).To(Equal(int64(2)))
 		Expect(cr.Spec.EditedBy[0].At.Time).To(BeTemporally("==", fakeClock.Now()))
-		Expect(seen.all()).To(ContainElement("bob edited the content of ChangeRequest web-v2 and is recorded in spec.editedBy: " +
+		Expect(seen.all()).To(ContainElement("bob edited the content of ChangeRequest web-v2 and is recorded in spec.editedBy: "+
 			"an editor never approves or rejects this change (separation of duties)"), "told at the edit, not only when approving")
 
 		By("bob approving it alone: refused, saying why")
