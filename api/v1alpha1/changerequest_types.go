@@ -127,7 +127,7 @@ const (
 	// so that a later change of the same name is not taken for the one rolled back.
 	AnnotationRolledBackAt = "itops.dev/rolled-back-at"
 	// AnnotationContentGeneration, on a ChangeRequest: the metadata.generation at which its
-	// content (spec other than approvals and requestedBy) last changed. Approvals given at an
+	// content (spec other than approvals, requestedBy and editedBy) last changed. Approvals given at an
 	// older generation no longer count.
 	AnnotationContentGeneration = "itops.dev/content-generation"
 	// AnnotationRestartedAt is the pod template annotation `kubectl rollout restart` sets.
@@ -137,6 +137,7 @@ const (
 // ChangeRequestSpec describes a change: what it touches, when, and who approved it.
 // +kubebuilder:validation:XValidation:rule="has(self.requestedBy) == has(oldSelf.requestedBy) && (!has(self.requestedBy) || self.requestedBy == oldSelf.requestedBy)",message="spec.requestedBy is immutable: it is stamped at creation"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.approvals) || (has(self.approvals) && oldSelf.approvals.all(o, self.approvals.exists(n, n.approver == o.approver && (has(n.generation) ? n.generation : 0) >= (has(o.generation) ? o.generation : 0) && (n.decision == o.decision || (has(n.generation) ? n.generation : 0) > (has(o.generation) ? o.generation : 0)))))",message="spec.approvals is append-only: an approval cannot be removed, and a decision can only be changed for a newer generation; add your decision with kubectl itops approve|reject"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.editedBy) || (has(self.editedBy) && oldSelf.editedBy.all(o, self.editedBy.exists(n, n.user == o.user && n.generation >= o.generation)))",message="spec.editedBy is the record of who edited this change's content: entries cannot be removed (it is stamped by the admission webhook)"
 type ChangeRequestSpec struct {
 	// title is a one-line summary of the change.
 	// +required
@@ -199,6 +200,42 @@ type ChangeRequestSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	RequestedBy string `json:"requestedBy,omitempty"`
+
+	// editedBy lists everyone who changed the change's content (spec other than approvals,
+	// requestedBy and editedBy) after its creation: one entry per authenticated user, with the
+	// generation and time of their latest content edit. Stamped by the mutating webhook from the
+	// authenticated user whenever an update changes the content; whatever a request sends here
+	// is replaced by the stored record (so an apply from Git that leaves it out keeps it), and
+	// entries are never removed. Separation of duties refuses every editor as an approver: who
+	// wrote any part of the content does not approve it. At most 16 people (MaxContentEditors)
+	// are recorded: a further person's content edit is refused (raise a new ChangeRequest).
+	// +optional
+	// +listType=map
+	// +listMapKey=user
+	// +kubebuilder:validation:MaxItems=16
+	EditedBy []ContentEdit `json:"editedBy,omitempty"`
+}
+
+// MaxContentEditors is the most editors spec.editedBy records (its MaxItems).
+const MaxContentEditors = 16
+
+// ContentEdit records that a user changed a ChangeRequest's content.
+type ContentEdit struct {
+	// user is the authenticated user who changed the content (as the API server authenticated
+	// them: a person or a ServiceAccount).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	User string `json:"user"`
+
+	// generation is the metadata.generation the user's latest content edit gave the change.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	Generation int64 `json:"generation"`
+
+	// at is when the user's latest content edit was admitted.
+	// +optional
+	At *metav1.Time `json:"at,omitempty"`
 }
 
 // ChangeTarget is a workload the change may modify.
@@ -294,7 +331,7 @@ type Approval struct {
 	// generation is the ChangeRequest's metadata.generation when the decision was given;
 	// stamped by the webhook. Because approvals live in spec, each one bumps the generation, so
 	// an approval counts while no content change (a change to anything in spec other than
-	// approvals and requestedBy) happened after it: while generation >= status.contentGeneration.
+	// approvals, requestedBy and editedBy) happened after it: while generation >= status.contentGeneration.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	Generation int64 `json:"generation,omitempty"`
@@ -373,7 +410,7 @@ type ChangeRequestStatus struct {
 	ApprovalSummary string `json:"approvalSummary,omitempty"`
 
 	// contentGeneration is the metadata.generation at which the change's content (spec other
-	// than approvals and requestedBy) last changed; approvals given at an older generation no
+	// than approvals, requestedBy and editedBy) last changed; approvals given at an older generation no
 	// longer count.
 	// +optional
 	// +kubebuilder:validation:Minimum=0

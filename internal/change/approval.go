@@ -15,15 +15,18 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/config"
 )
 
-// ContentHash is a hash of the change's content: its spec other than approvals and
-// requestedBy. Approvals are bound to it.
+// ContentHash is a hash of the change's content: its spec other than approvals, requestedBy
+// and editedBy (the records of who decided, requested and edited it). Approvals are bound to
+// it, and whoever changes it is recorded as an editor (RecordEdit).
 func ContentHash(spec *itopsv1alpha1.ChangeRequestSpec) string {
 	c := spec.DeepCopy()
-	c.Approvals, c.RequestedBy = nil, ""
+	c.Approvals, c.RequestedBy, c.EditedBy = nil, "", nil
 	data, err := json.Marshal(c)
 	if err != nil { // a typed struct always marshals
 		panic(err)
@@ -42,6 +45,41 @@ func ContentGeneration(cr *itopsv1alpha1.ChangeRequest) int64 {
 		}
 	}
 	return cr.Generation
+}
+
+// RecordEdit returns the editors record (spec.editedBy) after user changed the content,
+// giving the object generation, at time at: user's entry (matched exactly: usernames are the
+// API server's identities) is updated in place, or appended when new. edits is not modified.
+// ok is false, and edits is returned as it was, when user is new and the record already holds
+// itopsv1alpha1.MaxContentEditors people: an editor is never dropped from the record (that
+// would let them approve), so the admission webhook refuses the edit instead.
+func RecordEdit(edits []itopsv1alpha1.ContentEdit, user string, generation int64, at time.Time) (out []itopsv1alpha1.ContentEdit, ok bool) {
+	stamp := metav1.NewTime(at)
+	out = make([]itopsv1alpha1.ContentEdit, 0, len(edits)+1)
+	for _, e := range edits {
+		out = append(out, *e.DeepCopy())
+	}
+	for i := range out {
+		if out[i].User == user {
+			out[i].Generation, out[i].At = generation, &stamp
+			return out, true
+		}
+	}
+	if len(out) >= itopsv1alpha1.MaxContentEditors {
+		return edits, false
+	}
+	return append(out, itopsv1alpha1.ContentEdit{User: user, Generation: generation, At: &stamp}), true
+}
+
+// Editor returns the record of user's content edits of cr (spec.editedBy), compared
+// case-insensitively as the declared requester is, or nil if user never changed its content.
+func Editor(cr *itopsv1alpha1.ChangeRequest, user string) *itopsv1alpha1.ContentEdit {
+	for i := range cr.Spec.EditedBy {
+		if strings.EqualFold(cr.Spec.EditedBy[i].User, user) {
+			return &cr.Spec.EditedBy[i]
+		}
+	}
+	return nil
 }
 
 // Policy is the approval policy in force for one change: the administrator's policy for its
@@ -73,6 +111,11 @@ type Policy struct {
 	// Built in, whatever the policy: it must declare spec.requester, and a change that needs
 	// approval needs at least NamespaceServiceAccountMinApprovals.
 	ByNamespaceServiceAccount bool
+	// EditedByNamespaceServiceAccount: a ServiceAccount of the change's own namespace changed
+	// its content (spec.editedBy). Whoever acted as it could be any developer of the namespace,
+	// an approver among them, so a change that needs approval needs at least
+	// NamespaceServiceAccountMinApprovals: the editor's one approval never authorises it.
+	EditedByNamespaceServiceAccount bool
 }
 
 // NamespaceServiceAccountMinApprovals is the least number of approvals of a change created by a
@@ -84,7 +127,10 @@ const NamespaceServiceAccountMinApprovals = 2
 
 // PolicyFor computes the policy in force for cr under the administrator's policy p. A change
 // created by a ServiceAccount of its own namespace is tightened whatever p says (see
-// Policy.ByNamespaceServiceAccount).
+// Policy.ByNamespaceServiceAccount), and so is one such a ServiceAccount edited
+// (Policy.EditedByNamespaceServiceAccount). The administrator's gitops rules apply to a change
+// created or edited by automation (a ServiceAccount or a declared applier): either way the
+// cluster knows who applied the content, not who wrote it.
 func PolicyFor(cr *itopsv1alpha1.ChangeRequest, p config.ChangePolicy) Policy {
 	risk := cr.Spec.Risk
 	if risk == "" {
@@ -110,7 +156,12 @@ func PolicyFor(cr *itopsv1alpha1.ChangeRequest, p config.ChangePolicy) Policy {
 		out.Standard = p.StandardChangeFor(cr.Spec.Targets)
 	}
 	out.Appliers = p.GitOps.Appliers
-	if AppliedByAutomation(cr.Spec.RequestedBy, p.GitOps) {
+	automated := AppliedByAutomation(cr.Spec.RequestedBy, p.GitOps)
+	for _, e := range cr.Spec.EditedBy {
+		automated = automated || AppliedByAutomation(e.User, p.GitOps)
+		out.EditedByNamespaceServiceAccount = out.EditedByNamespaceServiceAccount || NamespaceServiceAccount(e.User, cr.Namespace)
+	}
+	if automated {
 		g := p.GitOps
 		out.Automated, out.RequireRequester, out.ExcludedApproverGroups = true, g.RequireRequester, g.ExcludedApproverGroups
 		if int(g.MinApprovals) > out.Required {
@@ -122,17 +173,22 @@ func PolicyFor(cr *itopsv1alpha1.ChangeRequest, p config.ChangePolicy) Policy {
 	}
 	if NamespaceServiceAccount(cr.Spec.RequestedBy, cr.Namespace) {
 		out.ByNamespaceServiceAccount, out.RequireRequester = true, true
-		if out.Required > 0 && out.Required < NamespaceServiceAccountMinApprovals {
-			out.Required = NamespaceServiceAccountMinApprovals
-		}
+	}
+	if (out.ByNamespaceServiceAccount || out.EditedByNamespaceServiceAccount) &&
+		out.Required > 0 && out.Required < NamespaceServiceAccountMinApprovals {
+		out.Required = NamespaceServiceAccountMinApprovals
 	}
 	return out
 }
 
 // MayApprove reports why a user with groups may not approve cr, or "" if they may. It is the
-// separation of duties the cluster can verify:
+// separation of duties the cluster can verify: nobody approves content they wrote.
 //   - neither the stamped requester (requestedBy) nor the declared one (requester, compared
 //     case-insensitively, as Git authors' names and e-mail addresses are);
+//   - nobody who changed the content after its creation (spec.editedBy, compared
+//     case-insensitively), whenever they did: an approval is given for the whole content, and an
+//     edit that later edits revert or overwrite still had its author choose what the approvers
+//     saw. A decision is for the content, so this holds for Reject too;
 //   - never a ServiceAccount nor a declared applier: an approval is a person's decision, and a
 //     ServiceAccount acts for whoever controls what it runs (a Git repository, a pipeline, any
 //     Pod in its namespace), so its approval would launder anyone's identity;
@@ -171,6 +227,10 @@ func (p Policy) refusedApprover(cr *itopsv1alpha1.ChangeRequest, user string) st
 		return fmt.Sprintf("%s is a ServiceAccount; approvals are given by people, never by automation (separation of duties)", user)
 	case slices.Contains(p.Appliers, user):
 		return fmt.Sprintf("%s applies changes from Git (policy gitops.appliers) and never approves one (separation of duties)", user)
+	}
+	if e := Editor(cr, user); e != nil {
+		return fmt.Sprintf("%s edited this change's content (generation %d) and cannot approve it: "+
+			"whoever wrote any part of a change does not approve it (separation of duties); ask another approver", user, e.Generation)
 	}
 	return ""
 }
@@ -219,7 +279,8 @@ func (a Approvals) Summary() string {
 
 // Evaluate counts the approvals that are valid for the change's current content. Group
 // membership was checked when each approval was admitted; here, an approval counts when it is
-// an Approve given for the current content by someone other than the requester.
+// an Approve given for the current content by someone separation of duties allows (not the
+// requester, not an editor of the content, not automation).
 func Evaluate(cr *itopsv1alpha1.ChangeRequest, p Policy) Approvals {
 	content := ContentGeneration(cr)
 	a := Approvals{Required: p.Required}

@@ -82,7 +82,9 @@ func changeRequestContext(ctx context.Context) (admission.Request, *itopsv1alpha
 }
 
 // Default stamps requestedBy at creation (and keeps it afterwards), `at` and `generation` of
-// every new or changed approval, and the generation at which the content last changed.
+// every new or changed approval, the generation at which the content last changed, and who
+// changed it (spec.editedBy: the stored record, plus the user when this update changes the
+// content; what the request sends there is never taken).
 func (w *ChangeRequestWebhook) Default(ctx context.Context, cr *itopsv1alpha1.ChangeRequest) error {
 	req, old, err := changeRequestContext(ctx)
 	if err != nil {
@@ -93,6 +95,7 @@ func (w *ChangeRequestWebhook) Default(ctx context.Context, cr *itopsv1alpha1.Ch
 	}
 	if old == nil {
 		cr.Spec.RequestedBy = req.UserInfo.Username
+		cr.Spec.EditedBy = nil // the creator is requestedBy; only later edits are recorded
 		cr.Annotations[itopsv1alpha1.AnnotationContentGeneration] = "1"
 		if cr.DeletionTimestamp == nil {
 			controllerutil.AddFinalizer(cr, itopsv1alpha1.AuditFinalizer)
@@ -101,10 +104,15 @@ func (w *ChangeRequestWebhook) Default(ctx context.Context, cr *itopsv1alpha1.Ch
 		return nil
 	}
 	cr.Spec.RequestedBy = old.Spec.RequestedBy
+	// The stored record, whatever the request says: an apply that leaves the field out (it is not
+	// in Git) or a forged value never changes it.
+	cr.Spec.EditedBy = old.Spec.DeepCopy().EditedBy
 	cr.Spec.Approvals = MergeApprovals(old.Spec.Approvals, cr.Spec.Approvals, req.UserInfo.Username)
 	content := change.ContentGeneration(old)
 	if change.ContentHash(&old.Spec) != change.ContentHash(&cr.Spec) {
 		content = old.Generation + 1 // the generation this update gives the object
+		// At the bound the record stays as it was and the validator refuses the edit.
+		cr.Spec.EditedBy, _ = change.RecordEdit(cr.Spec.EditedBy, req.UserInfo.Username, content, w.now().Time)
 	}
 	cr.Annotations[itopsv1alpha1.AnnotationContentGeneration] = strconv.FormatInt(content, 10)
 	StampApprovals(old, cr, w.now(), old.Generation)
@@ -259,7 +267,30 @@ func (w *ChangeRequestWebhook) ValidateUpdate(ctx context.Context, old, cr *itop
 	if w.OperatorUser != "" && req.UserInfo.Username != w.OperatorUser {
 		errs = append(errs, ValidateOperatorMarks(old, cr, nil, nil, w.OperatorUser, "change request")...)
 	}
-	return nil, changeInvalid(cr, errs)
+	return EditWarnings(old, cr, req.UserInfo.Username), changeInvalid(cr, errs)
+}
+
+// EditWarnings tells user, when their update of old to cr changes the content, that they are now
+// one of the change's editors, who never approve it, and how many decisions on the earlier
+// content no longer count: an admission warning, so an approver learns it at the edit, not when
+// their approval is refused. Empty for the requester and for updates that leave the content alone.
+func EditWarnings(old, cr *itopsv1alpha1.ChangeRequest, user string) admission.Warnings {
+	if old == nil || user == cr.Spec.RequestedBy || change.ContentHash(&old.Spec) == change.ContentHash(&cr.Spec) {
+		return nil
+	}
+	msg := fmt.Sprintf("%s edited the content of ChangeRequest %s and is recorded in spec.editedBy: "+
+		"an editor never approves or rejects this change (separation of duties)", user, cr.Name)
+	content := change.ContentGeneration(old)
+	voided := 0
+	for _, a := range old.Spec.Approvals {
+		if a.Generation >= content && a.Generation > 0 {
+			voided++
+		}
+	}
+	if voided > 0 {
+		msg += fmt.Sprintf("; %d decision(s) given for the earlier content no longer count", voided)
+	}
+	return admission.Warnings{msg}
 }
 
 // mayApprove asks the API server's authorizers (a SubjectAccessReview) whether user holds the
@@ -336,6 +367,14 @@ func ValidateChange(old, cr *itopsv1alpha1.ChangeRequest, p config.ChangePolicy,
 		errs = append(errs, field.Invalid(spec.Child("type"), cr.Spec.Type, fmt.Sprintf(
 			"no Standard change pattern of the policy for namespace %s covers every target (%s); use type Normal and ask for approval",
 			cr.Namespace, patternList(p.StandardChanges))))
+	}
+
+	if old != nil && contentChanged && change.Editor(cr, user) == nil {
+		// Default records every content editor; only a full record leaves one out.
+		errs = append(errs, field.Forbidden(spec.Child("editedBy"), fmt.Sprintf(
+			"%d people have already edited this change's content, the most a ChangeRequest records (%s is not among them); "+
+				"an editor is never dropped from the record, since editors may not approve: raise a new ChangeRequest for this content",
+			len(cr.Spec.EditedBy), user)))
 	}
 
 	ap := spec.Child("approvals")

@@ -198,8 +198,11 @@ var _ = Describe("ChangeRequest webhooks", func() {
 		Expect(erin.Patch(ctx, cr, addDecision)).To(MatchError(ContainSubstring(
 			"spec.approvals[0]: Forbidden: user erin may not approve changerequests in namespace " + ns + ": grant the itops-approver ClusterRole")))
 
-		By("erin editing the description: no review is needed, and none refuses it")
-		Expect(erin.Patch(ctx, cr, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"description":"with a rollback plan"}}`)))).To(Succeed())
+		By("erin editing the description of another change: no review is needed, and none refuses it")
+		other := newChangeRequest(ns, "web-rbac-other", "web")
+		Expect(alice.Create(ctx, other)).To(Succeed())
+		Expect(erin.Patch(ctx, other, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"description":"with a rollback plan"}}`)))).To(Succeed())
+		Expect(other.Spec.EditedBy).To(ConsistOf(HaveField("User", "erin")), "an editor of that change, who never approves it")
 
 		By("granted the approve verb, erin approves")
 		Expect(env.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "changes-approve", Namespace: ns},

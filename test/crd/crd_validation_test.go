@@ -322,6 +322,27 @@ var _ = Describe("Immutability and append-only rules", func() {
 		}, "spec", "approvals")).To(Succeed())
 		Expect(env.Client.Update(ctx, revised)).To(Succeed())
 	})
+
+	It("keep the record of a change's content editors, also without the webhooks", func() {
+		ns := newNamespace()
+		chg := object(`{apiVersion: itops.dev/v1alpha1, kind: ChangeRequest, metadata: {name: x}, spec: {title: t,
+			editedBy: [{user: bob, generation: 2}]}}`, ns)
+		Expect(env.Client.Create(ctx, chg)).To(Succeed())
+
+		removed := chg.DeepCopy()
+		unstructured.RemoveNestedField(removed.Object, "spec", "editedBy")
+		expectInvalid(env.Client.Update(ctx, removed), "spec.editedBy is the record of who edited this change's content: entries cannot be removed")
+		renamed := chg.DeepCopy()
+		Expect(unstructured.SetNestedSlice(renamed.Object, []any{map[string]any{"user": "carol", "generation": int64(2)}}, "spec", "editedBy")).To(Succeed())
+		expectInvalid(env.Client.Update(ctx, renamed), "spec.editedBy is the record of who edited this change's content")
+
+		// A later edit by bob and a new editor are recorded.
+		grown := chg.DeepCopy()
+		Expect(unstructured.SetNestedSlice(grown.Object, []any{
+			map[string]any{"user": "bob", "generation": int64(4)}, map[string]any{"user": "dave", "generation": int64(3)},
+		}, "spec", "editedBy")).To(Succeed())
+		Expect(env.Client.Update(ctx, grown)).To(Succeed())
+	})
 })
 
 var _ = Describe("Discovery", func() {
