@@ -269,6 +269,7 @@ func (r *Reconciler) send(ctx context.Context, inc *itopsv1alpha1.Incident, idx 
 			if err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 				err = fmt.Errorf("no answer within %s: %w", l.receiver.Timeout.Duration, err)
 			}
+			n.Priority = msg.Priority
 			keep(result{n: settle(n, err, l.receiver.MaxAttempts, r.now(), r.Jitter()), err: err})
 		}()
 	}
