@@ -165,6 +165,11 @@ var (
 		itopsv1alpha1.LabelReason, itopsv1alpha1.LabelSource, itopsv1alpha1.LabelFingerprint, itopsv1alpha1.LabelSequence,
 	}
 	operatorOwnedAnnotations = []string{itopsv1alpha1.AnnotationPrevious, itopsv1alpha1.AnnotationDetectedAt}
+
+	// ChangeRequestOperatorAnnotations are the annotations only the operator sets on
+	// ChangeRequests: the record of the PagerDuty change events sent (editing it would
+	// silence or repeat them).
+	ChangeRequestOperatorAnnotations = []string{itopsv1alpha1.AnnotationPagerDutyChangeEvents}
 )
 
 // ValidateOperatorOwned refuses, to anyone but the operator, what the operator alone writes on
