@@ -184,6 +184,48 @@ var _ = Describe("Notification controller", func() {
 		// The incident controller's own status writes kept the notification record.
 		Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
 		Consistently(func() []string { return eventsFor(key) }).WithTimeout(2 * time.Second).Should(HaveLen(3))
+
+		By("withdrawing the resolution: the incident is open again, and so is the page")
+		Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+		patch = client.MergeFrom(inc.DeepCopy())
+		inc.Spec.Resolution = nil
+		Expect(env.Client.Patch(ctx, inc, patch)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			g.Expect(eventsFor(key)).To(Equal([]string{"trigger", "acknowledge", "resolve", "trigger", "acknowledge"}),
+				"a second trigger under the same dedup_key, then the acknowledgement that still holds")
+			g.Expect(inc.Status.Notifications).To(HaveLen(5))
+			for _, n := range inc.Status.Notifications {
+				g.Expect(n.State).To(Equal(itopsv1alpha1.NotificationDelivered))
+			}
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		Consistently(func() []string { return eventsFor(key) }).WithTimeout(2 * time.Second).Should(HaveLen(5))
+	})
+
+	It("says on the timeline, once, that the owner's escalation names nothing in the policy", func() {
+		ns := routedNamespace()
+		Expect(env.Client.Create(ctx, &itopsv1alpha1.ServiceLevel{
+			ObjectMeta: metav1.ObjectMeta{Name: "search", Namespace: ns},
+			Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "search"}},
+				Owner: &itopsv1alpha1.ServiceOwner{Team: "search", Escalation: "team-leads"}},
+		})).To(Succeed())
+		inc := &itopsv1alpha1.Incident{
+			ObjectMeta: metav1.ObjectMeta{Name: "search-down", Namespace: ns},
+			Spec:       itopsv1alpha1.IncidentSpec{Title: "search down", Impact: "High", Urgency: "High", Service: "search"},
+		}
+		Expect(env.Client.Create(ctx, inc)).To(Succeed())
+		unknown := func(g Gomega) []string {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			var out []string
+			for _, e := range inc.Status.Timeline {
+				if e.Type == TimelineEscalationUnknown {
+					out = append(out, e.Message)
+				}
+			}
+			return out
+		}
+		Eventually(unknown).WithTimeout(20 * time.Second).Should(ConsistOf(ContainSubstring(`escalation "team-leads"`)))
+		Consistently(unknown).WithTimeout(2 * time.Second).Should(HaveLen(1))
 	})
 
 	It("escalates to the service owner's escalation when the response SLA passes unacknowledged", func() {

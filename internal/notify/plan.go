@@ -36,6 +36,11 @@ type Routing struct {
 	// unacknowledged: the incident's own status.escalation, else the first matching route's
 	// escalation.
 	Escalation []string
+	// UnknownEscalation is the incident's status.escalation (from spec.owner.escalation or the
+	// namespace annotation itops.dev/escalation) when it names neither a route nor a receiver
+	// of the policy: it is ignored (the route's escalation applies), and the controller says so
+	// on the incident's timeline.
+	UnknownEscalation string
 }
 
 // Route returns where the incident goes under policy p; nsLabels are the labels of its
@@ -70,6 +75,8 @@ func Route(p *config.NotificationPolicy, inc *itopsv1alpha1.Incident, nsLabels m
 	if inc.Status.Escalation != "" {
 		if r := p.EscalationReceivers(inc.Status.Escalation); r != nil {
 			escalation = inc.Status.Escalation
+		} else {
+			out.UnknownEscalation = inc.Status.Escalation
 		}
 	}
 	if escalation != "" {
@@ -411,6 +418,17 @@ func Sendable(list []itopsv1alpha1.Notification, now time.Time) (idx []int, next
 		idx = append(idx, i)
 	}
 	return idx, next
+}
+
+// UnknownEscalationMessage is the timeline entry about an escalation that names nothing in the
+// policy; fallback is the route escalation used instead ("" when none).
+func UnknownEscalationMessage(name, fallback string) string {
+	msg := fmt.Sprintf("escalation %q (spec.owner.escalation of the ServiceLevel, or the namespace annotation %s) names no route or receiver of the notification policy: ",
+		name, itopsv1alpha1.AnnotationEscalation)
+	if fallback == "" {
+		return msg + "nobody is escalated to; fix the name"
+	}
+	return msg + "escalating to " + fallback + " (the matching route's escalation) instead"
 }
 
 // Describe is a one-line account of a delivery for the timeline and Events.

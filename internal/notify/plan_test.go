@@ -406,3 +406,18 @@ func TestDueReprioritized(t *testing.T) {
 		})
 	}
 }
+
+// TestRouteUnknownEscalation: an owner escalation naming nothing in the policy is reported,
+// not silently ignored (review finding).
+func TestRouteUnknownEscalation(t *testing.T) {
+	r := Route(policy(), incidentWith(func(i *itopsv1alpha1.Incident) { i.Status.Escalation = "team-leads" }), nil)
+	if r.UnknownEscalation != "team-leads" || !equal(r.Escalation, []string{"leads"}) {
+		t.Fatalf("routing = %+v", r)
+	}
+	if r := Route(policy(), incidentWith(func(i *itopsv1alpha1.Incident) { i.Status.Escalation = "leads" }), nil); r.UnknownEscalation != "" {
+		t.Fatalf("known escalation reported unknown: %+v", r)
+	}
+	if msg := UnknownEscalationMessage("team-leads", ""); !strings.Contains(msg, `"team-leads"`) || !strings.Contains(msg, "nobody is escalated to") {
+		t.Fatalf("message %q", msg)
+	}
+}
