@@ -92,6 +92,8 @@ notifications:
   routes:
   - match: {priorities: [P1], namespaceSelector: {matchLabels: {notify: "yes"}}}
     receivers: [pagerduty]
+  - match: {namespaceSelector: {matchLabels: {notify: "every-priority"}}}
+    receivers: [pagerduty]
 `))
 	Expect(err).NotTo(HaveOccurred())
 
@@ -202,6 +204,35 @@ var _ = Describe("Notification controller", func() {
 		Consistently(func() []string { return eventsFor(key) }).WithTimeout(2 * time.Second).Should(HaveLen(5))
 	})
 
+	It("re-triggers a paged receiver when the priority rises, with the new severity", func() {
+		ns := testenv.NewNamespace(ctx, env.Client, "notify")
+		n := &corev1.Namespace{}
+		Expect(env.Client.Get(ctx, client.ObjectKey{Name: ns}, n)).To(Succeed())
+		patch := client.MergeFrom(n.DeepCopy())
+		n.Labels = map[string]string{"notify": "every-priority"}
+		Expect(env.Client.Patch(ctx, n, patch)).To(Succeed())
+		inc := &itopsv1alpha1.Incident{
+			ObjectMeta: metav1.ObjectMeta{Name: "slow", Namespace: ns},
+			Spec:       itopsv1alpha1.IncidentSpec{Title: "checkout slow", Impact: "Medium", Urgency: "Medium"},
+		}
+		Expect(env.Client.Create(ctx, inc)).To(Succeed())
+		key := ns + "/slow"
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			g.Expect(inc.Status.Notifications).To(ConsistOf(And(HaveField("Transition", itopsv1alpha1.NotifyOpened),
+				HaveField("State", itopsv1alpha1.NotificationDelivered), HaveField("Priority", itopsv1alpha1.PriorityP3))))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		Expect(severitiesFor(key)).To(Equal([]string{"trigger/warning"}))
+
+		By("raising impact and urgency: P1")
+		patch = client.MergeFrom(inc.DeepCopy())
+		inc.Spec.Impact, inc.Spec.Urgency = "High", "High"
+		Expect(env.Client.Patch(ctx, inc, patch)).To(Succeed())
+		Eventually(func() []string { return severitiesFor(key) }).WithTimeout(20 * time.Second).
+			Should(Equal([]string{"trigger/warning", "trigger/critical"}), "a second trigger under the same dedup_key, now critical")
+		Consistently(func() []string { return severitiesFor(key) }).WithTimeout(2 * time.Second).Should(HaveLen(2))
+	})
+
 	It("says on the timeline, once, that the owner's escalation names nothing in the policy", func() {
 		ns := routedNamespace()
 		Expect(env.Client.Create(ctx, &itopsv1alpha1.ServiceLevel{
@@ -298,6 +329,23 @@ var _ = Describe("Notification controller", func() {
 		}).WithTimeout(3 * time.Second).Should(Succeed())
 	})
 })
+
+// severitiesFor returns "action/severity" of the PagerDuty events received for dedup key.
+func severitiesFor(key string) []string {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	var out []string
+	for _, e := range pd.events {
+		if e["dedup_key"] == key {
+			sev := ""
+			if p, ok := e["payload"].(map[string]any); ok {
+				sev, _ = p["severity"].(string)
+			}
+			out = append(out, e["event_action"].(string)+"/"+sev)
+		}
+	}
+	return out
+}
 
 func timelineTypes(inc *itopsv1alpha1.Incident) []string {
 	out := make([]string, 0, len(inc.Status.Timeline))
