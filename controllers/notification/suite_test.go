@@ -228,7 +228,7 @@ var _ = Describe("Notification controller", func() {
 		patch = client.MergeFrom(inc.DeepCopy())
 		inc.Spec.Impact, inc.Spec.Urgency = "High", "High"
 		Expect(env.Client.Patch(ctx, inc, patch)).To(Succeed())
-		Eventually(func() []string { return severitiesFor(key) }).WithTimeout(20 * time.Second).
+		Eventually(func() []string { return severitiesFor(key) }).WithTimeout(20*time.Second).
 			Should(Equal([]string{"trigger/warning", "trigger/critical"}), "a second trigger under the same dedup_key, now critical")
 		Consistently(func() []string { return severitiesFor(key) }).WithTimeout(2 * time.Second).Should(HaveLen(2))
 	})
