@@ -313,7 +313,7 @@ func run(o options) error {
 			return fmt.Errorf("finding the operator's own identity (SelfSubjectReview): %w", err)
 		}
 		setupLog.Info("only this identity may write status, open automated incidents and set the operator's marks", "user", operatorUser)
-		if err := (&webhooks.IncidentWebhook{OperatorUser: operatorUser}).SetupWithManager(mgr); err != nil {
+		if err := (&webhooks.IncidentWebhook{OperatorUser: operatorUser, Reader: mgr.GetCache()}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the incident webhooks: %w", err)
 		}
 		mgr.GetWebhookServer().Register(webhooks.StatusGuardPath, &webhook.Admission{Handler: (&webhooks.StatusGuard{OperatorUser: operatorUser}).Handler()})

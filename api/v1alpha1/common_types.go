@@ -39,6 +39,13 @@ const (
 	// AnnotationEscalation on a Namespace names the route or receiver its incidents escalate
 	// to, when their ServiceLevel names none.
 	AnnotationEscalation = "itops.dev/escalation"
+
+	// AnnotationPagerDutyChangeEvents on a ChangeRequest records the PagerDuty change events
+	// the operator sent for it, per receiver: a comma-separated list of event/receiver
+	// ("started/pd-a,started/pd-b,failed/pd-a"). Only the operator may set, change or remove
+	// it (the ChangeRequest webhook refuses anyone else), so nobody can silence or repeat an
+	// event by editing it.
+	AnnotationPagerDutyChangeEvents = "itops.dev/pagerduty-change-events"
 )
 
 // Condition types shared by all kinds. They follow kstatus so that Flux health checks,

@@ -540,6 +540,9 @@ const (
 	NotifySLABreached  = "SLABreached"
 	NotifyAcknowledged = "Acknowledged"
 	NotifyResolved     = "Resolved"
+	// NotifyReprioritized: the priority of a paged incident rose above the priority last sent
+	// to a receiver (its sequence is 10 x the episode + the new priority's number, P1 = 1).
+	NotifyReprioritized = "Reprioritized"
 )
 
 // Notification is the delivery of one incident transition to one receiver.
@@ -551,12 +554,16 @@ type Notification struct {
 	Receiver string `json:"receiver"`
 
 	// transition is what is notified: Opened, Repeated (an unacknowledged incident, again
-	// after the route's repeatInterval), Escalated, SLABreached, Acknowledged, Resolved.
+	// after the route's repeatInterval), Escalated, SLABreached, Acknowledged, Resolved,
+	// Reprioritized (the priority rose above the one last sent to the receiver).
 	// +required
-	// +kubebuilder:validation:Enum=Opened;Repeated;Escalated;SLABreached;Acknowledged;Resolved
+	// +kubebuilder:validation:Enum=Opened;Repeated;Escalated;SLABreached;Acknowledged;Resolved;Reprioritized
 	Transition string `json:"transition"`
 
-	// sequence tells repeated deliveries of one transition apart (0 for the first).
+	// sequence tells deliveries of one transition apart (0 for the first): the episode for
+	// Opened, Acknowledged and Resolved (an incident that reopens after its Resolved was
+	// recorded starts episode 1, 2, ...), the count for Repeated, 0 (response) or 1
+	// (resolution) for SLABreached, 10 x episode + the priority's number for Reprioritized.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	Sequence int32 `json:"sequence,omitempty"`
@@ -589,6 +596,11 @@ type Notification struct {
 	// nextAttemptAt is when a Pending delivery is tried again (backoff with jitter).
 	// +optional
 	NextAttemptAt *metav1.Time `json:"nextAttemptAt,omitempty"`
+
+	// priority is the incident's priority the message carried, set when it is sent (empty
+	// while none was sent): a later rise above it is sent as Reprioritized.
+	// +optional
+	Priority Priority `json:"priority,omitempty"`
 }
 
 // MaxNotifications bounds status.notifications.

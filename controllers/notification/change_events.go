@@ -23,9 +23,10 @@ import (
 	"github.com/itops-dev/itops-operator/internal/config"
 )
 
-// AnnotationChangeEvents on a ChangeRequest lists the PagerDuty change events sent for it
-// ("started", "failed"), so that each is sent once, across restarts.
-const AnnotationChangeEvents = "itops.dev/pagerduty-change-events"
+// AnnotationChangeEvents on a ChangeRequest records the PagerDuty change events sent for it,
+// per receiver ("started/pd-a,failed/pd-a"), so that each is sent once to each receiver,
+// across restarts; only the operator may write it (internal/webhook).
+const AnnotationChangeEvents = itopsv1alpha1.AnnotationPagerDutyChangeEvents
 
 // Change events sent for ChangeRequests.
 const (
@@ -33,16 +34,38 @@ const (
 	ChangeEventFailed  = "failed"
 )
 
+// ChangeEvent is one change event due to one receiver.
+type ChangeEvent struct {
+	Event    string
+	Receiver string
+}
+
+// String is the event's entry in AnnotationChangeEvents: "event/receiver".
+func (e ChangeEvent) String() string { return e.Event + "/" + e.Receiver }
+
 // ChangeEventsFor returns the change events a ChangeRequest in phase (with startedAt set or
-// not) is due, given those already sent: "started" once it has started (InProgress, or any
-// later phase with startedAt), "failed" once Failed.
-func ChangeEventsFor(phase itopsv1alpha1.ChangePhase, started bool, sent []string) []string {
-	var out []string
-	if (phase == itopsv1alpha1.ChangeInProgress || started) && !slices.Contains(sent, ChangeEventStarted) {
-		out = append(out, ChangeEventStarted)
+// not) is due, per receiver, given the entries already recorded (AnnotationChangeEvents):
+// "started" once it has started (InProgress, or any later phase with startedAt), "failed" once
+// Failed, each to every receiver that has not had it. A bare "started" or "failed" (recorded
+// before the record was per receiver) counts as sent to every receiver.
+func ChangeEventsFor(phase itopsv1alpha1.ChangePhase, started bool, receivers, sent []string) []ChangeEvent {
+	var events []string
+	if phase == itopsv1alpha1.ChangeInProgress || started {
+		events = append(events, ChangeEventStarted)
 	}
-	if phase == itopsv1alpha1.ChangeFailed && !slices.Contains(sent, ChangeEventFailed) {
-		out = append(out, ChangeEventFailed)
+	if phase == itopsv1alpha1.ChangeFailed {
+		events = append(events, ChangeEventFailed)
+	}
+	var out []ChangeEvent
+	for _, ev := range events {
+		if slices.Contains(sent, ev) {
+			continue
+		}
+		for _, name := range receivers {
+			if e := (ChangeEvent{Event: ev, Receiver: name}); !slices.Contains(sent, e.String()) {
+				out = append(out, e)
+			}
+		}
 	}
 	return out
 }
@@ -71,8 +94,10 @@ func ChangeEventReceivers(p *config.NotificationPolicy, nsLabels map[string]stri
 
 // ChangeReconciler sends PagerDuty change events (/v2/change/enqueue) when a ChangeRequest
 // starts or fails, so that PagerDuty shows the change next to the incidents it may cause. Each
-// event is sent, then recorded in the AnnotationChangeEvents annotation (at least once: a crash
-// in between resends it; PagerDuty does not deduplicate change events).
+// event is sent to one receiver, then recorded for that receiver in the AnnotationChangeEvents
+// annotation before the next is sent: a failure of one receiver never resends to another. At
+// least once: a crash between a send and its record resends that one (PagerDuty does not
+// deduplicate change events).
 type ChangeReconciler struct {
 	client.Client
 	APIReader         client.Reader
@@ -90,50 +115,49 @@ func (r *ChangeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err := r.Get(ctx, req.NamespacedName, cr); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	sent := splitList(cr.Annotations[AnnotationChangeEvents])
-	due := ChangeEventsFor(cr.Status.Phase, cr.Status.StartedAt != nil, sent)
-	if len(due) == 0 {
-		return ctrl.Result{}, nil
-	}
 	ns := &corev1.Namespace{}
 	if err := r.Get(ctx, client.ObjectKey{Name: cr.Namespace}, ns); err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, err
 	}
 	receivers := ChangeEventReceivers(r.Policy, ns.Labels)
-	if len(receivers) == 0 {
+	if len(ChangeEventsFor(cr.Status.Phase, cr.Status.StartedAt != nil, receivers, splitList(cr.Annotations[AnnotationChangeEvents]))) == 0 {
 		return ctrl.Result{}, nil
 	}
+	// The cache may not have caught up with our own last record: decide on the API server's.
+	if err := r.APIReader.Get(ctx, req.NamespacedName, cr); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	sent := splitList(cr.Annotations[AnnotationChangeEvents])
+	due := ChangeEventsFor(cr.Status.Phase, cr.Status.StartedAt != nil, receivers, sent)
 	rec := &Reconciler{APIReader: r.APIReader, OperatorNamespace: r.OperatorNamespace}
 	now := time.Now()
 	if r.Clock != nil {
 		now = r.Clock.Now()
 	}
 	for _, ev := range due {
-		for _, name := range receivers {
-			rc := r.Policy.Receiver(name)
-			s := &pagerDutySender{cfg: *rc.PagerDuty, secret: rec.secret, client: r.HTTPClient}
-			actx, cancel := context.WithTimeout(ctx, rc.Timeout.Duration)
-			err := s.SendChange(actx, fmt.Sprintf("ChangeRequest %s/%s %s: %s", cr.Namespace, cr.Name, ev, cr.Spec.Title),
-				cr.Namespace+"/"+cr.Name, now, map[string]any{"type": cr.Spec.Type, "risk": cr.Spec.Risk, "phase": cr.Status.Phase,
-					"requestedBy": cr.Spec.RequestedBy})
-			cancel()
-			outcome := "delivered"
-			if err != nil {
-				outcome = "retry"
-			}
-			NotificationsTotal.WithLabelValues(name, "Change"+strings.ToUpper(ev[:1])+ev[1:], outcome).Inc()
-			if err != nil {
-				return ctrl.Result{}, fmt.Errorf("sending the %s change event to %s: %w", ev, name, err)
-			}
+		rc := r.Policy.Receiver(ev.Receiver)
+		s := &pagerDutySender{cfg: *rc.PagerDuty, secret: rec.secret, client: r.HTTPClient}
+		actx, cancel := context.WithTimeout(ctx, rc.Timeout.Duration)
+		err := s.SendChange(actx, fmt.Sprintf("ChangeRequest %s/%s %s: %s", cr.Namespace, cr.Name, ev.Event, cr.Spec.Title),
+			cr.Namespace+"/"+cr.Name, now, map[string]any{"type": cr.Spec.Type, "risk": cr.Spec.Risk, "phase": cr.Status.Phase,
+				"requestedBy": cr.Spec.RequestedBy})
+		cancel()
+		outcome := "delivered"
+		if err != nil {
+			outcome = "retry"
 		}
-		sent = append(sent, ev)
+		NotificationsTotal.WithLabelValues(ev.Receiver, "Change"+strings.ToUpper(ev.Event[:1])+ev.Event[1:], outcome).Inc()
+		if err != nil {
+			return ctrl.Result{}, fmt.Errorf("sending the %s change event to %s: %w", ev.Event, ev.Receiver, err)
+		}
+		sent = append(sent, ev.String())
 		patch := client.MergeFrom(cr.DeepCopy())
 		if cr.Annotations == nil {
 			cr.Annotations = map[string]string{}
 		}
 		cr.Annotations[AnnotationChangeEvents] = strings.Join(sent, ",")
 		if err := r.Patch(ctx, cr, patch); err != nil {
-			return ctrl.Result{}, err
+			return ctrl.Result{}, fmt.Errorf("recording the %s change event sent to %s: %w", ev.Event, ev.Receiver, err)
 		}
 	}
 	return ctrl.Result{}, nil

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +38,8 @@ const (
 	TimelineNotified           = "Notified"
 	TimelineNotificationFailed = "NotificationFailed"
 	TimelineNotificationRetry  = "NotificationRetrying"
+	// TimelineEscalationUnknown: the incident's escalation names nothing in the policy.
+	TimelineEscalationUnknown = "EscalationUnknown"
 )
 
 // Reconciler delivers the notifications of one incident per reconcile. It is the only writer
@@ -145,15 +149,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Get(ctx, client.ObjectKey{Name: inc.Namespace}, ns); err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, err
 	}
-	plan := notify.Due(inc, notify.Route(r.Policy, inc, ns.Labels), inc.Status.Notifications, now)
-	if len(plan.New) > 0 {
+	routing := notify.Route(r.Policy, inc, ns.Labels)
+	plan := notify.Due(inc, routing, inc.Status.Notifications, now)
+	note, noteDue := unknownEscalationNote(inc, routing, now)
+	if len(plan.New) > 0 || noteDue {
 		base := inc.DeepCopy()
 		inc.Status.Notifications = notify.Record(string(inc.UID), inc.Status.Notifications, plan.New, now)
+		if noteDue {
+			inc.Status.Timeline, inc.Status.TimelineOmitted = incident.AppendTimeline(inc.Status.Timeline, inc.Status.TimelineOmitted, note)
+		}
 		if err := r.Status().Patch(ctx, inc, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 			if apierrors.IsConflict(err) {
 				return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 			}
 			return ctrl.Result{}, err
+		}
+		if noteDue && r.Recorder != nil {
+			r.Recorder.Eventf(inc, nil, corev1.EventTypeWarning, TimelineEscalationUnknown, "Route", "%s", note.Message)
 		}
 	}
 	idx, next := notify.Sendable(inc.Status.Notifications, now)
@@ -191,6 +203,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	return ctrl.Result{RequeueAfter: after}, nil
+}
+
+// unknownEscalationNote returns the timeline entry saying that the incident's escalation names
+// nothing in the policy, and whether it is due: once per incident (not while resolved, and not
+// when the timeline already says it about that name).
+func unknownEscalationNote(inc *itopsv1alpha1.Incident, routing notify.Routing, now time.Time) (itopsv1alpha1.TimelineEntry, bool) {
+	if routing.UnknownEscalation == "" || inc.Status.Phase == itopsv1alpha1.IncidentResolved || inc.Status.Phase == itopsv1alpha1.IncidentClosed {
+		return itopsv1alpha1.TimelineEntry{}, false
+	}
+	msg := health.Truncate(notify.UnknownEscalationMessage(routing.UnknownEscalation, strings.Join(routing.Escalation, ", ")), 1024)
+	for _, e := range inc.Status.Timeline {
+		if e.Type == TimelineEscalationUnknown && strings.Contains(e.Message, strconv.Quote(routing.UnknownEscalation)) {
+			return itopsv1alpha1.TimelineEntry{}, false
+		}
+	}
+	return itopsv1alpha1.TimelineEntry{At: metav1.NewTime(now), Type: TimelineEscalationUnknown, Message: msg}, true
 }
 
 // result is the outcome of one send: the updated entry.
@@ -269,6 +297,7 @@ func (r *Reconciler) send(ctx context.Context, inc *itopsv1alpha1.Incident, idx 
 			if err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 				err = fmt.Errorf("no answer within %s: %w", l.receiver.Timeout.Duration, err)
 			}
+			n.Priority = msg.Priority
 			keep(result{n: settle(n, err, l.receiver.MaxAttempts, r.now(), r.Jitter()), err: err})
 		}()
 	}

@@ -86,7 +86,8 @@ func redact(err error, secret string) error {
 type WebhookPayload struct {
 	// Incident is the incident as it is when the delivery is sent.
 	Incident WebhookIncident `json:"incident"`
-	// Transition is Opened, Repeated, Escalated, SLABreached, Acknowledged or Resolved.
+	// Transition is Opened (sequence > 0: reopened), Repeated, Escalated, SLABreached,
+	// Acknowledged, Resolved or Reprioritized.
 	Transition string `json:"transition"`
 	// Sequence tells repeated deliveries of a transition apart.
 	Sequence int32 `json:"sequence"`
@@ -283,10 +284,11 @@ type emailSender struct {
 // (In-Reply-To, References) so that mail clients and ticket systems (OTRS) thread them.
 func ThreadID(m notify.Message) string { return "<incident-" + m.UID + "@itops.dev>" }
 
-// MessageID is the Message-ID of one delivery: the thread's for Opened, else derived from the
-// idempotency key, so a resend after a crash carries the same Message-ID.
+// MessageID is the Message-ID of one delivery: the thread's for the first Opened, else derived
+// from the idempotency key (a reopening's Opened included), so a resend after a crash carries
+// the same Message-ID and no two mails share one.
 func MessageID(m notify.Message) string {
-	if m.Transition == itopsv1alpha1.NotifyOpened {
+	if m.Transition == itopsv1alpha1.NotifyOpened && m.Sequence == 0 {
 		return ThreadID(m)
 	}
 	return "<" + m.Key + "@itops.dev>"
@@ -301,7 +303,7 @@ func EmailMessage(m notify.Message, from string, to []string, date time.Time) []
 	h("Subject", headerSafe(m.Headline()))
 	h("Date", date.UTC().Format(time.RFC1123Z))
 	h("Message-ID", MessageID(m))
-	if m.Transition != itopsv1alpha1.NotifyOpened {
+	if MessageID(m) != ThreadID(m) {
 		h("In-Reply-To", ThreadID(m))
 		h("References", ThreadID(m))
 	}

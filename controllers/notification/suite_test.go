@@ -92,6 +92,8 @@ notifications:
   routes:
   - match: {priorities: [P1], namespaceSelector: {matchLabels: {notify: "yes"}}}
     receivers: [pagerduty]
+  - match: {namespaceSelector: {matchLabels: {notify: "every-priority"}}}
+    receivers: [pagerduty]
 `))
 	Expect(err).NotTo(HaveOccurred())
 
@@ -184,6 +186,77 @@ var _ = Describe("Notification controller", func() {
 		// The incident controller's own status writes kept the notification record.
 		Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
 		Consistently(func() []string { return eventsFor(key) }).WithTimeout(2 * time.Second).Should(HaveLen(3))
+
+		By("withdrawing the resolution: the incident is open again, and so is the page")
+		Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+		patch = client.MergeFrom(inc.DeepCopy())
+		inc.Spec.Resolution = nil
+		Expect(env.Client.Patch(ctx, inc, patch)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			g.Expect(eventsFor(key)).To(Equal([]string{"trigger", "acknowledge", "resolve", "trigger", "acknowledge"}),
+				"a second trigger under the same dedup_key, then the acknowledgement that still holds")
+			g.Expect(inc.Status.Notifications).To(HaveLen(5))
+			for _, n := range inc.Status.Notifications {
+				g.Expect(n.State).To(Equal(itopsv1alpha1.NotificationDelivered))
+			}
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		Consistently(func() []string { return eventsFor(key) }).WithTimeout(2 * time.Second).Should(HaveLen(5))
+	})
+
+	It("re-triggers a paged receiver when the priority rises, with the new severity", func() {
+		ns := testenv.NewNamespace(ctx, env.Client, "notify")
+		n := &corev1.Namespace{}
+		Expect(env.Client.Get(ctx, client.ObjectKey{Name: ns}, n)).To(Succeed())
+		patch := client.MergeFrom(n.DeepCopy())
+		n.Labels = map[string]string{"notify": "every-priority"}
+		Expect(env.Client.Patch(ctx, n, patch)).To(Succeed())
+		inc := &itopsv1alpha1.Incident{
+			ObjectMeta: metav1.ObjectMeta{Name: "slow", Namespace: ns},
+			Spec:       itopsv1alpha1.IncidentSpec{Title: "checkout slow", Impact: "Medium", Urgency: "Medium"},
+		}
+		Expect(env.Client.Create(ctx, inc)).To(Succeed())
+		key := ns + "/slow"
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			g.Expect(inc.Status.Notifications).To(ConsistOf(And(HaveField("Transition", itopsv1alpha1.NotifyOpened),
+				HaveField("State", itopsv1alpha1.NotificationDelivered), HaveField("Priority", itopsv1alpha1.PriorityP3))))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		Expect(severitiesFor(key)).To(Equal([]string{"trigger/warning"}))
+
+		By("raising impact and urgency: P1")
+		patch = client.MergeFrom(inc.DeepCopy())
+		inc.Spec.Impact, inc.Spec.Urgency = "High", "High"
+		Expect(env.Client.Patch(ctx, inc, patch)).To(Succeed())
+		Eventually(func() []string { return severitiesFor(key) }).WithTimeout(20*time.Second).
+			Should(Equal([]string{"trigger/warning", "trigger/critical"}), "a second trigger under the same dedup_key, now critical")
+		Consistently(func() []string { return severitiesFor(key) }).WithTimeout(2 * time.Second).Should(HaveLen(2))
+	})
+
+	It("says on the timeline, once, that the owner's escalation names nothing in the policy", func() {
+		ns := routedNamespace()
+		Expect(env.Client.Create(ctx, &itopsv1alpha1.ServiceLevel{
+			ObjectMeta: metav1.ObjectMeta{Name: "search", Namespace: ns},
+			Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "search"}},
+				Owner: &itopsv1alpha1.ServiceOwner{Team: "search", Escalation: "team-leads"}},
+		})).To(Succeed())
+		inc := &itopsv1alpha1.Incident{
+			ObjectMeta: metav1.ObjectMeta{Name: "search-down", Namespace: ns},
+			Spec:       itopsv1alpha1.IncidentSpec{Title: "search down", Impact: "High", Urgency: "High", Service: "search"},
+		}
+		Expect(env.Client.Create(ctx, inc)).To(Succeed())
+		unknown := func(g Gomega) []string {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(inc), inc)).To(Succeed())
+			var out []string
+			for _, e := range inc.Status.Timeline {
+				if e.Type == TimelineEscalationUnknown {
+					out = append(out, e.Message)
+				}
+			}
+			return out
+		}
+		Eventually(unknown).WithTimeout(20 * time.Second).Should(ConsistOf(ContainSubstring(`escalation "team-leads"`)))
+		Consistently(unknown).WithTimeout(2 * time.Second).Should(HaveLen(1))
 	})
 
 	It("escalates to the service owner's escalation when the response SLA passes unacknowledged", func() {
@@ -256,6 +329,23 @@ var _ = Describe("Notification controller", func() {
 		}).WithTimeout(3 * time.Second).Should(Succeed())
 	})
 })
+
+// severitiesFor returns "action/severity" of the PagerDuty events received for dedup key.
+func severitiesFor(key string) []string {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	var out []string
+	for _, e := range pd.events {
+		if e["dedup_key"] == key {
+			sev := ""
+			if p, ok := e["payload"].(map[string]any); ok {
+				sev, _ = p["severity"].(string)
+			}
+			out = append(out, e["event_action"].(string)+"/"+sev)
+		}
+	}
+	return out
+}
 
 func timelineTypes(inc *itopsv1alpha1.Incident) []string {
 	out := make([]string, 0, len(inc.Status.Timeline))

@@ -137,11 +137,34 @@ func (d *demo) setOrdersCrashing(ctx context.Context, ns string, crashing bool) 
 	return d.c.Client.Patch(ctx, deploy, patch)
 }
 
-func (d *demo) received(ctx context.Context, s *receiverStandIn, n int) error {
+// received waits until the incident in namespace orders records the transition as Delivered to
+// receiver (its delivery has settled, the stand-in has answered), then requires the stand-in
+// to hold exactly n messages about the namespace: "once", not "at least once".
+func (d *demo) received(ctx context.Context, s *receiverStandIn, receiver, transition string, n int) error {
 	const ns = "orders"
-	return d.waitFor(ctx, fmt.Sprintf("%s to receive %d message(s)", s.name, n), 2*time.Minute, func(context.Context) (bool, error) {
-		return len(s.about(ns)) >= n, nil
-	})
+	if err := d.waitFor(ctx, fmt.Sprintf("%s's %s delivery to be recorded", s.name, transition), 2*time.Minute, func(ctx context.Context) (bool, error) {
+		inc := &itopsv1alpha1.Incident{}
+		if err := d.c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "deployment-orders-api"}, inc); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		done := false
+		for _, e := range inc.Status.Notifications {
+			if e.Receiver != receiver {
+				continue
+			}
+			if e.State == itopsv1alpha1.NotificationPending {
+				return false, nil
+			}
+			done = done || (e.Transition == transition && e.State == itopsv1alpha1.NotificationDelivered)
+		}
+		return done, nil
+	}); err != nil {
+		return err
+	}
+	if got := s.about(ns); len(got) != n {
+		return fmt.Errorf("%s received %d message(s) about %s, want exactly %d: %q", s.name, len(got), ns, n, got)
+	}
+	return nil
 }
 
 func (d *demo) showReceived(ns string) {
@@ -176,10 +199,10 @@ func notificationsStory(ctx context.Context, d *demo) error {
 	if err := d.setOrdersCrashing(ctx, ns, true); err != nil {
 		return err
 	}
-	if err := d.received(ctx, pagerDuty, 1); err != nil {
+	if err := d.received(ctx, pagerDuty, "orders-pagerduty", itopsv1alpha1.NotifyOpened, 1); err != nil {
 		return err
 	}
-	if err := d.received(ctx, slackHook, 1); err != nil {
+	if err := d.received(ctx, slackHook, "orders-slack", itopsv1alpha1.NotifyOpened, 1); err != nil {
 		return err
 	}
 	d.showReceived(ns)
@@ -193,17 +216,17 @@ func notificationsStory(ctx context.Context, d *demo) error {
 	if err := d.itops(asAlice, "ack", "deployment-orders-api", "-n", ns, "--note", "rolling back"); err != nil {
 		return err
 	}
-	if err := d.received(ctx, pagerDuty, 2); err != nil {
+	if err := d.received(ctx, pagerDuty, "orders-pagerduty", itopsv1alpha1.NotifyAcknowledged, 2); err != nil {
 		return err
 	}
 	d.n.say("\nThe rollback works: the crash stops and the incident resolves itself after 10s of health.")
 	if err := d.setOrdersCrashing(ctx, ns, false); err != nil {
 		return err
 	}
-	if err := d.received(ctx, pagerDuty, 3); err != nil {
+	if err := d.received(ctx, pagerDuty, "orders-pagerduty", itopsv1alpha1.NotifyResolved, 3); err != nil {
 		return err
 	}
-	if err := d.received(ctx, slackHook, 3); err != nil {
+	if err := d.received(ctx, slackHook, "orders-slack", itopsv1alpha1.NotifyResolved, 3); err != nil {
 		return err
 	}
 	d.showReceived(ns)

@@ -81,6 +81,12 @@ func (m Message) AckCommand() string {
 func (m Message) Headline() string {
 	verb := m.Transition
 	switch m.Transition {
+	case itopsv1alpha1.NotifyOpened:
+		if m.Sequence > 0 {
+			verb = "Reopened"
+		}
+	case itopsv1alpha1.NotifyReprioritized:
+		verb = "Priority raised to " + string(m.Priority)
 	case itopsv1alpha1.NotifyRepeated:
 		verb = fmt.Sprintf("Still open (reminder %d)", m.Sequence)
 	case itopsv1alpha1.NotifySLABreached:

@@ -18,6 +18,7 @@ import (
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/config"
+	"github.com/itops-dev/itops-operator/internal/priority"
 )
 
 // Target is a receiver an incident is routed to, with the shortest repeat interval among the
@@ -35,6 +36,11 @@ type Routing struct {
 	// unacknowledged: the incident's own status.escalation, else the first matching route's
 	// escalation.
 	Escalation []string
+	// UnknownEscalation is the incident's status.escalation (from spec.owner.escalation or the
+	// namespace annotation itops.dev/escalation) when it names neither a route nor a receiver
+	// of the policy: it is ignored (the route's escalation applies), and the controller says so
+	// on the incident's timeline.
+	UnknownEscalation string
 }
 
 // Route returns where the incident goes under policy p; nsLabels are the labels of its
@@ -69,6 +75,8 @@ func Route(p *config.NotificationPolicy, inc *itopsv1alpha1.Incident, nsLabels m
 	if inc.Status.Escalation != "" {
 		if r := p.EscalationReceivers(inc.Status.Escalation); r != nil {
 			escalation = inc.Status.Escalation
+		} else {
+			out.UnknownEscalation = inc.Status.Escalation
 		}
 	}
 	if escalation != "" {
@@ -141,14 +149,24 @@ func resolved(inc *itopsv1alpha1.Incident) bool {
 // Due computes the deliveries due for the incident given its routing and its recorded
 // deliveries (status.notifications), at now. The rules (docs/notifications.md):
 //   - Opened: to every routed receiver, once, while the incident is open, unacknowledged and
-//     Pageable.
+//     Pageable (sequence 0, the first episode).
+//   - Opened again (sequence episode+1): to every receiver that was paged, once the Resolved of
+//     its latest episode is recorded and the incident is open again (reopened after
+//     auto-resolution, or a resolution withdrawn) and Pageable, acknowledged or not: the
+//     receiver was told "resolved", which is no longer true. For PagerDuty it is a trigger with
+//     the same dedup_key, which reopens the alert.
 //   - Repeated: again to a routed receiver with a repeat interval, that long after the last
 //     Opened/Repeated to it was delivered, while still open, unacknowledged and Pageable.
 //   - Escalated: to the escalation receivers, once, when the response SLA is breached and the
 //     incident is open, unacknowledged and Pageable.
-//   - SLABreached (sequence 0 response, 1 resolution), Acknowledged, Resolved: once each, to
-//     every receiver that was paged (Opened or Escalated recorded for it), whatever the
-//     incident's state since.
+//   - Reprioritized (sequence 10 x episode + the priority's number): to every receiver paged in
+//     the current episode, when status.priority is higher than every priority a trigger
+//     (Opened, Repeated, Escalated, SLABreached, Reprioritized) delivered to it in the episode
+//     carried, while open and Pageable.
+//   - SLABreached (sequence 0 response, 1 resolution): once each, to every paged receiver.
+//   - Acknowledged, Resolved (sequence: the receiver's episode): once per episode, to every
+//     receiver that was paged (Opened or Escalated recorded for it), whatever the incident's
+//     state since.
 func Due(inc *itopsv1alpha1.Incident, r Routing, recorded []itopsv1alpha1.Notification, now time.Time) Plan {
 	var p Plan
 	has := func(receiver, transition string, seq int32) bool {
@@ -169,16 +187,49 @@ func Due(inc *itopsv1alpha1.Incident, r Routing, recorded []itopsv1alpha1.Notifi
 			p.New = append(p.New, Want{Receiver: receiver, Transition: transition, Sequence: seq})
 		}
 	}
+	// episode is the receiver's current episode: the sequence of its latest Opened, recorded
+	// or planned (0 when none).
+	episode := func(receiver string) int32 {
+		ep := int32(0)
+		for _, n := range recorded {
+			if n.Receiver == receiver && n.Transition == itopsv1alpha1.NotifyOpened && n.Sequence > ep {
+				ep = n.Sequence
+			}
+		}
+		for _, w := range p.New {
+			if w.Receiver == receiver && w.Transition == itopsv1alpha1.NotifyOpened && w.Sequence > ep {
+				ep = w.Sequence
+			}
+		}
+		return ep
+	}
+	planned := func(receiver, transition string) bool {
+		for _, w := range p.New {
+			if w.Receiver == receiver && w.Transition == transition {
+				return true
+			}
+		}
+		return false
+	}
 	st := &inc.Status
 	pageable, _ := Pageable(inc)
-	waiting := pageable && !resolved(inc) && st.AcknowledgedAt == nil
+	open := !resolved(inc)
+	if pageable && open {
+		// Reopened: a receiver told "resolved" is told it is open again.
+		for _, name := range Paged(recorded, nil) {
+			if ep := episode(name); has(name, itopsv1alpha1.NotifyResolved, ep) {
+				want(name, itopsv1alpha1.NotifyOpened, ep+1)
+			}
+		}
+	}
+	waiting := pageable && open && st.AcknowledgedAt == nil
 	if waiting {
 		for _, t := range r.Targets {
 			want(t.Receiver, itopsv1alpha1.NotifyOpened, 0)
 			if t.Repeat <= 0 {
 				continue
 			}
-			last, seq := lastPage(recorded, t.Receiver)
+			last, seq := lastPage(recorded, p.New, t.Receiver)
 			if last == nil || last.State != itopsv1alpha1.NotificationDelivered {
 				continue
 			}
@@ -196,42 +247,76 @@ func Due(inc *itopsv1alpha1.Incident, r Routing, recorded []itopsv1alpha1.Notifi
 		}
 	}
 	for _, name := range Paged(recorded, p.New) {
-		if meta.IsStatusConditionTrue(st.Conditions, itopsv1alpha1.IncidentConditionResponseSLABreached) && !resolved(inc) {
+		ep := episode(name)
+		if pageable && open && !has(name, itopsv1alpha1.NotifyResolved, ep) && !planned(name, itopsv1alpha1.NotifyOpened) {
+			// (an Opened being planned carries the priority itself)
+			if told := toldPriority(recorded, name); told != "" && priority.Rank(st.Priority) < priority.Rank(told) {
+				want(name, itopsv1alpha1.NotifyReprioritized, 10*ep+int32(priority.Rank(st.Priority))+1)
+			}
+		}
+		if meta.IsStatusConditionTrue(st.Conditions, itopsv1alpha1.IncidentConditionResponseSLABreached) && open {
 			want(name, itopsv1alpha1.NotifySLABreached, 0)
 		}
-		if meta.IsStatusConditionTrue(st.Conditions, itopsv1alpha1.IncidentConditionResolutionSLABreached) && !resolved(inc) {
+		if meta.IsStatusConditionTrue(st.Conditions, itopsv1alpha1.IncidentConditionResolutionSLABreached) && open {
 			want(name, itopsv1alpha1.NotifySLABreached, 1)
 		}
-		if st.AcknowledgedAt != nil && !resolved(inc) {
-			want(name, itopsv1alpha1.NotifyAcknowledged, 0)
+		if st.AcknowledgedAt != nil && open {
+			want(name, itopsv1alpha1.NotifyAcknowledged, ep)
 		}
-		if resolved(inc) {
-			want(name, itopsv1alpha1.NotifyResolved, 0)
+		if !open {
+			want(name, itopsv1alpha1.NotifyResolved, ep)
 		}
 	}
 	return p
 }
 
-// lastPage returns the latest Opened or Repeated delivery to receiver (the Repeated one with
-// the highest sequence, else the Opened one) and its sequence.
-func lastPage(recorded []itopsv1alpha1.Notification, receiver string) (*itopsv1alpha1.Notification, int32) {
+// toldPriority is the highest priority that a trigger delivered to receiver carried in its
+// current episode (the entries from its latest Opened on, in list order), "" when none
+// recorded one.
+func toldPriority(recorded []itopsv1alpha1.Notification, receiver string) itopsv1alpha1.Priority {
+	from := 0
+	for i, n := range recorded {
+		if n.Receiver == receiver && n.Transition == itopsv1alpha1.NotifyOpened {
+			from = i
+		}
+	}
+	var told itopsv1alpha1.Priority
+	for _, n := range recorded[from:] {
+		if n.Receiver != receiver || n.State != itopsv1alpha1.NotificationDelivered || n.Priority == "" ||
+			PagerDutyAction(n.Transition) != "trigger" {
+			continue
+		}
+		if told == "" || priority.Rank(n.Priority) < priority.Rank(told) {
+			told = n.Priority
+		}
+	}
+	return told
+}
+
+// lastPage returns the latest Opened or Repeated entry for receiver, in list order (recorded,
+// then planned, which count as Pending), and the highest Repeated sequence recorded for it.
+func lastPage(recorded []itopsv1alpha1.Notification, planned []Want, receiver string) (*itopsv1alpha1.Notification, int32) {
 	var last *itopsv1alpha1.Notification
+	seq := int32(0)
 	for i := range recorded {
 		n := &recorded[i]
 		if n.Receiver != receiver {
 			continue
 		}
-		switch {
-		case n.Transition == itopsv1alpha1.NotifyRepeated && (last == nil || last.Transition != itopsv1alpha1.NotifyRepeated || n.Sequence > last.Sequence):
-			last = n
-		case n.Transition == itopsv1alpha1.NotifyOpened && last == nil:
+		if n.Transition == itopsv1alpha1.NotifyRepeated && n.Sequence > seq {
+			seq = n.Sequence
+		}
+		if n.Transition == itopsv1alpha1.NotifyRepeated || n.Transition == itopsv1alpha1.NotifyOpened {
 			last = n
 		}
 	}
-	if last == nil {
-		return nil, 0
+	for _, w := range planned {
+		if w.Receiver == receiver && (w.Transition == itopsv1alpha1.NotifyRepeated || w.Transition == itopsv1alpha1.NotifyOpened) {
+			last = &itopsv1alpha1.Notification{Receiver: w.Receiver, Transition: w.Transition, Sequence: w.Sequence,
+				State: itopsv1alpha1.NotificationPending}
+		}
 	}
-	return last, last.Sequence
+	return last, seq
 }
 
 // Paged returns the receivers that were paged for the incident (an Opened or Escalated
@@ -333,6 +418,17 @@ func Sendable(list []itopsv1alpha1.Notification, now time.Time) (idx []int, next
 		idx = append(idx, i)
 	}
 	return idx, next
+}
+
+// UnknownEscalationMessage is the timeline entry about an escalation that names nothing in the
+// policy; fallback is the route escalation used instead ("" when none).
+func UnknownEscalationMessage(name, fallback string) string {
+	msg := fmt.Sprintf("escalation %q (spec.owner.escalation of the ServiceLevel, or the namespace annotation %s) names no route or receiver of the notification policy: ",
+		name, itopsv1alpha1.AnnotationEscalation)
+	if fallback == "" {
+		return msg + "nobody is escalated to; fix the name"
+	}
+	return msg + "escalating to " + fallback + " (the matching route's escalation) instead"
 }
 
 // Describe is a one-line account of a delivery for the timeline and Events.

@@ -305,3 +305,119 @@ func TestPagerDutyMapping(t *testing.T) {
 		}
 	}
 }
+
+func withPriority(n itopsv1alpha1.Notification, p itopsv1alpha1.Priority) itopsv1alpha1.Notification {
+	n.Priority = p
+	return n
+}
+
+// TestDueReopenPagesAgain: an incident that auto-resolves (Resolved delivered) and reopens
+// pages again with a new sequence, and its next resolution is sent again (review finding:
+// PagerDuty stayed resolved while the outage ran).
+func TestDueReopenPagesAgain(t *testing.T) {
+	routing := Routing{Targets: []Target{{Receiver: "pd", Repeat: 30 * time.Minute}, {Receiver: "slack"}}}
+	ep0 := []itopsv1alpha1.Notification{
+		delivered("pd", "Opened", 0, t0), delivered("slack", "Opened", 0, t0),
+		delivered("pd", "Resolved", 0, t0.Add(10*time.Minute)), delivered("slack", "Resolved", 0, t0.Add(10*time.Minute)),
+	}
+	reopened := incidentWith()
+	resolvedInc := incidentWith(func(i *itopsv1alpha1.Incident) { i.Status.Phase = itopsv1alpha1.IncidentResolved })
+	acked := incidentWith(func(i *itopsv1alpha1.Incident) {
+		a := metav1.NewTime(t0.Add(time.Minute))
+		i.Status.AcknowledgedAt, i.Status.Phase = &a, itopsv1alpha1.IncidentAcknowledged
+	})
+	ep1 := append(append([]itopsv1alpha1.Notification(nil), ep0...),
+		delivered("pd", "Opened", 1, t0.Add(20*time.Minute)), delivered("slack", "Opened", 1, t0.Add(20*time.Minute)))
+	cases := []struct {
+		name     string
+		inc      *itopsv1alpha1.Incident
+		recorded []itopsv1alpha1.Notification
+		now      time.Time
+		want     []string
+	}{
+		{"resolved episode: nothing more", resolvedInc, ep0, t0.Add(15 * time.Minute), nil},
+		{"reopened: a second trigger to every receiver told resolved", reopened, ep0, t0.Add(20 * time.Minute),
+			[]string{"pd:Opened#1", "slack:Opened#1"}},
+		{"reopened while acknowledged: opened again, then the acknowledgement", acked, ep0, t0.Add(20 * time.Minute),
+			[]string{"pd:Opened#1", "slack:Opened#1", "pd:Acknowledged#1", "slack:Acknowledged#1"}},
+		{"the reopening is sent once", reopened, ep1, t0.Add(21 * time.Minute), nil},
+		{"second episode resolves again", resolvedInc, ep1, t0.Add(40 * time.Minute), []string{"pd:Resolved#1", "slack:Resolved#1"}},
+		{"second episode repeats from its own opening", reopened, ep1, t0.Add(50 * time.Minute), []string{"pd:Repeated#1"}},
+		{"third episode", reopened, append(append([]itopsv1alpha1.Notification(nil), ep1...),
+			delivered("pd", "Resolved", 1, t0.Add(40*time.Minute)), delivered("slack", "Resolved", 1, t0.Add(40*time.Minute))),
+			t0.Add(50 * time.Minute), []string{"pd:Opened#2", "slack:Opened#2"}},
+		{"a suppressed reopening pages nobody", incidentWith(func(i *itopsv1alpha1.Incident) {
+			i.Status.Conditions = []metav1.Condition{cond(itopsv1alpha1.IncidentConditionSuppressed)}
+		}), ep0, t0.Add(20 * time.Minute), nil},
+		{"resolved not yet recorded: no reopening", reopened, ep0[:2], t0.Add(20 * time.Minute), nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := wants(Due(c.inc, routing, c.recorded, c.now)); !equal(got, c.want) {
+				t.Errorf("due = %v, want %v", got, c.want)
+			}
+		})
+	}
+	// The keys of the two episodes differ (a receiver that deduplicates by key takes both);
+	// PagerDuty's dedup_key is the incident's fingerprint either way.
+	if Key("uid-1", "pd", "Opened", 0) == Key("uid-1", "pd", "Opened", 1) {
+		t.Fatal("the reopening has the first opening's key")
+	}
+}
+
+// TestDueReprioritized: a raised priority re-triggers every receiver already paged, once per
+// priority (review finding: PagerDuty's severity stayed at the first trigger's).
+func TestDueReprioritized(t *testing.T) {
+	routing := Routing{Targets: []Target{{Receiver: "pd"}, {Receiver: "slack"}}}
+	p2 := []itopsv1alpha1.Notification{
+		withPriority(delivered("pd", "Opened", 0, t0), "P2"), withPriority(delivered("slack", "Opened", 0, t0), "P2"),
+	}
+	raised := incidentWith(func(i *itopsv1alpha1.Incident) { i.Status.Priority = "P1" })
+	cases := []struct {
+		name     string
+		inc      *itopsv1alpha1.Incident
+		recorded []itopsv1alpha1.Notification
+		want     []string
+	}{
+		{"same priority: nothing", incidentWith(), p2, nil},
+		{"lowered priority: nothing", incidentWith(func(i *itopsv1alpha1.Incident) { i.Status.Priority = "P3" }), p2, nil},
+		{"raised to P1: each paged receiver, keyed by the priority", raised, p2, []string{"pd:Reprioritized#1", "slack:Reprioritized#1"}},
+		{"raised once only", raised, append(append([]itopsv1alpha1.Notification(nil), p2...),
+			withPriority(delivered("pd", "Reprioritized", 1, t0), "P1"), withPriority(delivered("slack", "Reprioritized", 1, t0), "P1")), nil},
+		{"acknowledged and raised: still told", incidentWith(func(i *itopsv1alpha1.Incident) {
+			a := metav1.NewTime(t0)
+			i.Status.AcknowledgedAt, i.Status.Priority = &a, "P1"
+		}), append(append([]itopsv1alpha1.Notification(nil), p2...), delivered("pd", "Acknowledged", 0, t0), delivered("slack", "Acknowledged", 0, t0)),
+			[]string{"pd:Reprioritized#1", "slack:Reprioritized#1"}},
+		{"the opening not yet sent carries the priority itself", raised, nil, []string{"pd:Opened#0", "slack:Opened#0"}},
+		{"suppressed: nothing", incidentWith(func(i *itopsv1alpha1.Incident) {
+			i.Status.Priority = "P1"
+			i.Status.Conditions = []metav1.Condition{cond(itopsv1alpha1.IncidentConditionSuppressed)}
+		}), p2, nil},
+		{"a new episode counts from its own opening", raised, append(append([]itopsv1alpha1.Notification(nil), p2...),
+			withPriority(delivered("pd", "Reprioritized", 1, t0), "P1"), delivered("pd", "Resolved", 0, t0),
+			withPriority(delivered("pd", "Opened", 1, t0), "P3")), []string{"pd:Reprioritized#11", "slack:Reprioritized#1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := wants(Due(c.inc, routing, c.recorded, t0.Add(time.Minute))); !equal(got, c.want) {
+				t.Errorf("due = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+// TestRouteUnknownEscalation: an owner escalation naming nothing in the policy is reported,
+// not silently ignored (review finding).
+func TestRouteUnknownEscalation(t *testing.T) {
+	r := Route(policy(), incidentWith(func(i *itopsv1alpha1.Incident) { i.Status.Escalation = "team-leads" }), nil)
+	if r.UnknownEscalation != "team-leads" || !equal(r.Escalation, []string{"leads"}) {
+		t.Fatalf("routing = %+v", r)
+	}
+	if r := Route(policy(), incidentWith(func(i *itopsv1alpha1.Incident) { i.Status.Escalation = "leads" }), nil); r.UnknownEscalation != "" {
+		t.Fatalf("known escalation reported unknown: %+v", r)
+	}
+	if msg := UnknownEscalationMessage("team-leads", ""); !strings.Contains(msg, `"team-leads"`) || !strings.Contains(msg, "nobody is escalated to") {
+		t.Fatalf("message %q", msg)
+	}
+}

@@ -242,7 +242,11 @@ func (w *ChangeRequestWebhook) ValidateCreate(ctx context.Context, cr *itopsv1al
 	if err != nil {
 		return nil, apierrors.NewServiceUnavailable(err.Error())
 	}
-	return nil, changeInvalid(cr, ValidateChange(nil, cr, p, req.UserInfo.Username, req.UserInfo.Groups))
+	errs := ValidateChange(nil, cr, p, req.UserInfo.Username, req.UserInfo.Groups)
+	if w.OperatorUser != "" && req.UserInfo.Username != w.OperatorUser {
+		errs = append(errs, ValidateOperatorMarks(nil, cr, nil, ChangeRequestOperatorAnnotations, w.OperatorUser, "change request")...)
+	}
+	return nil, changeInvalid(cr, errs)
 }
 
 // ValidateUpdate enforces the approval rules.
@@ -265,7 +269,7 @@ func (w *ChangeRequestWebhook) ValidateUpdate(ctx context.Context, old, cr *itop
 		errs = append(errs, ApproveVerbErrors(decided, allowed, req.UserInfo.Username, cr.Namespace)...)
 	}
 	if w.OperatorUser != "" && req.UserInfo.Username != w.OperatorUser {
-		errs = append(errs, ValidateOperatorMarks(old, cr, nil, nil, w.OperatorUser, "change request")...)
+		errs = append(errs, ValidateOperatorMarks(old, cr, nil, ChangeRequestOperatorAnnotations, w.OperatorUser, "change request")...)
 	}
 	return EditWarnings(old, cr, req.UserInfo.Username), changeInvalid(cr, errs)
 }

@@ -10,16 +10,19 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/notify"
 )
 
 // IncidentWebhook stamps who acknowledged or resolved an incident, and when, from the
@@ -32,6 +35,9 @@ type IncidentWebhook struct {
 	OperatorUser string
 	// Clock is injected for tests; the real clock when nil.
 	Clock clock.PassiveClock
+	// Reader reads the incident's ServiceLevel and Namespace (from the cache) for the owner a
+	// new incident inherits; nil: no inheritance.
+	Reader client.Reader
 }
 
 // +kubebuilder:webhook:path=/mutate-itops-dev-v1alpha1-incident,mutating=true,failurePolicy=fail,sideEffects=None,groups=itops.dev,resources=incidents,verbs=create;update,versions=v1alpha1,name=mincident.itops.dev,admissionReviewVersions=v1
@@ -66,12 +72,16 @@ func requestContext(ctx context.Context) (string, *itopsv1alpha1.Incident, error
 	return req.UserInfo.Username, old, nil
 }
 
-// Default stamps `by` and `at` of a new or changed acknowledgement or resolution, and keeps
-// those of an unchanged one as they were.
+// Default fills a new incident's team and assignee from the owner of its service, and stamps
+// `by` and `at` of a new or changed acknowledgement, resolution or assignment, keeping those of
+// an unchanged one as they were.
 func (w *IncidentWebhook) Default(ctx context.Context, inc *itopsv1alpha1.Incident) error {
 	user, old, err := requestContext(ctx)
 	if err != nil {
 		return err
+	}
+	if old == nil && (inc.Spec.Team == "" || inc.Spec.Assignee == "") {
+		DefaultOwnership(inc, w.ownerOf(ctx, inc.Namespace, inc.Spec.Service))
 	}
 	var oldAck *itopsv1alpha1.Acknowledgement
 	var oldRes *itopsv1alpha1.Resolution
@@ -87,6 +97,43 @@ func (w *IncidentWebhook) Default(ctx context.Context, inc *itopsv1alpha1.Incide
 	inc.Spec.Resolution = StampResolution(oldRes, inc.Spec.Resolution, user, now)
 	inc.Spec.Assignment = StampAssignment(old, inc, user, now)
 	return nil
+}
+
+// ownerOf is the owner of the incidents of service in namespace ns (notify.OwnerOf): the
+// ServiceLevel's spec.owner, else the namespace annotations. What cannot be read counts as
+// absent: ownership never holds up opening an incident.
+func (w *IncidentWebhook) ownerOf(ctx context.Context, ns, service string) itopsv1alpha1.ServiceOwner {
+	if w.Reader == nil {
+		return itopsv1alpha1.ServiceOwner{}
+	}
+	var slOwner *itopsv1alpha1.ServiceOwner
+	if service != "" {
+		sl := &itopsv1alpha1.ServiceLevel{}
+		if err := w.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: service}, sl); err == nil {
+			slOwner = sl.Spec.Owner
+		}
+	}
+	namespace := &corev1.Namespace{}
+	if err := w.Reader.Get(ctx, client.ObjectKey{Name: ns}, namespace); err != nil {
+		namespace.Annotations = nil
+	}
+	return notify.OwnerOf(slOwner, namespace.Annotations)
+}
+
+// DefaultOwnership fills a new incident's empty spec.team with the owner's team, and its empty
+// spec.assignee with the team when the team is the owner's (a person who names a team of their
+// own choosing without an assignee is left to assign). Manual and automated incidents inherit
+// alike; the assignment is stamped with the creator like any other (StampAssignment).
+func DefaultOwnership(inc *itopsv1alpha1.Incident, owner itopsv1alpha1.ServiceOwner) {
+	if owner.Team == "" {
+		return
+	}
+	if inc.Spec.Team == "" {
+		inc.Spec.Team = owner.Team
+	}
+	if inc.Spec.Assignee == "" && inc.Spec.Team == owner.Team {
+		inc.Spec.Assignee = owner.Team
+	}
 }
 
 // StampAssignment returns the assignment record to store: stamped with user and now when the
@@ -165,6 +212,11 @@ var (
 		itopsv1alpha1.LabelReason, itopsv1alpha1.LabelSource, itopsv1alpha1.LabelFingerprint, itopsv1alpha1.LabelSequence,
 	}
 	operatorOwnedAnnotations = []string{itopsv1alpha1.AnnotationPrevious, itopsv1alpha1.AnnotationDetectedAt}
+
+	// ChangeRequestOperatorAnnotations are the annotations only the operator sets on
+	// ChangeRequests: the record of the PagerDuty change events sent (editing it would
+	// silence or repeat them).
+	ChangeRequestOperatorAnnotations = []string{itopsv1alpha1.AnnotationPagerDutyChangeEvents}
 )
 
 // ValidateOperatorOwned refuses, to anyone but the operator, what the operator alone writes on

@@ -206,7 +206,7 @@ func openedFor(inc *itopsv1alpha1.Incident, receiver string) *itopsv1alpha1.Noti
 var _ = Describe("Notifications", func() {
 	BeforeEach(ensureReceiverSecrets)
 
-	It("page PagerDuty and Slack once for a crash-looping workload; the acknowledgement and the resolution follow", func() {
+	It("page PagerDuty and Slack once for a crash-looping workload; the acknowledgement and the resolution follow; a reopening pages again", func() {
 		ns := notifiedNamespace()
 		api := apiDeployment(ns, "crashloop")
 		Expect(k8s.Create(ctx, api)).To(Succeed())
@@ -247,6 +247,20 @@ var _ = Describe("Notifications", func() {
 		Expect(msgs[2]).To(ContainSubstring("Resolved by "))
 		Consistently(func() []string { return standInPagerDuty.actions(inc.Spec.Fingerprint) }).
 			WithTimeout(3*time.Second).Should(HaveLen(3), "nothing twice")
+
+		By("the crash returning: the reopened incident pages again under the same dedup_key, acknowledged as it still is")
+		setCrashing(api, true)
+		Eventually(func(g Gomega) {
+			inc = crashIncident(ns)(g)
+			g.Expect(inc.Status.Notifications).To(ContainElement(And(HaveField("Receiver", "pagerduty"),
+				HaveField("Transition", itopsv1alpha1.NotifyAcknowledged), HaveField("Sequence", int32(1)),
+				HaveField("State", itopsv1alpha1.NotificationDelivered))))
+		}).WithTimeout(2 * time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
+		Expect(standInPagerDuty.actions(inc.Spec.Fingerprint)).To(Equal([]string{"trigger", "acknowledge", "resolve", "trigger", "acknowledge"}))
+		Eventually(func() []string { return standInSlack.about(ns) }).WithTimeout(30 * time.Second).Should(HaveLen(5))
+		Expect(standInSlack.about(ns)[3]).To(ContainSubstring("] Reopened: "))
+		Consistently(func() []string { return standInPagerDuty.actions(inc.Spec.Fingerprint) }).
+			WithTimeout(3*time.Second).Should(HaveLen(5), "the reopening pages once")
 		Expect(standInPagerDuty.problems).To(BeEmpty())
 	})
 
