@@ -431,7 +431,7 @@ func setupChangeWebhooks(ctx context.Context, mgr ctrl.Manager, o options, polic
 	if err := (&webhooks.MaintenanceWindowWebhook{}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the maintenance window webhook: %w", err)
 	}
-	if err := (&webhooks.ServiceLevelWebhook{}).SetupWithManager(mgr); err != nil {
+	if err := (&webhooks.ServiceLevelWebhook{Notifications: &policy.Notifications}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the service level webhook: %w", err)
 	}
 	if err := (&webhooks.ChangeRequestWebhook{Reader: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Policy: policy, OperatorUser: operatorUser, Authorizer: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
