@@ -41,6 +41,12 @@ const (
 	ReasonChangeFailed               = "ChangeFailed"
 	ReasonEmergencyChangeUnreviewed  = "EmergencyChangeUnreviewed"
 	ReasonChangeControlDisabled      = "ChangeControlDisabled"
+	// ReasonCustom: an administrator-defined detector (docs/detectors.md) found its subject
+	// unhealthy; the detector's own reason names the signal (status.signals[].reason).
+	ReasonCustom = "Custom"
+	// ReasonCertificateExpiring: a TLS Secret's leaf certificate expires within the policy's
+	// detection.certificateExpiry.warnBefore, or has expired.
+	ReasonCertificateExpiring = "CertificateExpiring"
 )
 
 // Suppressed condition reasons.
