@@ -27,7 +27,9 @@ import (
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	alertmanagercontrollers "github.com/itops-dev/itops-operator/controllers/alertmanager"
+	certexpirycontrollers "github.com/itops-dev/itops-operator/controllers/certexpiry"
 	changecontrollers "github.com/itops-dev/itops-operator/controllers/change"
+	"github.com/itops-dev/itops-operator/controllers/customdetector"
 	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
 	"github.com/itops-dev/itops-operator/controllers/incident"
 	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
@@ -238,7 +240,11 @@ func run(o options) error {
 		// loses its managedFields; pods keep only what the detectors read.
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
-			ByObject:         map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: cachetransform.Pod}},
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Pod{}: {Transform: cachetransform.Pod},
+				// TLS Secrets only, without their data (CertificateExpiring).
+				&corev1.Secret{}: certexpirycontrollers.CacheOptions(),
+			},
 		},
 		Metrics:                metricsOptions(o, tlsOpts),
 		HealthProbeBindAddress: o.probeAddr,
@@ -369,6 +375,10 @@ func run(o options) error {
 		return fmt.Errorf("setting up the health detectors: %w", err)
 	}
 
+	if err := setupDetectors(ctx, mgr, incidentSyncer, policy); err != nil {
+		return err
+	}
+
 	if servesWebhookPort {
 		// Alertmanager in: POST /alertmanager/v4 (answers 404 while alertmanager.enabled is false).
 		mgr.GetWebhookServer().Register(alertmanagercontrollers.Path, &alertmanagercontrollers.Receiver{
@@ -404,6 +414,34 @@ func run(o options) error {
 
 	setupLog.Info("starting manager")
 	return mgr.Start(ctx)
+}
+
+// setupDetectors starts the administrator-defined detectors (docs/detectors.md) and, when the
+// policy enables it and RBAC allows reading Secrets, the CertificateExpiring detector.
+func setupDetectors(ctx context.Context, mgr ctrl.Manager, w *incidentwriter.Writer, policy *config.Config) error {
+	if err := customdetector.Setup(mgr, w, policy.Detectors); err != nil {
+		return fmt.Errorf("setting up the custom detectors: %w", err)
+	}
+	ce := policy.Detection.CertificateExpiry
+	if !ce.CertificateExpiryEnabled() {
+		return nil
+	}
+	allowed, err := certexpirycontrollers.Allowed(ctx, mgr.GetClient())
+	if err != nil {
+		return fmt.Errorf("checking whether the operator may read TLS Secrets: %w", err)
+	}
+	if !allowed {
+		setupLog.Info("certificate expiry detection is off: the operator may not list and watch Secrets; grant it (docs/detectors.md) " +
+			"or set detection.certificateExpiry.enabled: false")
+		return nil
+	}
+	if err := (&certexpirycontrollers.Reconciler{
+		Client: mgr.GetClient(), Writer: w, Policy: ce, Log: ctrl.Log.WithName("certexpiry"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the certificate expiry detector: %w", err)
+	}
+	setupLog.Info("certificate expiry detection on", "warnBefore", ce.WarnBefore.Duration.String(), "criticalBefore", ce.CriticalBefore.Duration.String())
+	return nil
 }
 
 // setupChangeWebhooks registers the ChangeRequest webhooks and the change gate, and starts the

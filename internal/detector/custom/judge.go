@@ -53,13 +53,17 @@ type Problem struct {
 	Since time.Time
 	// Priority is the detector's impact and urgency through the priority matrix.
 	Priority itopsv1alpha1.Priority
+	// Sustain: the object is unhealthy but within its grace period (as the operator knows it,
+	// after a restart say): an active signal stays active, none starts.
+	Sustain bool
 }
 
 // MergeSignal applies one detector's judgement (problem nil: healthy) of reason to an
 // incident's signals, as health.MergeSignals does for the built-in detectors but with the
 // detector's own priority: a firing problem starts or refreshes the signal of its reason
 // (lastSeenAt at most once per health.SignalRefresh), a healthy one clears it (kept with
-// active=false). Other reasons' signals are left as they are. The list stays bounded by
+// active=false), a sustained one (Problem.Sustain) keeps an active signal but starts none.
+// Other reasons' signals are left as they are. The list stays bounded by
 // itopsv1alpha1.MaxSignals, dropping the oldest inactive signal first.
 func MergeSignal(current []itopsv1alpha1.Signal, reason string, problem *Problem, now time.Time) health.MergeResult {
 	out := health.MergeResult{Signals: make([]itopsv1alpha1.Signal, 0, len(current)+1)}
@@ -72,7 +76,7 @@ func MergeSignal(current []itopsv1alpha1.Signal, reason string, problem *Problem
 		}
 		found = true
 		switch {
-		case problem != nil:
+		case problem != nil && (s.Active || !problem.Sustain):
 			next := s
 			if !s.Active {
 				next.Active, next.Count, next.Since = true, s.Count+1, metav1.NewTime(sinceOf(problem, now))
@@ -93,7 +97,7 @@ func MergeSignal(current []itopsv1alpha1.Signal, reason string, problem *Problem
 			out.Signals = append(out.Signals, s)
 		}
 	}
-	if !found && problem != nil {
+	if !found && problem != nil && !problem.Sustain {
 		out.Signals = append(out.Signals, itopsv1alpha1.Signal{
 			Reason: reason, Since: metav1.NewTime(sinceOf(problem, now)), LastSeenAt: t, Count: 1,
 			Message: health.Truncate(problem.Message, 1024), Active: true, Priority: problem.Priority,
