@@ -99,7 +99,11 @@ func compile(name, src string, required bool, want ...*cel.Type) (cel.Program, e
 	names := make([]string, 0, len(want))
 	for _, w := range want {
 		ok = ok || out.IsExactType(w)
-		names = append(names, w.String())
+		n := w.String()
+		if w == cel.TimestampType {
+			n = "timestamp"
+		}
+		names = append(names, n)
 	}
 	if !ok {
 		return nil, &FieldError{name, fmt.Errorf("must evaluate to %s, not %s", strings.Join(names, " or "), out)}
