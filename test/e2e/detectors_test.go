@@ -1,0 +1,194 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/test/testenv"
+)
+
+// detectorCRDs are the minimal definitions of the kinds the shipped custom detector examples
+// watch (Argo CD, Flux, cert-manager); the suite installs them before the operator starts.
+func detectorCRDs() string { return filepath.Join(testenv.RepoRoot(), "test", "e2e", "testdata", "crds") }
+
+// detectorsPolicy is the suite policy's detectors key: the shipped examples of
+// config/samples/detectors, with grace periods of seconds.
+func detectorsPolicy() string {
+	out := "detectors:\n"
+	for _, f := range []string{"argocd-application.yaml", "flux-kustomization.yaml", "flux-helmrelease.yaml", "certmanager-certificate.yaml"} {
+		data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", "detectors", f))
+		Expect(err).NotTo(HaveOccurred())
+		m := map[string][]map[string]any{}
+		Expect(yaml.Unmarshal(data, &m)).To(Succeed())
+		for _, d := range m["detectors"] {
+			d["gracePeriod"] = "2s"
+			b, err := yaml.Marshal([]map[string]any{d})
+			Expect(err).NotTo(HaveOccurred())
+			out += string(b)
+		}
+	}
+	return out
+}
+
+func customResource(apiVersion, kind, ns, name string, status map[string]any) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind,
+		"metadata": map[string]any{"name": name, "namespace": ns}, "spec": map[string]any{}}}
+	if status != nil {
+		u.Object["status"] = status
+	}
+	return u
+}
+
+func readyCondition(status, reason, message string) map[string]any {
+	return map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": status, "reason": reason, "message": message,
+		"lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}}}
+}
+
+// customIncident waits for the one Custom incident about kind/name in ns and returns it.
+func customIncident(ns, kind, name string) func(g Gomega) *itopsv1alpha1.Incident {
+	return func(g Gomega) *itopsv1alpha1.Incident {
+		var found []itopsv1alpha1.Incident
+		for _, inc := range incidentsWithReason(ns, itopsv1alpha1.ReasonCustom)(g) {
+			if len(inc.Spec.Affected) > 0 && inc.Spec.Affected[0].Kind == kind && inc.Spec.Affected[0].Name == name {
+				found = append(found, inc)
+			}
+		}
+		g.Expect(found).To(HaveLen(1), "one incident per affected thing")
+		return &found[0]
+	}
+}
+
+func activeSignal(inc *itopsv1alpha1.Incident, reason string) *itopsv1alpha1.Signal {
+	for i := range inc.Status.Signals {
+		if s := &inc.Status.Signals[i]; s.Reason == reason && s.Active {
+			return s
+		}
+	}
+	return nil
+}
+
+var _ = Describe("Custom detectors", func() {
+	It("opens an incident for a Degraded Argo CD Application and a Ready=False Flux Kustomization, and resolves them when healthy", func() {
+		ns := newNamespace()
+		app := customResource("argoproj.io/v1alpha1", "Application", ns, "guestbook",
+			map[string]any{"health": map[string]any{"status": "Degraded", "message": "Deployment guestbook-ui exceeded its progress deadline"}})
+		ks := customResource("kustomize.toolkit.fluxcd.io/v1", "Kustomization", ns, "apps",
+			readyCondition("False", "BuildFailed", "kustomize build failed: missing ./apps/podinfo"))
+		Expect(k8s.Create(ctx, app)).To(Succeed())
+		Expect(k8s.Create(ctx, ks)).To(Succeed())
+
+		By("one incident each, reason Custom, the detector's reason in the signal")
+		Eventually(func(g Gomega) {
+			inc := customIncident(ns, "Application", "guestbook")(g)
+			s := activeSignal(inc, "ArgoApplicationDegraded")
+			g.Expect(s).NotTo(BeNil())
+			g.Expect(s.Message).To(ContainSubstring("exceeded its progress deadline"))
+			g.Expect(s.Priority).To(Equal(itopsv1alpha1.PriorityP2)) // impact Medium, urgency High
+			g.Expect(inc.Spec.Reason).To(Equal(itopsv1alpha1.ReasonCustom))
+			g.Expect(inc.Spec.Title).To(Equal("Application guestbook: ArgoApplicationDegraded"))
+			g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentOpen))
+		}).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+		Eventually(func(g Gomega) {
+			inc := customIncident(ns, "Kustomization", "apps")(g)
+			s := activeSignal(inc, "FluxKustomizationNotReady")
+			g.Expect(s).NotTo(BeNil())
+			g.Expect(s.Message).To(Equal("BuildFailed: kustomize build failed: missing ./apps/podinfo"))
+			g.Expect(inc.Status.Priority).To(Equal(itopsv1alpha1.PriorityP3))
+		}).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+		Expect(incidentsWithReason(ns, itopsv1alpha1.ReasonCustom)(Default)).To(HaveLen(2))
+
+		By("healthy again: the signals clear and the incidents auto-resolve")
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(app), app)).To(Succeed())
+		app.Object["status"] = map[string]any{"health": map[string]any{"status": "Healthy"}}
+		Expect(k8s.Update(ctx, app)).To(Succeed())
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ks), ks)).To(Succeed())
+		ks.Object["status"] = readyCondition("True", "ReconciliationSucceeded", "Applied revision: main@sha1:0a1b2c")
+		Expect(k8s.Update(ctx, ks)).To(Succeed())
+		for _, kind := range []string{"Application", "Kustomization"} {
+			name := map[string]string{"Application": "guestbook", "Kustomization": "apps"}[kind]
+			Eventually(func(g Gomega) {
+				inc := customIncident(ns, kind, name)(g)
+				for _, s := range inc.Status.Signals {
+					g.Expect(s.Active).To(BeFalse(), s.Reason)
+				}
+				g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
+			}).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(Succeed(), kind)
+		}
+	})
+})
+
+// tlsSecret is a kubernetes.io/tls Secret whose self-signed certificate expires at notAfter.
+func tlsSecret(ns, name string, notAfter time.Time, annotations map[string]string) *corev1.Secret {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	Expect(err).NotTo(HaveOccurred())
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name + ".example.com"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	Expect(err).NotTo(HaveOccurred())
+	kder, err := x509.MarshalECPrivateKey(key)
+	Expect(err).NotTo(HaveOccurred())
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: annotations},
+		Type:       corev1.SecretTypeTLS,
+		Data: map[string][]byte{
+			corev1.TLSCertKey:       pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+			corev1.TLSPrivateKeyKey: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
+		},
+	}
+}
+
+var _ = Describe("Certificate expiry", func() {
+	It("opens CertificateExpiring for TLS Secrets close to expiry (about the cert-manager Certificate when one issues it) and resolves on renewal", func() {
+		ns := newNamespace()
+		day := 24 * time.Hour
+		Expect(k8s.Create(ctx, tlsSecret(ns, "api-tls", time.Now().Add(3*day), nil))).To(Succeed())
+		Expect(k8s.Create(ctx, tlsSecret(ns, "web-tls", time.Now().Add(20*day), map[string]string{"cert-manager.io/certificate-name": "web"}))).To(Succeed())
+		Expect(k8s.Create(ctx, tlsSecret(ns, "fresh-tls", time.Now().Add(300*day), nil))).To(Succeed())
+
+		byAffected := func(g Gomega) map[string]itopsv1alpha1.Incident {
+			out := map[string]itopsv1alpha1.Incident{}
+			for _, inc := range incidentsWithReason(ns, itopsv1alpha1.ReasonCertificateExpiring)(g) {
+				out[inc.Spec.Affected[0].Kind+"/"+inc.Spec.Affected[0].Name] = inc
+			}
+			return out
+		}
+		Eventually(func(g Gomega) {
+			incs := byAffected(g)
+			g.Expect(incs).To(HaveLen(2), "the 300-day certificate is fine")
+			api, web := incs["Secret/api-tls"], incs["Certificate/web"]
+			g.Expect(api.Status.Priority).To(Equal(itopsv1alpha1.PriorityP2), "7 days: high")
+			g.Expect(web.Status.Priority).To(Equal(itopsv1alpha1.PriorityP4), "30 days: low")
+			g.Expect(web.Spec.Affected).To(ContainElement(itopsv1alpha1.ObjectReference{APIVersion: "v1", Kind: "Secret", Namespace: ns, Name: "web-tls"}))
+			g.Expect(activeSignal(&api, itopsv1alpha1.ReasonCertificateExpiring).Message).To(ContainSubstring("expires at"))
+		}).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+
+		By("renewed: the incident resolves")
+		renewed := tlsSecret(ns, "api-tls", time.Now().Add(90*day), nil)
+		old := &corev1.Secret{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "api-tls"}, old)).To(Succeed())
+		old.Data = renewed.Data
+		Expect(k8s.Update(ctx, old)).To(Succeed())
+		Eventually(func(g Gomega) {
+			api := byAffected(g)["Secret/api-tls"]
+			g.Expect(activeSignal(&api, itopsv1alpha1.ReasonCertificateExpiring)).To(BeNil())
+			g.Expect(api.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
+		}).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+	})
+})
