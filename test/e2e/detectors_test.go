@@ -26,7 +26,9 @@ import (
 
 // detectorCRDs are the minimal definitions of the kinds the shipped custom detector examples
 // watch (Argo CD, Flux, cert-manager); the suite installs them before the operator starts.
-func detectorCRDs() string { return filepath.Join(testenv.RepoRoot(), "test", "e2e", "testdata", "crds") }
+func detectorCRDs() string {
+	return filepath.Join(testenv.RepoRoot(), "test", "e2e", "testdata", "crds")
+}
 
 // detectorsPolicy is the suite policy's detectors key: the shipped examples of
 // config/samples/detectors, with grace periods of seconds.
