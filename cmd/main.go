@@ -419,6 +419,10 @@ func run(o options) error {
 // setupDetectors starts the administrator-defined detectors (docs/detectors.md) and, when the
 // policy enables it and RBAC allows reading Secrets, the CertificateExpiring detector.
 func setupDetectors(ctx context.Context, mgr ctrl.Manager, w *incidentwriter.Writer, policy *config.Config) error {
+	w.CustomReasons = map[string]bool{}
+	for _, d := range policy.Detectors {
+		w.CustomReasons[d.Reason] = true
+	}
 	if err := customdetector.Setup(mgr, w, policy.Detectors); err != nil {
 		return fmt.Errorf("setting up the custom detectors: %w", err)
 	}

@@ -147,6 +147,15 @@ func (w *Writer) updateSignal(ctx context.Context, inc *itopsv1alpha1.Incident, 
 	return w.nameSignal(ctx, inc, o)
 }
 
+// incidentReason is the incident reason of a signal reason: Custom for an administrator-defined
+// detector's (CustomReasons), the reason itself otherwise.
+func (w *Writer) incidentReason(signal string) string {
+	if w.CustomReasons[signal] {
+		return itopsv1alpha1.ReasonCustom
+	}
+	return signal
+}
+
 // nameSignal sets spec.reason and the itops.dev/reason label to the observation's incident
 // reason, and the generated title to its signal, while that signal is the incident's most
 // specific active one. Other cases are the other writers' (name).
