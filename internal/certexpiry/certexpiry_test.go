@@ -126,6 +126,10 @@ func TestTrimSecretKeepsNoKeyMaterial(t *testing.T) {
 			t.Fatalf("annotation %s keeps PEM", k)
 		}
 	}
+	again, _ := TrimSecret(trimmed.DeepCopy())
+	if again.(*corev1.Secret).Annotations[AnnotationNotAfter] != trimmed.Annotations[AnnotationNotAfter] {
+		t.Fatalf("not idempotent: %+v", again)
+	}
 	info, ok := InfoOf(trimmed)
 	if !ok || !info.NotAfter.Equal(notAfter) || trimmed.Annotations[CertManagerCertificateAnnotation] != "web" {
 		t.Fatalf("got %+v %v", trimmed.Annotations, ok)

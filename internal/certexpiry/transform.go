@@ -13,7 +13,7 @@ const CertManagerCertificateAnnotation = "cert-manager.io/certificate-name"
 // TrimSecret is the cache transform of TLS Secrets: it parses tls.crt into the annotations
 // AnnotationNotAfter, AnnotationSubject and AnnotationIssuer (or AnnotationError) and keeps
 // only the name, namespace, uid, resourceVersion, owner references, type and the cert-manager
-// certificate-name annotation. Every data key is dropped: no certificate, and above all no
+// certificate-name annotation; it is idempotent. Every data key is dropped: no certificate, and above all no
 // private key, stays in the operator's memory. Other objects pass through.
 func TrimSecret(obj any) (any, error) {
 	s, ok := obj.(*corev1.Secret)
@@ -24,7 +24,16 @@ func TrimSecret(obj any) (any, error) {
 	if c := s.Annotations[CertManagerCertificateAnnotation]; c != "" {
 		ann[CertManagerCertificateAnnotation] = c
 	}
-	if info, err := Parse(s.Data[corev1.TLSCertKey]); err != nil {
+	crt, ok := s.Data[corev1.TLSCertKey]
+	if !ok && s.Data == nil && (s.Annotations[AnnotationNotAfter] != "" || s.Annotations[AnnotationError] != "") {
+		// Already trimmed: client-go may apply a transform to an object it holds again (a
+		// resync, a relist). The function is idempotent.
+		for _, k := range []string{AnnotationNotAfter, AnnotationSubject, AnnotationIssuer, AnnotationError} {
+			if v, ok := s.Annotations[k]; ok {
+				ann[k] = v
+			}
+		}
+	} else if info, err := Parse(crt); err != nil {
 		ann[AnnotationError] = err.Error()
 	} else {
 		ann[AnnotationNotAfter] = info.NotAfter.UTC().Format(time.RFC3339)
