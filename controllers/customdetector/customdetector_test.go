@@ -26,7 +26,7 @@ func application(health string) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
 		"metadata": map[string]any{"name": "guestbook", "namespace": "argocd",
-			"annotations":   map[string]any{LastAppliedAnnotation: "{...}"}},
+			"annotations": map[string]any{LastAppliedAnnotation: "{...}"}},
 		"status": map[string]any{"health": map[string]any{"status": health}},
 	}}
 	return u
