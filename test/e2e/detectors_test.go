@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -46,7 +47,25 @@ func detectorsPolicy() string {
 			out += string(b)
 		}
 	}
-	return out
+	// A kind no CRD defines when the operator starts: the detector waits for it.
+	return out + `- {name: widget-broken, apiVersion: example.itops.dev/v1, kind: Widget, reason: WidgetBroken, gracePeriod: 0s,
+   unhealthy: "has(object.status) && has(object.status.broken) && object.status.broken == true"}
+`
+}
+
+// widgetCRD defines the kind of the widget-broken detector, which the suite's operator starts
+// without.
+func widgetCRD() *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "widgets.example.itops.dev"},
+		"spec": map[string]any{
+			"group": "example.itops.dev", "scope": "Namespaced",
+			"names": map[string]any{"kind": "Widget", "listKind": "WidgetList", "plural": "widgets", "singular": "widget"},
+			"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true,
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
+		},
+	}}
 }
 
 func customResource(apiVersion, kind, ns, name string, status map[string]any) *unstructured.Unstructured {
@@ -133,6 +152,23 @@ var _ = Describe("Custom detectors", func() {
 				g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
 			}).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(Succeed(), kind)
 		}
+	})
+})
+
+var _ = Describe("Custom detectors of a kind installed later", func() {
+	It("waits for a CRD installed after the operator started, then detects without a restart", func() {
+		crd := widgetCRD()
+		if err := k8s.Create(ctx, crd); err != nil {
+			Expect(apierrors.IsAlreadyExists(err)).To(BeTrue(), "%v", err)
+		}
+		ns := newNamespace()
+		widget := customResource("example.itops.dev/v1", "Widget", ns, "sprocket", map[string]any{"broken": true})
+		Eventually(func() error { return k8s.Create(ctx, widget) }).WithTimeout(30 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+		// The detector checks for its kind every 30 seconds.
+		Eventually(func(g Gomega) {
+			inc := customIncident(ns, "Widget", "sprocket")(g)
+			g.Expect(activeSignal(inc, "WidgetBroken")).NotTo(BeNil())
+		}).WithTimeout(90 * time.Second).WithPolling(time.Second).Should(Succeed())
 	})
 })
 
