@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -152,6 +153,24 @@ var _ = Describe("Custom detectors", func() {
 				g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
 			}).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(Succeed(), kind)
 		}
+	})
+})
+
+var _ = Describe("Custom detectors in the policy file", func() {
+	It("refuses to start with an expression that does not compile or is not a bool, naming the key", func() {
+		path := filepath.Join(GinkgoT().TempDir(), "policy.yaml")
+		Expect(os.WriteFile(path, []byte(`detectors:
+- {name: ok, apiVersion: v1, kind: ConfigMap, reason: Fine, unhealthy: "false"}
+- {name: argo, apiVersion: argoproj.io/v1alpha1, kind: Application, reason: ArgoApplicationDegraded, unhealthy: "object.status.health.status =="}
+- {name: flux, apiVersion: kustomize.toolkit.fluxcd.io/v1, kind: Kustomization, reason: FluxNotReady, unhealthy: "'False'"}
+`), 0o600)).To(Succeed())
+		out, err := exec.Command(operatorBinary(), "--kubeconfig="+local.Kubeconfig, "--config="+path,
+			"--metrics-bind-address=0", "--health-probe-bind-address=0").CombinedOutput()
+		var exitErr *exec.ExitError
+		Expect(err).To(BeAssignableToTypeOf(exitErr), string(out))
+		Expect(string(out)).To(ContainSubstring(`detectors[1].unhealthy: Invalid value: \"object.status.health.status ==\"`))
+		Expect(string(out)).To(ContainSubstring("Syntax error"))
+		Expect(string(out)).To(ContainSubstring(`detectors[2].unhealthy: Invalid value: \"'False'\": must evaluate to bool, not string`))
 	})
 })
 
