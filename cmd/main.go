@@ -375,7 +375,7 @@ func run(o options) error {
 		return fmt.Errorf("setting up the health detectors: %w", err)
 	}
 
-	if err := setupDetectors(ctx, mgr, incidentSyncer, policy); err != nil {
+	if err := setupDetectors(mgr, incidentSyncer, policy); err != nil {
 		return err
 	}
 
@@ -418,7 +418,7 @@ func run(o options) error {
 
 // setupDetectors starts the administrator-defined detectors (docs/detectors.md) and, when the
 // policy enables it and RBAC allows reading Secrets, the CertificateExpiring detector.
-func setupDetectors(ctx context.Context, mgr ctrl.Manager, w *incidentwriter.Writer, policy *config.Config) error {
+func setupDetectors(mgr ctrl.Manager, w *incidentwriter.Writer, policy *config.Config) error {
 	w.CustomReasons = map[string]bool{}
 	for _, d := range policy.Detectors {
 		w.CustomReasons[d.Reason] = true
@@ -430,21 +430,12 @@ func setupDetectors(ctx context.Context, mgr ctrl.Manager, w *incidentwriter.Wri
 	if !ce.CertificateExpiryEnabled() {
 		return nil
 	}
-	allowed, err := certexpirycontrollers.Allowed(ctx, mgr.GetClient())
-	if err != nil {
-		return fmt.Errorf("checking whether the operator may read TLS Secrets: %w", err)
-	}
-	if !allowed {
-		setupLog.Info("certificate expiry detection is off: the operator may not list and watch Secrets; grant it (docs/detectors.md) " +
-			"or set detection.certificateExpiry.enabled: false")
-		return nil
-	}
-	if err := (&certexpirycontrollers.Reconciler{
+	// Starts once the operator may list and watch Secrets (not granted by the installation).
+	if err := mgr.Add(&certexpirycontrollers.Starter{Manager: mgr, Reconciler: &certexpirycontrollers.Reconciler{
 		Client: mgr.GetClient(), Writer: w, Policy: ce, Log: ctrl.Log.WithName("certexpiry"),
-	}).SetupWithManager(mgr); err != nil {
+	}}); err != nil {
 		return fmt.Errorf("setting up the certificate expiry detector: %w", err)
 	}
-	setupLog.Info("certificate expiry detection on", "warnBefore", ce.WarnBefore.Duration.String(), "criticalBefore", ce.CriticalBefore.Duration.String())
 	return nil
 }
 

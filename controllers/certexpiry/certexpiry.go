@@ -67,6 +67,47 @@ type Reconciler struct {
 	Log    logr.Logger
 }
 
+// RetryInterval is how often the detector checks again whether it may read Secrets.
+var RetryInterval = time.Minute
+
+// Starter adds the Reconciler to the manager once the operator may list and watch Secrets,
+// checking at start and every RetryInterval (an administrator's grant takes effect without a
+// restart). Until then it says why once, in the log.
+type Starter struct {
+	Manager    ctrl.Manager
+	Reconciler *Reconciler
+}
+
+// NeedLeaderElection: only the leader detects.
+func (s *Starter) NeedLeaderElection() bool { return true }
+
+// Start checks now and every RetryInterval until the detector runs.
+func (s *Starter) Start(ctx context.Context) error {
+	told := false
+	for {
+		ok, err := Allowed(ctx, s.Manager.GetClient())
+		switch {
+		case err == nil && ok:
+			s.Reconciler.Log.Info("certificate expiry detection on", "warnBefore", s.Reconciler.Policy.WarnBefore.Duration.String(),
+				"criticalBefore", s.Reconciler.Policy.CriticalBefore.Duration.String())
+			return s.Reconciler.SetupWithManager(s.Manager)
+		case !told:
+			msg := "certificate expiry detection waits: the operator may not list and watch Secrets; grant it (docs/detectors.md) " +
+				"or set detection.certificateExpiry.enabled: false"
+			if err != nil {
+				msg = "certificate expiry detection waits: checking whether the operator may read Secrets failed: " + err.Error()
+			}
+			s.Reconciler.Log.Info(msg, "retryEvery", RetryInterval.String())
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(RetryInterval):
+		}
+	}
+}
+
 // raceRetry is how soon a write that lost a race with another writer is retried.
 const raceRetry = 200 * time.Millisecond
 
