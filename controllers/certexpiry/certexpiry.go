@@ -78,7 +78,7 @@ type Starter struct {
 	Reconciler *Reconciler
 }
 
-// NeedLeaderElection: only the leader detects.
+// NeedLeaderElection is true: only the leader detects.
 func (s *Starter) NeedLeaderElection() bool { return true }
 
 // Start checks now and every RetryInterval until the detector runs.

@@ -123,7 +123,7 @@ type starter struct {
 	reconciler *Reconciler
 }
 
-// NeedLeaderElection: only the leader detects.
+// NeedLeaderElection is true: only the leader detects.
 func (s *starter) NeedLeaderElection() bool { return true }
 
 // Start checks now and every RetryInterval until the controller runs.
