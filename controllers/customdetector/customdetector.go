@@ -59,7 +59,12 @@ var ready = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Help: "1 when the custom detector watches its kind; 0 while it waits for the kind to be served or for RBAC to allow list and watch.",
 }, []string{"detector"})
 
-func init() { crmetrics.Registry.MustRegister(ready) }
+var evaluationErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "itops_custom_detector_evaluation_errors_total",
+	Help: "Evaluations of a custom detector's unhealthy expression that failed (a missing field without has(), a wrong type, the cost limit); the object is not judged.",
+}, []string{"detector"})
+
+func init() { crmetrics.Registry.MustRegister(ready, evaluationErrors) }
 
 // Trim drops what no detector reads from a cached object: managedFields and the last-applied
 // annotation. Other objects pass through.
@@ -241,6 +246,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err != nil {
 		// The expression cannot judge this object (a field it reads is missing: use has()).
 		// Nothing changes on its incident; the next change of the object is judged again.
+		evaluationErrors.WithLabelValues(r.Detector.Name).Inc()
 		r.Log.V(1).Info("expression failed", "object", req.String(), "error", err.Error())
 		return reconcile.Result{}, nil
 	}
