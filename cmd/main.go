@@ -28,7 +28,9 @@ import (
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	alertmanagercontrollers "github.com/itops-dev/itops-operator/controllers/alertmanager"
+	certexpirycontrollers "github.com/itops-dev/itops-operator/controllers/certexpiry"
 	changecontrollers "github.com/itops-dev/itops-operator/controllers/change"
+	"github.com/itops-dev/itops-operator/controllers/customdetector"
 	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
 	"github.com/itops-dev/itops-operator/controllers/incident"
 	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
@@ -383,6 +385,10 @@ func run(o options) error {
 		return fmt.Errorf("setting up the health detectors: %w", err)
 	}
 
+	if err := setupDetectors(mgr, incidentSyncer, policy); err != nil {
+		return err
+	}
+
 	if servesWebhookPort {
 		// Alertmanager in: POST /alertmanager/v4 (answers 404 while alertmanager.enabled is false).
 		mgr.GetWebhookServer().Register(alertmanagercontrollers.Path, &alertmanagercontrollers.Receiver{
@@ -418,6 +424,29 @@ func run(o options) error {
 
 	setupLog.Info("starting manager")
 	return mgr.Start(ctx)
+}
+
+// setupDetectors starts the administrator-defined detectors (docs/detectors.md) and, when the
+// policy enables it and RBAC allows reading Secrets, the CertificateExpiring detector.
+func setupDetectors(mgr ctrl.Manager, w *incidentwriter.Writer, policy *config.Config) error {
+	w.CustomReasons = map[string]bool{}
+	for _, d := range policy.Detectors {
+		w.CustomReasons[d.Reason] = true
+	}
+	if err := customdetector.Setup(mgr, w, policy.Detectors); err != nil {
+		return fmt.Errorf("setting up the custom detectors: %w", err)
+	}
+	ce := policy.Detection.CertificateExpiry
+	if !ce.CertificateExpiryEnabled() {
+		return nil
+	}
+	// Starts once the operator may list and watch Secrets (not granted by the installation).
+	if err := mgr.Add(&certexpirycontrollers.Starter{Manager: mgr, Reconciler: &certexpirycontrollers.Reconciler{
+		Client: mgr.GetClient(), Writer: w, Policy: ce, Log: ctrl.Log.WithName("certexpiry"),
+	}}); err != nil {
+		return fmt.Errorf("setting up the certificate expiry detector: %w", err)
+	}
+	return nil
 }
 
 // setupChangeWebhooks registers the ChangeRequest webhooks and the change gate, and starts the
@@ -459,10 +488,12 @@ func setupChangeWebhooks(ctx context.Context, mgr ctrl.Manager, o options, polic
 }
 
 // cacheByObject is the per-kind cache setup: trimmed Pods and Warning Events
-// (internal/cachetransform.ByObject) and, for the scaling webhooks' scope, only the operator's
-// own ValidatingWebhookConfiguration.
+// (internal/cachetransform.ByObject), for the scaling webhooks' scope only the operator's own
+// ValidatingWebhookConfiguration, and TLS Secrets reduced to their certificates' expiry.
 func cacheByObject(webhookConfig string) map[client.Object]cache.ByObject {
 	byObject := cachetransform.ByObject()
 	byObject[&admissionregistrationv1.ValidatingWebhookConfiguration{}] = webhookscope.ConfigurationCache(webhookConfig)
+	// TLS Secrets only, without their data (CertificateExpiring).
+	byObject[&corev1.Secret{}] = certexpirycontrollers.CacheOptions()
 	return byObject
 }

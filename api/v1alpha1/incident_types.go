@@ -71,6 +71,12 @@ const (
 	// pressure ones reports a fault: NetworkUnavailable=True, or a Node Problem Detector
 	// condition (KernelDeadlock, ReadonlyFilesystem, ...) True.
 	ReasonNodeCondition = "NodeCondition"
+	// ReasonCustom: an administrator-defined detector (docs/detectors.md) found its subject
+	// unhealthy; the detector's own reason names the signal (status.signals[].reason).
+	ReasonCustom = "Custom"
+	// ReasonCertificateExpiring: a TLS Secret's leaf certificate expires within the policy's
+	// detection.certificateExpiry.warnBefore, or has expired.
+	ReasonCertificateExpiring = "CertificateExpiring"
 )
 
 // Suppressed condition reasons.

@@ -53,6 +53,10 @@ type Writer struct {
 	Policy           lifecycle.Policy
 	ClusterNamespace string
 	Clock            clock.PassiveClock
+	// CustomReasons are the signal reasons of the administrator-defined detectors: an
+	// incident whose most specific active signal has one of them is named Custom (spec.reason
+	// and the itops.dev/reason label; see signal.go).
+	CustomReasons map[string]bool
 }
 
 // Observation is one detector's judgement of one subject at one moment.
@@ -393,7 +397,7 @@ func (w *Writer) name(ctx context.Context, inc *itopsv1alpha1.Incident, subj hea
 	if !health.AnyActive(inc.Status.Signals) {
 		return nil
 	}
-	reason := health.MostSpecific(inc.Status.Signals)
+	reason := w.incidentReason(health.MostSpecific(inc.Status.Signals))
 	if reason == "" || (inc.Spec.Reason == reason && inc.Labels[itopsv1alpha1.LabelReason] == reason) {
 		return nil
 	}

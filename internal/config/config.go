@@ -37,6 +37,8 @@ type Config struct {
 	// Notifications holds the receivers and routes incidents are notified through
 	// (notifications.go).
 	Notifications NotificationPolicy `json:"notifications,omitempty"`
+	// Detectors are the administrator-defined detectors over any kind (detectors.go).
+	Detectors []Detector `json:"detectors,omitempty"`
 }
 
 // ChangePolicy is the approval policy for the namespaces its selector matches.
@@ -180,6 +182,8 @@ type DetectionPolicy struct {
 	// (docs/incidents.md). Each a qualified name (KernelDeadlock, example.com/Maintenance);
 	// at most 32.
 	NodeConditionsIgnored []string `json:"nodeConditionsIgnored,omitempty"`
+	// CertificateExpiry configures the CertificateExpiring detector (detectors.go).
+	CertificateExpiry CertificateExpiryPolicy `json:"certificateExpiry,omitempty"`
 }
 
 // ChangeLifecyclePolicy holds change settings that do not vary by namespace.
@@ -284,6 +288,10 @@ func (c *Config) applyDefaults() {
 	defaultDuration(&c.Changes.RelatedWithin, DefaultRelatedWithin)
 	c.Alertmanager.applyDefaults()
 	c.Notifications.applyDefaults()
+	c.Detection.CertificateExpiry.applyDefaults()
+	for i := range c.Detectors {
+		c.Detectors[i].applyDefaults()
+	}
 }
 
 func defaultDuration(d *metav1.Duration, def time.Duration) {
@@ -334,6 +342,8 @@ func (c *Config) Validate() field.ErrorList {
 	errs = append(errs, nonNegative(field.NewPath("changes", "relatedWithin"), c.Changes.RelatedWithin)...)
 	errs = append(errs, c.Alertmanager.validate(field.NewPath("alertmanager"))...)
 	errs = append(errs, c.Notifications.validate(field.NewPath("notifications"))...)
+	errs = append(errs, c.Detection.CertificateExpiry.validate(field.NewPath("detection", "certificateExpiry"))...)
+	errs = append(errs, validateDetectors(field.NewPath("detectors"), c.Detectors)...)
 	return errs
 }
 

@@ -47,7 +47,7 @@ var _ = BeforeSuite(func() {
 	local, err = cluster.Start(ctx, cluster.Options{
 		AssetsDir:        testenv.AssetsDir(),
 		Dir:              dir,
-		CRDDirs:          []string{filepath.Join(testenv.RepoRoot(), "config", "crd", "bases")},
+		CRDDirs:          []string{filepath.Join(testenv.RepoRoot(), "config", "crd", "bases"), detectorCRDs()},
 		WebhookManifests: []string{filepath.Join(testenv.RepoRoot(), "config", "webhook", "manifests.yaml")},
 		Nodes:            3,
 		Progress:         GinkgoWriter,
@@ -62,7 +62,7 @@ var _ = BeforeSuite(func() {
 	Expect(os.WriteFile(policy, []byte("detection: {nodeNotReadyGracePeriod: 1s, workloadGracePeriod: 10s}\n"+
 		// Alertmanager in (alertmanager_test.go creates the token Secret).
 		"alertmanager: {enabled: true, tokenSecretRef: {name: "+alertmanagerTokenSecret+", key: token}}\n"+
-		notificationsPolicy()), 0o600)).To(Succeed())
+		notificationsPolicy()+detectorsPolicy()), 0o600)).To(Succeed())
 	operatorArgs = []string{"--resolve-after=3s", "--cluster-namespace=" + clusterNamespace, "--config=" + policy}
 	operator, err = local.StartOperator(ctx, operatorBinary(), operatorArgs...)
 	Expect(err).NotTo(HaveOccurred())

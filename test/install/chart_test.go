@@ -48,6 +48,9 @@ func TestValuesSchemaRejectsBadValues(t *testing.T) {
 		{"digest not a digest", []string{"--set", "image.digest=latest"}, "/image/digest"},
 		{"wrong type for crds.keep", []string{"--set", "crds.keep=maybe"}, "/crds/keep': got string, want boolean"},
 		{"log level", []string{"--set", "logLevel=verbose"}, "/logLevel"},
+		{"detector without an expression", []string{"--set-json", `policy.detectors=[{"name":"argo","apiVersion":"argoproj.io/v1alpha1","kind":"Application","reason":"Degraded"}]`}, "missing property 'unhealthy'"},
+		{"detector reason not CamelCase", []string{"--set-json", `policy.detectors=[{"name":"argo","apiVersion":"argoproj.io/v1alpha1","kind":"Application","reason":"degraded","unhealthy":"true"}]`}, "/policy/detectors/0/reason"},
+		{"certificate expiry key typo", []string{"--set", "policy.detection.certificateExpiry.warnBfore=720h"}, "additional properties 'warnBfore' not allowed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -62,7 +65,9 @@ func TestValuesSchemaRejectsBadValues(t *testing.T) {
 	}
 	// The new wave-2 policy keys are accepted (their schemas belong to their features).
 	out, err := helmTemplate(t, "--set-json", `policy.notifications={"receivers":[{"name":"x","webhook":{"url":"https://h"}}]}`,
-		"--set-json", `policy.detectors=[{"name":"argo","kind":"Application"}]`, "--set", "policy.alertmanager.enabled=true",
+		"--set-json", `policy.detectors=[{"name":"argo","apiVersion":"argoproj.io/v1alpha1","kind":"Application","reason":"ArgoApplicationDegraded","unhealthy":"object.status.health.status == 'Degraded'","gracePeriod":"2m"}]`,
+		"--set", "policy.detection.certificateExpiry.warnBefore=720h",
+		"--set", "policy.alertmanager.enabled=true",
 		"--set", "policy.alertmanager.tokenSecretRef.name=itops-alertmanager,policy.alertmanager.tokenSecretRef.key=token")
 	if err != nil {
 		t.Errorf("wave-2 policy keys refused:\n%s", out)
@@ -181,7 +186,7 @@ func TestDashboardAndAlertsUseRealMetrics(t *testing.T) {
 
 // wave2PolicyKeys are policy keys whose features other changes add; the schema accepts them
 // with loose inner schemas until their types exist in internal/config.
-var wave2PolicyKeys = []string{"detectors"}
+var wave2PolicyKeys = []string{}
 
 // TestSchemaPolicyMatchesConfig: the schema's policy object has exactly the keys of the
 // operator's config.Config (internal/config), at every level of nested structs, so a key added
