@@ -64,7 +64,7 @@ func (t terminal) run(args ...string) (string, int) {
 	return text, cmd.ProcessState.ExitCode()
 }
 
-var _ = Describe("kubectl itops", func() {
+var _ = Describe("kubectl itops, the plugin", func() {
 	It("lets people acknowledge, assign, resolve, approve, reject and freeze without JSON, recorded under their own names", func() {
 		bin := pluginBinary()
 		ns := newNamespace()
