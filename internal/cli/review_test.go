@@ -121,3 +121,23 @@ func TestStatusClusterWindows(t *testing.T) {
 		t.Errorf("text:\n%s", out.String())
 	}
 }
+
+// "(suppressed)" follows the Suppressed condition: a window that ended with the problem still
+// present leaves suppressedBy on the record, and the incident is a normal open one (seen in
+// the demo's maintenance story).
+func TestStatusSuppressed(t *testing.T) {
+	during := incident("shop", "during", "P1", itopsv1alpha1.IncidentOpen, time.Hour, 4*time.Hour)
+	during.Status.SuppressedBy = "db-migration"
+	during.Status.Conditions = []metav1.Condition{{Type: itopsv1alpha1.IncidentConditionSuppressed, Status: metav1.ConditionTrue}}
+	after := incident("shop", "after", "P1", itopsv1alpha1.IncidentOpen, time.Hour, 4*time.Hour)
+	after.Status.SuppressedBy = "db-migration"
+	after.Status.Conditions = []metav1.Condition{{Type: itopsv1alpha1.IncidentConditionSuppressed, Status: metav1.ConditionFalse}}
+	r := BuildStatus(StatusInputs{Incidents: []itopsv1alpha1.Incident{during, after}}, "shop", now)
+	got := map[string]string{}
+	for _, i := range r.Incidents {
+		got[i.Name] = i.Phase
+	}
+	if got["during"] != "Open (suppressed)" || got["after"] != "Open" {
+		t.Errorf("phases %v", got)
+	}
+}

@@ -123,7 +123,9 @@ func BuildStatus(in StatusInputs, namespace string, now time.Time) StatusReport 
 			continue // resolved by a person; the operator is catching up
 		}
 		phase := orDash(string(inc.Status.Phase))
-		if inc.Status.SuppressedBy != "" {
+		// The Suppressed condition, not suppressedBy: the window's name stays on the record
+		// after it ended with the problem still present (a normal open incident again).
+		if meta.IsStatusConditionTrue(inc.Status.Conditions, itopsv1alpha1.IncidentConditionSuppressed) {
 			phase += " (suppressed)"
 		}
 		since := inc.CreationTimestamp.Time
