@@ -19,9 +19,9 @@ import (
 
 const staleIn3h = "alertmanager: {enabled: true, tokenSecretRef: {name: itops-alertmanager, key: token}, staleAfter: 3h}\n"
 
-func reconcileStale(t *testing.T, r *StaleReconciler, ns, name string) ctrl.Result {
+func reconcileStale(t *testing.T, r *StaleReconciler, name string) ctrl.Result {
 	t.Helper()
-	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: name}})
+	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "shop", Name: name}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestStaleAlertClearsWithoutANotification(t *testing.T) {
 	if rec, _ := post(rcv, http.MethodPost, auth, firing); rec.Code != 200 {
 		t.Fatal(rec.Code)
 	}
-	if res := reconcileStale(t, sweep, "shop", "deployment-checkout"); res.RequeueAfter != 3*time.Hour {
+	if res := reconcileStale(t, sweep, "deployment-checkout"); res.RequeueAfter != 3*time.Hour {
 		t.Fatalf("requeue %v, want exactly staleAfter", res.RequeueAfter)
 	}
 	// Re-sent at its repeat_interval (2h): the expiry moves to 2h+3h.
@@ -58,7 +58,7 @@ func TestStaleAlertClearsWithoutANotification(t *testing.T) {
 		t.Fatalf("alert %+v: lastSeenAt not refreshed by the re-send", a)
 	}
 	clock.SetTime(t0.Add(4 * time.Hour))
-	if res := reconcileStale(t, sweep, "shop", "deployment-checkout"); res.RequeueAfter != time.Hour {
+	if res := reconcileStale(t, sweep, "deployment-checkout"); res.RequeueAfter != time.Hour {
 		t.Fatalf("requeue %v, want 1h (the expiry of the re-sent alert)", res.RequeueAfter)
 	}
 	if s := signal(incidentOf(t, c, "shop", "deployment-checkout"), "HighLatency"); !s.Active {
@@ -66,7 +66,7 @@ func TestStaleAlertClearsWithoutANotification(t *testing.T) {
 	}
 	// The resolution never comes: at 2h+3h the sweep clears the signal.
 	clock.SetTime(t0.Add(5 * time.Hour))
-	if res := reconcileStale(t, sweep, "shop", "deployment-checkout"); res.RequeueAfter != 0 {
+	if res := reconcileStale(t, sweep, "deployment-checkout"); res.RequeueAfter != 0 {
 		t.Fatalf("requeue %v after the last alert expired", res.RequeueAfter)
 	}
 	inc := incidentOf(t, c, "shop", "deployment-checkout")
@@ -87,7 +87,7 @@ func TestStaleAlertClearsWithoutANotification(t *testing.T) {
 	}
 	// Nothing left: a second pass writes nothing.
 	rv := inc.ResourceVersion
-	reconcileStale(t, sweep, "shop", "deployment-checkout")
+	reconcileStale(t, sweep, "deployment-checkout")
 	if incidentOf(t, c, "shop", "deployment-checkout").ResourceVersion != rv {
 		t.Error("a pass with nothing stale wrote the incident")
 	}
@@ -115,11 +115,11 @@ func TestAlertEndsAt(t *testing.T) {
 	if rec, _ := post(rcv, http.MethodPost, auth, payload("firing", withEnd("e2", "2026-12-01T04:10:00Z"))); rec.Code != 200 {
 		t.Fatal(rec.Code)
 	}
-	if res := reconcileStale(t, sweep, "shop", "deployment-cart"); res.RequeueAfter != 10*time.Minute {
+	if res := reconcileStale(t, sweep, "deployment-cart"); res.RequeueAfter != 10*time.Minute {
 		t.Fatalf("requeue %v, want 10m (endsAt)", res.RequeueAfter)
 	}
 	clock.SetTime(clock.Now().Add(10 * time.Minute))
-	reconcileStale(t, sweep, "shop", "deployment-cart")
+	reconcileStale(t, sweep, "deployment-cart")
 	if s := signal(incidentOf(t, c, "shop", "deployment-cart"), "QuotaNearlyFull"); s.Active {
 		t.Fatalf("signal %+v active after its alert's endsAt", s)
 	}

@@ -84,7 +84,7 @@ func TestStaleLifecycle(t *testing.T) {
 	check := func(at time.Time, wantResolved string, wantNext time.Time) []Signal {
 		t.Helper()
 		resolved, next := Stale(signals, at, stale)
-		var got []string
+		got := make([]string, 0, len(resolved))
 		for _, r := range resolved {
 			if r.Firing || r.Reason != "HighLatency" {
 				t.Errorf("resolved %+v", r)

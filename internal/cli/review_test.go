@@ -98,7 +98,7 @@ func TestStatusClusterWindows(t *testing.T) {
 		NamespaceLabels:  map[string]string{"env": "prod"},
 	}
 	r := BuildStatus(in, "shop", now)
-	var got []string
+	got := make([]string, 0, len(r.Windows))
 	for _, w := range r.Windows {
 		got = append(got, w.Namespace+"/"+w.Name+" "+w.Scope)
 	}

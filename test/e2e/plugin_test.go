@@ -75,8 +75,8 @@ var _ = Describe("kubectl itops, the plugin", func() {
 		nsObj.Labels[itopsv1alpha1.LabelChangeControl] = itopsv1alpha1.ChangeControlEnforced
 		Expect(k8s.Patch(ctx, nsObj, patch)).To(Succeed())
 
-		as := func(user string, groups ...string) terminal {
-			kubeconfig, err := local.UserKubeconfig(user, groups...)
+		as := func(user string) terminal {
+			kubeconfig, err := local.UserKubeconfig(user)
 			Expect(err).NotTo(HaveOccurred())
 			return terminal{bin: bin, kubeconfig: kubeconfig, namespace: ns}
 		}
