@@ -174,6 +174,10 @@ plugin: ## Build the kubectl plugin bin/kubectl-itops (put bin/ on PATH, then: k
 	printf '#!/usr/bin/env sh\n# kubectl (1.26+) runs this for: kubectl itops <TAB>\nexec kubectl-itops __complete "$$@"\n' > $(LOCALBIN)/kubectl_complete-itops
 	chmod +x $(LOCALBIN)/kubectl_complete-itops
 
+.PHONY: plugin-dist
+plugin-dist: ## Cross-build kubectl-itops archives for krew (linux, darwin, windows; amd64, arm64) into bin/plugin-dist, with sha256 sums and the filled krew manifest bin/plugin-dist/itops.yaml (slow: not part of make test).
+	go run ./hack/plugin-dist -version $(PLUGIN_VERSION) -out $(LOCALBIN)/plugin-dist
+
 .PHONY: run
 run: manifests generate ## Run the operator against the current kubeconfig.
 	go run ./cmd --enable-webhooks=false

@@ -389,6 +389,13 @@ func run(o options) error {
 		return err
 	}
 
+	// Alertmanager in: alerts whose resolution never arrived expire (alertmanager.staleAfter).
+	// Runs also while the endpoint is disabled, so alerts recorded before clear.
+	if err := (&alertmanagercontrollers.StaleReconciler{
+		Client: mgr.GetClient(), Writer: incidentSyncer, StaleAfter: policy.Alertmanager.StaleAfter.Duration,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Alertmanager stale-alert controller: %w", err)
+	}
 	if servesWebhookPort {
 		// Alertmanager in: POST /alertmanager/v4 (answers 404 while alertmanager.enabled is false).
 		mgr.GetWebhookServer().Register(alertmanagercontrollers.Path, &alertmanagercontrollers.Receiver{

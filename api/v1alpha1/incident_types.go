@@ -239,6 +239,18 @@ type SignalAlert struct {
 	// priority of the alert, from its severity label (docs/alertmanager.md).
 	// +optional
 	Priority Priority `json:"priority,omitempty"`
+
+	// lastSeenAt is when Alertmanager last sent this alert firing (refreshed at most once a
+	// minute). An alert not sent again within the policy's alertmanager.staleAfter is treated
+	// as resolved, as Alertmanager resolves an alert its source stopped sending. Absent on
+	// records written before it existed: the signal's lastSeenAt stands in.
+	// +optional
+	LastSeenAt *metav1.Time `json:"lastSeenAt,omitempty"`
+
+	// endsAt is the alert's own end time, when its sender set one in the future (Alertmanager
+	// itself leaves it out of firing alerts): once it has passed, the alert is resolved.
+	// +optional
+	EndsAt *metav1.Time `json:"endsAt,omitempty"`
 }
 
 // MaxSignalAlerts bounds a signal's alerts (fingerprints of firing Alertmanager alerts).

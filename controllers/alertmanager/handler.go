@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -105,8 +106,13 @@ func fail(w http.ResponseWriter, code int, format string, args ...any) {
 	reply(w, code, response{Status: "error", Error: fmt.Sprintf(format, args...)})
 }
 
-// ServeHTTP handles one notification.
+// ServeHTTP handles one notification, counted in itops_alertmanager_requests_total by its
+// status code.
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	promhttp.InstrumentHandlerCounter(requestsTotal, http.HandlerFunc(r.serve)).ServeHTTP(w, req)
+}
+
+func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	log := r.Log.WithValues("remote", req.RemoteAddr)
 	if !r.Policy.Enabled {
 		fail(w, http.StatusNotFound, "the Alertmanager endpoint is disabled: set alertmanager.enabled in the operator's policy (--config)")
@@ -157,6 +163,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	obs, ignored, err := r.observations(req.Context(), msg)
 	if err != nil {
 		log.Error(err, "mapping alerts to their subjects", "groupKey", msg.GroupKey)
+		alertsTotal.WithLabelValues(OutcomeRefused).Add(float64(len(msg.Alerts)))
 		fail(w, http.StatusServiceUnavailable, "mapping alerts to their subjects: %v", err)
 		return
 	}
@@ -180,6 +187,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		if err := errs[i]; err != nil {
 			log.Error(err, "writing the incident of an alerted subject", "subject", o.Subject.String(), "groupKey", msg.GroupKey)
 			w.Header().Set("Retry-After", "5")
+			alertsTotal.WithLabelValues(OutcomeRefused).Add(float64(len(msg.Alerts)))
 			fail(w, http.StatusServiceUnavailable, "writing the incident of %s: %v (Alertmanager retries)", o.Subject, err)
 			return
 		}
@@ -189,6 +197,8 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		log.Info("Alertmanager left alerts out of a notification (max_alerts): those are not recorded until it sends them",
 			"receiver", msg.Receiver, "groupKey", msg.GroupKey, "truncatedAlerts", msg.TruncatedAlerts)
 	}
+	alertsTotal.WithLabelValues(OutcomeAccepted).Add(float64(len(msg.Alerts) - ignored))
+	alertsTotal.WithLabelValues(OutcomeIgnored).Add(float64(ignored))
 	log.V(1).Info("Alertmanager notification recorded", "receiver", msg.Receiver, "groupKey", msg.GroupKey, "status", msg.Status,
 		"alerts", len(msg.Alerts), "ignored", ignored, "subjects", subjects)
 	reply(w, http.StatusOK, response{Status: "ok", Alerts: len(msg.Alerts), Ignored: ignored, Subjects: subjects})

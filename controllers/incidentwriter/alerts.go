@@ -166,3 +166,20 @@ func (w *Writer) updateAlerts(ctx context.Context, inc *itopsv1alpha1.Incident, 
 	}
 	return w.name(ctx, inc, o.Subject)
 }
+
+// ExpireAlerts records alerts that expired without a resolved notification (their endsAt
+// passed, or Alertmanager stopped sending them: alertmanager.Stale) as resolved on the
+// incident, through the same merge as a notification, so that the signal fields keep one
+// writer. inc is the incident as read (its resourceVersion guards the patch: a conflict is a
+// race the caller retries with a fresh read).
+func (w *Writer) ExpireAlerts(ctx context.Context, inc *itopsv1alpha1.Incident, resolved []alertmanager.Signal) error {
+	if len(resolved) == 0 {
+		return nil
+	}
+	o := AlertObservation{Alerts: resolved}
+	if len(inc.Spec.Affected) > 0 {
+		ref := inc.Spec.Affected[0]
+		o.Subject = health.Subject{APIVersion: ref.APIVersion, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name}
+	}
+	return w.updateAlerts(ctx, inc, o, w.Now())
+}

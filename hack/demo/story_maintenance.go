@@ -125,6 +125,18 @@ spec:
 		return err
 	}
 
+	d.n.say("\nThe inventory team stops changes in their own namespace while they find out, with one")
+	d.n.say("command: a one-off Freeze window from now (no YAML, and the window records who made it).")
+	if err := d.itops(asAlice, "freeze", "-n", maintenanceNamespace, "--for", "2h", "--reason", "migration broke stock sync: no changes until we know why", "--name", "stock-sync"); err != nil {
+		return err
+	}
+	if err := d.windowPhase(ctx, maintenanceNamespace, "stock-sync", itopsv1alpha1.WindowActive, 20*time.Second); err != nil {
+		return err
+	}
+	if err := d.itops(asAlice, "status", "-n", maintenanceNamespace); err != nil {
+		return err
+	}
+
 	d.n.say("\nA freeze: the payments launch is tomorrow, so a cluster-wide Freeze window covers every")
 	d.n.say("namespace labelled tier=critical for the next 20 seconds (think: until after the launch).")
 	if err := d.kubectl("label", "namespace", changeNamespace, "tier=critical"); err != nil {

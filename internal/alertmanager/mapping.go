@@ -138,8 +138,12 @@ type Signal struct {
 	Reason string
 	// Fingerprint is the alert's identity.
 	Fingerprint string
-	// Firing is false for a resolved alert.
+	// Firing is false for a resolved alert, and for a firing one whose endsAt has passed
+	// (Alertmanager's rule: an alert is resolved once its end time is reached).
 	Firing bool
+	// EndsAt is the end time a firing alert carries (zero: none; Alertmanager leaves it out of
+	// firing alerts, other senders may set it in the future).
+	EndsAt time.Time
 	// Since is when the alert started firing (never in the future).
 	Since time.Time
 	// Message is the alert's summary and description, for a person.
@@ -160,10 +164,16 @@ func SignalOf(a Alert, p *config.AlertmanagerPolicy, now time.Time) (s Signal, i
 	if since.IsZero() || since.After(now) {
 		since = now
 	}
+	firing := a.Status == StatusFiring && (a.EndsAt.IsZero() || a.EndsAt.After(now))
+	var endsAt time.Time
+	if firing {
+		endsAt = a.EndsAt.Truncate(time.Second)
+	}
 	s = Signal{
 		Reason:       ReasonFor(a.Labels["alertname"]),
 		Fingerprint:  a.Fingerprint,
-		Firing:       a.Status == StatusFiring,
+		Firing:       firing,
+		EndsAt:       endsAt,
 		Since:        since.Truncate(time.Second),
 		Message:      MessageOf(a),
 		Impact:       impact,

@@ -15,8 +15,8 @@ import (
 // signal per reason (alertname), source Alertmanager, keyed within it by alert fingerprint.
 //
 //   - A firing alert adds its fingerprint to its signal's alerts (a re-sent one changes
-//     nothing but, at most once a minute, lastSeenAt); a signal that was not active becomes
-//     active (count one more, since the alert's start).
+//     nothing but, at most once a minute, its and the signal's lastSeenAt, and its endsAt);
+//     a signal that was not active becomes active (count one more, since the alert's start).
 //   - A resolved alert removes its fingerprint; the signal clears (active false, kept for the
 //     record) when no alert is left.
 //   - The signal's priority is the highest of its alerts'; message and links are the latest
@@ -88,9 +88,9 @@ func Merge(current []itopsv1alpha1.Signal, alerts []Signal, now time.Time) healt
 func apply(s itopsv1alpha1.Signal, alerts []Signal, now time.Time, t metav1.Time) (next itopsv1alpha1.Signal, started, cleared, changed bool) {
 	next = *s.DeepCopy()
 	next.Source = itopsv1alpha1.SourceAlertmanager
-	byFP := map[string]itopsv1alpha1.Priority{}
+	byFP := map[string]itopsv1alpha1.SignalAlert{}
 	for _, a := range s.Alerts {
-		byFP[a.Fingerprint] = a.Priority
+		byFP[a.Fingerprint] = a
 	}
 	var latest *Signal
 	earliest := time.Time{}
@@ -100,7 +100,14 @@ func apply(s itopsv1alpha1.Signal, alerts []Signal, now time.Time, t metav1.Time
 			delete(byFP, a.Fingerprint)
 			continue
 		}
-		byFP[a.Fingerprint] = a.Priority
+		rec := itopsv1alpha1.SignalAlert{Fingerprint: a.Fingerprint, Priority: a.Priority, LastSeenAt: &t}
+		if prev, ok := byFP[a.Fingerprint]; ok && prev.LastSeenAt != nil && now.Sub(prev.LastSeenAt.Time) < health.SignalRefresh {
+			rec.LastSeenAt = prev.LastSeenAt
+		}
+		if !a.EndsAt.IsZero() {
+			rec.EndsAt = &metav1.Time{Time: a.EndsAt}
+		}
+		byFP[a.Fingerprint] = rec
 		if latest == nil || a.Since.After(latest.Since) || (a.Since.Equal(latest.Since) && a.Fingerprint < latest.Fingerprint) {
 			latest = a
 		}
@@ -120,6 +127,11 @@ func apply(s itopsv1alpha1.Signal, alerts []Signal, now time.Time, t metav1.Time
 		}
 		return next, started, cleared, changed
 	}
+	return finish(s, next, latest, earliest, now, t)
+}
+
+// finish sets an active signal's priority, start and links from its alerts.
+func finish(s, next itopsv1alpha1.Signal, latest *Signal, earliest, now time.Time, t metav1.Time) (_ itopsv1alpha1.Signal, started, cleared, changed bool) {
 	prios := make([]itopsv1alpha1.Priority, 0, len(next.Alerts))
 	for _, a := range next.Alerts {
 		prios = append(prios, a.Priority)
@@ -150,10 +162,10 @@ func apply(s itopsv1alpha1.Signal, alerts []Signal, now time.Time, t metav1.Time
 
 // boundAlerts is the alert list: sorted by fingerprint, at most MaxSignalAlerts (the most
 // urgent kept).
-func boundAlerts(byFP map[string]itopsv1alpha1.Priority) []itopsv1alpha1.SignalAlert {
+func boundAlerts(byFP map[string]itopsv1alpha1.SignalAlert) []itopsv1alpha1.SignalAlert {
 	out := make([]itopsv1alpha1.SignalAlert, 0, len(byFP))
-	for fp, p := range byFP {
-		out = append(out, itopsv1alpha1.SignalAlert{Fingerprint: fp, Priority: p})
+	for _, a := range byFP {
+		out = append(out, a)
 	}
 	if len(out) > itopsv1alpha1.MaxSignalAlerts {
 		sort.Slice(out, func(i, j int) bool {
@@ -173,11 +185,20 @@ func sameAlerts(a, b []itopsv1alpha1.SignalAlert) bool {
 		return false
 	}
 	for i := range a {
-		if a[i] != b[i] {
+		if a[i].Fingerprint != b[i].Fingerprint || a[i].Priority != b[i].Priority ||
+			!sameTime(a[i].LastSeenAt, b[i].LastSeenAt) || !sameTime(a[i].EndsAt, b[i].EndsAt) {
 			return false
 		}
 	}
 	return true
+}
+
+// sameTime compares optional API times at the API's precision (seconds).
+func sameTime(a, b *metav1.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Unix() == b.Unix()
 }
 
 func highest(ps []itopsv1alpha1.Priority) itopsv1alpha1.Priority {

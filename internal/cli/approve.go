@@ -16,7 +16,8 @@ import (
 // spec.approvals has n entries: an append to /spec/approvals/- when there are some, else the
 // list itself. The entry carries no approver: the mutating webhook stamps the authenticated
 // user (and the time and generation), so nobody types, or can forge, a name. Two approvers
-// racing on an empty list both send the list; the webhook keeps the entry that landed first.
+// racing on an empty list both send the whole list; the webhook merges the stored entries with
+// the new one (MergeApprovals), so both decisions are kept.
 func ApprovalPatch(n int, decision itopsv1alpha1.ApprovalDecision, comment string) ([]byte, error) {
 	entry := map[string]any{"decision": decision}
 	if comment != "" {

@@ -293,13 +293,23 @@ func covers(mw *itopsv1alpha1.MaintenanceWindow, namespace string, workloadLabel
 		s, err := metav1.LabelSelectorAsSelector(sel)
 		return err == nil && s.Matches(labels.Set(l))
 	}
-	if mw.Namespace != namespace && mw.Namespace != clusterNamespace {
+	return coversNamespace(mw, namespace, namespaceLabels, clusterNamespace) && match(mw.Spec.Selector, workloadLabels)
+}
+
+// coversNamespace reports whether a window may apply to workloads of namespace: it is one of
+// the namespace's, or one of the cluster namespace's whose namespaceSelector (none: every
+// namespace) matches the namespace's labels, as the change gate applies them.
+func coversNamespace(mw *itopsv1alpha1.MaintenanceWindow, namespace string, namespaceLabels map[string]string, clusterNamespace string) bool {
+	switch {
+	case mw.Namespace == namespace:
+		return true
+	case mw.Namespace != clusterNamespace:
 		return false
+	case mw.Spec.NamespaceSelector == nil:
+		return true
 	}
-	if mw.Namespace == clusterNamespace && mw.Namespace != namespace && !match(mw.Spec.NamespaceSelector, namespaceLabels) {
-		return false
-	}
-	return match(mw.Spec.Selector, workloadLabels)
+	s, err := metav1.LabelSelectorAsSelector(mw.Spec.NamespaceSelector)
+	return err == nil && s.Matches(labels.Set(namespaceLabels))
 }
 
 // initContainerNames are the names of the workload's init containers.
@@ -347,7 +357,6 @@ func WriteVerdict(out io.Writer, w Workload, namespace string, v DeployVerdict, 
 }
 
 func newCanIDeployCommand(o *Options) *cobra.Command {
-	var clusterNamespace string
 	cmd := &cobra.Command{
 		Use:   "can-i-deploy WORKLOAD",
 		Short: "Would the change gate admit a change to this workload now? If not, why, and when could it",
@@ -358,13 +367,17 @@ reads the gate's answer (a dry run is admitted with a warning saying what the re
 would be denied for). The answer is faithful: the same webhook, policy, changes, freezes,
 budgets and identity as a real rollout.
 Then lists the changes targeting the workload and the freezes covering it, to say what
-would let it through and the earliest time. Exit status: 0 yes, 1 no (like kubectl auth can-i).`,
+would let it through and the earliest time. The yes or no is always the gate's; the hints need
+the windows of the operator's cluster namespace (--cluster-namespace) and the namespace's
+labels: what you may not read is named in a warning on stderr ("could not read ...:
+forbidden; the answer may miss cluster-wide freezes"), never skipped silently.
+Exit status: 0 yes, 1 no (like kubectl auth can-i), also 1 with "error: ..." on stderr when
+the question could not be asked (no such workload, the dry run forbidden, no API server).`,
 		Example: `  kubectl itops can-i-deploy deployment/web -n shop
   kubectl itops can-i-deploy sts/db -n shop --image db=registry.example.com/shop/db:16.4`,
 		Args: cobra.ExactArgs(1),
 	}
 	var imageFlags []string
-	cmd.Flags().StringVar(&clusterNamespace, "cluster-namespace", "itops-cluster", "the operator's cluster namespace, whose windows apply cluster-wide")
 	cmd.Flags().StringArrayVar(&imageFlags, "image", nil, "CONTAINER=IMAGE to try (repeatable); default: the images the change targeting the workload pins, else the current ones")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		w, err := ParseWorkload(args[0])
@@ -420,16 +433,30 @@ would let it through and the earliest time. Exit status: 0 yes, 1 no (like kubec
 		var hints []string
 		var earliest time.Time
 		if !v.Allowed {
+			clusterNamespace := o.ClusterNamespace
 			var windows []itopsv1alpha1.MaintenanceWindow
+			var notices []string
 			for _, wns := range []string{ns, clusterNamespace} {
 				var mws itopsv1alpha1.MaintenanceWindowList
-				if err := c.List(cmdContext(), &mws, client.InNamespace(wns)); err == nil { // the cluster namespace may be unreadable
-					windows = append(windows, mws.Items...)
+				if err := c.List(cmdContext(), &mws, client.InNamespace(wns)); err != nil {
+					misses := "the answer may miss freezes of the namespace"
+					if wns == clusterNamespace && wns != ns {
+						misses = "the answer may miss cluster-wide freezes"
+					}
+					notices = append(notices, readNotice("the MaintenanceWindows of namespace "+wns, err, misses))
+					continue
 				}
+				windows = append(windows, mws.Items...)
 			}
 			namespace := &metav1.PartialObjectMetadata{}
 			namespace.SetGroupVersionKind(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"})
-			_ = c.Get(cmdContext(), client.ObjectKey{Name: ns}, namespace) // labels help only cluster-wide freezes
+			if err := c.Get(cmdContext(), client.ObjectKey{Name: ns}, namespace); err != nil && ns != clusterNamespace {
+				// Its labels decide which cluster-wide freezes select it.
+				notices = append(notices, readNotice("namespace "+ns, err, "the answer may miss cluster-wide freezes"))
+			}
+			for _, n := range notices {
+				fmt.Fprintln(o.Streams.ErrOut, "warning: "+n)
+			}
 			hints, earliest = DeployHints(w, ns, workloadLabels, namespace.GetLabels(), clusterNamespace, crs.Items, windows, now)
 		}
 		WriteVerdict(o.Streams.Out, w, ns, v, hints, earliest, now)

@@ -2,16 +2,12 @@ package cli
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 )
@@ -348,55 +344,6 @@ func FuzzParseWorkload(f *testing.F) {
 }
 
 // TestKrewManifest: the krew manifest is a valid Plugin for every platform, installing kubectl-itops.
-func TestKrewManifest(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "..", "plugins", "krew", "itops.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Metadata   struct {
-			Name string `json:"name"`
-		} `json:"metadata"`
-		Spec struct {
-			Version          string `json:"version"`
-			Homepage         string `json:"homepage"`
-			ShortDescription string `json:"shortDescription"`
-			Description      string `json:"description"`
-			Caveats          string `json:"caveats"`
-			Platforms        []struct {
-				Selector struct {
-					MatchLabels map[string]string `json:"matchLabels"`
-				} `json:"selector"`
-				URI    string `json:"uri"`
-				SHA256 string `json:"sha256"`
-				Bin    string `json:"bin"`
-			} `json:"platforms"`
-		} `json:"spec"`
-	}
-	if err := yaml.UnmarshalStrict(data, &m); err != nil {
-		t.Fatal(err)
-	}
-	if m.APIVersion != "krew.googlecontainertools.github.com/v1alpha2" || m.Kind != "Plugin" || m.Metadata.Name != "itops" {
-		t.Errorf("header: %+v", m)
-	}
-	if !strings.HasPrefix(m.Spec.Version, "v") || m.Spec.ShortDescription == "" || len(m.Spec.Platforms) == 0 {
-		t.Errorf("spec: %+v", m.Spec)
-	}
-	hex := regexp.MustCompile(`^[0-9a-f]{64}$`)
-	for _, p := range m.Spec.Platforms {
-		goos, arch := p.Selector.MatchLabels["os"], p.Selector.MatchLabels["arch"]
-		want := "kubectl-itops"
-		if goos == "windows" {
-			want += ".exe"
-		}
-		if p.Bin != want || !hex.MatchString(p.SHA256) || !strings.Contains(p.URI, "kubectl-itops_"+goos+"_"+arch) {
-			t.Errorf("platform %s/%s: %+v", goos, arch, p)
-		}
-	}
-}
-
 // TestCommands: the command names API.md promises, and completion of resolution codes.
 func TestCommands(t *testing.T) {
 	var out bytes.Buffer

@@ -109,22 +109,57 @@ func newResolveCommand(o *Options) *cobra.Command {
 }
 
 func newAssignCommand(o *Options) *cobra.Command {
+	var team string
 	cmd := &cobra.Command{
-		Use:               "assign INCIDENT ASSIGNEE",
-		Short:             "Assign an incident to a person or team",
-		Example:           `  kubectl itops assign web-crashloopbackoff carol@example.com -n shop`,
-		Args:              cobra.ExactArgs(2),
+		Use:   "assign INCIDENT [ASSIGNEE] [--team TEAM]",
+		Short: "Assign an incident to a person (spec.assignee), a team (spec.team), or both",
+		Long: `Sets spec.assignee (the person or team working on it) and, with --team, spec.team (the
+owning team, whose routes notify). The webhook stamps spec.assignment with you and the time.`,
+		Example: `  kubectl itops assign web-crashloopbackoff carol@example.com -n shop
+  kubectl itops assign web-crashloopbackoff --team payments -n shop
+  kubectl itops assign web-crashloopbackoff carol@example.com --team payments -n shop`,
+		Args:              cobra.RangeArgs(1, 2),
 		ValidArgsFunction: completeNames(o, &itopsv1alpha1.IncidentList{}),
 	}
+	cmd.Flags().StringVar(&team, "team", "", "the owning team (spec.team)")
 	p := newObjectPrinter(cmd, "assigned")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		inc, err := o.patchIncident(args[0], map[string]any{"assignee": args[1]})
+		spec, err := AssignPatch(args[1:], team)
 		if err != nil {
 			return err
 		}
-		return p.print(o.Streams.Out, inc, fmt.Sprintf("incident.itops.dev/%s assigned to %s", inc.Name, inc.Spec.Assignee))
+		inc, err := o.patchIncident(args[0], spec)
+		if err != nil {
+			return err
+		}
+		return p.print(o.Streams.Out, inc, AssignedLine(inc))
 	}
 	return cmd
+}
+
+// AssignPatch is the spec merge patch of `assign`: the assignee (the optional argument) and
+// the team (--team); at least one is required.
+func AssignPatch(assignee []string, team string) (map[string]any, error) {
+	spec := map[string]any{}
+	if len(assignee) > 0 && assignee[0] != "" {
+		spec["assignee"] = assignee[0]
+	}
+	if team != "" {
+		spec["team"] = team
+	}
+	if len(spec) == 0 {
+		return nil, fmt.Errorf("assign needs an ASSIGNEE, --team TEAM, or both")
+	}
+	return spec, nil
+}
+
+// AssignedLine is what `assign` prints: "incident.itops.dev/x assigned to carol (team payments)".
+func AssignedLine(inc *itopsv1alpha1.Incident) string {
+	line := fmt.Sprintf("incident.itops.dev/%s assigned to %s", inc.Name, orDash(inc.Spec.Assignee))
+	if inc.Spec.Team != "" {
+		line += " (team " + inc.Spec.Team + ")"
+	}
+	return line
 }
 
 func newTimelineCommand(o *Options) *cobra.Command {

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -48,6 +50,36 @@ type Options struct {
 	Clock func() time.Time
 	// warnings collects the API server's warning headers of the last requests.
 	warnings *warningCollector
+	// ClusterNamespace is the operator's cluster namespace (--cluster-namespace, else
+	// $ITOPS_CLUSTER_NAMESPACE, else itops-cluster): its windows may apply to every namespace.
+	ClusterNamespace string
+}
+
+// DefaultClusterNamespace is the cluster namespace of a default install (the operator's
+// --cluster-namespace, the chart's clusterNamespace value).
+const DefaultClusterNamespace = "itops-cluster"
+
+// ClusterNamespaceEnv names the environment variable that sets --cluster-namespace's default,
+// for installs that chose another cluster namespace.
+const ClusterNamespaceEnv = "ITOPS_CLUSTER_NAMESPACE"
+
+// clusterNamespaceDefault is $ITOPS_CLUSTER_NAMESPACE, else DefaultClusterNamespace.
+func clusterNamespaceDefault(getenv func(string) string) string {
+	if v := getenv(ClusterNamespaceEnv); v != "" {
+		return v
+	}
+	return DefaultClusterNamespace
+}
+
+// readNotice says that something the answer depends on could not be read, and what the
+// answer may therefore miss (shown as a warning, never swallowed). Forbidden reads, the usual
+// case for a namespace user and the cluster namespace, are named as such.
+func readNotice(what string, err error, misses string) string {
+	reason := err.Error()
+	if apierrors.IsForbidden(err) {
+		reason = "forbidden"
+	}
+	return fmt.Sprintf("could not read %s: %s; %s", what, reason, misses)
 }
 
 // Now returns the time commands judge deadlines against: --now, else the clock, in UTC and
@@ -136,6 +168,8 @@ action, and the webhooks record who did it and when (you never type your own nam
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.ErrOut)
 	o.Flags.AddFlags(cmd.PersistentFlags())
+	cmd.PersistentFlags().StringVar(&o.ClusterNamespace, "cluster-namespace", clusterNamespaceDefault(os.Getenv),
+		"the operator's cluster namespace, whose windows may apply to every namespace (the chart's clusterNamespace; default $"+ClusterNamespaceEnv+", else "+DefaultClusterNamespace+")")
 	cmd.PersistentFlags().StringVar(&o.now, "now", "", "judge deadlines at this RFC 3339 time instead of the clock (for reproducible output)")
 	_ = cmd.PersistentFlags().MarkHidden("now")
 	cmd.AddCommand(

@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -25,6 +27,14 @@ type StatusInputs struct {
 	Changes       []itopsv1alpha1.ChangeRequest
 	Windows       []itopsv1alpha1.MaintenanceWindow
 	ServiceLevels []itopsv1alpha1.ServiceLevel
+	// ClusterWindows are the windows of the operator's cluster namespace (ClusterNamespace);
+	// those whose namespaceSelector matches NamespaceLabels apply to the namespace and are
+	// listed with its own (not with -A, which lists every namespace's windows anyway).
+	ClusterWindows   []itopsv1alpha1.MaintenanceWindow
+	ClusterNamespace string
+	NamespaceLabels  map[string]string
+	// Notices say what could not be read and what the report may miss.
+	Notices []string
 }
 
 // StatusReport is the one-screen summary `status` prints; also its `-o json|yaml` form.
@@ -42,6 +52,9 @@ type StatusReport struct {
 	Windows []WindowRow `json:"windows"`
 	// ServiceLevels are the service levels and their error budgets, by namespace and name.
 	ServiceLevels []ServiceLevelRow `json:"serviceLevels"`
+	// Notices say what could not be read (a forbidden cluster namespace) and what the report
+	// may therefore miss.
+	Notices []string `json:"notices,omitempty"`
 }
 
 // IncidentRow is one open incident.
@@ -110,7 +123,9 @@ func BuildStatus(in StatusInputs, namespace string, now time.Time) StatusReport 
 			continue // resolved by a person; the operator is catching up
 		}
 		phase := orDash(string(inc.Status.Phase))
-		if inc.Status.SuppressedBy != "" {
+		// The Suppressed condition, not suppressedBy: the window's name stays on the record
+		// after it ended with the problem still present (a normal open incident again).
+		if meta.IsStatusConditionTrue(inc.Status.Conditions, itopsv1alpha1.IncidentConditionSuppressed) {
 			phase += " (suppressed)"
 		}
 		since := inc.CreationTimestamp.Time
@@ -167,6 +182,19 @@ func BuildStatus(in StatusInputs, namespace string, now time.Time) StatusReport 
 			r.Windows = append(r.Windows, row)
 		}
 	}
+	if namespace != "" && namespace != in.ClusterNamespace {
+		for i := range in.ClusterWindows {
+			mw := &in.ClusterWindows[i]
+			if mw.Namespace != in.ClusterNamespace || !coversNamespace(mw, namespace, in.NamespaceLabels, in.ClusterNamespace) {
+				continue
+			}
+			if row, ok := windowRow(mw, now); ok {
+				row.Scope = "cluster-wide (" + mw.Namespace + "/" + mw.Name + "): " + row.Scope
+				r.Windows = append(r.Windows, row)
+			}
+		}
+	}
+	r.Notices = in.Notices
 	sort.Slice(r.Windows, func(i, j int) bool {
 		a, b := r.Windows[i], r.Windows[j]
 		if !a.Start.Equal(b.Start) {
@@ -293,6 +321,12 @@ func (r StatusReport) WriteText(w io.Writer) error {
 	for _, s := range r.ServiceLevels {
 		row(s.Namespace, s.Name, s.Objective, s.Availability, s.BudgetLeft, s.Policy, s.State)
 	}
+	if len(r.Notices) > 0 {
+		fmt.Fprintln(tw)
+	}
+	for _, n := range r.Notices {
+		fmt.Fprintln(tw, "warning: "+n)
+	}
 	return tw.Flush()
 }
 
@@ -334,7 +368,24 @@ func newStatusCommand(o *Options) *cobra.Command {
 				return err
 			}
 		}
-		r := BuildStatus(StatusInputs{Incidents: incs.Items, Changes: crs.Items, Windows: mws.Items, ServiceLevels: sls.Items}, ns, now)
+		in := StatusInputs{Incidents: incs.Items, Changes: crs.Items, Windows: mws.Items, ServiceLevels: sls.Items, ClusterNamespace: o.ClusterNamespace}
+		if ns != "" && ns != o.ClusterNamespace {
+			// Best effort: the cluster namespace's windows that cover this namespace. A
+			// namespace user may not read them; say so rather than show fewer freezes.
+			var cws itopsv1alpha1.MaintenanceWindowList
+			if err := c.List(cmdContext(), &cws, client.InNamespace(o.ClusterNamespace)); err != nil {
+				in.Notices = append(in.Notices, readNotice("the MaintenanceWindows of namespace "+o.ClusterNamespace, err, "the report may miss cluster-wide freezes"))
+			} else {
+				in.ClusterWindows = cws.Items
+				namespace := &metav1.PartialObjectMetadata{}
+				namespace.SetGroupVersionKind(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"})
+				if err := c.Get(cmdContext(), client.ObjectKey{Name: ns}, namespace); err != nil {
+					in.Notices = append(in.Notices, readNotice("namespace "+ns, err, "the report may miss cluster-wide freezes that select it by its labels"))
+				}
+				in.NamespaceLabels = namespace.GetLabels()
+			}
+		}
+		r := BuildStatus(in, ns, now)
 		switch output {
 		case "":
 			return r.WriteText(o.Streams.Out)

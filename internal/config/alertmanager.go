@@ -6,7 +6,9 @@ import (
 	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -23,6 +25,7 @@ import (
 //	  clientCA: |                                              # optional: mTLS instead of (or besides) the token
 //	    -----BEGIN CERTIFICATE-----
 //	  maxBodyBytes: 1048576
+//	  staleAfter: 25h                                          # a firing alert not sent again within this is resolved
 //	  labels: {namespace: [namespace], deployment: [deployment], pod: [pod], ...}
 //	  severities: [{severity: critical, impact: High, urgency: High}, ...]
 type AlertmanagerPolicy struct {
@@ -31,7 +34,8 @@ type AlertmanagerPolicy struct {
 	// TokenSecretRef names the Secret (in the operator namespace) and key holding the bearer
 	// token Alertmanager sends (http_config.authorization.credentials). The token is compared
 	// in constant time and never logged.
-	TokenSecretRef *corev1.SecretKeySelector `json:"tokenSecretRef,omitempty"`
+	// The same {name, key} shape as the notification receivers' Secret references.
+	TokenSecretRef *SecretKeyRef `json:"tokenSecretRef,omitempty"`
 	// ClientCA is a PEM bundle of CAs: a request whose TLS client certificate chains to one of
 	// them (extended key usage client auth) is authenticated (mTLS, Alertmanager's
 	// http_config.tls_config.cert_file). Optional; with TokenSecretRef either one suffices.
@@ -39,6 +43,15 @@ type AlertmanagerPolicy struct {
 	// MaxBodyBytes bounds a request body (default 1 MiB; at most 16 MiB): larger ones are
 	// answered 413.
 	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
+	// StaleAfter is how long a firing alert stays a signal without Alertmanager sending it
+	// again: past it, the alert is treated as resolved (as Alertmanager resolves an alert its
+	// source stopped sending), so a lost resolved notification (an Alertmanager restarted
+	// without its storage, send_resolved: false, a changed route) cannot keep an incident open
+	// forever. Alertmanager re-sends a firing alert every repeat_interval of its route: set
+	// this above the longest repeat_interval that leads to the operator, with room for one
+	// lost re-send (about twice it). Default 25h (kube-prometheus-stack repeats every 12h,
+	// Alertmanager's own default is 4h); between 10m and 168h (7 days).
+	StaleAfter metav1.Duration `json:"staleAfter,omitempty"`
 	// Labels are the alert label names that name the affected thing, each list tried in order.
 	Labels AlertmanagerLabels `json:"labels,omitempty"`
 	// Severities maps the alert's severity label to the signal's impact and urgency (and so its
@@ -92,6 +105,12 @@ type AlertSeverity struct {
 const (
 	DefaultAlertmanagerMaxBodyBytes int64 = 1 << 20
 	MaxAlertmanagerMaxBodyBytes     int64 = 16 << 20
+
+	// DefaultAlertmanagerStaleAfter is twice kube-prometheus-stack's repeat_interval (12h)
+	// plus its group_interval margin: one lost re-send never resolves a firing alert.
+	DefaultAlertmanagerStaleAfter = 25 * time.Hour
+	MinAlertmanagerStaleAfter     = 10 * time.Minute
+	MaxAlertmanagerStaleAfter     = 7 * 24 * time.Hour
 )
 
 // DefaultAlertSeverities is the built-in severity table (docs/alertmanager.md): severities
@@ -125,6 +144,9 @@ var DefaultAlertmanagerLabels = AlertmanagerLabels{
 func (p *AlertmanagerPolicy) applyDefaults() {
 	if p.MaxBodyBytes == 0 {
 		p.MaxBodyBytes = DefaultAlertmanagerMaxBodyBytes
+	}
+	if p.StaleAfter.Duration == 0 {
+		p.StaleAfter.Duration = DefaultAlertmanagerStaleAfter
 	}
 	l, d := &p.Labels, DefaultAlertmanagerLabels
 	for _, f := range []struct{ field, def *[]string }{
@@ -166,9 +188,6 @@ func (p *AlertmanagerPolicy) validate(path *field.Path) field.ErrorList {
 				errs = append(errs, field.Invalid(rp.Child("key"), r.Key, msg))
 			}
 		}
-		if r.Optional != nil {
-			errs = append(errs, field.Forbidden(rp.Child("optional"), "the token is never optional"))
-		}
 	}
 	if p.ClientCA != "" {
 		if pool := x509.NewCertPool(); !pool.AppendCertsFromPEM([]byte(p.ClientCA)) {
@@ -178,6 +197,11 @@ func (p *AlertmanagerPolicy) validate(path *field.Path) field.ErrorList {
 	if p.MaxBodyBytes < 0 || p.MaxBodyBytes > MaxAlertmanagerMaxBodyBytes {
 		errs = append(errs, field.Invalid(path.Child("maxBodyBytes"), p.MaxBodyBytes,
 			fmt.Sprintf("must be between 1 and %d (0: the default, %d)", MaxAlertmanagerMaxBodyBytes, DefaultAlertmanagerMaxBodyBytes)))
+	}
+	if d := p.StaleAfter.Duration; d != 0 && (d < MinAlertmanagerStaleAfter || d > MaxAlertmanagerStaleAfter) {
+		errs = append(errs, field.Invalid(path.Child("staleAfter"), p.StaleAfter.Duration.String(),
+			fmt.Sprintf("must be between %s and %s (above the longest repeat_interval of the routes to the operator; 0: the default, %s)",
+				MinAlertmanagerStaleAfter, MaxAlertmanagerStaleAfter, DefaultAlertmanagerStaleAfter)))
 	}
 	lp := path.Child("labels")
 	for name, names := range map[string][]string{

@@ -66,3 +66,30 @@ func (c *Cluster) operatorKubeconfig(ctx context.Context, namespace string) (str
 	path := filepath.Join(c.opts.Dir, "operator-"+namespace+".kubeconfig")
 	return path, os.WriteFile(path, kubeconfig, 0o600)
 }
+
+// ApplyFile creates the objects of a multi-document YAML file (cluster-scoped ones, or
+// namespaced ones with their namespace set), leaving those that already exist as they are:
+// for installing the roles for people (config/rbac/aggregated_roles.yaml) into a cluster
+// whose operator runs as the cluster admin.
+func (c *Cluster) ApplyFile(ctx context.Context, file string) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	for _, doc := range strings.Split(string(data), "\n---") {
+		if strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(doc), "---")) == "" {
+			continue
+		}
+		obj := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &obj.Object); err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		if len(obj.Object) == 0 {
+			continue // only comments
+		}
+		if err := client.IgnoreAlreadyExists(c.Client.Create(ctx, obj)); err != nil {
+			return fmt.Errorf("%s: creating %s %s: %w", file, obj.GetKind(), obj.GetName(), err)
+		}
+	}
+	return nil
+}
