@@ -2,13 +2,11 @@ package incidentwriter
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strconv"
 	"time"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -127,22 +125,8 @@ func (w *Writer) openForAlerts(ctx context.Context, o AlertObservation, ns, fp s
 	if previous != nil {
 		inc.Annotations[itopsv1alpha1.AnnotationPrevious] = previous.Name
 	}
-	err := w.Client.Create(ctx, inc)
-	if apierrors.IsNotFound(err) && ns == w.ClusterNamespace {
-		return fmt.Errorf("the cluster namespace %s does not exist: the installation creates it (or set --cluster-namespace): %w", ns, err)
-	}
-	if apierrors.IsAlreadyExists(err) {
-		taken := &itopsv1alpha1.Incident{}
-		if gerr := w.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: inc.Name}, taken); gerr == nil && taken.Spec.Fingerprint != fp {
-			inc.Name = health.CollisionName(o.Subject, seq)
-			err = w.Client.Create(ctx, inc)
-		}
-	}
-	if err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("incident %s/%s already exists, waiting for the cache: %w", ns, inc.Name, err)
-		}
-		return fmt.Errorf("opening incident %s/%s: %w", ns, inc.Name, err)
+	if err := w.create(ctx, inc, o.Subject, o.Service, seq); err != nil {
+		return err
 	}
 	return w.updateAlerts(ctx, inc, o, now)
 }

@@ -282,7 +282,19 @@ func (w *Writer) open(ctx context.Context, o Observation, ns, fp string, previou
 	if previous != nil {
 		inc.Annotations[itopsv1alpha1.AnnotationPrevious] = previous.Name
 	}
-	if team := w.ownerTeam(ctx, ns, o.Service); team != "" {
+	if err := w.create(ctx, inc, o.Subject, o.Service, seq); err != nil {
+		return err
+	}
+	return w.update(ctx, inc, o, now)
+}
+
+// create creates an automated incident of subject in ns: the owning team (of service, else of
+// the namespace) inherits it; a name held by another subject's (or a person's) incident makes it
+// take the subject's collision name, deterministic too. Errors name the incident; a missing
+// cluster namespace says the installation creates it.
+func (w *Writer) create(ctx context.Context, inc *itopsv1alpha1.Incident, subject health.Subject, service string, seq int) error {
+	ns, fp := inc.Namespace, inc.Spec.Fingerprint
+	if team := w.ownerTeam(ctx, ns, service); team != "" {
 		// The owning team inherits the incident; people may reassign it.
 		inc.Spec.Team, inc.Spec.Assignee = team, team
 	}
@@ -295,9 +307,7 @@ func (w *Writer) open(ctx context.Context, o Observation, ns, fp string, previou
 	if apierrors.IsAlreadyExists(err) {
 		taken := &itopsv1alpha1.Incident{}
 		if gerr := w.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: inc.Name}, taken); gerr == nil && taken.Spec.Fingerprint != fp {
-			// The name belongs to another subject's incident (or a person's): take the
-			// subject's collision name instead, deterministic too.
-			inc.Name = health.CollisionName(o.Subject, seq)
+			inc.Name = health.CollisionName(subject, seq)
 			err = w.Client.Create(ctx, inc)
 		}
 	}
@@ -309,7 +319,7 @@ func (w *Writer) open(ctx context.Context, o Observation, ns, fp string, previou
 		}
 		return fmt.Errorf("opening incident %s/%s: %w", ns, inc.Name, err)
 	}
-	return w.update(ctx, inc, o, now)
+	return nil
 }
 
 // update merges the observation into the incident's signals and writes the writer's fields.
