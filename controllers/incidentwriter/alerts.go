@@ -2,12 +2,9 @@ package incidentwriter
 
 import (
 	"context"
-	"sort"
-	"strconv"
 	"time"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -89,42 +86,12 @@ func (w *Writer) openForAlerts(ctx context.Context, o AlertObservation, ns, fp s
 		}
 		description = append(description, a.Reason+": "+a.Message)
 	}
-	sort.Strings(description)
-	desc := ""
-	for i, d := range description {
-		if i > 0 {
-			desc += "\n"
-		}
-		desc += d
-	}
-	inc := &itopsv1alpha1.Incident{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      health.IncidentName(o.Subject, seq),
-			Namespace: ns,
-			Labels: map[string]string{
-				itopsv1alpha1.LabelReason:      reason,
-				itopsv1alpha1.LabelSource:      string(itopsv1alpha1.SourceAlertmanager),
-				itopsv1alpha1.LabelFingerprint: fp,
-				itopsv1alpha1.LabelSequence:    strconv.Itoa(seq),
-			},
-			Annotations: map[string]string{itopsv1alpha1.AnnotationDetectedAt: detected.UTC().Format(time.RFC3339)},
-			Finalizers:  []string{itopsv1alpha1.AuditFinalizer},
-		},
-		Spec: itopsv1alpha1.IncidentSpec{
-			Title:       title(o.Subject, reason),
-			Description: health.Truncate(desc, 8192),
-			Impact:      impact,
-			Urgency:     urgency,
-			Source:      itopsv1alpha1.SourceAlertmanager,
-			Reason:      reason,
-			Fingerprint: fp,
-			Service:     o.Service,
-			Affected:    []itopsv1alpha1.ObjectReference{o.Subject.Reference()},
-		},
-	}
-	if previous != nil {
-		inc.Annotations[itopsv1alpha1.AnnotationPrevious] = previous.Name
-	}
+	inc := draft{
+		subject: o.Subject, namespace: ns, fingerprint: fp, seq: seq, previous: previous,
+		reason: reason, source: itopsv1alpha1.SourceAlertmanager, detected: detected, description: description,
+		impact: impact, urgency: urgency, service: o.Service,
+		affected: []itopsv1alpha1.ObjectReference{o.Subject.Reference()},
+	}.incident()
 	if err := w.create(ctx, inc, o.Subject, o.Service, seq); err != nil {
 		return err
 	}

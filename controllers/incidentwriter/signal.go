@@ -2,11 +2,9 @@ package incidentwriter
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -73,33 +71,15 @@ func (w *Writer) openForSignal(ctx context.Context, o SignalObservation, ns, fp 
 	if s := o.Problem.Since; !s.IsZero() && s.Before(now) {
 		detected = s
 	}
-	inc := &itopsv1alpha1.Incident{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      health.IncidentName(o.Subject, seq),
-			Namespace: ns,
-			Labels: map[string]string{
-				itopsv1alpha1.LabelReason:      o.IncidentReason,
-				itopsv1alpha1.LabelSource:      string(itopsv1alpha1.SourceHealthCheck),
-				itopsv1alpha1.LabelFingerprint: fp,
-				itopsv1alpha1.LabelSequence:    strconv.Itoa(seq),
-			},
-			Annotations: map[string]string{itopsv1alpha1.AnnotationDetectedAt: detected.UTC().Format(time.RFC3339)},
-			Finalizers:  []string{itopsv1alpha1.AuditFinalizer},
-		},
-		Spec: itopsv1alpha1.IncidentSpec{
-			Title:       title(o.Subject, o.Reason),
-			Description: health.Truncate(o.Reason+": "+o.Problem.Message, 8192),
-			Impact:      o.Impact,
-			Urgency:     o.Urgency,
-			Source:      itopsv1alpha1.SourceHealthCheck,
-			Reason:      o.IncidentReason,
-			Fingerprint: fp,
-			Affected:    append([]itopsv1alpha1.ObjectReference{o.Subject.Reference()}, o.Affected...),
-		},
-	}
-	if previous != nil {
-		inc.Annotations[itopsv1alpha1.AnnotationPrevious] = previous.Name
-	}
+	inc := draft{
+		subject: o.Subject, namespace: ns, fingerprint: fp, seq: seq, previous: previous,
+		reason: o.IncidentReason, source: itopsv1alpha1.SourceHealthCheck, detected: detected,
+		description: []string{o.Reason + ": " + o.Problem.Message},
+		impact:      o.Impact, urgency: o.Urgency,
+		affected: append([]itopsv1alpha1.ObjectReference{o.Subject.Reference()}, o.Affected...),
+	}.incident()
+	// The title names the detector's own reason, not Custom.
+	inc.Spec.Title = title(o.Subject, o.Reason)
 	if err := w.create(ctx, inc, o.Subject, "", seq); err != nil {
 		return err
 	}

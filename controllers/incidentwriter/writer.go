@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -244,44 +245,11 @@ func (w *Writer) open(ctx context.Context, o Observation, ns, fp string, previou
 			}
 		}
 	}
-	sort.Strings(description)
-	desc := ""
-	for i, d := range description {
-		if i > 0 {
-			desc += "\n"
-		}
-		desc += d
-	}
-	inc := &itopsv1alpha1.Incident{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      health.IncidentName(o.Subject, seq),
-			Namespace: ns,
-			Labels: map[string]string{
-				itopsv1alpha1.LabelReason:      reason,
-				itopsv1alpha1.LabelSource:      string(source),
-				itopsv1alpha1.LabelFingerprint: fp,
-				itopsv1alpha1.LabelSequence:    strconv.Itoa(seq),
-			},
-			Annotations: map[string]string{itopsv1alpha1.AnnotationDetectedAt: detected.UTC().Format(time.RFC3339)},
-			// The incident's final state must reach the audit trail, even if it is deleted
-			// before the incident controller first sees it.
-			Finalizers: []string{itopsv1alpha1.AuditFinalizer},
-		},
-		Spec: itopsv1alpha1.IncidentSpec{
-			Title:       title(o.Subject, reason),
-			Description: health.Truncate(desc, 8192),
-			Impact:      impact,
-			Urgency:     urgency,
-			Source:      source,
-			Reason:      reason,
-			Fingerprint: fp,
-			Service:     o.Service,
-			Affected:    affected,
-		},
-	}
-	if previous != nil {
-		inc.Annotations[itopsv1alpha1.AnnotationPrevious] = previous.Name
-	}
+	inc := draft{
+		subject: o.Subject, namespace: ns, fingerprint: fp, seq: seq, previous: previous,
+		reason: reason, source: source, detected: detected, description: description,
+		impact: impact, urgency: urgency, service: o.Service, affected: affected,
+	}.incident()
 	if err := w.create(ctx, inc, o.Subject, o.Service, seq); err != nil {
 		return err
 	}
@@ -519,4 +487,60 @@ func nextSequence(incidents []itopsv1alpha1.Incident) int {
 		}
 	}
 	return highest + 1
+}
+
+// draft is what an automated incident opens with; incident builds it the same way for every
+// source (detectors, alerts, custom signals): the deterministic name of its subject and
+// sequence, the reason/source/fingerprint/sequence labels, the detection time, the audit
+// finalizer (the final state must reach the audit trail even if the incident is deleted before
+// the incident controller first sees it) and the link to the previous incident of the subject.
+type draft struct {
+	subject     health.Subject
+	namespace   string
+	fingerprint string
+	seq         int
+	previous    *itopsv1alpha1.Incident
+	reason      string
+	source      itopsv1alpha1.IncidentSource
+	detected    time.Time
+	// description lines, sorted and joined (at most 8 KiB).
+	description []string
+	impact      itopsv1alpha1.Level
+	urgency     itopsv1alpha1.Level
+	service     string
+	affected    []itopsv1alpha1.ObjectReference
+}
+
+func (d draft) incident() *itopsv1alpha1.Incident {
+	lines := append([]string(nil), d.description...)
+	sort.Strings(lines)
+	inc := &itopsv1alpha1.Incident{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      health.IncidentName(d.subject, d.seq),
+			Namespace: d.namespace,
+			Labels: map[string]string{
+				itopsv1alpha1.LabelReason:      d.reason,
+				itopsv1alpha1.LabelSource:      string(d.source),
+				itopsv1alpha1.LabelFingerprint: d.fingerprint,
+				itopsv1alpha1.LabelSequence:    strconv.Itoa(d.seq),
+			},
+			Annotations: map[string]string{itopsv1alpha1.AnnotationDetectedAt: d.detected.UTC().Format(time.RFC3339)},
+			Finalizers:  []string{itopsv1alpha1.AuditFinalizer},
+		},
+		Spec: itopsv1alpha1.IncidentSpec{
+			Title:       title(d.subject, d.reason),
+			Description: health.Truncate(strings.Join(lines, "\n"), 8192),
+			Impact:      d.impact,
+			Urgency:     d.urgency,
+			Source:      d.source,
+			Reason:      d.reason,
+			Fingerprint: d.fingerprint,
+			Service:     d.service,
+			Affected:    d.affected,
+		},
+	}
+	if d.previous != nil {
+		inc.Annotations[itopsv1alpha1.AnnotationPrevious] = d.previous.Name
+	}
+	return inc
 }
