@@ -104,7 +104,7 @@ func (w *Writer) updateAlerts(ctx context.Context, inc *itopsv1alpha1.Incident, 
 	merged := alertmanager.Merge(inc.Status.Signals, o.Alerts, now)
 	st := inc.Status.DeepCopy()
 	st.Signals = merged.Signals
-	applyPresence(st, inc, merged, now)
+	applyPresence(st, inc, merged, now, false)
 	if !apiequality.Semantic.DeepEqual(*st, inc.Status) {
 		base := inc.DeepCopy()
 		inc.Status = *st

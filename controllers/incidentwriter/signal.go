@@ -92,7 +92,7 @@ func (w *Writer) updateSignal(ctx context.Context, inc *itopsv1alpha1.Incident, 
 	merged := custom.MergeSignal(inc.Status.Signals, o.Reason, o.Problem, now)
 	st := inc.Status.DeepCopy()
 	st.Signals = merged.Signals
-	applyPresence(st, inc, merged, now)
+	applyPresence(st, inc, merged, now, false)
 	if !apiequality.Semantic.DeepEqual(*st, inc.Status) {
 		base := inc.DeepCopy()
 		inc.Status = *st

@@ -25,6 +25,7 @@ package incidentwriter
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -295,7 +296,10 @@ func (w *Writer) update(ctx context.Context, inc *itopsv1alpha1.Incident, o Obse
 	merged := health.MergeSignals(inc.Status.Signals, o.Judged, o.Problems, o.Service != "", now)
 	st := inc.Status.DeepCopy()
 	st.Signals = merged.Signals
-	applyPresence(st, inc, merged, now)
+	// The detector that judges the reason the incident opened with also ends an incident whose
+	// first signals never landed (the status patch after create lost a race and the problem was
+	// gone before the retry): else it would stay open with nothing to clear.
+	applyPresence(st, inc, merged, now, slices.Contains(o.Judged, inc.Spec.Reason))
 	if o.CauseJudged {
 		st.CausedBy = linkCause(st.CausedBy, o.Cause)
 	}
@@ -329,15 +333,17 @@ func linkCause(current, judged *itopsv1alpha1.IncidentReference) *itopsv1alpha1.
 
 // applyPresence sets ProblemPresent, lastSeenAt and occurrences from the merged signals: the
 // problem is present while any signal is active; it recurs (one more occurrence) when a
-// signal starts while it was absent.
-func applyPresence(st *itopsv1alpha1.IncidentStatus, inc *itopsv1alpha1.Incident, merged health.MergeResult, now time.Time) {
+// signal starts while it was absent. An incident this writer never observed (no signals, no
+// ProblemPresent) is left alone unless judgesOpening: the caller judges the reason it opened
+// with, so the problem it was opened for is known to be gone.
+func applyPresence(st *itopsv1alpha1.IncidentStatus, inc *itopsv1alpha1.Incident, merged health.MergeResult, now time.Time, judgesOpening bool) {
 	t := metav1.NewTime(now)
 	cond := meta.FindStatusCondition(st.Conditions, itopsv1alpha1.IncidentConditionProblemPresent)
 	if !health.AnyActive(merged.Signals) {
 		if cond != nil && cond.Status == metav1.ConditionFalse {
 			return
 		}
-		if cond == nil && len(merged.Signals) == 0 {
+		if cond == nil && len(merged.Signals) == 0 && !judgesOpening {
 			return // never observed by this writer: nothing to recover
 		}
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{

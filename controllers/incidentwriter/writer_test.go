@@ -205,3 +205,39 @@ func TestSyncEvidence(t *testing.T) {
 		}
 	}
 }
+
+// The status patch after create lost a race, and the problem was gone before the retry: the
+// detector that judges the reason the incident opened with still ends it (ProblemPresent=False)
+// instead of leaving an open incident with nothing to clear; one that does not judge that
+// reason leaves it alone.
+func TestSyncEndsAnIncidentWhoseFirstSignalsNeverLanded(t *testing.T) {
+	ctx := context.Background()
+	clock := clocktesting.NewFakePassiveClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	w, c := newWriter(t, clock)
+	node := health.Subject{APIVersion: "v1", Kind: "Node", Name: "worker-1"}
+	notReady := health.Problem{Reason: itopsv1alpha1.ReasonNodeNotReady, Message: "Kubelet stopped posting node status."}
+	judged := []string{itopsv1alpha1.ReasonNodeNotReady, itopsv1alpha1.ReasonNodePressure}
+	if err := w.Sync(ctx, Observation{Subject: node, Judged: judged, Problems: []health.Problem{notReady}}); err != nil {
+		t.Fatal(err)
+	}
+	inc := incidents(t, c)[0]
+	inc.Status = itopsv1alpha1.IncidentStatus{} // as if the first status patch never landed
+	if err := c.Status().Update(ctx, &inc); err != nil {
+		t.Fatal(err)
+	}
+
+	clock.SetTime(clock.Now().Add(time.Second))
+	if err := w.Sync(ctx, Observation{Subject: node, Judged: []string{itopsv1alpha1.ReasonVolumeClaimPending}}); err != nil {
+		t.Fatal(err)
+	}
+	if present := lifecycle.ProblemPresent(&incidents(t, c)[0]); present != nil {
+		t.Fatalf("a detector that does not judge NodeNotReady set ProblemPresent: %+v", present)
+	}
+	if err := w.Sync(ctx, Observation{Subject: node, Judged: judged}); err != nil {
+		t.Fatal(err)
+	}
+	present := lifecycle.ProblemPresent(&incidents(t, c)[0])
+	if present == nil || present.Status != metav1.ConditionFalse {
+		t.Fatalf("ProblemPresent %+v, want False: the problem the incident opened for is gone", present)
+	}
+}
