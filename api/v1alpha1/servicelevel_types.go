@@ -1,6 +1,11 @@
 package v1alpha1
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -54,6 +59,12 @@ const (
 	SLReasonObjectiveMissed = "ObjectiveMissed"
 	// SLReasonNoData: ObjectiveMet=Unknown, nothing observed yet.
 	SLReasonNoData = "NoData"
+	// SLReasonPrometheusUnavailable: ObjectiveMet=Unknown, the Prometheus of a Prometheus SLI
+	// could not be queried (unreachable, refused, timed out, no endpoint configured).
+	SLReasonPrometheusUnavailable = "PrometheusUnavailable"
+	// SLReasonQueryFailed: ObjectiveMet=Unknown, Prometheus answered with an error or a result
+	// the SLI cannot use (not a single number).
+	SLReasonQueryFailed = "QueryFailed"
 	// SLReasonBudgetExhausted: BudgetExhausted=True.
 	SLReasonBudgetExhausted = "BudgetExhausted"
 	// SLReasonBudgetRemaining: BudgetExhausted=False.
@@ -153,14 +164,227 @@ type Objectives struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{1,2}(\\\\.[0-9]{1,8})?$') && !self.matches('^0+(\\\\.0+)?$')",message="availability must be a decimal percent string greater than 0 and less than 100, for example \"99.9\""
 	Availability string `json:"availability"`
 
-	// window is the rolling window the objective is measured over; default 720h (30 days),
-	// at least 1h and at most 8784h.
+	// window is what the objective is measured over: a rolling window written as a duration
+	// string, at least 1h and at most 8784h (default "720h", 30 days), or a calendar period
+	// written as an object, {calendar: {period: Month, timeZone: Europe/Berlin}}, that starts
+	// again at each period's start (SLO reports read per month or week).
 	// +optional
 	// +kubebuilder:default="720h"
-	// +kubebuilder:validation:XValidation:rule="self.matches('^-?([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1h') && duration(self) <= duration('8784h')",message="window must be between 1h and 8784h (366 days) (a duration such as 90s, 15m or 2h)"
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
+	Window *SLOWindow `json:"window,omitempty"`
+
+	// sli is the service level indicator the objective is measured on: Availability (default,
+	// from the selected workloads' health) or the ratio of good to total events from
+	// Prometheus (PrometheusRatio, PrometheusLatency), queried at the endpoint the
+	// administrator policy names (key prometheus); never credentials here.
+	// +optional
+	SLI *SLI `json:"sli,omitempty"`
+}
+
+// CalendarPeriod is the length of a calendar window.
+// +kubebuilder:validation:Enum=Month;Week
+type CalendarPeriod string
+
+// Calendar periods.
+const (
+	// CalendarMonth runs from the first of a month 00:00 to the first of the next, in the
+	// window's time zone.
+	CalendarMonth CalendarPeriod = "Month"
+	// CalendarWeek runs from Monday 00:00 to the next Monday 00:00 (ISO 8601 weeks), in the
+	// window's time zone.
+	CalendarWeek CalendarPeriod = "Week"
+)
+
+// CalendarWindow is a calendar period: the objective is measured from the start of the
+// current period, and each period ends with a report in status.periods.
+type CalendarWindow struct {
+	// period is Month or Week.
+	// +required
+	Period CalendarPeriod `json:"period"`
+
+	// timeZone is the IANA time zone the periods start in, for example Europe/Berlin;
+	// default UTC.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	TimeZone string `json:"timeZone,omitempty"`
+}
+
+// SLOWindow is the window of an objective, a union written by type: a JSON string is a
+// rolling window ("720h"), an object {calendar: {...}} a calendar window. The schema keeps the
+// field untyped (a string or an object; CEL cannot see untyped fields), so the ServiceLevel
+// webhook validates it with field paths (internal/slo.ValidateObjectives) and the controller
+// reports a stored invalid one as Stalled. Decoding never fails: a value that is neither form
+// is kept as written in Invalid, so no object becomes unreadable and nothing is lost.
+type SLOWindow struct {
+	// Rolling is the rolling window, written as a duration string.
+	Rolling *metav1.Duration `json:"-"`
+
+	// Calendar is the calendar window, written as {calendar: {period, timeZone}}.
+	Calendar *CalendarWindow `json:"calendar,omitempty"`
+
+	// Invalid holds a value that is neither a duration string nor {calendar: {...}}, as
+	// written (JSON); validation reports it.
+	Invalid []byte `json:"-"`
+}
+
+// RollingWindow returns the rolling window d.
+func RollingWindow(d time.Duration) *SLOWindow {
+	return &SLOWindow{Rolling: &metav1.Duration{Duration: d}}
+}
+
+// MarshalJSON writes a rolling window as its duration string, a calendar window as
+// {"calendar": {...}}, an invalid one as it was written, a zero SLOWindow as null.
+func (w SLOWindow) MarshalJSON() ([]byte, error) {
+	switch {
+	case w.Invalid != nil:
+		return w.Invalid, nil
+	case w.Calendar != nil:
+		type calendarOnly struct {
+			Calendar *CalendarWindow `json:"calendar"`
+		}
+		return json.Marshal(calendarOnly{Calendar: w.Calendar})
+	case w.Rolling != nil:
+		return json.Marshal(w.Rolling.Duration.String())
+	default:
+		return []byte("null"), nil
+	}
+}
+
+// UnmarshalJSON reads a duration string (time.ParseDuration) or an object with the only key
+// calendar; anything else (including a string that is not a duration, or unknown keys) is
+// kept in Invalid. It never returns an error for valid JSON.
+func (w *SLOWindow) UnmarshalJSON(b []byte) error {
+	*w = SLOWindow{}
+	trimmed := bytes.TrimSpace(b)
+	if bytes.Equal(trimmed, []byte("null")) {
+		return nil
+	}
+	if !json.Valid(trimmed) {
+		return fmt.Errorf("window: invalid JSON")
+	}
+	if len(trimmed) > 0 && trimmed[0] == '"' {
+		var s string
+		if err := json.Unmarshal(trimmed, &s); err == nil {
+			if d, err := time.ParseDuration(s); err == nil {
+				w.Rolling = &metav1.Duration{Duration: d}
+				return nil
+			}
+		}
+	}
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		var obj struct {
+			Calendar *CalendarWindow `json:"calendar"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&obj); err == nil && obj.Calendar != nil {
+			w.Calendar = obj.Calendar
+			return nil
+		}
+	}
+	w.Invalid = append([]byte(nil), trimmed...)
+	return nil
+}
+
+// SLIType is the kind of service level indicator.
+// +kubebuilder:validation:Enum=Availability;PrometheusRatio;PrometheusLatency
+type SLIType string
+
+// SLI types.
+const (
+	// SLIAvailability: the share of time the selected workloads were available (wave 1).
+	SLIAvailability SLIType = "Availability"
+	// SLIPrometheusRatio: good events / total events, two PromQL queries.
+	SLIPrometheusRatio SLIType = "PrometheusRatio"
+	// SLIPrometheusLatency: requests served within a threshold / all requests, from a
+	// Prometheus histogram's buckets.
+	SLIPrometheusLatency SLIType = "PrometheusLatency"
+)
+
+// SLIWindowPlaceholder is the text in good and total queries the operator replaces with the
+// range it evaluates (5m, 1h, the objective's window ...), as Sloth's {{.window}}.
+const SLIWindowPlaceholder = "{{.window}}"
+
+// SLI is a service level indicator.
+// +kubebuilder:validation:XValidation:rule="self.type == 'PrometheusRatio' ? (has(self.good) && has(self.total) && !has(self.latency)) : true",message="a PrometheusRatio SLI needs good and total and no latency"
+// +kubebuilder:validation:XValidation:rule="self.type == 'PrometheusLatency' ? (has(self.latency) && !has(self.good) && !has(self.total)) : true",message="a PrometheusLatency SLI needs latency and no good or total"
+// +kubebuilder:validation:XValidation:rule="self.type == 'Availability' ? (!has(self.good) && !has(self.total) && !has(self.latency) && !has(self.prometheusRule)) : true",message="an Availability SLI takes no good, total, latency or prometheusRule"
+type SLI struct {
+	// type is Availability (default), PrometheusRatio or PrometheusLatency.
+	// +optional
+	// +kubebuilder:default=Availability
+	Type SLIType `json:"type,omitempty"`
+
+	// good is a PromQL expression for the rate of good events over the range written
+	// {{.window}}, for example sum(rate(http_requests_total{job="api",code!~"5.."}[{{.window}}])).
+	// At most 4096 characters.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	// +kubebuilder:validation:XValidation:rule="self.contains('{{.window}}')",message="good must contain the range placeholder {{.window}}, for example sum(rate(http_requests_total{code!~\"5..\"}[{{.window}}]))"
+	Good string `json:"good,omitempty"`
+
+	// total is a PromQL expression for the rate of all events over {{.window}}, for example
+	// sum(rate(http_requests_total{job="api"}[{{.window}}])). At most 4096 characters.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	// +kubebuilder:validation:XValidation:rule="self.contains('{{.window}}')",message="total must contain the range placeholder {{.window}}, for example sum(rate(http_requests_total[{{.window}}]))"
+	Total string `json:"total,omitempty"`
+
+	// latency is the latency form: requests served within threshold are good.
+	// +optional
+	Latency *LatencySLI `json:"latency,omitempty"`
+
+	// prometheusRule, when set, makes the operator write a PrometheusRule
+	// (monitoring.coreos.com/v1, owned by this ServiceLevel, same name) with the SLI's
+	// recording rules and multi-window multi-burn-rate alerts from spec.burnRateAlerts, as
+	// Sloth generates them, for teams that alert from Prometheus. Needs the CRD installed.
+	// +optional
+	PrometheusRule *PrometheusRuleGeneration `json:"prometheusRule,omitempty"`
+}
+
+// LatencySLI measures requests served within a threshold from a Prometheus histogram.
+type LatencySLI struct {
+	// bucket selects the histogram's bucket series, for example
+	// http_request_duration_seconds_bucket{job="api"}; good = rate of the bucket le=threshold,
+	// total = rate of the bucket le="+Inf". At most 1024 characters.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Bucket string `json:"bucket"`
+
+	// threshold is the latency requests must be served within; it must be one of the
+	// histogram's bucket bounds (le label), for example 300ms for le="0.3".
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) > duration('0s')",message="threshold must be more than 0 (a duration such as 300ms or 1s)"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
-	Window *metav1.Duration `json:"window,omitempty"`
+	Threshold metav1.Duration `json:"threshold"`
+}
+
+// PrometheusRuleGeneration configures the generated PrometheusRule.
+type PrometheusRuleGeneration struct {
+	// labels are added to every generated alert (routing in Alertmanager: team, severity
+	// overrides); at most 16.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Labels []RuleLabel `json:"labels,omitempty"`
+}
+
+// RuleLabel is one Prometheus label.
+type RuleLabel struct {
+	// name of the label (Prometheus label name syntax).
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z_][a-zA-Z0-9_]*$`
+	Name string `json:"name"`
+
+	// value of the label.
+	// +required
+	// +kubebuilder:validation:MaxLength=256
+	Value string `json:"value"`
 }
 
 // SLATarget is the response and resolution deadline for incidents of one priority.
@@ -350,6 +574,63 @@ type Outage struct {
 	Planned bool `json:"planned,omitempty"`
 }
 
+// PeriodReport is the compliance of one calendar period.
+type PeriodReport struct {
+	// start of the period (inclusive).
+	// +required
+	Start metav1.Time `json:"start"`
+
+	// end of the period (exclusive); for the current period, its scheduled end.
+	// +required
+	End metav1.Time `json:"end"`
+
+	// availability over the period (so far, for the current one), as a percent string.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	Availability string `json:"availability,omitempty"`
+
+	// budgetSpent is the share of the period's error budget spent, as a percent string; over
+	// 100 when overspent.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	BudgetSpent string `json:"budgetSpent,omitempty"`
+
+	// met is true when availability meets the objective (so far, for the current period).
+	// +optional
+	Met bool `json:"met"`
+
+	// complete is true once the period has ended; its figures no longer change.
+	// +optional
+	Complete bool `json:"complete,omitempty"`
+}
+
+// SLIStatus is the last evaluation of a Prometheus SLI.
+type SLIStatus struct {
+	// type of the SLI.
+	// +required
+	Type SLIType `json:"type"`
+
+	// good is the number of good events over the window, as a decimal string.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	Good string `json:"good,omitempty"`
+
+	// total is the number of events over the window, as a decimal string.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	Total string `json:"total,omitempty"`
+
+	// lastQueryTime is when Prometheus was last queried.
+	// +optional
+	LastQueryTime *metav1.Time `json:"lastQueryTime,omitempty"`
+
+	// lastError is why the last query failed (Prometheus unreachable, a query error, no
+	// data); empty when it succeeded.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	LastError string `json:"lastError,omitempty"`
+}
+
 // WorkloadStatus is the observed health of one selected workload.
 type WorkloadStatus struct {
 	// kind of the workload.
@@ -476,6 +757,17 @@ type ServiceLevelStatus struct {
 	// unobservedPeriods.
 	// +optional
 	FoldedUntil *metav1.Time `json:"foldedUntil,omitempty"`
+
+	// periods are the calendar window's reports, the current period last: at most 13 (a
+	// year of months, a quarter of weeks, and the current one). Set only for calendar windows.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=13
+	Periods []PeriodReport `json:"periods,omitempty"`
+
+	// sli reports the last Prometheus query of a PrometheusRatio or PrometheusLatency SLI.
+	// +optional
+	SLI *SLIStatus `json:"sli,omitempty"`
 
 	// burnRate is the current burn rate over the shortest alert window, as a decimal string.
 	// +optional

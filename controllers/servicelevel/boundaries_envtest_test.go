@@ -32,7 +32,7 @@ func healthyService(ns, name string, window time.Duration) *itopsv1alpha1.Servic
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: itopsv1alpha1.ServiceLevelSpec{
 			Selector:     metav1.LabelSelector{MatchLabels: labels},
-			Objectives:   &itopsv1alpha1.Objectives{Availability: "99.9", Window: &metav1.Duration{Duration: window}},
+			Objectives:   &itopsv1alpha1.Objectives{Availability: "99.9", Window: itopsv1alpha1.RollingWindow(window)},
 			BudgetPolicy: itopsv1alpha1.BudgetPolicyFreezeChanges,
 			BurnRateAlerts: []itopsv1alpha1.BurnRateAlert{{LongWindow: metav1.Duration{Duration: time.Minute},
 				ShortWindow: metav1.Duration{Duration: 10 * time.Second}, Factor: "2"}},

@@ -207,8 +207,8 @@ func (r *Reconciler) gather(ctx context.Context, sl *itopsv1alpha1.ServiceLevel,
 		return in, nil
 	}
 	window := 720 * time.Hour
-	if sl.Spec.Objectives.Window != nil {
-		window = sl.Spec.Objectives.Window.Duration
+	if w := sl.Spec.Objectives.Window; w != nil && w.Rolling != nil {
+		window = w.Rolling.Duration
 	}
 	from := now.Add(-window - 24*time.Hour)
 	if f := sl.Status.FoldedUntil; f != nil && f.After(from) {

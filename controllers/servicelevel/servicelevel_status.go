@@ -273,8 +273,8 @@ func exactHorizon(alerts []slo.Alert) time.Duration {
 // stored before a rule existed).
 func parse(sl *itopsv1alpha1.ServiceLevel) (slo.Objective, []slo.Alert, error) {
 	window := 720 * time.Hour
-	if sl.Spec.Objectives.Window != nil {
-		window = sl.Spec.Objectives.Window.Duration
+	if w := sl.Spec.Objectives.Window; w != nil && w.Rolling != nil {
+		window = w.Rolling.Duration
 	}
 	obj, err := slo.ParseObjective(sl.Spec.Objectives.Availability, window)
 	if err != nil {

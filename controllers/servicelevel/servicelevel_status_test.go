@@ -21,7 +21,7 @@ func newSL(mutate ...func(*itopsv1alpha1.ServiceLevel)) *itopsv1alpha1.ServiceLe
 		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "shop", Generation: 1},
 		Spec: itopsv1alpha1.ServiceLevelSpec{
 			Selector:   metav1.LabelSelector{MatchLabels: map[string]string{"app": "shop"}},
-			Objectives: &itopsv1alpha1.Objectives{Availability: "99.9", Window: &metav1.Duration{Duration: 720 * time.Hour}},
+			Objectives: &itopsv1alpha1.Objectives{Availability: "99.9", Window: itopsv1alpha1.RollingWindow(720 * time.Hour)},
 			BurnRateAlerts: []itopsv1alpha1.BurnRateAlert{
 				{LongWindow: metav1.Duration{Duration: time.Hour}, ShortWindow: metav1.Duration{Duration: 5 * time.Minute}, Factor: "14.4"},
 				{LongWindow: metav1.Duration{Duration: 6 * time.Hour}, ShortWindow: metav1.Duration{Duration: 30 * time.Minute}, Factor: "6"},
@@ -85,7 +85,7 @@ func TestComputeStatus(t *testing.T) {
 		{
 			name: "an exhausted budget is looked at again exactly when the window has dropped enough bad time",
 			sl: newSL(tracked, func(sl *itopsv1alpha1.ServiceLevel) {
-				sl.Spec.Objectives.Window = &metav1.Duration{Duration: time.Hour}
+				sl.Spec.Objectives.Window = itopsv1alpha1.RollingWindow(time.Hour)
 				sl.Status.Outages = []itopsv1alpha1.Outage{{Start: metav1.Time{Time: t0.Add(-time.Hour + time.Minute)}, End: &metav1.Time{Time: t0.Add(-time.Hour + time.Minute + 10*time.Second)}}}
 			}),
 			in: inputs{states: []slo.WorkloadState{up()}, continuous: true},

@@ -114,7 +114,7 @@ var _ = Describe("ServiceLevel controller", func() {
 			ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns},
 			Spec: itopsv1alpha1.ServiceLevelSpec{
 				Selector:   metav1.LabelSelector{MatchLabels: labels},
-				Objectives: &itopsv1alpha1.Objectives{Availability: "99.9", Window: &metav1.Duration{Duration: time.Hour}},
+				Objectives: &itopsv1alpha1.Objectives{Availability: "99.9", Window: itopsv1alpha1.RollingWindow(time.Hour)},
 				BurnRateAlerts: []itopsv1alpha1.BurnRateAlert{{LongWindow: metav1.Duration{Duration: time.Minute},
 					ShortWindow: metav1.Duration{Duration: 10 * time.Second}, Factor: "2"}},
 			},

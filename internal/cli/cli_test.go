@@ -85,7 +85,7 @@ func TestStatusReport(t *testing.T) {
 				Status: itopsv1alpha1.MaintenanceWindowStatus{Phase: "Expired"}},
 		},
 		ServiceLevels: []itopsv1alpha1.ServiceLevel{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"},
-			Spec:   itopsv1alpha1.ServiceLevelSpec{Objectives: &itopsv1alpha1.Objectives{Availability: "99.9", Window: &metav1.Duration{Duration: 720 * time.Hour}}, BudgetPolicy: "FreezeChanges"},
+			Spec:   itopsv1alpha1.ServiceLevelSpec{Objectives: &itopsv1alpha1.Objectives{Availability: "99.9", Window: itopsv1alpha1.RollingWindow(720 * time.Hour)}, BudgetPolicy: "FreezeChanges"},
 			Status: itopsv1alpha1.ServiceLevelStatus{Availability: "99.95", ErrorBudgetRemaining: "50"}}},
 	}
 	var buf bytes.Buffer

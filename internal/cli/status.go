@@ -208,8 +208,11 @@ func BuildStatus(in StatusInputs, namespace string, now time.Time) StatusReport 
 		objective := "-"
 		if o := sl.Spec.Objectives; o != nil {
 			objective = o.Availability + "%"
-			if o.Window != nil {
-				objective += " / " + duration.HumanDuration(o.Window.Duration)
+			switch w := o.Window; {
+			case w != nil && w.Rolling != nil:
+				objective += " / " + duration.HumanDuration(w.Rolling.Duration)
+			case w != nil && w.Calendar != nil:
+				objective += " / " + strings.ToLower(string(w.Calendar.Period))
 			}
 		}
 		state := "ok"

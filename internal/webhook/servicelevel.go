@@ -4,15 +4,18 @@ import (
 	"context"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/config"
 	"github.com/itops-dev/itops-operator/internal/selector"
+	"github.com/itops-dev/itops-operator/internal/slo"
 )
 
-// ServiceLevelWebhook refuses ServiceLevels whose selector is invalid (an operator such as
+// ServiceLevelWebhook refuses ServiceLevels whose window is invalid (the CRD keeps the
+// string-or-object union untyped; slo.ValidateObjectives) or whose selector is invalid (an operator such as
 // `in` for `In`, values missing or forbidden, an invalid key or value) with the field path:
 // CEL cannot check selectors fully, and an invalid one would select nothing while the
 // ServiceLevel reported 100 %.
@@ -34,7 +37,9 @@ func (w *ServiceLevelWebhook) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func validateServiceLevel(sl *itopsv1alpha1.ServiceLevel) error {
-	if errs := selector.ServiceLevel(&sl.Spec); len(errs) > 0 {
+	errs := selector.ServiceLevel(&sl.Spec)
+	errs = append(errs, slo.ValidateObjectives(sl.Spec.Objectives, field.NewPath("spec", "objectives"))...)
+	if len(errs) > 0 {
 		return apierrors.NewInvalid(itopsv1alpha1.GroupVersion.WithKind("ServiceLevel").GroupKind(), sl.Name, errs)
 	}
 	return nil

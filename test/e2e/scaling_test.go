@@ -40,7 +40,7 @@ var _ = Describe("Scaling policies", func() {
 			ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: ns},
 			Spec: itopsv1alpha1.ServiceLevelSpec{
 				Selector:   metav1.LabelSelector{MatchLabels: map[string]string{"app": "api"}},
-				Objectives: &itopsv1alpha1.Objectives{Availability: "99.9", Window: &metav1.Duration{Duration: time.Hour}},
+				Objectives: &itopsv1alpha1.Objectives{Availability: "99.9", Window: itopsv1alpha1.RollingWindow(time.Hour)},
 				BurnRateAlerts: []itopsv1alpha1.BurnRateAlert{{LongWindow: metav1.Duration{Duration: time.Minute},
 					ShortWindow: metav1.Duration{Duration: 10 * time.Second}, Factor: "2"}},
 				Scaling: &itopsv1alpha1.ScalingPolicy{MinReplicas: ptr.To[int32](2), MaxReplicas: ptr.To[int32](3),

@@ -60,7 +60,7 @@ var _ = Describe("Service levels", func() {
 			Spec: itopsv1alpha1.ServiceLevelSpec{
 				Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "api"}},
 				// 0.1% of an hour: a 3.6-second budget.
-				Objectives: &itopsv1alpha1.Objectives{Availability: "99.9", Window: &metav1.Duration{Duration: time.Hour}},
+				Objectives: &itopsv1alpha1.Objectives{Availability: "99.9", Window: itopsv1alpha1.RollingWindow(time.Hour)},
 				BurnRateAlerts: []itopsv1alpha1.BurnRateAlert{{LongWindow: metav1.Duration{Duration: 2 * time.Minute},
 					ShortWindow: metav1.Duration{Duration: 30 * time.Second}, Factor: "2"}},
 				BudgetPolicy: itopsv1alpha1.BudgetPolicyFreezeChanges,
@@ -163,7 +163,7 @@ var _ = Describe("Service levels", func() {
 		sl := &itopsv1alpha1.ServiceLevel{
 			ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: ns},
 			Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "api"}},
-				Objectives: &itopsv1alpha1.Objectives{Availability: "99", Window: &metav1.Duration{Duration: time.Hour}}},
+				Objectives: &itopsv1alpha1.Objectives{Availability: "99", Window: itopsv1alpha1.RollingWindow(time.Hour)}},
 		}
 		Expect(k8s.Create(ctx, sl)).To(Succeed())
 		Eventually(func(g Gomega) {

@@ -1,0 +1,68 @@
+package slo
+
+import (
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+)
+
+// Bounds of a rolling window (the CRD's documented bounds).
+const (
+	MinRollingWindow = time.Hour
+	MaxRollingWindow = 8784 * time.Hour
+)
+
+// ValidateObjectives checks what the CRD schema cannot: the window, a union of a duration
+// string and {calendar: {period, timeZone}} that the schema keeps untyped. Errors carry field
+// paths under path (spec.objectives): a value of neither form, a rolling window outside
+// [1h, 8784h], a calendar period other than Month or Week, a time zone the IANA database does
+// not know ("Local" is refused: it would depend on the operator's machine).
+func ValidateObjectives(o *itopsv1alpha1.Objectives, path *field.Path) field.ErrorList {
+	if o == nil || o.Window == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	w, wp := o.Window, path.Child("window")
+	switch {
+	case w.Invalid != nil:
+		errs = append(errs, field.Invalid(wp, string(w.Invalid),
+			"window must be a duration between 1h and 8784h (366 days), such as 720h, or {calendar: {period: Month|Week, timeZone: <IANA name>}}"))
+	case w.Calendar != nil:
+		cp := wp.Child("calendar")
+		switch w.Calendar.Period {
+		case itopsv1alpha1.CalendarMonth, itopsv1alpha1.CalendarWeek:
+		default:
+			errs = append(errs, field.NotSupported(cp.Child("period"), w.Calendar.Period,
+				[]itopsv1alpha1.CalendarPeriod{itopsv1alpha1.CalendarMonth, itopsv1alpha1.CalendarWeek}))
+		}
+		if tz := w.Calendar.TimeZone; tz != "" {
+			if _, err := CalendarLocation(w.Calendar); err != nil {
+				errs = append(errs, field.Invalid(cp.Child("timeZone"), tz, err.Error()))
+			}
+		}
+	case w.Rolling != nil:
+		if d := w.Rolling.Duration; d < MinRollingWindow || d > MaxRollingWindow {
+			errs = append(errs, field.Invalid(wp, d.String(), "window must be between 1h and 8784h (366 days)"))
+		}
+	}
+	return errs
+}
+
+// CalendarLocation is the time zone of a calendar window: UTC when unset. Errors: "Local"
+// and names the IANA database (time.LoadLocation) does not know.
+func CalendarLocation(c *itopsv1alpha1.CalendarWindow) (*time.Location, error) {
+	switch c.TimeZone {
+	case "", "UTC":
+		return time.UTC, nil
+	case "Local":
+		return nil, fmt.Errorf("name an IANA time zone such as Europe/Berlin; Local depends on the operator's machine")
+	}
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("unknown time zone %q: name an IANA time zone such as Europe/Berlin", c.TimeZone)
+	}
+	return loc, nil
+}

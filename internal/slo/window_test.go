@@ -1,0 +1,67 @@
+package slo_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/slo"
+)
+
+// TestWindowJSON: the window reads back as written, in both forms, and a value of neither
+// form is kept (never an error: a stored object must stay readable) and refused by validation.
+func TestWindowJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, wantOut, wantErr string
+	}{
+		{name: "rolling", in: `"720h"`, wantOut: `"720h0m0s"`},
+		{name: "rolling in minutes", in: `"90m"`, wantOut: `"1h30m0s"`},
+		{name: "calendar month", in: `{"calendar":{"period":"Month","timeZone":"Europe/Berlin"}}`,
+			wantOut: `{"calendar":{"period":"Month","timeZone":"Europe/Berlin"}}`},
+		{name: "calendar week in UTC", in: `{"calendar":{"period":"Week"}}`, wantOut: `{"calendar":{"period":"Week"}}`},
+		{name: "too short", in: `"30m"`, wantOut: `"30m0s"`, wantErr: "spec.objectives.window: Invalid value: \"30m0s\": window must be between 1h and 8784h"},
+		{name: "too long", in: `"8785h"`, wantOut: `"8785h0m0s"`, wantErr: "window must be between 1h and 8784h"},
+		{name: "days", in: `"30d"`, wantOut: `"30d"`, wantErr: "spec.objectives.window: Invalid value: \"\\\"30d\\\"\": window must be a duration"},
+		{name: "number", in: `720`, wantOut: `720`, wantErr: "window must be a duration between 1h and 8784h"},
+		{name: "unknown key", in: `{"calendar":{"period":"Month"},"rolling":"1h"}`, wantOut: `{"calendar":{"period":"Month"},"rolling":"1h"}`,
+			wantErr: "window must be a duration"},
+		{name: "object without calendar", in: `{"period":"Month"}`, wantOut: `{"period":"Month"}`, wantErr: "window must be a duration"},
+		{name: "year", in: `{"calendar":{"period":"Year"}}`, wantOut: `{"calendar":{"period":"Year"}}`,
+			wantErr: "spec.objectives.window.calendar.period: Unsupported value: \"Year\": supported values: \"Month\", \"Week\""},
+		{name: "unknown zone", in: `{"calendar":{"period":"Month","timeZone":"Mars/Olympus"}}`, wantOut: `{"calendar":{"period":"Month","timeZone":"Mars/Olympus"}}`,
+			wantErr: "spec.objectives.window.calendar.timeZone: Invalid value: \"Mars/Olympus\": unknown time zone"},
+		{name: "Local", in: `{"calendar":{"period":"Week","timeZone":"Local"}}`, wantOut: `{"calendar":{"period":"Week","timeZone":"Local"}}`,
+			wantErr: "Local depends on the operator's machine"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := &itopsv1alpha1.Objectives{}
+			if err := json.Unmarshal([]byte(`{"availability":"99.9","window":`+tc.in+`}`), o); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			out, err := json.Marshal(o.Window)
+			if err != nil || string(out) != tc.wantOut {
+				t.Fatalf("encode: want %s, got %s (%v)", tc.wantOut, out, err)
+			}
+			errs := slo.ValidateObjectives(o, field.NewPath("spec", "objectives"))
+			switch {
+			case tc.wantErr == "" && len(errs) > 0:
+				t.Fatalf("want valid, got %v", errs)
+			case tc.wantErr != "" && (len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), tc.wantErr)):
+				t.Fatalf("want %q, got %v", tc.wantErr, errs)
+			}
+		})
+	}
+}
+
+func TestRollingWindowRoundTrip(t *testing.T) {
+	w := itopsv1alpha1.RollingWindow(6 * time.Hour)
+	out, _ := json.Marshal(w)
+	var back itopsv1alpha1.SLOWindow
+	if err := json.Unmarshal(out, &back); err != nil || back.Rolling == nil || back.Rolling.Duration != 6*time.Hour {
+		t.Fatalf("round trip: %s -> %+v (%v)", out, back, err)
+	}
+}
