@@ -66,3 +66,51 @@ func CalendarLocation(c *itopsv1alpha1.CalendarWindow) (*time.Location, error) {
 	}
 	return loc, nil
 }
+
+// CurrentPeriod returns the calendar period that holds now: [start, end) in the window's
+// time zone, start at 00:00 local time on the first of the month (Month) or on Monday
+// (Week, ISO 8601). Periods are computed on the wall clock, so a month in Europe/Berlin that
+// holds a DST change is an hour shorter or longer than 24h times its days, and a zone whose
+// midnight does not exist on a day starts the period at the first instant after it
+// (time.Date's normalization). Errors: those of CalendarLocation, and an unknown period.
+func CurrentPeriod(c *itopsv1alpha1.CalendarWindow, now time.Time) (start, end time.Time, err error) {
+	loc, err := CalendarLocation(c)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	t := now.In(loc)
+	switch c.Period {
+	case itopsv1alpha1.CalendarMonth:
+		start = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
+		end = time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, loc)
+	case itopsv1alpha1.CalendarWeek:
+		back := (int(t.Weekday()) + 6) % 7 // days since Monday
+		start = time.Date(t.Year(), t.Month(), t.Day()-back, 0, 0, 0, 0, loc)
+		end = time.Date(t.Year(), t.Month(), t.Day()-back+7, 0, 0, 0, 0, loc)
+	default:
+		return time.Time{}, time.Time{}, fmt.Errorf("unknown calendar period %q (Month or Week)", c.Period)
+	}
+	if now.Before(start) { // a midnight that DST skipped normalizes past now's wall time
+		return CurrentPeriod(c, start.Add(-time.Nanosecond))
+	}
+	return start, end, nil
+}
+
+// PreviousPeriods returns up to n complete periods before the one that holds now, oldest
+// first. Errors: those of CurrentPeriod.
+func PreviousPeriods(c *itopsv1alpha1.CalendarWindow, now time.Time, n int) ([][2]time.Time, error) {
+	start, _, err := CurrentPeriod(c, now)
+	if err != nil {
+		return nil, err
+	}
+	var out [][2]time.Time
+	for i := 0; i < n; i++ {
+		s, e, err := CurrentPeriod(c, start.Add(-time.Nanosecond))
+		if err != nil {
+			return nil, err
+		}
+		out = append([][2]time.Time{{s, e}}, out...)
+		start = s
+	}
+	return out, nil
+}

@@ -65,3 +65,41 @@ func TestRollingWindowRoundTrip(t *testing.T) {
 		t.Fatalf("round trip: %s -> %+v (%v)", out, back, err)
 	}
 }
+
+func TestCurrentPeriod(t *testing.T) {
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	month := &itopsv1alpha1.CalendarWindow{Period: itopsv1alpha1.CalendarMonth, TimeZone: "Europe/Berlin"}
+	week := &itopsv1alpha1.CalendarWindow{Period: itopsv1alpha1.CalendarWeek}
+	for _, tc := range []struct {
+		name       string
+		c          *itopsv1alpha1.CalendarWindow
+		now        time.Time
+		start, end time.Time
+	}{
+		{"month in Berlin, UTC still on the last day of the previous month", month, time.Date(2026, 10, 31, 23, 30, 0, 0, time.UTC),
+			time.Date(2026, 11, 1, 0, 0, 0, 0, berlin), time.Date(2026, 12, 1, 0, 0, 0, 0, berlin)},
+		{"month holding the DST end is 721h", month, time.Date(2026, 10, 15, 12, 0, 0, 0, time.UTC),
+			time.Date(2026, 10, 1, 0, 0, 0, 0, berlin), time.Date(2026, 11, 1, 0, 0, 0, 0, berlin)},
+		{"December to January", month, time.Date(2026, 12, 31, 23, 59, 0, 0, berlin),
+			time.Date(2026, 12, 1, 0, 0, 0, 0, berlin), time.Date(2027, 1, 1, 0, 0, 0, 0, berlin)},
+		{"week on a Sunday", week, time.Date(2026, 12, 6, 23, 59, 59, 0, time.UTC),
+			time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)},
+		{"week at Monday 00:00 exactly", week, time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC),
+			time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 14, 0, 0, 0, 0, time.UTC)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, e, err := slo.CurrentPeriod(tc.c, tc.now)
+			if err != nil || !s.Equal(tc.start) || !e.Equal(tc.end) {
+				t.Fatalf("want [%s, %s), got [%s, %s) (%v)", tc.start, tc.end, s, e, err)
+			}
+		})
+	}
+	if d := time.Date(2026, 11, 1, 0, 0, 0, 0, berlin).Sub(time.Date(2026, 10, 1, 0, 0, 0, 0, berlin)); d != 745*time.Hour {
+		t.Fatalf("October 2026 in Berlin: want 745h (31 days + the hour DST gives back), got %s", d)
+	}
+	prev, err := slo.PreviousPeriods(month, time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), 13)
+	if err != nil || len(prev) != 13 || !prev[12][1].Equal(time.Date(2026, 12, 1, 0, 0, 0, 0, berlin)) ||
+		!prev[0][0].Equal(time.Date(2025, 11, 1, 0, 0, 0, 0, berlin)) {
+		t.Fatalf("previous 13 months: %v (%v)", prev, err)
+	}
+}
