@@ -52,7 +52,9 @@ func (c cronCase) cronJob() *batchv1.CronJob {
 	return cj
 }
 
-func utc(y int, m time.Month, d, h, mi int) time.Time { return time.Date(y, m, d, h, mi, 0, 0, time.UTC) }
+func utc(y int, m time.Month, d, h, mi int) time.Time {
+	return time.Date(y, m, d, h, mi, 0, 0, time.UTC)
+}
 
 func TestJudgeCronJob(t *testing.T) {
 	grace := 5 * time.Minute
