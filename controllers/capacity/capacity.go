@@ -51,12 +51,17 @@ func CacheOptions() map[client.Object]cache.ByObject {
 const raceRetry = 200 * time.Millisecond
 
 // problemOf turns a finding into the signal the writer records: firing starts or refreshes
-// it, pending sustains an active one (Problem.Sustain), none clears it.
+// it, pending sustains an active one (Problem.Sustain), none clears it. The signal (and a new
+// incident's detectedAt) starts when it fires, as an Alertmanager alert starts after its
+// `for`: these problems often predate the operator (a budget created months ago, a CronJob
+// last run years ago), and an incident detected in the past would start with its response and
+// resolution SLAs breached and its priority raised. The message says since when the problem
+// exists; an active signal keeps its start across restarts.
 func problemOf(reason string, f capacity.Finding) *custom.Problem {
 	if !f.Problem() {
 		return nil
 	}
-	return &custom.Problem{Reason: reason, Message: f.Message, Since: f.Since, Priority: f.Priority(), Sustain: !f.Firing}
+	return &custom.Problem{Reason: reason, Message: f.Message, Priority: f.Priority(), Sustain: !f.Firing}
 }
 
 // record records finding f of reason on subj's incident and returns the requeue for f.Next: a

@@ -104,7 +104,7 @@ func TestAutoscalerLimited(t *testing.T) {
 	if inc == nil || s == nil || !s.Active || s.Priority != itopsv1alpha1.PriorityP3 || inc.Spec.Reason != itopsv1alpha1.ReasonAutoscalerLimited ||
 		inc.Spec.Affected[0].Kind != "Deployment" || inc.Spec.Affected[0].Name != "web" ||
 		inc.Spec.Affected[1].Kind != "HorizontalPodAutoscaler" || inc.Spec.Affected[1].Name != "web-hpa" ||
-		!strings.Contains(s.Message, "unable to get metrics for resource cpu") || !s.Since.Time.Equal(start) {
+		!strings.Contains(s.Message, "since 2026-12-01T10:00:00Z: the HPA was unable") || !s.Since.Time.Equal(start.Add(10*time.Minute)) {
 		t.Fatalf("incident %+v signal %+v", inc, s)
 	}
 	if err := c.Delete(context.Background(), h); err != nil {
@@ -207,7 +207,7 @@ func TestCronJobMissedSchedule(t *testing.T) {
 	reconcileOK(t, r, "batch", "report")
 	inc := incidentOf(t, c, "batch")
 	s := signal(inc, itopsv1alpha1.ReasonCronJobMissedSchedule)
-	if s == nil || !s.Active || inc.Spec.Affected[0].Kind != "CronJob" || !s.Since.Time.Equal(start.Add(15*time.Minute)) ||
+	if s == nil || !s.Active || inc.Spec.Affected[0].Kind != "CronJob" || !s.Since.Time.Equal(start.Add(20*time.Minute)) ||
 		!strings.Contains(s.Message, "did not start the run due at 2026-12-01T10:15:00Z") {
 		t.Fatalf("missed: %+v %+v", inc, s)
 	}
@@ -239,7 +239,7 @@ type fakeMetrics struct {
 	usage  []PodUsage
 }
 
-func (f *fakeMetrics) Served(context.Context) (bool, error)            { return f.served, nil }
+func (f *fakeMetrics) Served(context.Context) (bool, error)           { return f.served, nil }
 func (f *fakeMetrics) PodMetrics(context.Context) ([]PodUsage, error) { return f.usage, nil }
 
 // TestMemoryNearLimit: nothing while metrics.k8s.io is not served; a container at 95% of its
@@ -282,7 +282,7 @@ func TestMemoryNearLimit(t *testing.T) {
 	inc := incidentOf(t, c, "shop")
 	s := signal(inc, itopsv1alpha1.ReasonMemoryNearLimit)
 	if s == nil || !s.Active || inc.Spec.Affected[0].Kind != "Deployment" || inc.Spec.Affected[0].Name != "web" ||
-		!strings.Contains(s.Message, "container app of pod web-abc-1 uses 95Mi of its 100Mi memory limit (95%") || !s.Since.Time.Equal(start) {
+		!strings.Contains(s.Message, "container app of pod web-abc-1 uses 95Mi of its 100Mi memory limit (95%, threshold 90%, near it since 2026-12-01T10:00:00Z)") || !s.Since.Time.Equal(start.Add(5*time.Minute)) {
 		t.Fatalf("firing: %+v %+v", inc, s)
 	}
 	m.usage[0].Containers[0].WorkingSet = 50 << 20

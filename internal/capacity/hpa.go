@@ -59,7 +59,8 @@ func JudgeAutoscaler(h *autoscalingv2.HorizontalPodAutoscaler, saturatedSince, n
 			continue
 		}
 		f := base
-		f.Message = fmt.Sprintf("HorizontalPodAutoscaler %s cannot scale %s: %s=False (%s): %s", h.Name, target, t, c.Reason, c.Message)
+		f.Message = fmt.Sprintf("HorizontalPodAutoscaler %s cannot scale %s: %s=False (%s) since %s: %s", h.Name, target, t, c.Reason,
+			c.LastTransitionTime.UTC().Format(time.RFC3339), c.Message)
 		fs = append(fs, grace(f, c.LastTransitionTime.Time, p.Grace, now))
 		break // AbleToScale=False explains ScalingActive
 	}
@@ -71,7 +72,7 @@ func JudgeAutoscaler(h *autoscalingv2.HorizontalPodAutoscaler, saturatedSince, n
 		f.Message = fmt.Sprintf("HorizontalPodAutoscaler %s holds %s at maxReplicas (%d) and wants %d: capacity is exhausted under load",
 			h.Name, target, h.Spec.MaxReplicas, h.Status.DesiredReplicas)
 		if c := hpaCondition(h, autoscalingv2.ScalingLimited); c != nil && c.Status == corev1.ConditionTrue {
-			f.Message += fmt.Sprintf("; ScalingLimited=True (%s): %s", c.Reason, c.Message)
+			f.Message += fmt.Sprintf("; ScalingLimited=True (%s) since %s: %s", c.Reason, c.LastTransitionTime.UTC().Format(time.RFC3339), c.Message)
 		}
 		fs = append(fs, grace(f, since, p.SaturatedFor, now))
 	}

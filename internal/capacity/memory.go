@@ -43,9 +43,10 @@ func JudgeMemory(c ContainerMemory, nearSince, now time.Time, p MemoryPolicy) Fi
 		return Finding{}
 	}
 	f := Finding{Impact: itopsv1alpha1.LevelMedium, Urgency: itopsv1alpha1.LevelMedium}
-	f.Message = fmt.Sprintf("container %s of pod %s uses %s of its %s memory limit (%d%%, threshold %d%%): the kernel OOM-kills it at the limit",
-		c.Container, c.Pod, bytes(c.WorkingSet), bytes(c.Limit), c.WorkingSet*100/c.Limit, p.ThresholdPercent)
-	return grace(f, nearSince, p.For, now)
+	f = grace(f, nearSince, p.For, now)
+	f.Message = fmt.Sprintf("container %s of pod %s uses %s of its %s memory limit (%d%%, threshold %d%%, near it since %s): the kernel OOM-kills it at the limit",
+		c.Container, c.Pod, bytes(c.WorkingSet), bytes(c.Limit), c.WorkingSet*100/c.Limit, p.ThresholdPercent, f.Since.UTC().Format(time.RFC3339))
+	return f
 }
 
 // bytes formats a byte count the way Kubernetes quantities read (470Mi).

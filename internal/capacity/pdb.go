@@ -2,6 +2,7 @@ package capacity
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	policyv1 "k8s.io/api/policy/v1"
@@ -41,6 +42,9 @@ func JudgeDisruptionBudget(p *policyv1.PodDisruptionBudget, now time.Time, d tim
 	since := p.CreationTimestamp.Time
 	if c := meta.FindStatusCondition(st.Conditions, policyv1.DisruptionAllowedCondition); c != nil && c.Status == "False" {
 		since = c.LastTransitionTime.Time
+	}
+	if !since.IsZero() {
+		f.Message = strings.Replace(f.Message, " allows no disruption:", " allows no disruption since "+since.UTC().Format(time.RFC3339)+":", 1)
 	}
 	return grace(f, since, d, now)
 }

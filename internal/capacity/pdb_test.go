@@ -41,7 +41,7 @@ func TestJudgeDisruptionBudget(t *testing.T) {
 		{name: "allows a disruption", p: pdb(&one, nil, 1, 2, 1, 2, time.Time{})},
 		{name: "no pods to protect", p: pdb(&one, nil, 0, 0, 1, 0, t0.Add(-2*hour))},
 		{name: "minAvailable equals the one replica, beyond grace", p: pdb(&one, nil, 0, 1, 1, 1, t0.Add(-2*hour)),
-			firing: true, msg: "PodDisruptionBudget web allows no disruption: minAvailable 1 with 1 expected pods (1 healthy); a node drain"},
+			firing: true, msg: "PodDisruptionBudget web allows no disruption since 2026-12-01T08:00:00Z: minAvailable 1 with 1 expected pods (1 healthy); a node drain"},
 		{name: "minAvailable equals the one replica, within grace", p: pdb(&one, nil, 0, 1, 1, 1, t0.Add(-10*time.Minute)),
 			pending: true, next: t0.Add(50 * time.Minute)},
 		{name: "maxUnavailable 0", p: pdb(nil, &zero, 0, 3, 3, 3, t0.Add(-2*hour)), firing: true, msg: "maxUnavailable 0 with 3 expected pods"},

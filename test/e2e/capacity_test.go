@@ -51,11 +51,12 @@ var _ = Describe("Capacity and schedule detection", func() {
 		}
 		Eventually(func(g Gomega) {
 			inc := incident(g, "deployment-web")
-			g.Expect(inc.Status.Signals).To(activeSignal(itopsv1alpha1.ReasonAutoscalerLimited, "HorizontalPodAutoscaler web cannot scale Deployment web: ScalingActive=False"))
+			g.Expect(inc.Status.Signals).To(activeSignal(itopsv1alpha1.ReasonAutoscalerLimited, "HorizontalPodAutoscaler web cannot scale Deployment web: ScalingActive=False ("))
 			g.Expect(inc.Spec.Affected).To(ContainElement(HaveField("Kind", "HorizontalPodAutoscaler")))
-		}).WithTimeout(2*time.Minute).WithPolling(time.Second).Should(Succeed())
+		}).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Succeed())
 		Eventually(func(g Gomega) {
 			inc := incident(g, "poddisruptionbudget-web")
+			g.Expect(inc.Status.Signals).To(activeSignal(itopsv1alpha1.ReasonDisruptionBlocked, "PodDisruptionBudget web allows no disruption since "))
 			g.Expect(inc.Status.Signals).To(activeSignal(itopsv1alpha1.ReasonDisruptionBlocked, "minAvailable 1 with 1 expected pods (1 healthy); a node drain"))
 			g.Expect(inc.Status.Priority).To(Equal(itopsv1alpha1.PriorityP4))
 		}).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
