@@ -54,13 +54,13 @@ const PodMetricsGroupVersion = "metrics.k8s.io/v1beta1"
 // (about 300 bytes of JSON per container: ~3 MB for 10,000 pods); it is not cached, and
 // nothing of it stays in memory past the poll.
 type APIMetrics struct {
-	Discovery discovery.DiscoveryInterface
+	Discovery discovery.DiscoveryInterfaceWithContext
 	Reader    client.Reader
 }
 
 // Served asks discovery whether metrics.k8s.io/v1beta1 serves pods.
-func (m *APIMetrics) Served(_ context.Context) (bool, error) {
-	rl, err := m.Discovery.ServerResourcesForGroupVersion(PodMetricsGroupVersion)
+func (m *APIMetrics) Served(ctx context.Context) (bool, error) {
+	rl, err := m.Discovery.ServerResourcesForGroupVersionWithContext(ctx, PodMetricsGroupVersion)
 	if apierrors.IsNotFound(err) || discovery.IsGroupDiscoveryFailedError(err) {
 		return false, nil
 	}
@@ -83,8 +83,14 @@ func (m *APIMetrics) PodMetrics(ctx context.Context) ([]PodUsage, error) {
 	if err := m.Reader.List(ctx, list); err != nil {
 		return nil, err
 	}
-	out := make([]PodUsage, 0, len(list.Items))
-	for _, item := range list.Items {
+	return podUsages(list.Items), nil
+}
+
+// podUsages reads the container working sets out of PodMetrics objects (containers[].name and
+// containers[].usage.memory, a quantity); containers without either are left out.
+func podUsages(items []unstructured.Unstructured) []PodUsage {
+	out := make([]PodUsage, 0, len(items))
+	for _, item := range items {
 		u := PodUsage{Namespace: item.GetNamespace(), Name: item.GetName()}
 		containers, _, _ := unstructured.NestedSlice(item.Object, "containers")
 		for _, c := range containers {
@@ -102,7 +108,7 @@ func (m *APIMetrics) PodMetrics(ctx context.Context) ([]PodUsage, error) {
 		}
 		out = append(out, u)
 	}
-	return out, nil
+	return out
 }
 
 // MemoryDetector runs MemoryNearLimit: every Interval it lists PodMetrics, compares each
