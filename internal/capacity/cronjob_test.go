@@ -84,6 +84,8 @@ func TestJudgeCronJob(t *testing.T) {
 		{name: "a descriptor", schedule: "@hourly", created: created, last: utc(2026, 12, 1, 8, 0), now: utc(2026, 12, 1, 10, 0),
 			firing: true, since: utc(2026, 12, 1, 9, 0)},
 		{name: "@every", schedule: "@every 2h", created: created, last: utc(2026, 12, 1, 8, 0), now: utc(2026, 12, 1, 9, 0), next: utc(2026, 12, 1, 10, 5)},
+		{name: "yearly, across the new year", schedule: "0 0 1 1 *", created: utc(2024, 6, 1, 0, 0), last: utc(2025, 1, 1, 0, 0), now: utc(2026, 1, 1, 0, 6),
+			firing: true, since: utc(2026, 1, 1, 0, 0), msg: "1 runs missed"},
 		{name: "a date that never comes", schedule: "0 0 30 2 *", created: created, now: utc(2026, 12, 1, 10, 0)},
 		// Time zones: the wall clock of spec.timeZone.
 		{name: "Europe/Berlin 09:00 on weekdays, winter (UTC+1)", schedule: "0 9 * * 1-5", tz: "Europe/Berlin", created: created,
