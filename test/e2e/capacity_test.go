@@ -9,7 +9,10 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -75,4 +78,65 @@ var _ = Describe("Capacity and schedule detection", func() {
 			g.Expect(inc.Status.Signals).To(ContainElement(And(HaveField("Reason", itopsv1alpha1.ReasonDisruptionBlocked), HaveField("Active", false))))
 		}).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
 	})
+
+	It("opens MemoryNearLimit on a Deployment whose container's working set nears its limit, once metrics.k8s.io is served", func() {
+		By("serving PodMetrics: a CRD stands in for metrics-server's aggregated API (same group, version, resource and shape)")
+		crd := podMetricsCRD()
+		if err := k8s.Create(ctx, crd); err != nil {
+			Expect(apierrors.IsAlreadyExists(err)).To(BeTrue(), "%v", err)
+		}
+		ns := newNamespace()
+		d := crashingDeployment(ns, "hungry", "none", 1)
+		d.Spec.Template.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("100Mi")}
+		Expect(k8s.Create(ctx, d)).To(Succeed())
+		var pod corev1.Pod
+		Eventually(func(g Gomega) {
+			pods := &corev1.PodList{}
+			g.Expect(k8s.List(ctx, pods, client.InNamespace(ns))).To(Succeed())
+			g.Expect(pods.Items).To(HaveLen(1))
+			pod = pods.Items[0]
+		}).WithTimeout(time.Minute).Should(Succeed())
+		usage := func(memory string) *unstructured.Unstructured {
+			return &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
+				"metadata":  map[string]any{"name": pod.Name, "namespace": ns},
+				"timestamp": time.Now().UTC().Format(time.RFC3339), "window": "15s",
+				"containers": []any{map[string]any{"name": "app", "usage": map[string]any{"cpu": "5m", "memory": memory}}},
+			}}
+		}
+		m := usage("95Mi")
+		Eventually(func() error { return k8s.Create(ctx, m) }).WithTimeout(30 * time.Second).Should(Succeed())
+		Eventually(func(g Gomega) {
+			inc := onlyIncident(ns)(g)
+			g.Expect(inc.Name).To(Equal("deployment-hungry"))
+			g.Expect(inc.Status.Signals).To(activeSignal(itopsv1alpha1.ReasonMemoryNearLimit,
+				"container app of pod "+pod.Name+" uses 95Mi of its 100Mi memory limit (95%, threshold 90%"))
+		}).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
+
+		By("the working set falling back clears the signal")
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(m), m)).To(Succeed())
+		Expect(unstructured.SetNestedSlice(m.Object, []any{map[string]any{"name": "app", "usage": map[string]any{"cpu": "5m", "memory": "10Mi"}}}, "containers")).To(Succeed())
+		Expect(k8s.Update(ctx, m)).To(Succeed())
+		Eventually(func(g Gomega) {
+			inc := onlyIncident(ns)(g)
+			g.Expect(inc.Status.Signals).To(ContainElement(And(HaveField("Reason", itopsv1alpha1.ReasonMemoryNearLimit), HaveField("Active", false))))
+		}).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
+	})
 })
+
+// podMetricsCRD defines pods.metrics.k8s.io/v1beta1 (PodMetrics) as a CRD: discovery and LIST
+// answer as with metrics-server, without an aggregated API server in the simulated cluster.
+func podMetricsCRD() *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "pods.metrics.k8s.io",
+			// *.k8s.io groups need this annotation on a CRD.
+			"annotations": map[string]any{"api-approved.kubernetes.io": "unapproved, test stand-in for metrics-server"}},
+		"spec": map[string]any{
+			"group": "metrics.k8s.io", "scope": "Namespaced",
+			"names": map[string]any{"kind": "PodMetrics", "listKind": "PodMetricsList", "plural": "pods", "singular": "podmetrics"},
+			"versions": []any{map[string]any{"name": "v1beta1", "served": true, "storage": true,
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
+		},
+	}}
+}
