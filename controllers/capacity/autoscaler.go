@@ -105,7 +105,7 @@ func (r *AutoscalerReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 				Namespace: h.Namespace, Name: h.Name})
 		}
 		var err error
-		if res, err = record(ctx, r.Writer, *mine, itopsv1alpha1.ReasonAutoscalerLimited, capacity.Worst(fs), affected, now); err != nil || res.RequeueAfter == raceRetry {
+		if res, err = record(ctx, r.Writer, *mine, itopsv1alpha1.ReasonAutoscalerLimited, capacity.Worst(fs), affected, now); err != nil {
 			return res, err
 		}
 	}
@@ -118,9 +118,11 @@ func (r *AutoscalerReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		if _, ok := targets[health.Fingerprint(subj)]; ok {
 			continue
 		}
-		if cres, err := record(ctx, r.Writer, subj, itopsv1alpha1.ReasonAutoscalerLimited, capacity.Finding{}, nil, now); err != nil || cres.RequeueAfter > 0 {
-			return cres, err
+		cleared, err := record(ctx, r.Writer, subj, itopsv1alpha1.ReasonAutoscalerLimited, capacity.Finding{}, nil, now)
+		if err != nil {
+			return cleared, err
 		}
+		res = earliest(res, cleared) // a lost race is retried soon
 	}
 	return res, nil
 }
@@ -155,4 +157,12 @@ func (r *AutoscalerReconciler) forget(req reconcile.Request, list *autoscalingv2
 	r.mu.Lock()
 	delete(r.saturatedSince, req.NamespacedName)
 	r.mu.Unlock()
+}
+
+// earliest is the result that requeues first (no requeue counts as never).
+func earliest(a, b reconcile.Result) reconcile.Result {
+	if a.RequeueAfter == 0 || (b.RequeueAfter > 0 && b.RequeueAfter < a.RequeueAfter) {
+		return b
+	}
+	return a
 }
