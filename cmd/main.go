@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	alertmanagercontrollers "github.com/itops-dev/itops-operator/controllers/alertmanager"
+	capacitycontrollers "github.com/itops-dev/itops-operator/controllers/capacity"
 	certexpirycontrollers "github.com/itops-dev/itops-operator/controllers/certexpiry"
 	changecontrollers "github.com/itops-dev/itops-operator/controllers/change"
 	"github.com/itops-dev/itops-operator/controllers/customdetector"
@@ -433,7 +435,8 @@ func run(o options) error {
 	return mgr.Start(ctx)
 }
 
-// setupDetectors starts the administrator-defined detectors (docs/detectors.md) and, when the
+// setupDetectors starts the administrator-defined detectors (docs/detectors.md), the capacity
+// and schedule detectors (controllers/capacity) and, when the
 // policy enables it and RBAC allows reading Secrets, the CertificateExpiring detector.
 func setupDetectors(mgr ctrl.Manager, w *incidentwriter.Writer, policy *config.Config) error {
 	w.CustomReasons = map[string]bool{}
@@ -442,6 +445,9 @@ func setupDetectors(mgr ctrl.Manager, w *incidentwriter.Writer, policy *config.C
 	}
 	if err := customdetector.Setup(mgr, w, policy.Detectors); err != nil {
 		return fmt.Errorf("setting up the custom detectors: %w", err)
+	}
+	if err := capacitycontrollers.Setup(mgr, w, policy.Detection); err != nil {
+		return fmt.Errorf("setting up the capacity and schedule detectors: %w", err)
 	}
 	ce := policy.Detection.CertificateExpiry
 	if !ce.CertificateExpiryEnabled() {
@@ -502,5 +508,7 @@ func cacheByObject(webhookConfig string) map[client.Object]cache.ByObject {
 	byObject[&admissionregistrationv1.ValidatingWebhookConfiguration{}] = webhookscope.ConfigurationCache(webhookConfig)
 	// TLS Secrets only, without their data (CertificateExpiring).
 	byObject[&corev1.Secret{}] = certexpirycontrollers.CacheOptions()
+	// HPAs and PDBs trimmed to what the capacity detectors read.
+	maps.Copy(byObject, capacitycontrollers.CacheOptions())
 	return byObject
 }

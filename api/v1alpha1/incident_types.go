@@ -77,6 +77,23 @@ const (
 	// ReasonCertificateExpiring: a TLS Secret's leaf certificate expires within the policy's
 	// detection.certificateExpiry.warnBefore, or has expired.
 	ReasonCertificateExpiring = "CertificateExpiring"
+	// ReasonAutoscalerLimited: a HorizontalPodAutoscaler cannot scale its target
+	// (ScalingActive=False or AbleToScale=False) beyond the grace period, or has been pinned at
+	// maxReplicas under load for detection.autoscalerLimited.saturatedFor. The signal is on the
+	// scale target workload's incident; the message is the HPA's own condition message.
+	ReasonAutoscalerLimited = "AutoscalerLimited"
+	// ReasonDisruptionBlocked: a PodDisruptionBudget's configuration allows no voluntary
+	// disruption (disruptionsAllowed 0 with every expected pod healthy) for
+	// detection.disruptionBlocked.gracePeriod: a node drain would hang.
+	ReasonDisruptionBlocked = "DisruptionBlocked"
+	// ReasonCronJobMissedSchedule: a CronJob that is not suspended has a schedule or time zone
+	// that does not parse, or did not start a run that was due more than its
+	// startingDeadlineSeconds (else detection.cronJobMissedSchedule.gracePeriod) ago.
+	ReasonCronJobMissedSchedule = "CronJobMissedSchedule"
+	// ReasonMemoryNearLimit: a container's working set (metrics.k8s.io) has stayed at or above
+	// detection.memoryNearLimit.thresholdPercent of its memory limit for its duration: an OOM
+	// kill is near.
+	ReasonMemoryNearLimit = "MemoryNearLimit"
 )
 
 // Suppressed condition reasons.

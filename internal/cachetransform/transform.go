@@ -16,8 +16,9 @@ import (
 // Pod keeps what the detectors read: name, namespace, uid, resourceVersion, labels, owner
 // references, creation and deletion timestamps, the node and container names and images, the
 // names of the claims its volumes mount, and the phase, reason, start time, conditions and
-// container statuses. It drops managedFields, annotations, other volumes, environment, probes, resources
-// and the like. Non-pods pass through unchanged.
+// container statuses, and each container's memory limit (MemoryNearLimit compares the working
+// set to it). It drops managedFields, annotations, other volumes, environment, probes, other
+// resources and the like. Non-pods pass through unchanged.
 func Pod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
@@ -59,12 +60,20 @@ func Pod(obj any) (any, error) {
 		}
 	}
 	for _, c := range pod.Spec.Containers {
-		slim.Spec.Containers = append(slim.Spec.Containers, corev1.Container{Name: c.Name, Image: c.Image})
+		slim.Spec.Containers = append(slim.Spec.Containers, corev1.Container{Name: c.Name, Image: c.Image, Resources: memoryLimit(c.Resources)})
 	}
 	for _, c := range pod.Spec.InitContainers {
 		slim.Spec.InitContainers = append(slim.Spec.InitContainers, corev1.Container{Name: c.Name, Image: c.Image})
 	}
 	return slim, nil
+}
+
+// memoryLimit keeps only a container's memory limit (none: empty).
+func memoryLimit(r corev1.ResourceRequirements) corev1.ResourceRequirements {
+	if q, ok := r.Limits[corev1.ResourceMemory]; ok {
+		return corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: q}}
+	}
+	return corev1.ResourceRequirements{}
 }
 
 func slimStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {

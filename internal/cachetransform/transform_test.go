@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -23,7 +24,9 @@ func TestPodKeepsWhatDetectorsRead(t *testing.T) {
 		Spec: corev1.PodSpec{
 			NodeName: "n1",
 			Containers: []corev1.Container{{Name: "app", Image: "web:1", Env: []corev1.EnvVar{{Name: "A", Value: "b"}},
-				Command: []string{"/bin/web", "--serve"}}},
+				Command: []string{"/bin/web", "--serve"}, Resources: corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")},
+					Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi"), corev1.ResourceCPU: resource.MustParse("1")}}}},
 			Volumes: []corev1.Volume{{Name: "data"}},
 		},
 		Status: corev1.PodStatus{
@@ -38,11 +41,15 @@ func TestPodKeepsWhatDetectorsRead(t *testing.T) {
 	}
 	slim := out.(*corev1.Pod)
 	if slim.Annotations != nil || slim.ManagedFields != nil || len(slim.Spec.Volumes) != 0 || slim.Spec.Containers[0].Env != nil ||
-		slim.Spec.Containers[0].Command != nil || slim.Status.ContainerStatuses[0].ImageID != "" {
+		slim.Spec.Containers[0].Command != nil || slim.Status.ContainerStatuses[0].ImageID != "" ||
+		slim.Spec.Containers[0].Resources.Requests != nil || len(slim.Spec.Containers[0].Resources.Limits) != 1 {
 		t.Errorf("unread fields kept: %+v", slim)
 	}
 	if got, want := health.PodProblems(slim, pod.CreationTimestamp.Time, health.DefaultThresholds), health.PodProblems(pod, pod.CreationTimestamp.Time, health.DefaultThresholds); len(got) != 1 || !reflect.DeepEqual(got[0], want[0]) {
 		t.Errorf("detectors judge the slim pod differently: %v vs %v", got, want)
+	}
+	if q := slim.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]; q.Value() != 512<<20 {
+		t.Errorf("memory limit lost (MemoryNearLimit reads it): %v", slim.Spec.Containers[0].Resources)
 	}
 	if metav1.GetControllerOf(slim) == nil || slim.Labels["app"] != "web" || slim.Spec.NodeName != "n1" || slim.ResourceVersion != "42" {
 		t.Errorf("identity, owner or labels lost: %+v", slim.ObjectMeta)

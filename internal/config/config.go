@@ -184,6 +184,12 @@ type DetectionPolicy struct {
 	NodeConditionsIgnored []string `json:"nodeConditionsIgnored,omitempty"`
 	// CertificateExpiry configures the CertificateExpiring detector (detectors.go).
 	CertificateExpiry CertificateExpiryPolicy `json:"certificateExpiry,omitempty"`
+	// AutoscalerLimited, DisruptionBlocked, CronJobMissedSchedule and MemoryNearLimit
+	// configure the capacity and schedule detectors (capacity.go).
+	AutoscalerLimited     AutoscalerLimitedPolicy     `json:"autoscalerLimited,omitempty"`
+	DisruptionBlocked     DisruptionBlockedPolicy     `json:"disruptionBlocked,omitempty"`
+	CronJobMissedSchedule CronJobMissedSchedulePolicy `json:"cronJobMissedSchedule,omitempty"`
+	MemoryNearLimit       MemoryNearLimitPolicy       `json:"memoryNearLimit,omitempty"`
 }
 
 // ChangeLifecyclePolicy holds change settings that do not vary by namespace.
@@ -289,6 +295,7 @@ func (c *Config) applyDefaults() {
 	c.Alertmanager.applyDefaults()
 	c.Notifications.applyDefaults()
 	c.Detection.CertificateExpiry.applyDefaults()
+	c.Detection.applyCapacityDefaults()
 	for i := range c.Detectors {
 		c.Detectors[i].applyDefaults()
 	}
@@ -343,6 +350,7 @@ func (c *Config) Validate() field.ErrorList {
 	errs = append(errs, c.Alertmanager.validate(field.NewPath("alertmanager"))...)
 	errs = append(errs, c.Notifications.validate(field.NewPath("notifications"))...)
 	errs = append(errs, c.Detection.CertificateExpiry.validate(field.NewPath("detection", "certificateExpiry"))...)
+	errs = append(errs, c.Detection.validateCapacity(field.NewPath("detection"))...)
 	errs = append(errs, validateDetectors(field.NewPath("detectors"), c.Detectors)...)
 	return errs
 }

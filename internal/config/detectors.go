@@ -79,6 +79,8 @@ func init() {
 		itopsv1alpha1.ReasonVolumeClaimPending, itopsv1alpha1.ReasonVolumeClaimLost, itopsv1alpha1.ReasonErrorBudgetBurn,
 		itopsv1alpha1.ReasonChangeFailed, itopsv1alpha1.ReasonEmergencyChangeUnreviewed, itopsv1alpha1.ReasonChangeControlDisabled,
 		itopsv1alpha1.ReasonCustom, itopsv1alpha1.ReasonCertificateExpiring,
+		itopsv1alpha1.ReasonAutoscalerLimited, itopsv1alpha1.ReasonDisruptionBlocked,
+		itopsv1alpha1.ReasonCronJobMissedSchedule, itopsv1alpha1.ReasonMemoryNearLimit,
 	} {
 		builtInReasons[r] = true
 	}

@@ -20,7 +20,8 @@ import (
 //	2     CrashLoopBackOff, ProbeFailing, PodUnschedulable, JobFailed, NodeNotReady,
 //	      VolumeClaimPending
 //	3     NodePressure, NodeCondition, ContainerRestarting (the early warning: a crash loop,
-//	      once there, names the incident)
+//	      once there, names the incident), MemoryNearLimit (the OOM kill, once there, names
+//	      it), AutoscalerLimited, DisruptionBlocked, CronJobMissedSchedule
 //	4     RolloutStuck
 //	5     WorkloadUnavailable
 //	6     ErrorBudgetBurn, ChangeFailed, EmergencyChangeUnreviewed, ChangeControlDisabled
@@ -47,6 +48,10 @@ var Specificity = map[string]int{
 	itopsv1alpha1.ReasonProbeFailing:               2,
 	itopsv1alpha1.ReasonPodUnschedulable:           2,
 	itopsv1alpha1.ReasonNodeCondition:              3,
+	itopsv1alpha1.ReasonMemoryNearLimit:            3,
+	itopsv1alpha1.ReasonAutoscalerLimited:          3,
+	itopsv1alpha1.ReasonDisruptionBlocked:          3,
+	itopsv1alpha1.ReasonCronJobMissedSchedule:      3,
 	itopsv1alpha1.ReasonRolloutStuck:               4,
 	itopsv1alpha1.ReasonWorkloadUnavailable:        5,
 	itopsv1alpha1.ReasonErrorBudgetBurn:            6,

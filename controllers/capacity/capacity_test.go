@@ -1,0 +1,297 @@
+package capacity
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
+	"github.com/itops-dev/itops-operator/internal/capacity"
+	"github.com/itops-dev/itops-operator/internal/lifecycle"
+	"github.com/itops-dev/itops-operator/test/cluster"
+)
+
+var start = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+func setup(t *testing.T, objs ...client.Object) (client.Client, *incidentwriter.Writer, *clocktesting.FakePassiveClock) {
+	t.Helper()
+	clock := clocktesting.NewFakePassiveClock(start)
+	c := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithStatusSubresource(&itopsv1alpha1.Incident{}).WithObjects(objs...).Build()
+	return c, &incidentwriter.Writer{Client: c, Policy: lifecycle.DefaultPolicy, ClusterNamespace: "itops-cluster", Clock: clock}, clock
+}
+
+// incidentOf returns the only incident in ns (nil for none) and fails on more.
+func incidentOf(t *testing.T, c client.Client, ns string) *itopsv1alpha1.Incident {
+	t.Helper()
+	list := &itopsv1alpha1.IncidentList{}
+	if err := c.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	switch len(list.Items) {
+	case 0:
+		return nil
+	case 1:
+		return &list.Items[0]
+	}
+	t.Fatalf("want at most one incident in %s, got %d", ns, len(list.Items))
+	return nil
+}
+
+func signal(inc *itopsv1alpha1.Incident, reason string) *itopsv1alpha1.Signal {
+	if inc == nil {
+		return nil
+	}
+	for i := range inc.Status.Signals {
+		if inc.Status.Signals[i].Reason == reason {
+			return &inc.Status.Signals[i]
+		}
+	}
+	return nil
+}
+
+func reconcileOK(t *testing.T, r reconcile.Reconciler, ns, name string) reconcile.Result {
+	t.Helper()
+	res, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestAutoscalerLimited: an HPA without metrics (ScalingActive=False, FailedGetResourceMetric)
+// waits its grace period, then opens the incident of its Deployment, listing the HPA, with the
+// HPA's own message; deleting the HPA clears the signal.
+func TestAutoscalerLimited(t *testing.T) {
+	h := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-hpa"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 5,
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}},
+		Status: autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: 1, DesiredReplicas: 1, Conditions: []autoscalingv2.HorizontalPodAutoscalerCondition{
+			{Type: autoscalingv2.ScalingActive, Status: corev1.ConditionFalse, Reason: "FailedGetResourceMetric", LastTransitionTime: metav1.NewTime(start),
+				Message: "the HPA was unable to compute the replica count: failed to get cpu utilization: unable to get metrics for resource cpu"}}},
+	}
+	c, w, clock := setup(t, h)
+	r := &AutoscalerReconciler{Client: c, Writer: w, Clock: clock, Log: logr.Discard(),
+		Policy: capacity.AutoscalerPolicy{Grace: 10 * time.Minute, SaturatedFor: 15 * time.Minute}}
+
+	if res := reconcileOK(t, r, "shop", "web-hpa"); res.RequeueAfter != 10*time.Minute || incidentOf(t, c, "shop") != nil {
+		t.Fatalf("within grace: requeue %s, incident %v", res.RequeueAfter, incidentOf(t, c, "shop"))
+	}
+	clock.SetTime(start.Add(10 * time.Minute))
+	if res := reconcileOK(t, r, "shop", "web-hpa"); res.RequeueAfter != 0 {
+		t.Fatalf("firing: requeue %s", res.RequeueAfter)
+	}
+	inc := incidentOf(t, c, "shop")
+	s := signal(inc, itopsv1alpha1.ReasonAutoscalerLimited)
+	if inc == nil || s == nil || !s.Active || s.Priority != itopsv1alpha1.PriorityP3 || inc.Spec.Reason != itopsv1alpha1.ReasonAutoscalerLimited ||
+		inc.Spec.Affected[0].Kind != "Deployment" || inc.Spec.Affected[0].Name != "web" ||
+		inc.Spec.Affected[1].Kind != "HorizontalPodAutoscaler" || inc.Spec.Affected[1].Name != "web-hpa" ||
+		!strings.Contains(s.Message, "since 2026-12-01T10:00:00Z: the HPA was unable") || !s.Since.Time.Equal(start.Add(10*time.Minute)) {
+		t.Fatalf("incident %+v signal %+v", inc, s)
+	}
+	if err := c.Delete(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOK(t, r, "shop", "web-hpa")
+	if s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonAutoscalerLimited); s == nil || s.Active {
+		t.Fatalf("deleted HPA: the signal must clear, got %+v", s)
+	}
+}
+
+// TestAutoscalerPinned: at maxReplicas wanting more (no ScalingLimited time) counts from first
+// seen; scaling back below max clears.
+func TestAutoscalerPinned(t *testing.T) {
+	h := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 4,
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "StatefulSet", Name: "api"}},
+		Status: autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: 4, DesiredReplicas: 4},
+	}
+	c, w, clock := setup(t, h)
+	r := &AutoscalerReconciler{Client: c, Writer: w, Clock: clock, Log: logr.Discard(),
+		Policy: capacity.AutoscalerPolicy{Grace: time.Minute, SaturatedFor: 15 * time.Minute}}
+	if res := reconcileOK(t, r, "shop", "api"); res.RequeueAfter != 15*time.Minute {
+		t.Fatalf("first seen: requeue %s", res.RequeueAfter)
+	}
+	clock.SetTime(start.Add(15 * time.Minute))
+	reconcileOK(t, r, "shop", "api")
+	inc := incidentOf(t, c, "shop")
+	if s := signal(inc, itopsv1alpha1.ReasonAutoscalerLimited); s == nil || !s.Active || inc.Spec.Affected[0].APIVersion != "apps/v1" ||
+		!strings.Contains(s.Message, "at maxReplicas (4) and wants 4") {
+		t.Fatalf("pinned: %+v", inc)
+	}
+	h = &autoscalingv2.HorizontalPodAutoscaler{}
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "api"}, h); err != nil {
+		t.Fatal(err)
+	}
+	h.Status.CurrentReplicas, h.Status.DesiredReplicas = 3, 2
+	if err := c.Update(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOK(t, r, "shop", "api")
+	if s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonAutoscalerLimited); s == nil || s.Active {
+		t.Fatalf("scaled down: the signal must clear, got %+v", s)
+	}
+}
+
+// TestDisruptionBlocked: minAvailable 1 over one pod blocks drains: P4 after the grace period
+// (from the DisruptionAllowed condition); a second replica clears it.
+func TestDisruptionBlocked(t *testing.T) {
+	one := intstr.FromInt32(1)
+	p := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "db", Name: "pg", Generation: 1},
+		Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: &one},
+		Status: policyv1.PodDisruptionBudgetStatus{ObservedGeneration: 1, ExpectedPods: 1, DesiredHealthy: 1, CurrentHealthy: 1,
+			Conditions: []metav1.Condition{{Type: policyv1.DisruptionAllowedCondition, Status: metav1.ConditionFalse,
+				Reason: policyv1.InsufficientPodsReason, LastTransitionTime: metav1.NewTime(start.Add(-30 * time.Minute))}}},
+	}
+	c, w, clock := setup(t, p)
+	r := &DisruptionReconciler{Client: c, Writer: w, Clock: clock, Log: logr.Discard(), Grace: time.Hour}
+	if res := reconcileOK(t, r, "db", "pg"); res.RequeueAfter != 30*time.Minute || incidentOf(t, c, "db") != nil {
+		t.Fatalf("within grace: requeue %s", res.RequeueAfter)
+	}
+	clock.SetTime(start.Add(30 * time.Minute))
+	reconcileOK(t, r, "db", "pg")
+	inc := incidentOf(t, c, "db")
+	s := signal(inc, itopsv1alpha1.ReasonDisruptionBlocked)
+	if s == nil || !s.Active || s.Priority != itopsv1alpha1.PriorityP4 || inc.Spec.Affected[0].Kind != "PodDisruptionBudget" ||
+		!strings.Contains(s.Message, "a node drain") {
+		t.Fatalf("blocked: %+v %+v", inc, s)
+	}
+	p.Status.ExpectedPods, p.Status.CurrentHealthy, p.Status.DisruptionsAllowed = 2, 2, 1
+	if err := c.Status().Update(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOK(t, r, "db", "pg")
+	if s := signal(incidentOf(t, c, "db"), itopsv1alpha1.ReasonDisruptionBlocked); s == nil || s.Active {
+		t.Fatalf("a disruption allowed: the signal must clear, got %+v", s)
+	}
+}
+
+// TestCronJobMissedSchedule: exact requeue until the run is missed, then the signal; a new
+// run clears it; an invalid schedule fires at once.
+func TestCronJobMissedSchedule(t *testing.T) {
+	cj := &batchv1.CronJob{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "batch", Name: "report", CreationTimestamp: metav1.NewTime(start.Add(-time.Hour))},
+		Spec:       batchv1.CronJobSpec{Schedule: "*/15 * * * *", TimeZone: ptr.To("Europe/Berlin")},
+		Status:     batchv1.CronJobStatus{LastScheduleTime: ptr.To(metav1.NewTime(start))},
+	}
+	bad := &batchv1.CronJob{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "batch2", Name: "broken"},
+		Spec:       batchv1.CronJobSpec{Schedule: "0 25 * * *"},
+	}
+	c, w, clock := setup(t, cj, bad)
+	r := &CronJobReconciler{Client: c, Writer: w, Clock: clock, Log: logr.Discard(), Grace: 5 * time.Minute}
+	if res := reconcileOK(t, r, "batch", "report"); res.RequeueAfter != 20*time.Minute {
+		t.Fatalf("on time: requeue %s, want 20m (the 10:15 run plus 5m)", res.RequeueAfter)
+	}
+	clock.SetTime(start.Add(20 * time.Minute))
+	reconcileOK(t, r, "batch", "report")
+	inc := incidentOf(t, c, "batch")
+	s := signal(inc, itopsv1alpha1.ReasonCronJobMissedSchedule)
+	if s == nil || !s.Active || inc.Spec.Affected[0].Kind != "CronJob" || !s.Since.Time.Equal(start.Add(20*time.Minute)) ||
+		!strings.Contains(s.Message, "did not start the run due at 2026-12-01T10:15:00Z") {
+		t.Fatalf("missed: %+v %+v", inc, s)
+	}
+	cj.Status.LastScheduleTime = ptr.To(metav1.NewTime(start.Add(15 * time.Minute)))
+	if err := c.Status().Update(context.Background(), cj); err != nil {
+		t.Fatal(err)
+	}
+	if res := reconcileOK(t, r, "batch", "report"); res.RequeueAfter != 15*time.Minute {
+		t.Fatalf("ran: requeue %s, want 15m (the 10:30 run plus 5m)", res.RequeueAfter)
+	}
+	if s := signal(incidentOf(t, c, "batch"), itopsv1alpha1.ReasonCronJobMissedSchedule); s == nil || s.Active {
+		t.Fatalf("ran: the signal must clear, got %+v", s)
+	}
+	reconcileOK(t, r, "batch2", "broken")
+	if s := signal(incidentOf(t, c, "batch2"), itopsv1alpha1.ReasonCronJobMissedSchedule); s == nil || !s.Active || !strings.Contains(s.Message, "invalid schedule") {
+		t.Fatalf("invalid schedule: %+v", s)
+	}
+	if err := c.Delete(context.Background(), bad); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOK(t, r, "batch2", "broken")
+	if s := signal(incidentOf(t, c, "batch2"), itopsv1alpha1.ReasonCronJobMissedSchedule); s == nil || s.Active {
+		t.Fatalf("deleted: the signal must clear, got %+v", s)
+	}
+}
+
+type fakeMetrics struct {
+	served bool
+	usage  []PodUsage
+}
+
+func (f *fakeMetrics) Served(context.Context) (bool, error)           { return f.served, nil }
+func (f *fakeMetrics) PodMetrics(context.Context) ([]PodUsage, error) { return f.usage, nil }
+
+// TestMemoryNearLimit: nothing while metrics.k8s.io is not served; a container at 95% of its
+// limit for the duration opens its Deployment's incident (pod -> ReplicaSet -> Deployment);
+// dropping below clears.
+func TestMemoryNearLimit(t *testing.T) {
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", UID: "d1"}}
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-abc", UID: "r1",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "d1", Controller: ptr.To(true)}}}}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-abc-1",
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-abc", UID: "r1", Controller: ptr.To(true)}}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{
+			{Name: "app", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("100Mi")}}},
+			{Name: "sidecar"}}},
+	}
+	c, w, clock := setup(t, dep, rs, pod)
+	m := &fakeMetrics{}
+	d := &MemoryDetector{Client: c, Writer: w, Metrics: m, Clock: clock, Log: logr.Discard(), Interval: time.Minute,
+		Policy: capacity.MemoryPolicy{ThresholdPercent: 90, For: 5 * time.Minute}}
+	ctx := context.Background()
+	poll := func() {
+		t.Helper()
+		if err := d.Poll(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll()
+	if !d.waiting || incidentOf(t, c, "shop") != nil {
+		t.Fatal("not served: the detector waits and opens nothing")
+	}
+	m.served = true
+	m.usage = []PodUsage{{Namespace: "shop", Name: "web-abc-1", Containers: []ContainerUsage{{Name: "app", WorkingSet: 95 << 20}, {Name: "sidecar", WorkingSet: 900 << 20}}}}
+	poll()
+	if d.waiting || incidentOf(t, c, "shop") != nil {
+		t.Fatal("near for less than the duration: nothing yet")
+	}
+	clock.SetTime(start.Add(5 * time.Minute))
+	poll()
+	inc := incidentOf(t, c, "shop")
+	s := signal(inc, itopsv1alpha1.ReasonMemoryNearLimit)
+	if s == nil || !s.Active || inc.Spec.Affected[0].Kind != "Deployment" || inc.Spec.Affected[0].Name != "web" ||
+		!strings.Contains(s.Message, "container app of pod web-abc-1 uses 95Mi of its 100Mi memory limit (95%, threshold 90%, near it since 2026-12-01T10:00:00Z)") || !s.Since.Time.Equal(start.Add(5*time.Minute)) {
+		t.Fatalf("firing: %+v %+v", inc, s)
+	}
+	m.usage[0].Containers[0].WorkingSet = 50 << 20
+	clock.SetTime(start.Add(6 * time.Minute))
+	poll()
+	if s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonMemoryNearLimit); s == nil || s.Active {
+		t.Fatalf("below the threshold: the signal must clear, got %+v", s)
+	}
+	if len(d.nearSince) != 0 {
+		t.Fatalf("first-seen times must be forgotten: %v", d.nearSince)
+	}
+}
