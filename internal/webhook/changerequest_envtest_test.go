@@ -392,8 +392,15 @@ var _ = Describe("The change gate", func() {
 		patch := client.MergeFrom(sl.DeepCopy())
 		sl.Spec.BudgetPolicy = itopsv1alpha1.BudgetPolicyWarn
 		Expect(env.Client.Patch(ctx, sl, patch)).To(Succeed())
+		// Both webhooks judge from their own cache: wait (with dry runs, which pass both) until
+		// the mutating one has seen Warn too, so the admitted object carries the record.
+		Eventually(func(g Gomega) {
+			dry := webDeployment(ns)
+			g.Expect(pipeline.Create(ctx, dry, client.DryRunAll)).To(Succeed())
+			g.Expect(dry.Annotations).To(HaveKey(itopsv1alpha1.AnnotationBudgetWarning))
+		}).WithTimeout(10 * time.Second).Should(Succeed())
 		web := webDeployment(ns)
-		Eventually(func() error { return pipeline.Create(ctx, web) }).WithTimeout(10 * time.Second).Should(Succeed())
+		Expect(pipeline.Create(ctx, web)).To(Succeed())
 		warning := "error budget of ServiceLevel shop is exhausted (-12.5% left): its budgetPolicy Warn lets this change through"
 		Expect(seen.all()).To(ContainElement(warning))
 		Expect(web.Annotations).To(HaveKeyWithValue(itopsv1alpha1.AnnotationBudgetWarning, warning))
