@@ -184,6 +184,12 @@ type DetectionPolicy struct {
 	NodeConditionsIgnored []string `json:"nodeConditionsIgnored,omitempty"`
 	// CertificateExpiry configures the CertificateExpiring detector (detectors.go).
 	CertificateExpiry CertificateExpiryPolicy `json:"certificateExpiry,omitempty"`
+	// ServicesWithoutEndpoints configures ServiceWithoutEndpoints (netcheck.go).
+	ServicesWithoutEndpoints ServicesWithoutEndpointsPolicy `json:"servicesWithoutEndpoints,omitempty"`
+	// RouteBackends configures RouteBackendMissing (netcheck.go).
+	RouteBackends RouteBackendsPolicy `json:"routeBackends,omitempty"`
+	// Webhooks configures WebhookUnavailable (netcheck.go).
+	Webhooks WebhooksPolicy `json:"webhooks,omitempty"`
 }
 
 // ChangeLifecyclePolicy holds change settings that do not vary by namespace.
@@ -289,6 +295,7 @@ func (c *Config) applyDefaults() {
 	c.Alertmanager.applyDefaults()
 	c.Notifications.applyDefaults()
 	c.Detection.CertificateExpiry.applyDefaults()
+	c.Detection.applyNetworkDefaults()
 	for i := range c.Detectors {
 		c.Detectors[i].applyDefaults()
 	}
@@ -343,6 +350,7 @@ func (c *Config) Validate() field.ErrorList {
 	errs = append(errs, c.Alertmanager.validate(field.NewPath("alertmanager"))...)
 	errs = append(errs, c.Notifications.validate(field.NewPath("notifications"))...)
 	errs = append(errs, c.Detection.CertificateExpiry.validate(field.NewPath("detection", "certificateExpiry"))...)
+	errs = append(errs, c.Detection.validateNetwork(field.NewPath("detection"))...)
 	errs = append(errs, validateDetectors(field.NewPath("detectors"), c.Detectors)...)
 	return errs
 }

@@ -79,6 +79,7 @@ func init() {
 		itopsv1alpha1.ReasonVolumeClaimPending, itopsv1alpha1.ReasonVolumeClaimLost, itopsv1alpha1.ReasonErrorBudgetBurn,
 		itopsv1alpha1.ReasonChangeFailed, itopsv1alpha1.ReasonEmergencyChangeUnreviewed, itopsv1alpha1.ReasonChangeControlDisabled,
 		itopsv1alpha1.ReasonCustom, itopsv1alpha1.ReasonCertificateExpiring,
+		itopsv1alpha1.ReasonServiceWithoutEndpoints, itopsv1alpha1.ReasonRouteBackendMissing, itopsv1alpha1.ReasonWebhookUnavailable,
 	} {
 		builtInReasons[r] = true
 	}
