@@ -31,6 +31,7 @@ import (
 	certexpirycontrollers "github.com/itops-dev/itops-operator/controllers/certexpiry"
 	changecontrollers "github.com/itops-dev/itops-operator/controllers/change"
 	"github.com/itops-dev/itops-operator/controllers/customdetector"
+	netcheckcontrollers "github.com/itops-dev/itops-operator/controllers/netcheck"
 	healthcontrollers "github.com/itops-dev/itops-operator/controllers/health"
 	"github.com/itops-dev/itops-operator/controllers/incident"
 	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
@@ -442,6 +443,10 @@ func setupDetectors(mgr ctrl.Manager, w *incidentwriter.Writer, policy *config.C
 	}
 	if err := customdetector.Setup(mgr, w, policy.Detectors); err != nil {
 		return fmt.Errorf("setting up the custom detectors: %w", err)
+	}
+	// ServiceWithoutEndpoints, RouteBackendMissing, WebhookUnavailable (docs/detectors.md).
+	if err := netcheckcontrollers.Setup(mgr, w, policy.Detection); err != nil {
+		return fmt.Errorf("setting up the network detectors: %w", err)
 	}
 	ce := policy.Detection.CertificateExpiry
 	if !ce.CertificateExpiryEnabled() {
