@@ -105,7 +105,9 @@ func (r *WebhookReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).Named("netcheck-" + strings.ToLower(r.kind.kind)).
 		WatchesRawSource(source.Kind[client.Object](r.Cache, r.kind.newObj(), &handler.EnqueueRequestForObject{})).
 		WatchesRawSource(source.Kind[client.Object](r.Cache, &corev1.Service{}, handler.EnqueueRequestsFromMapFunc(
-			func(ctx context.Context, o client.Object) []reconcile.Request { return byService(ctx, o.GetNamespace(), o.GetName()) }))).
+			func(ctx context.Context, o client.Object) []reconcile.Request {
+				return byService(ctx, o.GetNamespace(), o.GetName())
+			}))).
 		WatchesRawSource(source.Kind[client.Object](r.Cache, &discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(
 			func(ctx context.Context, o client.Object) []reconcile.Request {
 				if name := o.GetLabels()[netcheck.ServiceNameLabel]; name != "" {
