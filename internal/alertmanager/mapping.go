@@ -232,7 +232,7 @@ var reservedReasons = map[string]bool{
 	"PodUnschedulable": true, "PodCreationFailed": true, "VolumeMountFailed": true, "ProbeFailing": true,
 	"ContainerRestarting": true, "ServiceWithoutEndpoints": true, "WebhookUnavailable": true,
 	"AutoscalerLimited": true, "DisruptionBlocked": true, "CronJobMissedSchedule": true,
-	"CertificateExpiring": true, "NodeCondition": true, "Custom": true,
+	"CertificateExpiring": true, "NodeCondition": true, "Custom": true, "RouteBackendMissing": true,
 }
 
 // ReasonFor turns an alertname into a signal reason (^[A-Z][A-Za-z0-9]*$, at most 63
