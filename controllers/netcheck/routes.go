@@ -166,7 +166,7 @@ func (rs *routes) secretsGranted(ctx context.Context) error {
 func SetupRoutes(mgr manager.Manager, c cache.Cache, w *incidentwriter.Writer, policy config.RouteBackendsPolicy) error {
 	rs := &routes{cache: c}
 	log := ctrl.Log.WithName("netcheck").WithName("routes")
-	ing := &RouteReconciler{Cache: c, Writer: w, Policy: policy, kind: ingressKind, routes: rs}
+	ing := &RouteReconciler{Reader: c, Writer: w, Policy: policy, kind: ingressKind, routes: rs}
 	if err := ing.setup(mgr); err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func SetupRoutes(mgr manager.Manager, c cache.Cache, w *incidentwriter.Writer, p
 	}
 	for _, k := range gatewayKinds {
 		if err := mgr.Add(&kindStarter{mgr: mgr, log: log.WithValues("kind", k.gvk.Kind),
-			reconciler: &RouteReconciler{Cache: c, Writer: w, Policy: policy, kind: k, routes: rs}}); err != nil {
+			reconciler: &RouteReconciler{Reader: c, Writer: w, Policy: policy, kind: k, routes: rs}}); err != nil {
 			return err
 		}
 	}
@@ -185,8 +185,8 @@ func SetupRoutes(mgr manager.Manager, c cache.Cache, w *incidentwriter.Writer, p
 // RouteReconciler runs RouteBackendMissing over one kind: an object naming a backend Service
 // or a TLS Secret that does not exist for the grace period opens (or joins) its incident.
 type RouteReconciler struct {
-	// Cache is the network detectors' cache.
-	Cache  cache.Cache
+	// Reader reads the network detectors' cache.
+	Reader client.Reader
 	Writer *incidentwriter.Writer
 	Policy config.RouteBackendsPolicy
 	Clock  clock.PassiveClock
@@ -204,10 +204,10 @@ func (r *RouteReconciler) setup(mgr ctrl.Manager) error {
 	r.resync = make(chan event.GenericEvent)
 	existence := predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }}
 	b := ctrl.NewControllerManagedBy(mgr).Named("netcheck-" + strings.ToLower(r.kind.gvk.Kind)).
-		WatchesRawSource(source.Kind[client.Object](r.Cache, r.kind.newObj(), &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Kind[client.Object](r.routes.cache, r.kind.newObj(), &handler.EnqueueRequestForObject{})).
 		WatchesRawSource(source.Channel(r.resync, &handler.EnqueueRequestForObject{}))
 	if r.kind.services {
-		b = b.WatchesRawSource(source.Kind[client.Object](r.Cache, &corev1.Service{},
+		b = b.WatchesRawSource(source.Kind[client.Object](r.routes.cache, &corev1.Service{},
 			handler.EnqueueRequestsFromMapFunc(r.referring(netcheck.KindService)), existence))
 	}
 	c, err := b.Build(r)
@@ -218,7 +218,7 @@ func (r *RouteReconciler) setup(mgr ctrl.Manager) error {
 // watchSecrets watches Secrets (metadata only; created or deleted).
 func (r *RouteReconciler) watchSecrets() error {
 	existence := predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }}
-	return r.controller.Watch(source.Kind[client.Object](r.Cache, secretMetadata(),
+	return r.controller.Watch(source.Kind[client.Object](r.routes.cache, secretMetadata(),
 		handler.EnqueueRequestsFromMapFunc(r.referring(netcheck.KindSecret)), existence))
 }
 
@@ -232,7 +232,7 @@ func (r *RouteReconciler) referring(kind string) handler.MapFunc {
 		if r.kind.gvk == ingressKind.gvk {
 			opts = append(opts, client.MatchingFields{indexRefs: kind + "/" + key})
 		}
-		if err := r.Cache.List(ctx, list, opts...); err != nil {
+		if err := r.Reader.List(ctx, list, opts...); err != nil {
 			return nil
 		}
 		var reqs []reconcile.Request
@@ -260,7 +260,7 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 		IncidentReason: itopsv1alpha1.ReasonRouteBackendMissing}
 	key := subj.String()
 	obj := r.kind.newObj()
-	err := r.Cache.Get(ctx, req.NamespacedName, obj)
+	err := r.Reader.Get(ctx, req.NamespacedName, obj)
 	if apierrors.IsNotFound(err) || (err == nil && obj.GetDeletionTimestamp() != nil) {
 		r.seen.observe(key, false, time.Time{})
 		return writeSignal(ctx, r.Writer, o, 0)
@@ -326,7 +326,7 @@ func (r *RouteReconciler) exists(ctx context.Context, ref netcheck.Ref) (ok, kno
 	default:
 		return false, false, nil
 	}
-	switch err := r.Cache.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, obj); {
+	switch err := r.Reader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, obj); {
 	case apierrors.IsNotFound(err):
 		return false, true, nil
 	case err != nil:

@@ -37,8 +37,8 @@ import (
 // incident; where its not-ready pods belong to a workload with an open incident, the
 // Service's incident is that one's symptom (status.causedBy).
 type ServiceReconciler struct {
-	// Cache is the network detectors' cache (Services, EndpointSlices).
-	Cache cache.Cache
+	// Reader reads the network detectors' cache (Services, EndpointSlices).
+	Reader client.Reader
 	// Client reads the manager's cache: Pods, workloads, ServiceLevels, Incidents.
 	Client client.Client
 	Writer *incidentwriter.Writer
@@ -51,10 +51,10 @@ type ServiceReconciler struct {
 // SetupWithManager watches Services and their EndpointSlices, and the incidents of other
 // subjects (a workload's incident opening or resolving re-judges the cause of the Services
 // of its namespace that have one).
-func (r *ServiceReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *ServiceReconciler) SetupWithManager(mgr ctrl.Manager, c cache.Cache) error {
 	return ctrl.NewControllerManagedBy(mgr).Named("netcheck-service").
-		WatchesRawSource(source.Kind[client.Object](r.Cache, &corev1.Service{}, &handler.EnqueueRequestForObject{})).
-		WatchesRawSource(source.Kind[client.Object](r.Cache, &discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(
+		WatchesRawSource(source.Kind[client.Object](c, &corev1.Service{}, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Kind[client.Object](c, &discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(
 			func(_ context.Context, o client.Object) []reconcile.Request {
 				if name := o.GetLabels()[netcheck.ServiceNameLabel]; name != "" {
 					return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
@@ -92,7 +92,7 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	healthy := incidentwriter.SignalObservation{Subject: subj, Reason: itopsv1alpha1.ReasonServiceWithoutEndpoints,
 		IncidentReason: itopsv1alpha1.ReasonServiceWithoutEndpoints}
 	svc := &corev1.Service{}
-	err := r.Cache.Get(ctx, req.NamespacedName, svc)
+	err := r.Reader.Get(ctx, req.NamespacedName, svc)
 	if apierrors.IsNotFound(err) || (err == nil && (svc.DeletionTimestamp != nil || !netcheck.Judged(svc))) {
 		r.seen.observe(req.String(), false, time.Time{})
 		return writeSignal(ctx, r.Writer, healthy, 0)
@@ -101,7 +101,7 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		return reconcile.Result{}, err
 	}
 	slices := &discoveryv1.EndpointSliceList{}
-	if err := r.Cache.List(ctx, slices, client.InNamespace(req.Namespace), client.MatchingLabels{netcheck.ServiceNameLabel: req.Name}); err != nil {
+	if err := r.Reader.List(ctx, slices, client.InNamespace(req.Namespace), client.MatchingLabels{netcheck.ServiceNameLabel: req.Name}); err != nil {
 		return reconcile.Result{}, err
 	}
 	facts := netcheck.ServiceFacts{Name: svc.Name, Created: svc.CreationTimestamp.Time, Selector: svc.Spec.Selector,

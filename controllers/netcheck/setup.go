@@ -80,8 +80,7 @@ func Setup(mgr manager.Manager, w *incidentwriter.Writer, policy config.Detectio
 	}
 	ctx := context.Background()
 	if services {
-		if err := (&ServiceReconciler{Cache: c, Client: mgr.GetClient(), Writer: w, Policy: policy.ServicesWithoutEndpoints,
-			seen: firstSeen{}}).SetupWithManager(mgr); err != nil {
+		if err := (&ServiceReconciler{Reader: c, Client: mgr.GetClient(), Writer: w, Policy: policy.ServicesWithoutEndpoints}).SetupWithManager(mgr, c); err != nil {
 			return fmt.Errorf("setting up ServiceWithoutEndpoints: %w", err)
 		}
 	}
@@ -92,7 +91,7 @@ func Setup(mgr manager.Manager, w *incidentwriter.Writer, policy config.Detectio
 			}
 		}
 		for _, k := range []webhookKind{validatingKind, mutatingKind} {
-			if err := (&WebhookReconciler{Cache: c, Writer: w, Policy: policy.Webhooks, kind: k, seen: firstSeen{}}).SetupWithManager(mgr); err != nil {
+			if err := (&WebhookReconciler{Reader: c, Writer: w, Policy: policy.Webhooks, kind: k}).SetupWithManager(mgr, c); err != nil {
 				return fmt.Errorf("setting up WebhookUnavailable: %w", err)
 			}
 		}

@@ -74,9 +74,9 @@ func webhookServiceKeys(o client.Object) []string {
 // Service does not exist or has no ready endpoint opens (or joins) the configuration's
 // incident, in the cluster namespace (a cluster-scoped subject, as Nodes).
 type WebhookReconciler struct {
-	// Cache is the network detectors' cache (webhook configurations, Services,
+	// Reader reads the network detectors' cache (webhook configurations, Services,
 	// EndpointSlices).
-	Cache  cache.Cache
+	Reader client.Reader
 	Writer *incidentwriter.Writer
 	Policy config.WebhooksPolicy
 	Clock  clock.PassiveClock
@@ -87,10 +87,10 @@ type WebhookReconciler struct {
 
 // SetupWithManager watches the configurations, and the Services and EndpointSlices their
 // webhooks call.
-func (r *WebhookReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *WebhookReconciler) SetupWithManager(mgr ctrl.Manager, c cache.Cache) error {
 	byService := func(ctx context.Context, ns, name string) []reconcile.Request {
 		list := r.kind.newList()
-		if err := r.Cache.List(ctx, list, client.MatchingFields{indexWebhookService: ns + "/" + name}); err != nil {
+		if err := r.Reader.List(ctx, list, client.MatchingFields{indexWebhookService: ns + "/" + name}); err != nil {
 			return nil
 		}
 		var reqs []reconcile.Request
@@ -103,12 +103,12 @@ func (r *WebhookReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return reqs
 	}
 	return ctrl.NewControllerManagedBy(mgr).Named("netcheck-" + strings.ToLower(r.kind.kind)).
-		WatchesRawSource(source.Kind[client.Object](r.Cache, r.kind.newObj(), &handler.EnqueueRequestForObject{})).
-		WatchesRawSource(source.Kind[client.Object](r.Cache, &corev1.Service{}, handler.EnqueueRequestsFromMapFunc(
+		WatchesRawSource(source.Kind[client.Object](c, r.kind.newObj(), &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Kind[client.Object](c, &corev1.Service{}, handler.EnqueueRequestsFromMapFunc(
 			func(ctx context.Context, o client.Object) []reconcile.Request {
 				return byService(ctx, o.GetNamespace(), o.GetName())
 			}))).
-		WatchesRawSource(source.Kind[client.Object](r.Cache, &discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(
+		WatchesRawSource(source.Kind[client.Object](c, &discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(
 			func(ctx context.Context, o client.Object) []reconcile.Request {
 				if name := o.GetLabels()[netcheck.ServiceNameLabel]; name != "" {
 					return byService(ctx, o.GetNamespace(), name)
@@ -124,7 +124,7 @@ func (r *WebhookReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	o := incidentwriter.SignalObservation{Subject: subj, Reason: itopsv1alpha1.ReasonWebhookUnavailable,
 		IncidentReason: itopsv1alpha1.ReasonWebhookUnavailable}
 	cfg := r.kind.newObj()
-	err := r.Cache.Get(ctx, req.NamespacedName, cfg)
+	err := r.Reader.Get(ctx, req.NamespacedName, cfg)
 	if apierrors.IsNotFound(err) || (err == nil && cfg.GetDeletionTimestamp() != nil) {
 		r.seen.observe(req.Name, false, time.Time{})
 		return writeSignal(ctx, r.Writer, o, 0)
@@ -135,7 +135,7 @@ func (r *WebhookReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	hooks := r.kind.webhooks(cfg)
 	var lookupErr error
 	v := netcheck.JudgeWebhooks(r.kind.kind, cfg.GetName(), hooks, func(ns, name string) netcheck.ServiceState {
-		st, err := serviceState(ctx, r.Cache, ns, name)
+		st, err := serviceState(ctx, r.Reader, ns, name)
 		if err != nil && lookupErr == nil {
 			lookupErr = err
 		}
