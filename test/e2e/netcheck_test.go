@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -73,6 +74,42 @@ var _ = Describe("Network detection", func() {
 		Eventually(func(g Gomega) {
 			inc := incidentNamed(g, ns, "ingress-shop")
 			g.Expect(inc.Status.Signals).NotTo(ContainElement(HaveField("Active", true)))
+		}).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
+	})
+
+	It("opens RouteBackendMissing for a Gateway API HTTPRoute without its backend and a Gateway without its certificate Secret", func() {
+		ns := newNamespace()
+		route := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+			"metadata": map[string]any{"namespace": ns, "name": "shop"},
+			"spec": map[string]any{
+				"parentRefs": []any{map[string]any{"name": "shop"}},
+				"rules":      []any{map[string]any{"backendRefs": []any{map[string]any{"name": "checkout", "port": int64(8080)}}}},
+			},
+		}}
+		gateway := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+			"metadata": map[string]any{"namespace": ns, "name": "shop"},
+			"spec": map[string]any{
+				"gatewayClassName": "example",
+				"listeners": []any{map[string]any{"name": "https", "port": int64(443), "protocol": "HTTPS",
+					"tls": map[string]any{"certificateRefs": []any{map[string]any{"name": "shop-tls"}}}}},
+			},
+		}}
+		Expect(k8s.Create(ctx, route)).To(Succeed())
+		Expect(k8s.Create(ctx, gateway)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(incidentNamed(g, ns, "httproute-shop").Status.Signals).To(activeSignal(itopsv1alpha1.ReasonRouteBackendMissing,
+				"HTTPRoute shop refers to objects that do not exist: Service "+ns+"/checkout does not exist (spec.rules[0].backendRefs[0])"))
+			g.Expect(incidentNamed(g, ns, "gateway-shop").Status.Signals).To(activeSignal(itopsv1alpha1.ReasonRouteBackendMissing,
+				"Secret "+ns+"/shop-tls does not exist (spec.listeners[0].tls.certificateRefs[0])"))
+		}).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
+
+		By("creating the Secret: the Gateway's signal clears")
+		Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop-tls"}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{corev1.TLSCertKey: []byte("-"), corev1.TLSPrivateKeyKey: []byte("-")}})).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(incidentNamed(g, ns, "gateway-shop").Status.Signals).NotTo(ContainElement(HaveField("Active", true)))
 		}).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
 	})
 
