@@ -45,7 +45,7 @@ func newEnv(t *testing.T, objs ...client.Object) *env {
 		w: &incidentwriter.Writer{Client: c, Policy: lifecycle.DefaultPolicy, ClusterNamespace: "itops-cluster", Clock: clock}}
 }
 
-// reconcile runs r at at and returns its requeue.
+// reconcile runs r at the time given and returns its requeue.
 func (e *env) reconcile(r reconcile.Reconciler, at time.Time, ns, name string) time.Duration {
 	e.t.Helper()
 	e.clock.SetTime(at)
