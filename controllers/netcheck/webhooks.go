@@ -153,9 +153,13 @@ func (r *WebhookReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	o.Problem = &custom.Problem{Reason: itopsv1alpha1.ReasonWebhookUnavailable, Message: v.Message, Since: j.Since,
 		Priority: v.Priority, Sustain: j.Pending}
 	o.Impact, o.Urgency = v.Impact, v.Urgency
+	unavailable := map[string]bool{}
+	for _, n := range v.Unavailable {
+		unavailable[n] = true
+	}
 	seenSvc := map[string]bool{}
 	for _, h := range hooks {
-		if h.Service != nil && !seenSvc[h.Service.Namespace+"/"+h.Service.Name] {
+		if h.Service != nil && unavailable[h.Name] && !seenSvc[h.Service.Namespace+"/"+h.Service.Name] {
 			seenSvc[h.Service.Namespace+"/"+h.Service.Name] = true
 			o.Affected = append(o.Affected, itopsv1alpha1.ObjectReference{APIVersion: "v1", Kind: "Service",
 				Namespace: h.Service.Namespace, Name: h.Service.Name})
