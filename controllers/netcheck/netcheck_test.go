@@ -267,8 +267,12 @@ func TestWebhookUnavailable(t *testing.T) {
 				Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, Resources: []string{"pods"}}}}}}}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "policy", Name: "engine"}, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "engine"}}}
 	e := newEnv(t, cfg, svc, slice("policy", "engine", false))
-	r := &WebhookReconciler{Reader: e.c, Writer: e.w, Clock: e.clock, kind: validatingKind}
-	e.reconcile(r, t0, "", "policy-engine")
+	r := &WebhookReconciler{Reader: e.c, Writer: e.w, Clock: e.clock, kind: validatingKind,
+		Policy: config.WebhooksPolicy{GracePeriod: metav1.Duration{Duration: time.Minute}}}
+	if got := e.reconcile(r, t0, "", "policy-engine"); got != time.Minute || e.incident("itops-cluster", "validatingwebhookconfiguration-policy-engine") != nil {
+		t.Fatalf("within grace: no incident, requeue at its end; got %s", got)
+	}
+	e.reconcile(r, t0.Add(time.Minute), "", "policy-engine")
 	inc := e.incident("itops-cluster", "validatingwebhookconfiguration-policy-engine")
 	if inc == nil {
 		list := &itopsv1alpha1.IncidentList{}
@@ -288,7 +292,7 @@ func TestWebhookUnavailable(t *testing.T) {
 	if err := e.c.Update(e.ctx, sl); err != nil {
 		t.Fatal(err)
 	}
-	e.reconcile(r, t0.Add(time.Minute), "", "policy-engine")
+	e.reconcile(r, t0.Add(2*time.Minute), "", "policy-engine")
 	if s := e.incident("itops-cluster", inc.Name).Status.Signals[0]; s.Active {
 		t.Fatalf("ready: cleared, got %+v", s)
 	}
