@@ -185,6 +185,9 @@ func TestServiceScopeAndIdle(t *testing.T) {
 	if err := e.c.Create(e.ctx, sl); err != nil {
 		t.Fatal(err)
 	}
+	if reqs := r.allServicesOf(e.ctx, sl); len(reqs) != 3 {
+		t.Fatalf("a ServiceLevel re-judges the Services of its namespace: %v", reqs)
+	}
 	e.reconcile(r, t0, ns, "web")
 	inc := e.incident(ns, "service-web")
 	if inc == nil || inc.Spec.Service != "shop" || signal(inc, itopsv1alpha1.ReasonServiceWithoutEndpoints).Priority != itopsv1alpha1.PriorityP2 {

@@ -48,9 +48,9 @@ type ServiceReconciler struct {
 	seen firstSeen
 }
 
-// SetupWithManager watches Services and their EndpointSlices, and the incidents of other
+// SetupWithManager watches Services and their EndpointSlices, the incidents of other
 // subjects (a workload's incident opening or resolving re-judges the cause of the Services
-// of its namespace that have one).
+// of its namespace that have one) and ServiceLevels (which Services they cover).
 func (r *ServiceReconciler) SetupWithManager(mgr ctrl.Manager, c cache.Cache) error {
 	return ctrl.NewControllerManagedBy(mgr).Named("netcheck-service").
 		WatchesRawSource(source.Kind[client.Object](c, &corev1.Service{}, &handler.EnqueueRequestForObject{})).
@@ -62,7 +62,24 @@ func (r *ServiceReconciler) SetupWithManager(mgr ctrl.Manager, c cache.Cache) er
 				return nil
 			}))).
 		WatchesRawSource(source.Kind[client.Object](mgr.GetCache(), &itopsv1alpha1.Incident{}, handler.EnqueueRequestsFromMapFunc(r.servicesOfNamespace))).
+		WatchesRawSource(source.Kind[client.Object](mgr.GetCache(), &itopsv1alpha1.ServiceLevel{}, handler.EnqueueRequestsFromMapFunc(r.allServicesOf))).
 		Complete(r)
+}
+
+// allServicesOf maps a ServiceLevel to the Services of its namespace: which ones it covers
+// (scope, priority, spec.service) may have changed.
+func (r *ServiceReconciler) allServicesOf(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &corev1.ServiceList{}
+	if err := r.Reader.List(ctx, list, client.InNamespace(o.GetNamespace())); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		if netcheck.Judged(&list.Items[i]) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return reqs
 }
 
 // servicesOfNamespace maps an incident of another subject (a workload's) to the Services
