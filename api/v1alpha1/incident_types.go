@@ -87,7 +87,8 @@ const (
 	// (detection.routeBackends).
 	ReasonRouteBackendMissing = "RouteBackendMissing"
 	// ReasonWebhookUnavailable: a Validating- or MutatingWebhookConfiguration calls a Service
-	// that does not exist or has no ready endpoint; with failurePolicy Fail the API server
+	// that does not exist, lacks the webhook's port or has no ready endpoint; with
+	// failurePolicy Fail the API server
 	// rejects every request the webhook intercepts (detection.webhooks).
 	ReasonWebhookUnavailable = "WebhookUnavailable"
 )

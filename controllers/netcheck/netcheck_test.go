@@ -268,7 +268,8 @@ func TestWebhookUnavailable(t *testing.T) {
 			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "policy", Name: "engine"}},
 			Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
 				Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, Resources: []string{"pods"}}}}}}}
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "policy", Name: "engine"}, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "engine"}}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "policy", Name: "engine"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "engine"}, Ports: []corev1.ServicePort{{Port: 443}}}}
 	e := newEnv(t, cfg, svc, slice("policy", "engine", false))
 	r := &WebhookReconciler{Reader: e.c, Writer: e.w, Clock: e.clock, kind: validatingKind,
 		Policy: config.WebhooksPolicy{GracePeriod: metav1.Duration{Duration: time.Minute}}}

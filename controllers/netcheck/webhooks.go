@@ -178,6 +178,9 @@ func serviceState(ctx context.Context, c client.Reader, ns, name string) (netche
 		return netcheck.ServiceState{}, err
 	}
 	st := netcheck.ServiceState{Exists: true, ExternalName: svc.Spec.Type == corev1.ServiceTypeExternalName}
+	for _, p := range svc.Spec.Ports {
+		st.Ports = append(st.Ports, p.Port)
+	}
 	slices := &discoveryv1.EndpointSliceList{}
 	if err := c.List(ctx, slices, client.InNamespace(ns), client.MatchingLabels{netcheck.ServiceNameLabel: name}); err != nil {
 		return st, err

@@ -316,9 +316,10 @@ func TestJudgeWebhooks(t *testing.T) {
 				{Name: "url.policy.example", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://policy.example")}}}}
 	}
 	services := map[string]ServiceState{
-		"policy/ready":    {Exists: true, ReadyEndpoints: 2},
-		"policy/down":     {Exists: true},
+		"policy/ready":    {Exists: true, ReadyEndpoints: 2, Ports: []int32{443}},
+		"policy/down":     {Exists: true, Ports: []int32{443}},
 		"policy/external": {Exists: true, ExternalName: true},
+		"policy/http":     {Exists: true, ReadyEndpoints: 2, Ports: []int32{80}},
 	}
 	state := func(ns, name string) ServiceState { return services[ns+"/"+name] }
 	cases := []struct {
@@ -333,6 +334,7 @@ func TestJudgeWebhooks(t *testing.T) {
 			"ValidatingWebhookConfiguration policy: webhook check.policy.example (failurePolicy Fail) calls Service policy/down, which has no ready endpoint: " +
 				"the API server rejects CREATE, UPDATE of deployments, deployments.apps, pods, pods.apps"},
 		{"the default failurePolicy is Fail", cfg(nil, "missing"), itopsv1alpha1.PriorityP1, "(failurePolicy Fail) calls Service policy/missing, which does not exist"},
+		{"a Service without the webhook's port (443 by default)", cfg(&fail, "http"), itopsv1alpha1.PriorityP1, "calls Service policy/http, which has no port 443"},
 		{"Ignore: requests pass without it (P4)", cfg(&ignore, "down"), itopsv1alpha1.PriorityP4, "pass without it, each after the webhook's timeout"},
 	}
 	for _, tc := range cases {
@@ -374,7 +376,7 @@ func TestTrim(t *testing.T) {
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}, Labels: map[string]string{"app": "web", ServiceNameLabel: "web"}}
 	svc, _ := Trim(&corev1.Service{ObjectMeta: meta, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"},
 		Ports: []corev1.ServicePort{{Port: 80}}, ClusterIP: "10.0.0.1"}})
-	if s := svc.(*corev1.Service); s.Annotations != nil || s.ManagedFields != nil || s.Labels != nil || s.Spec.Ports != nil || s.Spec.Selector["app"] != "web" {
+	if s := svc.(*corev1.Service); s.Annotations != nil || s.ManagedFields != nil || s.Labels != nil || len(s.Spec.Ports) != 1 || s.Spec.Ports[0] != (corev1.ServicePort{Port: 80}) || s.Spec.Selector["app"] != "web" {
 		t.Errorf("service: %+v", s)
 	}
 	slice, _ := Trim(&discoveryv1.EndpointSlice{ObjectMeta: meta, Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.1.0.1"},

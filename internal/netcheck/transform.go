@@ -11,7 +11,7 @@ import (
 
 // Trim is the cache transform of the network detectors' cache: every object keeps only what
 // a detector reads (docs/detectors.md, "What is read"); it is idempotent.
-//   - Service: identity, spec.type and spec.selector.
+//   - Service: identity, spec.type, spec.selector and its ports' numbers.
 //   - EndpointSlice: identity, the kubernetes.io/service-name label, each endpoint's
 //     conditions (no addresses, no topology).
 //   - Ingress: identity and spec (no status, no annotations).
@@ -25,8 +25,12 @@ import (
 func Trim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Service:
-		return &corev1.Service{TypeMeta: o.TypeMeta, ObjectMeta: identity(&o.ObjectMeta, nil),
-			Spec: corev1.ServiceSpec{Type: o.Spec.Type, Selector: o.Spec.Selector}}, nil
+		svc := &corev1.Service{TypeMeta: o.TypeMeta, ObjectMeta: identity(&o.ObjectMeta, nil),
+			Spec: corev1.ServiceSpec{Type: o.Spec.Type, Selector: o.Spec.Selector}}
+		for _, p := range o.Spec.Ports {
+			svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Port: p.Port})
+		}
+		return svc, nil
 	case *discoveryv1.EndpointSlice:
 		s := &discoveryv1.EndpointSlice{TypeMeta: o.TypeMeta, AddressType: o.AddressType,
 			ObjectMeta: identity(&o.ObjectMeta, keep(o.Labels, ServiceNameLabel))}

@@ -2,6 +2,7 @@ package netcheck
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -55,6 +56,16 @@ type ServiceState struct {
 	ExternalName bool
 	// ReadyEndpoints counts the ready endpoints of its EndpointSlices.
 	ReadyEndpoints int
+	// Ports are the Service's port numbers (spec.ports[].port).
+	Ports []int32
+}
+
+// webhookPort is the port a webhook calls: clientConfig.service.port, 443 by default.
+func webhookPort(s *admissionregistrationv1.ServiceReference) int32 {
+	if s.Port == nil {
+		return 443
+	}
+	return *s.Port
 }
 
 // WebhookVerdict is the judgement of one webhook configuration.
@@ -85,7 +96,11 @@ func JudgeWebhooks(kind, name string, hooks []Webhook, service func(namespace, n
 		switch {
 		case !st.Exists:
 			what = "which does not exist"
-		case st.ExternalName || st.ReadyEndpoints > 0:
+		case st.ExternalName:
+			continue
+		case !slices.Contains(st.Ports, webhookPort(h.Service)):
+			what = fmt.Sprintf("which has no port %d", webhookPort(h.Service))
+		case st.ReadyEndpoints > 0:
 			continue
 		default:
 			what = "which has no ready endpoint"
