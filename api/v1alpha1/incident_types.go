@@ -88,8 +88,8 @@ const (
 	ReasonRouteBackendMissing = "RouteBackendMissing"
 	// ReasonWebhookUnavailable: a Validating- or MutatingWebhookConfiguration calls a Service
 	// that does not exist, lacks the webhook's port or has no ready endpoint; with
-	// failurePolicy Fail the API server
-	// rejects every request the webhook intercepts (detection.webhooks).
+	// failurePolicy Fail the API server rejects every request the webhook intercepts
+	// (detection.webhooks).
 	ReasonWebhookUnavailable = "WebhookUnavailable"
 )
 
