@@ -37,6 +37,7 @@ import (
 	"github.com/itops-dev/itops-operator/controllers/incident"
 	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
 	maintenancecontrollers "github.com/itops-dev/itops-operator/controllers/maintenance"
+	netcheckcontrollers "github.com/itops-dev/itops-operator/controllers/netcheck"
 	"github.com/itops-dev/itops-operator/controllers/notification"
 	servicelevelcontrollers "github.com/itops-dev/itops-operator/controllers/servicelevel"
 	"github.com/itops-dev/itops-operator/controllers/webhookcert"
@@ -448,6 +449,10 @@ func setupDetectors(mgr ctrl.Manager, w *incidentwriter.Writer, policy *config.C
 	}
 	if err := capacitycontrollers.Setup(mgr, w, policy.Detection); err != nil {
 		return fmt.Errorf("setting up the capacity and schedule detectors: %w", err)
+	}
+	// ServiceWithoutEndpoints, RouteBackendMissing, WebhookUnavailable (docs/detectors.md).
+	if err := netcheckcontrollers.Setup(mgr, w, policy.Detection); err != nil {
+		return fmt.Errorf("setting up the network detectors: %w", err)
 	}
 	ce := policy.Detection.CertificateExpiry
 	if !ce.CertificateExpiryEnabled() {

@@ -94,6 +94,20 @@ const (
 	// detection.memoryNearLimit.thresholdPercent of its memory limit for its duration: an OOM
 	// kill is near.
 	ReasonMemoryNearLimit = "MemoryNearLimit"
+	// ReasonServiceWithoutEndpoints: a Service with a selector (not ExternalName) whose
+	// EndpointSlices list no ready endpoint for the policy's grace period
+	// (detection.servicesWithoutEndpoints).
+	ReasonServiceWithoutEndpoints = "ServiceWithoutEndpoints"
+	// ReasonRouteBackendMissing: an Ingress, a Gateway API HTTPRoute or GRPCRoute, or a
+	// Gateway refers to a backend Service or a TLS Secret that does not exist (the message
+	// names each, with its field path), for the policy's grace period
+	// (detection.routeBackends).
+	ReasonRouteBackendMissing = "RouteBackendMissing"
+	// ReasonWebhookUnavailable: a Validating- or MutatingWebhookConfiguration calls a Service
+	// that does not exist, lacks the webhook's port or has no ready endpoint; with
+	// failurePolicy Fail the API server rejects every request the webhook intercepts
+	// (detection.webhooks).
+	ReasonWebhookUnavailable = "WebhookUnavailable"
 )
 
 // Suppressed condition reasons.

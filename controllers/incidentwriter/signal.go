@@ -34,6 +34,14 @@ type SignalObservation struct {
 	Affected []itopsv1alpha1.ObjectReference
 	// Impact and Urgency are the opening severity (their matrix value is Problem.Priority).
 	Impact, Urgency itopsv1alpha1.Level
+	// Service is the ServiceLevel covering the subject ("" if none): a new incident's
+	// spec.service.
+	Service string
+	// CauseJudged says the detector judged what explains the problem; Cause is then the open
+	// incident that does (status.causedBy; nil: nothing does). A recovered observation keeps
+	// the cause the incident had, as Sync does.
+	CauseJudged bool
+	Cause       *itopsv1alpha1.IncidentReference
 }
 
 // SyncSignal makes the subject's incident reflect the observation with the lifecycle every
@@ -75,12 +83,12 @@ func (w *Writer) openForSignal(ctx context.Context, o SignalObservation, ns, fp 
 		subject: o.Subject, namespace: ns, fingerprint: fp, seq: seq, previous: previous,
 		reason: o.IncidentReason, source: itopsv1alpha1.SourceHealthCheck, detected: detected,
 		description: []string{o.Reason + ": " + o.Problem.Message},
-		impact:      o.Impact, urgency: o.Urgency,
+		impact:      o.Impact, urgency: o.Urgency, service: o.Service,
 		affected: append([]itopsv1alpha1.ObjectReference{o.Subject.Reference()}, o.Affected...),
 	}.incident()
 	// The title names the detector's own reason, not Custom.
 	inc.Spec.Title = title(o.Subject, o.Reason)
-	if err := w.create(ctx, inc, o.Subject, "", seq); err != nil {
+	if err := w.create(ctx, inc, o.Subject, o.Service, seq); err != nil {
 		return err
 	}
 	return w.updateSignal(ctx, inc, o, now)
@@ -93,6 +101,9 @@ func (w *Writer) updateSignal(ctx context.Context, inc *itopsv1alpha1.Incident, 
 	st := inc.Status.DeepCopy()
 	st.Signals = merged.Signals
 	applyPresence(st, inc, merged, now, false)
+	if o.CauseJudged && o.Problem != nil {
+		st.CausedBy = linkCause(st.CausedBy, o.Cause)
+	}
 	if !apiequality.Semantic.DeepEqual(*st, inc.Status) {
 		base := inc.DeepCopy()
 		inc.Status = *st

@@ -233,6 +233,7 @@ var reservedReasons = map[string]bool{
 	"ContainerRestarting": true, "ServiceWithoutEndpoints": true, "WebhookUnavailable": true,
 	"AutoscalerLimited": true, "DisruptionBlocked": true, "CronJobMissedSchedule": true,
 	"CertificateExpiring": true, "NodeCondition": true, "Custom": true, "MemoryNearLimit": true,
+	"RouteBackendMissing": true,
 }
 
 // ReasonFor turns an alertname into a signal reason (^[A-Z][A-Za-z0-9]*$, at most 63

@@ -190,6 +190,12 @@ type DetectionPolicy struct {
 	DisruptionBlocked     DisruptionBlockedPolicy     `json:"disruptionBlocked,omitempty"`
 	CronJobMissedSchedule CronJobMissedSchedulePolicy `json:"cronJobMissedSchedule,omitempty"`
 	MemoryNearLimit       MemoryNearLimitPolicy       `json:"memoryNearLimit,omitempty"`
+	// ServicesWithoutEndpoints configures ServiceWithoutEndpoints (netcheck.go).
+	ServicesWithoutEndpoints ServicesWithoutEndpointsPolicy `json:"servicesWithoutEndpoints,omitempty"`
+	// RouteBackends configures RouteBackendMissing (netcheck.go).
+	RouteBackends RouteBackendsPolicy `json:"routeBackends,omitempty"`
+	// Webhooks configures WebhookUnavailable (netcheck.go).
+	Webhooks WebhooksPolicy `json:"webhooks,omitempty"`
 }
 
 // ChangeLifecyclePolicy holds change settings that do not vary by namespace.
@@ -296,6 +302,7 @@ func (c *Config) applyDefaults() {
 	c.Notifications.applyDefaults()
 	c.Detection.CertificateExpiry.applyDefaults()
 	c.Detection.applyCapacityDefaults()
+	c.Detection.applyNetworkDefaults()
 	for i := range c.Detectors {
 		c.Detectors[i].applyDefaults()
 	}
@@ -351,6 +358,7 @@ func (c *Config) Validate() field.ErrorList {
 	errs = append(errs, c.Notifications.validate(field.NewPath("notifications"))...)
 	errs = append(errs, c.Detection.CertificateExpiry.validate(field.NewPath("detection", "certificateExpiry"))...)
 	errs = append(errs, c.Detection.validateCapacity(field.NewPath("detection"))...)
+	errs = append(errs, c.Detection.validateNetwork(field.NewPath("detection"))...)
 	errs = append(errs, validateDetectors(field.NewPath("detectors"), c.Detectors)...)
 	return errs
 }

@@ -81,6 +81,7 @@ func init() {
 		itopsv1alpha1.ReasonCustom, itopsv1alpha1.ReasonCertificateExpiring,
 		itopsv1alpha1.ReasonAutoscalerLimited, itopsv1alpha1.ReasonDisruptionBlocked,
 		itopsv1alpha1.ReasonCronJobMissedSchedule, itopsv1alpha1.ReasonMemoryNearLimit,
+		itopsv1alpha1.ReasonServiceWithoutEndpoints, itopsv1alpha1.ReasonRouteBackendMissing, itopsv1alpha1.ReasonWebhookUnavailable,
 	} {
 		builtInReasons[r] = true
 	}

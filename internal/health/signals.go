@@ -16,9 +16,9 @@ import (
 //	rank  reasons
 //	1     OOMKilled, ImagePullBackOff, CreateContainerConfigError, CreateContainerError,
 //	      RunContainerError, PreStartHookError, VolumeClaimLost, PodCreationFailed,
-//	      VolumeMountFailed
+//	      VolumeMountFailed, RouteBackendMissing
 //	2     CrashLoopBackOff, ProbeFailing, PodUnschedulable, JobFailed, NodeNotReady,
-//	      VolumeClaimPending
+//	      VolumeClaimPending, ServiceWithoutEndpoints, WebhookUnavailable
 //	3     NodePressure, NodeCondition, ContainerRestarting (the early warning: a crash loop,
 //	      once there, names the incident), MemoryNearLimit (the OOM kill, once there, names
 //	      it), AutoscalerLimited, DisruptionBlocked, CronJobMissedSchedule
@@ -58,6 +58,11 @@ var Specificity = map[string]int{
 	itopsv1alpha1.ReasonChangeFailed:               6,
 	itopsv1alpha1.ReasonEmergencyChangeUnreviewed:  6,
 	itopsv1alpha1.ReasonChangeControlDisabled:      6,
+	// The network detectors' (their subjects are Services, routes, webhook configurations):
+	// named before an Alertmanager alert about the same Service.
+	itopsv1alpha1.ReasonRouteBackendMissing:     1,
+	itopsv1alpha1.ReasonServiceWithoutEndpoints: 2,
+	itopsv1alpha1.ReasonWebhookUnavailable:      2,
 }
 
 // specificity is a reason's rank in Specificity (7 for reasons not in it).

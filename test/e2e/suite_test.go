@@ -60,7 +60,8 @@ var _ = BeforeSuite(func() {
 	// Short lifecycle timings so that specs see detection and auto-resolution within seconds.
 	policy := filepath.Join(dir, "policy.yaml")
 	Expect(os.WriteFile(policy, []byte("detection: {nodeNotReadyGracePeriod: 1s, workloadGracePeriod: 10s, autoscalerLimited: {gracePeriod: 1s}, disruptionBlocked: {gracePeriod: 1s},"+
-		" cronJobMissedSchedule: {gracePeriod: 30s}, memoryNearLimit: {for: 1s, pollInterval: 10s}}\n"+
+		" cronJobMissedSchedule: {gracePeriod: 30s}, memoryNearLimit: {for: 1s, pollInterval: 10s}, servicesWithoutEndpoints: {gracePeriod: 15s}, "+
+		"routeBackends: {gracePeriod: 2s}, webhooks: {gracePeriod: 2s}}\n"+
 		// Alertmanager in (alertmanager_test.go creates the token Secret).
 		"alertmanager: {enabled: true, tokenSecretRef: {name: "+alertmanagerTokenSecret+", key: token}}\n"+
 		notificationsPolicy()+detectorsPolicy()), 0o600)).To(Succeed())

@@ -1,0 +1,306 @@
+package netcheck
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
+	"github.com/itops-dev/itops-operator/internal/config"
+	"github.com/itops-dev/itops-operator/internal/detector/custom"
+	"github.com/itops-dev/itops-operator/internal/health"
+	"github.com/itops-dev/itops-operator/internal/lifecycle"
+	"github.com/itops-dev/itops-operator/test/cluster"
+)
+
+var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+type env struct {
+	t     *testing.T
+	ctx   context.Context
+	c     client.Client
+	clock *clocktesting.FakePassiveClock
+	w     *incidentwriter.Writer
+}
+
+func newEnv(t *testing.T, objs ...client.Object) *env {
+	c := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithStatusSubresource(&itopsv1alpha1.Incident{}).WithObjects(objs...).Build()
+	clock := clocktesting.NewFakePassiveClock(t0)
+	return &env{t: t, ctx: context.Background(), c: c, clock: clock,
+		w: &incidentwriter.Writer{Client: c, Policy: lifecycle.DefaultPolicy, ClusterNamespace: "itops-cluster", Clock: clock}}
+}
+
+// reconcile runs r at the time given and returns its requeue.
+func (e *env) reconcile(r reconcile.Reconciler, at time.Time, ns, name string) time.Duration {
+	e.t.Helper()
+	e.clock.SetTime(at)
+	res, err := r.Reconcile(e.ctx, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
+	if err != nil {
+		e.t.Fatalf("reconcile %s/%s: %v", ns, name, err)
+	}
+	return res.RequeueAfter
+}
+
+// incident returns the incident named name in ns (nil when none).
+func (e *env) incident(ns, name string) *itopsv1alpha1.Incident {
+	e.t.Helper()
+	inc := &itopsv1alpha1.Incident{}
+	if err := e.c.Get(e.ctx, client.ObjectKey{Namespace: ns, Name: name}, inc); err != nil {
+		return nil
+	}
+	return inc
+}
+
+func signal(inc *itopsv1alpha1.Incident, reason string) *itopsv1alpha1.Signal {
+	for i := range inc.Status.Signals {
+		if inc.Status.Signals[i].Reason == reason {
+			return &inc.Status.Signals[i]
+		}
+	}
+	return nil
+}
+
+func slice(ns, svc string, ready ...bool) *discoveryv1.EndpointSlice {
+	s := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: svc + "-abcde",
+		Labels: map[string]string{discoveryv1.LabelServiceName: svc}}, AddressType: discoveryv1.AddressTypeIPv4}
+	for _, r := range ready {
+		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.0.0.1"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(r)}})
+	}
+	return s
+}
+
+// TestServiceWithoutEndpoints: a Deployment's only pod never becomes ready. The Service waits
+// its grace period (measured from the pod), opens its incident, becomes the symptom of the
+// Deployment's incident once that one opens, and clears when an endpoint is ready.
+func TestServiceWithoutEndpoints(t *testing.T) {
+	ns := "shop"
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web", UID: "dep-uid", Labels: map[string]string{"tier": "shop"}},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(1))}}
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-7d9f", UID: "rs-uid",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "dep-uid", Controller: ptr.To(true)}}}}
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-7d9f-x2x4q", Labels: map[string]string{"app": "web"},
+		CreationTimestamp: metav1.NewTime(t0.Add(-time.Minute)),
+		OwnerReferences:   []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d9f", UID: "rs-uid", Controller: ptr.To(true)}}},
+		Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: metav1.NewTime(t0)}}}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web", CreationTimestamp: metav1.NewTime(t0.Add(-time.Hour))},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"}}}
+	external := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "db.example"}}
+	e := newEnv(t, dep, rs, p, svc, external, slice(ns, "web", false))
+	grace := 6 * time.Minute
+	r := &ServiceReconciler{Reader: e.c, Client: e.c, Writer: e.w, Clock: e.clock,
+		Policy: config.ServicesWithoutEndpointsPolicy{Scope: config.ServiceScopeAll, GracePeriod: metav1.Duration{Duration: grace}}}
+
+	if got := e.reconcile(r, t0.Add(time.Minute), ns, "web"); got != 5*time.Minute {
+		t.Fatalf("within grace: requeue at its end (5m), got %s", got)
+	}
+	if e.incident(ns, "service-web") != nil {
+		t.Fatal("within grace: no incident yet")
+	}
+	e.reconcile(r, t0.Add(grace), ns, "web")
+	inc := e.incident(ns, "service-web")
+	if inc == nil || inc.Spec.Reason != itopsv1alpha1.ReasonServiceWithoutEndpoints || inc.Status.CausedBy != nil {
+		t.Fatalf("grace over: the Service's own incident, no cause yet; got %+v", inc)
+	}
+	s := signal(inc, itopsv1alpha1.ReasonServiceWithoutEndpoints)
+	if s == nil || !s.Active || s.Priority != itopsv1alpha1.PriorityP3 || !strings.Contains(s.Message, "(web-7d9f-x2x4q)") || !s.Since.Time.Equal(t0) {
+		t.Fatalf("signal: %+v", s)
+	}
+
+	// The Deployment's own incident opens (its pods are the cause): the Service's becomes its symptom.
+	depSubj := health.Subject{APIVersion: "apps/v1", Kind: "Deployment", Namespace: ns, Name: "web"}
+	if err := e.w.SyncSignal(e.ctx, incidentwriter.SignalObservation{Subject: depSubj, Reason: itopsv1alpha1.ReasonWorkloadUnavailable,
+		IncidentReason: itopsv1alpha1.ReasonWorkloadUnavailable, Impact: itopsv1alpha1.LevelHigh, Urgency: itopsv1alpha1.LevelHigh,
+		Problem: &custom.Problem{Reason: itopsv1alpha1.ReasonWorkloadUnavailable, Message: "0/1 available", Priority: itopsv1alpha1.PriorityP1}}); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(r, t0.Add(grace+time.Minute), ns, "web")
+	inc = e.incident(ns, "service-web")
+	if c := inc.Status.CausedBy; c == nil || c.Kind != "Incident" || c.Name != "deployment-web" {
+		t.Fatalf("a symptom of the Deployment's incident: %+v", inc.Status.CausedBy)
+	}
+	if reqs := r.servicesOfNamespace(e.ctx, e.incident(ns, "deployment-web")); len(reqs) != 1 || reqs[0].Name != "web" {
+		t.Fatalf("the workload's incident re-judges the Service: %v", reqs)
+	}
+
+	// An endpoint becomes ready: the signal clears (the cause is kept, as for workloads).
+	sl := &discoveryv1.EndpointSlice{}
+	if err := e.c.Get(e.ctx, client.ObjectKey{Namespace: ns, Name: "web-abcde"}, sl); err != nil {
+		t.Fatal(err)
+	}
+	sl.Endpoints[0].Conditions.Ready = ptr.To(true)
+	if err := e.c.Update(e.ctx, sl); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(r, t0.Add(grace+2*time.Minute), ns, "web")
+	if s := signal(e.incident(ns, "service-web"), itopsv1alpha1.ReasonServiceWithoutEndpoints); s.Active {
+		t.Fatalf("ready again: cleared, got %+v", s)
+	}
+
+	e.reconcile(r, t0.Add(grace), ns, "db")
+	e.reconcile(r, t0.Add(grace), ns, "gone")
+	if e.incident(ns, "service-db") != nil || e.incident(ns, "service-gone") != nil {
+		t.Fatal("ExternalName and deleted Services are not judged")
+	}
+}
+
+// TestServiceScopeAndIdle: Covered judges only what a ServiceLevel covers (and raises the
+// priority); a Service whose Deployment is scaled to zero has no endpoints by design.
+func TestServiceScopeAndIdle(t *testing.T) {
+	ns := "shop"
+	idle := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "batch"}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(0)),
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "batch"}}}}}
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web", UID: "dep-uid", Labels: map[string]string{"tier": "shop"}}}
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-1", Labels: map[string]string{"app": "web"},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "dep-uid", Controller: ptr.To(true)}}}}
+	svc := func(name, app string) *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": app}}}
+	}
+	sl := &itopsv1alpha1.ServiceLevel{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop"},
+		Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"tier": "shop"}}}}
+	e := newEnv(t, idle, dep, p, svc("batch", "batch"), svc("web", "web"), svc("typo", "wbe"))
+	r := &ServiceReconciler{Reader: e.c, Client: e.c, Writer: e.w, Clock: e.clock,
+		Policy: config.ServicesWithoutEndpointsPolicy{Scope: config.ServiceScopeCovered}}
+	for _, name := range []string{"batch", "web", "typo"} {
+		e.reconcile(r, t0, ns, name)
+	}
+	list := &itopsv1alpha1.IncidentList{}
+	if err := e.c.List(e.ctx, list); err != nil || len(list.Items) != 0 {
+		t.Fatalf("Covered without a ServiceLevel: nothing, got %d (%v)", len(list.Items), err)
+	}
+	if err := e.c.Create(e.ctx, sl); err != nil {
+		t.Fatal(err)
+	}
+	if reqs := r.allServicesOf(e.ctx, sl); len(reqs) != 3 {
+		t.Fatalf("a ServiceLevel re-judges the Services of its namespace: %v", reqs)
+	}
+	e.reconcile(r, t0, ns, "web")
+	inc := e.incident(ns, "service-web")
+	if inc == nil || inc.Spec.Service != "shop" || signal(inc, itopsv1alpha1.ReasonServiceWithoutEndpoints).Priority != itopsv1alpha1.PriorityP2 {
+		t.Fatalf("covered: the ServiceLevel named, impact raised (P2); got %+v", inc)
+	}
+	r.Policy.Scope = config.ServiceScopeAll
+	e.reconcile(r, t0, ns, "batch")
+	e.reconcile(r, t0, ns, "typo")
+	if e.incident(ns, "service-batch") != nil {
+		t.Fatal("scaled to zero: normal")
+	}
+	if inc := e.incident(ns, "service-typo"); inc == nil || !strings.Contains(inc.Status.Signals[0].Message, "its selector app=wbe selects no pods") {
+		t.Fatalf("a selector matching nothing: %+v", inc)
+	}
+}
+
+// TestRouteBackendMissing: an Ingress naming a missing Service and a missing TLS Secret. The
+// TLS check waits while Secrets may not be read; the message names each object and field.
+func TestRouteBackendMissing(t *testing.T) {
+	ns := "shop"
+	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"}, Spec: networkingv1.IngressSpec{
+		TLS: []networkingv1.IngressTLS{{Hosts: []string{"shop.example"}, SecretName: "shop-tls"}},
+		Rules: []networkingv1.IngressRule{{Host: "shop.example", IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+			Paths: []networkingv1.HTTPIngressPath{
+				{Path: "/", PathType: ptr.To(networkingv1.PathTypePrefix), Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web"}}},
+				{Path: "/api", PathType: ptr.To(networkingv1.PathTypePrefix), Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "api"}}},
+			}}}}}}}
+	web := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"}}
+	e := newEnv(t, ing, web)
+	rs := &routes{}
+	r := &RouteReconciler{Reader: e.c, Writer: e.w, Clock: e.clock, kind: ingressKind, routes: rs,
+		Policy: config.RouteBackendsPolicy{GracePeriod: metav1.Duration{Duration: time.Minute}}}
+	if got := e.reconcile(r, t0, ns, "web"); got != time.Minute {
+		t.Fatalf("first seen: requeue at the end of the grace period, got %s", got)
+	}
+	e.reconcile(r, t0.Add(time.Minute), ns, "web")
+	inc := e.incident(ns, "ingress-web")
+	if inc == nil || inc.Spec.Reason != itopsv1alpha1.ReasonRouteBackendMissing {
+		t.Fatalf("grace over: %+v", inc)
+	}
+	want := "Ingress web refers to objects that do not exist: Service shop/api does not exist (spec.rules[0].http.paths[1].backend.service.name) " +
+		"(TLS Secrets not checked: the operator may not list and watch Secrets)"
+	if s := inc.Status.Signals[0]; s.Message != want || s.Priority != itopsv1alpha1.PriorityP3 {
+		t.Fatalf("signal: %q %s", s.Message, s.Priority)
+	}
+	if a := inc.Spec.Affected; len(a) != 2 || a[1].Kind != "Service" || a[1].Name != "api" {
+		t.Fatalf("affected: %+v", a)
+	}
+
+	rs.secrets.Store(true)
+	e.reconcile(r, t0.Add(2*time.Minute), ns, "web")
+	if s := e.incident(ns, "ingress-web").Status.Signals[0]; !strings.Contains(s.Message, "Secret shop/shop-tls does not exist (spec.tls[0].secretName)") {
+		t.Fatalf("Secrets readable: the TLS Secret is checked too; got %q", s.Message)
+	}
+	for _, o := range []client.Object{
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "api"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop-tls"}, Type: corev1.SecretTypeTLS},
+	} {
+		if err := e.c.Create(e.ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.reconcile(r, t0.Add(3*time.Minute), ns, "web")
+	if s := e.incident(ns, "ingress-web").Status.Signals[0]; s.Active {
+		t.Fatalf("both exist: cleared, got %+v", s)
+	}
+	if keys := ingressRefKeys(ing); len(keys) != 3 || keys[2] != "Secret/shop/shop-tls" {
+		t.Fatalf("index keys: %v", keys)
+	}
+}
+
+// TestWebhookUnavailable: a fail-closed webhook whose Service has no ready endpoint opens a
+// P1 incident in the cluster namespace; ready endpoints clear it.
+func TestWebhookUnavailable(t *testing.T) {
+	fail := admissionregistrationv1.Fail
+	cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "policy-engine"},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{Name: "validate.policy.example", FailurePolicy: &fail,
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "policy", Name: "engine"}},
+			Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, Resources: []string{"pods"}}}}}}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "policy", Name: "engine"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "engine"}, Ports: []corev1.ServicePort{{Port: 443}}}}
+	e := newEnv(t, cfg, svc, slice("policy", "engine", false))
+	r := &WebhookReconciler{Reader: e.c, Writer: e.w, Clock: e.clock, kind: validatingKind,
+		Policy: config.WebhooksPolicy{GracePeriod: metav1.Duration{Duration: time.Minute}}}
+	if got := e.reconcile(r, t0, "", "policy-engine"); got != time.Minute || e.incident("itops-cluster", "validatingwebhookconfiguration-policy-engine") != nil {
+		t.Fatalf("within grace: no incident, requeue at its end; got %s", got)
+	}
+	e.reconcile(r, t0.Add(time.Minute), "", "policy-engine")
+	inc := e.incident("itops-cluster", "validatingwebhookconfiguration-policy-engine")
+	if inc == nil {
+		list := &itopsv1alpha1.IncidentList{}
+		_ = e.c.List(e.ctx, list)
+		t.Fatalf("want the configuration's incident in the cluster namespace; have %d incidents", len(list.Items))
+	}
+	s := inc.Status.Signals[0]
+	if s.Priority != itopsv1alpha1.PriorityP1 || !strings.Contains(s.Message, "which has no ready endpoint: the API server rejects CREATE of pods") ||
+		inc.Spec.Affected[1].Name != "engine" {
+		t.Fatalf("incident: %+v %+v", s, inc.Spec.Affected)
+	}
+	sl := &discoveryv1.EndpointSlice{}
+	if err := e.c.Get(e.ctx, client.ObjectKey{Namespace: "policy", Name: "engine-abcde"}, sl); err != nil {
+		t.Fatal(err)
+	}
+	sl.Endpoints[0].Conditions.Ready = nil // nil is ready
+	if err := e.c.Update(e.ctx, sl); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(r, t0.Add(2*time.Minute), "", "policy-engine")
+	if s := e.incident("itops-cluster", inc.Name).Status.Signals[0]; s.Active {
+		t.Fatalf("ready: cleared, got %+v", s)
+	}
+	if keys := webhookServiceKeys(cfg); len(keys) != 1 || keys[0] != "policy/engine" {
+		t.Fatalf("index keys: %v", keys)
+	}
+}

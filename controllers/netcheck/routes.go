@@ -1,0 +1,438 @@
+package netcheck
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	certexpirycontrollers "github.com/itops-dev/itops-operator/controllers/certexpiry"
+	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
+	"github.com/itops-dev/itops-operator/internal/config"
+	"github.com/itops-dev/itops-operator/internal/detector/custom"
+	"github.com/itops-dev/itops-operator/internal/health"
+	"github.com/itops-dev/itops-operator/internal/netcheck"
+	"github.com/itops-dev/itops-operator/internal/priority"
+)
+
+// routeKind is one kind the RouteBackendMissing detector judges.
+type routeKind struct {
+	gvk schema.GroupVersionKind
+	// services, secrets: what its references may name.
+	services, secrets bool
+	newObj            func() client.Object
+	newList           func() client.ObjectList
+	refs              func(client.Object) []netcheck.Ref
+}
+
+var ingressKind = routeKind{
+	gvk: networkingv1.SchemeGroupVersion.WithKind("Ingress"), services: true, secrets: true,
+	newObj:  func() client.Object { return &networkingv1.Ingress{} },
+	newList: func() client.ObjectList { return &networkingv1.IngressList{} },
+	refs:    func(o client.Object) []netcheck.Ref { return netcheck.IngressRefs(o.(*networkingv1.Ingress)) },
+}
+
+// gatewayKinds are the Gateway API kinds, read as unstructured objects once served.
+var gatewayKinds = []routeKind{
+	unstructuredKind(netcheck.HTTPRouteGVK, true, false, netcheck.RouteRefs),
+	unstructuredKind(netcheck.GRPCRouteGVK, true, false, netcheck.RouteRefs),
+	unstructuredKind(netcheck.GatewayGVK, false, true, netcheck.GatewayRefs),
+}
+
+func unstructuredKind(gvk schema.GroupVersionKind, services, secrets bool, refs func(map[string]any, string) []netcheck.Ref) routeKind {
+	return routeKind{gvk: gvk, services: services, secrets: secrets,
+		newObj: func() client.Object {
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(gvk)
+			return u
+		},
+		newList: func() client.ObjectList {
+			l := &unstructured.UnstructuredList{}
+			l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+			return l
+		},
+		refs: func(o client.Object) []netcheck.Ref {
+			u := o.(*unstructured.Unstructured)
+			return refs(u.Object, u.GetNamespace())
+		},
+	}
+}
+
+// ingressRefKeys indexes an Ingress by the objects it refers to.
+func ingressRefKeys(o client.Object) []string {
+	ing, ok := o.(*networkingv1.Ingress)
+	if !ok {
+		return nil
+	}
+	var keys []string
+	for _, r := range netcheck.IngressRefs(ing) {
+		keys = append(keys, r.Kind+"/"+r.Key())
+	}
+	return keys
+}
+
+// secretMetadata is a Secret as the detector reads it: metadata only (no data ever reaches
+// the cache).
+func secretMetadata() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	return m
+}
+
+// routes is the set of running route controllers, and whether Secrets may be read.
+type routes struct {
+	cache   cache.Cache
+	secrets atomic.Bool
+
+	mu      sync.Mutex
+	running []*RouteReconciler
+}
+
+// add registers a running controller; once Secrets may be read it watches them.
+func (rs *routes) add(r *RouteReconciler) error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.running = append(rs.running, r)
+	if rs.secrets.Load() && r.kind.secrets {
+		return r.watchSecrets()
+	}
+	return nil
+}
+
+// secretsGranted makes every running controller watch Secrets and judge its objects again.
+func (rs *routes) secretsGranted(ctx context.Context) error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.secrets.Store(true)
+	for _, r := range rs.running {
+		if !r.kind.secrets {
+			continue
+		}
+		if err := r.watchSecrets(); err != nil {
+			return err
+		}
+		list := r.kind.newList()
+		if err := rs.cache.List(ctx, list); err != nil {
+			return err
+		}
+		var objs []client.Object
+		_ = apimeta.EachListItem(list, func(o runtime.Object) error {
+			if m, ok := o.(client.Object); ok {
+				objs = append(objs, m)
+			}
+			return nil
+		})
+		go func(r *RouteReconciler) {
+			for _, o := range objs {
+				select {
+				case r.resync <- event.GenericEvent{Object: o}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}(r)
+	}
+	return nil
+}
+
+// SetupRoutes adds the Ingress controller, a starter per Gateway API kind (it waits for the
+// kind's CRD) and the starter of the TLS Secret checks (it waits for the grant).
+func SetupRoutes(mgr manager.Manager, c cache.Cache, w *incidentwriter.Writer, policy config.RouteBackendsPolicy) error {
+	rs := &routes{cache: c}
+	log := ctrl.Log.WithName("netcheck").WithName("routes")
+	ing := &RouteReconciler{Reader: c, Writer: w, Policy: policy, kind: ingressKind, routes: rs}
+	if err := ing.setup(mgr); err != nil {
+		return err
+	}
+	if err := rs.add(ing); err != nil {
+		return err
+	}
+	for _, k := range gatewayKinds {
+		if err := mgr.Add(&kindStarter{mgr: mgr, log: log.WithValues("kind", k.gvk.Kind),
+			reconciler: &RouteReconciler{Reader: c, Writer: w, Policy: policy, kind: k, routes: rs}}); err != nil {
+			return err
+		}
+	}
+	return mgr.Add(&secretStarter{mgr: mgr, routes: rs, log: log})
+}
+
+// RouteReconciler runs RouteBackendMissing over one kind: an object naming a backend Service
+// or a TLS Secret that does not exist for the grace period opens (or joins) its incident.
+type RouteReconciler struct {
+	// Reader reads the network detectors' cache.
+	Reader client.Reader
+	Writer *incidentwriter.Writer
+	Policy config.RouteBackendsPolicy
+	Clock  clock.PassiveClock
+
+	kind       routeKind
+	routes     *routes
+	seen       firstSeen
+	resync     chan event.GenericEvent
+	controller controller.Controller
+}
+
+// setup builds the controller: the kind, and the Services its objects name (created or
+// deleted); Secrets are added by watchSecrets once they may be read.
+func (r *RouteReconciler) setup(mgr ctrl.Manager) error {
+	r.resync = make(chan event.GenericEvent)
+	existence := predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }}
+	b := ctrl.NewControllerManagedBy(mgr).Named("netcheck-" + strings.ToLower(r.kind.gvk.Kind)).
+		WatchesRawSource(source.Kind[client.Object](r.routes.cache, r.kind.newObj(), &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(r.resync, &handler.EnqueueRequestForObject{}))
+	if r.kind.services {
+		b = b.WatchesRawSource(source.Kind[client.Object](r.routes.cache, &corev1.Service{},
+			handler.EnqueueRequestsFromMapFunc(r.referring(netcheck.KindService)), existence))
+	}
+	c, err := b.Build(r)
+	r.controller = c
+	return err
+}
+
+// watchSecrets watches Secrets (metadata only; created or deleted).
+func (r *RouteReconciler) watchSecrets() error {
+	existence := predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }}
+	return r.controller.Watch(source.Kind[client.Object](r.routes.cache, secretMetadata(),
+		handler.EnqueueRequestsFromMapFunc(r.referring(netcheck.KindSecret)), existence))
+}
+
+// referring maps a Service or Secret to the objects of the kind that name it: through the
+// index for Ingresses, by reading every object of a Gateway API kind otherwise.
+func (r *RouteReconciler) referring(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		key := o.GetNamespace() + "/" + o.GetName()
+		list := r.kind.newList()
+		var opts []client.ListOption
+		if r.kind.gvk == ingressKind.gvk {
+			opts = append(opts, client.MatchingFields{indexRefs: kind + "/" + key})
+		}
+		if err := r.Reader.List(ctx, list, opts...); err != nil {
+			return nil
+		}
+		var reqs []reconcile.Request
+		_ = apimeta.EachListItem(list, func(item runtime.Object) error {
+			obj, ok := item.(client.Object)
+			if !ok {
+				return nil
+			}
+			for _, ref := range r.kind.refs(obj) {
+				if ref.Kind == kind && ref.Key() == key {
+					reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}})
+					break
+				}
+			}
+			return nil
+		})
+		return reqs
+	}
+}
+
+// Reconcile judges one object's references.
+func (r *RouteReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	subj := health.Subject{APIVersion: r.kind.gvk.GroupVersion().String(), Kind: r.kind.gvk.Kind, Namespace: req.Namespace, Name: req.Name}
+	o := incidentwriter.SignalObservation{Subject: subj, Reason: itopsv1alpha1.ReasonRouteBackendMissing,
+		IncidentReason: itopsv1alpha1.ReasonRouteBackendMissing}
+	key := subj.String()
+	obj := r.kind.newObj()
+	err := r.Reader.Get(ctx, req.NamespacedName, obj)
+	if apierrors.IsNotFound(err) || (err == nil && obj.GetDeletionTimestamp() != nil) {
+		r.seen.observe(key, false, time.Time{})
+		return writeSignal(ctx, r.Writer, o, 0)
+	}
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	var lookupErr error
+	v := netcheck.JudgeRoute(subj.Kind, req.Name, r.kind.refs(obj), func(ref netcheck.Ref) (bool, bool) {
+		ok, known, err := r.exists(ctx, ref)
+		if err != nil && lookupErr == nil {
+			lookupErr = err
+		}
+		return ok, known
+	})
+	if lookupErr != nil {
+		return reconcile.Result{}, lookupErr
+	}
+	t := now(r.Clock)
+	first := r.seen.observe(key, len(v.Missing) > 0, t)
+	if len(v.Missing) == 0 {
+		return writeSignal(ctx, r.Writer, o, 0)
+	}
+	msg := v.Message
+	if len(v.Unknown) > 0 {
+		msg += " (TLS Secrets not checked: the operator may not list and watch Secrets)"
+	}
+	j := custom.Judge(custom.Verdict{Unhealthy: true}, first, r.Policy.GracePeriod.Duration, t)
+	impact, urgency := netcheck.RouteSeverity()
+	o.Problem = &custom.Problem{Reason: itopsv1alpha1.ReasonRouteBackendMissing, Message: msg, Since: j.Since,
+		Priority: priority.For(impact, urgency), Sustain: j.Pending}
+	o.Impact, o.Urgency = impact, urgency
+	for _, m := range v.Missing {
+		ref := itopsv1alpha1.ObjectReference{APIVersion: "v1", Kind: m.Kind, Namespace: m.Namespace, Name: m.Name}
+		if !containsRef(o.Affected, ref) && len(o.Affected) < 31 {
+			o.Affected = append(o.Affected, ref)
+		}
+	}
+	return writeSignal(ctx, r.Writer, o, j.RequeueAfter)
+}
+
+func containsRef(refs []itopsv1alpha1.ObjectReference, ref itopsv1alpha1.ObjectReference) bool {
+	for _, r := range refs {
+		if r == ref {
+			return true
+		}
+	}
+	return false
+}
+
+// exists reads whether a referenced object exists; known is false for a Secret while the
+// operator may not read Secrets.
+func (r *RouteReconciler) exists(ctx context.Context, ref netcheck.Ref) (ok, known bool, err error) {
+	var obj client.Object
+	switch ref.Kind {
+	case netcheck.KindService:
+		obj = &corev1.Service{}
+	case netcheck.KindSecret:
+		if !r.routes.secrets.Load() {
+			return false, false, nil
+		}
+		obj = secretMetadata()
+	default:
+		return false, false, nil
+	}
+	switch err := r.Reader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, obj); {
+	case apierrors.IsNotFound(err):
+		return false, true, nil
+	case err != nil:
+		return false, false, err
+	}
+	return obj.GetDeletionTimestamp() == nil, true, nil
+}
+
+// kindStarter starts the controller of a Gateway API kind once the API server serves it
+// and the operator may list and watch it, checking every RetryInterval.
+type kindStarter struct {
+	mgr        manager.Manager
+	log        logr.Logger
+	reconciler *RouteReconciler
+}
+
+// NeedLeaderElection is true: only the leader detects.
+func (s *kindStarter) NeedLeaderElection() bool { return true }
+
+// Start checks now and every RetryInterval until the controller runs.
+func (s *kindStarter) Start(ctx context.Context) error {
+	lastWhy := ""
+	for {
+		why, err := s.try(ctx)
+		if err != nil {
+			return err
+		}
+		if why == "" {
+			s.log.Info("route backend detection watching")
+			return nil
+		}
+		if why != lastWhy {
+			s.log.V(1).Info("route backend detection waits for the kind", "why", why, "retryEvery", RetryInterval.String())
+			lastWhy = why
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(RetryInterval):
+		}
+	}
+}
+
+func (s *kindStarter) try(ctx context.Context) (string, error) {
+	gvk := s.reconciler.kind.gvk
+	mapping, err := s.mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		if apimeta.IsNoMatchError(err) {
+			return fmt.Sprintf("the API server does not serve %s in %s (Gateway API CRDs not installed)", gvk.Kind, gvk.GroupVersion()), nil
+		}
+		return fmt.Sprintf("resolving %s: %v", gvk, err), nil
+	}
+	for _, verb := range []string{"list", "watch"} {
+		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Group: mapping.Resource.Group, Version: mapping.Resource.Version,
+				Resource: mapping.Resource.Resource, Verb: verb},
+		}}
+		if err := s.mgr.GetClient().Create(ctx, review); err != nil {
+			return fmt.Sprintf("checking RBAC for %s %s: %v", verb, mapping.Resource.GroupResource(), err), nil
+		}
+		if !review.Status.Allowed {
+			return fmt.Sprintf("the operator may not %s %s in every namespace", verb, mapping.Resource.GroupResource()), nil
+		}
+	}
+	if err := s.reconciler.setup(s.mgr); err != nil {
+		return "", fmt.Errorf("starting the %s route backend controller: %w", gvk.Kind, err)
+	}
+	return "", s.reconciler.routes.add(s.reconciler)
+}
+
+// secretStarter turns on the TLS Secret checks once the operator may list and watch Secrets
+// (certexpirycontrollers.Allowed), checking at start and every RetryInterval; until then it
+// says why once, in the log.
+type secretStarter struct {
+	mgr    manager.Manager
+	routes *routes
+	log    logr.Logger
+}
+
+// NeedLeaderElection is true: only the leader detects.
+func (s *secretStarter) NeedLeaderElection() bool { return true }
+
+// Start checks now and every RetryInterval until the TLS checks run.
+func (s *secretStarter) Start(ctx context.Context) error {
+	told := false
+	for {
+		ok, err := certexpirycontrollers.Allowed(ctx, s.mgr.GetClient())
+		switch {
+		case err == nil && ok:
+			if _, err := s.routes.cache.GetInformer(ctx, secretMetadata()); err != nil {
+				return fmt.Errorf("watching Secrets (metadata): %w", err)
+			}
+			s.log.Info("route TLS Secret checks on")
+			return s.routes.secretsGranted(ctx)
+		case !told:
+			msg := "route TLS Secret checks wait: the operator may not list and watch Secrets; grant it (docs/detectors.md). Backend Service checks run meanwhile"
+			if err != nil {
+				msg = "route TLS Secret checks wait: checking whether the operator may read Secrets failed: " + err.Error()
+			}
+			s.log.Info(msg, "retryEvery", RetryInterval.String())
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(RetryInterval):
+		}
+	}
+}

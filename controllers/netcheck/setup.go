@@ -1,0 +1,155 @@
+// Package netcheck runs the network detectors (docs/detectors.md): ServiceWithoutEndpoints
+// (Services whose EndpointSlices list no ready endpoint), RouteBackendMissing (Ingresses,
+// Gateway API HTTPRoutes, GRPCRoutes and Gateways naming a backend Service or a TLS Secret
+// that does not exist) and WebhookUnavailable (admission webhooks whose Service cannot
+// answer). Each judges its objects with the pure functions of internal/netcheck and writes
+// one incident per affected thing through the shared incident writer (SyncSignal), with an
+// exact requeue at the end of its grace period.
+//
+// What they read lives in a cache of their own, trimmed by internal/netcheck.Trim: Services
+// (type and selector), EndpointSlices (endpoint conditions), Ingresses (spec), webhook
+// configurations (no caBundle), Secrets as metadata only (name), Gateway API objects as
+// unstructured (their references only). Pods, workloads, ServiceLevels and Incidents are
+// read from the manager's cache. The Gateway API kinds are watched once their CRDs are
+// served; Secrets once the operator may list and watch them (the installation does not grant
+// it, as for certificate expiry): until then the TLS checks wait and the log says why.
+package netcheck
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
+	"github.com/itops-dev/itops-operator/internal/config"
+	"github.com/itops-dev/itops-operator/internal/netcheck"
+)
+
+// RBAC: the network detectors read Services, EndpointSlices, Ingresses, every admission
+// webhook configuration (none holds a credential: caBundle is a public certificate) and the
+// Gateway API's routes and Gateways. Secrets are not granted here (docs/detectors.md).
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations;mutatingwebhookconfigurations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes;grpcroutes;gateways,verbs=get;list;watch
+
+// raceRetry is how soon a write that lost a race with another writer is retried.
+const raceRetry = 200 * time.Millisecond
+
+// RetryInterval is how often a waiting detector checks again for a Gateway API kind to be
+// served, or for the grant to read Secrets.
+var RetryInterval = time.Minute
+
+// Index names of the network detectors' cache.
+const (
+	// indexRefs indexes Ingresses by the objects they refer to ("Service/ns/name",
+	// "Secret/ns/name").
+	indexRefs = "netcheck.refs"
+	// indexWebhookService indexes webhook configurations by their webhooks' Services
+	// ("ns/name").
+	indexWebhookService = "netcheck.webhookService"
+)
+
+// Setup creates the network detectors' cache and adds the detectors the policy enables.
+func Setup(mgr manager.Manager, w *incidentwriter.Writer, policy config.DetectionPolicy) error {
+	services := policy.ServicesWithoutEndpoints.Scope != config.ServiceScopeNone
+	routes := policy.RouteBackends.RouteBackendsEnabled()
+	webhooks := policy.Webhooks.WebhooksEnabled()
+	if !services && !routes && !webhooks {
+		return nil
+	}
+	c, err := cache.New(mgr.GetConfig(), cache.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),
+		DefaultTransform: netcheck.Trim, ReaderFailOnMissingInformer: false,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the network detectors' cache: %w", err)
+	}
+	if err := mgr.Add(c); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if services {
+		if err := (&ServiceReconciler{Reader: c, Client: mgr.GetClient(), Writer: w, Policy: policy.ServicesWithoutEndpoints}).SetupWithManager(mgr, c); err != nil {
+			return fmt.Errorf("setting up ServiceWithoutEndpoints: %w", err)
+		}
+	}
+	if webhooks {
+		for _, obj := range []client.Object{&admissionregistrationv1.ValidatingWebhookConfiguration{}, &admissionregistrationv1.MutatingWebhookConfiguration{}} {
+			if err := c.IndexField(ctx, obj, indexWebhookService, webhookServiceKeys); err != nil {
+				return err
+			}
+		}
+		for _, k := range []webhookKind{validatingKind, mutatingKind} {
+			if err := (&WebhookReconciler{Reader: c, Writer: w, Policy: policy.Webhooks, kind: k}).SetupWithManager(mgr, c); err != nil {
+				return fmt.Errorf("setting up WebhookUnavailable: %w", err)
+			}
+		}
+	}
+	if routes {
+		if err := c.IndexField(ctx, &networkingv1.Ingress{}, indexRefs, ingressRefKeys); err != nil {
+			return err
+		}
+		if err := SetupRoutes(mgr, c, w, policy.RouteBackends); err != nil {
+			return fmt.Errorf("setting up RouteBackendMissing: %w", err)
+		}
+	}
+	return nil
+}
+
+// firstSeen remembers when each object was first seen unhealthy in this occurrence (the
+// grace period of problems whose start the objects do not record; in memory: after a
+// restart the grace period starts again, while an open incident's signal stays active).
+type firstSeen struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+// observe returns when key was first seen unhealthy (now if it just was); unhealthy false
+// forgets it.
+func (f *firstSeen) observe(key string, unhealthy bool, now time.Time) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = map[string]time.Time{}
+	}
+	if !unhealthy {
+		delete(f.m, key)
+		return time.Time{}
+	}
+	if t, ok := f.m[key]; ok {
+		return t
+	}
+	f.m[key] = now
+	return now
+}
+
+func now(c clock.PassiveClock) time.Time {
+	if c == nil {
+		return time.Now()
+	}
+	return c.Now()
+}
+
+// sync writes one observation; a lost race is retried shortly, a pending one requeues at
+// the end of its grace period (requeue).
+func writeSignal(ctx context.Context, w *incidentwriter.Writer, o incidentwriter.SignalObservation, requeue time.Duration) (reconcile.Result, error) {
+	err := w.SyncSignal(ctx, o)
+	if incidentwriter.IsRace(err) {
+		return reconcile.Result{RequeueAfter: raceRetry}, nil
+	}
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	return reconcile.Result{RequeueAfter: requeue}, nil
+}

@@ -1,0 +1,421 @@
+package netcheck
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/detector/custom"
+)
+
+var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+func TestJudged(t *testing.T) {
+	cases := []struct {
+		name string
+		spec corev1.ServiceSpec
+		want bool
+	}{
+		{"selector", corev1.ServiceSpec{Selector: map[string]string{"app": "web"}}, true},
+		{"headless with selector", corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Selector: map[string]string{"app": "web"}}, true},
+		{"selector-less (endpoints managed elsewhere)", corev1.ServiceSpec{}, false},
+		{"ExternalName", corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "db.example", Selector: map[string]string{"app": "web"}}, false},
+	}
+	for _, tc := range cases {
+		if got := Judged(&corev1.Service{Spec: tc.spec}); got != tc.want {
+			t.Errorf("%s: got %v", tc.name, got)
+		}
+	}
+}
+
+func TestReadyEndpoints(t *testing.T) {
+	slices := []discoveryv1.EndpointSlice{
+		{Endpoints: []discoveryv1.Endpoint{{}, {Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(false)}}}},
+		{Endpoints: []discoveryv1.Endpoint{{Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}}},
+		{},
+	}
+	if got := ReadyEndpoints(slices); got != 2 {
+		t.Fatalf("got %d, want 2 (nil ready is ready)", got)
+	}
+	if got := ReadyEndpoints(slices[:0]); got != 0 {
+		t.Fatalf("no slices: got %d", got)
+	}
+}
+
+func pod(name string, ready bool, transition time.Time) *corev1.Pod {
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(t0.Add(-time.Hour))},
+		Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: status, LastTransitionTime: metav1.NewTime(transition)}}}}
+}
+
+func TestPodFactsOf(t *testing.T) {
+	if f := PodFactsOf(pod("a", false, t0)); f.Ready || !f.NotReadySince.Equal(t0) {
+		t.Fatalf("not ready: %+v", f)
+	}
+	if f := PodFactsOf(pod("a", true, t0)); !f.Ready {
+		t.Fatalf("ready: %+v", f)
+	}
+	bare := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "b", CreationTimestamp: metav1.NewTime(t0)}}
+	if f := PodFactsOf(bare); f.Ready || !f.NotReadySince.Equal(t0) {
+		t.Fatalf("no condition yet: not ready since creation, got %+v", f)
+	}
+}
+
+func TestJudgeService(t *testing.T) {
+	sel := map[string]string{"app": "web"}
+	base := ServiceFacts{Name: "web", Created: t0.Add(-2 * time.Hour), Selector: sel}
+	with := func(mod func(*ServiceFacts)) ServiceFacts {
+		f := base
+		mod(&f)
+		return f
+	}
+	many := make([]PodFacts, 0, 7)
+	for _, n := range []string{"g", "f", "e", "d", "c", "b", "a"} {
+		many = append(many, PodFacts{Name: "web-" + n, NotReadySince: t0.Add(-time.Minute)})
+	}
+	cases := []struct {
+		name      string
+		facts     ServiceFacts
+		unhealthy bool
+		since     time.Time
+		message   string
+	}{
+		{"ready endpoints: healthy", with(func(f *ServiceFacts) { f.ReadyEndpoints = 1; f.Pods = []PodFacts{{Name: "web-a"}} }), false, time.Time{}, ""},
+		{"no pods selected: a selector that matches nothing", base, true, time.Time{}, "Service web has no endpoints: its selector app=web selects no pods"},
+		{"no pods, its Deployment scaled to zero: normal", with(func(f *ServiceFacts) { f.Idle = []string{"Deployment/web"} }), false, time.Time{}, ""},
+		{"pods none ready: since the last one stopped being ready", with(func(f *ServiceFacts) {
+			f.Pods = []PodFacts{{Name: "web-b", NotReadySince: t0.Add(-10 * time.Minute)}, {Name: "web-a", NotReadySince: t0.Add(-3 * time.Minute)}}
+		}), true, t0.Add(-3 * time.Minute), "none of the 2 pods its selector app=web selects is ready (web-a, web-b)"},
+		{"a Service younger than its not-ready pods: since its creation", with(func(f *ServiceFacts) {
+			f.Created = t0.Add(-time.Minute)
+			f.Pods = []PodFacts{{Name: "web-a", NotReadySince: t0.Add(-time.Hour)}}
+		}), true, t0.Add(-time.Minute), "(web-a)"},
+		{"ready pods the slices do not list: targetPort", with(func(f *ServiceFacts) {
+			f.Pods = []PodFacts{{Name: "web-a", Ready: true}}
+		}), true, base.Created, "although 1 selected pods are ready (web-a): check that its targetPort"},
+		{"many pods: five named", with(func(f *ServiceFacts) { f.Pods = many }), true, t0.Add(-time.Minute),
+			"(web-a, web-b, web-c, web-d, web-e and 2 more)"},
+	}
+	for _, tc := range cases {
+		v := JudgeService(tc.facts)
+		if v.Unhealthy != tc.unhealthy || !v.Since.Equal(tc.since) || !strings.Contains(v.Message, tc.message) {
+			t.Errorf("%s: got %+v", tc.name, v)
+		}
+	}
+}
+
+// TestServiceGrace runs one Service through its grace period as the controller does
+// (JudgeService, then custom.Judge): healthy, within grace, firing, clearing.
+func TestServiceGrace(t *testing.T) {
+	grace := 6 * time.Minute
+	down := ServiceFacts{Name: "web", Created: t0.Add(-time.Hour), Selector: map[string]string{"app": "web"},
+		Pods: []PodFacts{{Name: "web-a", NotReadySince: t0}}}
+	up := down
+	up.ReadyEndpoints, up.Pods = 1, []PodFacts{{Name: "web-a", Ready: true}}
+	cases := []struct {
+		name            string
+		facts           ServiceFacts
+		at              time.Time
+		firing, pending bool
+		requeue         time.Duration
+	}{
+		{"healthy", up, t0, false, false, 0},
+		{"within grace: judged again when it ends", down, t0.Add(time.Minute), false, true, 5 * time.Minute},
+		{"grace over: firing", down, t0.Add(grace), true, false, 0},
+		{"a restart: the pods still say since when", down, t0.Add(grace + time.Minute), true, false, 0},
+		{"ready again: cleared", up, t0.Add(grace + 2*time.Minute), false, false, 0},
+	}
+	for _, tc := range cases {
+		v := JudgeService(tc.facts)
+		j := custom.Judge(custom.Verdict{Unhealthy: v.Unhealthy, Since: v.Since}, tc.at, grace, tc.at)
+		if j.Firing != tc.firing || j.Pending != tc.pending || j.RequeueAfter != tc.requeue {
+			t.Errorf("%s: got %+v", tc.name, j)
+		}
+	}
+}
+
+func TestCoveredAndSeverity(t *testing.T) {
+	sl := labels.SelectorFromSet(labels.Set{"tier": "shop"})
+	if !Covered([]labels.Selector{sl}, []labels.Set{{"app": "web"}, {"tier": "shop"}}) {
+		t.Error("a ServiceLevel selecting one of the workloads covers the Service")
+	}
+	if Covered([]labels.Selector{sl, labels.Everything(), nil}, []labels.Set{{"app": "web"}}) {
+		t.Error("an empty selector covers nothing, nor does one that does not match")
+	}
+	if Covered([]labels.Selector{sl}, nil) {
+		t.Error("no workload (no pods): not covered")
+	}
+	if i, u := ServiceSeverity(false); i != itopsv1alpha1.LevelMedium || u != itopsv1alpha1.LevelMedium {
+		t.Errorf("uncovered: %s/%s", i, u)
+	}
+	if i, u := ServiceSeverity(true); i != itopsv1alpha1.LevelHigh || u != itopsv1alpha1.LevelMedium {
+		t.Errorf("covered: %s/%s", i, u)
+	}
+}
+
+func TestServiceCause(t *testing.T) {
+	ref := func(n string) *itopsv1alpha1.IncidentReference {
+		return &itopsv1alpha1.IncidentReference{Kind: "Incident", Namespace: "shop", Name: n}
+	}
+	if c := ServiceCause(nil); c != nil {
+		t.Fatalf("no workload: %v", c)
+	}
+	if c := ServiceCause([]CauseCandidate{{Subject: "Deployment/shop/web"}}); c != nil {
+		t.Fatalf("workload without incident: the Service stands on its own, got %v", c)
+	}
+	c := ServiceCause([]CauseCandidate{{Subject: "StatefulSet/shop/web", Incident: ref("statefulset-web")},
+		{Subject: "Deployment/shop/web-canary"}, {Subject: "Deployment/shop/web", Incident: ref("deployment-web")}})
+	if c == nil || c.Name != "deployment-web" {
+		t.Fatalf("the first workload by subject with an incident: got %v", c)
+	}
+}
+
+func TestIngressRefs(t *testing.T) {
+	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}}
+	if err := yaml.Unmarshal([]byte(`
+spec:
+  defaultBackend: {service: {name: fallback, port: {number: 80}}}
+  tls:
+  - hosts: [shop.example]
+    secretName: shop-tls
+  - hosts: [default-cert.example]
+  rules:
+  - host: shop.example
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+      - {path: /static, pathType: Prefix, backend: {resource: {apiGroup: k8s.example.com, kind: StorageBucket, name: static}}}
+  - host: no-http.example
+`), ing); err != nil {
+		t.Fatal(err)
+	}
+	want := []Ref{
+		{Kind: KindService, Namespace: "shop", Name: "fallback", Field: "spec.defaultBackend.service.name"},
+		{Kind: KindService, Namespace: "shop", Name: "web", Field: "spec.rules[0].http.paths[0].backend.service.name"},
+		{Kind: KindSecret, Namespace: "shop", Name: "shop-tls", Field: "spec.tls[0].secretName"},
+	}
+	if got := IngressRefs(ing); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func object(t *testing.T, y string) map[string]any {
+	t.Helper()
+	m := map[string]any{}
+	if err := yaml.Unmarshal([]byte(y), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestGatewayAPIRefs(t *testing.T) {
+	route := object(t, `
+spec:
+  parentRefs: [{name: shop-gw}]
+  rules:
+  - backendRefs:
+    - {name: web, port: 80}
+    - {name: web-v2, namespace: canary, port: 80, weight: 10}
+  - backendRefs:
+    - {group: "", kind: Service, name: api, port: 8080}
+    - {group: multicluster.x-k8s.io, kind: ServiceImport, name: remote}
+  - filters: [{type: RequestRedirect}]
+`)
+	want := []Ref{
+		{Kind: KindService, Namespace: "shop", Name: "web", Field: "spec.rules[0].backendRefs[0]"},
+		{Kind: KindService, Namespace: "canary", Name: "web-v2", Field: "spec.rules[0].backendRefs[1]"},
+		{Kind: KindService, Namespace: "shop", Name: "api", Field: "spec.rules[1].backendRefs[0]"},
+	}
+	if got := RouteRefs(route, "shop"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("route: got %+v", got)
+	}
+	gw := object(t, `
+spec:
+  gatewayClassName: example
+  listeners:
+  - {name: http, port: 80, protocol: HTTP}
+  - name: https
+    port: 443
+    protocol: HTTPS
+    tls:
+      mode: Terminate
+      certificateRefs:
+      - {name: shop-tls}
+      - {kind: Secret, name: shared-tls, namespace: certs}
+      - {group: example.com, kind: Vault, name: v}
+`)
+	want = []Ref{
+		{Kind: KindSecret, Namespace: "shop", Name: "shop-tls", Field: "spec.listeners[1].tls.certificateRefs[0]"},
+		{Kind: KindSecret, Namespace: "certs", Name: "shared-tls", Field: "spec.listeners[1].tls.certificateRefs[1]"},
+	}
+	if got := GatewayRefs(gw, "shop"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("gateway: got %+v", got)
+	}
+}
+
+func TestJudgeRoute(t *testing.T) {
+	refs := []Ref{
+		{Kind: KindService, Namespace: "shop", Name: "web", Field: "spec.rules[0].http.paths[0].backend.service.name"},
+		{Kind: KindService, Namespace: "shop", Name: "gone", Field: "spec.rules[0].http.paths[1].backend.service.name"},
+		{Kind: KindService, Namespace: "shop", Name: "gone", Field: "spec.defaultBackend.service.name"},
+		{Kind: KindSecret, Namespace: "shop", Name: "shop-tls", Field: "spec.tls[0].secretName"},
+	}
+	existing := map[string]bool{"Service/shop/web": true, "Secret/shop/shop-tls": true}
+	all := func(r Ref) (bool, bool) { return existing[r.Kind+"/"+r.Key()], true }
+	noSecrets := func(r Ref) (bool, bool) {
+		if r.Kind == KindSecret {
+			return false, false
+		}
+		return all(r)
+	}
+	v := JudgeRoute("Ingress", "web", refs, all)
+	if len(v.Missing) != 2 || v.Message != "Ingress web refers to objects that do not exist: Service shop/gone does not exist "+
+		"(spec.rules[0].http.paths[1].backend.service.name, spec.defaultBackend.service.name)" {
+		t.Fatalf("got %+v", v)
+	}
+	v = JudgeRoute("Ingress", "web", refs[3:], noSecrets)
+	if len(v.Missing) != 0 || len(v.Unknown) != 1 || v.Message != "" {
+		t.Fatalf("Secrets not readable: unknown, not missing; got %+v", v)
+	}
+	delete(existing, "Secret/shop/shop-tls")
+	existing["Service/shop/gone"] = true
+	v = JudgeRoute("Ingress", "web", refs, all)
+	if len(v.Missing) != 1 || !strings.Contains(v.Message, "Secret shop/shop-tls does not exist (spec.tls[0].secretName)") {
+		t.Fatalf("missing TLS Secret: got %+v", v)
+	}
+	if v := JudgeRoute("Ingress", "web", nil, all); len(v.Missing) != 0 || v.Message != "" {
+		t.Fatalf("no references: %+v", v)
+	}
+}
+
+func TestJudgeWebhooks(t *testing.T) {
+	fail, ignore := admissionregistrationv1.Fail, admissionregistrationv1.Ignore
+	rules := []admissionregistrationv1.RuleWithOperations{{
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+		Rule:       admissionregistrationv1.Rule{APIGroups: []string{"", "apps"}, Resources: []string{"pods", "deployments"}},
+	}}
+	cfg := func(policy *admissionregistrationv1.FailurePolicyType, svc string) *admissionregistrationv1.ValidatingWebhookConfiguration {
+		return &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "policy"},
+			Webhooks: []admissionregistrationv1.ValidatingWebhook{{Name: "check.policy.example", FailurePolicy: policy, Rules: rules,
+				ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "policy", Name: svc}}},
+				{Name: "url.policy.example", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://policy.example")}}}}
+	}
+	services := map[string]ServiceState{
+		"policy/ready":    {Exists: true, ReadyEndpoints: 2, Ports: []int32{443}},
+		"policy/down":     {Exists: true, Ports: []int32{443}},
+		"policy/external": {Exists: true, ExternalName: true},
+		"policy/http":     {Exists: true, ReadyEndpoints: 2, Ports: []int32{80}},
+	}
+	state := func(ns, name string) ServiceState { return services[ns+"/"+name] }
+	cases := []struct {
+		name     string
+		cfg      *admissionregistrationv1.ValidatingWebhookConfiguration
+		priority itopsv1alpha1.Priority
+		message  string
+	}{
+		{"ready endpoints: available", cfg(&fail, "ready"), "", ""},
+		{"ExternalName: the API server resolves it", cfg(&fail, "external"), "", ""},
+		{"Fail without endpoints: the cluster stops accepting changes (P1)", cfg(&fail, "down"), itopsv1alpha1.PriorityP1,
+			"ValidatingWebhookConfiguration policy: webhook check.policy.example (failurePolicy Fail) calls Service policy/down, which has no ready endpoint: " +
+				"the API server rejects CREATE, UPDATE of deployments, deployments.apps, pods, pods.apps"},
+		{"the default failurePolicy is Fail", cfg(nil, "missing"), itopsv1alpha1.PriorityP1, "(failurePolicy Fail) calls Service policy/missing, which does not exist"},
+		{"a Service without the webhook's port (443 by default)", cfg(&fail, "http"), itopsv1alpha1.PriorityP1, "calls Service policy/http, which has no port 443"},
+		{"Ignore: requests pass without it (P4)", cfg(&ignore, "down"), itopsv1alpha1.PriorityP4, "pass without it, each after the webhook's timeout"},
+	}
+	for _, tc := range cases {
+		v := JudgeWebhooks("ValidatingWebhookConfiguration", "policy", ValidatingWebhooks(tc.cfg), state)
+		if v.Priority != tc.priority || !strings.Contains(v.Message, tc.message) || (tc.priority == "") != (len(v.Unavailable) == 0) {
+			t.Errorf("%s: got %+v", tc.name, v)
+		}
+	}
+	m := &admissionregistrationv1.MutatingWebhookConfiguration{Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "inject",
+		ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "policy", Name: "down"}}}}}
+	if v := JudgeWebhooks("MutatingWebhookConfiguration", "inject", MutatingWebhooks(m), state); v.Priority != itopsv1alpha1.PriorityP1 {
+		t.Errorf("mutating: %+v", v)
+	}
+}
+
+func TestIntercepts(t *testing.T) {
+	r := func(ops []admissionregistrationv1.OperationType, groups, resources []string) admissionregistrationv1.RuleWithOperations {
+		return admissionregistrationv1.RuleWithOperations{Operations: ops, Rule: admissionregistrationv1.Rule{APIGroups: groups, Resources: resources}}
+	}
+	all := []admissionregistrationv1.OperationType{admissionregistrationv1.OperationAll}
+	cases := []struct {
+		rules []admissionregistrationv1.RuleWithOperations
+		want  string
+	}{
+		{[]admissionregistrationv1.RuleWithOperations{r(all, []string{"*"}, []string{"*"})}, "every operation of every resource"},
+		{[]admissionregistrationv1.RuleWithOperations{r([]admissionregistrationv1.OperationType{admissionregistrationv1.Delete}, []string{""}, []string{"namespaces"})}, "DELETE of namespaces"},
+		{nil, "every operation requests"},
+	}
+	for _, tc := range cases {
+		if got := Intercepts(tc.rules); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+}
+
+func TestTrim(t *testing.T) {
+	meta := metav1.ObjectMeta{Name: "web", Namespace: "shop", ResourceVersion: "7",
+		Annotations:   map[string]string{"kubectl.kubernetes.io/last-applied-configuration": strings.Repeat("x", 4096)},
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}, Labels: map[string]string{"app": "web", ServiceNameLabel: "web"}}
+	svc, _ := Trim(&corev1.Service{ObjectMeta: meta, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"},
+		Ports: []corev1.ServicePort{{Port: 80}}, ClusterIP: "10.0.0.1"}})
+	if s := svc.(*corev1.Service); s.Annotations != nil || s.ManagedFields != nil || s.Labels != nil || len(s.Spec.Ports) != 1 || s.Spec.Ports[0] != (corev1.ServicePort{Port: 80}) || s.Spec.Selector["app"] != "web" {
+		t.Errorf("service: %+v", s)
+	}
+	slice, _ := Trim(&discoveryv1.EndpointSlice{ObjectMeta: meta, Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.1.0.1"},
+		NodeName: ptr.To("n1"), Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}}})
+	if s := slice.(*discoveryv1.EndpointSlice); len(s.Labels) != 1 || s.Endpoints[0].Addresses != nil || s.Endpoints[0].NodeName != nil || !*s.Endpoints[0].Conditions.Ready {
+		t.Errorf("slice: %+v", s)
+	}
+	vwc, _ := Trim(&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: meta, Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+		Name: "a", ClientConfig: admissionregistrationv1.WebhookClientConfig{CABundle: []byte("pem")}}}})
+	if c := vwc.(*admissionregistrationv1.ValidatingWebhookConfiguration); c.Webhooks[0].ClientConfig.CABundle != nil || c.Webhooks[0].Name != "a" {
+		t.Errorf("webhook configuration: %+v", c)
+	}
+	secret, _ := Trim(&metav1.PartialObjectMetadata{ObjectMeta: meta})
+	if s := secret.(*metav1.PartialObjectMetadata); s.Annotations != nil || s.Labels != nil || s.Name != "web" {
+		t.Errorf("secret metadata: %+v", s)
+	}
+	u := &unstructured.Unstructured{Object: object(t, `
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web, namespace: shop, annotations: {a: b}}
+spec:
+  hostnames: [shop.example]
+  rules:
+  - matches: [{path: {value: /}}]
+    backendRefs: [{name: web, port: 80}]
+  - filters: [{type: RequestRedirect}]
+  - backendRefs: [{name: api}]
+status: {parents: []}
+`)}
+	out, _ := Trim(u)
+	again, _ := Trim(out)
+	got := again.(*unstructured.Unstructured)
+	if got.GetAnnotations() != nil || got.Object["status"] != nil || got.GetName() != "web" {
+		t.Errorf("route: %+v", got.Object)
+	}
+	if refs := RouteRefs(got.Object, "shop"); len(refs) != 2 || refs[1].Field != "spec.rules[2].backendRefs[0]" {
+		t.Errorf("the trimmed route keeps its references at their indexes: %+v", refs)
+	}
+	if other, _ := Trim(&corev1.ConfigMap{ObjectMeta: meta}); other.(*corev1.ConfigMap).Annotations == nil {
+		t.Error("other kinds pass through")
+	}
+}
