@@ -71,8 +71,9 @@ func CalendarLocation(c *itopsv1alpha1.CalendarWindow) (*time.Location, error) {
 // time zone, start at 00:00 local time on the first of the month (Month) or on Monday
 // (Week, ISO 8601). Periods are computed on the wall clock, so a month in Europe/Berlin that
 // holds a DST change is an hour shorter or longer than 24h times its days, and a zone whose
-// midnight does not exist on a day starts the period at the first instant after it
-// (time.Date's normalization). Errors: those of CalendarLocation, and an unknown period.
+// midnight does not exist on a day starts the period at the instant the clocks jump
+// (StartOfDay), so periods are made of whole days of the zone and tile time. Errors: those of
+// CalendarLocation, and an unknown period.
 func CurrentPeriod(c *itopsv1alpha1.CalendarWindow, now time.Time) (start, end time.Time, err error) {
 	loc, err := CalendarLocation(c)
 	if err != nil {
@@ -81,12 +82,12 @@ func CurrentPeriod(c *itopsv1alpha1.CalendarWindow, now time.Time) (start, end t
 	t := now.In(loc)
 	switch c.Period {
 	case itopsv1alpha1.CalendarMonth:
-		start = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
-		end = time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, loc)
+		start = StartOfDay(t.Year(), t.Month(), 1, loc)
+		end = StartOfDay(t.Year(), t.Month()+1, 1, loc)
 	case itopsv1alpha1.CalendarWeek:
 		back := (int(t.Weekday()) + 6) % 7 // days since Monday
-		start = time.Date(t.Year(), t.Month(), t.Day()-back, 0, 0, 0, 0, loc)
-		end = time.Date(t.Year(), t.Month(), t.Day()-back+7, 0, 0, 0, 0, loc)
+		start = StartOfDay(t.Year(), t.Month(), t.Day()-back, loc)
+		end = StartOfDay(t.Year(), t.Month(), t.Day()-back+7, loc)
 	default:
 		return time.Time{}, time.Time{}, fmt.Errorf("unknown calendar period %q (Month or Week)", c.Period)
 	}
