@@ -125,9 +125,9 @@ func percentUp(r *big.Rat, decimals int) string {
 }
 
 // ReportFrom is the start of the oldest period whose report is still to be computed: the
-// oldest period that ended after the last completed report in prev (or, without one, after
-// since, when tracking began) and is among the MaxPeriodReports-1 latest, else the current
-// period's start. The books must keep their days from there on until that report is written.
+// oldest period that ended after the last completed report in prev (or, without one, that
+// began with the first report written) and after since (when tracking began), among the
+// MaxPeriodReports-1 latest; else the current period's start. The books must keep their days from there on until that report is written.
 // Errors: those of CurrentPeriod.
 func ReportFrom(c *itopsv1alpha1.CalendarWindow, prev []itopsv1alpha1.PeriodReport, since, now time.Time) (time.Time, error) {
 	missing, start, _, err := unreported(c, prev, since, now)
@@ -144,13 +144,21 @@ func unreported(c *itopsv1alpha1.CalendarWindow, prev []itopsv1alpha1.PeriodRepo
 	if err != nil {
 		return nil, start, end, err
 	}
-	var last time.Time
+	// Periods are reported from the end of the last completed report on or, without one,
+	// from the first report written (the period the window was first measured in as a
+	// calendar). Without any report, the books were not kept for periods (a new ServiceLevel,
+	// or one whose window was rolling until now: its days before the rolling window were
+	// dropped), so no past period is claimed.
+	var from time.Time
 	for _, p := range prev {
-		if p.Complete && p.End.After(last) {
-			last = p.End.Time
+		switch {
+		case p.Complete && p.End.After(from):
+			from = p.End.Time
+		case !p.Complete && from.IsZero():
+			from = p.Start.Time
 		}
 	}
-	if last.IsZero() && (since.IsZero() || !since.Before(start)) {
+	if from.IsZero() || !from.Before(start) || since.IsZero() {
 		return nil, start, end, nil
 	}
 	past, err := PreviousPeriods(c, now, MaxPeriodReports-1)
@@ -159,7 +167,7 @@ func unreported(c *itopsv1alpha1.CalendarWindow, prev []itopsv1alpha1.PeriodRepo
 	}
 	var missing [][2]time.Time
 	for _, p := range past {
-		if (!last.IsZero() && !p[0].Before(last)) || (last.IsZero() && p[1].After(since)) {
+		if !p[0].Before(from) && p[1].After(since) {
 			missing = append(missing, p)
 		}
 	}
@@ -167,9 +175,9 @@ func unreported(c *itopsv1alpha1.CalendarWindow, prev []itopsv1alpha1.PeriodRepo
 }
 
 // Periods is status.periods at now for the calendar window c: the completed reports of prev
-// kept as written; the periods that ended since the last completed one (or since tracking
-// began, since) reported once, from figures at their end, complete; the current period so
-// far, last. At most MaxPeriodReports, the oldest dropped. A report for a period that ended
+// kept as written; the periods that ended since the last completed one (or since the first
+// report in prev; none without any: see unreported) reported once, from figures at their end,
+// complete; the current period so far, last. At most MaxPeriodReports, the oldest dropped. A report for a period that ended
 // while nobody computed it (the operator was down over the boundary) is computed from the
 // figures now, as exactly as at its end when the figures source keeps its data (the books
 // keep the days from ReportFrom on; time nobody observed is booked as unobserved). target is

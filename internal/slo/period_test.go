@@ -204,6 +204,8 @@ func TestPeriods(t *testing.T) {
 	}{
 		{name: "the first period is the one tracking began in: only the current one", b: books, now: w(-1).Add(4 * 24 * time.Hour),
 			want: []itopsv1alpha1.PeriodReport{report(w(-1), w(0), "100", "0", true, false)}, from: w(-1)},
+		{name: "no report yet (a window that was rolling until now): no past period is claimed", b: books, now: w(0).Add(time.Hour),
+			want: []itopsv1alpha1.PeriodReport{report(w(0), w(1), "0", "595.2381", false, false)}, from: w(0)},
 		{name: "at the boundary: the ended week is reported complete (the outage's hour before midnight), the new one starts whole",
 			b: books, now: w(0), prev: []itopsv1alpha1.PeriodReport{report(w(-1), w(0), "100", "0", true, false)},
 			want: []itopsv1alpha1.PeriodReport{report(w(-1), w(0), "98.9583", "595.2381", false, true), report(w(0), w(1), "", "0", false, false)},
