@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -82,6 +83,10 @@ var _ = Describe("Calendar windows (issue 13)", func() {
 			g.Expect(sl.Status.ErrorBudgetRemaining).To(Equal("-98.4127"))
 		}).WithTimeout(10 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
 
+		registry := prometheus.NewRegistry()
+		registry.MustRegister(collector{r: reconciler})
+		Expect(gauge(registry, "itops_servicelevel_period_budget_spent_ratio", ns)).To(BeNumerically("~", 1200/604.8, 1e-9))
+
 		By("the week ending: its report completed at the boundary, the new week with its whole budget, by itself")
 		Eventually(func(g Gomega) {
 			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(sl), sl)).To(Succeed())
@@ -101,5 +106,6 @@ var _ = Describe("Calendar windows (issue 13)", func() {
 			g.Expect(c.LastTransitionTime.Time).To(BeTemporally("<=", boundary.Add(2*time.Second)))
 			g.Expect(sl.Status.DowntimeByDay).To(BeEmpty(), "the reported week's days are dropped")
 		}).WithTimeout(40 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+		Expect(gauge(registry, "itops_servicelevel_period_budget_spent_ratio", ns)).To(Equal(0.0))
 	})
 })

@@ -165,9 +165,12 @@ func unreported(c *itopsv1alpha1.CalendarWindow, prev []itopsv1alpha1.PeriodRepo
 	if err != nil {
 		return nil, start, end, err
 	}
+	// The books keep at most a year of days (status.downtimeByDay holds 367): a period that
+	// began earlier than that (an operator down for a year) is not reported from them.
+	oldest := now.Add(-MaxRollingWindow)
 	var missing [][2]time.Time
 	for _, p := range past {
-		if !p[0].Before(from) && p[1].After(since) {
+		if !p[0].Before(from) && p[1].After(since) && !p[0].Before(oldest) {
 			missing = append(missing, p)
 		}
 	}

@@ -240,6 +240,21 @@ func TestPeriods(t *testing.T) {
 		})
 	}
 
+	t.Run("an operator down for more than a year reports no month older than the days the books keep", func(t *testing.T) {
+		c := month("")
+		jan := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		prev := []itopsv1alpha1.PeriodReport{report(jan, jan.AddDate(0, 1, 0), "100", "0", true, false)}
+		now := time.Date(2027, 1, 10, 0, 0, 0, 0, time.UTC)
+		b := Books{Since: jan, LastObserved: now, Unobserved: []Interval{{Start: jan.Add(time.Hour), End: now}}}
+		got, err := Periods(c, prev, target, b.Since, now, figures(b))
+		if err != nil || len(got) != 12 || !got[0].Start.Time.Equal(jan.AddDate(0, 1, 0)) || got[0].Availability != "" {
+			t.Fatalf("Periods = %+v (%v)", got, err)
+		}
+		if from, _ := ReportFrom(c, prev, b.Since, now); from.Before(now.Add(-MaxRollingWindow)) {
+			t.Fatalf("ReportFrom = %s keeps more than a year of days", from)
+		}
+	})
+
 	t.Run("bounded: 12 completed periods and the current one, the oldest dropped", func(t *testing.T) {
 		var prev []itopsv1alpha1.PeriodReport
 		for i := -13; i < 0; i++ {
