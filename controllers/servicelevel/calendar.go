@@ -34,6 +34,24 @@ func zoneOf(sl *itopsv1alpha1.ServiceLevel) *time.Location {
 	return loc
 }
 
+// inZone makes the books' days those of zone (a calendar window's time zone): each daily total
+// stored as YYYY-MM-DD becomes the day of that date in zone. Nil zone: the books as they are
+// (UTC days).
+func inZone(b slo.Books, zone *time.Location) slo.Books {
+	if zone == nil {
+		return b
+	}
+	b.Zone = zone
+	days := make([]slo.Day, 0, len(b.Days))
+	for _, d := range b.Days {
+		y, m, day := d.Date.UTC().Date()
+		d.Date = slo.StartOfDay(y, m, day, zone)
+		days = append(days, d)
+	}
+	b.Days = days
+	return b
+}
+
 // calendarFigures is a calendar window's view of the books at now: the current period
 // [start, end) and its totals so far.
 type calendarFigures struct {

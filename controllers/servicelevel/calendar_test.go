@@ -116,3 +116,30 @@ func TestCalendarOperatorDownOverBoundary(t *testing.T) {
 		t.Errorf("unobserved this week = %s, want 6h", st.Unobserved.Duration)
 	}
 }
+
+// TestCalendarDaysInZone: a calendar window's daily totals are days of its time zone, written
+// as that zone's dates and read back as the same days: an outage over a Berlin midnight is
+// split there, and a second reconcile changes nothing.
+func TestCalendarDaysInZone(t *testing.T) {
+	sl := newSL(tracked, func(sl *itopsv1alpha1.ServiceLevel) {
+		sl.Spec.Objectives.Window = &itopsv1alpha1.SLOWindow{Calendar: &itopsv1alpha1.CalendarWindow{Period: itopsv1alpha1.CalendarMonth, TimeZone: "Europe/Berlin"}}
+		// 23:30 to 00:30 Berlin time (22:30 to 23:30 UTC, one UTC day).
+		sl.Status.Outages = []itopsv1alpha1.Outage{{Start: metav1.NewTime(time.Date(2026, 11, 19, 22, 30, 0, 0, time.UTC)),
+			End: ptrTime(time.Date(2026, 11, 19, 23, 30, 0, 0, time.UTC))}}
+	})
+	in := inputs{states: []slo.WorkloadState{up()}, continuous: true}
+	st := computeStatus(sl, in, t0).status
+	days := st.DowntimeByDay
+	if len(days) != 2 || days[0].Date != "2026-11-19" || days[0].Downtime.Duration != 30*time.Minute ||
+		days[1].Date != "2026-11-20" || days[1].Downtime.Duration != 30*time.Minute {
+		t.Fatalf("downtimeByDay = %+v, want 30m on each Berlin day", days)
+	}
+	if st.Downtime.Duration != time.Hour {
+		t.Errorf("downtime this month = %s, want 1h", st.Downtime.Duration)
+	}
+	sl.Status = roundTrip(t, st)
+	again := computeStatus(sl, in, t0)
+	if !apiequality.Semantic.DeepEqual(again.status, sl.Status) || len(again.events) != 0 {
+		t.Errorf("a second reconcile changed the status:\n%+v\nwas\n%+v", again.status, sl.Status)
+	}
+}

@@ -125,7 +125,7 @@ func measure(sl *itopsv1alpha1.ServiceLevel, now time.Time) (slo.Report, bool, e
 	if err != nil {
 		return slo.Report{}, false, err
 	}
-	books := booksInZone(&sl.Status, zoneOf(sl))
+	books := inZone(booksOf(&sl.Status), zoneOf(sl))
 	now = now.Truncate(time.Second)
 	r := slo.Compute(obj, alerts, books, now)
 	if cal := calendarOf(sl); cal != nil {

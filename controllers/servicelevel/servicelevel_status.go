@@ -133,15 +133,17 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 	meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionStalled)
 
 	cal := calendarOf(sl)
-	books := booksInZone(&st, zoneOf(sl))
-	keepFrom := now.Add(-obj.Window)
+	books := inZone(booksOf(&st), zoneOf(sl))
 	if cal != nil {
 		// Days are kept until the oldest period still to be reported is.
-		if keepFrom, err = slo.ReportFrom(cal, st.Periods, books.Since, now); err != nil {
+		keepFrom, err := slo.ReportFrom(cal, st.Periods, books.Since, now)
+		if err != nil {
 			keepFrom = now.Add(-obj.Window)
 		}
+		books = keepBooksFrom(books, alerts, in, now, keepFrom)
+	} else {
+		books = keepBooks(books, obj, alerts, in, now)
 	}
-	books = keepBooksFrom(books, obj, alerts, in, now, keepFrom)
 	r := slo.Compute(obj, alerts, books, now)
 	var period calendarFigures
 	if cal != nil {
@@ -250,11 +252,11 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 // the exact horizon (the longest alert window, at least 1h) into daily totals, within bounds,
 // keeping the days of the rolling window.
 func keepBooks(books slo.Books, obj slo.Objective, alerts []slo.Alert, in inputs, now time.Time) slo.Books {
-	return keepBooksFrom(books, obj, alerts, in, now, now.Add(-obj.Window))
+	return keepBooksFrom(books, alerts, in, now, now.Add(-obj.Window))
 }
 
 // keepBooksFrom is keepBooks keeping the days that end after keepFrom.
-func keepBooksFrom(books slo.Books, obj slo.Objective, alerts []slo.Alert, in inputs, now, keepFrom time.Time) slo.Books {
+func keepBooksFrom(books slo.Books, alerts []slo.Alert, in inputs, now, keepFrom time.Time) slo.Books {
 	obs := slo.Observe(in.states, now)
 	if in.continuous {
 		books = slo.Record(books, obs)
@@ -420,16 +422,10 @@ func workloadStatuses(states []slo.WorkloadState) []itopsv1alpha1.WorkloadStatus
 	return out
 }
 
-// booksOf reads the books of a rolling window from status (UTC days).
-func booksOf(st *itopsv1alpha1.ServiceLevelStatus) slo.Books { return booksInZone(st, nil) }
-
-// booksInZone reads the books from status, their days those of zone (the calendar window's
-// time zone; UTC when nil).
-func booksInZone(st *itopsv1alpha1.ServiceLevelStatus, zone *time.Location) slo.Books {
-	b := slo.Books{Zone: zone}
-	if zone == nil {
-		zone = time.UTC
-	}
+// booksOf reads the books from status, their days UTC days (inZone reads them as the days of
+// a calendar window's time zone).
+func booksOf(st *itopsv1alpha1.ServiceLevelStatus) slo.Books {
+	b := slo.Books{}
 	if st.TrackingSince != nil {
 		b.Since = st.TrackingSince.Time
 	}
@@ -453,11 +449,10 @@ func booksInZone(st *itopsv1alpha1.ServiceLevelStatus, zone *time.Location) slo.
 		b.Planned = append(b.Planned, slo.Interval{Start: p.Start.Time, End: p.End.Time})
 	}
 	for _, d := range st.DowntimeByDay {
-		date, err := time.ParseInLocation(time.DateOnly, d.Date, zone)
+		date, err := time.Parse(time.DateOnly, d.Date)
 		if err != nil {
 			continue
 		}
-		date = slo.DayStart(date, zone)
 		b.Days = append(b.Days, slo.Day{Date: date, Downtime: d.Downtime.Duration, Planned: d.Planned.Duration, Unobserved: d.Unobserved.Duration})
 	}
 	return b

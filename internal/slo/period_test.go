@@ -104,19 +104,19 @@ func TestComputePeriod(t *testing.T) {
 	target := big.NewRat(999, 1000)
 	oct := [2]time.Time{time.Date(2026, 10, 1, 0, 0, 0, 0, berlin), time.Date(2026, 11, 1, 0, 0, 0, 0, berlin)} // 745h
 	nov := [2]time.Time{time.Date(2026, 11, 1, 0, 0, 0, 0, berlin), time.Date(2026, 12, 1, 0, 0, 0, 0, berlin)} // 720h: 43m12s
-	boundary := nov[0]                                                                                           // 31 October 23:00 UTC
+	boundary := nov[0]                                                                                          // 31 October 23:00 UTC
 	since := time.Date(2026, 9, 20, 0, 0, 0, 0, time.UTC)
 	straddling := Books{Since: since, LastObserved: nov[1], Zone: berlin,
 		Outages: []Interval{{Start: boundary.Add(-30 * time.Minute), End: boundary.Add(30 * time.Minute)}}}
 	for _, tc := range []struct {
-		name                          string
-		books                         Books
-		period                        [2]time.Time
-		at                            time.Time
-		down, planned, unobserved     time.Duration
-		availability, spent           string
-		exhausted                     bool
-		foldAt                        time.Time // also fold the books there (keeping every day) and expect the same
+		name                      string
+		books                     Books
+		period                    [2]time.Time
+		at                        time.Time
+		down, planned, unobserved time.Duration
+		availability, spent       string
+		exhausted                 bool
+		foldAt                    time.Time // also fold the books there (keeping every day) and expect the same
 	}{
 		{name: "an outage straddling the Berlin midnight that ends October: half in October", books: straddling, period: oct, at: oct[1],
 			down: 30 * time.Minute, availability: "99.9328", spent: "67.1141", foldAt: nov[1]},
@@ -186,7 +186,9 @@ func report(start, end time.Time, availability, spent string, met, complete bool
 func TestPeriods(t *testing.T) {
 	target := big.NewRat(999, 1000)
 	c := week("")
-	w := func(i int) time.Time { return time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * 7 * 24 * time.Hour) } // Mondays
+	w := func(i int) time.Time {
+		return time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * 7 * 24 * time.Hour)
+	} // Mondays
 	books := Books{Since: w(-1).Add(3 * 24 * time.Hour), LastObserved: w(0).Add(time.Hour),
 		Outages: []Interval{{Start: w(0).Add(-time.Hour), End: w(0).Add(time.Hour)}}}
 	figures := func(b Books) FiguresFunc {
@@ -215,7 +217,7 @@ func TestPeriods(t *testing.T) {
 			want: []itopsv1alpha1.PeriodReport{report(w(-1), w(0), "99", "5", false, true), report(w(0), w(1), "50", "595.2381", false, false)},
 			from: w(0)},
 		{name: "an operator down over two boundaries reports both weeks at start, the unobserved gap neither up nor down",
-			b: Books{Since: w(-1), LastObserved: w(2).Add(time.Hour), Unobserved: []Interval{{Start: w(0).Add(-24 * time.Hour), End: w(2).Add(time.Hour)}}},
+			b:    Books{Since: w(-1), LastObserved: w(2).Add(time.Hour), Unobserved: []Interval{{Start: w(0).Add(-24 * time.Hour), End: w(2).Add(time.Hour)}}},
 			now:  w(2).Add(time.Hour),
 			prev: []itopsv1alpha1.PeriodReport{report(w(-1), w(0), "100", "0", true, false)},
 			want: []itopsv1alpha1.PeriodReport{report(w(-1), w(0), "100", "0", true, true), report(w(0), w(1), "", "0", false, true),
