@@ -268,10 +268,18 @@ func (b Books) zone() *time.Location {
 }
 
 // dayStart is the first instant of t's day in the books' zone.
-func (b Books) dayStart(t time.Time) time.Time { return DayStart(t, b.zone()) }
+func (b Books) dayStart(t time.Time) time.Time {
+	if b.Zone == nil || b.Zone == time.UTC {
+		return midnight(t)
+	}
+	return DayStart(t, b.Zone)
+}
 
 // dayEnd is the first instant of the day after the one that begins at start.
 func (b Books) dayEnd(start time.Time) time.Time {
+	if b.Zone == nil || b.Zone == time.UTC {
+		return start.Add(24 * time.Hour)
+	}
 	y, m, d := start.In(b.zone()).Date()
 	return StartOfDay(y, m, d+1, b.zone())
 }

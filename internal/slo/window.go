@@ -2,6 +2,7 @@ package slo
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -60,12 +61,21 @@ func CalendarLocation(c *itopsv1alpha1.CalendarWindow) (*time.Location, error) {
 	case "Local":
 		return nil, fmt.Errorf("name an IANA time zone such as Europe/Berlin; Local depends on the operator's machine")
 	}
+	if loc, ok := locations.Load(c.TimeZone); ok {
+		return loc.(*time.Location), nil
+	}
 	loc, err := time.LoadLocation(c.TimeZone)
 	if err != nil {
 		return nil, fmt.Errorf("unknown time zone %q: name an IANA time zone such as Europe/Berlin", c.TimeZone)
 	}
+	locations.Store(c.TimeZone, loc)
 	return loc, nil
 }
+
+// locations caches the time zones loaded (time.LoadLocation reads the zone database each
+// time): a reconcile and a metrics scrape need one per calendar ServiceLevel. Bounded by the
+// IANA database's few hundred names (unknown names are not stored).
+var locations sync.Map
 
 // CurrentPeriod returns the calendar period that holds now: [start, end) in the window's
 // time zone, start at 00:00 local time on the first of the month (Month) or on Monday
