@@ -77,6 +77,10 @@ func TestCalendarBudgetRecoversAtPeriodEnd(t *testing.T) {
 	if current.Complete || current.BudgetSpent != "0" || !current.Start.Time.Equal(weekEnd) {
 		t.Errorf("new week = %+v", current)
 	}
+	if c := meta.FindStatusCondition(st.Conditions, itopsv1alpha1.SLConditionObjectiveMet); c.Status != metav1.ConditionUnknown ||
+		!strings.Contains(c.Message, "this week (since 2026-11-23 00:00 UTC): the period has just begun") {
+		t.Errorf("ObjectiveMet at the boundary = %+v", c)
+	}
 	if at.requeueAfter != time.Second {
 		t.Errorf("requeueAfter = %s, want 1s (measured one second into the new week)", at.requeueAfter)
 	}

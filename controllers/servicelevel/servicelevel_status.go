@@ -195,7 +195,11 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 	}
 	switch {
 	case r.Availability == nil:
-		set(itopsv1alpha1.SLConditionObjectiveMet, metav1.ConditionUnknown, itopsv1alpha1.SLReasonNoData, "nothing observed yet")
+		msg := "nothing observed yet"
+		if cal != nil && books.Since.Before(period.start) {
+			msg = "nothing observed yet " + window + ": the period has just begun, with its whole budget"
+		}
+		set(itopsv1alpha1.SLConditionObjectiveMet, metav1.ConditionUnknown, itopsv1alpha1.SLReasonNoData, msg)
 	case r.ObjectiveMet(obj):
 		set(itopsv1alpha1.SLConditionObjectiveMet, metav1.ConditionTrue, itopsv1alpha1.SLReasonObjectiveMet,
 			fmt.Sprintf("availability %s%% %s meets the objective %s%%", st.Availability, window, target))
