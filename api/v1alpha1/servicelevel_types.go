@@ -480,9 +480,11 @@ type ScaleOutOnBurn struct {
 	Cooldown *metav1.Duration `json:"cooldown,omitempty"`
 }
 
-// DailyDowntime is the downtime booked on one UTC day.
+// DailyDowntime is the downtime booked on one day: a UTC day for a rolling window, a day of the
+// calendar window's time zone for a calendar window (so that every day lies in one period).
 type DailyDowntime struct {
-	// date is the UTC day, YYYY-MM-DD.
+	// date is the day, YYYY-MM-DD: in UTC for a rolling window, in the calendar window's time
+	// zone for a calendar window.
 	// +required
 	// +kubebuilder:validation:Pattern=`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`
 	Date string `json:"date"`
@@ -814,6 +816,7 @@ type ServiceLevelStatus struct {
 // +kubebuilder:printcolumn:name="Budget-Left",type=string,JSONPath=`.status.errorBudgetRemaining`
 // +kubebuilder:printcolumn:name="Burn-Rate",type=string,JSONPath=`.status.burnRate`,priority=1
 // +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.budgetPolicy`,priority=1
+// +kubebuilder:printcolumn:name="Last-Period-Met",type=boolean,JSONPath=`.status.periods[-2].met`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ServiceLevel struct {
 	metav1.TypeMeta   `json:",inline"`

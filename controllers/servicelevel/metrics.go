@@ -28,6 +28,9 @@ var (
 		"1 while at least one of the service's workloads is unavailable.", labelNames, nil)
 	outOfBoundsDesc = prometheus.NewDesc("itops_servicelevel_workloads_out_of_bounds",
 		"Selected workloads whose replicas are outside the scaling bounds (drift).", labelNames, nil)
+	periodBudgetDesc = prometheus.NewDesc("itops_servicelevel_period_budget_spent_ratio",
+		"Share of the current calendar period's error budget spent so far (1: all of it; over 1 overspent); calendar windows only.",
+		append(append([]string(nil), labelNames...), "period"), nil)
 )
 
 // collector computes the ServiceLevel metrics at scrape time from the books in status and the
@@ -41,7 +44,7 @@ func RegisterMetrics(r *Reconciler) {
 }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{availabilityDesc, objectiveDesc, budgetDesc, burnDesc, downDesc, outOfBoundsDesc} {
+	for _, d := range []*prometheus.Desc{availabilityDesc, objectiveDesc, budgetDesc, burnDesc, downDesc, outOfBoundsDesc, periodBudgetDesc} {
 		ch <- d
 	}
 }
@@ -87,6 +90,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(objectiveDesc, float(obj.Target))
 		}
 		gauge(budgetDesc, float(r.BudgetRemaining))
+		if cal := calendarOf(sl); cal != nil {
+			// The figures of a calendar window are the current period's.
+			gauge(periodBudgetDesc, float(new(big.Rat).Sub(big.NewRat(1, 1), r.BudgetRemaining)), string(cal.Period))
+		}
 		seen := map[time.Duration]bool{}
 		for _, b := range r.Burns {
 			for _, w := range []struct {
@@ -111,15 +118,22 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 // reconciler last wrote them: a scrape never redoes the books (no workload lists, no
 // calendar evaluation), it only slides the window to now (an open outage counts up to now).
 // Planned downtime booked after the last reconcile is not in it: the window's phase change
-// reconciles the ServiceLevel at its boundaries.
+// reconciles the ServiceLevel at its boundaries. For a calendar window the figures are the
+// current period's, from the same books.
 func measure(sl *itopsv1alpha1.ServiceLevel, now time.Time) (slo.Report, bool, error) {
 	obj, alerts, err := parse(sl)
 	if err != nil {
 		return slo.Report{}, false, err
 	}
-	books := booksOf(&sl.Status)
+	books := inZone(booksOf(&sl.Status), zoneOf(sl))
 	now = now.Truncate(time.Second)
-	return slo.Compute(obj, alerts, books, now), books.Down(), nil
+	r := slo.Compute(obj, alerts, books, now)
+	if cal := calendarOf(sl); cal != nil {
+		if _, err := periodReport(cal, &obj, &r, books, now); err != nil {
+			return slo.Report{}, false, err
+		}
+	}
+	return r, books.Down(), nil
 }
 
 func float(r *big.Rat) float64 {

@@ -66,3 +66,27 @@ func BenchmarkMeasure1000(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMeasureCalendar1000 is BenchmarkMeasure1000 for calendar windows (a Berlin month):
+// the current period's figures from the days of its zone.
+func BenchmarkMeasureCalendar1000(b *testing.B) {
+	now := time.Date(2027, 1, 31, 12, 0, 0, 0, time.UTC)
+	sl := newSL(func(sl *itopsv1alpha1.ServiceLevel) {
+		sl.Spec.Objectives.Window = &itopsv1alpha1.SLOWindow{Calendar: &itopsv1alpha1.CalendarWindow{Period: itopsv1alpha1.CalendarMonth, TimeZone: "Europe/Berlin"}}
+	})
+	sl.Status.TrackingSince = &metav1.Time{Time: now.Add(-60 * 24 * time.Hour)}
+	sl.Status.FoldedUntil = &metav1.Time{Time: now.Add(-6 * time.Hour)}
+	sl.Status.Outages = []itopsv1alpha1.Outage{{Start: metav1.Time{Time: now.Add(-time.Hour)}, End: &metav1.Time{Time: now.Add(-50 * time.Minute)}}}
+	for d := range 30 {
+		sl.Status.DowntimeByDay = append(sl.Status.DowntimeByDay, itopsv1alpha1.DailyDowntime{
+			Date: now.Add(-time.Duration(d+1) * 24 * time.Hour).Format(time.DateOnly), Downtime: metav1.Duration{Duration: time.Minute}})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for range 1000 {
+			if _, _, err := measure(sl, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/health"
@@ -119,15 +120,47 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 	}
 	obj, alerts, err := parse(sl)
 	if err != nil {
+		// Admitted while the webhook was down (an invalid window, an unknown time zone ...):
+		// nothing is measured, so nothing is claimed met or exhausted (the gate freezes
+		// nothing on it); the books are kept as they are until the spec is fixed.
 		set(itopsv1alpha1.ConditionStalled, metav1.ConditionTrue, itopsv1alpha1.ReasonInvalidSpec, err.Error())
 		set(itopsv1alpha1.ConditionReady, metav1.ConditionFalse, itopsv1alpha1.ReasonInvalidSpec, err.Error())
+		set(itopsv1alpha1.SLConditionObjectiveMet, metav1.ConditionUnknown, itopsv1alpha1.ReasonInvalidSpec, "not measured: "+err.Error())
+		set(itopsv1alpha1.SLConditionBudgetExhausted, metav1.ConditionUnknown, itopsv1alpha1.ReasonInvalidSpec, "not measured: "+err.Error())
 		d.status = st
 		return d
 	}
 	meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionStalled)
 
-	books := keepBooks(booksOf(&st), obj, alerts, in, now)
+	cal := calendarOf(sl)
+	books := inZone(booksOf(&st), zoneOf(sl))
+	if cal != nil {
+		// Days are kept until the oldest period still to be reported is.
+		keepFrom, err := slo.ReportFrom(cal, st.Periods, books.Since, now)
+		if err != nil {
+			keepFrom = now.Add(-obj.Window)
+		}
+		books = keepBooksFrom(books, alerts, in, now, keepFrom)
+	} else {
+		books = keepBooks(books, obj, alerts, in, now)
+	}
 	r := slo.Compute(obj, alerts, books, now)
+	var period calendarFigures
+	if cal != nil {
+		// The figures are the current period's; each period that ended is reported once,
+		// from the books that still hold all of its days, then those days are dropped.
+		if period, err = periodReport(cal, &obj, &r, books, now); err == nil {
+			st.Periods, err = slo.Periods(cal, st.Periods, obj.Target, books.Since, now, booksFigures(obj, books))
+		}
+		if err != nil { // the window was validated: not reached
+			set(itopsv1alpha1.ConditionReady, metav1.ConditionFalse, itopsv1alpha1.ReasonInvalidSpec, err.Error())
+			d.status = st
+			return d
+		}
+		books = slo.Fold(books, books.FoldedUntil, period.start)
+	} else {
+		st.Periods = nil
+	}
 	st = withBooks(st, books)
 
 	st.Availability = slo.Percent(r.Availability, 4)
@@ -156,25 +189,32 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 	}
 
 	target := slo.Percent(obj.Target, 8)
-	window := obj.Window.String()
+	window := "over " + obj.Window.String()
+	if cal != nil {
+		window = period.describe()
+	}
 	switch {
 	case r.Availability == nil:
-		set(itopsv1alpha1.SLConditionObjectiveMet, metav1.ConditionUnknown, itopsv1alpha1.SLReasonNoData, "nothing observed yet")
+		msg := "nothing observed yet"
+		if cal != nil && books.Since.Before(period.start) {
+			msg = "nothing observed yet " + window + ": the period has just begun, with its whole budget"
+		}
+		set(itopsv1alpha1.SLConditionObjectiveMet, metav1.ConditionUnknown, itopsv1alpha1.SLReasonNoData, msg)
 	case r.ObjectiveMet(obj):
 		set(itopsv1alpha1.SLConditionObjectiveMet, metav1.ConditionTrue, itopsv1alpha1.SLReasonObjectiveMet,
-			fmt.Sprintf("availability %s%% over %s meets the objective %s%%", st.Availability, window, target))
+			fmt.Sprintf("availability %s%% %s meets the objective %s%%", st.Availability, window, target))
 	default:
 		set(itopsv1alpha1.SLConditionObjectiveMet, metav1.ConditionFalse, itopsv1alpha1.SLReasonObjectiveMissed,
-			fmt.Sprintf("availability %s%% over %s is below the objective %s%%", st.Availability, window, target))
+			fmt.Sprintf("availability %s%% %s is below the objective %s%%", st.Availability, window, target))
 	}
 	allowed := allowedDowntime(obj, r.Planned)
 	if r.BudgetExhausted() {
 		set(itopsv1alpha1.SLConditionBudgetExhausted, metav1.ConditionTrue, itopsv1alpha1.SLReasonBudgetExhausted,
-			fmt.Sprintf("error budget of ServiceLevel %s exhausted: %s%% left (%s unplanned downtime of %s allowed over %s)",
+			fmt.Sprintf("error budget of ServiceLevel %s exhausted: %s%% left (%s unplanned downtime of %s allowed %s)",
 				sl.Name, st.ErrorBudgetRemaining, r.Downtime.Truncate(time.Second), allowed, window))
 	} else {
 		set(itopsv1alpha1.SLConditionBudgetExhausted, metav1.ConditionFalse, itopsv1alpha1.SLReasonBudgetRemaining,
-			fmt.Sprintf("%s%% of the error budget left (%s unplanned downtime of %s allowed over %s)",
+			fmt.Sprintf("%s%% of the error budget left (%s unplanned downtime of %s allowed %s)",
 				st.ErrorBudgetRemaining, r.Downtime.Truncate(time.Second), allowed, window))
 	}
 	summary := fmt.Sprintf("availability %s, %s%% of the budget left, burn rate %s", orDash(st.Availability), st.ErrorBudgetRemaining, st.BurnRate)
@@ -189,6 +229,11 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 	d.requeueAfter = r.RefreshAfter(books, now)
 	if next := nextConditionChange(obj, alerts, books, r, now); next > 0 && (d.requeueAfter == 0 || next < d.requeueAfter) {
 		d.requeueAfter = next
+	}
+	if cal != nil {
+		if next := nextPeriodChange(obj, books, r, period, now); next > 0 && (d.requeueAfter == 0 || next < d.requeueAfter) {
+			d.requeueAfter = next
+		}
 	}
 	if next := applyScaling(&st, &sl.Status, &sl.Spec, in.scaling, r.Firing(), now, set, &d); next > 0 && (d.requeueAfter == 0 || next < d.requeueAfter) {
 		d.requeueAfter = next
@@ -208,8 +253,14 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 }
 
 // keepBooks records the observation and the planned downtime in the books, and folds what left
-// the exact horizon (the longest alert window, at least 1h) into daily totals, within bounds.
+// the exact horizon (the longest alert window, at least 1h) into daily totals, within bounds,
+// keeping the days of the rolling window.
 func keepBooks(books slo.Books, obj slo.Objective, alerts []slo.Alert, in inputs, now time.Time) slo.Books {
+	return keepBooksFrom(books, alerts, in, now, now.Add(-obj.Window))
+}
+
+// keepBooksFrom is keepBooks keeping the days that end after keepFrom.
+func keepBooksFrom(books slo.Books, alerts []slo.Alert, in inputs, now, keepFrom time.Time) slo.Books {
 	obs := slo.Observe(in.states, now)
 	if in.continuous {
 		books = slo.Record(books, obs)
@@ -218,7 +269,6 @@ func keepBooks(books slo.Books, obj slo.Objective, alerts []slo.Alert, in inputs
 	}
 	books = slo.BookPlanned(books, in.planned, now)
 	horizon := exactHorizon(alerts)
-	keepFrom := now.Add(-obj.Window)
 	books = slo.Fold(books, now.Add(-horizon), keepFrom)
 	// A service flapping more often than the bounds allow within the horizon has its oldest
 	// exact records folded early.
@@ -249,6 +299,9 @@ func nextConditionChange(obj slo.Objective, alerts []slo.Alert, books slo.Books,
 		}
 		return 0
 	}
+	if obj.Calendar {
+		return 0 // nextPeriodChange
+	}
 	horizon := exactHorizon(alerts)
 	var next time.Duration
 	for _, at := range []func(slo.Objective, time.Duration, slo.Books, time.Time) (time.Time, bool){slo.BudgetRecoversAt, slo.ObjectiveMetAt} {
@@ -272,14 +325,22 @@ func exactHorizon(alerts []slo.Alert) time.Duration {
 // parse reads the objective and the alerts; the CRD's validation makes errors rare (an object
 // stored before a rule existed).
 func parse(sl *itopsv1alpha1.ServiceLevel) (slo.Objective, []slo.Alert, error) {
+	if errs := slo.ValidateObjectives(sl.Spec.Objectives, field.NewPath("spec", "objectives")); len(errs) > 0 {
+		return slo.Objective{}, nil, errs.ToAggregate()
+	}
 	window := 720 * time.Hour
 	if w := sl.Spec.Objectives.Window; w != nil && w.Rolling != nil {
 		window = w.Rolling.Duration
+	}
+	calendar := calendarOf(sl) != nil
+	if calendar {
+		window = nominalCalendarWindow
 	}
 	obj, err := slo.ParseObjective(sl.Spec.Objectives.Availability, window)
 	if err != nil {
 		return slo.Objective{}, nil, fmt.Errorf("spec.objectives: %w", err)
 	}
+	obj.Calendar = calendar
 	alerts := make([]slo.Alert, 0, len(sl.Spec.BurnRateAlerts))
 	for i, a := range sl.Spec.BurnRateAlerts {
 		f, err := slo.ParseFactor(a.Factor)
@@ -365,7 +426,8 @@ func workloadStatuses(states []slo.WorkloadState) []itopsv1alpha1.WorkloadStatus
 	return out
 }
 
-// booksOf reads the books from status.
+// booksOf reads the books from status, their days UTC days (inZone reads them as the days of
+// a calendar window's time zone).
 func booksOf(st *itopsv1alpha1.ServiceLevelStatus) slo.Books {
 	b := slo.Books{}
 	if st.TrackingSince != nil {
@@ -419,8 +481,12 @@ func withBooks(st itopsv1alpha1.ServiceLevelStatus, b slo.Books) itopsv1alpha1.S
 	}
 	st.UnobservedPeriods, st.PlannedPeriods = periods(b.Unobserved), periods(b.Planned)
 	st.DowntimeByDay = nil
+	zone := b.Zone
+	if zone == nil {
+		zone = time.UTC
+	}
 	for _, d := range b.Days {
-		st.DowntimeByDay = append(st.DowntimeByDay, itopsv1alpha1.DailyDowntime{Date: d.Date.Format(time.DateOnly),
+		st.DowntimeByDay = append(st.DowntimeByDay, itopsv1alpha1.DailyDowntime{Date: d.Date.In(zone).Format(time.DateOnly),
 			Downtime: metav1.Duration{Duration: d.Downtime}, Planned: metav1.Duration{Duration: d.Planned}, Unobserved: metav1.Duration{Duration: d.Unobserved}})
 	}
 	return st
@@ -442,5 +508,6 @@ func clearBooks(st itopsv1alpha1.ServiceLevelStatus) itopsv1alpha1.ServiceLevelS
 	st.Downtime, st.PlannedDowntime, st.Unobserved = nil, nil, nil
 	st.DowntimeByDay, st.Outages, st.UnobservedPeriods, st.PlannedPeriods, st.BurnRateAlerts = nil, nil, nil, nil, nil
 	st.TrackingSince, st.LastObservedAt, st.FoldedUntil = nil, nil, nil
+	st.Periods = nil
 	return st
 }

@@ -41,6 +41,8 @@ func tracked(sl *itopsv1alpha1.ServiceLevel) {
 	sl.Status.LastObservedAt = &metav1.Time{Time: t0.Add(-2 * time.Hour)}
 }
 
+func ptrTime(t time.Time) *metav1.Time { return &metav1.Time{Time: t} }
+
 func up() slo.WorkloadState {
 	return slo.WorkloadState{Kind: "Deployment", Name: "web", Ready: 2, Desired: 2, Since: t0.Add(-300 * time.Hour)}
 }
@@ -151,6 +153,39 @@ func TestComputeStatus(t *testing.T) {
 			sl:          newSL(func(sl *itopsv1alpha1.ServiceLevel) { sl.Spec.Objectives.Availability = "100" }),
 			in:          inputs{states: []slo.WorkloadState{up()}, continuous: true},
 			wantStalled: true, wantEvents: []string{"InvalidSpec"},
+			wantObjective: metav1.ConditionUnknown, wantExhausted: metav1.ConditionUnknown,
+		},
+		{
+			name: "a window stored while the webhook was down (unknown time zone): stalled, nothing claimed (issue 13)",
+			sl: newSL(tracked, func(sl *itopsv1alpha1.ServiceLevel) {
+				sl.Spec.Objectives.Window = &itopsv1alpha1.SLOWindow{Calendar: &itopsv1alpha1.CalendarWindow{Period: "Month", TimeZone: "Mars/Olympus"}}
+			}),
+			in:          inputs{states: []slo.WorkloadState{up()}, continuous: true},
+			wantStalled: true, wantEvents: []string{"InvalidSpec"}, wantReady: `spec.objectives.window.calendar.timeZone: Invalid value: "Mars/Olympus"`,
+			wantObjective: metav1.ConditionUnknown, wantExhausted: metav1.ConditionUnknown,
+		},
+		{
+			name: "a window of neither form (issue 13): stalled with the field path",
+			sl: newSL(tracked, func(sl *itopsv1alpha1.ServiceLevel) {
+				sl.Spec.Objectives.Window = &itopsv1alpha1.SLOWindow{Invalid: []byte(`"30d"`)}
+			}),
+			in:          inputs{states: []slo.WorkloadState{up()}, continuous: true},
+			wantStalled: true, wantEvents: []string{"InvalidSpec"}, wantReady: `spec.objectives.window: Invalid value`,
+			wantObjective: metav1.ConditionUnknown, wantExhausted: metav1.ConditionUnknown,
+		},
+		{
+			name: "a calendar month: figures from the period's start, requeued exactly at its end",
+			sl: newSL(tracked, func(sl *itopsv1alpha1.ServiceLevel) {
+				sl.Spec.Objectives.Window = &itopsv1alpha1.SLOWindow{Calendar: &itopsv1alpha1.CalendarWindow{Period: "Month", TimeZone: "Europe/Berlin"}}
+				// 10 minutes down on 31 October (Berlin): the previous period, not this one.
+				sl.Status.Outages = []itopsv1alpha1.Outage{{Start: metav1.NewTime(time.Date(2026, 10, 31, 22, 0, 0, 0, time.UTC)),
+					End: ptrTime(time.Date(2026, 10, 31, 22, 10, 0, 0, time.UTC))}}
+			}),
+			in:               inputs{states: []slo.WorkloadState{up()}, continuous: true},
+			wantAvailability: "100", wantBudget: "100",
+			wantObjective: metav1.ConditionTrue, wantExhausted: metav1.ConditionFalse,
+			wantReady:   "availability 100%",
+			wantRequeue: time.Date(2026, 11, 30, 23, 0, 0, 0, time.UTC).Sub(t0), // 1 December 00:00 CET
 		},
 	}
 	for _, tt := range tests {

@@ -49,7 +49,7 @@ var _ = BeforeSuite(func() {
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: cluster.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	Expect(err).NotTo(HaveOccurred())
 	reconciler = &Reconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("itops-operator"), ClusterNamespace: clusterNamespace,
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("itops-operator"), ClusterNamespace: clusterNamespace, Clock: testClock,
 		Incidents: &incidentwriter.Writer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace},
 	}
 	Expect(reconciler.SetupWithManager(mgr)).To(Succeed())

@@ -5,8 +5,25 @@
 // rationals (math/big), formatted as decimal strings; there are no floats.
 //
 // The books hold exact intervals for the recent past (the exact horizon, the longest burn-rate
-// window) and daily totals (UTC days) for the rest of the objective window. Times are whole
-// seconds, as the API stores them.
+// window) and daily totals for the rest of the objective window. Times are whole seconds, as
+// the API stores them.
+//
+// # Days and calendar periods
+//
+// A daily total is the time booked on one day of the books' zone (Books.Zone): UTC for a
+// rolling window, the calendar window's time zone for a calendar window. A calendar period
+// (a month from the 1st, an ISO week from Monday, 00:00 in that zone: CurrentPeriod) always
+// begins and ends at a day boundary of that zone, so every daily total lies wholly inside
+// one period, and a period's figures are exact: the whole days inside it, plus the exact
+// intervals from the fold point on (ComputePeriod). A UTC day, by contrast, straddles a
+// Berlin midnight (23:00 or 22:00 UTC) and could not be split between two periods after
+// folding. Days follow the wall clock: a day holding a DST change is 23 or 25 hours long, and
+// a day whose midnight a DST change skips begins at the instant the clocks jump (StartOfDay),
+// so the days of a period always add up to its length.
+//
+// A completed period's report is computed once, when it ends, from books that still hold
+// all of its days (the controller keeps the days back to the start of the oldest period not
+// yet reported, then drops them): Periods, PeriodReportOf.
 package slo
 
 import (
@@ -19,9 +36,10 @@ import (
 // Interval is a period [Start, End); an open outage has a zero End.
 type Interval = schedule.Interval
 
-// Day is the time booked on one UTC day, once it left the exact horizon.
+// Day is the time booked on one day of the books' zone, once it left the exact horizon.
 type Day struct {
-	// Date is midnight UTC of the day.
+	// Date is the first instant of the day in the books' zone (StartOfDay): midnight, UTC for
+	// a rolling window.
 	Date time.Time
 	// Downtime is unplanned downtime; Planned the time Maintenance windows covered the service
 	// (excluded from the budget, down or not); Unobserved the time during which the service's
@@ -49,6 +67,9 @@ type Books struct {
 	Planned []Interval
 	// Days are daily totals before the exact horizon, sorted by date.
 	Days []Day
+	// Zone is the time zone whose days the daily totals are: the calendar window's zone; UTC
+	// when nil (rolling windows).
+	Zone *time.Location
 }
 
 // Down reports whether an outage is open.
@@ -158,7 +179,7 @@ func Fold(b Books, until, keepFrom time.Time) Books {
 	b = b.clone()
 	from := maxTime(b.FoldedUntil, b.Since)
 	if b.Since.IsZero() || !until.After(from) {
-		b.Days = dropBefore(b.Days, keepFrom)
+		b.Days = b.dropBefore(b.Days, keepFrom)
 		return b
 	}
 	totals := map[time.Time]Day{}
@@ -166,9 +187,10 @@ func Fold(b Books, until, keepFrom time.Time) Books {
 		totals[d.Date] = d
 	}
 	book := func(iv Interval, f func(d *Day, part Interval)) {
-		for _, part := range splitDays(iv) {
-			d := totals[midnight(part.Start)]
-			d.Date = midnight(part.Start)
+		for _, part := range b.splitDays(iv) {
+			day := b.dayStart(part.Start)
+			d := totals[day]
+			d.Date = day
 			f(&d, part)
 			totals[d.Date] = d
 		}
@@ -198,7 +220,7 @@ func Fold(b Books, until, keepFrom time.Time) Books {
 		b.Days = append(b.Days, d)
 	}
 	sort.Slice(b.Days, func(i, j int) bool { return b.Days[i].Date.Before(b.Days[j].Date) })
-	b.Days = dropBefore(b.Days, keepFrom)
+	b.Days = b.dropBefore(b.Days, keepFrom)
 	return b
 }
 
@@ -215,10 +237,10 @@ func trim(ivs []Interval, t time.Time) []Interval {
 	return out
 }
 
-func dropBefore(days []Day, t time.Time) []Day {
+func (b Books) dropBefore(days []Day, t time.Time) []Day {
 	var out []Day
 	for _, d := range days {
-		if d.Date.Add(24 * time.Hour).After(t) {
+		if b.dayEnd(d.Date).After(t) {
 			out = append(out, d)
 		}
 	}
@@ -238,11 +260,57 @@ func midnight(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }
 
-// splitDays cuts a closed interval at UTC midnights.
-func splitDays(iv Interval) []Interval {
+func (b Books) zone() *time.Location {
+	if b.Zone == nil {
+		return time.UTC
+	}
+	return b.Zone
+}
+
+// dayStart is the first instant of t's day in the books' zone.
+func (b Books) dayStart(t time.Time) time.Time {
+	if b.Zone == nil || b.Zone == time.UTC {
+		return midnight(t)
+	}
+	return DayStart(t, b.Zone)
+}
+
+// dayEnd is the first instant of the day after the one that begins at start.
+func (b Books) dayEnd(start time.Time) time.Time {
+	if b.Zone == nil || b.Zone == time.UTC {
+		return start.Add(24 * time.Hour)
+	}
+	y, m, d := start.In(b.zone()).Date()
+	return StartOfDay(y, m, d+1, b.zone())
+}
+
+// DayStart is the first instant of t's local date in loc (StartOfDay).
+func DayStart(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.In(loc).Date()
+	return StartOfDay(y, m, d, loc)
+}
+
+// StartOfDay is the first instant of the local date y-m-d (normalized as time.Date does) in
+// loc: midnight, or, where a DST change skips midnight (America/Santiago, Asia/Beirut), the
+// instant the clocks jump. time.Date alone normalizes a skipped midnight into the previous day
+// in some zones (Santiago: 23:00 the day before) and into the day in others (Beirut: 01:00), so
+// days and periods built on it would not tile time; built on StartOfDay, consecutive days do.
+func StartOfDay(y int, m time.Month, d int, loc *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	wy, wm, wd := time.Date(y, m, d, 12, 0, 0, 0, time.UTC).Date()
+	if ly, lm, ld := t.In(loc).Date(); ly == wy && lm == wm && ld == wd {
+		return t
+	}
+	// Normalized back into the previous day: the day begins where that day's clock reaches 24:00.
+	h, mi, s := t.In(loc).Clock()
+	return t.Add(24*time.Hour - time.Duration(h)*time.Hour - time.Duration(mi)*time.Minute - time.Duration(s)*time.Second)
+}
+
+// splitDays cuts a closed interval at the day boundaries of the books' zone.
+func (b Books) splitDays(iv Interval) []Interval {
 	var out []Interval
 	for s := iv.Start; s.Before(iv.End); {
-		e := midnight(s).Add(24 * time.Hour)
+		e := b.dayEnd(b.dayStart(s))
 		if e.After(iv.End) {
 			e = iv.End
 		}

@@ -16,6 +16,13 @@ import "time"
 // true, and a binary search over whole seconds finds the first true instant in about 22
 // evaluations for a 30-day window.
 
+// Calendar windows: the budget is the current period's. While the service is up within a
+// period, its unplanned downtime does not grow, so an exhausted budget stays exhausted until
+// the period ends, and recovers exactly then, up or down (the next period starts with nothing
+// spent): the controller requeues at every period end (which also closes the period's report),
+// so no search is needed. Availability over the period only rises while the service is up:
+// PeriodObjectiveMetAt finds the second it meets the objective again.
+
 // searchSlack is how far past now + window the search looks: everything the books hold today
 // has left the window by then (a folded day leaves whole, up to one day late).
 const searchSlack = 48 * time.Hour

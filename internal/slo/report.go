@@ -12,8 +12,11 @@ import (
 type Objective struct {
 	// Target is the objective as a fraction, for example 999/1000.
 	Target *big.Rat
-	// Window is the rolling window.
+	// Window is the rolling window. For a calendar window (Calendar), the figures are the
+	// current period's (ComputePeriod) and Window the period's length once known.
 	Window time.Duration
+	// Calendar: the objective is measured over calendar periods.
+	Calendar bool
 }
 
 var percent = regexp.MustCompile(`^[0-9]{1,2}(\.[0-9]{1,8})?$`)
@@ -106,9 +109,9 @@ func Compute(o Objective, alerts []Alert, b Books, now time.Time) Report {
 	r.Downtime, r.Planned, r.Unobserved = w.down, w.planned, w.unobserved
 	start := from
 	if from.Before(b.FoldedUntil) {
-		start = midnight(from)
+		start = b.dayStart(from)
 		for _, d := range b.Days {
-			if d.Date.Add(24*time.Hour).After(from) && d.Date.Before(b.FoldedUntil) {
+			if b.dayEnd(d.Date).After(from) && d.Date.Before(b.FoldedUntil) {
 				r.Downtime += d.Downtime
 				r.Planned += d.Planned
 				r.Unobserved += d.Unobserved

@@ -2,6 +2,7 @@ package slo
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -60,19 +61,29 @@ func CalendarLocation(c *itopsv1alpha1.CalendarWindow) (*time.Location, error) {
 	case "Local":
 		return nil, fmt.Errorf("name an IANA time zone such as Europe/Berlin; Local depends on the operator's machine")
 	}
+	if loc, ok := locations.Load(c.TimeZone); ok {
+		return loc.(*time.Location), nil
+	}
 	loc, err := time.LoadLocation(c.TimeZone)
 	if err != nil {
 		return nil, fmt.Errorf("unknown time zone %q: name an IANA time zone such as Europe/Berlin", c.TimeZone)
 	}
+	locations.Store(c.TimeZone, loc)
 	return loc, nil
 }
+
+// locations caches the time zones loaded (time.LoadLocation reads the zone database each
+// time): a reconcile and a metrics scrape need one per calendar ServiceLevel. Bounded by the
+// IANA database's few hundred names (unknown names are not stored).
+var locations sync.Map
 
 // CurrentPeriod returns the calendar period that holds now: [start, end) in the window's
 // time zone, start at 00:00 local time on the first of the month (Month) or on Monday
 // (Week, ISO 8601). Periods are computed on the wall clock, so a month in Europe/Berlin that
 // holds a DST change is an hour shorter or longer than 24h times its days, and a zone whose
-// midnight does not exist on a day starts the period at the first instant after it
-// (time.Date's normalization). Errors: those of CalendarLocation, and an unknown period.
+// midnight does not exist on a day starts the period at the instant the clocks jump
+// (StartOfDay), so periods are made of whole days of the zone and tile time. Errors: those of
+// CalendarLocation, and an unknown period.
 func CurrentPeriod(c *itopsv1alpha1.CalendarWindow, now time.Time) (start, end time.Time, err error) {
 	loc, err := CalendarLocation(c)
 	if err != nil {
@@ -81,12 +92,12 @@ func CurrentPeriod(c *itopsv1alpha1.CalendarWindow, now time.Time) (start, end t
 	t := now.In(loc)
 	switch c.Period {
 	case itopsv1alpha1.CalendarMonth:
-		start = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
-		end = time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, loc)
+		start = StartOfDay(t.Year(), t.Month(), 1, loc)
+		end = StartOfDay(t.Year(), t.Month()+1, 1, loc)
 	case itopsv1alpha1.CalendarWeek:
 		back := (int(t.Weekday()) + 6) % 7 // days since Monday
-		start = time.Date(t.Year(), t.Month(), t.Day()-back, 0, 0, 0, 0, loc)
-		end = time.Date(t.Year(), t.Month(), t.Day()-back+7, 0, 0, 0, 0, loc)
+		start = StartOfDay(t.Year(), t.Month(), t.Day()-back, loc)
+		end = StartOfDay(t.Year(), t.Month(), t.Day()-back+7, loc)
 	default:
 		return time.Time{}, time.Time{}, fmt.Errorf("unknown calendar period %q (Month or Week)", c.Period)
 	}
