@@ -184,6 +184,8 @@ type DetectionPolicy struct {
 	NodeConditionsIgnored []string `json:"nodeConditionsIgnored,omitempty"`
 	// CertificateExpiry configures the CertificateExpiring detector (detectors.go).
 	CertificateExpiry CertificateExpiryPolicy `json:"certificateExpiry,omitempty"`
+	// EvidenceLogs configures the previous container's log in incident evidence (evidencelogs.go).
+	EvidenceLogs EvidenceLogsPolicy `json:"evidenceLogs,omitempty"`
 }
 
 // ChangeLifecyclePolicy holds change settings that do not vary by namespace.
@@ -289,6 +291,7 @@ func (c *Config) applyDefaults() {
 	c.Alertmanager.applyDefaults()
 	c.Notifications.applyDefaults()
 	c.Detection.CertificateExpiry.applyDefaults()
+	c.Detection.EvidenceLogs.applyDefaults()
 	for i := range c.Detectors {
 		c.Detectors[i].applyDefaults()
 	}
@@ -343,6 +346,7 @@ func (c *Config) Validate() field.ErrorList {
 	errs = append(errs, c.Alertmanager.validate(field.NewPath("alertmanager"))...)
 	errs = append(errs, c.Notifications.validate(field.NewPath("notifications"))...)
 	errs = append(errs, c.Detection.CertificateExpiry.validate(field.NewPath("detection", "certificateExpiry"))...)
+	errs = append(errs, c.Detection.EvidenceLogs.validate(field.NewPath("detection", "evidenceLogs"))...)
 	errs = append(errs, validateDetectors(field.NewPath("detectors"), c.Detectors)...)
 	return errs
 }

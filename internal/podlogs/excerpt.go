@@ -16,8 +16,9 @@ const (
 	ModeOptIn = "OptIn"
 	// ModeAll captures logs in every namespace but those annotated itops.dev/evidence-logs: none.
 	ModeAll = "All"
-	// ModeOff captures no logs, whatever the annotations say.
-	ModeOff = "Off"
+	// ModeDisabled captures no logs, whatever the annotations say (not "Off": YAML reads an
+	// unquoted Off as false).
+	ModeDisabled = "Disabled"
 )
 
 // Default and maximum bounds of an excerpt (the policy's tailLines and limitBytes).
@@ -45,7 +46,7 @@ type Limits struct {
 // empty), given the value of its itops.dev/evidence-logs annotation ("" when absent).
 func OptedIn(mode, annotation string) bool {
 	switch mode {
-	case ModeOff:
+	case ModeDisabled:
 		return false
 	case ModeAll:
 		return annotation != itopsv1alpha1.EvidenceLogsNone

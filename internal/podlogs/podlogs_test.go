@@ -170,7 +170,8 @@ func TestOptedIn(t *testing.T) {
 		{ModeAll, "", true},
 		{ModeAll, "none", false},
 		{ModeAll, "previous", true},
-		{ModeOff, "previous", false},
+		{ModeDisabled, "previous", false},
+		{"Disabled", "previous", false},
 	}
 	for _, tc := range cases {
 		if got := OptedIn(tc.mode, tc.annotation); got != tc.want {
