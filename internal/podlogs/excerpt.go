@@ -56,7 +56,7 @@ func OptedIn(mode, annotation string) bool {
 }
 
 // ansiEscape matches terminal colour and cursor sequences (CSI), which say nothing in status.
-var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]`)
+var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;?]*[\x20-\x2f]*[\x40-\x7e]`)
 
 // Excerpt turns raw, the tail of a container's log as the kubelet served it (complete: false
 // when the reader stopped at ReadLimit and the newest lines may be missing), into the excerpt

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -194,12 +195,17 @@ func startBareInformer(kubeconfig, logPath string) (*exec.Cmd, error) {
 	cmd := exec.Command(self, "-bare-informer="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	return cmd, cmd.Start()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return cmd, nil
 }
 
 // runBareInformer keeps every Pod of the cluster in a plain client-go SharedInformer, untrimmed
-// (managedFields and all), and blocks: the memory floor of watching pods.
+// (managedFields and all), until it is terminated: the memory floor of watching pods.
 func runBareInformer(kubeconfig string) error {
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return err
@@ -210,11 +216,12 @@ func runBareInformer(kubeconfig string) error {
 	}
 	factory := informers.NewSharedInformerFactory(cs, 0)
 	pods := factory.Core().V1().Pods().Informer()
-	stop := make(chan struct{})
-	factory.Start(stop)
-	cache.WaitForCacheSync(stop, pods.HasSynced)
+	factory.Start(ctx.Done())
+	cache.WaitForCacheSync(ctx.Done(), pods.HasSynced)
 	fmt.Println("bare informer synced")
-	select {}
+	<-ctx.Done()
+	factory.Shutdown()
+	return nil
 }
 
 func createPods(ctx context.Context, cs kubernetes.Interface, n, nodes int, newPod podFunc) error {

@@ -47,7 +47,8 @@ func realisticPod(name string, node int) *corev1.Pod {
 		"cluster-autoscaler.kubernetes.io/safe-to-evict": "true",
 	}
 	env := func(extra ...corev1.EnvVar) []corev1.EnvVar {
-		base := []corev1.EnvVar{
+		base := make([]corev1.EnvVar, 0, 12+len(extra))
+		base = append(base, []corev1.EnvVar{
 			{Name: "LOG_LEVEL", Value: "info"},
 			{Name: "LOG_FORMAT", Value: "json"},
 			{Name: "HTTP_PORT", Value: "8080"},
@@ -60,7 +61,7 @@ func realisticPod(name string, node int) *corev1.Pod {
 			{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}},
 			{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "status.podIP"}}},
 			{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "spec.nodeName"}}},
-		}
+		}...)
 		return append(base, extra...)
 	}
 	mounts := []corev1.VolumeMount{
