@@ -8,7 +8,7 @@
 //     time a bare informer in this process sees the same write (the floor: watch delivery
 //     alone), for CrashLoopBackOff and for PodUnschedulable (a wave-2 detector).
 //
-// Pods are realistic by default (realisticPod: labels, annotations, three containers with
+// Pods are realistic by default (podspec.Realistic: labels, annotations, three containers with
 // environment, probes, resources and volume mounts, four volumes, managedFields as the API
 // server writes them); -small uses the one-container pods of the earlier runs.
 //
@@ -44,6 +44,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/test/bench/podspec"
 	"github.com/itops-dev/itops-operator/test/cluster"
 	"github.com/itops-dev/itops-operator/test/testenv"
 )
@@ -64,9 +65,9 @@ func main() {
 		}
 		return
 	}
-	newPod := func(name string, node, i int) *corev1.Pod { return realisticPod(name, node) }
+	newPod := func(name string, node, i int) *corev1.Pod { return podspec.Realistic(ns, name, node) }
 	if *small {
-		newPod = func(name string, node, _ int) *corev1.Pod { return smallPod(name, node) }
+		newPod = func(name string, node, _ int) *corev1.Pod { return podspec.Small(ns, name, node) }
 	}
 	if err := run(*pods, *samples, *nodes, newPod); err != nil {
 		fmt.Fprintln(os.Stderr, "bench failed:", err)

@@ -1,4 +1,6 @@
-package main
+// Package podspec builds the pods the detection benchmarks watch: realistic ones (as a
+// Helm-installed Deployment's ReplicaSet creates them) and the small ones of earlier runs.
+package podspec
 
 import (
 	"fmt"
@@ -10,8 +12,9 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// smallPod is the pod of the earlier runs: one container, an image and a port.
-func smallPod(name string, node int) *corev1.Pod {
+// Small is the pod of the earlier runs: one container, an image and a port, in ns on
+// kwok-node-<node>.
+func Small(ns, name string, node int) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": "load", "tier": "web"}},
 		Spec: corev1.PodSpec{
@@ -21,7 +24,7 @@ func smallPod(name string, node int) *corev1.Pod {
 	}
 }
 
-// realisticPod is a pod as a Helm-installed Deployment's ReplicaSet creates it, but standalone
+// Realistic is a pod (in ns, on kwok-node-<node>) as a Helm-installed Deployment's ReplicaSet creates it, but standalone
 // (the garbage collector deletes pods whose owner does not exist, and a real ReplicaSet would
 // manage them): the chart's labels and annotations, an init container, the application and a
 // proxy sidecar, each with environment (values, Secret and ConfigMap references, the
@@ -29,7 +32,7 @@ func smallPod(name string, node int) *corev1.Pod {
 // projected service account token, ConfigMap, Secret and emptyDir volumes. It is created
 // with the kube-controller-manager's field manager, so the API server writes its
 // managedFields as it does for a ReplicaSet's pods; kwok's status writes add their own.
-func realisticPod(name string, node int) *corev1.Pod {
+func Realistic(ns, name string, node int) *corev1.Pod {
 	hash := "7d9f8c6b5"
 	labels := map[string]string{
 		"app.kubernetes.io/name": "load", "app.kubernetes.io/instance": "load-prod", "app.kubernetes.io/version": "1.4.2",
