@@ -75,7 +75,9 @@ func fieldsV1(v any) *metav1.FieldsV1 {
 	if err != nil {
 		panic(err)
 	}
-	return &metav1.FieldsV1{Raw: b}
+	f := &metav1.FieldsV1{}
+	f.SetRawBytes(b)
+	return f
 }
 
 func fieldSet(v any) map[string]any {
