@@ -8,11 +8,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/health"
@@ -20,6 +22,20 @@ import (
 )
 
 // +kubebuilder:rbac:groups="",resources=pods/log,verbs=get
+
+// logReads counts the container logs read for evidence, by result: read (lines stored, also
+// truncated or empty) or unavailable (the reason stored instead). Once per detection in
+// opted-in namespaces: a rate far above itops_incident_detections_total means a bug.
+var logReads = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "itops_evidence_log_reads_total",
+	Help: "Container logs read through pods/log for incident evidence, by result (read, unavailable).",
+}, []string{"result"})
+
+func init() {
+	crmetrics.Registry.MustRegister(logReads)
+	logReads.WithLabelValues("read")
+	logReads.WithLabelValues("unavailable")
+}
 
 // LogCapturer reads the tail of a crashed container's log for status.evidence.previousLogs.
 // Capture returns nil when the target's namespace has not opted in, and an excerpt whose
@@ -104,6 +120,11 @@ func (c *PodLogCapturer) Capture(ctx context.Context, t health.LogTarget) *itops
 	c.mu.Unlock()
 
 	ex := c.read(ctx, t)
+	result := "read"
+	if len(ex.Lines) == 0 {
+		result = "unavailable"
+	}
+	logReads.WithLabelValues(result).Inc()
 
 	c.mu.Lock()
 	defer c.mu.Unlock()

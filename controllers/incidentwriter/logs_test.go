@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -113,6 +114,7 @@ func TestSyncReadsTheLogOncePerDetection(t *testing.T) {
 	}
 	logs := &fakeLogs{log: crashLog}
 	w.Logs = &PodLogCapturer{Namespaces: c, Reader: logs}
+	readsBefore := testutil.ToFloat64(logReads.WithLabelValues("read"))
 	web := health.Subject{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "shop", Name: "web"}
 	crash := health.Problem{Reason: itopsv1alpha1.ReasonCrashLoopBackOff, Message: "crash"}
 	oom := health.Problem{Reason: itopsv1alpha1.ReasonOOMKilled, Message: "oom"}
@@ -144,5 +146,8 @@ func TestSyncReadsTheLogOncePerDetection(t *testing.T) {
 		if pl := inc.Status.Evidence.PreviousLogs; pl == nil || len(pl.Lines) != 3 || pl.Redacted != 1 || strings.Contains(strings.Join(pl.Lines, ""), "hunter2") {
 			t.Fatalf("%s: previousLogs %+v", s.name, pl)
 		}
+	}
+	if got := testutil.ToFloat64(logReads.WithLabelValues("read")) - readsBefore; got != 2 {
+		t.Errorf("itops_evidence_log_reads_total{result=read} rose by %v, want 2", got)
 	}
 }
