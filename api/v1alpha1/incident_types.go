@@ -289,7 +289,8 @@ const MaxEvidenceMessage = 512
 // IncidentEvidence is what an SRE looks at first, captured when a problem is detected on the
 // incident's subject (the pod that showed it first, its workload and node). It is bounded and
 // holds no secrets: messages come from container terminations and Warning Events (truncated to
-// 512 bytes), never environment values, Secret data or logs.
+// 512 bytes), never environment values or Secret data; log lines only where the namespace opted
+// in, redacted (previousLogs).
 type IncidentEvidence struct {
 	// capturedAt is when the evidence was captured (a signal started).
 	// +optional
