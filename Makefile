@@ -126,7 +126,7 @@ bench: ## Benchmarks of the pure packages.
 	go test -run '^$$' -bench . -benchmem ./internal/...
 
 .PHONY: bench-detection
-bench-detection: envtest-assets build ## Detection latency and operator memory with 5000 pods on the simulated cluster.
+bench-detection: envtest-assets build ## Detection latency (CrashLoopBackOff, PodUnschedulable) and operator memory next to a bare informer, 10000 realistic pods on the simulated cluster.
 	go run ./test/bench/detection $(BENCH_ARGS)
 
 .PHONY: bench-gate

@@ -329,6 +329,11 @@ func run(o options) error {
 		Policy:           lifecyclePolicy,
 		ClusterNamespace: o.clusterNamespace,
 	}
+	// The previous container's log in the evidence, where namespaces opt in (docs/incidents.md).
+	evidenceLogs := policy.Detection.EvidenceLogs
+	if incidentSyncer.Logs, err = incidentwriter.NewPodLogCapturer(restConfig, mgr.GetClient(), evidenceLogs.Mode, evidenceLogs.Limits()); err != nil {
+		return fmt.Errorf("setting up the evidence log reader: %w", err)
+	}
 	ctx := ctrl.SetupSignalHandler()
 	if err := (&changecontrollers.Reconciler{
 		Client:    mgr.GetClient(),

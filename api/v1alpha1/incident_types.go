@@ -320,7 +320,8 @@ const MaxEvidenceMessage = 512
 // IncidentEvidence is what an SRE looks at first, captured when a problem is detected on the
 // incident's subject (the pod that showed it first, its workload and node). It is bounded and
 // holds no secrets: messages come from container terminations and Warning Events (truncated to
-// 512 bytes), never environment values, Secret data or logs.
+// 512 bytes), never environment values or Secret data; log lines only where the namespace opted
+// in, redacted (previousLogs).
 type IncidentEvidence struct {
 	// capturedAt is when the evidence was captured (a signal started).
 	// +optional
@@ -351,6 +352,90 @@ type IncidentEvidence struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Image string `json:"image,omitempty"`
+
+	// previousLogs holds the last lines of the log of the crashed container (lastTermination),
+	// read once at detection through the pods/log subresource where the kubelet serves it.
+	// Only in namespaces that opt in (annotation itops.dev/evidence-logs: previous, or the
+	// policy's detection.evidenceLogs.mode All); bounded and redacted (docs/incidents.md,
+	// "Previous container's log").
+	// +optional
+	PreviousLogs *ContainerLogExcerpt `json:"previousLogs,omitempty"`
+}
+
+// AnnotationEvidenceLogs on a Namespace opts its incidents in to (EvidenceLogsPrevious) or
+// out of (EvidenceLogsNone) the last lines of a crashed container's log in status.evidence.
+const AnnotationEvidenceLogs = "itops.dev/evidence-logs"
+
+// Values of AnnotationEvidenceLogs.
+const (
+	// EvidenceLogsPrevious opts a namespace in: the previous container's log is captured.
+	EvidenceLogsPrevious = "previous"
+	// EvidenceLogsNone opts a namespace out, also when the policy captures logs everywhere.
+	EvidenceLogsNone = "none"
+)
+
+// Bounds of status.evidence.previousLogs.
+const (
+	// MaxLogExcerptLines bounds previousLogs.lines (the policy's tailLines is at most this).
+	MaxLogExcerptLines = 100
+	// MaxLogExcerptBytes bounds the bytes of all previousLogs.lines together (the policy's
+	// limitBytes is at most this).
+	MaxLogExcerptBytes = 16384
+	// MaxLogLine bounds each line of previousLogs.lines, in bytes; longer lines are cut.
+	MaxLogLine = 512
+)
+
+// LogInstance says which instance of a container a log excerpt comes from.
+// +kubebuilder:validation:Enum=Previous;Current
+type LogInstance string
+
+const (
+	// LogInstancePrevious is the container's previous instance (it crashed and was restarted):
+	// what `kubectl logs --previous` shows.
+	LogInstancePrevious LogInstance = "Previous"
+	// LogInstanceCurrent is the container's current instance, terminated and not restarted
+	// (restartPolicy Never or OnFailure exhausted: a failed Job's pod).
+	LogInstanceCurrent LogInstance = "Current"
+)
+
+// ContainerLogExcerpt is the tail of a crashed container's log, bounded and redacted before
+// it is stored: at most tailLines lines (100) and limitBytes bytes (16 KiB) in all, each line
+// at most 512 bytes; credentials replaced by [REDACTED] by the documented rule set.
+type ContainerLogExcerpt struct {
+	// container is the container whose log this is.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Container string `json:"container"`
+
+	// instance is the container instance the lines come from: Previous (the one that crashed
+	// before the restart) or Current (terminated, not restarted).
+	// +optional
+	Instance LogInstance `json:"instance,omitempty"`
+
+	// lines are the last lines of the log, oldest first, redacted; each at most 512 bytes.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MaxLength=512
+	Lines []string `json:"lines,omitempty"`
+
+	// truncated is true when the excerpt lost text to its bounds: older lines dropped to stay
+	// within limitBytes, a line cut at 512 bytes, or more log than the reader accepts.
+	// +optional
+	Truncated bool `json:"truncated,omitempty"`
+
+	// redacted counts the values replaced by [REDACTED] (credentials, tokens, keys).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Redacted int32 `json:"redacted,omitempty"`
+
+	// unavailable says why no lines could be read (the kubelet unreachable, the operator
+	// forbidden to read pods/log, no previous container, the pod gone); empty when they were.
+	// A failure never fails detection.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Unavailable string `json:"unavailable,omitempty"`
 }
 
 // ContainerTermination is a container's last termination, as the kubelet reported it.

@@ -66,6 +66,7 @@ func (r *OwnerReconciler) Reconcile(ctx context.Context, subj health.Subject) (c
 		if obs.Evidence, err = r.evidence(ctx, shown, podEvents, nil, obs.Problems, now); err != nil {
 			return ctrl.Result{}, err
 		}
+		obs.Logs = health.CrashLogTarget(shown, obs.Evidence)
 		if obs.Service, err = serviceFor(ctx, r.Client, subj.Namespace, owner.GetLabels()); err != nil {
 			return ctrl.Result{}, err
 		}

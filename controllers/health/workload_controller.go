@@ -290,6 +290,7 @@ func (r *WorkloadReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		if obs.Evidence, err = r.evidence(ctx, shown, podEvents, in.events, obs.Problems, now); err != nil {
 			return ctrl.Result{}, err
 		}
+		obs.Logs = health.CrashLogTarget(shown, obs.Evidence)
 		if obs.Service, err = serviceFor(ctx, r.Client, req.Namespace, obj.GetLabels()); err != nil {
 			return ctrl.Result{}, err
 		}

@@ -59,6 +59,9 @@ type Writer struct {
 	// incident whose most specific active signal has one of them is named Custom (spec.reason
 	// and the itops.dev/reason label; see signal.go).
 	CustomReasons map[string]bool
+	// Logs reads the last lines of a crashed container's log into the evidence (nil: never;
+	// see LogCapturer). It is called only when the evidence is written: once per detection.
+	Logs LogCapturer
 }
 
 // Observation is one detector's judgement of one subject at one moment.
@@ -81,6 +84,9 @@ type Observation struct {
 	// to status.evidence when a signal starts (detection) or the incident has none yet, so it
 	// says what was seen when the problem was detected, and is not rewritten while it lasts.
 	Evidence *itopsv1alpha1.IncidentEvidence
+	// Logs names the crashed container whose log belongs in the evidence (nil: none); it is
+	// read through Writer.Logs only when Evidence is written.
+	Logs *health.LogTarget
 }
 
 // Now is the writer's clock.
@@ -305,6 +311,9 @@ func (w *Writer) update(ctx context.Context, inc *itopsv1alpha1.Incident, o Obse
 	}
 	if o.Evidence != nil && health.AnyActive(merged.Signals) && (len(merged.Started) > 0 || st.Evidence == nil) {
 		st.Evidence = o.Evidence.DeepCopy()
+		if o.Logs != nil && w.Logs != nil {
+			st.Evidence.PreviousLogs = w.Logs.Capture(ctx, *o.Logs)
+		}
 	}
 	if !apiequality.Semantic.DeepEqual(*st, inc.Status) {
 		base := inc.DeepCopy()

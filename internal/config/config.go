@@ -196,6 +196,8 @@ type DetectionPolicy struct {
 	RouteBackends RouteBackendsPolicy `json:"routeBackends,omitempty"`
 	// Webhooks configures WebhookUnavailable (netcheck.go).
 	Webhooks WebhooksPolicy `json:"webhooks,omitempty"`
+	// EvidenceLogs configures the previous container's log in incident evidence (evidencelogs.go).
+	EvidenceLogs EvidenceLogsPolicy `json:"evidenceLogs,omitempty"`
 }
 
 // ChangeLifecyclePolicy holds change settings that do not vary by namespace.
@@ -303,6 +305,7 @@ func (c *Config) applyDefaults() {
 	c.Detection.CertificateExpiry.applyDefaults()
 	c.Detection.applyCapacityDefaults()
 	c.Detection.applyNetworkDefaults()
+	c.Detection.EvidenceLogs.applyDefaults()
 	for i := range c.Detectors {
 		c.Detectors[i].applyDefaults()
 	}
@@ -359,6 +362,7 @@ func (c *Config) Validate() field.ErrorList {
 	errs = append(errs, c.Detection.CertificateExpiry.validate(field.NewPath("detection", "certificateExpiry"))...)
 	errs = append(errs, c.Detection.validateCapacity(field.NewPath("detection"))...)
 	errs = append(errs, c.Detection.validateNetwork(field.NewPath("detection"))...)
+	errs = append(errs, c.Detection.EvidenceLogs.validate(field.NewPath("detection", "evidenceLogs"))...)
 	errs = append(errs, validateDetectors(field.NewPath("detectors"), c.Detectors)...)
 	return errs
 }

@@ -138,3 +138,36 @@ func dedupEvents(events []Event) []itopsv1alpha1.EvidenceEvent {
 	}
 	return out
 }
+
+// LogTarget names the container instance whose log explains a crash: the pod (in Namespace),
+// the container, and whether the instance is the previous one (the container was restarted
+// since) or the current one (terminated, not restarted).
+type LogTarget struct {
+	Namespace, Pod, Container string
+	Previous                  bool
+}
+
+// CrashLogTarget returns the instance whose log to read for ev, the evidence taken from pod
+// (Evidence), or nil when there is none worth reading: only a container that ended in a crash
+// (a non-zero exit code: Error, OOMKilled, a liveness-probe or other kill; or any exit of a
+// container that was restarted since) on a node, so that a kubelet may serve its log. A container terminated now is read as it is (Current); one
+// running or waiting again (CrashLoopBackOff) is read as its previous instance.
+func CrashLogTarget(pod *corev1.Pod, ev *itopsv1alpha1.IncidentEvidence) *LogTarget {
+	if pod == nil || ev == nil || ev.LastTermination == nil || pod.Spec.NodeName == "" {
+		return nil
+	}
+	term := ev.LastTermination
+	failed := term.ExitCode != 0 || term.Reason == "OOMKilled" || term.Reason == "Error"
+	statuses := append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...)
+	for _, cs := range statuses {
+		if cs.Name != term.Container {
+			continue
+		}
+		previous := cs.State.Terminated == nil
+		// A container that exits 0 and is restarted (restartPolicy Always) crash-loops too.
+		if failed || (previous && cs.RestartCount > 0) {
+			return &LogTarget{Namespace: pod.Namespace, Pod: pod.Name, Container: cs.Name, Previous: previous}
+		}
+	}
+	return nil
+}

@@ -176,6 +176,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 	api := c.env.ControlPlane.GetAPIServer()
 	api.Configure().Set("endpoint-reconciler-type", "none")
+	// pods/log reaches kwok's kubelet endpoint by the nodes' InternalIP (127.0.0.1, below),
+	// not by their names, which no resolver knows.
+	api.Configure().Set("kubelet-preferred-address-types", "InternalIP")
 	if c.Config, err = c.env.Start(); err != nil {
 		return nil, fmt.Errorf("starting kube-apiserver: %w", err)
 	}
@@ -264,15 +267,22 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// kwok serves the kubelet API (containerLogs among it) over HTTPS on kwokPort, which every
+	// fake node advertises as its kubelet endpoint at 127.0.0.1, so that the API server's
+	// pods/log reaches it (the API server does not verify kubelet certificates without
+	// --kubelet-certificate-authority: any certificate does, here the API server's own).
 	if err := c.startProcess("kwok",
 		"--kubeconfig="+c.Kubeconfig,
 		"--config="+stageFile,
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector="+FakeNodeAnnotation+"=fake",
-		"--node-ip=10.0.0.1",
+		"--node-ip=127.0.0.1",
+		"--node-port="+strconv.Itoa(kwokPort),
 		"--cidr=10.0.0.1/24",
 		"--node-lease-duration-seconds=40",
 		"--server-address=127.0.0.1:"+strconv.Itoa(kwokPort),
+		"--tls-cert-file="+filepath.Join(api.CertDir, "apiserver.crt"),
+		"--tls-private-key-file="+filepath.Join(api.CertDir, "apiserver.key"),
 	); err != nil {
 		return nil, err
 	}
@@ -359,6 +369,11 @@ func (c *Cluster) writeStages() (string, error) {
 		}
 		docs = append(docs, strings.TrimSpace(string(data)))
 	}
+	logs, err := c.writeLogs()
+	if err != nil {
+		return "", err
+	}
+	docs = append(docs, logs)
 	path := filepath.Join(c.opts.Dir, "kwok-stages.yaml")
 	return path, os.WriteFile(path, []byte(strings.Join(docs, "\n---\n")+"\n"), 0o600)
 }

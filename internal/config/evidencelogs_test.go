@@ -1,0 +1,36 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestEvidenceLogsPolicy(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       string // "" means valid
+	}{
+		{"defaults", `{}`, ""},
+		{"all", `detection: {evidenceLogs: {mode: All, tailLines: 100, limitBytes: 16384}}`, ""},
+		{"disabled", `detection: {evidenceLogs: {mode: Disabled}}`, ""},
+		{"bad mode", `detection: {evidenceLogs: {mode: Always}}`, "detection.evidenceLogs.mode: Unsupported value"},
+		{"too many lines", `detection: {evidenceLogs: {tailLines: 101}}`, "detection.evidenceLogs.tailLines"},
+		{"negative lines", `detection: {evidenceLogs: {tailLines: -1}}`, "detection.evidenceLogs.tailLines"},
+		{"too many bytes", `detection: {evidenceLogs: {limitBytes: 65536}}`, "detection.evidenceLogs.limitBytes"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("want valid, got %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("want an error containing %q, got %v", tc.want, err)
+			case tc.name == "defaults":
+				if p := c.Detection.EvidenceLogs; p.Mode != "OptIn" || p.TailLines != 20 || p.LimitBytes != 4096 {
+					t.Fatalf("defaults: %+v", p)
+				}
+			}
+		})
+	}
+}
