@@ -31,6 +31,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/maintenance"
+	"github.com/itops-dev/itops-operator/internal/promsli"
 	"github.com/itops-dev/itops-operator/internal/scaling"
 	"github.com/itops-dev/itops-operator/internal/selector"
 	"github.com/itops-dev/itops-operator/internal/slo"
@@ -54,6 +55,9 @@ type Reconciler struct {
 	Thresholds health.Thresholds
 	// Clock is injected for tests; the real clock when nil.
 	Clock clock.PassiveClock
+	// Prometheus measures the SLIs of type PrometheusRatio and PrometheusLatency
+	// (prometheus.go); nil: they report PrometheusUnavailable.
+	Prometheus *PrometheusSource
 
 	// watching holds the UIDs of the ServiceLevels this process has observed since it began
 	// reconciling (as the leader). Books written before, by another process or before a
@@ -202,6 +206,11 @@ func (r *Reconciler) gather(ctx context.Context, sl *itopsv1alpha1.ServiceLevel,
 		if in.scaling, err = r.scalingInputs(ctx, sl, workloads, now); err != nil {
 			return in, err
 		}
+	}
+	if sl.Spec.Objectives != nil && promsli.IsPrometheus(sl.Spec.Objectives.SLI) {
+		// The books come from Prometheus, not from the workloads' health.
+		in.prom, in.promInterval = r.measure(ctx, sl, now), r.Prometheus.interval()
+		return in, nil
 	}
 	if sl.Spec.Objectives == nil || len(workloads) == 0 {
 		return in, nil
