@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -92,6 +93,8 @@ func (p *PrometheusSource) secret(ctx context.Context, ref config.SecretKeyRef) 
 type promMeasurement struct {
 	// at is the instant of the queries.
 	at time.Time
+	// namespace and name of the ServiceLevel measured.
+	namespace, name string
 	// err is the first failure (*promsli.Error); the measurement is then incomplete.
 	err error
 	// window is the SLI over the objective's window (rolling, or the current calendar period
@@ -102,6 +105,42 @@ type promMeasurement struct {
 	byRange map[time.Duration]promsli.Sample
 	// periods are the completed calendar periods measured at their end, by start.
 	periods map[time.Time]promsli.Sample
+}
+
+// cachedMeasurement is a successful measurement of one generation of a ServiceLevel.
+type cachedMeasurement struct {
+	generation int64
+	m          *promMeasurement
+}
+
+// measurement returns the ServiceLevel's measurement at now and the time to the next one: the
+// last successful measurement of the same generation while it is younger than the interval,
+// else a new one (cached when it succeeded).
+func (r *Reconciler) measurement(ctx context.Context, sl *itopsv1alpha1.ServiceLevel, now time.Time) (*promMeasurement, time.Duration) {
+	interval := r.Prometheus.interval()
+	if v, ok := r.measured.Load(sl.UID); ok {
+		c := v.(cachedMeasurement)
+		if age := now.Sub(c.m.at); c.generation == sl.Generation && age >= 0 && age < interval {
+			return c.m, max(interval-age, time.Second)
+		}
+	}
+	m := r.measure(ctx, sl, now)
+	if m.err == nil {
+		r.measured.Store(sl.UID, cachedMeasurement{generation: sl.Generation, m: m})
+	} else {
+		r.measured.Delete(sl.UID)
+	}
+	return m, interval
+}
+
+// forgetMeasurement drops the cached measurement of a deleted ServiceLevel.
+func (r *Reconciler) forgetMeasurement(req ctrl.Request) {
+	r.measured.Range(func(k, v any) bool {
+		if c := v.(cachedMeasurement); c.m.namespace == req.Namespace && c.m.name == req.Name {
+			r.measured.Delete(k)
+		}
+		return true
+	})
 }
 
 // sloWindow is the range the objective is measured over at now: the rolling window, or the
@@ -123,7 +162,7 @@ func sloWindow(o *itopsv1alpha1.Objectives, now time.Time) (rng time.Duration, s
 // yet final. It stops at the first failure other than no data in an alert window or a period.
 func (r *Reconciler) measure(ctx context.Context, sl *itopsv1alpha1.ServiceLevel, now time.Time) *promMeasurement {
 	now = now.Truncate(time.Second)
-	m := &promMeasurement{at: now, byRange: map[time.Duration]promsli.Sample{}, periods: map[time.Time]promsli.Sample{}}
+	m := &promMeasurement{at: now, namespace: sl.Namespace, name: sl.Name, byRange: map[time.Duration]promsli.Sample{}, periods: map[time.Time]promsli.Sample{}}
 	o := sl.Spec.Objectives
 	rng, _, _, err := sloWindow(o, now)
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/common/model"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/config"
@@ -228,5 +230,35 @@ func TestPrometheusCalendarPeriods(t *testing.T) {
 	d = evaluate(t, sl, f, dec)
 	if p := d.status.Periods; len(p) != 13 || !p[12].Start.Time.Equal(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("%d periods, last %+v", len(p), p[len(p)-1])
+	}
+}
+
+// TestPrometheusMeasuredOncePerInterval: reconciles between two evaluations (workload events)
+// reuse the last measurement instead of querying Prometheus again; a spec change, the interval
+// passing or a failure queries again.
+func TestPrometheusMeasuredOncePerInterval(t *testing.T) {
+	sl := newSL(promSLI)
+	sl.UID = "uid-1"
+	f := &fakeProm{byRange: map[string]counts{"30d": {good: 99, total: 100}}}
+	r := &Reconciler{Prometheus: &PrometheusSource{Querier: f, Policy: config.PrometheusPolicy{Interval: metav1.Duration{Duration: 30 * time.Second}}}}
+	ctx := context.Background()
+	_, next := r.measurement(ctx, sl, t0)
+	n := len(f.queries)
+	if n == 0 || next != 30*time.Second {
+		t.Fatalf("%d queries, next %s", n, next)
+	}
+	if _, next := r.measurement(ctx, sl, t0.Add(10*time.Second)); len(f.queries) != n || next != 20*time.Second {
+		t.Fatalf("reused: %d queries (want %d), next %s", len(f.queries), n, next)
+	}
+	if r.measurement(ctx, sl, t0.Add(30*time.Second)); len(f.queries) != 2*n {
+		t.Fatalf("due again: %d queries", len(f.queries))
+	}
+	sl.Generation++
+	if r.measurement(ctx, sl, t0.Add(31*time.Second)); len(f.queries) != 3*n {
+		t.Fatalf("spec changed: %d queries", len(f.queries))
+	}
+	r.forgetMeasurement(ctrl.Request{NamespacedName: types.NamespacedName{Namespace: sl.Namespace, Name: sl.Name}})
+	if _, ok := r.measured.Load(sl.UID); ok {
+		t.Fatal("a deleted ServiceLevel's measurement is dropped")
 	}
 }

@@ -64,6 +64,10 @@ type Reconciler struct {
 	// restart, were not watched in between: the first observation reconstructs them. It is
 	// knowledge of this process only, never state that must survive it.
 	watching sync.Map
+	// measured holds each Prometheus ServiceLevel's last successful measurement (by UID),
+	// reused until the next evaluation is due, so that workload events do not query
+	// Prometheus more often than the policy's interval (prometheus.go).
+	measured sync.Map
 }
 
 // +kubebuilder:rbac:groups=itops.dev,resources=servicelevels,verbs=get;list;watch
@@ -117,6 +121,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // after a restart, for every ErrorBudgetBurn incident whose ServiceLevel no longer exists (the
 // incident watch below enqueues their ServiceLevels when the cache starts).
 func (r *Reconciler) forget(ctx context.Context, req ctrl.Request) error {
+	r.forgetMeasurement(req)
 	gone := &itopsv1alpha1.ServiceLevel{ObjectMeta: metav1.ObjectMeta{Namespace: req.Namespace, Name: req.Name}}
 	if err := r.Incidents.Sync(ctx, incidentwriter.Observation{Subject: Subject(gone), Judged: incidentReasons}); err != nil {
 		return fmt.Errorf("clearing the burn signal of deleted ServiceLevel %s: %w", req.Name, err)
@@ -209,7 +214,7 @@ func (r *Reconciler) gather(ctx context.Context, sl *itopsv1alpha1.ServiceLevel,
 	}
 	if sl.Spec.Objectives != nil && promsli.IsPrometheus(sl.Spec.Objectives.SLI) {
 		// The books come from Prometheus, not from the workloads' health.
-		in.prom, in.promInterval = r.measure(ctx, sl, now), r.Prometheus.interval()
+		in.prom, in.promInterval = r.measurement(ctx, sl, now)
 		return in, nil
 	}
 	if sl.Spec.Objectives == nil || len(workloads) == 0 {
