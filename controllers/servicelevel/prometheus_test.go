@@ -5,6 +5,7 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,14 +27,24 @@ type counts struct{ good, total float64 }
 // range (as rates per second, as rate() would); a range not in the table has no series. err,
 // when set, answers every query.
 type fakeProm struct {
+	mu      sync.Mutex
 	byRange map[string]counts
 	err     error
 	queries []string
 }
 
+// set replaces the fake's answers (safe while a reconciler queries it).
+func (f *fakeProm) set(byRange map[string]counts, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.byRange, f.err = byRange, err
+}
+
 var rangeOf = regexp.MustCompile(`\[([^\]]+)\]`)
 
 func (f *fakeProm) Query(_ context.Context, q string, _ time.Time) (model.Value, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.queries = append(f.queries, q)
 	if f.err != nil {
 		return nil, f.err
