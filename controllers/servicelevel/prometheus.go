@@ -242,7 +242,7 @@ func prometheusStatus(sl *itopsv1alpha1.ServiceLevel, st *itopsv1alpha1.ServiceL
 	spec := sl.Spec.Objectives
 	m := in.prom
 	if m == nil {
-		m = &promMeasurement{at: now, err: &promsli.Error{Reason: promsli.Unavailable, Err: fmt.Errorf("Prometheus was not queried")}}
+		m = &promMeasurement{at: now, err: &promsli.Error{Reason: promsli.Unavailable, Err: errors.New("not queried")}}
 	}
 	if st.SLI == nil || st.SLI.Type != spec.SLI.Type {
 		st.SLI = &itopsv1alpha1.SLIStatus{Type: spec.SLI.Type}
@@ -334,7 +334,10 @@ func prometheusStatus(sl *itopsv1alpha1.ServiceLevel, st *itopsv1alpha1.ServiceL
 // alertStatuses are the burn-rate alerts' statuses, keeping since while an alert stays in its
 // state.
 func alertStatuses(previous []itopsv1alpha1.BurnRateAlertStatus, burns []slo.Burn, now time.Time) []itopsv1alpha1.BurnRateAlertStatus {
-	var out []itopsv1alpha1.BurnRateAlertStatus
+	if len(burns) == 0 {
+		return nil
+	}
+	out := make([]itopsv1alpha1.BurnRateAlertStatus, 0, len(burns))
 	for i, b := range burns {
 		state := itopsv1alpha1.AlertOK
 		if b.Firing {

@@ -116,7 +116,7 @@ func TestValidate(t *testing.T) {
 
 func TestInterpret(t *testing.T) {
 	sample := func(v float64, n int) model.Vector {
-		out := model.Vector{}
+		out := make(model.Vector, 0, n)
 		for range n {
 			out = append(out, &model.Sample{Value: model.SampleValue(v)})
 		}

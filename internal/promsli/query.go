@@ -51,9 +51,9 @@ func leMatcher(threshold time.Duration) string {
 // metric{a="b",m}, metric becomes metric{m}.
 func withMatcher(selector, matcher string) string {
 	s := strings.TrimSpace(selector)
-	if strings.HasSuffix(s, "}") {
-		inner := strings.TrimSpace(s[strings.Index(s, "{")+1 : len(s)-1])
-		head := s[:strings.Index(s, "{")]
+	if i := strings.Index(s, "{"); i >= 0 && strings.HasSuffix(s, "}") {
+		inner := strings.TrimSpace(s[i+1 : len(s)-1])
+		head := s[:i]
 		if inner == "" {
 			return head + "{" + matcher + "}"
 		}
@@ -153,7 +153,7 @@ func validateQuery(p *field.Path, q string) field.ErrorList {
 		}
 		before := strings.TrimRight(rest[:i], " ")
 		after := strings.TrimLeft(rest[i+len(itopsv1alpha1.SLIWindowPlaceholder):], " ")
-		if !strings.HasSuffix(before, "[") || !(strings.HasPrefix(after, "]") || strings.HasPrefix(after, ":")) {
+		if !strings.HasSuffix(before, "[") || (!strings.HasPrefix(after, "]") && !strings.HasPrefix(after, ":")) {
 			return field.ErrorList{field.Invalid(p, q, "{{.window}} stands for a range: write it inside brackets, as in rate(x[{{.window}}])")}
 		}
 		rest = after
