@@ -169,6 +169,10 @@ func (r *Reconciler) measure(ctx context.Context, sl *itopsv1alpha1.ServiceLevel
 		m.err = &promsli.Error{Reason: promsli.QueryFailed, Err: err}
 		return m
 	}
+	if rng < time.Second {
+		m.err = &promsli.Error{Reason: promsli.NoData, Err: fmt.Errorf("no data: the calendar period began less than a second ago")}
+		return m
+	}
 	q, err := r.Prometheus.querier(ctx)
 	if err != nil {
 		m.err = &promsli.Error{Reason: promsli.Unavailable, Err: err}

@@ -214,3 +214,27 @@ func TestEvents(t *testing.T) {
 		}
 	}
 }
+
+// FuzzValidate: whatever a user writes, the admission check neither panics nor admits a query
+// whose brackets do not balance, and what it admits builds queries without a placeholder left.
+func FuzzValidate(f *testing.F) {
+	for _, s := range []string{`sum(rate(x[{{.window}}]))`, `sum(rate(x{a="b"}[{{.window}}:1m]))`, `{{.window}}`, `x{`, `"`, "`", `[{{.window}}`} {
+		f.Add(s, s)
+	}
+	f.Fuzz(func(t *testing.T, good, bucket string) {
+		p := field.NewPath("sli")
+		sli := ratio(good, `sum(rate(x[{{.window}}]))`)
+		if len(Validate(sli, p)) == 0 {
+			g, _, err := Queries(sli, time.Hour)
+			if err != nil || strings.Contains(g, "{{") {
+				t.Fatalf("admitted %q: built %q, %v", good, g, err)
+			}
+		}
+		lat := latency(bucket, time.Second)
+		if len(Validate(lat, p)) == 0 {
+			if _, _, err := Queries(lat, time.Hour); err != nil {
+				t.Fatalf("admitted bucket %q: %v", bucket, err)
+			}
+		}
+	})
+}
