@@ -189,6 +189,7 @@ var _ = Describe("SLIs from Prometheus", func() {
 		Expect(err).NotTo(HaveOccurred())
 		totalEvents, err := strconv.ParseFloat(sl.Status.SLI.Total, 64)
 		Expect(err).NotTo(HaveOccurred())
+		GinkgoWriter.Printf("status.sli: good %s, total %s events over %s (exactly 900 and 1000 scraped)\n", sl.Status.SLI.Good, sl.Status.SLI.Total, time.Hour)
 		Expect(goodEvents).To(And(BeNumerically(">=", 900), BeNumerically("<=", 900*1.06)), "rate() x range: 900 good, extrapolated")
 		Expect(totalEvents).To(And(BeNumerically(">=", 1000), BeNumerically("<=", 1000*1.06)), "rate() x range: 1000 events, extrapolated")
 		inc := &itopsv1alpha1.Incident{}
