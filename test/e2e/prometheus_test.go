@@ -134,6 +134,9 @@ var _ = Describe("SLIs from Prometheus", func() {
 		requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shop_requests_total", Help: "Requests by outcome."}, []string{"code"})
 		reg.MustRegister(requests)
 		good, bad := requests.WithLabelValues("ok"), requests.WithLabelValues("error")
+		latency := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "shop_request_duration_seconds", Help: "Request latency.",
+			Buckets: []float64{0.1, 0.3, 1}})
+		reg.MustRegister(latency)
 		stopPrometheus := startPrometheus(startExporter(reg))
 		// Both series are scraped from 0 on, at the same instants: Prometheus' rate()
 		// extrapolates both by the same factor (none to the range's start: a counter first
@@ -160,6 +163,20 @@ var _ = Describe("SLIs from Prometheus", func() {
 			},
 		}
 		Expect(k8s.Create(ctx, sl)).To(Succeed())
+		// The latency form: within 300ms (le="0.3") and within 1s, a whole second that
+		// Prometheus 3 stores as le="1.0" although the exporter writes le="1".
+		latencySLs := map[string]*itopsv1alpha1.ServiceLevel{}
+		for name, threshold := range map[string]time.Duration{"fast": 300 * time.Millisecond, "second": time.Second} {
+			l := &itopsv1alpha1.ServiceLevel{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: itopsv1alpha1.ServiceLevelSpec{
+				Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "shop"}},
+				// 80 %: met by both, so that the only burn incident is shop's.
+				Objectives: &itopsv1alpha1.Objectives{Availability: "80", Window: itopsv1alpha1.RollingWindow(time.Hour),
+					SLI: &itopsv1alpha1.SLI{Type: itopsv1alpha1.SLIPrometheusLatency, Latency: &itopsv1alpha1.LatencySLI{
+						Bucket: `shop_request_duration_seconds_bucket{job="shop"}`, Threshold: metav1.Duration{Duration: threshold}}}},
+				BudgetPolicy: itopsv1alpha1.BudgetPolicyWarn}}
+			Expect(k8s.Create(ctx, l)).To(Succeed())
+			latencySLs[name] = l
+		}
 
 		By("no requests yet: no data, never 100 %")
 		Eventually(func(g Gomega) {
@@ -174,6 +191,13 @@ var _ = Describe("SLIs from Prometheus", func() {
 		By("900 good and 100 bad requests: 90 % against 99 %, budget exhausted, the burn alert firing, an ErrorBudgetBurn incident")
 		good.Add(900)
 		bad.Add(100)
+		for i := range 100 {
+			if i < 90 {
+				latency.Observe(0.05) // within 300ms
+			} else {
+				latency.Observe(0.5) // within 1s, not 300ms
+			}
+		}
 		Eventually(func(g Gomega) {
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(sl), sl)).To(Succeed())
 			g.Expect(sl.Status.Availability).To(Equal("90"))
@@ -200,6 +224,15 @@ var _ = Describe("SLIs from Prometheus", func() {
 			inc = &list.Items[0]
 		}).WithTimeout(30 * time.Second).WithPolling(time.Second).Should(Succeed())
 		Expect(inc.Spec.Description).To(ContainSubstring("ServiceLevel shop burns its error budget too fast"))
+
+		By("the latency SLIs: 90 of 100 requests within 300ms, all within 1s (le=\"1.0\" in Prometheus 3)")
+		for name, want := range map[string]string{"fast": "90", "second": "100"} {
+			l := latencySLs[name]
+			Eventually(func(g Gomega) string {
+				g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(l), l)).To(Succeed())
+				return l.Status.Availability
+			}).WithTimeout(60*time.Second).WithPolling(time.Second).Should(Equal(want), name)
+		}
 
 		By("only good requests from now on: the short window clears, the burn stops and the incident's problem is gone")
 		Eventually(func(g Gomega) {
