@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -248,8 +249,14 @@ func prometheusStatus(sl *itopsv1alpha1.ServiceLevel, st *itopsv1alpha1.ServiceL
 	if m == nil {
 		m = &promMeasurement{at: now, err: &promsli.Error{Reason: promsli.Unavailable, Err: errors.New("not queried")}}
 	}
-	if st.SLI == nil || st.SLI.Type != spec.SLI.Type {
+	if st.SLI == nil || st.SLI.Type != spec.SLI.Type || sl.Status.ObservedGeneration != sl.Generation {
+		// The figures in status were measured for another spec (the Availability SLI, other
+		// queries, another objective): none of them is this SLI's last good books.
+		st.Availability, st.ErrorBudgetRemaining, st.BurnRate, st.BurnRateAlerts, st.Periods = "", "", "", nil, nil
 		st.SLI = &itopsv1alpha1.SLIStatus{Type: spec.SLI.Type}
+		if m.err != nil {
+			meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.SLConditionBudgetExhausted)
+		}
 	}
 	st.SLI.LastQueryTime = &metav1.Time{Time: m.at}
 	target := slo.Percent(obj.Target, 8)

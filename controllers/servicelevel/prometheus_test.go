@@ -155,6 +155,17 @@ func TestPrometheusBooks(t *testing.T) {
 		t.Fatalf("the burn signal holds while Prometheus is away: %+v", d.problems)
 	}
 
+	t.Run("a spec changed while Prometheus is away: the books of the old spec are not shown as this one's", func(t *testing.T) {
+		changed := sl.DeepCopy()
+		changed.Generation++
+		changed.Spec.Objectives.SLI.Good = `sum(rate(req{code="ok",path="/"}[{{.window}}]))`
+		d := evaluate(t, changed, f, t0.Add(2*time.Minute))
+		if d.status.Availability != "" || d.status.BurnRateAlerts != nil || len(d.problems) != 0 ||
+			meta.FindStatusCondition(d.status.Conditions, itopsv1alpha1.SLConditionBudgetExhausted) != nil {
+			t.Fatalf("old books kept: %+v, problems %+v", d.status, d.problems)
+		}
+	})
+
 	t.Log("only good requests since: the short windows are clean, the burn stops")
 	f.err = nil
 	f.byRange = map[string]counts{"30d": {good: 1900, total: 2000}, "1h": {good: 1900, total: 2000}, "5m": {good: 500, total: 500},
