@@ -5,6 +5,8 @@ SHELL := /usr/bin/env bash -o pipefail
 
 K8S_VERSION ?= 1.37.2
 ALERTMANAGER_VERSION ?= 0.35.0
+# Prometheus 3.16.0 (its module version on the Go module proxy).
+PROMETHEUS_VERSION ?= 0.316.0
 comma := ,
 GOOS := $(shell go env GOOS)
 GOARCH := $(shell go env GOARCH)
@@ -98,6 +100,10 @@ envtest-assets: ## Build etcd, kube-apiserver, kube-controller-manager, kube-sch
 alertmanager: ## Build Prometheus Alertmanager from source (module proxy) into bin/alertmanager, for the e2e suite.
 	@ALERTMANAGER_VERSION=$(ALERTMANAGER_VERSION) hack/alertmanager.sh
 
+.PHONY: prometheus
+prometheus: ## Build Prometheus from source (module proxy) into bin/prometheus, for the e2e suite's SLIs from Prometheus.
+	@PROMETHEUS_VERSION=$(PROMETHEUS_VERSION) hack/prometheus.sh
+
 .PHONY: test
 test: test-unit test-envtest test-image test-install test-e2e ## All tests: unit, envtest suites, the image, the chart installed for real and the end-to-end suite.
 
@@ -114,8 +120,8 @@ test-install: envtest-assets manifests build $(HELM) ## The Helm chart installed
 	ITOPS_HELM=$(HELM) ITOPS_OPERATOR_BINARY=$(LOCALBIN)/itops-operator go test $(GO_TEST_FLAGS) -timeout 10m ./test/install/...
 
 .PHONY: test-e2e
-test-e2e: envtest-assets alertmanager build plugin ## End-to-end suite: the built binaries (operator, plugin) and a real Alertmanager against the simulated cluster.
-	ITOPS_OPERATOR_BINARY=$(LOCALBIN)/itops-operator ITOPS_PLUGIN_BINARY=$(LOCALBIN)/kubectl-itops ITOPS_ALERTMANAGER_BINARY=$(LOCALBIN)/alertmanager/$(ALERTMANAGER_VERSION)-$(shell go env GOOS)-$(shell go env GOARCH)/alertmanager go test $(GO_TEST_FLAGS) -timeout 20m ./test/e2e/... -ginkgo.v
+test-e2e: envtest-assets alertmanager prometheus build plugin ## End-to-end suite: the built binaries (operator, plugin), a real Alertmanager and a real Prometheus against the simulated cluster.
+	ITOPS_OPERATOR_BINARY=$(LOCALBIN)/itops-operator ITOPS_PLUGIN_BINARY=$(LOCALBIN)/kubectl-itops ITOPS_ALERTMANAGER_BINARY=$(LOCALBIN)/alertmanager/$(ALERTMANAGER_VERSION)-$(shell go env GOOS)-$(shell go env GOARCH)/alertmanager ITOPS_PROMETHEUS_BINARY=$(LOCALBIN)/prometheus/$(PROMETHEUS_VERSION)-$(shell go env GOOS)-$(shell go env GOARCH)/prometheus go test $(GO_TEST_FLAGS) -timeout 20m ./test/e2e/... -ginkgo.v
 
 .PHONY: test-image
 test-image: envtest-assets image ## The image: config, contents and SBOM checked, its entrypoint run as 65532 against a local control plane.

@@ -359,6 +359,8 @@ func run(o options) error {
 		Incidents:        incidentSyncer,
 		ClusterNamespace: o.clusterNamespace,
 		Audit:            auditLog,
+		// SLIs from Prometheus: the policy's prometheus key, its Secrets read uncached.
+		Prometheus: &servicelevelcontrollers.PrometheusSource{Policy: policy.Prometheus, APIReader: mgr.GetAPIReader(), OperatorNamespace: o.operatorNamespace},
 	}
 	if err := serviceLevels.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the ServiceLevel controller: %w", err)

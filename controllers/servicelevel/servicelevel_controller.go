@@ -31,6 +31,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/audit"
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/maintenance"
+	"github.com/itops-dev/itops-operator/internal/promsli"
 	"github.com/itops-dev/itops-operator/internal/scaling"
 	"github.com/itops-dev/itops-operator/internal/selector"
 	"github.com/itops-dev/itops-operator/internal/slo"
@@ -54,12 +55,19 @@ type Reconciler struct {
 	Thresholds health.Thresholds
 	// Clock is injected for tests; the real clock when nil.
 	Clock clock.PassiveClock
+	// Prometheus measures the SLIs of type PrometheusRatio and PrometheusLatency
+	// (prometheus.go); nil: they report PrometheusUnavailable.
+	Prometheus *PrometheusSource
 
 	// watching holds the UIDs of the ServiceLevels this process has observed since it began
 	// reconciling (as the leader). Books written before, by another process or before a
 	// restart, were not watched in between: the first observation reconstructs them. It is
 	// knowledge of this process only, never state that must survive it.
 	watching sync.Map
+	// measured holds each Prometheus ServiceLevel's last successful measurement (by UID),
+	// reused until the next evaluation is due, so that workload events do not query
+	// Prometheus more often than the policy's interval (prometheus.go).
+	measured sync.Map
 }
 
 // +kubebuilder:rbac:groups=itops.dev,resources=servicelevels,verbs=get;list;watch
@@ -113,6 +121,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // after a restart, for every ErrorBudgetBurn incident whose ServiceLevel no longer exists (the
 // incident watch below enqueues their ServiceLevels when the cache starts).
 func (r *Reconciler) forget(ctx context.Context, req ctrl.Request) error {
+	r.forgetMeasurement(req)
 	gone := &itopsv1alpha1.ServiceLevel{ObjectMeta: metav1.ObjectMeta{Namespace: req.Namespace, Name: req.Name}}
 	if err := r.Incidents.Sync(ctx, incidentwriter.Observation{Subject: Subject(gone), Judged: incidentReasons}); err != nil {
 		return fmt.Errorf("clearing the burn signal of deleted ServiceLevel %s: %w", req.Name, err)
@@ -202,6 +211,11 @@ func (r *Reconciler) gather(ctx context.Context, sl *itopsv1alpha1.ServiceLevel,
 		if in.scaling, err = r.scalingInputs(ctx, sl, workloads, now); err != nil {
 			return in, err
 		}
+	}
+	if sl.Spec.Objectives != nil && promsli.IsPrometheus(sl.Spec.Objectives.SLI) {
+		// The books come from Prometheus, not from the workloads' health.
+		in.prom, in.promInterval = r.measurement(ctx, sl, now)
+		return in, nil
 	}
 	if sl.Spec.Objectives == nil || len(workloads) == 0 {
 		return in, nil

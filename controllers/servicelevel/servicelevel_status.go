@@ -18,6 +18,7 @@ import (
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/health"
+	"github.com/itops-dev/itops-operator/internal/promsli"
 	"github.com/itops-dev/itops-operator/internal/slo"
 )
 
@@ -42,6 +43,10 @@ type inputs struct {
 	scaling []workloadScaling
 	// invalidSelector says why spec.selector is invalid (nil when it is valid).
 	invalidSelector error
+	// prom is the measurement of a Prometheus SLI (prometheus.go), promInterval the time to
+	// the next one.
+	prom         *promMeasurement
+	promInterval time.Duration
 }
 
 // event is a condition transition worth an Event.
@@ -131,6 +136,12 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 		return d
 	}
 	meta.RemoveStatusCondition(&st.Conditions, itopsv1alpha1.ConditionStalled)
+	if promsli.IsPrometheus(sl.Spec.Objectives.SLI) {
+		prometheusStatus(sl, &st, obj, alerts, in, now, set, &d)
+		d.status = st
+		return d
+	}
+	st.SLI = nil
 
 	cal := calendarOf(sl)
 	books := inZone(booksOf(&st), zoneOf(sl))

@@ -20,6 +20,7 @@ import (
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/controllers/incidentwriter"
+	"github.com/itops-dev/itops-operator/internal/config"
 	"github.com/itops-dev/itops-operator/internal/lifecycle"
 	"github.com/itops-dev/itops-operator/test/cluster"
 	"github.com/itops-dev/itops-operator/test/testenv"
@@ -51,6 +52,8 @@ var _ = BeforeSuite(func() {
 	reconciler = &Reconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("itops-operator"), ClusterNamespace: clusterNamespace, Clock: testClock,
 		Incidents: &incidentwriter.Writer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace},
+		// SLIs from Prometheus (prometheus_envtest_test.go): a fake Prometheus, evaluated every second.
+		Prometheus: &PrometheusSource{Querier: envtestProm, Policy: config.PrometheusPolicy{Interval: metav1.Duration{Duration: time.Second}}},
 	}
 	Expect(reconciler.SetupWithManager(mgr)).To(Succeed())
 	go func() {

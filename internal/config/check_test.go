@@ -13,7 +13,7 @@ func TestProblemsMatchesParse(t *testing.T) {
 	}{
 		{"empty", "", nil},
 		{"valid notifications", "notifications:\n  receivers: [{name: a, webhook: {url: 'https://h'}}]\n  routes: [{receivers: [a], repeatInterval: 1h}]\n", nil},
-		{"unknown key", "prometheus: {url: x}\n", []string{`unknown field "prometheus"`}},
+		{"unknown key", "grafana: {url: x}\n", []string{`unknown field "grafana"`}},
 		{"every validation problem with its path", "notifications:\n  receivers: [{name: Sre_Hook, timeout: 10m, webhook: {url: 'https://h'}}]\n  routes: [{receivers: [nope], repeatInterval: 10s}]\n",
 			[]string{"notifications.receivers[0].name", "notifications.receivers[0].timeout", `notifications.routes[0].receivers[0]: Not found: "nope"`, "notifications.routes[0].repeatInterval"}},
 		{"alertmanager without authentication", "alertmanager: {enabled: true}\n", []string{"alertmanager.tokenSecretRef: Required value"}},

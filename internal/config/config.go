@@ -39,6 +39,9 @@ type Config struct {
 	Notifications NotificationPolicy `json:"notifications,omitempty"`
 	// Detectors are the administrator-defined detectors over any kind (detectors.go).
 	Detectors []Detector `json:"detectors,omitempty"`
+	// Prometheus is the Prometheus queried for ServiceLevel SLIs from Prometheus
+	// (prometheus.go).
+	Prometheus PrometheusPolicy `json:"prometheus,omitempty"`
 }
 
 // ChangePolicy is the approval policy for the namespaces its selector matches.
@@ -302,6 +305,7 @@ func (c *Config) applyDefaults() {
 	defaultDuration(&c.Changes.RelatedWithin, DefaultRelatedWithin)
 	c.Alertmanager.applyDefaults()
 	c.Notifications.applyDefaults()
+	c.Prometheus.applyDefaults()
 	c.Detection.CertificateExpiry.applyDefaults()
 	c.Detection.applyCapacityDefaults()
 	c.Detection.applyNetworkDefaults()
@@ -364,6 +368,7 @@ func (c *Config) Validate() field.ErrorList {
 	errs = append(errs, c.Detection.validateNetwork(field.NewPath("detection"))...)
 	errs = append(errs, c.Detection.EvidenceLogs.validate(field.NewPath("detection", "evidenceLogs"))...)
 	errs = append(errs, validateDetectors(field.NewPath("detectors"), c.Detectors)...)
+	errs = append(errs, c.Prometheus.validate(field.NewPath("prometheus"))...)
 	return errs
 }
 

@@ -10,6 +10,7 @@ import (
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 	"github.com/itops-dev/itops-operator/internal/config"
+	"github.com/itops-dev/itops-operator/internal/promsli"
 	"github.com/itops-dev/itops-operator/internal/selector"
 	"github.com/itops-dev/itops-operator/internal/slo"
 )
@@ -39,6 +40,9 @@ func (w *ServiceLevelWebhook) SetupWithManager(mgr ctrl.Manager) error {
 func validateServiceLevel(sl *itopsv1alpha1.ServiceLevel) error {
 	errs := selector.ServiceLevel(&sl.Spec)
 	errs = append(errs, slo.ValidateObjectives(sl.Spec.Objectives, field.NewPath("spec", "objectives"))...)
+	if o := sl.Spec.Objectives; o != nil {
+		errs = append(errs, promsli.Validate(o.SLI, field.NewPath("spec", "objectives", "sli"))...)
+	}
 	if len(errs) > 0 {
 		return apierrors.NewInvalid(itopsv1alpha1.GroupVersion.WithKind("ServiceLevel").GroupKind(), sl.Name, errs)
 	}

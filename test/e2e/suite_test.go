@@ -64,7 +64,7 @@ var _ = BeforeSuite(func() {
 		"routeBackends: {gracePeriod: 2s}, webhooks: {gracePeriod: 2s}}\n"+
 		// Alertmanager in (alertmanager_test.go creates the token Secret).
 		"alertmanager: {enabled: true, tokenSecretRef: {name: "+alertmanagerTokenSecret+", key: token}}\n"+
-		notificationsPolicy()+detectorsPolicy()), 0o600)).To(Succeed())
+		notificationsPolicy()+detectorsPolicy()+prometheusPolicy()), 0o600)).To(Succeed())
 	operatorArgs = []string{"--resolve-after=3s", "--cluster-namespace=" + clusterNamespace, "--config=" + policy}
 	operator, err = local.StartOperator(ctx, operatorBinary(), operatorArgs...)
 	Expect(err).NotTo(HaveOccurred())
