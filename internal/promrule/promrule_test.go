@@ -429,8 +429,10 @@ func TestGenerate(t *testing.T) {
 			},
 		},
 		{
-			name:   "availability SLI: nothing to generate",
-			sl:     ratioSL(func(sl *itopsv1alpha1.ServiceLevel) { sl.Spec.Objectives.SLI = &itopsv1alpha1.SLI{Type: itopsv1alpha1.SLIAvailability} }),
+			name: "availability SLI: nothing to generate",
+			sl: ratioSL(func(sl *itopsv1alpha1.ServiceLevel) {
+				sl.Spec.Objectives.SLI = &itopsv1alpha1.SLI{Type: itopsv1alpha1.SLIAvailability}
+			}),
 			errHas: "rules are generated only for",
 		},
 		{
