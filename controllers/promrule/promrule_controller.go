@@ -298,7 +298,7 @@ func (r *Reconciler) deleteOwned(ctx context.Context, sl *itopsv1alpha1.ServiceL
 	if !metav1.IsControlledBy(have, sl) {
 		return nil
 	}
-	if err := r.Delete(ctx, have, client.Preconditions{UID: &have.UID}); client.IgnoreNotFound(err) != nil {
+	if err := client.IgnoreNotFound(r.Delete(ctx, have, client.Preconditions{UID: &have.UID})); err != nil {
 		return fmt.Errorf("deleting PrometheusRule %s: %w", have.Name, err)
 	}
 	r.Log.Info("PrometheusRule deleted: the ServiceLevel no longer asks for rules", "namespace", sl.Namespace, "name", sl.Name)

@@ -167,7 +167,7 @@ var _ = Describe("PrometheusRule controller", Ordered, func() {
 		Eventually(func(g Gomega) []string {
 			pr := prometheusRule(key)(g)
 			g.Expect(pr).NotTo(BeNil())
-			var names []string
+			names := make([]string, 0, len(pr.Spec.Groups[0].Rules))
 			for _, r := range pr.Spec.Groups[0].Rules {
 				names = append(names, r.Record)
 			}

@@ -175,7 +175,7 @@ var _ = Describe("Generated PrometheusRules", func() {
 						Latency: &itopsv1alpha1.LatencySLI{Bucket: `http_request_duration_seconds_bucket`, Threshold: metav1.Duration{Duration: time.Second}}}},
 				BurnRateAlerts: alerts}},
 		}
-		var groups []any
+		groups := make([]any, 0, 3*len(sls))
 		for _, sl := range sls {
 			Expect(k8s.Create(ctx, sl)).To(Succeed())
 		}
