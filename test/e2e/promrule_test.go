@@ -17,6 +17,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -269,5 +270,13 @@ var _ = Describe("Generated PrometheusRules", func() {
 			}
 			return ""
 		}).WithTimeout(60 * time.Second).WithPolling(time.Second).Should(Equal("https://runbooks.example/{{checkout}}"))
+
+		By("deleting a ServiceLevel deletes its PrometheusRule (owner reference, garbage collector)")
+		Expect(k8s.Delete(ctx, sls[0])).To(Succeed())
+		Eventually(func() bool {
+			pr := &unstructured.Unstructured{}
+			pr.SetGroupVersionKind(prometheusRuleGVK)
+			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(sls[0]), pr))
+		}).WithTimeout(60 * time.Second).WithPolling(250 * time.Millisecond).Should(BeTrue())
 	})
 })
