@@ -29,9 +29,9 @@ import (
 	"github.com/itops-dev/itops-operator/test/testenv"
 )
 
-// rulesPrometheusVersion is the Prometheus release the generated rules are checked with
-// (what `make prometheus` builds).
-const rulesPrometheusVersion = "3.16.0"
+// rulesPrometheusVersion is the module version of the Prometheus the generated rules are
+// checked with (v0.316.0 is Prometheus 3.16.0, what `make prometheus` builds).
+const rulesPrometheusVersion = "0.316.0"
 
 // rulesPrometheusBinary is $ITOPS_PROMETHEUS_BINARY, or what `make prometheus` built.
 func rulesPrometheusBinary() string {
@@ -114,8 +114,8 @@ func startRulesPrometheus(ruleFile, target string) string {
 	return promURL
 }
 
-// promGet decodes the data of a Prometheus API answer.
-func promGet(g Gomega, u string, data any) {
+// rulesPromGet decodes the data of a Prometheus API answer.
+func rulesPromGet(g Gomega, u string, data any) {
 	resp, err := http.Get(u) //nolint:noctx // loopback
 	g.Expect(err).NotTo(HaveOccurred())
 	defer func() { _ = resp.Body.Close() }()
@@ -129,15 +129,15 @@ func promGet(g Gomega, u string, data any) {
 	g.Expect(json.Unmarshal(body.Data, data)).To(Succeed())
 }
 
-// promValue is the value of the single series a PromQL query returns.
-func promValue(promURL, query string) func(g Gomega) float64 {
+// rulesPromValue is the value of the single series a PromQL query returns.
+func rulesPromValue(promURL, query string) func(g Gomega) float64 {
 	return func(g Gomega) float64 {
 		var data struct {
 			Result []struct {
 				Value [2]any `json:"value"`
 			} `json:"result"`
 		}
-		promGet(g, promURL+"/api/v1/query?query="+url.QueryEscape(query), &data)
+		rulesPromGet(g, promURL+"/api/v1/query?query="+url.QueryEscape(query), &data)
 		g.Expect(data.Result).To(HaveLen(1), query)
 		v, err := strconv.ParseFloat(data.Result[0].Value[1].(string), 64)
 		g.Expect(err).NotTo(HaveOccurred())
@@ -217,7 +217,7 @@ var _ = Describe("Generated PrometheusRules", func() {
 					} `json:"rules"`
 				} `json:"groups"`
 			}
-			promGet(g, promURL+"/api/v1/rules", &rules)
+			rulesPromGet(g, promURL+"/api/v1/rules", &rules)
 			g.Expect(rules.Groups).To(HaveLen(len(groups)))
 			for _, grp := range rules.Groups {
 				for _, r := range grp.Rules {
@@ -242,7 +242,7 @@ var _ = Describe("Generated PrometheusRules", func() {
 			{"itops:sli_error:ratio_rate1h" + sel("latency-1s"), 0.1},
 			{"itops:sli_error:ratio_rate7d" + sel("latency-1s"), 0.1},
 		} {
-			Eventually(promValue(promURL, tc.query)).WithTimeout(60*time.Second).WithPolling(time.Second).
+			Eventually(rulesPromValue(promURL, tc.query)).WithTimeout(60*time.Second).WithPolling(time.Second).
 				Should(BeNumerically("~", tc.want, 1e-9), tc.query)
 		}
 
@@ -252,7 +252,7 @@ var _ = Describe("Generated PrometheusRules", func() {
 		}{{"1h", "page"}, {"1h30m", "ticket"}} {
 			q := fmt.Sprintf(`ALERTS{alertname="ItopsErrorBudgetBurn",alertstate="firing",namespace=%q,servicelevel="checkout",long_window=%q,severity=%q,team="checkout \"core\"",note="{{ not a template"}`,
 				ns, tc.long, tc.severity)
-			Eventually(promValue(promURL, q)).WithTimeout(60*time.Second).WithPolling(time.Second).Should(BeNumerically("==", 1), q)
+			Eventually(rulesPromValue(promURL, q)).WithTimeout(60*time.Second).WithPolling(time.Second).Should(BeNumerically("==", 1), q)
 		}
 		Eventually(func(g Gomega) string {
 			var alertsData struct {
@@ -261,7 +261,7 @@ var _ = Describe("Generated PrometheusRules", func() {
 					Annotations map[string]string `json:"annotations"`
 				} `json:"alerts"`
 			}
-			promGet(g, promURL+"/api/v1/alerts", &alertsData)
+			rulesPromGet(g, promURL+"/api/v1/alerts", &alertsData)
 			for _, a := range alertsData.Alerts {
 				if a.Labels["servicelevel"] == "checkout" && a.Labels["long_window"] == "1h" {
 					g.Expect(a.Annotations["description"]).To(ContainSubstring("Error ratio over 1h: 10%"))
