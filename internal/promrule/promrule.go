@@ -29,6 +29,7 @@ package promrule
 import (
 	"fmt"
 	"math/big"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,7 +226,7 @@ func (g *generator) queries() error {
 // LatencyQueries returns the good and total queries of a latency SLI, with the range
 // placeholder {{.window}}: good is sum(rate(<bucket with le=threshold>[{{.window}}])), total
 // sum(rate(<bucket with le="+Inf">[{{.window}}])). bucket is a series selector (a metric name,
-// with or without {matchers}, or {matchers} alone); threshold is written in seconds, the
+// with or without {matchers}, or {matchers} alone, none on le); threshold is written in seconds, the
 // Prometheus base unit. A whole number of seconds matches both "1" and "1.0" (Prometheus 3
 // normalises le values of classic histograms to "1.0"; Prometheus 2 kept what the exporter wrote).
 func LatencyQueries(bucket string, threshold time.Duration) (good, total string, err error) {
@@ -276,8 +277,14 @@ func splitSelector(s string) (name, matchers string, err error) {
 	if name == "" && matchers == "" {
 		return "", "", fmt.Errorf("bucket %q selects nothing: name the histogram's _bucket series", s)
 	}
+	if leMatcher.MatchString(matchers) {
+		return "", "", fmt.Errorf("bucket %q must not match le: the threshold's bucket and the +Inf bucket are selected from it", s)
+	}
 	return name, matchers, nil
 }
+
+// leMatcher finds a matcher on le in a selector's matchers.
+var leMatcher = regexp.MustCompile(`(^|,)\s*le\s*(=|!=|=~|!~)`)
 
 // metricName reports whether s is a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*).
 func metricName(s string) bool {

@@ -3,6 +3,7 @@ package promrule_test
 import (
 	"strings"
 	"testing"
+	"text/template"
 	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -262,6 +263,11 @@ func TestGenerate(t *testing.T) {
 			},
 		},
 		{
+			name:   "latency: a bucket that already matches le",
+			sl:     ratioSL(latency(`x_bucket{job="api", le="0.3"}`, 300*time.Millisecond)),
+			errHas: "must not match le",
+		},
+		{
 			name:   "latency: not a selector",
 			sl:     ratioSL(latency(`sum(rate(x_bucket[5m]))`, time.Second)),
 			errHas: "spec.objectives.sli.latency: bucket \"sum(rate(x_bucket[5m]))\" is not a series selector",
@@ -505,4 +511,59 @@ func TestReserved(t *testing.T) {
 			t.Errorf("Reserved(%q) = %v", name, !want)
 		}
 	}
+}
+
+// FuzzAlertTextLiteral: whatever a user writes in an alert label, runbook URL or name, the
+// generated text, expanded as Prometheus expands alert labels and annotations (Go
+// text/template), parses and prints exactly what was written.
+func FuzzAlertTextLiteral(f *testing.F) {
+	for _, s := range []string{"checkout", `{{ $value }}`, `a {{ b`, `}}{{`, `"quoted" \ back`, "{{`x`}}", "\x00{{\n", "ünïcode {{"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sl := ratioSL(func(sl *itopsv1alpha1.ServiceLevel) {
+			sl.Spec.Objectives.SLI.PrometheusRule.Labels = []itopsv1alpha1.RuleLabel{{Name: "team", Value: s}}
+		})
+		groups, err := promrule.Generate(sl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := find(groups, promrule.AlertName)[0].Labels["team"]
+		tmpl, err := template.New("label").Parse(got)
+		if err != nil {
+			t.Fatalf("label %q does not parse as a template: %v", got, err)
+		}
+		var out strings.Builder
+		if err := tmpl.Execute(&out, nil); err != nil {
+			t.Fatalf("label %q does not execute: %v", got, err)
+		}
+		if out.String() != s {
+			t.Fatalf("label %q prints %q, want %q", got, out.String(), s)
+		}
+	})
+}
+
+// FuzzLatencyQueries: any bucket either is refused or gives two queries over the same
+// selector, each with the range placeholder once and its le matcher last.
+func FuzzLatencyQueries(f *testing.F) {
+	for _, s := range []string{`http_request_duration_seconds_bucket{job="api"}`, `x_bucket`, `{__name__="x"}`, `x{`, `{}`, `sum(x)`, ` x_bucket{a="b",} `, `x{le="0.3"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, bucket string) {
+		good, total, err := promrule.LatencyQueries(bucket, 300*time.Millisecond)
+		if err != nil {
+			return
+		}
+		for _, q := range []string{good, total} {
+			if strings.Count(q, itopsv1alpha1.SLIWindowPlaceholder) != 1 || !strings.HasPrefix(q, "sum(rate(") {
+				t.Fatalf("query %q", q)
+			}
+		}
+		if !strings.Contains(good, `le="0.3"}[`) || !strings.Contains(total, `le="+Inf"}[`) {
+			t.Fatalf("queries %q %q", good, total)
+		}
+		if strings.Replace(good, `le="0.3"`, `le="+Inf"`, 1) != total {
+			t.Fatalf("good %q and total %q select different series", good, total)
+		}
+	})
 }
