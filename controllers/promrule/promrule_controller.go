@@ -26,6 +26,7 @@ import (
 
 	"github.com/go-logr/logr"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -42,6 +43,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -64,6 +66,8 @@ var RetryInterval = 30 * time.Second
 // Reconciler keeps the PrometheusRule of each ServiceLevel that asks for one.
 type Reconciler struct {
 	client.Client
+	// Recorder gets an Event on each RulesGenerated transition (none when nil).
+	Recorder recorder.EventRecorder
 	// Clock is injected for tests; the real clock when nil.
 	Clock clock.PassiveClock
 	Log   logr.Logger
@@ -338,6 +342,14 @@ func (r *Reconciler) setCondition(ctx context.Context, sl *itopsv1alpha1.Service
 	// Applying without the condition removes the one this field manager owns.
 	if err := r.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(ConditionFieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("reporting %s on the ServiceLevel: %w", itopsv1alpha1.SLConditionRulesGenerated, err)
+	}
+	// An Event per transition of the status (the condition in the API is what tells one).
+	if r.Recorder != nil && c != nil && (old == nil || old.Status != c.Status) {
+		eventType := corev1.EventTypeNormal
+		if c.Status != metav1.ConditionTrue {
+			eventType = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(sl, nil, eventType, c.Reason, "GenerateRules", "%s", c.Message)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -57,7 +58,7 @@ var _ = BeforeSuite(func() {
 	Expect(testenv.EnsureNamespace(ctx, k8s, "itops-cluster")).To(Succeed())
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
 	Expect(err).NotTo(HaveOccurred())
-	Expect((&Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("itops-operator")}).SetupWithManager(mgr)).To(Succeed())
 	// The ServiceLevel controller writes the other conditions of the same status: neither
 	// writer may drop the other's.
 	Expect((&servicelevel.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("itops-operator"), ClusterNamespace: "itops-cluster",
@@ -154,6 +155,19 @@ var _ = Describe("PrometheusRule controller", Ordered, func() {
 		// The ServiceLevel controller's conditions are still there.
 		Expect(meta.FindStatusCondition(current.Status.Conditions, itopsv1alpha1.ConditionReady)).NotTo(BeNil())
 		Expect(rulesGenerated(key)(Default).Message).To(ContainSubstring("10 recording rules and 2 alerts"))
+		// One Event per transition: NotServed (Warning), then Applied.
+		Eventually(func(g Gomega) []string {
+			events := &corev1.EventList{}
+			g.Expect(k8s.List(ctx, events, client.InNamespace(ns))).To(Succeed())
+			var reasons []string
+			for _, e := range events.Items {
+				if e.InvolvedObject.Name == "checkout" && e.InvolvedObject.Kind == "ServiceLevel" &&
+					(e.Reason == itopsv1alpha1.SLReasonPrometheusRuleNotServed || e.Reason == itopsv1alpha1.SLReasonRulesApplied) {
+					reasons = append(reasons, e.Type+"/"+e.Reason)
+				}
+			}
+			return reasons
+		}).WithTimeout(20 * time.Second).Should(ConsistOf("Warning/PrometheusRuleNotServed", "Normal/Applied"))
 	})
 
 	It("follows spec changes and restores the rules when they are edited or deleted", func() {
