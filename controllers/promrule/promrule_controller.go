@@ -177,16 +177,28 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, err
 		}
 	}
+	var err error
 	if d.Rule != nil {
-		status, reason, msg, err := r.apply(ctx, sl, d.Rule)
+		var status metav1.ConditionStatus
+		var reason, msg string
+		status, reason, msg, err = r.apply(ctx, sl, d.Rule)
 		d.Condition = &metav1.Condition{Type: itopsv1alpha1.SLConditionRulesGenerated, Status: status, Reason: reason, Message: msg}
-		if cerr := r.setCondition(ctx, sl, d.Condition); cerr != nil {
-			return reconcile.Result{}, cerr
-		}
-		return reconcile.Result{}, err
 	}
-	return reconcile.Result{}, r.setCondition(ctx, sl, d.Condition)
+	if cerr := r.setCondition(ctx, sl, d.Condition); cerr != nil {
+		if apierrors.IsConflict(cerr) {
+			// The cached ServiceLevel is behind (another writer, or this one's last write):
+			// judge again from a fresher copy.
+			r.Log.V(1).Info("the ServiceLevel changed under this reconcile; retrying", "namespace", sl.Namespace, "name", sl.Name)
+			return reconcile.Result{RequeueAfter: conflictRetry}, nil
+		}
+		return reconcile.Result{}, cerr
+	}
+	return reconcile.Result{}, err
 }
+
+// conflictRetry is how soon a reconcile whose condition write conflicted runs again (the
+// cache catches up within it).
+const conflictRetry = 200 * time.Millisecond
 
 // Decision is what the controller does for a ServiceLevel: the PrometheusRule to apply
 // (nil: none), whether to delete the one it controls, and the RulesGenerated condition to
@@ -321,6 +333,9 @@ func (r *Reconciler) setCondition(ctx context.Context, sl *itopsv1alpha1.Service
 	u.SetGroupVersionKind(itopsv1alpha1.GroupVersion.WithKind("ServiceLevel"))
 	u.SetNamespace(sl.Namespace)
 	u.SetName(sl.Name)
+	// The transition is judged from this copy of the ServiceLevel: the write only applies to
+	// it (a stale cache conflicts and is retried), so one transition is one write and one Event.
+	u.SetResourceVersion(sl.ResourceVersion)
 	if c != nil {
 		c.ObservedGeneration = sl.Generation
 		c.Message = health.Truncate(c.Message, 1024)
@@ -341,6 +356,9 @@ func (r *Reconciler) setCondition(ctx context.Context, sl *itopsv1alpha1.Service
 	}
 	// Applying without the condition removes the one this field manager owns.
 	if err := r.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(ConditionFieldManager), client.ForceOwnership); err != nil {
+		if apierrors.IsConflict(err) {
+			return err
+		}
 		return fmt.Errorf("reporting %s on the ServiceLevel: %w", itopsv1alpha1.SLConditionRulesGenerated, err)
 	}
 	// An Event per transition of the status (the condition in the API is what tells one).

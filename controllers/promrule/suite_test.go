@@ -155,6 +155,13 @@ var _ = Describe("PrometheusRule controller", Ordered, func() {
 		// The ServiceLevel controller's conditions are still there.
 		Expect(meta.FindStatusCondition(current.Status.Conditions, itopsv1alpha1.ConditionReady)).NotTo(BeNil())
 		Expect(rulesGenerated(key)(Default).Message).To(ContainSubstring("10 recording rules and 2 alerts"))
+		// The two writers keep each other's conditions while the ServiceLevel controller keeps
+		// refreshing its own.
+		Consistently(func(g Gomega) {
+			g.Expect(rulesGenerated(key)(g)).To(haveReason(metav1.ConditionTrue, itopsv1alpha1.SLReasonRulesApplied))
+			g.Expect(condition(key, itopsv1alpha1.ConditionReady)(g)).NotTo(BeNil())
+			g.Expect(condition(key, itopsv1alpha1.SLConditionObjectiveMet)(g)).NotTo(BeNil())
+		}).WithTimeout(3 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
 		// One Event per transition: NotServed (Warning), then Applied.
 		Eventually(func(g Gomega) []string {
 			events := &corev1.EventList{}
@@ -251,6 +258,23 @@ var _ = Describe("PrometheusRule controller", Ordered, func() {
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 		Eventually(rulesGenerated(client.ObjectKeyFromObject(sl))).WithTimeout(20 * time.Second).Should(BeNil())
 		Consistently(prometheusRule(client.ObjectKeyFromObject(foreign))).WithTimeout(2 * time.Second).ShouldNot(BeNil())
+	})
+
+	It("judges a transition from the copy it writes to: a stale copy conflicts instead of writing (and announcing) it twice", func() {
+		sl := newServiceLevel(ns, "stale")
+		Expect(k8s.Create(ctx, sl)).To(Succeed())
+		Eventually(rulesGenerated(client.ObjectKeyFromObject(sl))).WithTimeout(20 * time.Second).
+			Should(haveReason(metav1.ConditionTrue, itopsv1alpha1.SLReasonRulesApplied))
+		stale := &itopsv1alpha1.ServiceLevel{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(sl), stale)).To(Succeed())
+		fresh := stale.DeepCopy()
+		fresh.Annotations = map[string]string{"touched": "yes"}
+		Expect(k8s.Update(ctx, fresh)).To(Succeed())
+		r := &Reconciler{Client: k8s}
+		err := r.setCondition(ctx, stale, &metav1.Condition{Type: itopsv1alpha1.SLConditionRulesGenerated, Status: metav1.ConditionFalse,
+			Reason: itopsv1alpha1.SLReasonApplyFailed, Message: "from a stale copy"})
+		Expect(apierrors.IsConflict(err)).To(BeTrue(), "%v", err)
+		Expect(rulesGenerated(client.ObjectKeyFromObject(sl))(Default).Status).To(Equal(metav1.ConditionTrue))
 	})
 
 	It("refuses alert labels the generated alerts own, with the field path", func() {
