@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -39,6 +40,7 @@ import (
 	maintenancecontrollers "github.com/itops-dev/itops-operator/controllers/maintenance"
 	netcheckcontrollers "github.com/itops-dev/itops-operator/controllers/netcheck"
 	"github.com/itops-dev/itops-operator/controllers/notification"
+	promrulecontrollers "github.com/itops-dev/itops-operator/controllers/promrule"
 	servicelevelcontrollers "github.com/itops-dev/itops-operator/controllers/servicelevel"
 	"github.com/itops-dev/itops-operator/controllers/webhookcert"
 	"github.com/itops-dev/itops-operator/controllers/webhookscope"
@@ -61,6 +63,8 @@ var (
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(itopsv1alpha1.AddToScheme(scheme))
+	// PrometheusRules the ServiceLevels' generated rules are written as (controllers/promrule).
+	utilruntime.Must(monitoringv1.AddToScheme(scheme))
 }
 
 // options are the operator's command-line flags (see API.md).
@@ -366,6 +370,10 @@ func run(o options) error {
 		return fmt.Errorf("setting up the ServiceLevel controller: %w", err)
 	}
 	servicelevelcontrollers.RegisterMetrics(serviceLevels)
+	// Generated PrometheusRules (spec.objectives.sli.prometheusRule); waits for the kind.
+	if err := (&promrulecontrollers.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("itops-operator")}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the PrometheusRule controller: %w", err)
+	}
 	if err := (&changecontrollers.NamespaceReconciler{
 		Client:            mgr.GetClient(),
 		APIReader:         mgr.GetAPIReader(),

@@ -49,6 +49,12 @@ const (
 	// SLConditionScalingDrift is True while a selected workload's replicas are outside the
 	// scaling bounds (abnormal polarity).
 	SLConditionScalingDrift = "ScalingDrift"
+	// SLConditionRulesGenerated is True while the PrometheusRule asked for by
+	// spec.objectives.sli.prometheusRule holds the ServiceLevel's current rules (normal
+	// polarity); absent when no rules are asked for. Written only by the PrometheusRule
+	// controller (server-side apply, field manager itops-operator-promrule); reasons Applied,
+	// PrometheusRuleNotServed, PrometheusRuleNotOwned, InvalidSpec, ApplyFailed.
+	SLConditionRulesGenerated = "RulesGenerated"
 )
 
 // ServiceLevel condition reasons.
@@ -81,6 +87,18 @@ const (
 	SLReasonOutOfBounds = "OutOfBounds"
 	// SLReasonWithinBounds: ScalingDrift=False.
 	SLReasonWithinBounds = "WithinBounds"
+	// SLReasonRulesApplied: RulesGenerated=True, the PrometheusRule holds the current rules.
+	SLReasonRulesApplied = "Applied"
+	// SLReasonPrometheusRuleNotServed: RulesGenerated=False, the API server does not serve
+	// monitoring.coreos.com/v1 PrometheusRule (prometheus-operator's CRD is not installed);
+	// the operator writes the rules once it is.
+	SLReasonPrometheusRuleNotServed = "PrometheusRuleNotServed"
+	// SLReasonPrometheusRuleNotOwned: RulesGenerated=False, a PrometheusRule of the
+	// ServiceLevel's name exists and is not controlled by it; the operator leaves it alone.
+	SLReasonPrometheusRuleNotOwned = "PrometheusRuleNotOwned"
+	// SLReasonApplyFailed: RulesGenerated=False, writing the PrometheusRule failed (the
+	// message says why); retried with backoff.
+	SLReasonApplyFailed = "ApplyFailed"
 )
 
 // ServiceLevelSpec describes a service and what it promises.
@@ -375,10 +393,13 @@ type PrometheusRuleGeneration struct {
 
 // RuleLabel is one Prometheus label.
 type RuleLabel struct {
-	// name of the label (Prometheus label name syntax).
+	// name of the label (Prometheus label name syntax). Not one the generated alerts own
+	// (alertname, namespace, servicelevel, long_window, short_window) nor one starting with __
+	// (reserved by Prometheus); severity may be overridden.
 	// +required
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z_][a-zA-Z0-9_]*$`
+	// +kubebuilder:validation:XValidation:rule="!(self in ['alertname', 'namespace', 'servicelevel', 'long_window', 'short_window']) && !self.startsWith('__')",message="name must not be alertname, namespace, servicelevel, long_window, short_window (the generated alerts own them) or start with __ (reserved by Prometheus)"
 	Name string `json:"name"`
 
 	// value of the label.
@@ -798,7 +819,8 @@ type ServiceLevelStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: ObjectiveMet, BudgetExhausted, ScalingConflict, Ready, Reconciling, Stalled.
+	// conditions: ObjectiveMet, BudgetExhausted, ScalingConflict, ScalingDrift, RulesGenerated,
+	// Ready, Reconciling, Stalled.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -1,0 +1,465 @@
+// Package promrule generates the Prometheus recording and alerting rules of a ServiceLevel
+// with a Prometheus SLI (spec.objectives.sli.prometheusRule set), as Sloth generates them
+// (https://sloth.dev, the multi-window multi-burn-rate alerts of the Google SRE workbook,
+// chapter 5 "Alerting on SLOs"): a pure function from the ServiceLevel to rule groups; the
+// controller in controllers/promrule writes them as a PrometheusRule (monitoring.coreos.com/v1).
+//
+// Three groups, each named after the ServiceLevel (itops-sli-recordings-<namespace>-<name>,
+// itops-slo-meta-recordings-..., itops-slo-alerts-...). Every recorded series carries the
+// labels namespace and servicelevel, so the rules of several ServiceLevels never collide:
+//
+//   - itops:sli_error:ratio_rate<w>: the SLI's error ratio, 1 - good/total, over every distinct
+//     window w of spec.burnRateAlerts (rate over w of the user's queries), and over the
+//     objective's window W as the average of the shortest window's ratio over W (Sloth's
+//     sum_over_time / count_over_time: no rate over 30 days of raw counters);
+//   - itops:objective:ratio, itops:error_budget:ratio (1 - objective), itops:current_burn_rate:ratio
+//     (shortest window), itops:period_burn_rate:ratio and
+//     itops:period_error_budget_remaining:ratio (over W);
+//   - one alert ItopsErrorBudgetBurn per burn-rate alert: the error ratio over both its long and
+//     its short window above factor × (1 − objective), labels severity (page for a factor of 6
+//     or more, else ticket, the workbook's table), long_window, short_window and
+//     spec.objectives.sli.prometheusRule.labels; no `for:` (as Sloth: the short window is the
+//     confirmation, and `for` only delays the page).
+//
+// Windows are written in Prometheus duration syntax (90m -> 1h30m, 720h -> 30d). A calendar
+// window (Month, Week) has no PromQL equivalent: its rules cover the rolling window of the
+// period's usual length (30d, 7d); the operator's own books keep the calendar period.
+package promrule
+
+import (
+	"fmt"
+	"math/big"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/slo"
+)
+
+// Names of the generated series, alert and labels.
+const (
+	// AlertName is the name of every generated burn-rate alert.
+	AlertName = "ItopsErrorBudgetBurn"
+	// LabelNamespace and LabelServiceLevel identify the ServiceLevel on every generated series
+	// and alert.
+	LabelNamespace    = "namespace"
+	LabelServiceLevel = "servicelevel"
+	// LabelSeverity is page or ticket; LabelLongWindow and LabelShortWindow tell one alert of a
+	// ServiceLevel from another.
+	LabelSeverity    = "severity"
+	LabelLongWindow  = "long_window"
+	LabelShortWindow = "short_window"
+
+	SeverityPage   = "page"
+	SeverityTicket = "ticket"
+
+	// ErrorRatioPrefix + a window is the error ratio series, e.g. itops:sli_error:ratio_rate5m.
+	ErrorRatioPrefix             = "itops:sli_error:ratio_rate"
+	ObjectiveRecord              = "itops:objective:ratio"
+	ErrorBudgetRecord            = "itops:error_budget:ratio"
+	CurrentBurnRateRecord        = "itops:current_burn_rate:ratio"
+	PeriodBurnRateRecord         = "itops:period_burn_rate:ratio"
+	PeriodBudgetRemainingRecord  = "itops:period_error_budget_remaining:ratio"
+	defaultWindow                = 720 * time.Hour
+	defaultBaseWindow            = 5 * time.Minute
+	monthWindow                  = 30 * 24 * time.Hour
+	weekWindow                   = 7 * 24 * time.Hour
+	maxRatioDecimals             = 12
+	pageFactor                   = 6
+	annotationSummary            = "summary"
+	annotationDescription        = "description"
+	annotationRunbookURL         = "runbook_url"
+	annotationServiceLevelObject = "servicelevel"
+)
+
+// reservedLabels are the labels that identify an alert; spec.objectives.sli.prometheusRule
+// labels cannot replace them (nobody alerts in another namespace's or ServiceLevel's name).
+var reservedLabels = map[string]bool{
+	"alertname": true, LabelNamespace: true, LabelServiceLevel: true, LabelLongWindow: true, LabelShortWindow: true,
+}
+
+// Reserved reports whether a label name of spec.objectives.sli.prometheusRule.labels is one
+// the generated alerts own (alertname, namespace, servicelevel, long_window, short_window, or
+// a name beginning with __, reserved by Prometheus).
+func Reserved(name string) bool { return reservedLabels[name] || strings.HasPrefix(name, "__") }
+
+// Wants reports whether sl asks for a generated PrometheusRule: a PrometheusRatio or
+// PrometheusLatency SLI with prometheusRule set.
+func Wants(sl *itopsv1alpha1.ServiceLevel) bool {
+	o := sl.Spec.Objectives
+	if o == nil || o.SLI == nil || o.SLI.PrometheusRule == nil {
+		return false
+	}
+	return o.SLI.Type == itopsv1alpha1.SLIPrometheusRatio || o.SLI.Type == itopsv1alpha1.SLIPrometheusLatency
+}
+
+// Generate returns the rule groups of sl (see the package comment). It fails, naming the
+// field, when sl does not want rules (Wants) or its spec cannot be turned into valid rules (an
+// objective, factor or window out of range, a window that is not whole milliseconds, a latency
+// bucket that is not a series selector, good or total without {{.window}}).
+func Generate(sl *itopsv1alpha1.ServiceLevel) ([]monitoringv1.RuleGroup, error) {
+	if !Wants(sl) {
+		return nil, fmt.Errorf("spec.objectives.sli: rules are generated only for a PrometheusRatio or PrometheusLatency SLI with prometheusRule set")
+	}
+	g, err := newGenerator(sl)
+	if err != nil {
+		return nil, err
+	}
+	return []monitoringv1.RuleGroup{g.sliGroup(), g.metaGroup(), g.alertGroup()}, nil
+}
+
+type alert struct {
+	long, short time.Duration
+	factor      *big.Rat
+	factorText  string
+}
+
+type generator struct {
+	sl        *itopsv1alpha1.ServiceLevel
+	sli       *itopsv1alpha1.SLI
+	objective *big.Rat // (0, 1)
+	budget    string   // 1 - objective, a decimal
+	window    time.Duration
+	calendar  string // the calendar period, "" for a rolling window
+	windows   []time.Duration
+	base      time.Duration // the shortest window, averaged over the objective window
+	alerts    []alert
+	good      func(window string) string
+	total     func(window string) string
+}
+
+func newGenerator(sl *itopsv1alpha1.ServiceLevel) (*generator, error) {
+	o := sl.Spec.Objectives
+	g := &generator{sl: sl, sli: o.SLI, window: defaultWindow}
+	if w := o.Window; w != nil {
+		switch {
+		case w.Invalid != nil:
+			return nil, fmt.Errorf("spec.objectives.window: %s is neither a duration nor {calendar: {period, timeZone}}", string(w.Invalid))
+		case w.Calendar != nil && w.Calendar.Period == itopsv1alpha1.CalendarWeek:
+			g.window, g.calendar = weekWindow, string(w.Calendar.Period)
+		case w.Calendar != nil:
+			g.window, g.calendar = monthWindow, string(w.Calendar.Period)
+		case w.Rolling != nil:
+			g.window = w.Rolling.Duration
+		}
+	}
+	obj, err := slo.ParseObjective(o.Availability, g.window)
+	if err != nil {
+		return nil, fmt.Errorf("spec.objectives: %w", err)
+	}
+	if obj.Target.Cmp(big.NewRat(1, 1)) >= 0 {
+		return nil, fmt.Errorf("spec.objectives.availability: %q must be less than 100", o.Availability)
+	}
+	g.objective = obj.Target
+	g.budget = decimal(new(big.Rat).Sub(big.NewRat(1, 1), obj.Target))
+	if _, err := Duration(g.window); err != nil {
+		return nil, fmt.Errorf("spec.objectives.window: %w", err)
+	}
+	seen := map[time.Duration]bool{}
+	for i, a := range sl.Spec.BurnRateAlerts {
+		f, err := slo.ParseFactor(a.Factor)
+		if err != nil {
+			return nil, fmt.Errorf("spec.burnRateAlerts[%d].factor: %w", i, err)
+		}
+		if a.ShortWindow.Duration <= 0 || a.ShortWindow.Duration >= a.LongWindow.Duration {
+			return nil, fmt.Errorf("spec.burnRateAlerts[%d]: shortWindow must be more than 0 and shorter than longWindow", i)
+		}
+		for _, w := range []struct {
+			d    time.Duration
+			path string
+		}{{a.LongWindow.Duration, "longWindow"}, {a.ShortWindow.Duration, "shortWindow"}} {
+			if _, err := Duration(w.d); err != nil {
+				return nil, fmt.Errorf("spec.burnRateAlerts[%d].%s: %w", i, w.path, err)
+			}
+			if !seen[w.d] {
+				seen[w.d] = true
+				g.windows = append(g.windows, w.d)
+			}
+		}
+		g.alerts = append(g.alerts, alert{long: a.LongWindow.Duration, short: a.ShortWindow.Duration, factor: f, factorText: decimal(f)})
+	}
+	sort.Slice(g.windows, func(i, j int) bool { return g.windows[i] < g.windows[j] })
+	g.base = defaultBaseWindow
+	if len(g.windows) > 0 {
+		g.base = g.windows[0]
+	} else {
+		g.windows = []time.Duration{g.base}
+	}
+	if err := g.queries(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// queries sets the good and total PromQL of the SLI for a window.
+func (g *generator) queries() error {
+	switch g.sli.Type {
+	case itopsv1alpha1.SLIPrometheusRatio:
+		for _, q := range []struct{ path, text string }{{"good", g.sli.Good}, {"total", g.sli.Total}} {
+			if !strings.Contains(q.text, itopsv1alpha1.SLIWindowPlaceholder) {
+				return fmt.Errorf("spec.objectives.sli.%s: must contain the range placeholder %s", q.path, itopsv1alpha1.SLIWindowPlaceholder)
+			}
+		}
+		good, total := g.sli.Good, g.sli.Total
+		g.good = func(w string) string { return strings.ReplaceAll(good, itopsv1alpha1.SLIWindowPlaceholder, w) }
+		g.total = func(w string) string { return strings.ReplaceAll(total, itopsv1alpha1.SLIWindowPlaceholder, w) }
+	case itopsv1alpha1.SLIPrometheusLatency:
+		if g.sli.Latency == nil {
+			return fmt.Errorf("spec.objectives.sli.latency: required for a PrometheusLatency SLI")
+		}
+		good, total, err := LatencyQueries(g.sli.Latency.Bucket, g.sli.Latency.Threshold.Duration)
+		if err != nil {
+			return fmt.Errorf("spec.objectives.sli.latency: %w", err)
+		}
+		g.good = func(w string) string { return strings.ReplaceAll(good, itopsv1alpha1.SLIWindowPlaceholder, w) }
+		g.total = func(w string) string { return strings.ReplaceAll(total, itopsv1alpha1.SLIWindowPlaceholder, w) }
+	}
+	return nil
+}
+
+// LatencyQueries returns the good and total queries of a latency SLI, with the range
+// placeholder {{.window}}: good is sum(rate(<bucket with le=threshold>[{{.window}}])), total
+// sum(rate(<bucket with le="+Inf">[{{.window}}])). bucket is a series selector (a metric name,
+// with or without {matchers}, or {matchers} alone, none on le); threshold is written in seconds, the
+// Prometheus base unit. A whole number of seconds matches both "1" and "1.0" (Prometheus 3
+// normalises le values of classic histograms to "1.0"; Prometheus 2 kept what the exporter wrote).
+func LatencyQueries(bucket string, threshold time.Duration) (good, total string, err error) {
+	bucket = strings.TrimSpace(bucket)
+	if threshold <= 0 {
+		return "", "", fmt.Errorf("threshold must be more than 0")
+	}
+	secs := new(big.Rat).SetFrac64(int64(threshold), int64(time.Second))
+	le := `le=` + strconv.Quote(decimal(secs))
+	if secs.IsInt() {
+		le = `le=~` + strconv.Quote(secs.Num().String()+`(\.0)?`)
+	}
+	withLE := func(m string) (string, error) {
+		name, matchers, err := splitSelector(bucket)
+		if err != nil {
+			return "", err
+		}
+		if matchers != "" {
+			matchers += ","
+		}
+		return name + "{" + matchers + m + "}", nil
+	}
+	g, err := withLE(le)
+	if err != nil {
+		return "", "", err
+	}
+	t, _ := withLE(`le="+Inf"`)
+	return "sum(rate(" + g + "[" + itopsv1alpha1.SLIWindowPlaceholder + "]))",
+		"sum(rate(" + t + "[" + itopsv1alpha1.SLIWindowPlaceholder + "]))", nil
+}
+
+// splitSelector splits a series selector into its metric name and the matchers between its
+// braces (trimmed, without a trailing comma).
+func splitSelector(s string) (name, matchers string, err error) {
+	open := strings.IndexByte(s, '{')
+	if open < 0 {
+		if !metricName(s) {
+			return "", "", fmt.Errorf("bucket %q is not a series selector such as http_request_duration_seconds_bucket{job=\"api\"}", s)
+		}
+		return s, "", nil
+	}
+	name = strings.TrimSpace(s[:open])
+	if (name != "" && !metricName(name)) || !strings.HasSuffix(s, "}") {
+		return "", "", fmt.Errorf("bucket %q is not a series selector such as http_request_duration_seconds_bucket{job=\"api\"}", s)
+	}
+	matchers = strings.TrimSpace(s[open+1 : len(s)-1])
+	matchers = strings.TrimSpace(strings.TrimSuffix(matchers, ","))
+	if name == "" && matchers == "" {
+		return "", "", fmt.Errorf("bucket %q selects nothing: name the histogram's _bucket series", s)
+	}
+	if leMatcher.MatchString(matchers) {
+		return "", "", fmt.Errorf("bucket %q must not match le: the threshold's bucket and the +Inf bucket are selected from it", s)
+	}
+	return name, matchers, nil
+}
+
+// leMatcher finds a matcher on le in a selector's matchers.
+var leMatcher = regexp.MustCompile(`(^|,)\s*le\s*(=|!=|=~|!~)`)
+
+// metricName reports whether s is a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*).
+func metricName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		ok := c == '_' || c == ':' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Duration writes d in Prometheus duration syntax, largest unit first, without weeks or years
+// (which Prometheus also reads, but people do not): 5m, 1h30m, 30d, 1d12h, 1s500ms. It fails
+// for a non-positive d or one that is not whole milliseconds (Prometheus's resolution).
+func Duration(d time.Duration) (string, error) {
+	if d <= 0 {
+		return "", fmt.Errorf("%s must be more than 0", d)
+	}
+	if d%time.Millisecond != 0 {
+		return "", fmt.Errorf("%s is not a whole number of milliseconds, the resolution of Prometheus durations", d)
+	}
+	var b strings.Builder
+	for _, u := range []struct {
+		unit string
+		d    time.Duration
+	}{{"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}, {"ms", time.Millisecond}} {
+		if n := d / u.d; n > 0 {
+			b.WriteString(strconv.FormatInt(int64(n), 10) + u.unit)
+			d -= n * u.d
+		}
+	}
+	return b.String(), nil
+}
+
+// mustDuration is Duration for windows newGenerator has checked.
+func mustDuration(d time.Duration) string {
+	s, err := Duration(d)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// decimal writes a non-negative rational with up to 12 decimals, trailing zeros trimmed.
+func decimal(r *big.Rat) string { return slo.Decimal(r, maxRatioDecimals) }
+
+// ErrorRatioRecord is the name of the error ratio series over w, e.g.
+// itops:sli_error:ratio_rate1h30m.
+func ErrorRatioRecord(w time.Duration) string { return ErrorRatioPrefix + mustDuration(w) }
+
+// identity is the labels of every generated series.
+func (g *generator) identity() map[string]string {
+	return map[string]string{LabelNamespace: g.sl.Namespace, LabelServiceLevel: g.sl.Name}
+}
+
+// selector is the series selector of a generated series of this ServiceLevel.
+func (g *generator) selector(record string) string {
+	return record + "{" + LabelNamespace + "=" + strconv.Quote(g.sl.Namespace) + "," +
+		LabelServiceLevel + "=" + strconv.Quote(g.sl.Name) + "}"
+}
+
+func (g *generator) groupName(kind string) string {
+	return "itops-" + kind + "-" + g.sl.Namespace + "-" + g.sl.Name
+}
+
+func expr(s string) intstr.IntOrString { return intstr.FromString(s) }
+
+func (g *generator) sliGroup() monitoringv1.RuleGroup {
+	group := monitoringv1.RuleGroup{Name: g.groupName("sli-recordings")}
+	for _, w := range g.windows {
+		ws := mustDuration(w)
+		group.Rules = append(group.Rules, monitoringv1.Rule{
+			Record: ErrorRatioRecord(w),
+			Expr:   expr("1 - (\n  (" + g.good(ws) + ")\n  /\n  (" + g.total(ws) + ")\n)"),
+			Labels: g.identity(),
+		})
+	}
+	if !contains(g.windows, g.window) {
+		base := g.selector(ErrorRatioRecord(g.base))
+		ws := mustDuration(g.window)
+		group.Rules = append(group.Rules, monitoringv1.Rule{
+			Record: ErrorRatioRecord(g.window),
+			Expr:   expr("sum_over_time(" + base + "[" + ws + "])\n/\ncount_over_time(" + base + "[" + ws + "])"),
+			Labels: g.identity(),
+		})
+	}
+	return group
+}
+
+func (g *generator) metaGroup() monitoringv1.RuleGroup {
+	onIdentity := " / on(" + LabelNamespace + ", " + LabelServiceLevel + ") group_left\n"
+	return monitoringv1.RuleGroup{Name: g.groupName("slo-meta-recordings"), Rules: []monitoringv1.Rule{
+		{Record: ObjectiveRecord, Expr: expr("vector(" + decimal(g.objective) + ")"), Labels: g.identity()},
+		{Record: ErrorBudgetRecord, Expr: expr("vector(" + g.budget + ")"), Labels: g.identity()},
+		{Record: CurrentBurnRateRecord, Labels: g.identity(),
+			Expr: expr(g.selector(ErrorRatioRecord(g.base)) + onIdentity + g.selector(ErrorBudgetRecord))},
+		{Record: PeriodBurnRateRecord, Labels: g.identity(),
+			Expr: expr(g.selector(ErrorRatioRecord(g.window)) + onIdentity + g.selector(ErrorBudgetRecord))},
+		{Record: PeriodBudgetRemainingRecord, Labels: g.identity(),
+			Expr: expr("1 - " + g.selector(PeriodBurnRateRecord))},
+	}}
+}
+
+func (g *generator) alertGroup() monitoringv1.RuleGroup {
+	group := monitoringv1.RuleGroup{Name: g.groupName("slo-alerts")}
+	name := g.sl.Namespace + "/" + g.sl.Name
+	windowText := mustDuration(g.window)
+	if g.calendar != "" {
+		windowText += " (rolling, for the calendar " + strings.ToLower(g.calendar) + ")"
+	}
+	for _, a := range g.alerts {
+		long, short := mustDuration(a.long), mustDuration(a.short)
+		threshold := "(" + a.factorText + " * " + g.budget + ")"
+		severity := SeverityTicket
+		if a.factor.Cmp(big.NewRat(pageFactor, 1)) >= 0 {
+			severity = SeverityPage
+		}
+		labels := map[string]string{LabelSeverity: severity}
+		if pr := g.sli.PrometheusRule; pr != nil {
+			for _, l := range pr.Labels {
+				if !Reserved(l.Name) {
+					labels[l.Name] = templateLiteral(l.Value)
+				}
+			}
+		}
+		labels[LabelLongWindow], labels[LabelShortWindow] = long, short
+		// At this burn rate the whole budget of the window goes in window / factor.
+		exhaust := new(big.Rat).Quo(new(big.Rat).SetInt64(int64(g.window)), a.factor)
+		exhaustIn := time.Duration(new(big.Int).Quo(exhaust.Num(), exhaust.Denom()).Int64()).Truncate(time.Minute)
+		exhaustText := "less than a minute"
+		if exhaustIn >= time.Minute {
+			exhaustText = mustDuration(exhaustIn)
+		}
+		annotations := map[string]string{
+			annotationSummary: templateLiteral("The error budget of ServiceLevel " + name + " is burning " + a.factorText +
+				" times too fast (" + long + " and " + short + " windows)"),
+			annotationDescription: templateLiteral("ServiceLevel "+name+" (objective "+g.sl.Spec.Objectives.Availability+
+				" % over "+windowText+") spends its error budget more than "+a.factorText+" times faster than the window allows, over both the last "+
+				long+" and the last "+short+"; at this rate the whole budget goes in "+exhaustText+". Error ratio over "+long+": ") +
+				"{{ $value | humanizePercentage }}.",
+			annotationServiceLevelObject: templateLiteral(name),
+		}
+		if o := g.sl.Spec.Owner; o != nil && o.RunbookURL != "" {
+			annotations[annotationRunbookURL] = templateLiteral(o.RunbookURL)
+		}
+		group.Rules = append(group.Rules, monitoringv1.Rule{
+			Alert: AlertName,
+			Expr: expr(g.selector(ErrorRatioRecord(a.long)) + " > " + threshold + "\nand\n" +
+				g.selector(ErrorRatioRecord(a.short)) + " > " + threshold),
+			Labels:      labels,
+			Annotations: annotations,
+		})
+	}
+	return group
+}
+
+// templateLiteral makes s print as written where Prometheus expands Go templates (alert
+// labels and annotations): text with a template delimiter {{ becomes the action printing the
+// quoted string.
+func templateLiteral(s string) string {
+	if !strings.Contains(s, "{{") {
+		return s
+	}
+	return "{{ " + strconv.Quote(s) + " }}"
+}
+
+func contains(ds []time.Duration, d time.Duration) bool {
+	for _, x := range ds {
+		if x == d {
+			return true
+		}
+	}
+	return false
+}
