@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -116,39 +117,127 @@ func TestAutoscalerLimited(t *testing.T) {
 	}
 }
 
-// TestAutoscalerPinned: at maxReplicas wanting more (no ScalingLimited time) counts from first
-// seen; scaling back below max clears.
+// TestAutoscalerPinned: an HPA resting at maxReplicas (the controller clamps desiredReplicas,
+// so current == desired == max) with ScalingLimited=False never fires; ScalingLimited=True
+// with TooManyReplicas fires after saturatedFor from when it was first seen (not from the
+// condition's older transition time); after a restart the first-seen time comes back from the
+// incident; scaling back below max clears.
 func TestAutoscalerPinned(t *testing.T) {
+	limited := func(status corev1.ConditionStatus, reason string, at time.Time) []autoscalingv2.HorizontalPodAutoscalerCondition {
+		return []autoscalingv2.HorizontalPodAutoscalerCondition{{Type: autoscalingv2.ScalingLimited, Status: status, Reason: reason,
+			Message: "the desired replica count is more than the maximum replica count", LastTransitionTime: metav1.NewTime(at)}}
+	}
 	h := &autoscalingv2.HorizontalPodAutoscaler{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api"},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 4,
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 4,
 			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "StatefulSet", Name: "api"}},
-		Status: autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: 4, DesiredReplicas: 4},
+		Status: autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: 4, DesiredReplicas: 4,
+			Conditions: limited(corev1.ConditionFalse, "DesiredWithinRange", start.Add(-time.Hour))},
 	}
 	c, w, clock := setup(t, h)
-	r := &AutoscalerReconciler{Client: c, Writer: w, Clock: clock, Log: logr.Discard(),
-		Policy: capacity.AutoscalerPolicy{Grace: time.Minute, SaturatedFor: 15 * time.Minute}}
-	if res := reconcileOK(t, r, "shop", "api"); res.RequeueAfter != 15*time.Minute {
-		t.Fatalf("first seen: requeue %s", res.RequeueAfter)
+	policy := capacity.AutoscalerPolicy{Grace: time.Minute, SaturatedFor: 15 * time.Minute}
+	r := &AutoscalerReconciler{Client: c, Writer: w, Clock: clock, Log: logr.Discard(), Policy: policy}
+	if res := reconcileOK(t, r, "shop", "api"); res.RequeueAfter != 0 || incidentOf(t, c, "shop") != nil {
+		t.Fatalf("at max within range: requeue %s, incident %v", res.RequeueAfter, incidentOf(t, c, "shop"))
 	}
-	clock.SetTime(start.Add(15 * time.Minute))
+	clock.SetTime(start.Add(time.Hour))
+	if reconcileOK(t, r, "shop", "api"); incidentOf(t, c, "shop") != nil {
+		t.Fatal("an hour at max within range: nothing to report")
+	}
+	// ScalingLimited was True (ScaleUpLimit) since 10:00; only its reason turns TooManyReplicas at 11:00.
+	setStatus := func(current, desired int32, conds []autoscalingv2.HorizontalPodAutoscalerCondition) {
+		t.Helper()
+		h := &autoscalingv2.HorizontalPodAutoscaler{}
+		if err := c.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "api"}, h); err != nil {
+			t.Fatal(err)
+		}
+		h.Status.CurrentReplicas, h.Status.DesiredReplicas, h.Status.Conditions = current, desired, conds
+		if err := c.Update(context.Background(), h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setStatus(4, 4, limited(corev1.ConditionTrue, capacity.ReasonTooManyReplicas, start))
+	if res := reconcileOK(t, r, "shop", "api"); res.RequeueAfter != 15*time.Minute || incidentOf(t, c, "shop") != nil {
+		t.Fatalf("first seen TooManyReplicas: requeue %s, want 15m", res.RequeueAfter)
+	}
+	clock.SetTime(start.Add(time.Hour + 15*time.Minute))
 	reconcileOK(t, r, "shop", "api")
 	inc := incidentOf(t, c, "shop")
-	if s := signal(inc, itopsv1alpha1.ReasonAutoscalerLimited); s == nil || !s.Active || inc.Spec.Affected[0].APIVersion != "apps/v1" ||
-		!strings.Contains(s.Message, "at maxReplicas (4) and wants 4") {
-		t.Fatalf("pinned: %+v", inc)
+	s := signal(inc, itopsv1alpha1.ReasonAutoscalerLimited)
+	if s == nil || !s.Active || inc.Spec.Affected[0].APIVersion != "apps/v1" ||
+		!strings.Contains(s.Message, "at maxReplicas (4) and wants more since 2026-12-01T11:00:00Z: ScalingLimited=True (TooManyReplicas)") {
+		t.Fatalf("pinned: %+v %+v", inc, s)
 	}
-	h = &autoscalingv2.HorizontalPodAutoscaler{}
-	if err := c.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "api"}, h); err != nil {
-		t.Fatal(err)
+	// A restart: a new reconciler takes the first-seen time back from the incident's signal.
+	r = &AutoscalerReconciler{Client: c, Writer: w, Clock: clock, Log: logr.Discard(), Policy: policy}
+	clock.SetTime(start.Add(time.Hour + 20*time.Minute))
+	reconcileOK(t, r, "shop", "api")
+	if s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonAutoscalerLimited); s == nil || !s.Active ||
+		!strings.Contains(s.Message, "wants more since 2026-12-01T11:00:00Z") {
+		t.Fatalf("after a restart: %+v", s)
 	}
-	h.Status.CurrentReplicas, h.Status.DesiredReplicas = 3, 2
-	if err := c.Update(context.Background(), h); err != nil {
-		t.Fatal(err)
-	}
+	setStatus(3, 2, limited(corev1.ConditionFalse, "DesiredWithinRange", start.Add(90*time.Minute)))
 	reconcileOK(t, r, "shop", "api")
 	if s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonAutoscalerLimited); s == nil || s.Active {
 		t.Fatalf("scaled down: the signal must clear, got %+v", s)
+	}
+}
+
+// TestAutoscalerSweepsOnlyWhenNeeded: incidents are listed at the first reconcile (the sweep
+// over every namespace) and when an HPA is retargeted or gone, not on each status write; a
+// retargeted HPA clears the signal of its old target.
+func TestAutoscalerSweepsOnlyWhenNeeded(t *testing.T) {
+	h := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 5,
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}},
+		Status: autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: 1, DesiredReplicas: 1, Conditions: []autoscalingv2.HorizontalPodAutoscalerCondition{
+			{Type: autoscalingv2.ScalingActive, Status: corev1.ConditionFalse, Reason: "FailedGetResourceMetric", LastTransitionTime: metav1.NewTime(start.Add(-time.Hour))}}},
+	}
+	listed := 0
+	clock := clocktesting.NewFakePassiveClock(start)
+	c := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithStatusSubresource(&itopsv1alpha1.Incident{}).WithObjects(h).
+		WithInterceptorFuncs(interceptor.Funcs{List: func(ctx context.Context, cl client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if _, ok := list.(*itopsv1alpha1.IncidentList); ok {
+				listed++
+			}
+			return cl.List(ctx, list, opts...)
+		}}).Build()
+	w := &incidentwriter.Writer{Client: c, Policy: lifecycle.DefaultPolicy, ClusterNamespace: "itops-cluster", Clock: clock}
+	r := &AutoscalerReconciler{Client: c, Writer: w, Clock: clock, Log: logr.Discard(),
+		Policy: capacity.AutoscalerPolicy{Grace: 10 * time.Minute, SaturatedFor: 15 * time.Minute}}
+	reconcileOK(t, r, "shop", "web")
+	if s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonAutoscalerLimited); s == nil || !s.Active {
+		t.Fatalf("firing: %+v", s)
+	}
+	listed = 0
+	for range 5 {
+		reconcileOK(t, r, "shop", "web")
+	}
+	if listed != 5 { // the writer's own label-selected lookup per write, no namespace sweep on top
+		t.Fatalf("unchanged HPA: %d incident lists for 5 reconciles, want 5", listed)
+	}
+	h = &autoscalingv2.HorizontalPodAutoscaler{}
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "web"}, h); err != nil {
+		t.Fatal(err)
+	}
+	h.Spec.ScaleTargetRef.Name = "web-v2"
+	if err := c.Update(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOK(t, r, "shop", "web")
+	list := &itopsv1alpha1.IncidentList{}
+	if err := c.List(context.Background(), list, client.InNamespace("shop")); err != nil {
+		t.Fatal(err)
+	}
+	for _, inc := range list.Items {
+		s := signal(&inc, itopsv1alpha1.ReasonAutoscalerLimited)
+		if inc.Spec.Affected[0].Name == "web" && (s == nil || s.Active) {
+			t.Fatalf("the old target's signal must clear: %+v", s)
+		}
+		if inc.Spec.Affected[0].Name == "web-v2" && (s == nil || !s.Active) {
+			t.Fatalf("the new target fires: %+v", s)
+		}
 	}
 }
 
