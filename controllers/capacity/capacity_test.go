@@ -2,6 +2,7 @@ package capacity
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -326,10 +327,16 @@ func TestCronJobMissedSchedule(t *testing.T) {
 type fakeMetrics struct {
 	served bool
 	usage  []PodUsage
+	err    error
 }
 
-func (f *fakeMetrics) Served(context.Context) (bool, error)           { return f.served, nil }
-func (f *fakeMetrics) PodMetrics(context.Context) ([]PodUsage, error) { return f.usage, nil }
+func (f *fakeMetrics) Served(context.Context) (bool, error) { return f.served, nil }
+func (f *fakeMetrics) PodMetrics(context.Context) ([]PodUsage, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	return f.usage, nil
+}
 
 // TestMemoryNearLimit: nothing while metrics.k8s.io is not served; a container at 95% of its
 // limit for the duration opens its Deployment's incident (pod -> ReplicaSet -> Deployment);
@@ -371,8 +378,16 @@ func TestMemoryNearLimit(t *testing.T) {
 	inc := incidentOf(t, c, "shop")
 	s := signal(inc, itopsv1alpha1.ReasonMemoryNearLimit)
 	if s == nil || !s.Active || inc.Spec.Affected[0].Kind != "Deployment" || inc.Spec.Affected[0].Name != "web" ||
-		!strings.Contains(s.Message, "container app of pod web-abc-1 uses 95Mi of its 100Mi memory limit (95%, threshold 90%, near it since 2026-12-01T10:00:00Z)") || !s.Since.Time.Equal(start.Add(5*time.Minute)) {
+		!strings.Contains(s.Message, "container app of pod web-abc-1 is near its 100Mi memory limit since 2026-12-01T10:00:00Z (95Mi, 95% when first seen; threshold 90%)") || !s.Since.Time.Equal(start.Add(5*time.Minute)) {
 		t.Fatalf("firing: %+v %+v", inc, s)
+	}
+	// The live figure moves; the message (and so the incident) does not.
+	m.usage[0].Containers[0].WorkingSet = 97 << 20
+	rv := inc.ResourceVersion
+	clock.SetTime(start.Add(5*time.Minute + 30*time.Second))
+	poll()
+	if inc := incidentOf(t, c, "shop"); inc.ResourceVersion != rv {
+		t.Fatalf("a new figure rewrote the incident: %+v", signal(inc, itopsv1alpha1.ReasonMemoryNearLimit))
 	}
 	m.usage[0].Containers[0].WorkingSet = 50 << 20
 	clock.SetTime(start.Add(6 * time.Minute))
@@ -382,5 +397,131 @@ func TestMemoryNearLimit(t *testing.T) {
 	}
 	if len(d.nearSince) != 0 {
 		t.Fatalf("first-seen times must be forgotten: %v", d.nearSince)
+	}
+}
+
+// memoryPod is a Deployment's pod (through its ReplicaSet) with the given containers and init
+// containers.
+func memoryPod(ns, name string, containers, initContainers []corev1.Container) []client.Object {
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID(name + "-d")}}
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-abc", UID: types.UID(name + "-r"),
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: name, UID: dep.UID, Controller: ptr.To(true)}}}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-abc-1",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
+		Spec: corev1.PodSpec{Containers: containers, InitContainers: initContainers}}
+	return []client.Object{dep, rs, pod}
+}
+
+func limited(name, limit string) corev1.Container {
+	return corev1.Container{Name: name, Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(limit)}}}
+}
+
+// TestMemoryNearLimitSidecarsAndOutage: a native sidecar near its limit fires; when
+// metrics.k8s.io stops answering (failing, then not served) the signal stays until StaleAfter,
+// then clears instead of staying active forever.
+func TestMemoryNearLimitSidecarsAndOutage(t *testing.T) {
+	sidecar := limited("proxy", "100Mi")
+	sidecar.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+	c, w, clock := setup(t, memoryPod("shop", "web", []corev1.Container{limited("app", "1Gi")}, []corev1.Container{limited("migrate", "10Mi"), sidecar})...)
+	m := &fakeMetrics{served: true, usage: []PodUsage{{Namespace: "shop", Name: "web-abc-1",
+		Containers: []ContainerUsage{{Name: "app", WorkingSet: 10 << 20}, {Name: "proxy", WorkingSet: 96 << 20}, {Name: "migrate", WorkingSet: 10 << 20}}}}}
+	d := &MemoryDetector{Client: c, Writer: w, Metrics: m, Clock: clock, Log: logr.Discard(), Interval: time.Minute,
+		Policy: capacity.MemoryPolicy{ThresholdPercent: 90, For: 5 * time.Minute}}
+	ctx := context.Background()
+	if err := d.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clock.SetTime(start.Add(5 * time.Minute))
+	if err := d.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonMemoryNearLimit)
+	if s == nil || !s.Active || !strings.Contains(s.Message, "container proxy of pod web-abc-1 is near its 100Mi memory limit") {
+		t.Fatalf("the sidecar near its limit: %+v", s)
+	}
+	if d.StaleAfter() != 5*time.Minute {
+		t.Fatalf("StaleAfter %s, want 5m (the longer of for and three intervals)", d.StaleAfter())
+	}
+	m.err = errors.New("the server is currently unable to handle the request (get pods.metrics.k8s.io)")
+	clock.SetTime(start.Add(6 * time.Minute))
+	if err := d.Poll(ctx); err == nil {
+		t.Fatal("a failing metrics API is an error of the poll")
+	}
+	m.err, m.served = nil, false
+	clock.SetTime(start.Add(10*time.Minute + 59*time.Second))
+	if err := d.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonMemoryNearLimit); s == nil || !s.Active {
+		t.Fatalf("metrics gone for less than StaleAfter: the signal stays, got %+v", s)
+	}
+	clock.SetTime(start.Add(11 * time.Minute))
+	if err := d.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonMemoryNearLimit); s == nil || s.Active {
+		t.Fatalf("metrics gone for StaleAfter: the signal must clear, got %+v", s)
+	}
+	// A restarted detector with metrics still gone clears a signal left active (from the incidents).
+	m.served = true
+	d2 := &MemoryDetector{Client: c, Writer: w, Metrics: m, Clock: clock, Log: logr.Discard(), Interval: time.Minute,
+		Policy: capacity.MemoryPolicy{ThresholdPercent: 90, For: 5 * time.Minute}}
+	clock.SetTime(start.Add(20 * time.Minute))
+	for _, at := range []time.Duration{20 * time.Minute, 25 * time.Minute} {
+		clock.SetTime(start.Add(at))
+		if err := d2.Poll(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonMemoryNearLimit); s == nil || !s.Active {
+		t.Fatalf("near again for 5m after the restart: %+v", s)
+	}
+	m.served = false
+	d3 := &MemoryDetector{Client: c, Writer: w, Metrics: m, Clock: clock, Log: logr.Discard(), Interval: time.Minute,
+		Policy: capacity.MemoryPolicy{ThresholdPercent: 90, For: 5 * time.Minute}}
+	for _, at := range []time.Duration{26 * time.Minute, 31 * time.Minute} {
+		clock.SetTime(start.Add(at))
+		if err := d3.Poll(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonMemoryNearLimit); s == nil || s.Active {
+		t.Fatalf("restarted with metrics gone for StaleAfter: the signal must clear, got %+v", s)
+	}
+}
+
+// TestMemoryNearLimitWriteErrorsDoNotAbort: one workload's failing write leaves the others
+// written; the next poll writes it.
+func TestMemoryNearLimitWriteErrorsDoNotAbort(t *testing.T) {
+	objs := append(memoryPod("a", "alpha", []corev1.Container{limited("app", "100Mi")}, nil),
+		memoryPod("b", "beta", []corev1.Container{limited("app", "100Mi")}, nil)...)
+	failing := true
+	clock := clocktesting.NewFakePassiveClock(start)
+	c := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithStatusSubresource(&itopsv1alpha1.Incident{}).WithObjects(objs...).
+		WithInterceptorFuncs(interceptor.Funcs{Create: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if _, ok := obj.(*itopsv1alpha1.Incident); ok && failing && obj.GetNamespace() == "a" {
+				return errors.New("etcdserver: request timed out")
+			}
+			return cl.Create(ctx, obj, opts...)
+		}}).Build()
+	w := &incidentwriter.Writer{Client: c, Policy: lifecycle.DefaultPolicy, ClusterNamespace: "itops-cluster", Clock: clock}
+	m := &fakeMetrics{served: true, usage: []PodUsage{
+		{Namespace: "a", Name: "alpha-abc-1", Containers: []ContainerUsage{{Name: "app", WorkingSet: 95 << 20}}},
+		{Namespace: "b", Name: "beta-abc-1", Containers: []ContainerUsage{{Name: "app", WorkingSet: 95 << 20}}}}}
+	d := &MemoryDetector{Client: c, Writer: w, Metrics: m, Clock: clock, Log: logr.Discard(), Interval: time.Minute,
+		Policy: capacity.MemoryPolicy{ThresholdPercent: 90, For: 0}}
+	if err := d.Poll(context.Background()); err == nil || !strings.Contains(err.Error(), "request timed out") {
+		t.Fatalf("the failed write is reported: %v", err)
+	}
+	if s := signal(incidentOf(t, c, "b"), itopsv1alpha1.ReasonMemoryNearLimit); s == nil || !s.Active {
+		t.Fatalf("the other workload is written despite the failure: %+v", s)
+	}
+	failing = false
+	clock.SetTime(start.Add(time.Minute))
+	if err := d.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := signal(incidentOf(t, c, "a"), itopsv1alpha1.ReasonMemoryNearLimit); s == nil || !s.Active {
+		t.Fatalf("retried at the next poll: %+v", s)
 	}
 }

@@ -63,7 +63,12 @@ func Pod(obj any) (any, error) {
 		slim.Spec.Containers = append(slim.Spec.Containers, corev1.Container{Name: c.Name, Image: c.Image, Resources: memoryLimit(c.Resources)})
 	}
 	for _, c := range pod.Spec.InitContainers {
-		slim.Spec.InitContainers = append(slim.Spec.InitContainers, corev1.Container{Name: c.Name, Image: c.Image})
+		ic := corev1.Container{Name: c.Name, Image: c.Image}
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			// A native sidecar runs for the pod's life: MemoryNearLimit judges it too.
+			ic.RestartPolicy, ic.Resources = c.RestartPolicy, memoryLimit(c.Resources)
+		}
+		slim.Spec.InitContainers = append(slim.Spec.InitContainers, ic)
 	}
 	return slim, nil
 }
