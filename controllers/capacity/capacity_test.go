@@ -276,6 +276,47 @@ func TestDisruptionBlocked(t *testing.T) {
 	}
 }
 
+// TestDisruptionBlockedByOverlap: two budgets selecting the same running pods block their
+// eviction (the eviction API refuses a pod under more than one budget): each budget's incident
+// says so, naming both, even though each allows a disruption; deleting one clears the other.
+func TestDisruptionBlockedByOverlap(t *testing.T) {
+	one := intstr.FromInt32(1)
+	budget := func(name string, sel map[string]string) *policyv1.PodDisruptionBudget {
+		return &policyv1.PodDisruptionBudget{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, Generation: 1, CreationTimestamp: metav1.NewTime(start.Add(-2 * time.Hour))},
+			Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: &one, Selector: &metav1.LabelSelector{MatchLabels: sel}},
+			Status:     policyv1.PodDisruptionBudgetStatus{ObservedGeneration: 1, ExpectedPods: 3, DesiredHealthy: 1, CurrentHealthy: 3, DisruptionsAllowed: 2},
+		}
+	}
+	pod := func(name string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, Labels: map[string]string{"app": "web", "tier": "front"}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+	}
+	web, front := budget("web", map[string]string{"app": "web"}), budget("front", map[string]string{"tier": "front"})
+	c, w, clock := setup(t, web, front, pod("web-1"), pod("web-2"), pod("web-3"))
+	r := &DisruptionReconciler{Client: c, Writer: w, Clock: clock, Log: logr.Discard(), Grace: time.Hour}
+	reconcileOK(t, r, "shop", "web")
+	list := &itopsv1alpha1.IncidentList{}
+	if err := c.List(context.Background(), list, client.InNamespace("shop")); err != nil || len(list.Items) != 1 {
+		t.Fatalf("one incident for the budget web: %v %+v", err, list.Items)
+	}
+	s := signal(&list.Items[0], itopsv1alpha1.ReasonDisruptionBlocked)
+	if s == nil || !s.Active || s.Priority != itopsv1alpha1.PriorityP4 || list.Items[0].Spec.Affected[0].Name != "web" ||
+		!strings.Contains(s.Message, "PodDisruptionBudgets web and front select the same pods (3, web-1 first)") {
+		t.Fatalf("overlap: %+v", s)
+	}
+	if err := c.Delete(context.Background(), front); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOK(t, r, "shop", "web")
+	if err := c.List(context.Background(), list, client.InNamespace("shop")); err != nil {
+		t.Fatal(err)
+	}
+	if s := signal(&list.Items[0], itopsv1alpha1.ReasonDisruptionBlocked); s == nil || s.Active {
+		t.Fatalf("one budget left: the signal must clear, got %+v", s)
+	}
+}
+
 // TestCronJobMissedSchedule: exact requeue until the run is missed, then the signal; a new
 // run clears it; an invalid schedule fires at once.
 func TestCronJobMissedSchedule(t *testing.T) {

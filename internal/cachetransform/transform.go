@@ -17,7 +17,7 @@ import (
 // references, creation and deletion timestamps, the node and container names and images, the
 // names of the claims its volumes mount, and the phase, reason, start time, conditions and
 // container statuses, and each container's memory limit (MemoryNearLimit compares the working
-// set to it). It drops managedFields, annotations, other volumes, environment, probes, other
+// set to it; native sidecars, init containers with restartPolicy Always, keep theirs too). It drops managedFields, annotations, other volumes, environment, probes, other
 // resources and the like. Non-pods pass through unchanged.
 func Pod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)

@@ -39,9 +39,10 @@ func TrimAutoscaler(obj any) (any, error) {
 }
 
 // TrimDisruptionBudget is the cache transform of PodDisruptionBudgets: it keeps what
-// JudgeDisruptionBudget reads (identity, minAvailable, maxUnavailable, the status counts and
-// conditions) and drops the selector, status.disruptedPods (a map as large as an eviction
-// burst), annotations and managedFields. Idempotent; other objects pass through.
+// JudgeDisruptionBudget and JudgeBudgetOverlap read (identity, the selector, minAvailable,
+// maxUnavailable, the status counts and conditions) and drops status.disruptedPods (a map as
+// large as an eviction burst), annotations and managedFields. Idempotent; other objects pass
+// through.
 func TrimDisruptionBudget(obj any) (any, error) {
 	p, ok := obj.(*policyv1.PodDisruptionBudget)
 	if !ok {
@@ -50,7 +51,8 @@ func TrimDisruptionBudget(obj any) (any, error) {
 	return &policyv1.PodDisruptionBudget{
 		TypeMeta:   p.TypeMeta,
 		ObjectMeta: slimMeta(p.ObjectMeta),
-		Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: p.Spec.MinAvailable, MaxUnavailable: p.Spec.MaxUnavailable},
+		Spec: policyv1.PodDisruptionBudgetSpec{Selector: p.Spec.Selector, MinAvailable: p.Spec.MinAvailable,
+			MaxUnavailable: p.Spec.MaxUnavailable},
 		Status: policyv1.PodDisruptionBudgetStatus{
 			ObservedGeneration: p.Status.ObservedGeneration, DisruptionsAllowed: p.Status.DisruptionsAllowed,
 			CurrentHealthy: p.Status.CurrentHealthy, DesiredHealthy: p.Status.DesiredHealthy, ExpectedPods: p.Status.ExpectedPods,

@@ -49,7 +49,7 @@ func TestTrimKeepsWhatJudgesRead(t *testing.T) {
 			DisruptedPods: map[string]metav1.Time{"web-1": metav1.NewTime(t0)}}}
 	out, _ = TrimDisruptionBudget(pdb)
 	slimPDB := out.(*policyv1.PodDisruptionBudget)
-	if slimPDB.Spec.Selector != nil || slimPDB.Status.DisruptedPods != nil || slimPDB.Annotations != nil {
+	if slimPDB.Spec.Selector == nil || slimPDB.Status.DisruptedPods != nil || slimPDB.Annotations != nil {
 		t.Fatalf("unread fields kept: %+v", slimPDB)
 	}
 	if got, want := JudgeDisruptionBudget(slimPDB, t0, (20*time.Minute)), JudgeDisruptionBudget(pdb, t0, (20*time.Minute)); !reflect.DeepEqual(got, want) {
