@@ -11,7 +11,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -35,15 +38,30 @@ type AutoscalerReconciler struct {
 	Log    logr.Logger
 
 	mu sync.Mutex
-	// saturatedSince is when each HPA was first seen at maxReplicas without a ScalingLimited
-	// condition saying since when (in memory: after a restart it counts again, while an open
-	// incident's active signal is sustained, not cleared).
+	// saturatedSince is when each HPA was first seen saturated (capacity.Saturated: wanting
+	// more than maxReplicas). In memory; after a restart it is taken back from the target's
+	// incident (an active AutoscalerLimited signal fired SaturatedFor after the saturation
+	// began), else it counts from the first reconcile.
 	saturatedSince map[types.NamespacedName]time.Time
+	// targets is the signal subject (fingerprint) each HPA last targeted: a change, or the HPA
+	// gone, is what makes a sweep of stale signals necessary.
+	targets map[types.NamespacedName]string
+	// swept: the first sweep, over every namespace (HPAs deleted while the operator was
+	// down), has run.
+	swept bool
 }
 
-// SetupWithManager watches HorizontalPodAutoscalers (autoscaling/v2).
+// SetupWithManager watches HorizontalPodAutoscalers (autoscaling/v2); updates that cannot
+// change the verdict (capacity.AutoscalerChanged: the HPA controller's ~15 s status writes of
+// current metrics) are dropped before the queue.
 func (r *AutoscalerReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).Named("capacity-autoscaler").For(&autoscalingv2.HorizontalPodAutoscaler{}).Complete(r)
+	changed := predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		old, _ := e.ObjectOld.(*autoscalingv2.HorizontalPodAutoscaler)
+		updated, _ := e.ObjectNew.(*autoscalingv2.HorizontalPodAutoscaler)
+		return capacity.AutoscalerChanged(old, updated)
+	}}
+	return ctrl.NewControllerManagedBy(mgr).Named("capacity-autoscaler").
+		For(&autoscalingv2.HorizontalPodAutoscaler{}, builder.WithPredicates(changed)).Complete(r)
 }
 
 func (r *AutoscalerReconciler) now() time.Time {
@@ -69,7 +87,9 @@ func ScaleTarget(h *autoscalingv2.HorizontalPodAutoscaler) health.Subject {
 }
 
 // Reconcile judges the HPA's target over every HPA of the namespace that targets it, and
-// clears the signal of targets no HPA points at any more (a deleted or retargeted HPA).
+// clears the signal of targets no HPA points at any more (a deleted or retargeted HPA). That
+// sweep lists incidents, so it runs only when it can find something: the requested HPA gone or
+// retargeted, and once at start over every namespace.
 func (r *AutoscalerReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	list := &autoscalingv2.HorizontalPodAutoscalerList{}
 	if err := r.Client.List(ctx, list, client.InNamespace(req.Namespace)); err != nil {
@@ -77,7 +97,6 @@ func (r *AutoscalerReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	}
 	now := r.now()
 	byTarget := map[string][]*autoscalingv2.HorizontalPodAutoscaler{}
-	targets := map[string]health.Subject{}
 	var mine *health.Subject
 	for i := range list.Items {
 		h := &list.Items[i]
@@ -87,12 +106,11 @@ func (r *AutoscalerReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		subj := ScaleTarget(h)
 		fp := health.Fingerprint(subj)
 		byTarget[fp] = append(byTarget[fp], h)
-		targets[fp] = subj
 		if h.Name == req.Name {
 			mine = &subj
 		}
 	}
-	r.forget(req, list)
+	sweepNS, sweepAll := r.needsSweep(req.NamespacedName, mine)
 	res := reconcile.Result{}
 	if mine != nil {
 		hpas := byTarget[health.Fingerprint(*mine)]
@@ -100,7 +118,11 @@ func (r *AutoscalerReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		fs := make([]capacity.Finding, 0, len(hpas))
 		affected := make([]itopsv1alpha1.ObjectReference, 0, len(hpas))
 		for _, h := range hpas {
-			fs = append(fs, capacity.JudgeAutoscaler(h, r.firstSaturated(h, now), now, r.Policy))
+			first, err := r.firstSaturated(ctx, h, now)
+			if err != nil {
+				return reconcile.Result{}, err
+			}
+			fs = append(fs, capacity.JudgeAutoscaler(h, first, now, r.Policy))
 			affected = append(affected, itopsv1alpha1.ObjectReference{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler",
 				Namespace: h.Namespace, Name: h.Name})
 		}
@@ -109,13 +131,31 @@ func (r *AutoscalerReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 			return res, err
 		}
 	}
+	if !sweepNS && !sweepAll {
+		r.remember(req.NamespacedName, mine)
+		return res, nil
+	}
+	targeted := map[string]bool{}
+	ns := req.Namespace
+	if sweepAll {
+		ns = ""
+		list = &autoscalingv2.HorizontalPodAutoscalerList{}
+		if err := r.Client.List(ctx, list); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	for i := range list.Items {
+		if list.Items[i].DeletionTimestamp == nil {
+			targeted[health.Fingerprint(ScaleTarget(&list.Items[i]))] = true
+		}
+	}
 	// Targets with an active signal that no HPA targets any more.
-	active, err := activeSubjects(ctx, r.Client, req.Namespace, itopsv1alpha1.ReasonAutoscalerLimited)
+	active, err := activeSubjects(ctx, r.Client, ns, itopsv1alpha1.ReasonAutoscalerLimited)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
 	for _, subj := range active {
-		if _, ok := targets[health.Fingerprint(subj)]; ok {
+		if targeted[health.Fingerprint(subj)] {
 			continue
 		}
 		cleared, err := record(ctx, r.Writer, subj, itopsv1alpha1.ReasonAutoscalerLimited, capacity.Finding{}, nil, now)
@@ -124,39 +164,81 @@ func (r *AutoscalerReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		}
 		res = earliest(res, cleared) // a lost race is retried soon
 	}
+	r.mu.Lock()
+	if sweepAll {
+		r.swept = true
+	}
+	r.mu.Unlock()
+	r.remember(req.NamespacedName, mine)
 	return res, nil
 }
 
-// firstSaturated returns when the HPA was first seen saturated (now the first time), or zero
-// while it is not; the judge prefers the ScalingLimited condition's own time.
-func (r *AutoscalerReconciler) firstSaturated(h *autoscalingv2.HorizontalPodAutoscaler, now time.Time) time.Time {
-	key := types.NamespacedName{Namespace: h.Namespace, Name: h.Name}
+// needsSweep says whether stale signals may exist: in the namespace when the requested HPA is
+// gone or its target changed since the last reconcile; everywhere before the first sweep.
+func (r *AutoscalerReconciler) needsSweep(key types.NamespacedName, mine *health.Subject) (namespace, all bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	prev, known := r.targets[key]
+	if mine == nil {
+		return known, !r.swept
+	}
+	return known && prev != health.Fingerprint(*mine), !r.swept
+}
+
+// remember keeps the HPA's current target once its stale signals are swept, and forgets a
+// gone HPA (its target and first-seen time).
+func (r *AutoscalerReconciler) remember(key types.NamespacedName, mine *health.Subject) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.targets == nil {
+		r.targets = map[types.NamespacedName]string{}
+	}
+	if mine == nil {
+		delete(r.targets, key)
+		delete(r.saturatedSince, key)
+		return
+	}
+	r.targets[key] = health.Fingerprint(*mine)
+}
+
+// firstSaturated returns when the HPA was first seen saturated, or zero while it is not. The
+// first time this process sees it saturated, an active AutoscalerLimited signal on the
+// target's incident (it fired SaturatedFor after the saturation began) gives the time back
+// across a restart; else it is now.
+func (r *AutoscalerReconciler) firstSaturated(ctx context.Context, h *autoscalingv2.HorizontalPodAutoscaler, now time.Time) (time.Time, error) {
+	key := types.NamespacedName{Namespace: h.Namespace, Name: h.Name}
+	r.mu.Lock()
 	if r.saturatedSince == nil {
 		r.saturatedSince = map[types.NamespacedName]time.Time{}
 	}
-	if ok, _ := capacity.Saturated(h); !ok {
+	if !capacity.Saturated(h) {
 		delete(r.saturatedSince, key)
-		return time.Time{}
+		r.mu.Unlock()
+		return time.Time{}, nil
 	}
-	if t, ok := r.saturatedSince[key]; ok {
-		return t
+	t, ok := r.saturatedSince[key]
+	r.mu.Unlock()
+	if ok {
+		return t, nil
 	}
-	r.saturatedSince[key] = now
-	return now
-}
-
-// forget drops the first-seen time of the requested HPA when it is gone.
-func (r *AutoscalerReconciler) forget(req reconcile.Request, list *autoscalingv2.HorizontalPodAutoscalerList) {
-	for i := range list.Items {
-		if list.Items[i].Name == req.Name {
-			return
+	t = now
+	inc, err := r.Writer.Latest(ctx, ScaleTarget(h))
+	if err != nil {
+		return time.Time{}, err
+	}
+	if inc != nil {
+		for _, s := range inc.Status.Signals {
+			if s.Reason == itopsv1alpha1.ReasonAutoscalerLimited && s.Active {
+				if began := s.Since.Add(-r.Policy.SaturatedFor); began.Before(t) {
+					t = began
+				}
+			}
 		}
 	}
 	r.mu.Lock()
-	delete(r.saturatedSince, req.NamespacedName)
+	r.saturatedSince[key] = t
 	r.mu.Unlock()
+	return t, nil
 }
 
 // earliest is the result that requeues first (no requeue counts as never).

@@ -2,6 +2,7 @@ package capacity
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -116,39 +118,127 @@ func TestAutoscalerLimited(t *testing.T) {
 	}
 }
 
-// TestAutoscalerPinned: at maxReplicas wanting more (no ScalingLimited time) counts from first
-// seen; scaling back below max clears.
+// TestAutoscalerPinned: an HPA resting at maxReplicas (the controller clamps desiredReplicas,
+// so current == desired == max) with ScalingLimited=False never fires; ScalingLimited=True
+// with TooManyReplicas fires after saturatedFor from when it was first seen (not from the
+// condition's older transition time); after a restart the first-seen time comes back from the
+// incident; scaling back below max clears.
 func TestAutoscalerPinned(t *testing.T) {
+	limited := func(status corev1.ConditionStatus, reason string, at time.Time) []autoscalingv2.HorizontalPodAutoscalerCondition {
+		return []autoscalingv2.HorizontalPodAutoscalerCondition{{Type: autoscalingv2.ScalingLimited, Status: status, Reason: reason,
+			Message: "the desired replica count is more than the maximum replica count", LastTransitionTime: metav1.NewTime(at)}}
+	}
 	h := &autoscalingv2.HorizontalPodAutoscaler{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api"},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 4,
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 4,
 			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "StatefulSet", Name: "api"}},
-		Status: autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: 4, DesiredReplicas: 4},
+		Status: autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: 4, DesiredReplicas: 4,
+			Conditions: limited(corev1.ConditionFalse, "DesiredWithinRange", start.Add(-time.Hour))},
 	}
 	c, w, clock := setup(t, h)
-	r := &AutoscalerReconciler{Client: c, Writer: w, Clock: clock, Log: logr.Discard(),
-		Policy: capacity.AutoscalerPolicy{Grace: time.Minute, SaturatedFor: 15 * time.Minute}}
-	if res := reconcileOK(t, r, "shop", "api"); res.RequeueAfter != 15*time.Minute {
-		t.Fatalf("first seen: requeue %s", res.RequeueAfter)
+	policy := capacity.AutoscalerPolicy{Grace: time.Minute, SaturatedFor: 15 * time.Minute}
+	r := &AutoscalerReconciler{Client: c, Writer: w, Clock: clock, Log: logr.Discard(), Policy: policy}
+	if res := reconcileOK(t, r, "shop", "api"); res.RequeueAfter != 0 || incidentOf(t, c, "shop") != nil {
+		t.Fatalf("at max within range: requeue %s, incident %v", res.RequeueAfter, incidentOf(t, c, "shop"))
 	}
-	clock.SetTime(start.Add(15 * time.Minute))
+	clock.SetTime(start.Add(time.Hour))
+	if reconcileOK(t, r, "shop", "api"); incidentOf(t, c, "shop") != nil {
+		t.Fatal("an hour at max within range: nothing to report")
+	}
+	// ScalingLimited was True (ScaleUpLimit) since 10:00; only its reason turns TooManyReplicas at 11:00.
+	setStatus := func(current, desired int32, conds []autoscalingv2.HorizontalPodAutoscalerCondition) {
+		t.Helper()
+		h := &autoscalingv2.HorizontalPodAutoscaler{}
+		if err := c.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "api"}, h); err != nil {
+			t.Fatal(err)
+		}
+		h.Status.CurrentReplicas, h.Status.DesiredReplicas, h.Status.Conditions = current, desired, conds
+		if err := c.Update(context.Background(), h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setStatus(4, 4, limited(corev1.ConditionTrue, capacity.ReasonTooManyReplicas, start))
+	if res := reconcileOK(t, r, "shop", "api"); res.RequeueAfter != 15*time.Minute || incidentOf(t, c, "shop") != nil {
+		t.Fatalf("first seen TooManyReplicas: requeue %s, want 15m", res.RequeueAfter)
+	}
+	clock.SetTime(start.Add(time.Hour + 15*time.Minute))
 	reconcileOK(t, r, "shop", "api")
 	inc := incidentOf(t, c, "shop")
-	if s := signal(inc, itopsv1alpha1.ReasonAutoscalerLimited); s == nil || !s.Active || inc.Spec.Affected[0].APIVersion != "apps/v1" ||
-		!strings.Contains(s.Message, "at maxReplicas (4) and wants 4") {
-		t.Fatalf("pinned: %+v", inc)
+	s := signal(inc, itopsv1alpha1.ReasonAutoscalerLimited)
+	if s == nil || !s.Active || inc.Spec.Affected[0].APIVersion != "apps/v1" ||
+		!strings.Contains(s.Message, "at maxReplicas (4) and wants more since 2026-12-01T11:00:00Z: ScalingLimited=True (TooManyReplicas)") {
+		t.Fatalf("pinned: %+v %+v", inc, s)
 	}
-	h = &autoscalingv2.HorizontalPodAutoscaler{}
-	if err := c.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "api"}, h); err != nil {
-		t.Fatal(err)
+	// A restart: a new reconciler takes the first-seen time back from the incident's signal.
+	r = &AutoscalerReconciler{Client: c, Writer: w, Clock: clock, Log: logr.Discard(), Policy: policy}
+	clock.SetTime(start.Add(time.Hour + 20*time.Minute))
+	reconcileOK(t, r, "shop", "api")
+	if s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonAutoscalerLimited); s == nil || !s.Active ||
+		!strings.Contains(s.Message, "wants more since 2026-12-01T11:00:00Z") {
+		t.Fatalf("after a restart: %+v", s)
 	}
-	h.Status.CurrentReplicas, h.Status.DesiredReplicas = 3, 2
-	if err := c.Update(context.Background(), h); err != nil {
-		t.Fatal(err)
-	}
+	setStatus(3, 2, limited(corev1.ConditionFalse, "DesiredWithinRange", start.Add(90*time.Minute)))
 	reconcileOK(t, r, "shop", "api")
 	if s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonAutoscalerLimited); s == nil || s.Active {
 		t.Fatalf("scaled down: the signal must clear, got %+v", s)
+	}
+}
+
+// TestAutoscalerSweepsOnlyWhenNeeded: incidents are listed at the first reconcile (the sweep
+// over every namespace) and when an HPA is retargeted or gone, not on each status write; a
+// retargeted HPA clears the signal of its old target.
+func TestAutoscalerSweepsOnlyWhenNeeded(t *testing.T) {
+	h := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 5,
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}},
+		Status: autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: 1, DesiredReplicas: 1, Conditions: []autoscalingv2.HorizontalPodAutoscalerCondition{
+			{Type: autoscalingv2.ScalingActive, Status: corev1.ConditionFalse, Reason: "FailedGetResourceMetric", LastTransitionTime: metav1.NewTime(start.Add(-time.Hour))}}},
+	}
+	listed := 0
+	clock := clocktesting.NewFakePassiveClock(start)
+	c := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithStatusSubresource(&itopsv1alpha1.Incident{}).WithObjects(h).
+		WithInterceptorFuncs(interceptor.Funcs{List: func(ctx context.Context, cl client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if _, ok := list.(*itopsv1alpha1.IncidentList); ok {
+				listed++
+			}
+			return cl.List(ctx, list, opts...)
+		}}).Build()
+	w := &incidentwriter.Writer{Client: c, Policy: lifecycle.DefaultPolicy, ClusterNamespace: "itops-cluster", Clock: clock}
+	r := &AutoscalerReconciler{Client: c, Writer: w, Clock: clock, Log: logr.Discard(),
+		Policy: capacity.AutoscalerPolicy{Grace: 10 * time.Minute, SaturatedFor: 15 * time.Minute}}
+	reconcileOK(t, r, "shop", "web")
+	if s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonAutoscalerLimited); s == nil || !s.Active {
+		t.Fatalf("firing: %+v", s)
+	}
+	listed = 0
+	for range 5 {
+		reconcileOK(t, r, "shop", "web")
+	}
+	if listed != 5 { // the writer's own label-selected lookup per write, no namespace sweep on top
+		t.Fatalf("unchanged HPA: %d incident lists for 5 reconciles, want 5", listed)
+	}
+	h = &autoscalingv2.HorizontalPodAutoscaler{}
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "web"}, h); err != nil {
+		t.Fatal(err)
+	}
+	h.Spec.ScaleTargetRef.Name = "web-v2"
+	if err := c.Update(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOK(t, r, "shop", "web")
+	list := &itopsv1alpha1.IncidentList{}
+	if err := c.List(context.Background(), list, client.InNamespace("shop")); err != nil {
+		t.Fatal(err)
+	}
+	for _, inc := range list.Items {
+		s := signal(&inc, itopsv1alpha1.ReasonAutoscalerLimited)
+		if inc.Spec.Affected[0].Name == "web" && (s == nil || s.Active) {
+			t.Fatalf("the old target's signal must clear: %+v", s)
+		}
+		if inc.Spec.Affected[0].Name == "web-v2" && (s == nil || !s.Active) {
+			t.Fatalf("the new target fires: %+v", s)
+		}
 	}
 }
 
@@ -183,6 +273,47 @@ func TestDisruptionBlocked(t *testing.T) {
 	reconcileOK(t, r, "db", "pg")
 	if s := signal(incidentOf(t, c, "db"), itopsv1alpha1.ReasonDisruptionBlocked); s == nil || s.Active {
 		t.Fatalf("a disruption allowed: the signal must clear, got %+v", s)
+	}
+}
+
+// TestDisruptionBlockedByOverlap: two budgets selecting the same running pods block their
+// eviction (the eviction API refuses a pod under more than one budget): each budget's incident
+// says so, naming both, even though each allows a disruption; deleting one clears the other.
+func TestDisruptionBlockedByOverlap(t *testing.T) {
+	one := intstr.FromInt32(1)
+	budget := func(name string, sel map[string]string) *policyv1.PodDisruptionBudget {
+		return &policyv1.PodDisruptionBudget{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, Generation: 1, CreationTimestamp: metav1.NewTime(start.Add(-2 * time.Hour))},
+			Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: &one, Selector: &metav1.LabelSelector{MatchLabels: sel}},
+			Status:     policyv1.PodDisruptionBudgetStatus{ObservedGeneration: 1, ExpectedPods: 3, DesiredHealthy: 1, CurrentHealthy: 3, DisruptionsAllowed: 2},
+		}
+	}
+	pod := func(name string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, Labels: map[string]string{"app": "web", "tier": "front"}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+	}
+	web, front := budget("web", map[string]string{"app": "web"}), budget("front", map[string]string{"tier": "front"})
+	c, w, clock := setup(t, web, front, pod("web-1"), pod("web-2"), pod("web-3"))
+	r := &DisruptionReconciler{Client: c, Writer: w, Clock: clock, Log: logr.Discard(), Grace: time.Hour}
+	reconcileOK(t, r, "shop", "web")
+	list := &itopsv1alpha1.IncidentList{}
+	if err := c.List(context.Background(), list, client.InNamespace("shop")); err != nil || len(list.Items) != 1 {
+		t.Fatalf("one incident for the budget web: %v %+v", err, list.Items)
+	}
+	s := signal(&list.Items[0], itopsv1alpha1.ReasonDisruptionBlocked)
+	if s == nil || !s.Active || s.Priority != itopsv1alpha1.PriorityP4 || list.Items[0].Spec.Affected[0].Name != "web" ||
+		!strings.Contains(s.Message, "PodDisruptionBudgets web and front select the same pods (3, web-1 first)") {
+		t.Fatalf("overlap: %+v", s)
+	}
+	if err := c.Delete(context.Background(), front); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOK(t, r, "shop", "web")
+	if err := c.List(context.Background(), list, client.InNamespace("shop")); err != nil {
+		t.Fatal(err)
+	}
+	if s := signal(&list.Items[0], itopsv1alpha1.ReasonDisruptionBlocked); s == nil || s.Active {
+		t.Fatalf("one budget left: the signal must clear, got %+v", s)
 	}
 }
 
@@ -237,10 +368,16 @@ func TestCronJobMissedSchedule(t *testing.T) {
 type fakeMetrics struct {
 	served bool
 	usage  []PodUsage
+	err    error
 }
 
-func (f *fakeMetrics) Served(context.Context) (bool, error)           { return f.served, nil }
-func (f *fakeMetrics) PodMetrics(context.Context) ([]PodUsage, error) { return f.usage, nil }
+func (f *fakeMetrics) Served(context.Context) (bool, error) { return f.served, nil }
+func (f *fakeMetrics) PodMetrics(context.Context) ([]PodUsage, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	return f.usage, nil
+}
 
 // TestMemoryNearLimit: nothing while metrics.k8s.io is not served; a container at 95% of its
 // limit for the duration opens its Deployment's incident (pod -> ReplicaSet -> Deployment);
@@ -282,8 +419,16 @@ func TestMemoryNearLimit(t *testing.T) {
 	inc := incidentOf(t, c, "shop")
 	s := signal(inc, itopsv1alpha1.ReasonMemoryNearLimit)
 	if s == nil || !s.Active || inc.Spec.Affected[0].Kind != "Deployment" || inc.Spec.Affected[0].Name != "web" ||
-		!strings.Contains(s.Message, "container app of pod web-abc-1 uses 95Mi of its 100Mi memory limit (95%, threshold 90%, near it since 2026-12-01T10:00:00Z)") || !s.Since.Time.Equal(start.Add(5*time.Minute)) {
+		!strings.Contains(s.Message, "container app of pod web-abc-1 is near its 100Mi memory limit since 2026-12-01T10:00:00Z (95Mi, 95% when first seen; threshold 90%)") || !s.Since.Time.Equal(start.Add(5*time.Minute)) {
 		t.Fatalf("firing: %+v %+v", inc, s)
+	}
+	// The live figure moves; the message (and so the incident) does not.
+	m.usage[0].Containers[0].WorkingSet = 97 << 20
+	rv := inc.ResourceVersion
+	clock.SetTime(start.Add(5*time.Minute + 30*time.Second))
+	poll()
+	if inc := incidentOf(t, c, "shop"); inc.ResourceVersion != rv {
+		t.Fatalf("a new figure rewrote the incident: %+v", signal(inc, itopsv1alpha1.ReasonMemoryNearLimit))
 	}
 	m.usage[0].Containers[0].WorkingSet = 50 << 20
 	clock.SetTime(start.Add(6 * time.Minute))
@@ -293,5 +438,131 @@ func TestMemoryNearLimit(t *testing.T) {
 	}
 	if len(d.nearSince) != 0 {
 		t.Fatalf("first-seen times must be forgotten: %v", d.nearSince)
+	}
+}
+
+// memoryPod is a Deployment's pod (through its ReplicaSet) with the given containers and init
+// containers.
+func memoryPod(ns, name string, containers, initContainers []corev1.Container) []client.Object {
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID(name + "-d")}}
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-abc", UID: types.UID(name + "-r"),
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: name, UID: dep.UID, Controller: ptr.To(true)}}}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-abc-1",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
+		Spec: corev1.PodSpec{Containers: containers, InitContainers: initContainers}}
+	return []client.Object{dep, rs, pod}
+}
+
+func limited(name, limit string) corev1.Container {
+	return corev1.Container{Name: name, Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(limit)}}}
+}
+
+// TestMemoryNearLimitSidecarsAndOutage: a native sidecar near its limit fires; when
+// metrics.k8s.io stops answering (failing, then not served) the signal stays until StaleAfter,
+// then clears instead of staying active forever.
+func TestMemoryNearLimitSidecarsAndOutage(t *testing.T) {
+	sidecar := limited("proxy", "100Mi")
+	sidecar.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+	c, w, clock := setup(t, memoryPod("shop", "web", []corev1.Container{limited("app", "1Gi")}, []corev1.Container{limited("migrate", "10Mi"), sidecar})...)
+	m := &fakeMetrics{served: true, usage: []PodUsage{{Namespace: "shop", Name: "web-abc-1",
+		Containers: []ContainerUsage{{Name: "app", WorkingSet: 10 << 20}, {Name: "proxy", WorkingSet: 96 << 20}, {Name: "migrate", WorkingSet: 10 << 20}}}}}
+	d := &MemoryDetector{Client: c, Writer: w, Metrics: m, Clock: clock, Log: logr.Discard(), Interval: time.Minute,
+		Policy: capacity.MemoryPolicy{ThresholdPercent: 90, For: 5 * time.Minute}}
+	ctx := context.Background()
+	if err := d.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clock.SetTime(start.Add(5 * time.Minute))
+	if err := d.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonMemoryNearLimit)
+	if s == nil || !s.Active || !strings.Contains(s.Message, "container proxy of pod web-abc-1 is near its 100Mi memory limit") {
+		t.Fatalf("the sidecar near its limit: %+v", s)
+	}
+	if d.StaleAfter() != 5*time.Minute {
+		t.Fatalf("StaleAfter %s, want 5m (the longer of for and three intervals)", d.StaleAfter())
+	}
+	m.err = errors.New("the server is currently unable to handle the request (get pods.metrics.k8s.io)")
+	clock.SetTime(start.Add(6 * time.Minute))
+	if err := d.Poll(ctx); err == nil {
+		t.Fatal("a failing metrics API is an error of the poll")
+	}
+	m.err, m.served = nil, false
+	clock.SetTime(start.Add(10*time.Minute + 59*time.Second))
+	if err := d.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonMemoryNearLimit); s == nil || !s.Active {
+		t.Fatalf("metrics gone for less than StaleAfter: the signal stays, got %+v", s)
+	}
+	clock.SetTime(start.Add(11 * time.Minute))
+	if err := d.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonMemoryNearLimit); s == nil || s.Active {
+		t.Fatalf("metrics gone for StaleAfter: the signal must clear, got %+v", s)
+	}
+	// A restarted detector with metrics still gone clears a signal left active (from the incidents).
+	m.served = true
+	d2 := &MemoryDetector{Client: c, Writer: w, Metrics: m, Clock: clock, Log: logr.Discard(), Interval: time.Minute,
+		Policy: capacity.MemoryPolicy{ThresholdPercent: 90, For: 5 * time.Minute}}
+	clock.SetTime(start.Add(20 * time.Minute))
+	for _, at := range []time.Duration{20 * time.Minute, 25 * time.Minute} {
+		clock.SetTime(start.Add(at))
+		if err := d2.Poll(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonMemoryNearLimit); s == nil || !s.Active {
+		t.Fatalf("near again for 5m after the restart: %+v", s)
+	}
+	m.served = false
+	d3 := &MemoryDetector{Client: c, Writer: w, Metrics: m, Clock: clock, Log: logr.Discard(), Interval: time.Minute,
+		Policy: capacity.MemoryPolicy{ThresholdPercent: 90, For: 5 * time.Minute}}
+	for _, at := range []time.Duration{26 * time.Minute, 31 * time.Minute} {
+		clock.SetTime(start.Add(at))
+		if err := d3.Poll(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := signal(incidentOf(t, c, "shop"), itopsv1alpha1.ReasonMemoryNearLimit); s == nil || s.Active {
+		t.Fatalf("restarted with metrics gone for StaleAfter: the signal must clear, got %+v", s)
+	}
+}
+
+// TestMemoryNearLimitWriteErrorsDoNotAbort: one workload's failing write leaves the others
+// written; the next poll writes it.
+func TestMemoryNearLimitWriteErrorsDoNotAbort(t *testing.T) {
+	objs := append(memoryPod("a", "alpha", []corev1.Container{limited("app", "100Mi")}, nil),
+		memoryPod("b", "beta", []corev1.Container{limited("app", "100Mi")}, nil)...)
+	failing := true
+	clock := clocktesting.NewFakePassiveClock(start)
+	c := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithStatusSubresource(&itopsv1alpha1.Incident{}).WithObjects(objs...).
+		WithInterceptorFuncs(interceptor.Funcs{Create: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if _, ok := obj.(*itopsv1alpha1.Incident); ok && failing && obj.GetNamespace() == "a" {
+				return errors.New("etcdserver: request timed out")
+			}
+			return cl.Create(ctx, obj, opts...)
+		}}).Build()
+	w := &incidentwriter.Writer{Client: c, Policy: lifecycle.DefaultPolicy, ClusterNamespace: "itops-cluster", Clock: clock}
+	m := &fakeMetrics{served: true, usage: []PodUsage{
+		{Namespace: "a", Name: "alpha-abc-1", Containers: []ContainerUsage{{Name: "app", WorkingSet: 95 << 20}}},
+		{Namespace: "b", Name: "beta-abc-1", Containers: []ContainerUsage{{Name: "app", WorkingSet: 95 << 20}}}}}
+	d := &MemoryDetector{Client: c, Writer: w, Metrics: m, Clock: clock, Log: logr.Discard(), Interval: time.Minute,
+		Policy: capacity.MemoryPolicy{ThresholdPercent: 90, For: 0}}
+	if err := d.Poll(context.Background()); err == nil || !strings.Contains(err.Error(), "request timed out") {
+		t.Fatalf("the failed write is reported: %v", err)
+	}
+	if s := signal(incidentOf(t, c, "b"), itopsv1alpha1.ReasonMemoryNearLimit); s == nil || !s.Active {
+		t.Fatalf("the other workload is written despite the failure: %+v", s)
+	}
+	failing = false
+	clock.SetTime(start.Add(time.Minute))
+	if err := d.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := signal(incidentOf(t, c, "a"), itopsv1alpha1.ReasonMemoryNearLimit); s == nil || !s.Active {
+		t.Fatalf("retried at the next poll: %+v", s)
 	}
 }

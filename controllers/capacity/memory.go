@@ -2,6 +2,7 @@ package capacity
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"time"
 
@@ -112,10 +113,14 @@ func podUsages(items []unstructured.Unstructured) []PodUsage {
 }
 
 // MemoryDetector runs MemoryNearLimit: every Interval it lists PodMetrics, compares each
-// container's working set with its memory limit (from the operator's trimmed pod cache) and
-// records the worst container of each workload (the pod rolled up to its controller, as the
-// health detectors do) on that workload's incident. While metrics.k8s.io is not served it
-// says so once in the log and checks again every Interval. Only the leader detects.
+// container's working set (native sidecars included: init containers with restartPolicy
+// Always) with its memory limit (from the operator's trimmed pod cache) and records the worst
+// container of each workload (the pod rolled up to its controller, as the health detectors
+// do) on that workload's incident. While metrics.k8s.io is not served it says so once in the
+// log and checks again every Interval; once it has not answered (not served, or failing) for
+// StaleAfter, the active signals clear: nothing measures them any more. One failed write does
+// not end the poll: the others go on, the errors are returned together, and the next poll
+// tries again. Only the leader detects.
 type MemoryDetector struct {
 	// Client reads pods, their owners and incidents from the cache.
 	Client  client.Client
@@ -128,10 +133,29 @@ type MemoryDetector struct {
 	Log      logr.Logger
 
 	// nearSince is when each container (namespace/pod/container) was first seen near its
-	// limit; only the polling goroutine touches it.
-	nearSince map[string]time.Time
+	// limit, with its working set then; only the polling goroutine touches it.
+	nearSince map[string]nearSample
+	// active are the subjects (by fingerprint) whose MemoryNearLimit signal this detector
+	// last recorded active: what it must clear. Taken from the incidents at the first poll
+	// (nil until then), then kept from its own writes, so a poll lists no incidents.
+	active map[string]health.Subject
+	// outageSince is since when metrics.k8s.io has not answered (zero: it answers).
+	outageSince time.Time
 	// waiting: the last poll found the API not served (logged once per outage).
 	waiting bool
+}
+
+// nearSample is when a container was first seen near its limit, and its working set then.
+type nearSample struct {
+	since      time.Time
+	workingSet int64
+}
+
+// StaleAfter is how long metrics.k8s.io may not answer before the active MemoryNearLimit
+// signals clear: the longer of detection.memoryNearLimit.for and three poll intervals (a
+// metrics-server restart does not clear them; its removal does).
+func (d *MemoryDetector) StaleAfter() time.Duration {
+	return max(d.Policy.For, 3*d.Interval)
 }
 
 // NeedLeaderElection is true: only the leader detects.
@@ -160,11 +184,11 @@ func (d *MemoryDetector) now() time.Time {
 	return d.Clock.Now()
 }
 
-// Poll runs one round: judge every container with metrics, then record per workload.
-func (d *MemoryDetector) Poll(ctx context.Context) error {
+// usage asks the source: ok false when metrics.k8s.io is not served or failed.
+func (d *MemoryDetector) usage(ctx context.Context) ([]PodUsage, bool, error) {
 	served, err := d.Metrics.Served(ctx)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	if !served {
 		if !d.waiting {
@@ -172,7 +196,7 @@ func (d *MemoryDetector) Poll(ctx context.Context) error {
 				"interval", d.Interval.String())
 			d.waiting = true
 		}
-		return nil
+		return nil, false, nil
 	}
 	if d.waiting {
 		d.Log.Info("memory near limit detection on: metrics.k8s.io is served")
@@ -180,53 +204,77 @@ func (d *MemoryDetector) Poll(ctx context.Context) error {
 	}
 	usage, err := d.Metrics.PodMetrics(ctx)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
+	return usage, true, nil
+}
+
+// Poll runs one round: judge every container with metrics, then record per workload.
+func (d *MemoryDetector) Poll(ctx context.Context) error {
 	now := d.now()
-	if d.nearSince == nil {
-		d.nearSince = map[string]time.Time{}
+	usage, ok, err := d.usage(ctx)
+	if !ok {
+		if d.outageSince.IsZero() {
+			d.outageSince = now
+		}
+		if now.Sub(d.outageSince) < d.StaleAfter() {
+			return err
+		}
+		// Nothing has measured the signals for StaleAfter: clear them.
+		d.nearSince = nil
+		return errors.Join(err, d.recordAll(ctx, nil, nil, now))
 	}
+	d.outageSince = time.Time{}
+	if d.nearSince == nil {
+		d.nearSince = map[string]nearSample{}
+	}
+	sort.Slice(usage, func(i, j int) bool {
+		if usage[i].Namespace != usage[j].Namespace {
+			return usage[i].Namespace < usage[j].Namespace
+		}
+		return usage[i].Name < usage[j].Name
+	})
+	var errs []error
 	seen := map[string]bool{}
 	findings := map[string][]capacity.Finding{}
 	subjects := map[string]health.Subject{}
 	for _, u := range usage {
 		pod := &corev1.Pod{}
 		if err := d.Client.Get(ctx, client.ObjectKey{Namespace: u.Namespace, Name: u.Name}, pod); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
+			if !apierrors.IsNotFound(err) {
+				errs = append(errs, err)
 			}
-			return err
+			continue
 		}
 		if pod.DeletionTimestamp != nil {
 			continue
 		}
-		limits := map[string]int64{}
-		for _, c := range pod.Spec.Containers {
-			if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
-				limits[c.Name] = q.Value()
-			}
-		}
+		limits := containerLimits(pod)
+		containers := append([]ContainerUsage(nil), u.Containers...)
+		sort.Slice(containers, func(i, j int) bool { return containers[i].Name < containers[j].Name })
 		var fs []capacity.Finding
-		for _, c := range u.Containers {
+		for _, c := range containers {
 			cm := capacity.ContainerMemory{Pod: u.Name, Container: c.Name, WorkingSet: c.WorkingSet, Limit: limits[c.Name]}
 			key := u.Namespace + "/" + u.Name + "/" + c.Name
 			if !cm.Near(d.Policy.ThresholdPercent) {
 				continue
 			}
 			seen[key] = true
-			since, ok := d.nearSince[key]
+			first, ok := d.nearSince[key]
 			if !ok {
-				since = now
-				d.nearSince[key] = now
+				first = nearSample{since: now, workingSet: c.WorkingSet}
+				d.nearSince[key] = first
 			}
-			fs = append(fs, capacity.JudgeMemory(cm, since, now, d.Policy))
+			cm.FirstWorkingSet = first.workingSet
+			fs = append(fs, capacity.JudgeMemory(cm, first.since, now, d.Policy))
 		}
 		if len(fs) == 0 {
 			continue
 		}
 		subj, err := health.Rollup(pod, "v1", "Pod", d.lookup(ctx))
 		if err != nil {
-			return err
+			errs = append(errs, err)
+			continue
 		}
 		fp := health.Fingerprint(subj)
 		subjects[fp] = subj
@@ -237,33 +285,74 @@ func (d *MemoryDetector) Poll(ctx context.Context) error {
 			delete(d.nearSince, key)
 		}
 	}
-	// Subjects whose signal is active and no container is near its limit any more.
-	active, err := activeSubjects(ctx, d.Client, "", itopsv1alpha1.ReasonMemoryNearLimit)
-	if err != nil {
-		return err
-	}
-	for _, s := range active {
-		if _, ok := subjects[health.Fingerprint(s)]; !ok {
-			subjects[health.Fingerprint(s)] = s
+	errs = append(errs, d.recordAll(ctx, subjects, findings, now))
+	return errors.Join(errs...)
+}
+
+// containerLimits are a pod's memory limits in bytes by container name: its containers and
+// its native sidecars (init containers with restartPolicy Always, which run for the pod's life).
+func containerLimits(pod *corev1.Pod) map[string]int64 {
+	limits := map[string]int64{}
+	add := func(c corev1.Container) {
+		if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
+			limits[c.Name] = q.Value()
 		}
 	}
-	fps := make([]string, 0, len(subjects))
-	for fp := range subjects {
+	for _, c := range pod.Spec.Containers {
+		add(c)
+	}
+	for _, c := range pod.Spec.InitContainers {
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			add(c)
+		}
+	}
+	return limits
+}
+
+// recordAll records the worst finding of each subject, and clears the active signals of the
+// subjects not among them. Every subject is written even when one fails; the errors come back
+// joined, and a failed or raced write is tried again at the next poll.
+func (d *MemoryDetector) recordAll(ctx context.Context, subjects map[string]health.Subject, findings map[string][]capacity.Finding, now time.Time) error {
+	if d.active == nil {
+		// First poll: the signals active before a restart.
+		active, err := activeSubjects(ctx, d.Client, "", itopsv1alpha1.ReasonMemoryNearLimit)
+		if err != nil {
+			return err
+		}
+		d.active = map[string]health.Subject{}
+		for _, s := range active {
+			d.active[health.Fingerprint(s)] = s
+		}
+	}
+	all := map[string]health.Subject{}
+	for fp, s := range d.active {
+		all[fp] = s
+	}
+	for fp, s := range subjects {
+		all[fp] = s
+	}
+	fps := make([]string, 0, len(all))
+	for fp := range all {
 		fps = append(fps, fp)
 	}
 	sort.Strings(fps)
+	var errs []error
 	for _, fp := range fps {
-		fs := findings[fp]
 		var f capacity.Finding
-		if len(fs) > 0 {
+		if fs := findings[fp]; len(fs) > 0 {
 			f = capacity.Worst(fs)
 		}
-		// A lost race is retried at the next poll.
-		if _, err := record(ctx, d.Writer, subjects[fp], itopsv1alpha1.ReasonMemoryNearLimit, f, nil, now); err != nil {
-			return err
+		res, err := record(ctx, d.Writer, all[fp], itopsv1alpha1.ReasonMemoryNearLimit, f, nil, now)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case !f.Problem() && res.RequeueAfter == 0: // cleared (a lost race requeues: kept, cleared next poll)
+			delete(d.active, fp)
+		case f.Firing: // active, or written again next poll after a lost race
+			d.active[fp] = all[fp]
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // lookup reads an owner's controller from the cache: typed reads for the workload kinds the

@@ -157,8 +157,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if j.Stage == certexpiry.Valid {
 		return r.write(ctx, s, subj, nil, res)
 	}
-	p := &custom.Problem{Reason: itopsv1alpha1.ReasonCertificateExpiring, Message: "Secret " + s.Name + ": " + j.Message,
-		Since: info.NotAfter.Add(-r.Policy.WarnBefore.Duration), Priority: j.Priority}
+	// The signal (and a new incident's detectedAt) starts when it fires, as every detector's
+	// does (docs/detectors.md, "When a signal starts"): a certificate first seen with 3 days
+	// left opens an incident detected now, not 27 days ago with its SLAs breached. The message
+	// says since when it is within warnBefore.
+	p := &custom.Problem{Reason: itopsv1alpha1.ReasonCertificateExpiring, Priority: j.Priority,
+		Message: "Secret " + s.Name + ": " + j.Message + "; within warnBefore since " +
+			info.NotAfter.Add(-r.Policy.WarnBefore.Duration).UTC().Format(time.RFC3339)}
 	return r.write(ctx, s, subj, &judged{problem: p, impact: j.Impact, urgency: j.Urgency}, res)
 }
 

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,4 +124,32 @@ func TestReconcileThresholds(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("deleted: cleared", notAfter.Add(4*time.Minute), 0, "", false)
+}
+
+// TestSignalStartsWhenItFires: a certificate first seen 3 days before expiry (27 days into
+// its 30-day warning window) opens an incident detected now, not when the window began (which
+// would open it with its SLAs breached); the message says since when.
+func TestSignalStartsWhenItFires(t *testing.T) {
+	ctx := context.Background()
+	day := 24 * time.Hour
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	clock := clocktesting.NewFakePassiveClock(now)
+	c := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithStatusSubresource(&itopsv1alpha1.Incident{}).
+		WithObjects(trimmed(t, "web-tls", now.Add(3*day), nil)).Build()
+	policy := config.CertificateExpiryPolicy{WarnBefore: metav1.Duration{Duration: 30 * day}, CriticalBefore: metav1.Duration{Duration: 7 * day}}
+	w := &incidentwriter.Writer{Client: c, Policy: lifecycle.DefaultPolicy, ClusterNamespace: "itops-cluster", Clock: clock}
+	r := &Reconciler{Client: c, Writer: w, Policy: policy, Clock: clock, Log: logr.Discard()}
+	if _, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "web", Name: "web-tls"}}); err != nil {
+		t.Fatal(err)
+	}
+	list := &itopsv1alpha1.IncidentList{}
+	if err := c.List(ctx, list, client.InNamespace("web")); err != nil || len(list.Items) != 1 {
+		t.Fatalf("want one incident: %v %d", err, len(list.Items))
+	}
+	inc := list.Items[0]
+	s := inc.Status.Signals[0]
+	if !s.Active || !s.Since.Time.Equal(now) || inc.Annotations[itopsv1alpha1.AnnotationDetectedAt] != "2026-12-01T10:00:00Z" ||
+		!strings.Contains(s.Message, "; within warnBefore since 2026-11-04T10:00:00Z") {
+		t.Fatalf("signal %+v, detectedAt %q", s, inc.Annotations[itopsv1alpha1.AnnotationDetectedAt])
+	}
 }

@@ -267,7 +267,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if msg == "" {
 		msg = fmt.Sprintf("%s %s matches the detector %s: %s", r.GVK.Kind, req.String(), r.Detector.Name, r.Detector.Unhealthy)
 	}
-	p := &custom.Problem{Reason: r.Detector.Reason, Message: msg, Since: j.Since,
+	// The signal (and a new incident's detectedAt) starts when it fires, as every detector's
+	// does (docs/detectors.md, "When a signal starts"): an object unhealthy since long before
+	// (the since expression) must not open an incident with its SLAs already breached. The
+	// message says since when.
+	if !j.Since.IsZero() {
+		msg += "; unhealthy since " + j.Since.UTC().Format(time.RFC3339)
+	}
+	p := &custom.Problem{Reason: r.Detector.Reason, Message: msg,
 		Priority: priority.For(r.Detector.Impact, r.Detector.Urgency), Sustain: j.Pending}
 	res, err := r.sync(ctx, subj, p)
 	if err == nil && j.Pending {

@@ -2,6 +2,7 @@ package customdetector
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,5 +139,41 @@ func TestTrim(t *testing.T) {
 	}
 	if s, _, _ := unstructured.NestedString(u.Object, "status", "health", "status"); s != "Healthy" {
 		t.Fatal("status must stay: expressions read it")
+	}
+}
+
+// TestSignalStartsWhenItFires: an object unhealthy since long before (the since expression)
+// fires at once, but its signal and its new incident's detectedAt start now, as every
+// detector's do; the message says since when.
+func TestSignalStartsWhenItFires(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	clock := clocktesting.NewFakePassiveClock(now)
+	app := application("Degraded")
+	app.Object["status"].(map[string]any)["health"].(map[string]any)["since"] = "2026-11-01T08:00:00Z"
+	c := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithStatusSubresource(&itopsv1alpha1.Incident{}).WithObjects(app).Build()
+	d := config.Detector{Name: "argocd-app-degraded", APIVersion: "argoproj.io/v1alpha1", Kind: "Application",
+		Unhealthy: "has(object.status.health) && object.status.health.status == 'Degraded'", Since: "object.status.health.since",
+		Reason: "ArgoApplicationDegraded", Impact: itopsv1alpha1.LevelMedium, Urgency: itopsv1alpha1.LevelHigh}
+	prg, err := custom.Compile(d.Expressions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &incidentwriter.Writer{Client: c, Policy: lifecycle.DefaultPolicy, ClusterNamespace: "itops-cluster", Clock: clock,
+		CustomReasons: map[string]bool{d.Reason: true}}
+	r := &Reconciler{Reader: c, Writer: w, Detector: d, Program: prg, GVK: d.GVK(), Clock: clock, Log: logr.Discard(),
+		firstSeen: map[types.NamespacedName]time.Time{}}
+	if _, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "argocd", Name: "guestbook"}}); err != nil {
+		t.Fatal(err)
+	}
+	list := &itopsv1alpha1.IncidentList{}
+	if err := c.List(ctx, list, client.InNamespace("argocd")); err != nil || len(list.Items) != 1 {
+		t.Fatalf("want one incident: %v %d", err, len(list.Items))
+	}
+	inc := list.Items[0]
+	s := inc.Status.Signals[0]
+	if !s.Active || !s.Since.Time.Equal(now) || inc.Annotations[itopsv1alpha1.AnnotationDetectedAt] != "2026-12-01T10:00:00Z" ||
+		!strings.Contains(s.Message, "unhealthy since 2026-11-01T08:00:00Z") {
+		t.Fatalf("signal %+v, detectedAt %q", s, inc.Annotations[itopsv1alpha1.AnnotationDetectedAt])
 	}
 }

@@ -17,7 +17,7 @@ import (
 // references, creation and deletion timestamps, the node and container names and images, the
 // names of the claims its volumes mount, and the phase, reason, start time, conditions and
 // container statuses, and each container's memory limit (MemoryNearLimit compares the working
-// set to it). It drops managedFields, annotations, other volumes, environment, probes, other
+// set to it; native sidecars, init containers with restartPolicy Always, keep theirs too). It drops managedFields, annotations, other volumes, environment, probes, other
 // resources and the like. Non-pods pass through unchanged.
 func Pod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
@@ -63,7 +63,12 @@ func Pod(obj any) (any, error) {
 		slim.Spec.Containers = append(slim.Spec.Containers, corev1.Container{Name: c.Name, Image: c.Image, Resources: memoryLimit(c.Resources)})
 	}
 	for _, c := range pod.Spec.InitContainers {
-		slim.Spec.InitContainers = append(slim.Spec.InitContainers, corev1.Container{Name: c.Name, Image: c.Image})
+		ic := corev1.Container{Name: c.Name, Image: c.Image}
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			// A native sidecar runs for the pod's life: MemoryNearLimit judges it too.
+			ic.RestartPolicy, ic.Resources = c.RestartPolicy, memoryLimit(c.Resources)
+		}
+		slim.Spec.InitContainers = append(slim.Spec.InitContainers, ic)
 	}
 	return slim, nil
 }

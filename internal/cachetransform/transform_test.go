@@ -122,3 +122,20 @@ func TestEventKeepsWhatDetectorsRead(t *testing.T) {
 		t.Errorf("field selector %s", WarningEvents)
 	}
 }
+
+// TestPodKeepsSidecarMemoryLimits: a native sidecar (an init container with restartPolicy
+// Always) keeps its memory limit for MemoryNearLimit; a plain init container keeps none.
+func TestPodKeepsSidecarMemoryLimits(t *testing.T) {
+	limit := corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi"), corev1.ResourceCPU: resource.MustParse("1")}}
+	pod := &corev1.Pod{Spec: corev1.PodSpec{InitContainers: []corev1.Container{
+		{Name: "migrate", Image: "m", Resources: limit},
+		{Name: "proxy", Image: "p", Resources: limit, RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)},
+	}}}
+	out, _ := Pod(pod)
+	got := out.(*corev1.Pod).Spec.InitContainers
+	want := []corev1.Container{{Name: "migrate", Image: "m"}, {Name: "proxy", Image: "p", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
+		Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}

@@ -22,20 +22,32 @@ const ReasonTooManyReplicas = "TooManyReplicas"
 type AutoscalerPolicy struct {
 	// Grace: how long ScalingActive or AbleToScale may be False.
 	Grace time.Duration
-	// SaturatedFor: how long the HPA may stay pinned at maxReplicas under load.
+	// SaturatedFor: how long the HPA may want more than maxReplicas (Saturated).
 	SaturatedFor time.Duration
 }
 
-// Saturated reports whether the HPA is pinned at maxReplicas under load: ScalingLimited=True
-// with reason TooManyReplicas, or currentReplicas == maxReplicas with desiredReplicas at least
-// maxReplicas; since is the ScalingLimited condition's lastTransitionTime in the first case
-// (zero in the second: the caller's first-seen time applies).
-func Saturated(h *autoscalingv2.HorizontalPodAutoscaler) (saturated bool, since time.Time) {
-	if c := hpaCondition(h, autoscalingv2.ScalingLimited); c != nil && c.Status == corev1.ConditionTrue && c.Reason == ReasonTooManyReplicas {
-		return true, c.LastTransitionTime.Time
-	}
+// Saturated reports whether the HPA wants more replicas than maxReplicas allows, by the HPA
+// controller's own verdict: ScalingLimited=True with reason TooManyReplicas
+// (kube-controller-manager's podautoscaler normalizes its recommendation into [min, max] and
+// says so in that condition). status.desiredReplicas is written after that clamp (and equals
+// currentReplicas whenever the HPA does not rescale), so "at max and desiring max" holds for
+// every HPA resting at max and proves nothing: it is read only when the HPA carries no
+// ScalingLimited condition at all (an autoscaler that writes none). Never saturated:
+// minReplicas == maxReplicas (the replica count pinned on purpose; minReplicas defaults to 1)
+// and maxReplicas unset.
+func Saturated(h *autoscalingv2.HorizontalPodAutoscaler) bool {
 	maxR := h.Spec.MaxReplicas
-	return maxR > 0 && h.Status.CurrentReplicas == maxR && h.Status.DesiredReplicas >= maxR, time.Time{}
+	minR := int32(1)
+	if h.Spec.MinReplicas != nil {
+		minR = *h.Spec.MinReplicas
+	}
+	if maxR <= 0 || minR >= maxR {
+		return false
+	}
+	if c := hpaCondition(h, autoscalingv2.ScalingLimited); c != nil {
+		return c.Status == corev1.ConditionTrue && c.Reason == ReasonTooManyReplicas
+	}
+	return h.Status.CurrentReplicas == maxR && h.Status.DesiredReplicas >= maxR
 }
 
 // JudgeAutoscaler judges one HPA at now:
@@ -43,9 +55,12 @@ func Saturated(h *autoscalingv2.HorizontalPodAutoscaler) (saturated bool, since 
 //     ScalingActive=False (it cannot compute a replica count: metrics missing, a metric API not
 //     served), except ScalingActive's ScalingDisabled (target scaled to zero on purpose),
 //     beyond p.Grace from the condition's lastTransitionTime;
-//   - pinned at maxReplicas (Saturated) for p.SaturatedFor, from the ScalingLimited
-//     condition's lastTransitionTime or else saturatedSince (the caller's first-seen time;
-//     zero: now).
+//   - wanting more than maxReplicas (Saturated) for p.SaturatedFor, from saturatedSince: the
+//     caller's first-seen time of that verdict (zero: now). The ScalingLimited condition's
+//     lastTransitionTime is only a lower bound: the HPA controller moves it when the
+//     condition's status changes, not its reason, so a True/ScaleUpLimit ramp or a
+//     True/TooFewReplicas stretch turning into True/TooManyReplicas keeps the older time; the
+//     later of the two counts.
 //
 // The message carries the HPA's own condition message. Both problems are Impact Medium,
 // Urgency Medium (P3); a firing one is reported before a pending one.
@@ -64,17 +79,25 @@ func JudgeAutoscaler(h *autoscalingv2.HorizontalPodAutoscaler, saturatedSince, n
 		fs = append(fs, grace(f, c.LastTransitionTime.Time, p.Grace, now))
 		break // AbleToScale=False explains ScalingActive
 	}
-	if ok, since := Saturated(h); ok {
+	if Saturated(h) {
+		since := saturatedSince
 		if since.IsZero() {
-			since = saturatedSince
+			since = now
 		}
 		f := base
-		f.Message = fmt.Sprintf("HorizontalPodAutoscaler %s holds %s at maxReplicas (%d) and wants %d: capacity is exhausted under load",
-			h.Name, target, h.Spec.MaxReplicas, h.Status.DesiredReplicas)
-		if c := hpaCondition(h, autoscalingv2.ScalingLimited); c != nil && c.Status == corev1.ConditionTrue {
-			f.Message += fmt.Sprintf("; ScalingLimited=True (%s) since %s: %s", c.Reason, c.LastTransitionTime.UTC().Format(time.RFC3339), c.Message)
+		if c := hpaCondition(h, autoscalingv2.ScalingLimited); c != nil {
+			if c.LastTransitionTime.After(since) {
+				since = c.LastTransitionTime.Time
+			}
+			f = grace(f, since, p.SaturatedFor, now)
+			f.Message = fmt.Sprintf("HorizontalPodAutoscaler %s holds %s at maxReplicas (%d) and wants more since %s: ScalingLimited=True (%s): %s; capacity is exhausted under load",
+				h.Name, target, h.Spec.MaxReplicas, f.Since.UTC().Format(time.RFC3339), c.Reason, c.Message)
+		} else {
+			f = grace(f, since, p.SaturatedFor, now)
+			f.Message = fmt.Sprintf("HorizontalPodAutoscaler %s holds %s at maxReplicas (%d) with desiredReplicas %d since %s (no ScalingLimited condition): capacity is exhausted under load",
+				h.Name, target, h.Spec.MaxReplicas, h.Status.DesiredReplicas, f.Since.UTC().Format(time.RFC3339))
 		}
-		fs = append(fs, grace(f, since, p.SaturatedFor, now))
+		fs = append(fs, f)
 	}
 	if len(fs) == 0 {
 		return Finding{}

@@ -19,9 +19,10 @@ func hpaCond(t autoscalingv2.HorizontalPodAutoscalerConditionType, s corev1.Cond
 }
 
 func hpa(current, desired, maxR int32, conds ...autoscalingv2.HorizontalPodAutoscalerCondition) *autoscalingv2.HorizontalPodAutoscaler {
+	minR := int32(1)
 	return &autoscalingv2.HorizontalPodAutoscaler{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: maxR,
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: &minR, MaxReplicas: maxR,
 			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}},
 		Status: autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: current, DesiredReplicas: desired, Conditions: conds},
 	}
@@ -67,25 +68,47 @@ func TestJudgeAutoscaler(t *testing.T) {
 			firing: true, since: t0.Add(-time.Hour), msg: "AbleToScale=False (FailedGetScale)"},
 		{name: "a future transition time counts from now", h: hpa(3, 3, 10, able, noMetrics(t0.Add(time.Hour))),
 			pending: true, next: t0.Add(10 * time.Minute), since: t0},
-		{name: "pinned at max, ScalingLimited within", h: hpa(10, 14, 10, able, active, tooMany(t0.Add(-5*time.Minute))),
-			pending: true, next: t0.Add(10 * time.Minute), since: t0.Add(-5 * time.Minute), msg: "at maxReplicas (10) and wants 14"},
-		{name: "pinned at max, ScalingLimited beyond", h: hpa(10, 14, 10, able, active, tooMany(t0.Add(-15*time.Minute))),
-			firing: true, since: t0.Add(-15 * time.Minute), msg: "ScalingLimited=True (TooManyReplicas) since 2026-12-01T09:45:00Z: the desired replica count is more than the maximum"},
-		{name: "at max wanting exactly max, first seen now", h: hpa(10, 10, 10, able, active, within),
+		// The HPA controller clamps status.desiredReplicas to maxReplicas: a saturated HPA reads
+		// current == desired == max, and only ScalingLimited=True/TooManyReplicas tells it apart.
+		{name: "pinned at max, TooManyReplicas within", h: hpa(10, 10, 10, able, active, tooMany(t0.Add(-5*time.Minute))), saturatedSince: t0.Add(-5 * time.Minute),
+			pending: true, next: t0.Add(10 * time.Minute), since: t0.Add(-5 * time.Minute), msg: "at maxReplicas (10) and wants more since 2026-12-01T09:55:00Z"},
+		{name: "pinned at max, TooManyReplicas beyond", h: hpa(10, 10, 10, able, active, tooMany(t0.Add(-15*time.Minute))), saturatedSince: t0.Add(-15 * time.Minute),
+			firing: true, since: t0.Add(-15 * time.Minute), msg: "ScalingLimited=True (TooManyReplicas): the desired replica count is more than the maximum"},
+		{name: "TooManyReplicas first seen now: the condition's older time is only a bound", h: hpa(10, 10, 10, able, active, tooMany(t0.Add(-time.Hour))),
 			pending: true, next: t0.Add(15 * time.Minute), since: t0},
-		{name: "at max wanting exactly max, first seen long ago", h: hpa(10, 10, 10, able, active, within), saturatedSince: t0.Add(-20 * time.Minute),
-			firing: true, since: t0.Add(-20 * time.Minute)},
-		{name: "a single replica allowed and wanted counts as pinned", h: hpa(1, 1, 1, able, active, within), saturatedSince: t0.Add(-time.Hour),
-			firing: true, since: t0.Add(-time.Hour), msg: "at maxReplicas (1) and wants 1"},
+		{name: "a ScaleUpLimit ramp turned TooManyReplicas keeps the ramp's time: first seen counts", h: hpa(10, 10, 10, able, active, tooMany(t0.Add(-2*time.Hour))),
+			saturatedSince: t0.Add(-10 * time.Minute), pending: true, next: t0.Add(5 * time.Minute), since: t0.Add(-10 * time.Minute)},
+		{name: "first seen before the transition: the transition counts", h: hpa(10, 10, 10, able, active, tooMany(t0.Add(-5*time.Minute))),
+			saturatedSince: t0.Add(-time.Hour), pending: true, next: t0.Add(10 * time.Minute), since: t0.Add(-5 * time.Minute)},
+		{name: "at max wanting exactly max (DesiredWithinRange) is not limited", h: hpa(10, 10, 10, able, active, within), saturatedSince: t0.Add(-20 * time.Minute)},
+		{name: "at max held by scale-down stabilization is not limited", h: hpa(10, 10, 10, able, active,
+			hpaCond(autoscalingv2.ScalingLimited, corev1.ConditionFalse, "DesiredWithinRange", "the desired count is within the acceptable range", t0.Add(-time.Hour)),
+			hpaCond(autoscalingv2.AbleToScale, corev1.ConditionTrue, "ScaleDownStabilized", "recent recommendations were higher than current one", t0.Add(-time.Hour))),
+			saturatedSince: t0.Add(-time.Hour)},
+		{name: "a ScaleUpLimit ramp is not saturation", h: hpa(6, 8, 10, able, active,
+			hpaCond(autoscalingv2.ScalingLimited, corev1.ConditionTrue, "ScaleUpLimit", "the desired replica count is increasing faster than the maximum scale rate", t0.Add(-time.Hour)))},
+		{name: "a single replica allowed and wanted is not pinned", h: hpa(1, 1, 1, able, active, within), saturatedSince: t0.Add(-time.Hour)},
+		{name: "minReplicas == maxReplicas is pinned on purpose, even at TooManyReplicas", h: func() *autoscalingv2.HorizontalPodAutoscaler {
+			h := hpa(3, 3, 3, able, active, tooMany(t0.Add(-time.Hour)))
+			h.Spec.MinReplicas = &h.Spec.MaxReplicas
+			return h
+		}(), saturatedSince: t0.Add(-time.Hour)},
+		{name: "maxReplicas 1 with minReplicas defaulted is pinned on purpose", h: func() *autoscalingv2.HorizontalPodAutoscaler {
+			h := hpa(1, 1, 1)
+			h.Spec.MinReplicas = nil
+			return h
+		}(), saturatedSince: t0.Add(-time.Hour)},
+		{name: "no ScalingLimited condition: at max desiring max counts from first seen", h: hpa(10, 10, 10, able, active), saturatedSince: t0.Add(-20 * time.Minute),
+			firing: true, since: t0.Add(-20 * time.Minute), msg: "at maxReplicas (10) with desiredReplicas 10 since 2026-12-01T09:40:00Z (no ScalingLimited condition)"},
 		{name: "no maxReplicas (status only, defaulted by the API) is never pinned", h: hpa(0, 0, 0, able, active, within)},
 		{name: "at max but wanting fewer is scaling down", h: hpa(10, 8, 10, able, active, within)},
 		{name: "below max wanting more is scaling up", h: hpa(6, 9, 10, able, active, within)},
-		{name: "pinned firing beats metrics pending, next is the earliest", h: hpa(10, 14, 10, able, noMetrics(t0.Add(-time.Minute)), tooMany(t0.Add(-time.Hour))),
-			firing: true, since: t0.Add(-time.Hour), next: t0.Add(9 * time.Minute), msg: "maxReplicas"},
-		{name: "metrics firing beats pinned pending", h: hpa(10, 10, 10, able, noMetrics(t0.Add(-time.Hour)), within),
+		{name: "pinned firing beats metrics pending, next is the earliest", h: hpa(10, 10, 10, able, noMetrics(t0.Add(-time.Minute)), tooMany(t0.Add(-time.Hour))),
+			saturatedSince: t0.Add(-time.Hour), firing: true, since: t0.Add(-time.Hour), next: t0.Add(9 * time.Minute), msg: "maxReplicas"},
+		{name: "metrics firing beats pinned pending", h: hpa(10, 10, 10, able, noMetrics(t0.Add(-time.Hour)), tooMany(t0.Add(-time.Minute))),
 			firing: true, since: t0.Add(-time.Hour), next: t0.Add(15 * time.Minute), msg: "ScalingActive=False"},
-		{name: "both pending: the earliest end", h: hpa(10, 14, 10, able, noMetrics(t0.Add(-time.Minute)), tooMany(t0.Add(-14*time.Minute))),
-			pending: true, next: t0.Add(time.Minute), since: t0.Add(-time.Minute)},
+		{name: "both pending: the earliest end", h: hpa(10, 10, 10, able, noMetrics(t0.Add(-time.Minute)), tooMany(t0.Add(-14*time.Minute))),
+			saturatedSince: t0.Add(-14 * time.Minute), pending: true, next: t0.Add(time.Minute), since: t0.Add(-time.Minute)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,6 +26,10 @@ type ContainerMemory struct {
 	WorkingSet int64
 	// Limit is the container's memory limit in bytes (0: none, never near it).
 	Limit int64
+	// FirstWorkingSet is the working set in bytes when the container was first seen near its
+	// limit (0: WorkingSet). The message quotes it, not the live figure, so that an active
+	// signal's message (and its incident) does not change at every poll.
+	FirstWorkingSet int64
 }
 
 // Near reports whether the container's working set is at or above threshold percent of its
@@ -35,7 +39,8 @@ func (c ContainerMemory) Near(threshold int32) bool {
 }
 
 // JudgeMemory judges one container at now: near its limit since nearSince (the caller's
-// first-seen time: metrics have no history; zero: now) for p.For fires (Impact Medium,
+// first-seen time: metrics have no history; zero: now) for p.For fires; the message carries
+// the figure first seen (FirstWorkingSet), stable while the signal is active, (Impact Medium,
 // Urgency Medium: P3; the OOM kill, once it happens, is the OOMKilled signal); within that it
 // is Pending with Next at its end; not near is no finding.
 func JudgeMemory(c ContainerMemory, nearSince, now time.Time, p MemoryPolicy) Finding {
@@ -44,8 +49,12 @@ func JudgeMemory(c ContainerMemory, nearSince, now time.Time, p MemoryPolicy) Fi
 	}
 	f := Finding{Impact: itopsv1alpha1.LevelMedium, Urgency: itopsv1alpha1.LevelMedium}
 	f = grace(f, nearSince, p.For, now)
-	f.Message = fmt.Sprintf("container %s of pod %s uses %s of its %s memory limit (%d%%, threshold %d%%, near it since %s): the kernel OOM-kills it at the limit",
-		c.Container, c.Pod, bytes(c.WorkingSet), bytes(c.Limit), c.WorkingSet*100/c.Limit, p.ThresholdPercent, f.Since.UTC().Format(time.RFC3339))
+	first := c.FirstWorkingSet
+	if first <= 0 {
+		first = c.WorkingSet
+	}
+	f.Message = fmt.Sprintf("container %s of pod %s is near its %s memory limit since %s (%s, %d%% when first seen; threshold %d%%): the kernel OOM-kills it at the limit",
+		c.Container, c.Pod, bytes(c.Limit), f.Since.UTC().Format(time.RFC3339), bytes(first), first*100/c.Limit, p.ThresholdPercent)
 	return f
 }
 

@@ -22,13 +22,15 @@ func TestJudgeMemory(t *testing.T) {
 		{name: "well below", c: ContainerMemory{Pod: "web-1", Container: "app", WorkingSet: 200 * mi, Limit: 512 * mi}},
 		{name: "just below the threshold", c: ContainerMemory{Pod: "web-1", Container: "app", WorkingSet: 460 * mi, Limit: 512 * mi}},
 		{name: "at the threshold exactly, first seen now", c: ContainerMemory{Pod: "web-1", Container: "app", WorkingSet: 900 * mi, Limit: 1000 * mi},
-			pending: true, next: t0.Add(5 * time.Minute), msg: "container app of pod web-1 uses 900Mi of its 1000Mi memory limit (90%, threshold 90%, near it since 2026-12-01T10:00:00Z)"},
+			pending: true, next: t0.Add(5 * time.Minute), msg: "container app of pod web-1 is near its 1000Mi memory limit since 2026-12-01T10:00:00Z (900Mi, 90% when first seen; threshold 90%)"},
 		{name: "near for 4 minutes", c: ContainerMemory{Pod: "web-1", Container: "app", WorkingSet: 480 * mi, Limit: 512 * mi}, since: t0.Add(-4 * time.Minute),
 			pending: true, next: t0.Add(time.Minute)},
 		{name: "near for 5 minutes", c: ContainerMemory{Pod: "web-1", Container: "app", WorkingSet: 480 * mi, Limit: 512 * mi}, since: t0.Add(-5 * time.Minute),
-			firing: true, msg: "(93%, threshold 90%, near it since 2026-12-01T09:55:00Z)"},
+			firing: true, msg: "since 2026-12-01T09:55:00Z (480Mi, 93% when first seen; threshold 90%)"},
 		{name: "over the limit (cgroup v1 caches)", c: ContainerMemory{Pod: "web-1", Container: "app", WorkingSet: 520 * mi, Limit: 512 * mi}, since: t0.Add(-time.Hour),
-			firing: true, msg: "(101%"},
+			firing: true, msg: "(520Mi, 101%"},
+		{name: "the message quotes the first-seen figure, not the live one", c: ContainerMemory{Pod: "web-1", Container: "app", WorkingSet: 500 * mi, Limit: 512 * mi,
+			FirstWorkingSet: 470 * mi}, since: t0.Add(-time.Hour), firing: true, msg: "(470Mi, 91% when first seen; threshold 90%)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,11 +2,15 @@ package capacity
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
 )
@@ -58,4 +62,75 @@ func budgetRule(p *policyv1.PodDisruptionBudget) string {
 		return "maxUnavailable " + p.Spec.MaxUnavailable.String()
 	}
 	return "no minAvailable or maxUnavailable"
+}
+
+// JudgeBudgetOverlap judges whether pods that budget p selects are also selected by another
+// budget of its namespace. The eviction API refuses to evict a pod covered by more than one
+// PodDisruptionBudget (kube-apiserver's eviction subresource answers 500 "This pod has more
+// than one PodDisruptionBudget, which the eviction subresource does not support"), so a node
+// drain waits forever on it whatever the budgets allow. pods are the pods p selects (from the
+// cache); those the eviction API evicts without consulting budgets (Succeeded, Failed or
+// Pending, or being deleted) do not count. budgets are the namespace's budgets (p among them
+// or not). Each overlapping budget carries the problem (its pods cannot be evicted); the
+// message names every budget involved and the first pod. Impact Medium, Urgency Low (P4), as
+// JudgeDisruptionBudget; it fires after grace from the newer budget's creation (when the
+// overlap began at the latest; a pod relabelled later is not dated).
+func JudgeBudgetOverlap(p *policyv1.PodDisruptionBudget, budgets []policyv1.PodDisruptionBudget, pods []corev1.Pod, now time.Time, d time.Duration) Finding {
+	var evictable []*corev1.Pod
+	for i := range pods {
+		pod := &pods[i]
+		switch {
+		case pod.DeletionTimestamp != nil, pod.Status.Phase == corev1.PodSucceeded, pod.Status.Phase == corev1.PodFailed,
+			pod.Status.Phase == corev1.PodPending, pod.Namespace != p.Namespace:
+			continue
+		}
+		evictable = append(evictable, pod)
+	}
+	if len(evictable) == 0 {
+		return Finding{}
+	}
+	sort.Slice(evictable, func(i, j int) bool { return evictable[i].Name < evictable[j].Name })
+	others := make([]*policyv1.PodDisruptionBudget, 0, len(budgets))
+	for i := range budgets {
+		if q := &budgets[i]; q.Name != p.Name && q.Namespace == p.Namespace && q.DeletionTimestamp == nil {
+			others = append(others, q)
+		}
+	}
+	sort.Slice(others, func(i, j int) bool { return others[i].Name < others[j].Name })
+	var names []string
+	since := p.CreationTimestamp.Time
+	covered := map[string]bool{} // pods another budget selects too
+	firstPod := ""
+	for _, q := range others {
+		sel, err := metav1.LabelSelectorAsSelector(q.Spec.Selector)
+		if err != nil {
+			continue // the API server refuses invalid selectors; nothing to judge
+		}
+		matched := false
+		for _, pod := range evictable {
+			if !sel.Matches(labels.Set(pod.Labels)) {
+				continue
+			}
+			matched, covered[pod.Name] = true, true
+			if firstPod == "" || pod.Name < firstPod {
+				firstPod = pod.Name
+			}
+		}
+		if matched {
+			names = append(names, q.Name)
+			if q.CreationTimestamp.After(since) {
+				since = q.CreationTimestamp.Time
+			}
+		}
+	}
+	if len(names) == 0 {
+		return Finding{}
+	}
+	shared := len(covered)
+	f := Finding{Impact: itopsv1alpha1.LevelMedium, Urgency: itopsv1alpha1.LevelLow}
+	f.Message = fmt.Sprintf("PodDisruptionBudgets %s and %s select the same pods (%d, %s first): the eviction API refuses to evict a pod "+
+		"covered by more than one budget, so a node drain (kubectl drain, a node upgrade, the cluster autoscaler's scale-down) would wait forever on them. "+
+		"Keep one budget per pod: narrow the selectors or delete one",
+		p.Name, strings.Join(names, ", "), shared, firstPod)
+	return grace(f, since, d, now)
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -62,6 +63,65 @@ func TestJudgeDisruptionBudget(t *testing.T) {
 			f := JudgeDisruptionBudget(tc.p, t0, hour)
 			if f.Firing != tc.firing || f.Pending != tc.pending || !f.Next.Equal(tc.next) {
 				t.Fatalf("got firing=%v pending=%v next=%s, want %v %v %s", f.Firing, f.Pending, f.Next, tc.firing, tc.pending, tc.next)
+			}
+			if !strings.Contains(f.Message, tc.msg) {
+				t.Fatalf("message %q does not contain %q", f.Message, tc.msg)
+			}
+			if f.Problem() && f.Priority() != itopsv1alpha1.PriorityP4 {
+				t.Fatalf("priority %s, want P4", f.Priority())
+			}
+		})
+	}
+}
+
+func TestJudgeBudgetOverlap(t *testing.T) {
+	budget := func(name string, created time.Time, sel *metav1.LabelSelector) policyv1.PodDisruptionBudget {
+		return policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, CreationTimestamp: metav1.NewTime(created)},
+			Spec: policyv1.PodDisruptionBudgetSpec{Selector: sel}}
+	}
+	app := func(v string) *metav1.LabelSelector {
+		return &metav1.LabelSelector{MatchLabels: map[string]string{"app": v}}
+	}
+	pod := func(name string, phase corev1.PodPhase, lbls map[string]string) corev1.Pod {
+		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, Labels: lbls}, Status: corev1.PodStatus{Phase: phase}}
+	}
+	web := map[string]string{"app": "web", "tier": "front"}
+	webPods := []corev1.Pod{pod("web-2", corev1.PodRunning, web), pod("web-1", corev1.PodRunning, web)}
+	old, young := t0.Add(-48*time.Hour), t0.Add(-10*time.Minute)
+	cases := []struct {
+		name            string
+		p               policyv1.PodDisruptionBudget
+		budgets         []policyv1.PodDisruptionBudget
+		pods            []corev1.Pod
+		firing, pending bool
+		msg             string
+	}{
+		{name: "one budget per pod", p: budget("web", old, app("web")),
+			budgets: []policyv1.PodDisruptionBudget{budget("web", old, app("web")), budget("api", old, app("api"))}, pods: webPods},
+		{name: "two budgets on the same pods, the newer beyond grace", p: budget("web", old, app("web")),
+			budgets: []policyv1.PodDisruptionBudget{budget("web", old, app("web")), budget("web-front", old.Add(time.Hour),
+				&metav1.LabelSelector{MatchLabels: map[string]string{"tier": "front"}})},
+			pods: webPods, firing: true,
+			msg: "PodDisruptionBudgets web and web-front select the same pods (2, web-1 first): the eviction API refuses to evict a pod covered by more than one budget"},
+		{name: "the other budget is new: within grace", p: budget("web", old, app("web")),
+			budgets: []policyv1.PodDisruptionBudget{budget("web-copy", young, app("web"))}, pods: webPods, pending: true},
+		{name: "an empty selector selects every pod of the namespace (policy/v1)", p: budget("web", old, app("web")),
+			budgets: []policyv1.PodDisruptionBudget{budget("all", old, &metav1.LabelSelector{})}, pods: webPods, firing: true, msg: "web and all"},
+		{name: "a nil selector selects nothing", p: budget("web", old, app("web")),
+			budgets: []policyv1.PodDisruptionBudget{budget("none", old, nil)}, pods: webPods},
+		{name: "pods the eviction API evicts without budgets do not count", p: budget("web", old, app("web")),
+			budgets: []policyv1.PodDisruptionBudget{budget("web-copy", old, app("web"))},
+			pods:    []corev1.Pod{pod("web-1", corev1.PodSucceeded, web), pod("web-2", corev1.PodPending, web), pod("web-3", corev1.PodFailed, web)}},
+		{name: "no pods", p: budget("web", old, app("web")), budgets: []policyv1.PodDisruptionBudget{budget("web-copy", old, app("web"))}},
+		{name: "three budgets: all named", p: budget("web", old, app("web")),
+			budgets: []policyv1.PodDisruptionBudget{budget("b", old, app("web")), budget("a", old, app("web"))}, pods: webPods,
+			firing: true, msg: "PodDisruptionBudgets web and a, b select"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := JudgeBudgetOverlap(&tc.p, tc.budgets, tc.pods, t0, time.Hour)
+			if f.Firing != tc.firing || f.Pending != tc.pending {
+				t.Fatalf("got firing=%v pending=%v, want %v %v (%s)", f.Firing, f.Pending, tc.firing, tc.pending, f.Message)
 			}
 			if !strings.Contains(f.Message, tc.msg) {
 				t.Fatalf("message %q does not contain %q", f.Message, tc.msg)

@@ -16,8 +16,9 @@ type AutoscalerLimitedPolicy struct {
 	// GracePeriod: an HPA may report ScalingActive=False or AbleToScale=False this long (from
 	// the condition's lastTransitionTime) before the signal fires (default 10m).
 	GracePeriod metav1.Duration `json:"gracePeriod,omitempty"`
-	// SaturatedFor: an HPA may stay at maxReplicas while it wants as many or more this long
-	// before the signal fires (default 15m).
+	// SaturatedFor: an HPA may want more than maxReplicas (ScalingLimited=True with reason
+	// TooManyReplicas) this long, from when that was first seen, before the signal fires
+	// (default 15m).
 	SaturatedFor metav1.Duration `json:"saturatedFor,omitempty"`
 }
 

@@ -110,7 +110,7 @@ var _ = Describe("Capacity and schedule detection", func() {
 			inc := onlyIncident(ns)(g)
 			g.Expect(inc.Name).To(Equal("deployment-hungry"))
 			g.Expect(inc.Status.Signals).To(activeSignal(itopsv1alpha1.ReasonMemoryNearLimit,
-				"container app of pod "+pod.Name+" uses 95Mi of its 100Mi memory limit (95%, threshold 90%"))
+				"container app of pod "+pod.Name+" is near its 100Mi memory limit since "))
 		}).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
 
 		By("the working set falling back clears the signal")

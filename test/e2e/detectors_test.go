@@ -131,7 +131,7 @@ var _ = Describe("Custom detectors", func() {
 			inc := customIncident(ns, "Kustomization", "apps")(g)
 			s := activeSignalOf(inc, "FluxKustomizationNotReady")
 			g.Expect(s).NotTo(BeNil())
-			g.Expect(s.Message).To(Equal("BuildFailed: kustomize build failed: missing ./apps/podinfo"))
+			g.Expect(s.Message).To(HavePrefix("BuildFailed: kustomize build failed: missing ./apps/podinfo; unhealthy since "))
 			g.Expect(inc.Status.Priority).To(Equal(itopsv1alpha1.PriorityP3))
 		}).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
 		Expect(incidentsWithReason(ns, itopsv1alpha1.ReasonCustom)(Default)).To(HaveLen(2))
