@@ -391,7 +391,7 @@ func TestPeriodsAfterWindowChange(t *testing.T) {
 			want: []time.Time{midnight(11, 2), midnight(11, 9), midnight(11, 16), midnight(11, 23), midnight(11, 30), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}},
 		{name: "Month -> Week on Dec 10: the week of Nov 30 covers Dec 1-7",
 			steps: []step{{month(""), day(11, 3)}, {month(""), day(12, 9)}, {week(""), day(12, 10)}, {week(""), day(12, 22)}},
-			want: []time.Time{time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), midnight(11, 30), midnight(12, 7), midnight(12, 14)}},
+			want:  []time.Time{time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), midnight(11, 30), midnight(12, 7), midnight(12, 14)}},
 		{name: "UTC -> Asia/Tokyo on Dec 10: the Tokyo December is reported in January",
 			steps: []step{{month(""), day(11, 3)}, {month(""), day(12, 9)}, {month("Asia/Tokyo"), day(12, 10)},
 				{month("Asia/Tokyo"), time.Date(2027, 1, 3, 0, 0, 0, 0, time.UTC)}},
