@@ -393,7 +393,7 @@ func prometheusPeriods(previous []itopsv1alpha1.PeriodReport, m *promMeasurement
 		}
 		out = append(out, p)
 	}
-	cur := itopsv1alpha1.PeriodReport{Start: metav1.Time{Time: start}, End: metav1.Time{Time: end}}
+	cur := itopsv1alpha1.PeriodReport{Start: metav1.Time{Time: start}, End: metav1.Time{Time: end}, Result: itopsv1alpha1.PeriodNoData}
 	for _, p := range previous {
 		if p.Start.Time.Equal(start) {
 			cur = p // the last figures stay while Prometheus cannot be queried

@@ -100,11 +100,18 @@ func ComputePeriod(target *big.Rat, b Books, start, end, at time.Time) PeriodTot
 // PeriodReportOf is the report of a period with figures f against target (a fraction):
 // availability and budgetSpent as percent strings with up to 4 decimals, each rounded toward
 // the worse figure (availability down, budget spent up), met when availability was measured
-// and meets the target. complete marks a period that has ended.
+// and meets the target; result Met, Missed, or NoData when nothing was measured (availability
+// empty, met false). complete marks a period that has ended.
 func PeriodReportOf(f PeriodFigures, target *big.Rat, complete bool) itopsv1alpha1.PeriodReport {
 	r := itopsv1alpha1.PeriodReport{Start: metav1.Time{Time: f.Start}, End: metav1.Time{Time: f.End},
 		Availability: Percent(f.Availability, 4), Complete: complete,
-		Met: f.Availability != nil && f.Availability.Cmp(target) >= 0}
+		Met: f.Availability != nil && f.Availability.Cmp(target) >= 0, Result: itopsv1alpha1.PeriodNoData}
+	switch {
+	case r.Met:
+		r.Result = itopsv1alpha1.PeriodMet
+	case f.Availability != nil:
+		r.Result = itopsv1alpha1.PeriodMissed
+	}
 	if f.BudgetSpent != nil {
 		r.BudgetSpent = percentUp(f.BudgetSpent, 4)
 	}

@@ -439,3 +439,33 @@ func TestPeriodsAfterWindowChange(t *testing.T) {
 		})
 	}
 }
+
+// TestPeriodReportResult: a period with nothing measured is NoData, not a miss; met stays
+// false (measured and met only).
+func TestPeriodReportResult(t *testing.T) {
+	target := big.NewRat(999, 1000)
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name         string
+		availability *big.Rat
+		met          bool
+		want         itopsv1alpha1.PeriodResult
+	}{
+		{"nothing measured (the operator down all month)", nil, false, itopsv1alpha1.PeriodNoData},
+		{"measured and met", big.NewRat(1, 1), true, itopsv1alpha1.PeriodMet},
+		{"exactly the target is met", big.NewRat(999, 1000), true, itopsv1alpha1.PeriodMet},
+		{"measured and missed", big.NewRat(99, 100), false, itopsv1alpha1.PeriodMissed},
+		{"zero availability is measured: missed", new(big.Rat), false, itopsv1alpha1.PeriodMissed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := PeriodReportOf(PeriodFigures{Start: start, End: start.AddDate(0, 1, 0), Availability: tc.availability,
+				BudgetSpent: new(big.Rat)}, target, true)
+			if r.Met != tc.met || r.Result != tc.want {
+				t.Errorf("met %v result %q, want met %v result %q", r.Met, r.Result, tc.met, tc.want)
+			}
+			if tc.availability == nil && r.Availability != "" {
+				t.Errorf("availability %q for a period with nothing measured", r.Availability)
+			}
+		})
+	}
+}
