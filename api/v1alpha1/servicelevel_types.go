@@ -215,14 +215,18 @@ const (
 )
 
 // CalendarWindow is a calendar period: the objective is measured from the start of the
-// current period, and each period ends with a report in status.periods.
+// current period, and each period ends with a report in status.periods. It lives inside the
+// schemaless SLOWindow, so its markers never reach the CRD: the ServiceLevel webhook and the
+// controller enforce the same bounds (internal/slo.ValidateObjectives, field paths under
+// spec.objectives.window.calendar).
 type CalendarWindow struct {
-	// period is Month or Week.
+	// period is Month or Week (validated by the webhook: the window is schemaless).
 	// +required
 	Period CalendarPeriod `json:"period"`
 
 	// timeZone is the IANA time zone the periods start in, for example Europe/Berlin;
-	// default UTC.
+	// default UTC. At most 64 bytes, a name the IANA database knows, not Local (validated
+	// by the webhook: the window is schemaless).
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	TimeZone string `json:"timeZone,omitempty"`

@@ -108,7 +108,11 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 		set(itopsv1alpha1.ConditionStalled, metav1.ConditionTrue, itopsv1alpha1.ReasonInvalidSelector, msg)
 		set(itopsv1alpha1.ConditionReady, metav1.ConditionFalse, itopsv1alpha1.ReasonInvalidSelector, msg)
 		if sl.Spec.Objectives != nil {
+			// Nothing is measured, so nothing is claimed met or exhausted: a budget exhausted
+			// before the selector broke no longer freezes changes (the change gate names this
+			// ServiceLevel in its warnings instead), as for an invalid window.
 			set(itopsv1alpha1.SLConditionObjectiveMet, metav1.ConditionUnknown, itopsv1alpha1.ReasonInvalidSelector, "not measured: spec.selector is invalid")
+			set(itopsv1alpha1.SLConditionBudgetExhausted, metav1.ConditionUnknown, itopsv1alpha1.ReasonInvalidSelector, "not measured: spec.selector is invalid")
 		}
 		d.status = st
 		return d

@@ -39,6 +39,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/slo"
 )
 
@@ -140,7 +141,7 @@ func newGenerator(sl *itopsv1alpha1.ServiceLevel) (*generator, error) {
 	if w := o.Window; w != nil {
 		switch {
 		case w.Invalid != nil:
-			return nil, fmt.Errorf("spec.objectives.window: %s is neither a duration nor {calendar: {period, timeZone}}", string(w.Invalid))
+			return nil, fmt.Errorf("spec.objectives.window: %s is neither a duration nor {calendar: {period, timeZone}}", health.Truncate(string(w.Invalid), 64))
 		case w.Calendar != nil && w.Calendar.Period == itopsv1alpha1.CalendarWeek:
 			g.window, g.calendar = weekWindow, string(w.Calendar.Period)
 		case w.Calendar != nil:
