@@ -101,7 +101,7 @@ func TestGateNamesInvalidSelectors(t *testing.T) {
 	badWindow := &itopsv1alpha1.ServiceLevel{ObjectMeta: metav1.ObjectMeta{Name: "checkout", Namespace: "shop"},
 		Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 			BudgetPolicy: itopsv1alpha1.BudgetPolicyFreezeChanges,
-			Objectives: &itopsv1alpha1.Objectives{Availability: "99.9", Window: &itopsv1alpha1.SLOWindow{Invalid: []byte(`"` + strings.Repeat("x", 5000) + `"`)}}},
+			Objectives:   &itopsv1alpha1.Objectives{Availability: "99.9", Window: &itopsv1alpha1.SLOWindow{Invalid: []byte(`"` + strings.Repeat("x", 5000) + `"`)}}},
 		Status: itopsv1alpha1.ServiceLevelStatus{Conditions: []metav1.Condition{{Type: itopsv1alpha1.SLConditionBudgetExhausted, Status: metav1.ConditionTrue,
 			Reason: itopsv1alpha1.SLReasonBudgetExhausted, LastTransitionTime: metav1.Now()}}}}
 	// One that selects other workloads is not named.
