@@ -215,14 +215,18 @@ const (
 )
 
 // CalendarWindow is a calendar period: the objective is measured from the start of the
-// current period, and each period ends with a report in status.periods.
+// current period, and each period ends with a report in status.periods. It lives inside the
+// schemaless SLOWindow, so its markers never reach the CRD: the ServiceLevel webhook and the
+// controller enforce the same bounds (internal/slo.ValidateObjectives, field paths under
+// spec.objectives.window.calendar).
 type CalendarWindow struct {
-	// period is Month or Week.
+	// period is Month or Week (validated by the webhook: the window is schemaless).
 	// +required
 	Period CalendarPeriod `json:"period"`
 
 	// timeZone is the IANA time zone the periods start in, for example Europe/Berlin;
-	// default UTC.
+	// default UTC. At most 64 bytes, a name the IANA database knows, not Local (validated
+	// by the webhook: the window is schemaless).
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	TimeZone string `json:"timeZone,omitempty"`
@@ -597,6 +601,19 @@ type Outage struct {
 	Planned bool `json:"planned,omitempty"`
 }
 
+// PeriodResult is a period report's verdict.
+// +kubebuilder:validation:Enum=Met;Missed;NoData
+type PeriodResult string
+
+const (
+	// PeriodMet: availability was measured and meets the objective.
+	PeriodMet PeriodResult = "Met"
+	// PeriodMissed: availability was measured and is below the objective.
+	PeriodMissed PeriodResult = "Missed"
+	// PeriodNoData: nothing was measured in the period; it claims neither met nor missed.
+	PeriodNoData PeriodResult = "NoData"
+)
+
 // PeriodReport is the compliance of one calendar period.
 type PeriodReport struct {
 	// start of the period (inclusive).
@@ -618,9 +635,18 @@ type PeriodReport struct {
 	// +kubebuilder:validation:MaxLength=32
 	BudgetSpent string `json:"budgetSpent,omitempty"`
 
-	// met is true when availability meets the objective (so far, for the current period).
+	// met is true when availability was measured and meets the objective (so far, for the
+	// current period). It is false both for a missed objective and for a period in which
+	// nothing was measured: result tells them apart.
 	// +optional
 	Met bool `json:"met"`
+
+	// result is the period's verdict: Met (availability measured and meets the objective),
+	// Missed (measured and below it) or NoData (nothing measured: the operator or the SLI
+	// source was not observing; availability is empty). So far, for the current period.
+	// Empty on reports written before the field existed: read met then.
+	// +optional
+	Result PeriodResult `json:"result,omitempty"`
 
 	// complete is true once the period has ended; its figures no longer change.
 	// +optional
@@ -838,7 +864,7 @@ type ServiceLevelStatus struct {
 // +kubebuilder:printcolumn:name="Budget-Left",type=string,JSONPath=`.status.errorBudgetRemaining`
 // +kubebuilder:printcolumn:name="Burn-Rate",type=string,JSONPath=`.status.burnRate`,priority=1
 // +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.budgetPolicy`,priority=1
-// +kubebuilder:printcolumn:name="Last-Period-Met",type=boolean,JSONPath=`.status.periods[-2].met`,priority=1
+// +kubebuilder:printcolumn:name="Last-Period",type=string,JSONPath=`.status.periods[-2].result`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ServiceLevel struct {
 	metav1.TypeMeta   `json:",inline"`

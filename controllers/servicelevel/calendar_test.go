@@ -77,9 +77,12 @@ func TestCalendarBudgetRecoversAtPeriodEnd(t *testing.T) {
 	if current.Complete || current.BudgetSpent != "0" || !current.Start.Time.Equal(weekEnd) {
 		t.Errorf("new week = %+v", current)
 	}
-	if c := meta.FindStatusCondition(st.Conditions, itopsv1alpha1.SLConditionObjectiveMet); c.Status != metav1.ConditionUnknown ||
-		!strings.Contains(c.Message, "this week (since 2026-11-23 00:00 UTC): the period has just begun") {
-		t.Errorf("ObjectiveMet at the boundary = %+v", c)
+	// Nothing is measured in the new week's first second: ObjectiveMet keeps its verdict (no
+	// flap to Unknown and back), measured a second later.
+	was := meta.FindStatusCondition(sl.Status.Conditions, itopsv1alpha1.SLConditionObjectiveMet)
+	if c := meta.FindStatusCondition(st.Conditions, itopsv1alpha1.SLConditionObjectiveMet); c.Status != was.Status ||
+		!c.LastTransitionTime.Equal(&was.LastTransitionTime) || c.Message != was.Message {
+		t.Errorf("ObjectiveMet at the boundary = %+v, want it kept: %+v", c, was)
 	}
 	if at.requeueAfter != time.Second {
 		t.Errorf("requeueAfter = %s, want 1s (measured one second into the new week)", at.requeueAfter)
@@ -145,5 +148,41 @@ func TestCalendarDaysInZone(t *testing.T) {
 	again := computeStatus(sl, in, t0)
 	if !apiequality.Semantic.DeepEqual(again.status, sl.Status) || len(again.events) != 0 {
 		t.Errorf("a second reconcile changed the status:\n%+v\nwas\n%+v", again.status, sl.Status)
+	}
+}
+
+// TestCalendarObjectiveMetDoesNotFlapAtPeriodStart: a met objective stays True across a period
+// boundary, its lastTransitionTime ("met since") kept; with no verdict yet, the first second
+// is Unknown (nothing measured), never True.
+func TestCalendarObjectiveMetDoesNotFlapAtPeriodStart(t *testing.T) {
+	weekEnd := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	sl := newSL(tracked, func(sl *itopsv1alpha1.ServiceLevel) {
+		sl.Spec.Objectives.Window = &itopsv1alpha1.SLOWindow{Calendar: &itopsv1alpha1.CalendarWindow{Period: itopsv1alpha1.CalendarWeek}}
+	})
+	in := inputs{states: []slo.WorkloadState{up()}, continuous: true}
+	d := computeStatus(sl, in, t0)
+	met := meta.FindStatusCondition(d.status.Conditions, itopsv1alpha1.SLConditionObjectiveMet)
+	if met == nil || met.Status != metav1.ConditionTrue {
+		t.Fatalf("met before the boundary: %+v", d.status.Conditions)
+	}
+	sl.Status = roundTrip(t, d.status)
+	for _, at := range []time.Time{weekEnd, weekEnd.Add(999 * time.Millisecond), weekEnd.Add(time.Second)} {
+		got := computeStatus(sl, in, at)
+		c := meta.FindStatusCondition(got.status.Conditions, itopsv1alpha1.SLConditionObjectiveMet)
+		if c.Status != metav1.ConditionTrue || !c.LastTransitionTime.Equal(&met.LastTransitionTime) {
+			t.Errorf("at %s: ObjectiveMet = %+v, want True since %s", at, c, met.LastTransitionTime)
+		}
+		for _, e := range got.events {
+			t.Errorf("at %s: event %+v", at, e)
+		}
+	}
+
+	fresh := newSL(tracked, func(sl *itopsv1alpha1.ServiceLevel) {
+		sl.Spec.Objectives.Window = &itopsv1alpha1.SLOWindow{Calendar: &itopsv1alpha1.CalendarWindow{Period: itopsv1alpha1.CalendarWeek}}
+		sl.Status = roundTrip(t, d.status)
+		meta.RemoveStatusCondition(&sl.Status.Conditions, itopsv1alpha1.SLConditionObjectiveMet)
+	})
+	if c := meta.FindStatusCondition(computeStatus(fresh, in, weekEnd).status.Conditions, itopsv1alpha1.SLConditionObjectiveMet); c.Status != metav1.ConditionUnknown {
+		t.Errorf("no verdict yet: ObjectiveMet = %+v, want Unknown", c)
 	}
 }

@@ -98,6 +98,9 @@ type promMeasurement struct {
 	namespace, name string
 	// err is the first failure (*promsli.Error); the measurement is then incomplete.
 	err error
+	// periodStarting is true when the calendar period began less than a second before at:
+	// nothing to measure yet (err is NoData), the verdict stands until the next second.
+	periodStarting bool
 	// window is the SLI over the objective's window (rolling, or the current calendar period
 	// so far).
 	window promsli.Sample
@@ -172,6 +175,7 @@ func (r *Reconciler) measure(ctx context.Context, sl *itopsv1alpha1.ServiceLevel
 	}
 	if rng < time.Second {
 		m.err = &promsli.Error{Reason: promsli.NoData, Err: fmt.Errorf("no data: the calendar period began less than a second ago")}
+		m.periodStarting = true
 		return m
 	}
 	q, err := r.Prometheus.querier(ctx)
@@ -267,7 +271,17 @@ func prometheusStatus(sl *itopsv1alpha1.ServiceLevel, st *itopsv1alpha1.ServiceL
 	}
 
 	firing := false
-	if m.err != nil {
+	if m.err != nil && m.periodStarting && verdictHeld(st.Conditions) {
+		// The calendar period began less than a second ago: the conditions keep their verdict
+		// (and lastTransitionTime) until the first measurement a second later, rather than
+		// flapping to Unknown at every boundary.
+		for _, a := range st.BurnRateAlerts {
+			firing = firing || a.State == itopsv1alpha1.AlertFiring
+		}
+		if firing {
+			d.problems = append(d.problems, staleBurnProblem(sl, st))
+		}
+	} else if m.err != nil {
 		reason := promsli.Unavailable
 		var e *promsli.Error
 		if errors.As(m.err, &e) {
@@ -337,6 +351,9 @@ func prometheusStatus(sl *itopsv1alpha1.ServiceLevel, st *itopsv1alpha1.ServiceL
 		st.Periods = nil
 	}
 	d.requeueAfter = in.promInterval
+	if next := start.Add(time.Second).Sub(now); m.periodStarting && next > 0 && next < d.requeueAfter {
+		d.requeueAfter = next // the first measurement of the new period
+	}
 	if next := applyScaling(st, &sl.Status, &sl.Spec, in.scaling, firing, now, set, d); next > 0 && next < d.requeueAfter {
 		d.requeueAfter = next
 	}
@@ -393,7 +410,7 @@ func prometheusPeriods(previous []itopsv1alpha1.PeriodReport, m *promMeasurement
 		}
 		out = append(out, p)
 	}
-	cur := itopsv1alpha1.PeriodReport{Start: metav1.Time{Time: start}, End: metav1.Time{Time: end}}
+	cur := itopsv1alpha1.PeriodReport{Start: metav1.Time{Time: start}, End: metav1.Time{Time: end}, Result: itopsv1alpha1.PeriodNoData}
 	for _, p := range previous {
 		if p.Start.Time.Equal(start) {
 			cur = p // the last figures stay while Prometheus cannot be queried

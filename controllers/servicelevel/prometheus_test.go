@@ -284,3 +284,43 @@ func TestPrometheusMeasuredOncePerInterval(t *testing.T) {
 		t.Fatal("a deleted ServiceLevel's measurement is dropped")
 	}
 }
+
+// TestPrometheusPeriodStartKeepsVerdict: in the first second of a calendar period nothing can
+// be queried (a zero range); ObjectiveMet and Ready keep their verdict and lastTransitionTime
+// instead of flapping to Unknown/False, and the period is measured a second later, not an
+// interval later.
+func TestPrometheusPeriodStartKeepsVerdict(t *testing.T) {
+	sl := newSL(promSLI, func(sl *itopsv1alpha1.ServiceLevel) {
+		sl.Spec.Objectives.Window = &itopsv1alpha1.SLOWindow{Calendar: &itopsv1alpha1.CalendarWindow{Period: itopsv1alpha1.CalendarMonth}}
+		sl.Spec.BurnRateAlerts = nil
+	})
+	f := &fakeProm{byRange: map[string]counts{"19d12h": {good: 1000, total: 1000}}}
+	evaluate(t, sl, f, t0)
+	met, ready := *condition(t, sl.Status, itopsv1alpha1.SLConditionObjectiveMet), *condition(t, sl.Status, itopsv1alpha1.ConditionReady)
+	if met.Status != metav1.ConditionTrue || ready.Status != metav1.ConditionTrue {
+		t.Fatalf("measured: %+v", sl.Status.Conditions)
+	}
+	dec := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	f.set(map[string]counts{"30d": {good: 1000, total: 1000}}, nil)
+	d := evaluate(t, sl, f, dec.Add(400*time.Millisecond))
+	if c := condition(t, d.status, itopsv1alpha1.SLConditionObjectiveMet); c.Status != metav1.ConditionTrue || !c.LastTransitionTime.Equal(&met.LastTransitionTime) {
+		t.Errorf("ObjectiveMet at the period start = %+v, want True since %s", c, met.LastTransitionTime)
+	}
+	if c := condition(t, d.status, itopsv1alpha1.ConditionReady); c.Status != metav1.ConditionTrue {
+		t.Errorf("Ready at the period start = %+v", c)
+	}
+	if d.requeueAfter <= 0 || d.requeueAfter > time.Second {
+		t.Errorf("requeueAfter = %s, want at most 1s: the first second of the period", d.requeueAfter)
+	}
+	if p := d.status.Periods; len(p) != 2 || p[1].Result != itopsv1alpha1.PeriodNoData {
+		t.Errorf("periods %+v", p)
+	}
+	f.set(map[string]counts{"30d": {good: 1000, total: 1000}, "1s": {good: 10, total: 10}}, nil)
+	d = evaluate(t, sl, f, dec.Add(1400*time.Millisecond))
+	if c := condition(t, d.status, itopsv1alpha1.SLConditionObjectiveMet); c.Status != metav1.ConditionTrue || !c.LastTransitionTime.Equal(&met.LastTransitionTime) {
+		t.Errorf("ObjectiveMet a second in = %+v, want True since %s", c, met.LastTransitionTime)
+	}
+	if p := d.status.Periods; len(p) != 2 || !p[0].Complete || p[0].Result != itopsv1alpha1.PeriodMet || p[1].Result != itopsv1alpha1.PeriodMet {
+		t.Errorf("periods %+v", p)
+	}
+}

@@ -108,7 +108,11 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 		set(itopsv1alpha1.ConditionStalled, metav1.ConditionTrue, itopsv1alpha1.ReasonInvalidSelector, msg)
 		set(itopsv1alpha1.ConditionReady, metav1.ConditionFalse, itopsv1alpha1.ReasonInvalidSelector, msg)
 		if sl.Spec.Objectives != nil {
+			// Nothing is measured, so nothing is claimed met or exhausted: a budget exhausted
+			// before the selector broke no longer freezes changes (the change gate names this
+			// ServiceLevel in its warnings instead), as for an invalid window.
 			set(itopsv1alpha1.SLConditionObjectiveMet, metav1.ConditionUnknown, itopsv1alpha1.ReasonInvalidSelector, "not measured: spec.selector is invalid")
+			set(itopsv1alpha1.SLConditionBudgetExhausted, metav1.ConditionUnknown, itopsv1alpha1.ReasonInvalidSelector, "not measured: spec.selector is invalid")
 		}
 		d.status = st
 		return d
@@ -205,6 +209,10 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 		window = period.describe()
 	}
 	switch {
+	case r.Availability == nil && cal != nil && now.Sub(period.start) < time.Second && books.Since.Before(period.start) && verdictHeld(st.Conditions):
+		// The calendar period began less than a second ago: the verdict stands (and its
+		// lastTransitionTime) until the first measurement a second later, rather than
+		// flapping to Unknown at every boundary.
 	case r.Availability == nil:
 		msg := "nothing observed yet"
 		if cal != nil && books.Since.Before(period.start) {
@@ -521,4 +529,12 @@ func clearBooks(st itopsv1alpha1.ServiceLevelStatus) itopsv1alpha1.ServiceLevelS
 	st.TrackingSince, st.LastObservedAt, st.FoldedUntil = nil, nil, nil
 	st.Periods = nil
 	return st
+}
+
+// verdictHeld reports whether ObjectiveMet holds a verdict (True or False) that the first
+// second of a calendar period keeps: nothing is measured in it yet, and a flap to Unknown
+// would reset the condition's lastTransitionTime ("met since") at every boundary.
+func verdictHeld(conds []metav1.Condition) bool {
+	c := meta.FindStatusCondition(conds, itopsv1alpha1.SLConditionObjectiveMet)
+	return c != nil && c.Status != metav1.ConditionUnknown
 }

@@ -2,6 +2,7 @@ package servicelevel
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +172,27 @@ func TestComputeStatus(t *testing.T) {
 			}),
 			in:          inputs{states: []slo.WorkloadState{up()}, continuous: true},
 			wantStalled: true, wantEvents: []string{"InvalidSpec"}, wantReady: `spec.objectives.window: Invalid value`,
+			wantObjective: metav1.ConditionUnknown, wantExhausted: metav1.ConditionUnknown,
+		},
+		{
+			name: "a selector stored while the webhook was down: an exhausted budget no longer claims exhausted (it would freeze on a spec that measures nothing)",
+			sl: newSL(tracked, func(sl *itopsv1alpha1.ServiceLevel) {
+				sl.Spec.Selector = metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: "in", Values: []string{"web"}}}}
+				sl.Spec.BudgetPolicy = itopsv1alpha1.BudgetPolicyFreezeChanges
+				meta.SetStatusCondition(&sl.Status.Conditions, metav1.Condition{Type: itopsv1alpha1.SLConditionBudgetExhausted, Status: metav1.ConditionTrue,
+					Reason: itopsv1alpha1.SLReasonBudgetExhausted, LastTransitionTime: metav1.NewTime(t0.Add(-time.Hour))})
+			}),
+			in:          inputs{states: []slo.WorkloadState{up()}, continuous: true, invalidSelector: errors.New(`spec.selector.matchExpressions[0].operator: Invalid value: "in"`)},
+			wantStalled: true, wantEvents: []string{"InvalidSelector"}, wantReady: "measures nothing and freezes nothing",
+			wantObjective: metav1.ConditionUnknown, wantExhausted: metav1.ConditionUnknown,
+		},
+		{
+			name: "a huge window of neither form: the Stalled message quotes it truncated",
+			sl: newSL(tracked, func(sl *itopsv1alpha1.ServiceLevel) {
+				sl.Spec.Objectives.Window = &itopsv1alpha1.SLOWindow{Invalid: []byte(`"` + strings.Repeat("x", 200000) + `"`)}
+			}),
+			in:          inputs{states: []slo.WorkloadState{up()}, continuous: true},
+			wantStalled: true, wantEvents: []string{"InvalidSpec"}, wantReady: `spec.objectives.window: Invalid value: "\"` + strings.Repeat("x", 60) + `...": window must be`,
 			wantObjective: metav1.ConditionUnknown, wantExhausted: metav1.ConditionUnknown,
 		},
 		{

@@ -29,7 +29,6 @@ package promrule
 import (
 	"fmt"
 	"math/big"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,8 +36,11 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/health"
+	"github.com/itops-dev/itops-operator/internal/promsli"
 	"github.com/itops-dev/itops-operator/internal/slo"
 )
 
@@ -140,7 +142,7 @@ func newGenerator(sl *itopsv1alpha1.ServiceLevel) (*generator, error) {
 	if w := o.Window; w != nil {
 		switch {
 		case w.Invalid != nil:
-			return nil, fmt.Errorf("spec.objectives.window: %s is neither a duration nor {calendar: {period, timeZone}}", string(w.Invalid))
+			return nil, fmt.Errorf("spec.objectives.window: %s is neither a duration nor {calendar: {period, timeZone}}", health.Truncate(string(w.Invalid), 64))
 		case w.Calendar != nil && w.Calendar.Period == itopsv1alpha1.CalendarWeek:
 			g.window, g.calendar = weekWindow, string(w.Calendar.Period)
 		case w.Calendar != nil:
@@ -197,107 +199,20 @@ func newGenerator(sl *itopsv1alpha1.ServiceLevel) (*generator, error) {
 	return g, nil
 }
 
-// queries sets the good and total PromQL of the SLI for a window.
+// queries sets the good and total PromQL of the SLI for a window, from promsli.Templates: the
+// queries the operator itself measures the SLI with (promsli.Queries), so the rules select
+// exactly what the operator queries. The SLI is checked as at admission (promsli.Validate).
 func (g *generator) queries() error {
-	switch g.sli.Type {
-	case itopsv1alpha1.SLIPrometheusRatio:
-		for _, q := range []struct{ path, text string }{{"good", g.sli.Good}, {"total", g.sli.Total}} {
-			if !strings.Contains(q.text, itopsv1alpha1.SLIWindowPlaceholder) {
-				return fmt.Errorf("spec.objectives.sli.%s: must contain the range placeholder %s", q.path, itopsv1alpha1.SLIWindowPlaceholder)
-			}
-		}
-		good, total := g.sli.Good, g.sli.Total
-		g.good = func(w string) string { return strings.ReplaceAll(good, itopsv1alpha1.SLIWindowPlaceholder, w) }
-		g.total = func(w string) string { return strings.ReplaceAll(total, itopsv1alpha1.SLIWindowPlaceholder, w) }
-	case itopsv1alpha1.SLIPrometheusLatency:
-		if g.sli.Latency == nil {
-			return fmt.Errorf("spec.objectives.sli.latency: required for a PrometheusLatency SLI")
-		}
-		good, total, err := LatencyQueries(g.sli.Latency.Bucket, g.sli.Latency.Threshold.Duration)
-		if err != nil {
-			return fmt.Errorf("spec.objectives.sli.latency: %w", err)
-		}
-		g.good = func(w string) string { return strings.ReplaceAll(good, itopsv1alpha1.SLIWindowPlaceholder, w) }
-		g.total = func(w string) string { return strings.ReplaceAll(total, itopsv1alpha1.SLIWindowPlaceholder, w) }
+	if errs := promsli.Validate(g.sli, field.NewPath("spec", "objectives", "sli")); len(errs) > 0 {
+		return errs.ToAggregate()
 	}
-	return nil
-}
-
-// LatencyQueries returns the good and total queries of a latency SLI, with the range
-// placeholder {{.window}}: good is sum(rate(<bucket with le=threshold>[{{.window}}])), total
-// sum(rate(<bucket with le="+Inf">[{{.window}}])). bucket is a series selector (a metric name,
-// with or without {matchers}, or {matchers} alone, none on le); threshold is written in seconds, the
-// Prometheus base unit. A whole number of seconds matches both "1" and "1.0" (Prometheus 3
-// normalises le values of classic histograms to "1.0"; Prometheus 2 kept what the exporter wrote).
-func LatencyQueries(bucket string, threshold time.Duration) (good, total string, err error) {
-	bucket = strings.TrimSpace(bucket)
-	if threshold <= 0 {
-		return "", "", fmt.Errorf("threshold must be more than 0")
-	}
-	secs := new(big.Rat).SetFrac64(int64(threshold), int64(time.Second))
-	le := `le=` + strconv.Quote(decimal(secs))
-	if secs.IsInt() {
-		le = `le=~` + strconv.Quote(secs.Num().String()+`(\.0)?`)
-	}
-	withLE := func(m string) (string, error) {
-		name, matchers, err := splitSelector(bucket)
-		if err != nil {
-			return "", err
-		}
-		if matchers != "" {
-			matchers += ","
-		}
-		return name + "{" + matchers + m + "}", nil
-	}
-	g, err := withLE(le)
+	good, total, err := promsli.Templates(g.sli)
 	if err != nil {
-		return "", "", err
+		return fmt.Errorf("spec.objectives.sli: %w", err)
 	}
-	t, _ := withLE(`le="+Inf"`)
-	return "sum(rate(" + g + "[" + itopsv1alpha1.SLIWindowPlaceholder + "]))",
-		"sum(rate(" + t + "[" + itopsv1alpha1.SLIWindowPlaceholder + "]))", nil
-}
-
-// splitSelector splits a series selector into its metric name and the matchers between its
-// braces (trimmed, without a trailing comma).
-func splitSelector(s string) (name, matchers string, err error) {
-	open := strings.IndexByte(s, '{')
-	if open < 0 {
-		if !metricName(s) {
-			return "", "", fmt.Errorf("bucket %q is not a series selector such as http_request_duration_seconds_bucket{job=\"api\"}", s)
-		}
-		return s, "", nil
-	}
-	name = strings.TrimSpace(s[:open])
-	if (name != "" && !metricName(name)) || !strings.HasSuffix(s, "}") {
-		return "", "", fmt.Errorf("bucket %q is not a series selector such as http_request_duration_seconds_bucket{job=\"api\"}", s)
-	}
-	matchers = strings.TrimSpace(s[open+1 : len(s)-1])
-	matchers = strings.TrimSpace(strings.TrimSuffix(matchers, ","))
-	if name == "" && matchers == "" {
-		return "", "", fmt.Errorf("bucket %q selects nothing: name the histogram's _bucket series", s)
-	}
-	if leMatcher.MatchString(matchers) {
-		return "", "", fmt.Errorf("bucket %q must not match le: the threshold's bucket and the +Inf bucket are selected from it", s)
-	}
-	return name, matchers, nil
-}
-
-// leMatcher finds a matcher on le in a selector's matchers.
-var leMatcher = regexp.MustCompile(`(^|,)\s*le\s*(=|!=|=~|!~)`)
-
-// metricName reports whether s is a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*).
-func metricName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, c := range s {
-		ok := c == '_' || c == ':' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9')
-		if !ok {
-			return false
-		}
-	}
-	return true
+	g.good = func(w string) string { return strings.ReplaceAll(good, itopsv1alpha1.SLIWindowPlaceholder, w) }
+	g.total = func(w string) string { return strings.ReplaceAll(total, itopsv1alpha1.SLIWindowPlaceholder, w) }
+	return nil
 }
 
 // Duration writes d in Prometheus duration syntax, largest unit first, without weeks or years

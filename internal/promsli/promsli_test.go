@@ -238,3 +238,34 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLatencyTemplates: any bucket is either refused by Validate or gives two queries over the
+// same selector, each with the range placeholder once, differing only in the le matcher (the
+// generated PrometheusRules and the operator's own queries come from these templates).
+func FuzzLatencyTemplates(f *testing.F) {
+	for _, s := range []string{`http_request_duration_seconds_bucket{job="api"}`, `x_bucket`, `{__name__="x"}`, `x{`, `{}`,
+		`sum(x)`, ` x_bucket{a="b",} `, `x{le="0.3"}`, `x{{.window}}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, bucket string) {
+		sli := latency(bucket, 300*time.Millisecond)
+		if errs := Validate(sli, field.NewPath("sli")); len(errs) > 0 {
+			return
+		}
+		good, total, err := Templates(sli)
+		if err != nil {
+			t.Fatalf("valid SLI %q: %v", bucket, err)
+		}
+		for _, q := range []string{good, total} {
+			if strings.Count(q, itopsv1alpha1.SLIWindowPlaceholder) != 1 || !strings.HasPrefix(q, "sum(rate(") {
+				t.Fatalf("query %q", q)
+			}
+		}
+		if !strings.Contains(good, `le="0.3"}[`) || !strings.Contains(total, `le="+Inf"}[`) {
+			t.Fatalf("queries %q %q", good, total)
+		}
+		if strings.Replace(good, `le="0.3"`, `le="+Inf"`, 1) != total {
+			t.Fatalf("good %q and total %q select different series", good, total)
+		}
+	})
+}

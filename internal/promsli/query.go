@@ -62,30 +62,47 @@ func withMatcher(selector, matcher string) string {
 	return s + "{" + matcher + "}"
 }
 
-// Queries returns the good and total PromQL queries of a Prometheus SLI over the range d:
-//   - PrometheusRatio: good and total as written, {{.window}} replaced by d;
-//   - PrometheusLatency: good = sum(rate(<bucket with le=threshold>[d])), total =
-//     sum(rate(<bucket with le="+Inf">[d])).
+// Templates returns the good and total PromQL of a Prometheus SLI with the range placeholder
+// {{.window}} where the range goes; it is the one source of the SLI's queries, for the
+// operator's own measurement (Queries) and for the generated PrometheusRules
+// (internal/promrule), so the rules select exactly what the operator queries:
+//   - PrometheusRatio: good and total as written;
+//   - PrometheusLatency: good = sum(rate(<bucket with le=threshold>[{{.window}}])), total =
+//     sum(rate(<bucket with le="+Inf">[{{.window}}])); the threshold in seconds as
+//     Prometheus formats floats (LeValue), a whole number of seconds matching both "1" and
+//     "1.0" (leMatcher).
 //
-// Both are rates per second; multiplied by d's seconds they are the events in the range (what
-// increase() returns). Errors: an SLI that is not of a Prometheus type.
-func Queries(s *itopsv1alpha1.SLI, d time.Duration) (good, total string, err error) {
+// The SLI is assumed valid (Validate). Errors: an SLI that is not of a Prometheus type, a
+// latency SLI without latency.
+func Templates(s *itopsv1alpha1.SLI) (good, total string, err error) {
 	if s == nil {
 		return "", "", fmt.Errorf("no SLI")
 	}
 	switch s.Type {
 	case itopsv1alpha1.SLIPrometheusRatio:
-		return Substitute(s.Good, d), Substitute(s.Total, d), nil
+		return s.Good, s.Total, nil
 	case itopsv1alpha1.SLIPrometheusLatency:
 		if s.Latency == nil {
 			return "", "", fmt.Errorf("a PrometheusLatency SLI needs latency")
 		}
-		r := Range(d)
-		good = fmt.Sprintf("sum(rate(%s[%s]))", withMatcher(s.Latency.Bucket, leMatcher(s.Latency.Threshold.Duration)), r)
-		total = fmt.Sprintf("sum(rate(%s[%s]))", withMatcher(s.Latency.Bucket, `le="+Inf"`), r)
+		w := itopsv1alpha1.SLIWindowPlaceholder
+		good = fmt.Sprintf("sum(rate(%s[%s]))", withMatcher(s.Latency.Bucket, leMatcher(s.Latency.Threshold.Duration)), w)
+		total = fmt.Sprintf("sum(rate(%s[%s]))", withMatcher(s.Latency.Bucket, `le="+Inf"`), w)
 		return good, total, nil
 	}
 	return "", "", fmt.Errorf("SLI type %q is not measured from Prometheus", s.Type)
+}
+
+// Queries returns the good and total PromQL queries of a Prometheus SLI over the range d: its
+// Templates with {{.window}} replaced by d (Substitute). Both are rates per second; multiplied
+// by d's seconds they are the events in the range (what increase() returns). Errors: those of
+// Templates.
+func Queries(s *itopsv1alpha1.SLI, d time.Duration) (good, total string, err error) {
+	good, total, err = Templates(s)
+	if err != nil {
+		return "", "", err
+	}
+	return Substitute(good, d), Substitute(total, d), nil
 }
 
 // IsPrometheus reports whether s is measured from Prometheus.
@@ -127,6 +144,8 @@ func Validate(s *itopsv1alpha1.SLI, path *field.Path) field.ErrorList {
 		switch {
 		case !seriesSelector.MatchString(b):
 			errs = append(errs, field.Invalid(bp, b, `must be a series selector such as http_request_duration_seconds_bucket{job="api"} (no function, range or operator)`))
+		case template.MatchString(b):
+			errs = append(errs, field.Invalid(bp, b, "must not contain a template action such as {{.window}}: the operator adds the range"))
 		case regexp.MustCompile(`[{,]\s*le\s*(=|!=|=~|!~)`).MatchString(b):
 			errs = append(errs, field.Invalid(bp, b, "must not match le: the operator selects the threshold's bucket and the +Inf bucket"))
 		default:

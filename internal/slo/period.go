@@ -100,11 +100,18 @@ func ComputePeriod(target *big.Rat, b Books, start, end, at time.Time) PeriodTot
 // PeriodReportOf is the report of a period with figures f against target (a fraction):
 // availability and budgetSpent as percent strings with up to 4 decimals, each rounded toward
 // the worse figure (availability down, budget spent up), met when availability was measured
-// and meets the target. complete marks a period that has ended.
+// and meets the target; result Met, Missed, or NoData when nothing was measured (availability
+// empty, met false). complete marks a period that has ended.
 func PeriodReportOf(f PeriodFigures, target *big.Rat, complete bool) itopsv1alpha1.PeriodReport {
 	r := itopsv1alpha1.PeriodReport{Start: metav1.Time{Time: f.Start}, End: metav1.Time{Time: f.End},
 		Availability: Percent(f.Availability, 4), Complete: complete,
-		Met: f.Availability != nil && f.Availability.Cmp(target) >= 0}
+		Met: f.Availability != nil && f.Availability.Cmp(target) >= 0, Result: itopsv1alpha1.PeriodNoData}
+	switch {
+	case r.Met:
+		r.Result = itopsv1alpha1.PeriodMet
+	case f.Availability != nil:
+		r.Result = itopsv1alpha1.PeriodMissed
+	}
 	if f.BudgetSpent != nil {
 		r.BudgetSpent = percentUp(f.BudgetSpent, 4)
 	}
@@ -125,9 +132,11 @@ func percentUp(r *big.Rat, decimals int) string {
 }
 
 // ReportFrom is the start of the oldest period whose report is still to be computed: the
-// oldest period that ended after the last completed report in prev (or, without one, that
-// began with the first report written) and after since (when tracking began), among the
-// MaxPeriodReports-1 latest; else the current period's start. The books must keep their days from there on until that report is written.
+// oldest period that ended after the end of the last completed report in prev (or, without
+// one, after the start of the first report written) and after since (when tracking began),
+// among the MaxPeriodReports-1 latest; else the current period's start. After a window change
+// (Week -> Month, another time zone) that period may begin before the last completed report
+// ends: the reports overlap rather than leave tracked time out. The books must keep their days from there on until that report is written.
 // Errors: those of CurrentPeriod.
 func ReportFrom(c *itopsv1alpha1.CalendarWindow, prev []itopsv1alpha1.PeriodReport, since, now time.Time) (time.Time, error) {
 	missing, start, _, err := unreported(c, prev, since, now)
@@ -144,19 +153,29 @@ func unreported(c *itopsv1alpha1.CalendarWindow, prev []itopsv1alpha1.PeriodRepo
 	if err != nil {
 		return nil, start, end, err
 	}
-	// Periods are reported from the end of the last completed report on or, without one,
-	// from the first report written (the period the window was first measured in as a
-	// calendar). Without any report, the books were not kept for periods (a new ServiceLevel,
-	// or one whose window was rolling until now: its days before the rolling window were
-	// dropped), so no past period is claimed.
-	var from time.Time
+	// Every instant of tracked time ends up in a completed report, and no period is reported
+	// twice: a period that ended is reported when it ends after the time the completed reports
+	// already cover (the end of the latest one) or, without one, after the start of the first
+	// report written (the period the window was first measured in as a calendar). The
+	// incomplete report of prev, the period that was current at the last update, is dropped
+	// and replaced: when the window changed since (Week -> Month, a time zone eastwards), its
+	// time is covered by the new window's period that contains it, which may begin before the
+	// end of the latest completed report (December after weeks up to Dec 7), so periods
+	// overlapping the covered time are reported too. Without any report, the books were not
+	// kept for periods (a new ServiceLevel, or one whose window was rolling until now: its
+	// days before the rolling window were dropped), so no past period is claimed.
+	var covered, first time.Time
 	for _, p := range prev {
 		switch {
-		case p.Complete && p.End.After(from):
-			from = p.End.Time
-		case !p.Complete && from.IsZero():
-			from = p.Start.Time
+		case p.Complete && p.End.After(covered):
+			covered = p.End.Time
+		case !p.Complete && (first.IsZero() || p.Start.Before(&metav1.Time{Time: first})):
+			first = p.Start.Time
 		}
+	}
+	from := covered
+	if from.IsZero() {
+		from = first
 	}
 	if from.IsZero() || !from.Before(start) || since.IsZero() {
 		return nil, start, end, nil
@@ -170,7 +189,7 @@ func unreported(c *itopsv1alpha1.CalendarWindow, prev []itopsv1alpha1.PeriodRepo
 	oldest := now.Add(-MaxRollingWindow)
 	var missing [][2]time.Time
 	for _, p := range past {
-		if !p[0].Before(from) && p[1].After(since) && !p[0].Before(oldest) {
+		if p[1].After(from) && p[1].After(since) && !p[0].Before(oldest) {
 			missing = append(missing, p)
 		}
 	}
@@ -178,8 +197,8 @@ func unreported(c *itopsv1alpha1.CalendarWindow, prev []itopsv1alpha1.PeriodRepo
 }
 
 // Periods is status.periods at now for the calendar window c: the completed reports of prev
-// kept as written; the periods that ended since the last completed one (or since the first
-// report in prev; none without any: see unreported) reported once, from figures at their end,
+// kept as written; the periods that ended after the last completed one (or after the start of
+// the first report in prev; none without any: see unreported) reported once, from figures at their end,
 // complete; the current period so far, last. At most MaxPeriodReports, the oldest dropped. A report for a period that ended
 // while nobody computed it (the operator was down over the boundary) is computed from the
 // figures now, as exactly as at its end when the figures source keeps its data (the books

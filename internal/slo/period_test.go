@@ -361,3 +361,111 @@ func FuzzPeriodParts(f *testing.F) {
 		}
 	})
 }
+
+// TestPeriodsAfterWindowChange: a window change (Week -> Month, Month -> Week, a time zone
+// eastwards or westwards) loses no tracked time: every instant ends up in exactly one
+// completed report of the window that was in force when its period ended, or of the new
+// window when the change replaced the period it was in; no period is reported twice.
+func TestPeriodsAfterWindowChange(t *testing.T) {
+	target := big.NewRat(999, 1000)
+	figures := func(start, end, at time.Time) (PeriodFigures, error) {
+		b := Books{Since: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), LastObserved: at}
+		return ComputePeriod(target, b, start, end, at).PeriodFigures, nil
+	}
+	since := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	type step struct {
+		c   *itopsv1alpha1.CalendarWindow
+		now time.Time
+	}
+	day := func(m time.Month, d int) time.Time { return time.Date(2026, m, d, 12, 0, 0, 0, time.UTC) }
+	midnight := func(m time.Month, d int) time.Time { return time.Date(2026, m, d, 0, 0, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		// want are the completed reports' starts after the last step, in UTC.
+		want []time.Time
+	}{
+		{name: "Week -> Month on Dec 10: December is reported in January",
+			steps: []step{{week(""), day(11, 3)}, {week(""), day(11, 20)}, {week(""), day(12, 9)}, {month(""), day(12, 10)},
+				{month(""), day(12, 20)}, {month(""), time.Date(2027, 1, 3, 0, 0, 0, 0, time.UTC)}},
+			want: []time.Time{midnight(11, 2), midnight(11, 9), midnight(11, 16), midnight(11, 23), midnight(11, 30), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}},
+		{name: "Month -> Week on Dec 10: the week of Nov 30 covers Dec 1-7",
+			steps: []step{{month(""), day(11, 3)}, {month(""), day(12, 9)}, {week(""), day(12, 10)}, {week(""), day(12, 22)}},
+			want:  []time.Time{time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), midnight(11, 30), midnight(12, 7), midnight(12, 14)}},
+		{name: "UTC -> Asia/Tokyo on Dec 10: the Tokyo December is reported in January",
+			steps: []step{{month(""), day(11, 3)}, {month(""), day(12, 9)}, {month("Asia/Tokyo"), day(12, 10)},
+				{month("Asia/Tokyo"), time.Date(2027, 1, 3, 0, 0, 0, 0, time.UTC)}},
+			want: []time.Time{time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC)}},
+		{name: "Asia/Tokyo -> UTC on Dec 10: the UTC November covers Nov 30 15:00 to Dec 1",
+			steps: []step{{month("Asia/Tokyo"), day(11, 3)}, {month("Asia/Tokyo"), day(12, 9)}, {month(""), day(12, 10)},
+				{month(""), time.Date(2027, 1, 3, 0, 0, 0, 0, time.UTC)}},
+			want: []time.Time{time.Date(2026, 10, 31, 15, 0, 0, 0, time.UTC), time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+				time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var prev []itopsv1alpha1.PeriodReport
+			for _, s := range tc.steps {
+				got, err := Periods(s.c, prev, target, since, s.now, figures)
+				if err != nil {
+					t.Fatal(err)
+				}
+				prev = got
+			}
+			var starts []time.Time
+			for _, p := range prev {
+				if p.Complete {
+					starts = append(starts, p.Start.UTC())
+				}
+			}
+			if len(starts) != len(tc.want) {
+				t.Fatalf("completed reports start %v, want %v", starts, tc.want)
+			}
+			for i := range starts {
+				if !starts[i].Equal(tc.want[i]) {
+					t.Errorf("completed reports start %v, want %v", starts, tc.want)
+				}
+			}
+			// No tracked time between the first completed report and the current period is
+			// left out of every completed report.
+			covered := prev[0].Start.Time
+			for _, p := range prev {
+				if p.Start.After(covered) {
+					t.Errorf("%s to %s is in no report: %+v", covered, p.Start.Time, prev)
+				}
+				if p.End.After(covered) {
+					covered = p.End.Time
+				}
+			}
+		})
+	}
+}
+
+// TestPeriodReportResult: a period with nothing measured is NoData, not a miss; met stays
+// false (measured and met only).
+func TestPeriodReportResult(t *testing.T) {
+	target := big.NewRat(999, 1000)
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name         string
+		availability *big.Rat
+		met          bool
+		want         itopsv1alpha1.PeriodResult
+	}{
+		{"nothing measured (the operator down all month)", nil, false, itopsv1alpha1.PeriodNoData},
+		{"measured and met", big.NewRat(1, 1), true, itopsv1alpha1.PeriodMet},
+		{"exactly the target is met", big.NewRat(999, 1000), true, itopsv1alpha1.PeriodMet},
+		{"measured and missed", big.NewRat(99, 100), false, itopsv1alpha1.PeriodMissed},
+		{"zero availability is measured: missed", new(big.Rat), false, itopsv1alpha1.PeriodMissed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := PeriodReportOf(PeriodFigures{Start: start, End: start.AddDate(0, 1, 0), Availability: tc.availability,
+				BudgetSpent: new(big.Rat)}, target, true)
+			if r.Met != tc.met || r.Result != tc.want {
+				t.Errorf("met %v result %q, want met %v result %q", r.Met, r.Result, tc.met, tc.want)
+			}
+			if tc.availability == nil && r.Availability != "" {
+				t.Errorf("availability %q for a period with nothing measured", r.Availability)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/health"
 )
 
 // Bounds of a rolling window (the CRD's documented bounds).
@@ -16,11 +17,22 @@ const (
 	MaxRollingWindow = 8784 * time.Hour
 )
 
+// MaxTimeZoneLength bounds calendar.timeZone (the longest IANA name is 32 bytes). The window
+// is schemaless, so the bound is enforced here, not by the CRD.
+const MaxTimeZoneLength = 64
+
+// maxEchoedValue bounds a stored invalid value quoted back in an admission error or a
+// Stalled message: the window is schemaless, so it may be arbitrarily large.
+const maxEchoedValue = 64
+
 // ValidateObjectives checks what the CRD schema cannot: the window, a union of a duration
 // string and {calendar: {period, timeZone}} that the schema keeps untyped. Errors carry field
 // paths under path (spec.objectives): a value of neither form, a rolling window outside
-// [1h, 8784h], a calendar period other than Month or Week, a time zone the IANA database does
-// not know ("Local" is refused: it would depend on the operator's machine).
+// [1h, 8784h], a calendar period other than Month or Week, a time zone longer than
+// MaxTimeZoneLength (64) bytes or one the IANA database does not know ("Local" is refused: it
+// would depend on the operator's machine). These are the bounds the CalendarWindow type
+// documents; the CRD schema cannot enforce them. A stored invalid value quoted in an error is
+// truncated to 64 bytes.
 func ValidateObjectives(o *itopsv1alpha1.Objectives, path *field.Path) field.ErrorList {
 	if o == nil || o.Window == nil {
 		return nil
@@ -29,17 +41,20 @@ func ValidateObjectives(o *itopsv1alpha1.Objectives, path *field.Path) field.Err
 	w, wp := o.Window, path.Child("window")
 	switch {
 	case w.Invalid != nil:
-		errs = append(errs, field.Invalid(wp, string(w.Invalid),
+		errs = append(errs, field.Invalid(wp, health.Truncate(string(w.Invalid), maxEchoedValue),
 			"window must be a duration between 1h and 8784h (366 days), such as 720h, or {calendar: {period: Month|Week, timeZone: <IANA name>}}"))
 	case w.Calendar != nil:
 		cp := wp.Child("calendar")
 		switch w.Calendar.Period {
 		case itopsv1alpha1.CalendarMonth, itopsv1alpha1.CalendarWeek:
 		default:
-			errs = append(errs, field.NotSupported(cp.Child("period"), w.Calendar.Period,
-				[]itopsv1alpha1.CalendarPeriod{itopsv1alpha1.CalendarMonth, itopsv1alpha1.CalendarWeek}))
+			errs = append(errs, field.NotSupported(cp.Child("period"), health.Truncate(string(w.Calendar.Period), maxEchoedValue),
+				[]string{string(itopsv1alpha1.CalendarMonth), string(itopsv1alpha1.CalendarWeek)}))
 		}
-		if tz := w.Calendar.TimeZone; tz != "" {
+		switch tz := w.Calendar.TimeZone; {
+		case len(tz) > MaxTimeZoneLength:
+			errs = append(errs, field.TooLong(cp.Child("timeZone"), "", MaxTimeZoneLength))
+		case tz != "":
 			if _, err := CalendarLocation(w.Calendar); err != nil {
 				errs = append(errs, field.Invalid(cp.Child("timeZone"), tz, err.Error()))
 			}

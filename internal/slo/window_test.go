@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
+	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/slo"
 )
 
@@ -34,6 +35,14 @@ func TestWindowJSON(t *testing.T) {
 			wantErr: "spec.objectives.window.calendar.period: Unsupported value: \"Year\": supported values: \"Month\", \"Week\""},
 		{name: "unknown zone", in: `{"calendar":{"period":"Month","timeZone":"Mars/Olympus"}}`, wantOut: `{"calendar":{"period":"Month","timeZone":"Mars/Olympus"}}`,
 			wantErr: "spec.objectives.window.calendar.timeZone: Invalid value: \"Mars/Olympus\": unknown time zone"},
+		{name: "a huge invalid window is echoed truncated", in: `"` + strings.Repeat("x", 100000) + `"`, wantOut: `"` + strings.Repeat("x", 100000) + `"`,
+			wantErr: "spec.objectives.window: Invalid value: \"\\\"" + strings.Repeat("x", 60) + "...\": window must be a duration"},
+		{name: "a huge period is echoed truncated", in: `{"calendar":{"period":"` + strings.Repeat("y", 100000) + `"}}`,
+			wantOut: `{"calendar":{"period":"` + strings.Repeat("y", 100000) + `"}}`,
+			wantErr: "spec.objectives.window.calendar.period: Unsupported value: \"" + strings.Repeat("y", 61) + "...\": supported values"},
+		{name: "timeZone over 64 bytes", in: `{"calendar":{"period":"Month","timeZone":"` + strings.Repeat("Z", 65) + `"}}`,
+			wantOut: `{"calendar":{"period":"Month","timeZone":"` + strings.Repeat("Z", 65) + `"}}`,
+			wantErr: "spec.objectives.window.calendar.timeZone: Too long: may not be more than 64 bytes"},
 		{name: "Local", in: `{"calendar":{"period":"Week","timeZone":"Local"}}`, wantOut: `{"calendar":{"period":"Week","timeZone":"Local"}}`,
 			wantErr: "Local depends on the operator's machine"},
 	} {
@@ -51,7 +60,9 @@ func TestWindowJSON(t *testing.T) {
 			case tc.wantErr == "" && len(errs) > 0:
 				t.Fatalf("want valid, got %v", errs)
 			case tc.wantErr != "" && (len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), tc.wantErr)):
-				t.Fatalf("want %q, got %v", tc.wantErr, errs)
+				t.Fatalf("want %q, got %v", tc.wantErr, health.Truncate(errs.ToAggregate().Error(), 400))
+			case len(errs) > 0 && len(errs.ToAggregate().Error()) > 1024:
+				t.Fatalf("the error echoes %d bytes", len(errs.ToAggregate().Error()))
 			}
 		})
 	}

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -35,6 +36,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/maintenance"
 	"github.com/itops-dev/itops-operator/internal/metrics"
 	"github.com/itops-dev/itops-operator/internal/selector"
+	"github.com/itops-dev/itops-operator/internal/slo"
 )
 
 // Webhook paths of the change gate.
@@ -110,8 +112,9 @@ type gathered struct {
 	in  gate.Inputs
 	// dryRun: the request is a server dry run (no side effects, denials become warnings).
 	dryRun bool
-	// ignored name the Freeze windows and ServiceLevels in scope whose selectors are invalid
-	// (stored while the webhook was down): they cover nothing, and every response says so.
+	// ignored name the Freeze windows and ServiceLevels in scope whose selectors (or, for a
+	// ServiceLevel, objective window) are invalid (stored while the webhook was down): they
+	// cover nothing, and every response says so.
 	ignored []string
 }
 
@@ -196,7 +199,7 @@ func (g *Gate) gather(ctx context.Context, req admission.Request) (gathered, boo
 		return gathered{}, false, err
 	}
 	for _, msg := range out.ignored {
-		ctrl.LoggerFrom(ctx).Info("change gate: ignoring an invalid selector", "namespace", r.Namespace, "kind", r.Kind, "name", r.Name, "reason", msg)
+		ctrl.LoggerFrom(ctx).Info("change gate: ignoring an invalid Freeze window or ServiceLevel", "namespace", r.Namespace, "kind", r.Kind, "name", r.Name, "reason", msg)
 	}
 	if gate.RollbackShaped(r.Operation, r.Old, r.New) {
 		if in.Revisions, err = g.revisions(ctx, req, r); err != nil {
@@ -284,7 +287,9 @@ func (g *Gate) freezes(ctx context.Context, ns *corev1.Namespace, hasOld bool, o
 // state and policy.
 //
 // A ServiceLevel with an invalid selector protects nothing (it is Stalled, InvalidSelector): it
-// is named in ignored rather than skipped silently.
+// is named in ignored rather than skipped silently; so is one selecting the workload whose
+// stored objective window is invalid (Stalled, InvalidSpec): it measures nothing, so it
+// freezes nothing, and a stale BudgetExhausted=True is not trusted.
 func (g *Gate) budgets(ctx context.Context, namespace string, hasOld bool, oldLabels labels.Set, hasNew bool, newLabels labels.Set,
 	ignored *[]string) ([]gate.Budget, error) {
 	list := &itopsv1alpha1.ServiceLevelList{}
@@ -300,9 +305,19 @@ func (g *Gate) budgets(ctx context.Context, namespace string, hasOld bool, oldLa
 			}
 			continue
 		}
+		old, nw := hasOld && selects(&sl.Spec.Selector, oldLabels), hasNew && selects(&sl.Spec.Selector, newLabels)
+		if errs := slo.ValidateObjectives(sl.Spec.Objectives, field.NewPath("spec", "objectives")); len(errs) > 0 {
+			// A stored invalid window measures nothing (Stalled, InvalidSpec, BudgetExhausted
+			// Unknown): named like an invalid selector, never judged exhausted.
+			if (old || nw) && (sl.Spec.BudgetPolicy == itopsv1alpha1.BudgetPolicyFreezeChanges || sl.Spec.BudgetPolicy == itopsv1alpha1.BudgetPolicyWarn) {
+				*ignored = append(*ignored, fmt.Sprintf("ServiceLevel %s has an invalid objective window and protects nothing until it is fixed: %s",
+					sl.Name, errs.ToAggregate().Error()))
+			}
+			continue
+		}
 		b := gate.Budget{Name: sl.Name, Remaining: sl.Status.ErrorBudgetRemaining, Policy: sl.Spec.BudgetPolicy,
 			Exhausted: meta.IsStatusConditionTrue(sl.Status.Conditions, itopsv1alpha1.SLConditionBudgetExhausted),
-			Old:       hasOld && selects(&sl.Spec.Selector, oldLabels), New: hasNew && selects(&sl.Spec.Selector, newLabels)}
+			Old:       old, New: nw}
 		if b.Old || b.New {
 			out = append(out, b)
 		}

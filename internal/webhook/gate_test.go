@@ -96,7 +96,18 @@ func TestGateNamesInvalidSelectors(t *testing.T) {
 		Spec: itopsv1alpha1.MaintenanceWindowSpec{Type: itopsv1alpha1.WindowFreeze, Selector: bad}}
 	sl := &itopsv1alpha1.ServiceLevel{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "shop"},
 		Spec: itopsv1alpha1.ServiceLevelSpec{Selector: *bad, BudgetPolicy: itopsv1alpha1.BudgetPolicyFreezeChanges}}
-	cache := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithObjects(ns, freeze, sl).
+	// A stored invalid window (Stalled, InvalidSpec) selecting the workload, with a stale
+	// BudgetExhausted=True: named, neither trusted nor skipped silently.
+	badWindow := &itopsv1alpha1.ServiceLevel{ObjectMeta: metav1.ObjectMeta{Name: "checkout", Namespace: "shop"},
+		Spec: itopsv1alpha1.ServiceLevelSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			BudgetPolicy: itopsv1alpha1.BudgetPolicyFreezeChanges,
+			Objectives:   &itopsv1alpha1.Objectives{Availability: "99.9", Window: &itopsv1alpha1.SLOWindow{Invalid: []byte(`"` + strings.Repeat("x", 5000) + `"`)}}},
+		Status: itopsv1alpha1.ServiceLevelStatus{Conditions: []metav1.Condition{{Type: itopsv1alpha1.SLConditionBudgetExhausted, Status: metav1.ConditionTrue,
+			Reason: itopsv1alpha1.SLReasonBudgetExhausted, LastTransitionTime: metav1.Now()}}}}
+	// One that selects other workloads is not named.
+	elsewhere := badWindow.DeepCopy()
+	elsewhere.Name, elsewhere.Spec.Selector = "billing", metav1.LabelSelector{MatchLabels: map[string]string{"app": "billing"}}
+	cache := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithObjects(ns, freeze, sl, badWindow, elsewhere).
 		WithIndex(&itopsv1alpha1.ChangeRequest{}, change.TargetIndex, change.TargetKeys).Build()
 	g := &Gate{Reader: cache, APIReader: cache, Policy: testPolicy, ClusterNamespace: clusterNamespace, Audit: audit.New(ctrl.Log)}
 	raw, err := json.Marshal(webDeployment("shop"))
@@ -114,10 +125,18 @@ func TestGateNamesInvalidSelectors(t *testing.T) {
 	for _, want := range []string{
 		`Freeze window freeze has an invalid selector and covers nothing until it is fixed: spec.selector.matchExpressions[0].operator: Invalid value: "in"`,
 		`ServiceLevel shop has an invalid selector and protects nothing until it is fixed: spec.selector.matchExpressions[0].operator`,
+		`ServiceLevel checkout has an invalid objective window and protects nothing until it is fixed: spec.objectives.window: Invalid value: "\"` +
+			strings.Repeat("x", 60) + `...": window must be`,
 	} {
 		if !strings.Contains(warnings, want) {
 			t.Errorf("warnings %q lack %q", warnings, want)
 		}
+	}
+	if strings.Contains(warnings, "billing") || len(warnings) > 2048 {
+		t.Errorf("warnings name a ServiceLevel that does not select the workload, or echo the stored value whole: %q", warnings)
+	}
+	if strings.Contains(resp.Result.Message, "checkout") {
+		t.Errorf("the stale BudgetExhausted of a ServiceLevel that measures nothing was judged: %q", resp.Result.Message)
 	}
 	if resp.Allowed || !strings.Contains(resp.Result.Message, "no ChangeRequest in namespace shop targets Deployment web") {
 		t.Errorf("response = %+v, want the usual denial (the invalid freeze neither blocks nor excuses anything)", resp.Result)
