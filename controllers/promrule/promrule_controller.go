@@ -182,6 +182,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		var status metav1.ConditionStatus
 		var reason, msg string
 		status, reason, msg, err = r.apply(ctx, sl, d.Rule)
+		if apierrors.IsAlreadyExists(err) {
+			// A PrometheusRule of this name appeared after the cache was read: judge it again
+			// once the cache shows it (owned or not), without a transient ApplyFailed.
+			r.Log.V(1).Info("the PrometheusRule exists but is not cached yet; retrying", "namespace", sl.Namespace, "name", sl.Name)
+			return reconcile.Result{RequeueAfter: conflictRetry}, nil
+		}
 		d.Condition = &metav1.Condition{Type: itopsv1alpha1.SLConditionRulesGenerated, Status: status, Reason: reason, Message: msg}
 	}
 	if cerr := r.setCondition(ctx, sl, d.Condition); cerr != nil {
@@ -272,6 +278,16 @@ func (r *Reconciler) apply(ctx context.Context, sl *itopsv1alpha1.ServiceLevel, 
 		return metav1.ConditionTrue, itopsv1alpha1.SLReasonRulesApplied, applied, nil
 	case err != nil && !apierrors.IsNotFound(err):
 		return metav1.ConditionFalse, itopsv1alpha1.SLReasonApplyFailed, health.Truncate("reading the PrometheusRule: "+err.Error(), 1024), err
+	}
+	if apierrors.IsNotFound(err) {
+		// Created, not applied: an apply would merge into (and take over) a PrometheusRule of
+		// the same name that someone created a moment ago and the cache has not seen yet.
+		// AlreadyExists retries once the cache shows whose it is.
+		if err := r.Create(ctx, want.DeepCopy(), client.FieldOwner(FieldManager)); err != nil {
+			return metav1.ConditionFalse, itopsv1alpha1.SLReasonApplyFailed, health.Truncate("creating the PrometheusRule: "+err.Error(), 1024), err
+		}
+		r.Log.V(1).Info("PrometheusRule created", "namespace", sl.Namespace, "name", sl.Name)
+		return metav1.ConditionTrue, itopsv1alpha1.SLReasonRulesApplied, applied, nil
 	}
 	u, err := toApply(want)
 	if err != nil {
