@@ -42,12 +42,10 @@ func TestDetectorsAsInstalled(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	mgr, err := ctrl.NewManager(operatorConfig, ctrl.Options{Scheme: cluster.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	g.Expect(err).NotTo(HaveOccurred())
-	defer func(d time.Duration) { RetryInterval = d }(RetryInterval)
-	RetryInterval = 200 * time.Millisecond
 	w := &incidentwriter.Writer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace}
-	g.Expect(Setup(mgr, w, config.DetectionPolicy{
+	g.Expect(SetupWithOptions(mgr, w, config.DetectionPolicy{
 		ServicesWithoutEndpoints: config.ServicesWithoutEndpointsPolicy{Scope: config.ServiceScopeAll},
-	})).To(Succeed())
+	}, Options{RetryInterval: 200 * time.Millisecond})).To(Succeed())
 	go func() { _ = mgr.Start(ctx) }()
 
 	ns := "netcheck"

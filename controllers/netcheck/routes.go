@@ -162,8 +162,9 @@ func (rs *routes) secretsGranted(ctx context.Context) error {
 }
 
 // SetupRoutes adds the Ingress controller, a starter per Gateway API kind (it waits for the
-// kind's CRD) and the starter of the TLS Secret checks (it waits for the grant).
-func SetupRoutes(mgr manager.Manager, c cache.Cache, w *incidentwriter.Writer, policy config.RouteBackendsPolicy) error {
+// kind's CRD) and the starter of the TLS Secret checks (it waits for the grant); the starters
+// check again every retry.
+func SetupRoutes(mgr manager.Manager, c cache.Cache, w *incidentwriter.Writer, policy config.RouteBackendsPolicy, retry time.Duration) error {
 	rs := &routes{cache: c}
 	log := ctrl.Log.WithName("netcheck").WithName("routes")
 	ing := &RouteReconciler{Reader: c, Writer: w, Policy: policy, kind: ingressKind, routes: rs}
@@ -174,12 +175,12 @@ func SetupRoutes(mgr manager.Manager, c cache.Cache, w *incidentwriter.Writer, p
 		return err
 	}
 	for _, k := range gatewayKinds {
-		if err := mgr.Add(&kindStarter{mgr: mgr, log: log.WithValues("kind", k.gvk.Kind),
+		if err := mgr.Add(&kindStarter{mgr: mgr, retry: retry, log: log.WithValues("kind", k.gvk.Kind),
 			reconciler: &RouteReconciler{Reader: c, Writer: w, Policy: policy, kind: k, routes: rs}}); err != nil {
 			return err
 		}
 	}
-	return mgr.Add(&secretStarter{mgr: mgr, routes: rs, log: log})
+	return mgr.Add(&secretStarter{mgr: mgr, retry: retry, routes: rs, log: log})
 }
 
 // RouteReconciler runs RouteBackendMissing over one kind: an object naming a backend Service
@@ -336,9 +337,10 @@ func (r *RouteReconciler) exists(ctx context.Context, ref netcheck.Ref) (ok, kno
 }
 
 // kindStarter starts the controller of a Gateway API kind once the API server serves it
-// and the operator may list and watch it, checking every RetryInterval.
+// and the operator may list and watch it, checking every retry.
 type kindStarter struct {
 	mgr        manager.Manager
+	retry      time.Duration
 	log        logr.Logger
 	reconciler *RouteReconciler
 }
@@ -346,7 +348,7 @@ type kindStarter struct {
 // NeedLeaderElection is true: only the leader detects.
 func (s *kindStarter) NeedLeaderElection() bool { return true }
 
-// Start checks now and every RetryInterval until the controller runs.
+// Start checks now and every retry until the controller runs.
 func (s *kindStarter) Start(ctx context.Context) error {
 	lastWhy := ""
 	for {
@@ -359,13 +361,13 @@ func (s *kindStarter) Start(ctx context.Context) error {
 			return nil
 		}
 		if why != lastWhy {
-			s.log.V(1).Info("route backend detection waits for the kind", "why", why, "retryEvery", RetryInterval.String())
+			s.log.V(1).Info("route backend detection waits for the kind", "why", why, "retryEvery", s.retry.String())
 			lastWhy = why
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(RetryInterval):
+		case <-time.After(s.retry):
 		}
 	}
 }
@@ -398,10 +400,11 @@ func (s *kindStarter) try(ctx context.Context) (string, error) {
 }
 
 // secretStarter turns on the TLS Secret checks once the operator may list and watch Secrets
-// (certexpirycontrollers.Allowed), checking at start and every RetryInterval; until then it
+// (certexpirycontrollers.Allowed), checking at start and every retry; until then it
 // says why once, in the log.
 type secretStarter struct {
 	mgr    manager.Manager
+	retry  time.Duration
 	routes *routes
 	log    logr.Logger
 }
@@ -409,7 +412,7 @@ type secretStarter struct {
 // NeedLeaderElection is true: only the leader detects.
 func (s *secretStarter) NeedLeaderElection() bool { return true }
 
-// Start checks now and every RetryInterval until the TLS checks run.
+// Start checks now and every retry until the TLS checks run.
 func (s *secretStarter) Start(ctx context.Context) error {
 	told := false
 	for {
@@ -426,13 +429,13 @@ func (s *secretStarter) Start(ctx context.Context) error {
 			if err != nil {
 				msg = "route TLS Secret checks wait: checking whether the operator may read Secrets failed: " + err.Error()
 			}
-			s.log.Info(msg, "retryEvery", RetryInterval.String())
+			s.log.Info(msg, "retryEvery", s.retry.String())
 			told = true
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(RetryInterval):
+		case <-time.After(s.retry):
 		}
 	}
 }

@@ -46,9 +46,18 @@ import (
 // raceRetry is how soon a write that lost a race with another writer is retried.
 const raceRetry = 200 * time.Millisecond
 
-// RetryInterval is how often a waiting detector checks again for a Gateway API kind to be
-// served, or for the grant to read Secrets.
-var RetryInterval = time.Minute
+// DefaultRetryInterval is how often a waiting detector checks again for a Gateway API kind
+// to be served, or for the grant to read Secrets, unless Options say otherwise.
+const DefaultRetryInterval = time.Minute
+
+// Options tune the network detectors; the zero value is the installation's.
+type Options struct {
+	// RetryInterval is how often a waiting detector checks again for a Gateway API kind to be
+	// served, or for the grant to read Secrets (DefaultRetryInterval when zero). A field, not
+	// a package variable: each manager's starters read their own, so a test may shorten it
+	// without racing a running manager.
+	RetryInterval time.Duration
+}
 
 // Index names of the network detectors' cache.
 const (
@@ -60,8 +69,17 @@ const (
 	indexWebhookService = "netcheck.webhookService"
 )
 
-// Setup creates the network detectors' cache and adds the detectors the policy enables.
+// Setup creates the network detectors' cache and adds the detectors the policy enables,
+// with the default Options.
 func Setup(mgr manager.Manager, w *incidentwriter.Writer, policy config.DetectionPolicy) error {
+	return SetupWithOptions(mgr, w, policy, Options{})
+}
+
+// SetupWithOptions is Setup with Options.
+func SetupWithOptions(mgr manager.Manager, w *incidentwriter.Writer, policy config.DetectionPolicy, opts Options) error {
+	if opts.RetryInterval <= 0 {
+		opts.RetryInterval = DefaultRetryInterval
+	}
 	services := policy.ServicesWithoutEndpoints.Scope != config.ServiceScopeNone
 	routes := policy.RouteBackends.RouteBackendsEnabled()
 	webhooks := policy.Webhooks.WebhooksEnabled()
@@ -100,7 +118,7 @@ func Setup(mgr manager.Manager, w *incidentwriter.Writer, policy config.Detectio
 		if err := c.IndexField(ctx, &networkingv1.Ingress{}, indexRefs, ingressRefKeys); err != nil {
 			return err
 		}
-		if err := SetupRoutes(mgr, c, w, policy.RouteBackends); err != nil {
+		if err := SetupRoutes(mgr, c, w, policy.RouteBackends, opts.RetryInterval); err != nil {
 			return fmt.Errorf("setting up RouteBackendMissing: %w", err)
 		}
 	}
