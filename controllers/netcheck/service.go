@@ -17,7 +17,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -50,7 +52,8 @@ type ServiceReconciler struct {
 
 // SetupWithManager watches Services and their EndpointSlices, the incidents of other
 // subjects (a workload's incident opening or resolving re-judges the cause of the Services
-// of its namespace that have one) and ServiceLevels (which Services they cover).
+// of its namespace that have one; causeTransitions) and ServiceLevels (which Services they
+// cover: created, deleted, or their spec changed; status writes do not re-judge).
 func (r *ServiceReconciler) SetupWithManager(mgr ctrl.Manager, c cache.Cache) error {
 	return ctrl.NewControllerManagedBy(mgr).Named("netcheck-service").
 		WatchesRawSource(source.Kind[client.Object](c, &corev1.Service{}, &handler.EnqueueRequestForObject{})).
@@ -61,9 +64,31 @@ func (r *ServiceReconciler) SetupWithManager(mgr ctrl.Manager, c cache.Cache) er
 				}
 				return nil
 			}))).
-		WatchesRawSource(source.Kind[client.Object](mgr.GetCache(), &itopsv1alpha1.Incident{}, handler.EnqueueRequestsFromMapFunc(r.servicesOfNamespace))).
-		WatchesRawSource(source.Kind[client.Object](mgr.GetCache(), &itopsv1alpha1.ServiceLevel{}, handler.EnqueueRequestsFromMapFunc(r.allServicesOf))).
+		WatchesRawSource(source.Kind[client.Object](mgr.GetCache(), &itopsv1alpha1.Incident{}, handler.EnqueueRequestsFromMapFunc(r.servicesOfNamespace),
+			causeTransitions)).
+		WatchesRawSource(source.Kind[client.Object](mgr.GetCache(), &itopsv1alpha1.ServiceLevel{}, handler.EnqueueRequestsFromMapFunc(r.allServicesOf),
+			scopeChanges)).
 		Complete(r)
+}
+
+// scopeChanges lets through the ServiceLevel events that can change which Services it
+// covers: creations, deletions and spec changes (metadata.generation); its status writes
+// (every reconcile of the ServiceLevel controller) do not re-queue the namespace's Services.
+var scopeChanges = predicate.GenerationChangedPredicate{}
+
+// causeTransitions lets through the incident events that can change a Service's cause:
+// creations, deletions, and updates where the incident starts or stops being a cause (open
+// with an active signal, as cause reads it). The status writes in between (notifications,
+// evidence, timeline) re-judge nothing.
+var causeTransitions = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	return isCause(e.ObjectOld) != isCause(e.ObjectNew)
+}}
+
+// isCause reports whether an object is an incident that may explain a symptom: open, not
+// being deleted, with an active signal.
+func isCause(o client.Object) bool {
+	inc, ok := o.(*itopsv1alpha1.Incident)
+	return ok && inc.DeletionTimestamp == nil && lifecycle.IsOpen(inc) && health.AnyActive(inc.Status.Signals)
 }
 
 // allServicesOf maps a ServiceLevel to the Services of its namespace: which ones it covers
