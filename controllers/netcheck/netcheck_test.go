@@ -12,6 +12,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
@@ -39,7 +40,11 @@ type env struct {
 }
 
 func newEnv(t *testing.T, objs ...client.Object) *env {
-	c := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithStatusSubresource(&itopsv1alpha1.Incident{}).WithObjects(objs...).Build()
+	b := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithStatusSubresource(&itopsv1alpha1.Incident{}).WithObjects(objs...)
+	for _, k := range callerKinds {
+		b = b.WithIndex(k.newObj(), indexWebhookService, webhookServiceKeys)
+	}
+	c := b.Build()
 	clock := clocktesting.NewFakePassiveClock(t0)
 	return &env{t: t, ctx: context.Background(), c: c, clock: clock,
 		w: &incidentwriter.Writer{Client: c, Policy: lifecycle.DefaultPolicy, ClusterNamespace: "itops-cluster", Clock: clock}}
@@ -259,34 +264,54 @@ func TestRouteBackendMissing(t *testing.T) {
 	}
 }
 
-// TestWebhookUnavailable: a fail-closed webhook whose Service has no ready endpoint opens a
-// P1 incident in the cluster namespace; ready endpoints clear it.
+// TestWebhookUnavailable: one Service that two webhook configurations, a CRD's conversion
+// webhook and an APIService call has no ready endpoint: one P1 incident, on the Service in its
+// namespace, naming every caller in spec.affected and the message (not one per configuration,
+// as before); ready endpoints clear it.
 func TestWebhookUnavailable(t *testing.T) {
-	fail := admissionregistrationv1.Fail
-	cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "policy-engine"},
+	fail, ignore := admissionregistrationv1.Fail, admissionregistrationv1.Ignore
+	ref := &admissionregistrationv1.ServiceReference{Namespace: "policy", Name: "engine"}
+	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "policy-engine"},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{Name: "validate.policy.example", FailurePolicy: &fail,
-			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "policy", Name: "engine"}},
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: ref},
 			Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
 				Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, Resources: []string{"pods"}}}}}}}
+	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "policy-engine-mutating"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "mutate.policy.example", FailurePolicy: &ignore,
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: ref}}}}
+	crd := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "policies.policy.example"},
+		"spec": map[string]any{"conversion": map[string]any{"strategy": "Webhook", "webhook": map[string]any{"clientConfig": map[string]any{
+			"service": map[string]any{"namespace": "policy", "name": "engine"}}}}}}}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "policy", Name: "engine"},
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "engine"}, Ports: []corev1.ServicePort{{Port: 443}}}}
-	e := newEnv(t, cfg, svc, slice("policy", "engine", false))
-	r := &WebhookReconciler{Reader: e.c, Writer: e.w, Clock: e.clock, kind: validatingKind,
+	e := newEnv(t, validating, mutating, crd, svc, slice("policy", "engine", false))
+	r := &WebhookReconciler{Reader: e.c, Writer: e.w, Clock: e.clock,
 		Policy: config.WebhooksPolicy{GracePeriod: metav1.Duration{Duration: time.Minute}}}
-	if got := e.reconcile(r, t0, "", "policy-engine"); got != time.Minute || e.incident("itops-cluster", "validatingwebhookconfiguration-policy-engine") != nil {
+	if got := e.reconcile(r, t0, "policy", "engine"); got != time.Minute || e.incident("policy", "service-engine") != nil {
 		t.Fatalf("within grace: no incident, requeue at its end; got %s", got)
 	}
-	e.reconcile(r, t0.Add(time.Minute), "", "policy-engine")
-	inc := e.incident("itops-cluster", "validatingwebhookconfiguration-policy-engine")
+	e.reconcile(r, t0.Add(time.Minute), "policy", "engine")
+	list := &itopsv1alpha1.IncidentList{}
+	if err := e.c.List(e.ctx, list); err != nil || len(list.Items) != 1 {
+		t.Fatalf("want one incident for the one Service; have %d (%v)", len(list.Items), err)
+	}
+	inc := e.incident("policy", "service-engine")
 	if inc == nil {
-		list := &itopsv1alpha1.IncidentList{}
-		_ = e.c.List(e.ctx, list)
-		t.Fatalf("want the configuration's incident in the cluster namespace; have %d incidents", len(list.Items))
+		t.Fatalf("want the Service's incident in its namespace, have %s/%s", list.Items[0].Namespace, list.Items[0].Name)
 	}
 	s := inc.Status.Signals[0]
-	if s.Priority != itopsv1alpha1.PriorityP1 || !strings.Contains(s.Message, "which has no ready endpoint: the API server rejects CREATE of pods") ||
-		inc.Spec.Affected[1].Name != "engine" {
-		t.Fatalf("incident: %+v %+v", s, inc.Spec.Affected)
+	if s.Priority != itopsv1alpha1.PriorityP1 || !strings.Contains(s.Message, "Service policy/engine, which the API server calls for 3 webhooks or APIs, has no ready endpoint") ||
+		!strings.Contains(s.Message, "ValidatingWebhookConfiguration policy-engine/validate.policy.example (failurePolicy Fail): the API server rejects CREATE of pods") ||
+		!strings.Contains(s.Message, "CustomResourceDefinition policies.policy.example: reads and writes") {
+		t.Fatalf("signal: %+v", s)
+	}
+	var affected []string
+	for _, a := range inc.Spec.Affected {
+		affected = append(affected, a.Kind+"/"+a.Name)
+	}
+	if want := "Service/engine CustomResourceDefinition/policies.policy.example MutatingWebhookConfiguration/policy-engine-mutating ValidatingWebhookConfiguration/policy-engine"; strings.Join(affected, " ") != want {
+		t.Fatalf("affected: %v, want %s", affected, want)
 	}
 	sl := &discoveryv1.EndpointSlice{}
 	if err := e.c.Get(e.ctx, client.ObjectKey{Namespace: "policy", Name: "engine-abcde"}, sl); err != nil {
@@ -296,11 +321,14 @@ func TestWebhookUnavailable(t *testing.T) {
 	if err := e.c.Update(e.ctx, sl); err != nil {
 		t.Fatal(err)
 	}
-	e.reconcile(r, t0.Add(2*time.Minute), "", "policy-engine")
-	if s := e.incident("itops-cluster", inc.Name).Status.Signals[0]; s.Active {
+	e.reconcile(r, t0.Add(2*time.Minute), "policy", "engine")
+	if s := e.incident("policy", inc.Name).Status.Signals[0]; s.Active {
 		t.Fatalf("ready: cleared, got %+v", s)
 	}
-	if keys := webhookServiceKeys(cfg); len(keys) != 1 || keys[0] != "policy/engine" {
+	if keys := webhookServiceKeys(validating); len(keys) != 1 || keys[0] != "policy/engine" {
 		t.Fatalf("index keys: %v", keys)
+	}
+	if ok, err := called(e.ctx, e.c, "policy", "engine"); !ok || err != nil {
+		t.Fatalf("called: %v %v", ok, err)
 	}
 }

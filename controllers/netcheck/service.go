@@ -46,6 +46,11 @@ type ServiceReconciler struct {
 	Writer *incidentwriter.Writer
 	Policy config.ServicesWithoutEndpointsPolicy
 	Clock  clock.PassiveClock
+	// Called reports whether the API server calls the Service (a webhook's, a conversion
+	// webhook's, an aggregated API's; nil: never). Such a Service's incident also carries
+	// WebhookUnavailable, which is the cluster's problem and not a symptom of its workload's:
+	// it is not linked to a cause, so it pages at its own priority.
+	Called func(ctx context.Context, namespace, name string) (bool, error)
 
 	seen firstSeen
 }
@@ -196,8 +201,16 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		Priority: priority.For(impact, urgency), Sustain: j.Pending}
 	o.Impact, o.Urgency, o.Service = impact, urgency, service
 	o.CauseJudged = true
-	if o.Cause, err = r.cause(ctx, workloads, subj); err != nil {
-		return reconcile.Result{}, err
+	calledByAPIServer := false
+	if r.Called != nil {
+		if calledByAPIServer, err = r.Called(ctx, req.Namespace, req.Name); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	if !calledByAPIServer {
+		if o.Cause, err = r.cause(ctx, workloads, subj); err != nil {
+			return reconcile.Result{}, err
+		}
 	}
 	return writeSignal(ctx, r.Writer, o, j.RequeueAfter)
 }

@@ -21,11 +21,9 @@ import (
 	"sync"
 	"time"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -36,11 +34,15 @@ import (
 
 // RBAC: the network detectors read Services, EndpointSlices, Ingresses, every admission
 // webhook configuration (none holds a credential: caBundle is a public certificate) and the
-// Gateway API's routes and Gateways. Secrets are not granted here (docs/detectors.md).
+// Gateway API's routes and Gateways, CustomResourceDefinitions and APIServices (for the
+// Services they make the API server call; cached trimmed to that). Secrets are not granted
+// here (docs/detectors.md).
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations;mutatingwebhookconfigurations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apiregistration.k8s.io,resources=apiservices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes;grpcroutes;gateways,verbs=get;list;watch
 
 // raceRetry is how soon a write that lost a race with another writer is retried.
@@ -64,8 +66,8 @@ const (
 	// indexRefs indexes Ingresses by the objects they refer to ("Service/ns/name",
 	// "Secret/ns/name").
 	indexRefs = "netcheck.refs"
-	// indexWebhookService indexes webhook configurations by their webhooks' Services
-	// ("ns/name").
+	// indexWebhookService indexes webhook configurations, CRDs and APIServices by the
+	// Services they make the API server call ("ns/name").
 	indexWebhookService = "netcheck.webhookService"
 )
 
@@ -97,21 +99,23 @@ func SetupWithOptions(mgr manager.Manager, w *incidentwriter.Writer, policy conf
 		return err
 	}
 	ctx := context.Background()
-	if services {
-		if err := (&ServiceReconciler{Reader: c, Client: mgr.GetClient(), Writer: w, Policy: policy.ServicesWithoutEndpoints}).SetupWithManager(mgr, c); err != nil {
-			return fmt.Errorf("setting up ServiceWithoutEndpoints: %w", err)
-		}
-	}
 	if webhooks {
-		for _, obj := range []client.Object{&admissionregistrationv1.ValidatingWebhookConfiguration{}, &admissionregistrationv1.MutatingWebhookConfiguration{}} {
-			if err := c.IndexField(ctx, obj, indexWebhookService, webhookServiceKeys); err != nil {
+		for _, k := range callerKinds {
+			if err := c.IndexField(ctx, k.newObj(), indexWebhookService, webhookServiceKeys); err != nil {
 				return err
 			}
 		}
-		for _, k := range []webhookKind{validatingKind, mutatingKind} {
-			if err := (&WebhookReconciler{Reader: c, Writer: w, Policy: policy.Webhooks, kind: k}).SetupWithManager(mgr, c); err != nil {
-				return fmt.Errorf("setting up WebhookUnavailable: %w", err)
-			}
+		if err := (&WebhookReconciler{Reader: c, Writer: w, Policy: policy.Webhooks}).SetupWithManager(mgr, c); err != nil {
+			return fmt.Errorf("setting up WebhookUnavailable: %w", err)
+		}
+	}
+	if services {
+		r := &ServiceReconciler{Reader: c, Client: mgr.GetClient(), Writer: w, Policy: policy.ServicesWithoutEndpoints}
+		if webhooks {
+			r.Called = func(ctx context.Context, ns, name string) (bool, error) { return called(ctx, c, ns, name) }
+		}
+		if err := r.SetupWithManager(mgr, c); err != nil {
+			return fmt.Errorf("setting up ServiceWithoutEndpoints: %w", err)
 		}
 	}
 	if routes {

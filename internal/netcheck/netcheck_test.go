@@ -1,6 +1,7 @@
 package netcheck
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -303,7 +304,7 @@ func TestJudgeRoute(t *testing.T) {
 	}
 }
 
-func TestJudgeWebhooks(t *testing.T) {
+func TestJudgeWebhookService(t *testing.T) {
 	fail, ignore := admissionregistrationv1.Fail, admissionregistrationv1.Ignore
 	rules := []admissionregistrationv1.RuleWithOperations{{
 		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
@@ -315,38 +316,112 @@ func TestJudgeWebhooks(t *testing.T) {
 				ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "policy", Name: svc}}},
 				{Name: "url.policy.example", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://policy.example")}}}}
 	}
-	services := map[string]ServiceState{
-		"policy/ready":    {Exists: true, ReadyEndpoints: 2, Ports: []int32{443}},
-		"policy/down":     {Exists: true, Ports: []int32{443}},
-		"policy/external": {Exists: true, ExternalName: true},
-		"policy/http":     {Exists: true, ReadyEndpoints: 2, Ports: []int32{80}},
+	callers := func(c *admissionregistrationv1.ValidatingWebhookConfiguration) []Caller {
+		var out []Caller
+		for _, x := range WebhookCallers(KindValidatingWebhookConfiguration, c.Name, ValidatingWebhooks(c)) {
+			out = append(out, x.Caller)
+		}
+		return out
 	}
-	state := func(ns, name string) ServiceState { return services[ns+"/"+name] }
+	services := map[string]ServiceState{
+		"ready":    {Exists: true, ReadyEndpoints: 2, Ports: []int32{443}},
+		"down":     {Exists: true, Ports: []int32{443}},
+		"external": {Exists: true, ExternalName: true},
+		"http":     {Exists: true, ReadyEndpoints: 2, Ports: []int32{80}},
+	}
 	cases := []struct {
 		name     string
+		svc      string
 		cfg      *admissionregistrationv1.ValidatingWebhookConfiguration
 		priority itopsv1alpha1.Priority
 		message  string
 	}{
-		{"ready endpoints: available", cfg(&fail, "ready"), "", ""},
-		{"ExternalName: the API server resolves it", cfg(&fail, "external"), "", ""},
-		{"Fail without endpoints: the cluster stops accepting changes (P1)", cfg(&fail, "down"), itopsv1alpha1.PriorityP1,
-			"ValidatingWebhookConfiguration policy: webhook check.policy.example (failurePolicy Fail) calls Service policy/down, which has no ready endpoint: " +
+		{"ready endpoints: available", "ready", cfg(&fail, "ready"), "", ""},
+		{"ExternalName: the API server resolves it", "external", cfg(&fail, "external"), "", ""},
+		{"Fail without endpoints: the cluster stops accepting changes (P1)", "down", cfg(&fail, "down"), itopsv1alpha1.PriorityP1,
+			"Service policy/down, which the API server calls for 1 webhook or API, has no ready endpoint: " +
+				"ValidatingWebhookConfiguration policy/check.policy.example (failurePolicy Fail): " +
 				"the API server rejects CREATE, UPDATE of deployments, deployments.apps, pods, pods.apps"},
-		{"the default failurePolicy is Fail", cfg(nil, "missing"), itopsv1alpha1.PriorityP1, "(failurePolicy Fail) calls Service policy/missing, which does not exist"},
-		{"a Service without the webhook's port (443 by default)", cfg(&fail, "http"), itopsv1alpha1.PriorityP1, "calls Service policy/http, which has no port 443"},
-		{"Ignore: requests pass without it (P4)", cfg(&ignore, "down"), itopsv1alpha1.PriorityP4, "pass without it, each after the webhook's timeout"},
+		{"the default failurePolicy is Fail", "missing", cfg(nil, "missing"), itopsv1alpha1.PriorityP1, "does not exist: ValidatingWebhookConfiguration policy/check.policy.example (failurePolicy Fail)"},
+		{"a Service without the webhook's port (443 by default)", "http", cfg(&fail, "http"), itopsv1alpha1.PriorityP1, "Service policy/http, which the API server calls for 1 webhook or API, has no port 443"},
+		{"Ignore: requests pass without it (P4)", "down", cfg(&ignore, "down"), itopsv1alpha1.PriorityP4, "pass without it, each after the webhook's timeout"},
 	}
 	for _, tc := range cases {
-		v := JudgeWebhooks("ValidatingWebhookConfiguration", "policy", ValidatingWebhooks(tc.cfg), state)
+		v := JudgeWebhookService("policy", tc.svc, callers(tc.cfg), services[tc.svc])
 		if v.Priority != tc.priority || !strings.Contains(v.Message, tc.message) || (tc.priority == "") != (len(v.Unavailable) == 0) {
 			t.Errorf("%s: got %+v", tc.name, v)
 		}
 	}
-	m := &admissionregistrationv1.MutatingWebhookConfiguration{Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "inject",
-		ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "policy", Name: "down"}}}}}
-	if v := JudgeWebhooks("MutatingWebhookConfiguration", "inject", MutatingWebhooks(m), state); v.Priority != itopsv1alpha1.PriorityP1 {
-		t.Errorf("mutating: %+v", v)
+
+	// One Service, several configurations (Kyverno, Gatekeeper, cert-manager, Istio): one
+	// verdict naming all of them, at the worst failurePolicy.
+	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "kyverno-resource-mutating"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "mutate.kyverno.svc", FailurePolicy: &ignore,
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "kyverno", Name: "kyverno-svc"}}}}}
+	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "kyverno-resource-validating"},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{
+			{Name: "validate.kyverno.svc-fail", FailurePolicy: &fail, Rules: rules,
+				ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "kyverno", Name: "kyverno-svc"}}},
+			{Name: "validate.kyverno.svc-ignore", FailurePolicy: &ignore,
+				ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "kyverno", Name: "kyverno-svc"}}}}}
+	var all []Caller
+	for _, c := range append(WebhookCallers(KindMutatingWebhookConfiguration, mutating.Name, MutatingWebhooks(mutating)),
+		WebhookCallers(KindValidatingWebhookConfiguration, validating.Name, ValidatingWebhooks(validating))...) {
+		all = append(all, c.Caller)
+	}
+	v := JudgeWebhookService("kyverno", "kyverno-svc", all, ServiceState{Exists: true, Ports: []int32{443}})
+	if len(v.Unavailable) != 3 || v.Priority != itopsv1alpha1.PriorityP1 ||
+		!strings.HasPrefix(v.Message, "Service kyverno/kyverno-svc, which the API server calls for 3 webhooks or APIs, has no ready endpoint: "+
+			"MutatingWebhookConfiguration kyverno-resource-mutating/mutate.kyverno.svc (failurePolicy Ignore)") ||
+		!strings.Contains(v.Message, "; ValidatingWebhookConfiguration kyverno-resource-validating/validate.kyverno.svc-fail (failurePolicy Fail): the API server rejects") {
+		t.Errorf("one Service, several configurations: %+v", v)
+	}
+
+	// CRD conversion webhooks and aggregated APIs fail closed.
+	crd := map[string]any{"spec": map[string]any{"conversion": map[string]any{"strategy": "Webhook",
+		"webhook": map[string]any{"clientConfig": map[string]any{"service": map[string]any{"namespace": "widgets", "name": "conv", "port": int64(9443)}}}}}}
+	conv, ok := CRDCaller(crd, "widgets.example.com")
+	if !ok || conv.Namespace != "widgets" || conv.Service != "conv" || conv.Caller.Port != 9443 {
+		t.Fatalf("CRD caller: %+v %v", conv, ok)
+	}
+	if _, ok := CRDCaller(map[string]any{"spec": map[string]any{"conversion": map[string]any{"strategy": "None"}}}, "x"); ok {
+		t.Error("a CRD without a conversion webhook calls nothing")
+	}
+	v = JudgeWebhookService("widgets", "conv", []Caller{conv.Caller}, ServiceState{Exists: true, Ports: []int32{9443}})
+	if v.Priority != itopsv1alpha1.PriorityP1 || !strings.Contains(v.Message, "CustomResourceDefinition widgets.example.com: reads and writes of widgets.example.com that need a conversion fail") {
+		t.Errorf("conversion webhook: %+v", v)
+	}
+	apiService := func(status string) map[string]any {
+		return map[string]any{"spec": map[string]any{"service": map[string]any{"namespace": "kube-system", "name": "metrics-server"}},
+			"status": map[string]any{"conditions": []any{map[string]any{"type": "Available", "status": status,
+				"reason": "MissingEndpoints", "message": "endpoints for service/metrics-server in \"kube-system\" have no addresses with port name \"https\""}}}}
+	}
+	down, ok := APIServiceCaller(apiService("False"), "v1beta1.metrics.k8s.io")
+	if !ok || down.Caller.Port != 443 || !down.Caller.Reports {
+		t.Fatalf("APIService caller: %+v %v", down, ok)
+	}
+	v = JudgeWebhookService("kube-system", "metrics-server", []Caller{down.Caller}, ServiceState{Exists: true, Ports: []int32{443}, ReadyEndpoints: 1})
+	if v.Priority != itopsv1alpha1.PriorityP1 || !strings.Contains(v.Message,
+		"APIService v1beta1.metrics.k8s.io reports Available=False (MissingEndpoints: endpoints for service/metrics-server in \"kube-system\" have no addresses") {
+		t.Errorf("APIService Available=False: %+v", v)
+	}
+	up, _ := APIServiceCaller(apiService("True"), "v1beta1.metrics.k8s.io")
+	if v := JudgeWebhookService("kube-system", "metrics-server", []Caller{up.Caller}, ServiceState{}); len(v.Unavailable) != 0 {
+		t.Errorf("APIService Available=True decides: %+v", v)
+	}
+	if _, ok := APIServiceCaller(map[string]any{"spec": map[string]any{"group": "apps"}}, "v1.apps"); ok {
+		t.Error("a local APIService calls nothing")
+	}
+}
+
+func TestCapAffected(t *testing.T) {
+	var refs []itopsv1alpha1.ObjectReference
+	for i := 0; i < 40; i++ {
+		refs = CapAffected(refs, itopsv1alpha1.ObjectReference{Kind: "ValidatingWebhookConfiguration", Name: fmt.Sprint("c", i)},
+			itopsv1alpha1.ObjectReference{Kind: "ValidatingWebhookConfiguration", Name: fmt.Sprint("c", i)})
+	}
+	if len(refs) != MaxAffected-1 || refs[1].Name != "c1" {
+		t.Fatalf("capped at %d (the subject comes first): got %d", MaxAffected-1, len(refs))
 	}
 }
 
@@ -417,5 +492,36 @@ status: {parents: []}
 	}
 	if other, _ := Trim(&corev1.ConfigMap{ObjectMeta: meta}); other.(*corev1.ConfigMap).Annotations == nil {
 		t.Error("other kinds pass through")
+	}
+}
+
+// CRDs are cached with their conversion webhook's Service only (no schema, no caBundle);
+// APIServices with spec.service and the Available condition.
+func TestTrimCallers(t *testing.T) {
+	crd := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "widgets.example.com", "annotations": map[string]any{"a": "b"}},
+		"spec": map[string]any{"group": "example.com", "versions": []any{map[string]any{"name": "v1", "schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object"}}}},
+			"conversion": map[string]any{"strategy": "Webhook", "webhook": map[string]any{"conversionReviewVersions": []any{"v1"},
+				"clientConfig": map[string]any{"caBundle": "cGVt", "service": map[string]any{"namespace": "w", "name": "conv"}}}}}}}
+	got, _ := Trim(crd)
+	want := map[string]any{"conversion": map[string]any{"strategy": "Webhook", "webhook": map[string]any{"clientConfig": map[string]any{
+		"service": map[string]any{"namespace": "w", "name": "conv"}}}}}
+	if u := got.(*unstructured.Unstructured); !reflect.DeepEqual(u.Object["spec"], want) || u.GetAnnotations() != nil || u.GetName() != "widgets.example.com" {
+		t.Fatalf("CRD trimmed to %v", u.Object)
+	}
+	if c, ok := CRDCaller(got.(*unstructured.Unstructured).Object, "widgets.example.com"); !ok || c.Service != "conv" {
+		t.Fatalf("trimmed CRD still read: %+v", c)
+	}
+	api := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+		"metadata": map[string]any{"name": "v1beta1.metrics.k8s.io"},
+		"spec":     map[string]any{"caBundle": "cGVt", "group": "metrics.k8s.io", "service": map[string]any{"namespace": "kube-system", "name": "metrics-server"}},
+		"status": map[string]any{"conditions": []any{map[string]any{"type": "Available", "status": "False", "reason": "R", "message": "m",
+			"lastTransitionTime": "2026-12-01T00:00:00Z"}}}}}
+	got, _ = Trim(api)
+	if c, ok := APIServiceCaller(got.(*unstructured.Unstructured).Object, "v1beta1.metrics.k8s.io"); !ok || c.Caller.Down != "R: m" {
+		t.Fatalf("trimmed APIService still read: %+v", c)
+	}
+	if _, ok, _ := unstructured.NestedFieldNoCopy(got.(*unstructured.Unstructured).Object, "spec", "caBundle"); ok {
+		t.Fatal("APIService caBundle kept")
 	}
 }

@@ -20,6 +20,9 @@ import (
 //   - PartialObjectMetadata (Secrets): identity only (no labels, annotations, owners).
 //   - unstructured (Gateway API routes and Gateways): apiVersion, kind, identity, the
 //     backendRefs of spec.rules and the certificateRefs of spec.listeners[].tls.
+//   - unstructured CustomResourceDefinition: identity and spec.conversion's strategy and
+//     webhook.clientConfig.service (no schema, no caBundle).
+//   - unstructured APIService: identity, spec.service and the Available condition.
 //
 // Other objects pass through.
 func Trim(obj any) (any, error) {
@@ -92,6 +95,33 @@ func trimUnstructured(u *unstructured.Unstructured) *unstructured.Unstructured {
 	out.SetGeneration(m.Generation)
 	out.SetCreationTimestamp(m.CreationTimestamp)
 	out.SetDeletionTimestamp(m.DeletionTimestamp)
+	switch u.GetKind() {
+	case KindCustomResourceDefinition:
+		// Only the conversion webhook: a CRD's schema is often hundreds of kilobytes.
+		if conv, ok, _ := unstructured.NestedMap(u.Object, "spec", "conversion"); ok {
+			kept := map[string]any{}
+			if s, ok := conv["strategy"]; ok {
+				kept["strategy"] = s
+			}
+			if svc, ok, _ := unstructured.NestedFieldNoCopy(conv, "webhook", "clientConfig", "service"); ok {
+				kept["webhook"] = map[string]any{"clientConfig": map[string]any{"service": svc}}
+			}
+			out.Object["spec"] = map[string]any{"conversion": kept}
+		}
+		return out
+	case KindAPIService:
+		if svc, ok, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "service"); ok {
+			out.Object["spec"] = map[string]any{"service": svc}
+		}
+		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		for _, c := range conds {
+			if m, ok := c.(map[string]any); ok && m["type"] == "Available" {
+				out.Object["status"] = map[string]any{"conditions": []any{map[string]any{"type": m["type"], "status": m["status"],
+					"reason": m["reason"], "message": m["message"]}}}
+			}
+		}
+		return out
+	}
 	spec := map[string]any{}
 	if rules, ok, _ := unstructured.NestedSlice(u.Object, "spec", "rules"); ok {
 		kept := make([]any, 0, len(rules))
