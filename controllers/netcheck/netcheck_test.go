@@ -259,6 +259,17 @@ func TestRouteBackendMissing(t *testing.T) {
 	if s := e.incident(ns, "ingress-web").Status.Signals[0]; s.Active {
 		t.Fatalf("both exist: cleared, got %+v", s)
 	}
+	// A backend port the Service does not expose: missing too.
+	ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Port = networkingv1.ServiceBackendPort{Number: 8080}
+	if err := e.c.Update(e.ctx, ing); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(r, t0.Add(4*time.Minute), ns, "web")
+	e.reconcile(r, t0.Add(5*time.Minute), ns, "web")
+	if s := e.incident(ns, "ingress-web").Status.Signals[0]; !s.Active || s.Message != "Ingress web sends to ports its Services do not expose: "+
+		"Service shop/web has no port 8080 (host shop.example path /: spec.rules[0].http.paths[0].backend.service.port.number)" {
+		t.Fatalf("a port the Service does not expose: got %+v", s)
+	}
 	if keys := ingressRefKeys(ing); len(keys) != 3 || keys[2] != "Secret/shop/shop-tls" {
 		t.Fatalf("index keys: %v", keys)
 	}

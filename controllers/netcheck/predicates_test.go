@@ -3,6 +3,7 @@ package netcheck
 import (
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
@@ -50,5 +51,20 @@ func TestWatchPredicates(t *testing.T) {
 		if got := causeTransitions.Update(event.UpdateEvent{ObjectOld: c.old, ObjectNew: c.new}); got != c.want {
 			t.Errorf("%s: re-queue %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// A route re-judges its Services' ports: a Service update passes only when its type or ports
+// change.
+func TestServicePortsPredicate(t *testing.T) {
+	svc := func(ports ...corev1.ServicePort) *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}, Spec: corev1.ServiceSpec{Ports: ports}}
+	}
+	http := corev1.ServicePort{Name: "http", Port: 80}
+	if servicePorts.Update(event.UpdateEvent{ObjectOld: svc(http), ObjectNew: svc(http)}) {
+		t.Error("an update that changes no port re-judged the routes")
+	}
+	if !servicePorts.Update(event.UpdateEvent{ObjectOld: svc(http), ObjectNew: svc(http, corev1.ServicePort{Port: 8080})}) {
+		t.Error("a port added did not re-judge the routes")
 	}
 }

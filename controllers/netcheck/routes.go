@@ -12,6 +12,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -199,22 +200,30 @@ type RouteReconciler struct {
 	controller controller.Controller
 }
 
-// setup builds the controller: the kind, and the Services its objects name (created or
-// deleted); Secrets are added by watchSecrets once they may be read.
+// setup builds the controller: the kind, and the Services its objects name (created,
+// deleted, or their type or ports changed); Secrets are added by watchSecrets once they may be read.
 func (r *RouteReconciler) setup(mgr ctrl.Manager) error {
 	r.resync = make(chan event.GenericEvent)
-	existence := predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }}
 	b := ctrl.NewControllerManagedBy(mgr).Named("netcheck-" + strings.ToLower(r.kind.gvk.Kind)).
 		WatchesRawSource(source.Kind[client.Object](r.routes.cache, r.kind.newObj(), &handler.EnqueueRequestForObject{})).
 		WatchesRawSource(source.Channel(r.resync, &handler.EnqueueRequestForObject{}))
 	if r.kind.services {
 		b = b.WatchesRawSource(source.Kind[client.Object](r.routes.cache, &corev1.Service{},
-			handler.EnqueueRequestsFromMapFunc(r.referring(netcheck.KindService)), existence))
+			handler.EnqueueRequestsFromMapFunc(r.referring(netcheck.KindService)), servicePorts))
 	}
 	c, err := b.Build(r)
 	r.controller = c
 	return err
 }
+
+// servicePorts lets through the Service events a route's verdict depends on: creations,
+// deletions, and updates that change its type or ports (the trimmed cache's other updates,
+// a new resourceVersion, re-judge nothing).
+var servicePorts = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	old, okOld := e.ObjectOld.(*corev1.Service)
+	cur, okNew := e.ObjectNew.(*corev1.Service)
+	return !okOld || !okNew || old.Spec.Type != cur.Spec.Type || !equality.Semantic.DeepEqual(old.Spec.Ports, cur.Spec.Ports)
+}}
 
 // watchSecrets watches Secrets (metadata only; created or deleted).
 func (r *RouteReconciler) watchSecrets() error {
@@ -270,13 +279,14 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 		return reconcile.Result{}, err
 	}
 	var lookupErr error
-	v := netcheck.JudgeRoute(subj.Kind, req.Name, r.kind.refs(obj), func(ref netcheck.Ref) (bool, bool) {
-		ok, known, err := r.exists(ctx, ref)
-		if err != nil && lookupErr == nil {
-			lookupErr = err
-		}
-		return ok, known
-	})
+	v := netcheck.JudgeRoute(netcheck.RouteFacts{Kind: subj.Kind, Name: req.Name, Refs: r.kind.refs(obj),
+		Lookup: func(ref netcheck.Ref) netcheck.Target {
+			t, err := r.lookup(ctx, ref)
+			if err != nil && lookupErr == nil {
+				lookupErr = err
+			}
+			return t
+		}})
 	if lookupErr != nil {
 		return reconcile.Result{}, lookupErr
 	}
@@ -312,28 +322,35 @@ func containsRef(refs []itopsv1alpha1.ObjectReference, ref itopsv1alpha1.ObjectR
 	return false
 }
 
-// exists reads whether a referenced object exists; known is false for a Secret while the
-// operator may not read Secrets.
-func (r *RouteReconciler) exists(ctx context.Context, ref netcheck.Ref) (ok, known bool, err error) {
+// lookup reads what the cache knows of a referenced object: whether it exists and a
+// Service's type and ports; not known for a Secret while the operator may not read Secrets.
+func (r *RouteReconciler) lookup(ctx context.Context, ref netcheck.Ref) (netcheck.Target, error) {
 	var obj client.Object
 	switch ref.Kind {
 	case netcheck.KindService:
 		obj = &corev1.Service{}
 	case netcheck.KindSecret:
 		if !r.routes.secrets.Load() {
-			return false, false, nil
+			return netcheck.Target{}, nil
 		}
 		obj = secretMetadata()
 	default:
-		return false, false, nil
+		return netcheck.Target{}, nil
 	}
 	switch err := r.Reader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, obj); {
 	case apierrors.IsNotFound(err):
-		return false, true, nil
+		return netcheck.Target{Known: true}, nil
 	case err != nil:
-		return false, false, err
+		return netcheck.Target{}, err
 	}
-	return obj.GetDeletionTimestamp() == nil, true, nil
+	t := netcheck.Target{Known: true, Exists: obj.GetDeletionTimestamp() == nil}
+	if svc, ok := obj.(*corev1.Service); ok {
+		t.ExternalName = svc.Spec.Type == corev1.ServiceTypeExternalName
+		for _, p := range svc.Spec.Ports {
+			t.Ports = append(t.Ports, netcheck.ServicePort{Name: p.Name, Port: p.Port})
+		}
+	}
+	return t, nil
 }
 
 // kindStarter starts the controller of a Gateway API kind once the API server serves it

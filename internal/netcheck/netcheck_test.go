@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
@@ -202,12 +203,19 @@ spec:
       - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
       - {path: /static, pathType: Prefix, backend: {resource: {apiGroup: k8s.example.com, kind: StorageBucket, name: static}}}
   - host: no-http.example
+  - http:
+      paths:
+      - {pathType: ImplementationSpecific, backend: {service: {name: api, port: {name: grpc}}}}
 `), ing); err != nil {
 		t.Fatal(err)
 	}
 	want := []Ref{
-		{Kind: KindService, Namespace: "shop", Name: "fallback", Field: "spec.defaultBackend.service.name"},
-		{Kind: KindService, Namespace: "shop", Name: "web", Field: "spec.rules[0].http.paths[0].backend.service.name"},
+		{Kind: KindService, Namespace: "shop", Name: "fallback", Field: "spec.defaultBackend.service.name",
+			Port: Port{Number: 80}, PortField: "spec.defaultBackend.service.port.number", Where: "the default backend"},
+		{Kind: KindService, Namespace: "shop", Name: "web", Field: "spec.rules[0].http.paths[0].backend.service.name",
+			Port: Port{Number: 80}, PortField: "spec.rules[0].http.paths[0].backend.service.port.number", Where: "host shop.example path /"},
+		{Kind: KindService, Namespace: "shop", Name: "api", Field: "spec.rules[2].http.paths[0].backend.service.name",
+			Port: Port{Name: "grpc"}, PortField: "spec.rules[2].http.paths[0].backend.service.port.name", Where: "host * path /"},
 		{Kind: KindSecret, Namespace: "shop", Name: "shop-tls", Field: "spec.tls[0].secretName"},
 	}
 	if got := IngressRefs(ing); !reflect.DeepEqual(got, want) {
@@ -238,9 +246,9 @@ spec:
   - filters: [{type: RequestRedirect}]
 `)
 	want := []Ref{
-		{Kind: KindService, Namespace: "shop", Name: "web", Field: "spec.rules[0].backendRefs[0]"},
-		{Kind: KindService, Namespace: "canary", Name: "web-v2", Field: "spec.rules[0].backendRefs[1]"},
-		{Kind: KindService, Namespace: "shop", Name: "api", Field: "spec.rules[1].backendRefs[0]"},
+		{Kind: KindService, Namespace: "shop", Name: "web", Field: "spec.rules[0].backendRefs[0]", Port: Port{Number: 80}, PortField: "spec.rules[0].backendRefs[0].port"},
+		{Kind: KindService, Namespace: "canary", Name: "web-v2", Field: "spec.rules[0].backendRefs[1]", Port: Port{Number: 80}, PortField: "spec.rules[0].backendRefs[1].port"},
+		{Kind: KindService, Namespace: "shop", Name: "api", Field: "spec.rules[1].backendRefs[0]", Port: Port{Number: 8080}, PortField: "spec.rules[1].backendRefs[0].port"},
 	}
 	if got := RouteRefs(route, "shop"); !reflect.DeepEqual(got, want) {
 		t.Fatalf("route: got %+v", got)
@@ -277,30 +285,124 @@ func TestJudgeRoute(t *testing.T) {
 		{Kind: KindSecret, Namespace: "shop", Name: "shop-tls", Field: "spec.tls[0].secretName"},
 	}
 	existing := map[string]bool{"Service/shop/web": true, "Secret/shop/shop-tls": true}
-	all := func(r Ref) (bool, bool) { return existing[r.Kind+"/"+r.Key()], true }
-	noSecrets := func(r Ref) (bool, bool) {
+	all := func(r Ref) Target { return Target{Known: true, Exists: existing[r.Kind+"/"+r.Key()]} }
+	noSecrets := func(r Ref) Target {
 		if r.Kind == KindSecret {
-			return false, false
+			return Target{}
 		}
 		return all(r)
 	}
-	v := JudgeRoute("Ingress", "web", refs, all)
+	v := JudgeRoute(RouteFacts{Kind: "Ingress", Name: "web", Refs: refs, Lookup: all})
 	if len(v.Missing) != 2 || v.Message != "Ingress web refers to objects that do not exist: Service shop/gone does not exist "+
 		"(spec.rules[0].http.paths[1].backend.service.name, spec.defaultBackend.service.name)" {
 		t.Fatalf("got %+v", v)
 	}
-	v = JudgeRoute("Ingress", "web", refs[3:], noSecrets)
+	v = JudgeRoute(RouteFacts{Kind: "Ingress", Name: "web", Refs: refs[3:], Lookup: noSecrets})
 	if len(v.Missing) != 0 || len(v.Unknown) != 1 || v.Message != "" {
 		t.Fatalf("Secrets not readable: unknown, not missing; got %+v", v)
 	}
 	delete(existing, "Secret/shop/shop-tls")
 	existing["Service/shop/gone"] = true
-	v = JudgeRoute("Ingress", "web", refs, all)
+	v = JudgeRoute(RouteFacts{Kind: "Ingress", Name: "web", Refs: refs, Lookup: all})
 	if len(v.Missing) != 1 || !strings.Contains(v.Message, "Secret shop/shop-tls does not exist (spec.tls[0].secretName)") {
 		t.Fatalf("missing TLS Secret: got %+v", v)
 	}
-	if v := JudgeRoute("Ingress", "web", nil, all); len(v.Missing) != 0 || v.Message != "" {
+	if v := JudgeRoute(RouteFacts{Kind: "Ingress", Name: "web", Lookup: all}); len(v.Missing) != 0 || v.Message != "" {
 		t.Fatalf("no references: %+v", v)
+	}
+}
+
+// TestJudgeRoutePorts: a backend port the Service does not expose is a missing backend
+// (ingress-nginx answers 503), named with the rule's host and path and the port's field.
+func TestJudgeRoutePorts(t *testing.T) {
+	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}}
+	if err := yaml.Unmarshal([]byte(`
+spec:
+  defaultBackend: {service: {name: web, port: {name: http}}}
+  rules:
+  - host: shop.example
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+      - {path: /api, pathType: Prefix, backend: {service: {name: web, port: {number: 8080}}}}
+      - {path: /grpc, pathType: Prefix, backend: {service: {name: web, port: {name: grpc}}}}
+      - {path: /legacy, pathType: Prefix, backend: {service: {name: legacy, port: {number: 8080}}}}
+`), ing); err != nil {
+		t.Fatal(err)
+	}
+	services := map[string]Target{
+		"web":    {Known: true, Exists: true, Ports: []ServicePort{{Name: "http", Port: 80}}},
+		"full":   {Known: true, Exists: true, Ports: []ServicePort{{Name: "http", Port: 80}, {Port: 8080}, {Name: "grpc", Port: 9090}}},
+		"legacy": {Known: true, Exists: true, ExternalName: true},
+	}
+	cases := []struct {
+		name    string
+		web     string
+		missing int
+		message string
+	}{
+		{"every port exposed: healthy", "full", 0, ""},
+		{"a number and a name the Service does not expose", "web", 2, "Ingress web sends to ports its Services do not expose: " +
+			"Service shop/web has no port 8080 (host shop.example path /api: spec.rules[0].http.paths[1].backend.service.port.number); " +
+			"Service shop/web has no port named \"grpc\" (host shop.example path /grpc: spec.rules[0].http.paths[2].backend.service.port.name)"},
+	}
+	for _, tc := range cases {
+		lookup := func(r Ref) Target {
+			if r.Name == "web" {
+				return services[tc.web]
+			}
+			return services[r.Name]
+		}
+		v := JudgeRoute(RouteFacts{Kind: "Ingress", Name: "web", Refs: IngressRefs(ing), Lookup: lookup})
+		if len(v.Missing) != tc.missing || v.Message != tc.message {
+			t.Errorf("%s: got %+v", tc.name, v)
+		}
+	}
+
+	// Both kinds of problem: one sentence each.
+	route := object(t, `
+spec:
+  rules:
+  - backendRefs: [{name: web, port: 8443}, {name: gone, port: 80}, {name: web, port: 80}]
+`)
+	v := JudgeRoute(RouteFacts{Kind: "HTTPRoute", Name: "shop", Refs: RouteRefs(route, "shop"), Lookup: func(r Ref) Target {
+		if r.Name == "gone" {
+			return Target{Known: true}
+		}
+		return services["web"]
+	}})
+	if want := "HTTPRoute shop refers to objects that do not exist: Service shop/gone does not exist (spec.rules[0].backendRefs[1]). " +
+		"HTTPRoute shop sends to ports its Services do not expose: Service shop/web has no port 8443 (spec.rules[0].backendRefs[0].port)"; v.Message != want || len(v.Missing) != 2 {
+		t.Errorf("route: got %q", v.Message)
+	}
+}
+
+// TestRouteGrace runs one Ingress through its grace period as the controller does
+// (JudgeRoute, then custom.Judge from first seen): healthy, within grace, firing, clearing.
+func TestRouteGrace(t *testing.T) {
+	grace := time.Minute
+	refs := []Ref{{Kind: KindService, Namespace: "shop", Name: "web", Field: "spec.defaultBackend.service.name",
+		Port: Port{Number: 8080}, PortField: "spec.defaultBackend.service.port.number", Where: "the default backend"}}
+	ok := Target{Known: true, Exists: true, Ports: []ServicePort{{Port: 8080}}}
+	wrongPort := Target{Known: true, Exists: true, Ports: []ServicePort{{Port: 80}}}
+	cases := []struct {
+		name            string
+		target          Target
+		at              time.Time
+		firing, pending bool
+		requeue         time.Duration
+	}{
+		{"healthy", ok, t0, false, false, 0},
+		{"within grace: judged again when it ends", wrongPort, t0.Add(30 * time.Second), false, true, 30 * time.Second},
+		{"grace over: firing", wrongPort, t0.Add(grace), true, false, 0},
+		{"port exposed again: cleared", ok, t0.Add(2 * grace), false, false, 0},
+	}
+	for _, tc := range cases {
+		v := JudgeRoute(RouteFacts{Kind: "Ingress", Name: "web", Refs: refs, Lookup: func(Ref) Target { return tc.target }})
+		j := custom.Judge(custom.Verdict{Unhealthy: len(v.Missing) > 0}, t0, grace, tc.at)
+		if j.Firing != tc.firing || j.Pending != tc.pending || j.RequeueAfter != tc.requeue {
+			t.Errorf("%s: got %+v (%s)", tc.name, j, v.Message)
+		}
 	}
 }
 
@@ -450,8 +552,8 @@ func TestTrim(t *testing.T) {
 		Annotations:   map[string]string{"kubectl.kubernetes.io/last-applied-configuration": strings.Repeat("x", 4096)},
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}, Labels: map[string]string{"app": "web", ServiceNameLabel: "web"}}
 	svc, _ := Trim(&corev1.Service{ObjectMeta: meta, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"},
-		Ports: []corev1.ServicePort{{Port: 80}}, ClusterIP: "10.0.0.1"}})
-	if s := svc.(*corev1.Service); s.Annotations != nil || s.ManagedFields != nil || s.Labels != nil || len(s.Spec.Ports) != 1 || s.Spec.Ports[0] != (corev1.ServicePort{Port: 80}) || s.Spec.Selector["app"] != "web" {
+		Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}}, ClusterIP: "10.0.0.1"}})
+	if s := svc.(*corev1.Service); s.Annotations != nil || s.ManagedFields != nil || s.Labels != nil || len(s.Spec.Ports) != 1 || s.Spec.Ports[0] != (corev1.ServicePort{Name: "http", Port: 80}) || s.Spec.Selector["app"] != "web" {
 		t.Errorf("service: %+v", s)
 	}
 	slice, _ := Trim(&discoveryv1.EndpointSlice{ObjectMeta: meta, Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.1.0.1"},

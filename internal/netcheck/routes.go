@@ -27,7 +27,7 @@ const (
 )
 
 // Ref is one reference of a route to an object that must exist: a backend Service or a TLS
-// Secret (core group), with the field path that names it.
+// Secret (core group), with the field path that names it and, for a backend, the port.
 type Ref struct {
 	// Kind is KindService or KindSecret.
 	Kind      string
@@ -35,29 +35,69 @@ type Ref struct {
 	Name      string
 	// Field is the path of the field that names it (spec.rules[0].backendRefs[1]).
 	Field string
+	// Port is the backend's Service port (zero: none named, not checked), named by the field
+	// PortField (spec.rules[0].http.paths[1].backend.service.port.number).
+	Port      Port
+	PortField string
+	// Where says which part of the route sends there, for a person: "host shop.example
+	// path /api", "the default backend" (Ingress); "" when the field says it all.
+	Where string
+}
+
+// Port is a backend's Service port: a number (Ingress service.port.number, a Gateway API
+// backendRef's port) or a name (Ingress service.port.name).
+type Port struct {
+	Number int32
+	Name   string
+}
+
+// IsZero reports whether no port is named.
+func (p Port) IsZero() bool { return p.Number == 0 && p.Name == "" }
+
+func (p Port) String() string {
+	if p.Name != "" {
+		return fmt.Sprintf("port named %q", p.Name)
+	}
+	return fmt.Sprintf("port %d", p.Number)
 }
 
 // Key is the namespace/name of the referenced object.
 func (r Ref) Key() string { return r.Namespace + "/" + r.Name }
 
 // IngressRefs lists an Ingress's references: the default backend's and every path's Service
-// (backend.service.name; resource backends are not Services and are skipped) and every TLS
-// entry's secretName (an entry without one uses the ingress controller's default
-// certificate). All in the Ingress's namespace.
+// (backend.service.name, with its port.number or port.name; resource backends are not
+// Services and are skipped) and every TLS entry's secretName (an entry without one uses the
+// ingress controller's default certificate). All in the Ingress's namespace.
 func IngressRefs(ing *networkingv1.Ingress) []Ref {
 	var refs []Ref
-	svc := func(b *networkingv1.IngressBackend, field string) {
+	svc := func(b *networkingv1.IngressBackend, field, where string) {
 		if b != nil && b.Service != nil && b.Service.Name != "" {
-			refs = append(refs, Ref{Kind: KindService, Namespace: ing.Namespace, Name: b.Service.Name, Field: field + ".service.name"})
+			ref := Ref{Kind: KindService, Namespace: ing.Namespace, Name: b.Service.Name, Field: field + ".service.name",
+				Port: Port{Number: b.Service.Port.Number, Name: b.Service.Port.Name}, Where: where}
+			switch {
+			case ref.Port.Name != "":
+				ref.PortField = field + ".service.port.name"
+			case ref.Port.Number != 0:
+				ref.PortField = field + ".service.port.number"
+			}
+			refs = append(refs, ref)
 		}
 	}
-	svc(ing.Spec.DefaultBackend, "spec.defaultBackend")
+	svc(ing.Spec.DefaultBackend, "spec.defaultBackend", "the default backend")
 	for i, rule := range ing.Spec.Rules {
 		if rule.HTTP == nil {
 			continue
 		}
+		host := rule.Host
+		if host == "" {
+			host = "*"
+		}
 		for j := range rule.HTTP.Paths {
-			svc(&rule.HTTP.Paths[j].Backend, fmt.Sprintf("spec.rules[%d].http.paths[%d].backend", i, j))
+			path := rule.HTTP.Paths[j].Path
+			if path == "" {
+				path = "/"
+			}
+			svc(&rule.HTTP.Paths[j].Backend, fmt.Sprintf("spec.rules[%d].http.paths[%d].backend", i, j), "host "+host+" path "+path)
 		}
 	}
 	for i, t := range ing.Spec.TLS {
@@ -70,7 +110,7 @@ func IngressRefs(ing *networkingv1.Ingress) []Ref {
 
 // RouteRefs lists a Gateway API HTTPRoute's or GRPCRoute's backend Services: every
 // spec.rules[i].backendRefs[j] of the core group and kind Service (the defaults), in its
-// namespace field or the route's. Other kinds of backend are not checked. obj is the route
+// namespace field or the route's, with its port (required for a Service by the API). Other kinds of backend are not checked. obj is the route
 // as an unstructured object's content.
 func RouteRefs(obj map[string]any, namespace string) []Ref {
 	var refs []Ref
@@ -81,6 +121,11 @@ func RouteRefs(obj map[string]any, namespace string) []Ref {
 		for j, b := range backends {
 			if ref, ok := objectRef(b, KindService, namespace); ok {
 				ref.Field = fmt.Sprintf("spec.rules[%d].backendRefs[%d]", i, j)
+				if port, ok, _ := unstructured.NestedFieldNoCopy(b.(map[string]any), "port"); ok {
+					if n, ok := asInt32(port); ok && n > 0 {
+						ref.Port, ref.PortField = Port{Number: n}, ref.Field+".port"
+					}
+				}
 				refs = append(refs, ref)
 			}
 		}
@@ -126,56 +171,135 @@ func objectRef(v any, want, namespace string) (Ref, bool) {
 	return Ref{Kind: want, Namespace: ns, Name: name}, true
 }
 
-// Existence answers whether a referenced object exists; known is false when the detector
-// cannot tell (it may not read Secrets).
-type Existence func(r Ref) (exists, known bool)
+// asInt32 reads a number of an unstructured object (int64 from the API server, float64
+// from a YAML or JSON decoder).
+func asInt32(v any) (int32, bool) {
+	switch n := v.(type) {
+	case int64:
+		return int32(n), true
+	case int32:
+		return n, true
+	case int:
+		return int32(n), true
+	case float64:
+		return int32(n), true
+	}
+	return 0, false
+}
+
+// ServicePort is one of a Service's spec.ports, as a route's port is matched against it.
+type ServicePort struct {
+	Name string
+	Port int32
+}
+
+// Target is what the detector knows of a referenced object.
+type Target struct {
+	// Known is false when the detector cannot tell (a Secret while it may not read Secrets).
+	Known bool
+	// Exists: the object exists and is not being deleted.
+	Exists bool
+	// ExternalName: a Service of type ExternalName (a DNS alias; its ports are not checked:
+	// the route's port is used as is).
+	ExternalName bool
+	// Ports are a Service's spec.ports.
+	Ports []ServicePort
+}
+
+// Lookup reads what the detector knows of a referenced object.
+type Lookup func(r Ref) Target
+
+// RouteFacts is everything one route is judged on.
+type RouteFacts struct {
+	// Kind and Name are the route's (Ingress web, HTTPRoute shop).
+	Kind, Name string
+	Refs       []Ref
+	Lookup     Lookup
+}
 
 // RouteVerdict is the judgement of one route's references.
 type RouteVerdict struct {
-	// Missing are the references to objects that do not exist.
+	// Missing are the references that do not resolve: to objects that do not exist, or to a
+	// port their Service does not expose.
 	Missing []Ref
 	// Unknown are the references the detector cannot check (TLS Secrets without RBAC).
 	Unknown []Ref
-	// Message names each missing object once, with the fields that name it ("" when none).
+	// Message says what does not resolve, for a person ("" when all does): each missing
+	// object once, with the fields that name it; each missing port once, with where the
+	// route sends to it. One sentence per kind of problem, joined by ". ".
 	Message string
 }
 
-// JudgeRoute checks every reference of a route (kind, name: for the message).
-func JudgeRoute(kind, name string, refs []Ref, exists Existence) RouteVerdict {
+// HasPort reports whether a Service exposes the port: a number is a spec.ports[].port, a
+// name a spec.ports[].name (the Ingress and Gateway API definitions of a backend's port;
+// ingress-nginx answers 503 for a port the Service does not expose).
+func HasPort(ports []ServicePort, p Port) bool {
+	for _, sp := range ports {
+		if (p.Name != "" && sp.Name == p.Name) || (p.Name == "" && sp.Port == p.Number) {
+			return true
+		}
+	}
+	return false
+}
+
+// JudgeRoute checks every reference of a route: the object exists and, for a backend
+// Service that is not an ExternalName, exposes the port the route names.
+func JudgeRoute(f RouteFacts) RouteVerdict {
 	v := RouteVerdict{}
-	for _, r := range refs {
-		switch ok, known := exists(r); {
-		case !known:
+	missing := &grouped{}
+	ports := &grouped{}
+	for _, r := range f.Refs {
+		t := f.Lookup(r)
+		switch {
+		case !t.Known:
 			v.Unknown = append(v.Unknown, r)
-		case !ok:
+		case !t.Exists:
 			v.Missing = append(v.Missing, r)
+			missing.add(fmt.Sprintf("%s %s does not exist", r.Kind, r.Key()), r.Field)
+		case r.Kind == KindService && !r.Port.IsZero() && !t.ExternalName && !HasPort(t.Ports, r.Port):
+			v.Missing = append(v.Missing, r)
+			at := r.PortField
+			if r.Where != "" {
+				at = r.Where + ": " + at
+			}
+			ports.add(fmt.Sprintf("Service %s has no %s", r.Key(), r.Port), at)
 		}
 	}
-	if len(v.Missing) == 0 {
-		return v
+	var sentences []string
+	if s := missing.String(); s != "" {
+		sentences = append(sentences, fmt.Sprintf("%s %s refers to objects that do not exist: %s", f.Kind, f.Name, s))
 	}
-	type missing struct {
-		ref    Ref
-		fields []string
+	if s := ports.String(); s != "" {
+		sentences = append(sentences, fmt.Sprintf("%s %s sends to ports its Services do not expose: %s", f.Kind, f.Name, s))
 	}
-	var order []string
-	byObject := map[string]*missing{}
-	for _, r := range v.Missing {
-		k := r.Kind + " " + r.Key()
-		if byObject[k] == nil {
-			byObject[k] = &missing{ref: r}
-			order = append(order, k)
-		}
-		byObject[k].fields = append(byObject[k].fields, r.Field)
-	}
-	sort.Strings(order)
-	parts := make([]string, 0, len(order))
-	for _, k := range order {
-		m := byObject[k]
-		parts = append(parts, fmt.Sprintf("%s %s does not exist (%s)", m.ref.Kind, m.ref.Key(), strings.Join(m.fields, ", ")))
-	}
-	v.Message = fmt.Sprintf("%s %s refers to objects that do not exist: %s", kind, name, strings.Join(parts, "; "))
+	v.Message = strings.Join(sentences, ". ")
 	return v
+}
+
+// grouped collects problems, each with the places it is seen, for a message: "problem
+// (place, place); problem (place)", problems sorted.
+type grouped struct {
+	order  []string
+	places map[string][]string
+}
+
+func (g *grouped) add(problem, place string) {
+	if g.places == nil {
+		g.places = map[string][]string{}
+	}
+	if _, ok := g.places[problem]; !ok {
+		g.order = append(g.order, problem)
+	}
+	g.places[problem] = append(g.places[problem], place)
+}
+
+func (g *grouped) String() string {
+	sort.Strings(g.order)
+	parts := make([]string, 0, len(g.order))
+	for _, p := range g.order {
+		parts = append(parts, fmt.Sprintf("%s (%s)", p, strings.Join(g.places[p], ", ")))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // RouteSeverity is the impact and urgency of RouteBackendMissing: Medium / Medium (P3). The

@@ -11,7 +11,8 @@ import (
 
 // Trim is the cache transform of the network detectors' cache: every object keeps only what
 // a detector reads (docs/detectors.md, "What is read"); it is idempotent.
-//   - Service: identity, spec.type, spec.selector and its ports' numbers.
+//   - Service: identity, spec.type, spec.selector and its ports' numbers and names (a
+//     webhook's port, a route's port.number or port.name).
 //   - EndpointSlice: identity, the kubernetes.io/service-name label, each endpoint's
 //     conditions (no addresses, no topology).
 //   - Ingress: identity and spec (no status, no annotations).
@@ -31,7 +32,7 @@ func Trim(obj any) (any, error) {
 		svc := &corev1.Service{TypeMeta: o.TypeMeta, ObjectMeta: identity(&o.ObjectMeta, nil),
 			Spec: corev1.ServiceSpec{Type: o.Spec.Type, Selector: o.Spec.Selector}}
 		for _, p := range o.Spec.Ports {
-			svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Port: p.Port})
+			svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: p.Name, Port: p.Port})
 		}
 		return svc, nil
 	case *discoveryv1.EndpointSlice:
