@@ -275,6 +275,61 @@ func TestRouteBackendMissing(t *testing.T) {
 	}
 }
 
+// TestHTTPRouteGrantsAndVerdict: an HTTPRoute's cross-namespace backendRef without a
+// ReferenceGrant (the CRD served) is missing; once granted it clears. The route's own
+// ResolvedRefs=False fires too, quoting the controller.
+func TestHTTPRouteGrantsAndVerdict(t *testing.T) {
+	route := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+		"metadata": map[string]any{"namespace": "shop", "name": "shop"},
+		"spec": map[string]any{"rules": []any{map[string]any{"backendRefs": []any{
+			map[string]any{"name": "web-v2", "namespace": "canary", "port": int64(80)}}}}}}}
+	web := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "canary", Name: "web-v2"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
+	e := newEnv(t, route, web)
+	kind := gatewayKinds[0]
+	rs := &routes{}
+	rs.grants.Store(true)
+	r := &RouteReconciler{Reader: e.c, Writer: e.w, Clock: e.clock, kind: kind, routes: rs,
+		Policy: config.RouteBackendsPolicy{GracePeriod: metav1.Duration{Duration: time.Minute}}}
+	e.reconcile(r, t0, "shop", "shop")
+	e.reconcile(r, t0.Add(time.Minute), "shop", "shop")
+	inc := e.incident("shop", "httproute-shop")
+	if inc == nil || inc.Status.Signals[0].Message != "HTTPRoute shop refers to other namespaces without their consent: Service canary/web-v2 not permitted: "+
+		"no ReferenceGrant in canary allows HTTPRoute from shop (spec.rules[0].backendRefs[0])" {
+		t.Fatalf("no grant: %+v", inc)
+	}
+	grant := referenceGrant()
+	grant.SetNamespace("canary")
+	grant.SetName("allow-shop")
+	grant.Object["spec"] = map[string]any{"from": []any{map[string]any{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "shop"}},
+		"to": []any{map[string]any{"group": "", "kind": "Service"}}}
+	if err := e.c.Create(e.ctx, grant); err != nil {
+		t.Fatal(err)
+	}
+	if reqs := r.referringInto(e.ctx, grant); len(reqs) != 1 || reqs[0].Name != "shop" {
+		t.Fatalf("a grant re-judges the routes referring into its namespace: %v", reqs)
+	}
+	e.reconcile(r, t0.Add(2*time.Minute), "shop", "shop")
+	if s := e.incident("shop", "httproute-shop").Status.Signals[0]; s.Active {
+		t.Fatalf("granted: cleared, got %+v", s)
+	}
+
+	// The gateway controller says otherwise: its verdict counts.
+	if err := e.c.Get(e.ctx, client.ObjectKeyFromObject(route), route); err != nil {
+		t.Fatal(err)
+	}
+	route.Object["status"] = map[string]any{"parents": []any{map[string]any{"parentRef": map[string]any{"name": "gw"},
+		"conditions": []any{map[string]any{"type": "ResolvedRefs", "status": "False", "reason": "BackendNotFound", "message": "Service canary/web-v2 has no port 80"}}}}}
+	if err := e.c.Update(e.ctx, route); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(r, t0.Add(3*time.Minute), "shop", "shop")
+	e.reconcile(r, t0.Add(4*time.Minute), "shop", "shop")
+	if s := e.incident("shop", "httproute-shop").Status.Signals[0]; !s.Active || s.Message != "HTTPRoute shop: its gateway controller reports "+
+		"ResolvedRefs=False for parent Gateway shop/gw: BackendNotFound: Service canary/web-v2 has no port 80" {
+		t.Fatalf("the controller's verdict: got %+v", s)
+	}
+}
+
 // TestWebhookUnavailable: one Service that two webhook configurations, a CRD's conversion
 // webhook and an APIService call has no ready endpoint: one P1 incident, on the Service in its
 // namespace, naming every caller in spec.affected and the message (not one per configuration,

@@ -50,7 +50,13 @@ type routeKind struct {
 	newObj            func() client.Object
 	newList           func() client.ObjectList
 	refs              func(client.Object) []netcheck.Ref
+	// unresolved reads the object's own ResolvedRefs=False verdicts (nil: it has none).
+	unresolved func(client.Object) []netcheck.ParentCondition
 }
+
+// gatewayAPI reports whether the kind is of the Gateway API (its cross-namespace references
+// need a ReferenceGrant).
+func (k routeKind) gatewayAPI() bool { return k.gvk.Group == netcheck.GatewayGroup }
 
 var ingressKind = routeKind{
 	gvk: networkingv1.SchemeGroupVersion.WithKind("Ingress"), services: true, secrets: true,
@@ -61,9 +67,32 @@ var ingressKind = routeKind{
 
 // gatewayKinds are the Gateway API kinds, read as unstructured objects once served.
 var gatewayKinds = []routeKind{
-	unstructuredKind(netcheck.HTTPRouteGVK, true, false, netcheck.RouteRefs),
-	unstructuredKind(netcheck.GRPCRouteGVK, true, false, netcheck.RouteRefs),
+	withUnresolved(unstructuredKind(netcheck.HTTPRouteGVK, true, false, netcheck.RouteRefs)),
+	withUnresolved(unstructuredKind(netcheck.GRPCRouteGVK, true, false, netcheck.RouteRefs)),
 	unstructuredKind(netcheck.GatewayGVK, false, true, netcheck.GatewayRefs),
+}
+
+// withUnresolved reads a route's status.parents[] ResolvedRefs=False verdicts.
+func withUnresolved(k routeKind) routeKind {
+	k.unresolved = func(o client.Object) []netcheck.ParentCondition {
+		u := o.(*unstructured.Unstructured)
+		return netcheck.UnresolvedParents(u.Object, u.GetNamespace())
+	}
+	return k
+}
+
+// referenceGrants is an empty list of ReferenceGrants (unstructured: the operator does not
+// link the Gateway API's types).
+func referenceGrants() *unstructured.UnstructuredList {
+	l := &unstructured.UnstructuredList{}
+	l.SetGroupVersionKind(netcheck.ReferenceGrantGVK.GroupVersion().WithKind(netcheck.KindReferenceGrant + "List"))
+	return l
+}
+
+func referenceGrant() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(netcheck.ReferenceGrantGVK)
+	return u
 }
 
 func unstructuredKind(gvk schema.GroupVersionKind, services, secrets bool, refs func(map[string]any, string) []netcheck.Ref) routeKind {
@@ -106,36 +135,57 @@ func secretMetadata() *metav1.PartialObjectMetadata {
 	return m
 }
 
-// routes is the set of running route controllers, and whether Secrets may be read.
+// routes is the set of running route controllers, whether Secrets may be read and whether
+// ReferenceGrants are served (and may be read).
 type routes struct {
 	cache   cache.Cache
 	secrets atomic.Bool
+	grants  atomic.Bool
 
 	mu      sync.Mutex
 	running []*RouteReconciler
 }
 
-// add registers a running controller; once Secrets may be read it watches them.
+// add registers a running controller; once Secrets may be read it watches them, once
+// ReferenceGrants are served a Gateway API kind watches those.
 func (rs *routes) add(r *RouteReconciler) error {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.running = append(rs.running, r)
 	if rs.secrets.Load() && r.kind.secrets {
-		return r.watchSecrets()
+		if err := r.watchSecrets(); err != nil {
+			return err
+		}
+	}
+	if rs.grants.Load() && r.kind.gatewayAPI() {
+		return r.watchGrants()
 	}
 	return nil
 }
 
-// secretsGranted makes every running controller watch Secrets and judge its objects again.
+// secretsGranted makes every running controller that reads Secrets watch them and judge its
+// objects again.
 func (rs *routes) secretsGranted(ctx context.Context) error {
+	return rs.enable(ctx, &rs.secrets, func(k routeKind) bool { return k.secrets }, (*RouteReconciler).watchSecrets)
+}
+
+// grantsServed makes every running Gateway API controller watch ReferenceGrants and judge its
+// objects again.
+func (rs *routes) grantsServed(ctx context.Context) error {
+	return rs.enable(ctx, &rs.grants, routeKind.gatewayAPI, (*RouteReconciler).watchGrants)
+}
+
+// enable turns a flag on, then makes every running controller of the kinds it applies to
+// watch what it gives access to and judge all its objects again.
+func (rs *routes) enable(ctx context.Context, flag *atomic.Bool, applies func(routeKind) bool, watch func(*RouteReconciler) error) error {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	rs.secrets.Store(true)
+	flag.Store(true)
 	for _, r := range rs.running {
-		if !r.kind.secrets {
+		if !applies(r.kind) {
 			continue
 		}
-		if err := r.watchSecrets(); err != nil {
+		if err := watch(r); err != nil {
 			return err
 		}
 		list := r.kind.newList()
@@ -163,8 +213,9 @@ func (rs *routes) secretsGranted(ctx context.Context) error {
 }
 
 // SetupRoutes adds the Ingress controller, a starter per Gateway API kind (it waits for the
-// kind's CRD) and the starter of the TLS Secret checks (it waits for the grant); the starters
-// check again every retry.
+// kind's CRD), the starter of the ReferenceGrant checks (it waits for their CRD) and the
+// starter of the TLS Secret checks (it waits for the grant); the starters check again every
+// retry.
 func SetupRoutes(mgr manager.Manager, c cache.Cache, w *incidentwriter.Writer, policy config.RouteBackendsPolicy, retry time.Duration) error {
 	rs := &routes{cache: c}
 	log := ctrl.Log.WithName("netcheck").WithName("routes")
@@ -180,6 +231,9 @@ func SetupRoutes(mgr manager.Manager, c cache.Cache, w *incidentwriter.Writer, p
 			reconciler: &RouteReconciler{Reader: c, Writer: w, Policy: policy, kind: k, routes: rs}}); err != nil {
 			return err
 		}
+	}
+	if err := mgr.Add(&grantStarter{mgr: mgr, retry: retry, routes: rs, log: log}); err != nil {
+		return err
 	}
 	return mgr.Add(&secretStarter{mgr: mgr, retry: retry, routes: rs, log: log})
 }
@@ -232,6 +286,37 @@ func (r *RouteReconciler) watchSecrets() error {
 		handler.EnqueueRequestsFromMapFunc(r.referring(netcheck.KindSecret)), existence))
 }
 
+// watchGrants watches ReferenceGrants: one created, changed or deleted re-judges the
+// objects of the kind that refer into its namespace from another.
+func (r *RouteReconciler) watchGrants() error {
+	return r.controller.Watch(source.Kind[client.Object](r.routes.cache, referenceGrant(),
+		handler.EnqueueRequestsFromMapFunc(r.referringInto)))
+}
+
+// referringInto maps a ReferenceGrant to the objects of the kind with a reference into its
+// namespace from another.
+func (r *RouteReconciler) referringInto(ctx context.Context, grant client.Object) []reconcile.Request {
+	list := r.kind.newList()
+	if err := r.Reader.List(ctx, list); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	_ = apimeta.EachListItem(list, func(item runtime.Object) error {
+		obj, ok := item.(client.Object)
+		if !ok || obj.GetNamespace() == grant.GetNamespace() {
+			return nil
+		}
+		for _, ref := range r.kind.refs(obj) {
+			if ref.Namespace == grant.GetNamespace() {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(obj)})
+				break
+			}
+		}
+		return nil
+	})
+	return reqs
+}
+
 // referring maps a Service or Secret to the objects of the kind that name it: through the
 // index for Ingresses, by reading every object of a Gateway API kind otherwise.
 func (r *RouteReconciler) referring(kind string) handler.MapFunc {
@@ -279,20 +364,30 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 		return reconcile.Result{}, err
 	}
 	var lookupErr error
-	v := netcheck.JudgeRoute(netcheck.RouteFacts{Kind: subj.Kind, Name: req.Name, Refs: r.kind.refs(obj),
+	facts := netcheck.RouteFacts{Kind: subj.Kind, Namespace: req.Namespace, Name: req.Name, Refs: r.kind.refs(obj),
 		Lookup: func(ref netcheck.Ref) netcheck.Target {
 			t, err := r.lookup(ctx, ref)
 			if err != nil && lookupErr == nil {
 				lookupErr = err
 			}
 			return t
-		}})
+		}}
+	if r.kind.unresolved != nil {
+		facts.Unresolved = r.kind.unresolved(obj)
+	}
+	if r.kind.gatewayAPI() && r.routes.grants.Load() {
+		facts.GrantsServed = true
+		if facts.Grants, err = r.grantsFor(ctx, req.Namespace, facts.Refs); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	v := netcheck.JudgeRoute(facts)
 	if lookupErr != nil {
 		return reconcile.Result{}, lookupErr
 	}
 	t := now(r.Clock)
-	first := r.seen.observe(key, len(v.Missing) > 0, t)
-	if len(v.Missing) == 0 {
+	first := r.seen.observe(key, v.Unhealthy(), t)
+	if !v.Unhealthy() {
 		return writeSignal(ctx, r.Writer, o, 0)
 	}
 	msg := v.Message
@@ -320,6 +415,27 @@ func containsRef(refs []itopsv1alpha1.ObjectReference, ref itopsv1alpha1.ObjectR
 		}
 	}
 	return false
+}
+
+// grantsFor reads the ReferenceGrants of the namespaces the references point to from
+// another than the object's.
+func (r *RouteReconciler) grantsFor(ctx context.Context, namespace string, refs []netcheck.Ref) ([]netcheck.Grant, error) {
+	var grants []netcheck.Grant
+	read := map[string]bool{namespace: true}
+	for _, ref := range refs {
+		if read[ref.Namespace] {
+			continue
+		}
+		read[ref.Namespace] = true
+		list := referenceGrants()
+		if err := r.Reader.List(ctx, list, client.InNamespace(ref.Namespace)); err != nil {
+			return nil, err
+		}
+		for i := range list.Items {
+			grants = append(grants, netcheck.GrantOf(list.Items[i].Object, ref.Namespace))
+		}
+	}
+	return grants, nil
 }
 
 // lookup reads what the cache knows of a referenced object: whether it exists and a
@@ -391,29 +507,77 @@ func (s *kindStarter) Start(ctx context.Context) error {
 
 func (s *kindStarter) try(ctx context.Context) (string, error) {
 	gvk := s.reconciler.kind.gvk
-	mapping, err := s.mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+	if why := servedAndReadable(ctx, s.mgr, gvk, "Gateway API CRDs not installed"); why != "" {
+		return why, nil
+	}
+	if err := s.reconciler.setup(s.mgr); err != nil {
+		return "", fmt.Errorf("starting the %s route backend controller: %w", gvk.Kind, err)
+	}
+	return "", s.reconciler.routes.add(s.reconciler)
+}
+
+// servedAndReadable says why the operator cannot watch a kind ("" when it can): the API
+// server does not serve it (notServed says what that means), or the operator may not list
+// and watch it in every namespace.
+func servedAndReadable(ctx context.Context, mgr manager.Manager, gvk schema.GroupVersionKind, notServed string) string {
+	mapping, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
 		if apimeta.IsNoMatchError(err) {
-			return fmt.Sprintf("the API server does not serve %s in %s (Gateway API CRDs not installed)", gvk.Kind, gvk.GroupVersion()), nil
+			return fmt.Sprintf("the API server does not serve %s in %s (%s)", gvk.Kind, gvk.GroupVersion(), notServed)
 		}
-		return fmt.Sprintf("resolving %s: %v", gvk, err), nil
+		return fmt.Sprintf("resolving %s: %v", gvk, err)
 	}
 	for _, verb := range []string{"list", "watch"} {
 		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
 			ResourceAttributes: &authorizationv1.ResourceAttributes{Group: mapping.Resource.Group, Version: mapping.Resource.Version,
 				Resource: mapping.Resource.Resource, Verb: verb},
 		}}
-		if err := s.mgr.GetClient().Create(ctx, review); err != nil {
-			return fmt.Sprintf("checking RBAC for %s %s: %v", verb, mapping.Resource.GroupResource(), err), nil
+		if err := mgr.GetClient().Create(ctx, review); err != nil {
+			return fmt.Sprintf("checking RBAC for %s %s: %v", verb, mapping.Resource.GroupResource(), err)
 		}
 		if !review.Status.Allowed {
-			return fmt.Sprintf("the operator may not %s %s in every namespace", verb, mapping.Resource.GroupResource()), nil
+			return fmt.Sprintf("the operator may not %s %s in every namespace", verb, mapping.Resource.GroupResource())
 		}
 	}
-	if err := s.reconciler.setup(s.mgr); err != nil {
-		return "", fmt.Errorf("starting the %s route backend controller: %w", gvk.Kind, err)
+	return ""
+}
+
+// grantStarter turns on the ReferenceGrant checks of Gateway API objects' cross-namespace
+// references once the API server serves ReferenceGrant (gateway.networking.k8s.io/v1beta1)
+// and the operator may list and watch it, checking at start and every retry. Until then
+// cross-namespace references are judged for existence only.
+type grantStarter struct {
+	mgr    manager.Manager
+	retry  time.Duration
+	routes *routes
+	log    logr.Logger
+}
+
+// NeedLeaderElection is true: only the leader detects.
+func (s *grantStarter) NeedLeaderElection() bool { return true }
+
+// Start checks now and every retry until the grant checks run.
+func (s *grantStarter) Start(ctx context.Context) error {
+	lastWhy := ""
+	for {
+		why := servedAndReadable(ctx, s.mgr, netcheck.ReferenceGrantGVK, "cross-namespace references are checked for existence only")
+		if why == "" {
+			if _, err := s.routes.cache.GetInformer(ctx, referenceGrant()); err != nil {
+				return fmt.Errorf("watching ReferenceGrants: %w", err)
+			}
+			s.log.Info("route ReferenceGrant checks on")
+			return s.routes.grantsServed(ctx)
+		}
+		if why != lastWhy {
+			s.log.V(1).Info("route ReferenceGrant checks wait", "why", why, "retryEvery", s.retry.String())
+			lastWhy = why
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(s.retry):
+		}
 	}
-	return "", s.reconciler.routes.add(s.reconciler)
 }
 
 // secretStarter turns on the TLS Secret checks once the operator may list and watch Secrets

@@ -7,12 +7,14 @@
 // exact requeue at the end of its grace period.
 //
 // What they read lives in a cache of their own, trimmed by internal/netcheck.Trim: Services
-// (type and selector), EndpointSlices (endpoint conditions), Ingresses (spec), webhook
+// (type, selector, ports), EndpointSlices (endpoint conditions), Ingresses (spec), webhook
 // configurations (no caBundle), Secrets as metadata only (name), Gateway API objects as
-// unstructured (their references only). Pods, workloads, ServiceLevels and Incidents are
-// read from the manager's cache. The Gateway API kinds are watched once their CRDs are
-// served; Secrets once the operator may list and watch them (the installation does not grant
-// it, as for certificate expiry): until then the TLS checks wait and the log says why.
+// unstructured (their references, a route's ResolvedRefs conditions, a ReferenceGrant's from
+// and to). Pods, workloads, ServiceLevels and Incidents are read from the manager's cache.
+// The Gateway API kinds are watched once their CRDs are served, ReferenceGrants likewise
+// (until then cross-namespace references are checked for existence only); Secrets once the
+// operator may list and watch them (the installation does not grant it, as for certificate
+// expiry): until then the TLS checks wait and the log says why.
 package netcheck
 
 import (
@@ -34,7 +36,7 @@ import (
 
 // RBAC: the network detectors read Services, EndpointSlices, Ingresses, every admission
 // webhook configuration (none holds a credential: caBundle is a public certificate) and the
-// Gateway API's routes and Gateways, CustomResourceDefinitions and APIServices (for the
+// Gateway API's routes, Gateways and ReferenceGrants, CustomResourceDefinitions and APIServices (for the
 // Services they make the API server call; cached trimmed to that). Secrets are not granted
 // here (docs/detectors.md).
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
@@ -43,7 +45,7 @@ import (
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations;mutatingwebhookconfigurations,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apiregistration.k8s.io,resources=apiservices,verbs=get;list;watch
-// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes;grpcroutes;gateways,verbs=get;list;watch
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes;grpcroutes;gateways;referencegrants,verbs=get;list;watch
 
 // raceRetry is how soon a write that lost a race with another writer is retried.
 const raceRetry = 200 * time.Millisecond

@@ -377,6 +377,108 @@ spec:
 	}
 }
 
+// TestJudgeRouteGatewayAPI: a cross-namespace backendRef needs a ReferenceGrant in the
+// target namespace when the CRD is served (not judged when it is not), and the route's own
+// ResolvedRefs=False verdict counts too.
+func TestJudgeRouteGatewayAPI(t *testing.T) {
+	route := object(t, `
+metadata: {name: shop, namespace: shop, generation: 3}
+spec:
+  rules:
+  - backendRefs: [{name: web, port: 80}, {name: web-v2, namespace: canary, port: 80}]
+status:
+  parents:
+  - parentRef: {name: shop-gw, sectionName: https}
+    conditions:
+    - {type: Accepted, status: "True", reason: Accepted}
+    - {type: ResolvedRefs, status: "False", reason: RefNotPermitted, message: "backendRef web-v2/canary not permitted by any ReferenceGrant", observedGeneration: 3}
+  - parentRef: {name: old-gw, namespace: infra}
+    conditions:
+    - {type: ResolvedRefs, status: "False", reason: BackendNotFound, message: stale, observedGeneration: 2}
+  - parentRef: {name: other-gw}
+    conditions:
+    - {type: ResolvedRefs, status: "False", reason: UnsupportedProtocol, message: h2c}
+`)
+	unresolved := UnresolvedParents(route, "shop")
+	if want := []ParentCondition{{Parent: "Gateway shop/shop-gw/https", Reason: "RefNotPermitted",
+		Message: "backendRef web-v2/canary not permitted by any ReferenceGrant"}}; !reflect.DeepEqual(unresolved, want) {
+		t.Fatalf("unresolved parents (a stale generation and other reasons skipped): %+v", unresolved)
+	}
+	grant := GrantOf(object(t, `
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: shop}]
+  to: [{group: "", kind: Service}]
+`), "canary")
+	otherKind := GrantOf(object(t, `
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: GRPCRoute, namespace: shop}]
+  to: [{group: "", kind: Service, name: web-v2}]
+`), "canary")
+	exists := func(Ref) Target { return Target{Known: true, Exists: true, Ports: []ServicePort{{Port: 80}}} }
+	denied := "HTTPRoute shop refers to other namespaces without their consent: Service canary/web-v2 not permitted: " +
+		"no ReferenceGrant in canary allows HTTPRoute from shop (spec.rules[0].backendRefs[1])"
+	reported := "HTTPRoute shop: its gateway controller reports ResolvedRefs=False for parent Gateway shop/shop-gw/https: " +
+		"RefNotPermitted: backendRef web-v2/canary not permitted by any ReferenceGrant"
+	cases := []struct {
+		name       string
+		served     bool
+		grants     []Grant
+		unresolved []ParentCondition
+		unhealthy  bool
+		message    string
+	}{
+		{"a grant allows it: healthy", true, []Grant{grant}, nil, false, ""},
+		{"CRD not served: existence only", false, nil, nil, false, ""},
+		{"no grant: not permitted", true, []Grant{otherKind}, nil, true, denied},
+		{"the controller's own verdict, quoted", false, nil, unresolved, true, reported},
+		{"both", true, nil, unresolved, true, denied + ". " + reported},
+	}
+	for _, tc := range cases {
+		v := JudgeRoute(RouteFacts{Kind: "HTTPRoute", Namespace: "shop", Name: "shop", Refs: RouteRefs(route, "shop"), Lookup: exists,
+			GrantsServed: tc.served, Grants: tc.grants, Unresolved: tc.unresolved})
+		if v.Unhealthy() != tc.unhealthy || v.Message != tc.message {
+			t.Errorf("%s: got %+v", tc.name, v)
+		}
+	}
+	named := Ref{Kind: KindSecret, Namespace: "certs", Name: "shared-tls"}
+	secretGrant := Grant{Namespace: "certs", From: []GrantFrom{{Group: GatewayGroup, Kind: "Gateway", Namespace: "shop"}},
+		To: []GrantTo{{Kind: KindSecret, Name: "shared-tls"}}}
+	if !Permitted([]Grant{secretGrant}, "Gateway", "shop", named) {
+		t.Error("a grant naming the Secret allows it")
+	}
+	if Permitted([]Grant{secretGrant}, "Gateway", "shop", Ref{Kind: KindSecret, Namespace: "certs", Name: "other"}) ||
+		Permitted([]Grant{secretGrant}, "Gateway", "infra", named) {
+		t.Error("another name, another namespace: not allowed")
+	}
+}
+
+// TestRouteGrantGrace: a cross-namespace reference without a grant waits its grace (the
+// grant and the route applied together arrive in any order), fires, and clears once granted.
+func TestRouteGrantGrace(t *testing.T) {
+	grace := time.Minute
+	refs := []Ref{{Kind: KindService, Namespace: "canary", Name: "web-v2", Field: "spec.rules[0].backendRefs[0]"}}
+	grant := Grant{Namespace: "canary", From: []GrantFrom{{Group: GatewayGroup, Kind: "HTTPRoute", Namespace: "shop"}}, To: []GrantTo{{Kind: KindService}}}
+	cases := []struct {
+		name            string
+		grants          []Grant
+		at              time.Time
+		firing, pending bool
+	}{
+		{"granted: healthy", []Grant{grant}, t0, false, false},
+		{"no grant, within grace", nil, t0.Add(10 * time.Second), false, true},
+		{"no grant, grace over: firing", nil, t0.Add(grace), true, false},
+		{"granted again: cleared", []Grant{grant}, t0.Add(2 * grace), false, false},
+	}
+	for _, tc := range cases {
+		v := JudgeRoute(RouteFacts{Kind: "HTTPRoute", Namespace: "shop", Name: "shop", Refs: refs, GrantsServed: true, Grants: tc.grants,
+			Lookup: func(Ref) Target { return Target{Known: true, Exists: true} }})
+		j := custom.Judge(custom.Verdict{Unhealthy: v.Unhealthy()}, t0, grace, tc.at)
+		if j.Firing != tc.firing || j.Pending != tc.pending {
+			t.Errorf("%s: got %+v (%s)", tc.name, j, v.Message)
+		}
+	}
+}
+
 // TestRouteGrace runs one Ingress through its grace period as the controller does
 // (JudgeRoute, then custom.Judge from first seen): healthy, within grace, firing, clearing.
 func TestRouteGrace(t *testing.T) {
@@ -586,11 +688,43 @@ status: {parents: []}
 	out, _ := Trim(u)
 	again, _ := Trim(out)
 	got := again.(*unstructured.Unstructured)
-	if got.GetAnnotations() != nil || got.Object["status"] != nil || got.GetName() != "web" {
+	if got.GetAnnotations() != nil || !reflect.DeepEqual(got.Object["status"], map[string]any{"parents": []any{}}) || got.GetName() != "web" {
 		t.Errorf("route: %+v", got.Object)
 	}
 	if refs := RouteRefs(got.Object, "shop"); len(refs) != 2 || refs[1].Field != "spec.rules[2].backendRefs[0]" {
 		t.Errorf("the trimmed route keeps its references at their indexes: %+v", refs)
+	}
+	withStatus := &unstructured.Unstructured{Object: object(t, `
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web, namespace: shop, generation: 2}
+status:
+  parents:
+  - parentRef: {name: gw}
+    controllerName: example.com/gateway
+    conditions:
+    - {type: Accepted, status: "True", reason: Accepted, message: ok, lastTransitionTime: "2026-12-01T00:00:00Z"}
+    - {type: ResolvedRefs, status: "False", reason: BackendNotFound, message: "Service web not found", observedGeneration: 2, lastTransitionTime: "2026-12-01T00:00:00Z"}
+`)}
+	out, _ = Trim(withStatus)
+	if want := map[string]any{"parents": []any{map[string]any{"parentRef": map[string]any{"name": "gw"}, "conditions": []any{map[string]any{
+		"type": "ResolvedRefs", "status": "False", "reason": "BackendNotFound", "message": "Service web not found", "observedGeneration": float64(2)}}}}}; !reflect.DeepEqual(out.(*unstructured.Unstructured).Object["status"], want) {
+		t.Errorf("route status trimmed to %v", out.(*unstructured.Unstructured).Object["status"])
+	}
+	if p := UnresolvedParents(out.(*unstructured.Unstructured).Object, "shop"); len(p) != 1 || p[0].Reason != "BackendNotFound" {
+		t.Errorf("trimmed route status still read: %+v", p)
+	}
+	rg := &unstructured.Unstructured{Object: object(t, `
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: allow, namespace: canary, annotations: {a: b}}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: shop}]
+  to: [{group: "", kind: Service}]
+`)}
+	out, _ = Trim(rg)
+	if g := GrantOf(out.(*unstructured.Unstructured).Object, "canary"); len(g.From) != 1 || len(g.To) != 1 || out.(*unstructured.Unstructured).GetAnnotations() != nil {
+		t.Errorf("ReferenceGrant trimmed: %+v", out)
 	}
 	if other, _ := Trim(&corev1.ConfigMap{ObjectMeta: meta}); other.(*corev1.ConfigMap).Annotations == nil {
 		t.Error("other kinds pass through")

@@ -18,6 +18,15 @@ var (
 	HTTPRouteGVK = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "HTTPRoute"}
 	GRPCRouteGVK = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "GRPCRoute"}
 	GatewayGVK   = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "Gateway"}
+	// ReferenceGrantGVK is read, when served, to judge cross-namespace references.
+	ReferenceGrantGVK = schema.GroupVersionKind{Group: GatewayGroup, Version: "v1beta1", Kind: KindReferenceGrant}
+)
+
+// GatewayGroup is the Gateway API's group; KindReferenceGrant its grant of cross-namespace
+// references.
+const (
+	GatewayGroup       = "gateway.networking.k8s.io"
+	KindReferenceGrant = "ReferenceGrant"
 )
 
 // Kinds of object a route refers to.
@@ -211,10 +220,20 @@ type Lookup func(r Ref) Target
 
 // RouteFacts is everything one route is judged on.
 type RouteFacts struct {
-	// Kind and Name are the route's (Ingress web, HTTPRoute shop).
-	Kind, Name string
-	Refs       []Ref
-	Lookup     Lookup
+	// Kind, Namespace and Name are the route's (Ingress web, HTTPRoute shop).
+	Kind, Namespace, Name string
+	Refs                  []Ref
+	Lookup                Lookup
+	// GrantsServed: the ReferenceGrant CRD is served (and readable), so a Gateway API
+	// object's cross-namespace reference needs a grant in Grants; false for an Ingress (its
+	// references are all in its namespace) and when the CRD is not served (not judged).
+	GrantsServed bool
+	// Grants are the ReferenceGrants of the namespaces the cross-namespace references point
+	// to.
+	Grants []Grant
+	// Unresolved are the route's own status.parents[] verdicts ResolvedRefs=False (the
+	// gateway controller's, UnresolvedParents).
+	Unresolved []ParentCondition
 }
 
 // RouteVerdict is the judgement of one route's references.
@@ -224,11 +243,21 @@ type RouteVerdict struct {
 	Missing []Ref
 	// Unknown are the references the detector cannot check (TLS Secrets without RBAC).
 	Unknown []Ref
+	// NotPermitted are the cross-namespace references no ReferenceGrant allows (also in
+	// Missing).
+	NotPermitted []Ref
+	// Reported are the gateway controller's own ResolvedRefs=False verdicts.
+	Reported []ParentCondition
 	// Message says what does not resolve, for a person ("" when all does): each missing
 	// object once, with the fields that name it; each missing port once, with where the
-	// route sends to it. One sentence per kind of problem, joined by ". ".
+	// route sends to it; each reference not permitted; each parent whose controller reports
+	// ResolvedRefs=False, quoting its reason and message. One sentence per kind of problem,
+	// joined by ". ".
 	Message string
 }
+
+// Unhealthy reports whether anything of the route does not resolve.
+func (v RouteVerdict) Unhealthy() bool { return len(v.Missing) > 0 || len(v.Reported) > 0 }
 
 // HasPort reports whether a Service exposes the port: a number is a spec.ports[].port, a
 // name a spec.ports[].name (the Ingress and Gateway API definitions of a backend's port;
@@ -242,13 +271,24 @@ func HasPort(ports []ServicePort, p Port) bool {
 	return false
 }
 
-// JudgeRoute checks every reference of a route: the object exists and, for a backend
-// Service that is not an ExternalName, exposes the port the route names.
+// JudgeRoute checks every reference of a route: a cross-namespace one of a Gateway API
+// object is allowed by a ReferenceGrant (when the CRD is served: GEP-709, the Gateway API's
+// rule that the target namespace's owner must consent), the object exists and, for a
+// backend Service that is not an ExternalName, exposes the port the route names. The gateway
+// controller's own ResolvedRefs=False verdicts count too: it may know what we do not (a
+// backend kind it cannot use, a grant of another version).
 func JudgeRoute(f RouteFacts) RouteVerdict {
-	v := RouteVerdict{}
+	v := RouteVerdict{Reported: f.Unresolved}
 	missing := &grouped{}
 	ports := &grouped{}
+	denied := &grouped{}
 	for _, r := range f.Refs {
+		if f.GrantsServed && r.Namespace != f.Namespace && !Permitted(f.Grants, f.Kind, f.Namespace, r) {
+			v.Missing = append(v.Missing, r)
+			v.NotPermitted = append(v.NotPermitted, r)
+			denied.add(fmt.Sprintf("%s %s not permitted: no ReferenceGrant in %s allows %s from %s", r.Kind, r.Key(), r.Namespace, f.Kind, f.Namespace), r.Field)
+			continue
+		}
 		t := f.Lookup(r)
 		switch {
 		case !t.Known:
@@ -272,8 +312,153 @@ func JudgeRoute(f RouteFacts) RouteVerdict {
 	if s := ports.String(); s != "" {
 		sentences = append(sentences, fmt.Sprintf("%s %s sends to ports its Services do not expose: %s", f.Kind, f.Name, s))
 	}
+	if s := denied.String(); s != "" {
+		sentences = append(sentences, fmt.Sprintf("%s %s refers to other namespaces without their consent: %s", f.Kind, f.Name, s))
+	}
+	if len(f.Unresolved) > 0 {
+		parts := make([]string, 0, len(f.Unresolved))
+		for _, c := range f.Unresolved {
+			parts = append(parts, fmt.Sprintf("for parent %s: %s: %s", c.Parent, c.Reason, c.Message))
+		}
+		sentences = append(sentences, fmt.Sprintf("%s %s: its gateway controller reports ResolvedRefs=False %s", f.Kind, f.Name, strings.Join(parts, "; ")))
+	}
 	v.Message = strings.Join(sentences, ". ")
 	return v
+}
+
+// Grant is a ReferenceGrant (gateway.networking.k8s.io/v1beta1), in the namespace it opens:
+// objects of a From may refer to objects of a To there.
+type Grant struct {
+	Namespace string
+	From      []GrantFrom
+	To        []GrantTo
+}
+
+// GrantFrom is one spec.from[] entry of a ReferenceGrant: group, kind and namespace of the
+// referring objects.
+type GrantFrom struct{ Group, Kind, Namespace string }
+
+// GrantTo is one spec.to[] entry: group and kind of the referred objects, and a name (""
+// for every object of the kind).
+type GrantTo struct{ Group, Kind, Name string }
+
+// GrantOf reads a ReferenceGrant (an unstructured object's content) of the namespace.
+func GrantOf(obj map[string]any, namespace string) Grant {
+	g := Grant{Namespace: namespace}
+	from, _, _ := unstructured.NestedSlice(obj, "spec", "from")
+	for _, f := range from {
+		if m, ok := f.(map[string]any); ok {
+			group, _, _ := unstructured.NestedString(m, "group")
+			kind, _, _ := unstructured.NestedString(m, "kind")
+			ns, _, _ := unstructured.NestedString(m, "namespace")
+			g.From = append(g.From, GrantFrom{Group: group, Kind: kind, Namespace: ns})
+		}
+	}
+	to, _, _ := unstructured.NestedSlice(obj, "spec", "to")
+	for _, t := range to {
+		if m, ok := t.(map[string]any); ok {
+			group, _, _ := unstructured.NestedString(m, "group")
+			kind, _, _ := unstructured.NestedString(m, "kind")
+			name, _, _ := unstructured.NestedString(m, "name")
+			g.To = append(g.To, GrantTo{Group: group, Kind: kind, Name: name})
+		}
+	}
+	return g
+}
+
+// Permitted reports whether a grant of the reference's namespace allows a Gateway API object
+// of the kind in fromNamespace to refer to it: one grant with a From of the Gateway API's
+// group, the kind and the namespace, and a To of the core group, the reference's kind and
+// its name or none (the ReferenceGrant API).
+func Permitted(grants []Grant, fromKind, fromNamespace string, r Ref) bool {
+	for _, g := range grants {
+		if g.Namespace != r.Namespace {
+			continue
+		}
+		from := false
+		for _, f := range g.From {
+			if f.Group == GatewayGroup && f.Kind == fromKind && f.Namespace == fromNamespace {
+				from = true
+				break
+			}
+		}
+		if !from {
+			continue
+		}
+		for _, t := range g.To {
+			if t.Group == "" && t.Kind == r.Kind && (t.Name == "" || t.Name == r.Name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ParentCondition is a route's status.parents[] verdict ResolvedRefs=False: the gateway
+// controller's own judgement of its references.
+type ParentCondition struct {
+	// Parent names the parent: Gateway ns/name, with /sectionName when given.
+	Parent          string
+	Reason, Message string
+}
+
+// unresolvedReasons are the ResolvedRefs=False reasons that say a backend does not resolve
+// (the Gateway API's RouteReasonBackendNotFound, RouteReasonRefNotPermitted,
+// RouteReasonInvalidKind).
+var unresolvedReasons = map[string]bool{"BackendNotFound": true, "RefNotPermitted": true, "InvalidKind": true}
+
+// UnresolvedParents reads a route's status.parents[] (an unstructured object's content) for
+// ResolvedRefs=False with a reason that says a backend does not resolve, written for the
+// route's current generation (an older observedGeneration's verdict is stale: the route
+// changed since). One per parent, in status order.
+func UnresolvedParents(obj map[string]any, namespace string) []ParentCondition {
+	g, _, _ := unstructured.NestedFieldNoCopy(obj, "metadata", "generation")
+	generation, _ := asInt32(g)
+	parents, _, _ := unstructured.NestedSlice(obj, "status", "parents")
+	var out []ParentCondition
+	for _, p := range parents {
+		pm, ok := p.(map[string]any)
+		if !ok {
+			continue
+		}
+		conds, _, _ := unstructured.NestedSlice(pm, "conditions")
+		for _, c := range conds {
+			cm, ok := c.(map[string]any)
+			if !ok || cm["type"] != "ResolvedRefs" || cm["status"] != "False" {
+				continue
+			}
+			reason, _ := cm["reason"].(string)
+			if !unresolvedReasons[reason] {
+				continue
+			}
+			if observed, ok := asInt32(cm["observedGeneration"]); ok && generation > 0 && observed < generation {
+				continue
+			}
+			message, _ := cm["message"].(string)
+			out = append(out, ParentCondition{Parent: parentName(pm, namespace), Reason: reason, Message: message})
+		}
+	}
+	return out
+}
+
+// parentName names a status.parents[] entry's parentRef: Kind ns/name[/sectionName] (kind
+// Gateway and the route's namespace by default).
+func parentName(p map[string]any, namespace string) string {
+	ref, _, _ := unstructured.NestedMap(p, "parentRef")
+	kind, _ := ref["kind"].(string)
+	if kind == "" {
+		kind = "Gateway"
+	}
+	ns, _ := ref["namespace"].(string)
+	if ns == "" {
+		ns = namespace
+	}
+	name, _ := ref["name"].(string)
+	out := kind + " " + ns + "/" + name
+	if section, _ := ref["sectionName"].(string); section != "" {
+		out += "/" + section
+	}
+	return out
 }
 
 // grouped collects problems, each with the places it is seen, for a message: "problem

@@ -20,7 +20,10 @@ import (
 //     clientConfig.service and rules (no caBundle).
 //   - PartialObjectMetadata (Secrets): identity only (no labels, annotations, owners).
 //   - unstructured (Gateway API routes and Gateways): apiVersion, kind, identity, the
-//     backendRefs of spec.rules and the certificateRefs of spec.listeners[].tls.
+//     backendRefs of spec.rules, the certificateRefs of spec.listeners[].tls, and of
+//     status.parents[] the parentRef and the ResolvedRefs condition (type, status, reason,
+//     message, observedGeneration).
+//   - unstructured ReferenceGrant: identity and spec.from, spec.to.
 //   - unstructured CustomResourceDefinition: identity and spec.conversion's strategy and
 //     webhook.clientConfig.service (no schema, no caBundle).
 //   - unstructured APIService: identity, spec.service and the Available condition.
@@ -123,6 +126,16 @@ func trimUnstructured(u *unstructured.Unstructured) *unstructured.Unstructured {
 		}
 		return out
 	}
+	if u.GetKind() == KindReferenceGrant {
+		spec := map[string]any{}
+		for _, f := range []string{"from", "to"} {
+			if v, ok, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", f); ok {
+				spec[f] = v
+			}
+		}
+		out.Object["spec"] = spec
+		return out
+	}
 	spec := map[string]any{}
 	if rules, ok, _ := unstructured.NestedSlice(u.Object, "spec", "rules"); ok {
 		kept := make([]any, 0, len(rules))
@@ -152,6 +165,33 @@ func trimUnstructured(u *unstructured.Unstructured) *unstructured.Unstructured {
 	}
 	if len(spec) > 0 {
 		out.Object["spec"] = spec
+	}
+	if parents, ok, _ := unstructured.NestedSlice(u.Object, "status", "parents"); ok {
+		kept := make([]any, 0, len(parents))
+		for _, p := range parents {
+			pm, ok := p.(map[string]any)
+			if !ok {
+				continue
+			}
+			parent := map[string]any{}
+			if ref, ok := pm["parentRef"]; ok {
+				parent["parentRef"] = ref
+			}
+			conds, _, _ := unstructured.NestedSlice(pm, "conditions")
+			for _, c := range conds {
+				if cm, ok := c.(map[string]any); ok && cm["type"] == "ResolvedRefs" {
+					kc := map[string]any{}
+					for _, k := range []string{"type", "status", "reason", "message", "observedGeneration"} {
+						if v, ok := cm[k]; ok {
+							kc[k] = v
+						}
+					}
+					parent["conditions"] = []any{kc}
+				}
+			}
+			kept = append(kept, parent)
+		}
+		out.Object["status"] = map[string]any{"parents": kept}
 	}
 	return out
 }
