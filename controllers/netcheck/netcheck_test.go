@@ -8,6 +8,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -206,6 +207,37 @@ func TestServiceScopeAndIdle(t *testing.T) {
 	}
 	if inc := e.incident(ns, "service-typo"); inc == nil || !strings.Contains(inc.Status.Signals[0].Message, "its selector app=wbe selects no pods") {
 		t.Fatalf("a selector matching nothing: %+v", inc)
+	}
+}
+
+// TestServiceOfJob: a headless Service in front of an indexed Job's pods has no ready
+// endpoint once the Job completes: nothing opens, nor when the finished Job's pods are gone.
+func TestServiceOfJob(t *testing.T) {
+	ns := "batch"
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pi", UID: "job-uid"},
+		Spec:   batchv1.JobSpec{Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"job-name": "pi"}}}},
+		Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}}}
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pi-0-abcde", Labels: map[string]string{"job-name": "pi"},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: "pi", UID: "job-uid", Controller: ptr.To(true)}}},
+		Status: corev1.PodStatus{Phase: corev1.PodSucceeded, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "PodCompleted"}}}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pi"},
+		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Selector: map[string]string{"job-name": "pi"}}}
+	e := newEnv(t, job, p, svc, slice(ns, "pi", false))
+	r := &ServiceReconciler{Reader: e.c, Client: e.c, Writer: e.w, Clock: e.clock,
+		Policy: config.ServicesWithoutEndpointsPolicy{Scope: config.ServiceScopeAll, GracePeriod: metav1.Duration{Duration: time.Minute}}}
+	if got := e.reconcile(r, t0, ns, "pi"); got != 0 {
+		t.Fatalf("a Job's pods: no grace period to wait, got requeue %s", got)
+	}
+	e.reconcile(r, t0.Add(time.Hour), ns, "pi")
+	if e.incident(ns, "service-pi") != nil {
+		t.Fatal("a completed Job's Service: nothing opens")
+	}
+	if err := e.c.Delete(e.ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(r, t0.Add(2*time.Hour), ns, "pi")
+	if e.incident(ns, "service-pi") != nil {
+		t.Fatal("a finished Job whose pods are gone: nothing opens")
 	}
 }
 

@@ -297,8 +297,9 @@ func workloadObject(w health.Subject) client.Object {
 	return nil
 }
 
-// idle names the Deployments and StatefulSets of the namespace that are scaled to zero and
-// whose pod template the Service's selector matches.
+// idle names the Deployments and StatefulSets of the namespace that are scaled to zero, and
+// the Jobs that have finished (their pods may be gone), whose pod template the Service's
+// selector matches.
 func (r *ServiceReconciler) idle(ctx context.Context, svc *corev1.Service) ([]string, error) {
 	sel := labels.SelectorFromSet(svc.Spec.Selector)
 	var out []string
@@ -320,7 +321,26 @@ func (r *ServiceReconciler) idle(ctx context.Context, svc *corev1.Service) ([]st
 			out = append(out, "StatefulSet/"+s.Name)
 		}
 	}
+	jobs := &batchv1.JobList{}
+	if err := r.Client.List(ctx, jobs, client.InNamespace(svc.Namespace)); err != nil {
+		return nil, err
+	}
+	for _, j := range jobs.Items {
+		if jobFinished(&j) && sel.Matches(labels.Set(j.Spec.Template.Labels)) {
+			out = append(out, "Job/"+j.Name)
+		}
+	}
 	return out, nil
+}
+
+// jobFinished reports whether a Job has finished: its Complete or Failed condition is true.
+func jobFinished(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
 }
 
 // lookup returns the controller of a pod's owner from the manager's cache: typed reads for

@@ -72,6 +72,18 @@ func TestPodFactsOf(t *testing.T) {
 	if f := PodFactsOf(pod("a", true, t0)); !f.Ready {
 		t.Fatalf("ready: %+v", f)
 	}
+	job := pod("pi-0", false, t0)
+	job.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: "pi", Controller: ptr.To(true)}}
+	job.Status.Phase = corev1.PodSucceeded
+	if f := PodFactsOf(job); !f.Job || !f.Completed {
+		t.Fatalf("a Job's completed pod: %+v", f)
+	}
+	rs := pod("web-1", false, t0)
+	rs.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web", Controller: ptr.To(true)},
+		{APIVersion: "batch/v1", Kind: "Job", Name: "not-the-controller"}}
+	if f := PodFactsOf(rs); f.Job || f.Completed {
+		t.Fatalf("a ReplicaSet's running pod: %+v", f)
+	}
 	bare := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "b", CreationTimestamp: metav1.NewTime(t0)}}
 	if f := PodFactsOf(bare); f.Ready || !f.NotReadySince.Equal(t0) {
 		t.Fatalf("no condition yet: not ready since creation, got %+v", f)
@@ -112,6 +124,16 @@ func TestJudgeService(t *testing.T) {
 		}), true, base.Created, "although 1 selected pods are ready (web-a): check that its targetPort"},
 		{"many pods: five named", with(func(f *ServiceFacts) { f.Pods = many }), true, t0.Add(-time.Minute),
 			"(web-a, web-b, web-c, web-d, web-e and 2 more)"},
+		{"the pods of an indexed Job (headless Service): not a problem", with(func(f *ServiceFacts) {
+			f.Pods = []PodFacts{{Name: "pi-0", Job: true, Completed: true}, {Name: "pi-1", Job: true}}
+		}), false, time.Time{}, ""},
+		{"terminated pods only: not a problem", with(func(f *ServiceFacts) {
+			f.Pods = []PodFacts{{Name: "web-a", Completed: true}}
+		}), false, time.Time{}, ""},
+		{"a Job's pod and a not-ready pod of something else: judged", with(func(f *ServiceFacts) {
+			f.Pods = []PodFacts{{Name: "pi-0", Job: true, Completed: true}, {Name: "web-a", NotReadySince: t0.Add(-time.Minute)}}
+		}), true, t0.Add(-time.Minute), "none of the 2 pods its selector app=web selects is ready (pi-0, web-a)"},
+		{"no pods, a finished Job's template matches: normal", with(func(f *ServiceFacts) { f.Idle = []string{"Job/pi"} }), false, time.Time{}, ""},
 	}
 	for _, tc := range cases {
 		v := JudgeService(tc.facts)
@@ -142,6 +164,18 @@ func TestServiceGrace(t *testing.T) {
 		{"a restart: the pods still say since when", down, t0.Add(grace + time.Minute), true, false, 0},
 		{"ready again: cleared", up, t0.Add(grace + 2*time.Minute), false, false, 0},
 	}
+	jobDone := down
+	jobDone.Pods = []PodFacts{{Name: "web-a", Job: true, Completed: true, NotReadySince: t0}}
+	cases = append(cases, []struct {
+		name            string
+		facts           ServiceFacts
+		at              time.Time
+		firing, pending bool
+		requeue         time.Duration
+	}{
+		{"a Job's pods only: healthy, no grace", jobDone, t0.Add(time.Minute), false, false, 0},
+		{"firing, then its pods turn out to be a completed Job's: cleared", jobDone, t0.Add(grace + time.Minute), false, false, 0},
+	}...)
 	for _, tc := range cases {
 		v := JudgeService(tc.facts)
 		j := custom.Judge(custom.Verdict{Unhealthy: v.Unhealthy, Since: v.Since}, tc.at, grace, tc.at)
