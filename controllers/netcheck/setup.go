@@ -1,7 +1,8 @@
 // Package netcheck runs the network detectors (docs/detectors.md): ServiceWithoutEndpoints
 // (Services whose EndpointSlices list no ready endpoint), RouteBackendMissing (Ingresses,
 // Gateway API HTTPRoutes, GRPCRoutes and Gateways naming a backend Service or a TLS Secret
-// that does not exist) and WebhookUnavailable (admission webhooks whose Service cannot
+// that does not exist, a port the Service does not expose, or a cross-namespace reference no
+// ReferenceGrant allows) and WebhookUnavailable (admission webhooks whose Service cannot
 // answer). Each judges its objects with the pure functions of internal/netcheck and writes
 // one incident per affected thing through the shared incident writer (SyncSignal), with an
 // exact requeue at the end of its grace period.

@@ -1,7 +1,8 @@
 // Package netcheck judges the network side of a cluster (docs/detectors.md): Services whose
 // EndpointSlices list no ready endpoint (ServiceWithoutEndpoints), Ingresses, Gateway API
-// routes and Gateways that name a backend Service or a TLS Secret that does not exist
-// (RouteBackendMissing), and admission webhooks whose Service cannot answer
+// routes and Gateways that name a backend Service or a TLS Secret that does not exist, a
+// backend port the Service does not expose, or a cross-namespace reference no ReferenceGrant
+// allows, or whose gateway controller reports ResolvedRefs=False (RouteBackendMissing), and admission webhooks whose Service cannot answer
 // (WebhookUnavailable). Pure: no client, the time is given; the controllers in
 // controllers/netcheck gather the facts from their caches.
 package netcheck
