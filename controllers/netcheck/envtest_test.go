@@ -42,12 +42,10 @@ func TestDetectorsAsInstalled(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	mgr, err := ctrl.NewManager(operatorConfig, ctrl.Options{Scheme: cluster.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	g.Expect(err).NotTo(HaveOccurred())
-	defer func(d time.Duration) { RetryInterval = d }(RetryInterval)
-	RetryInterval = 200 * time.Millisecond
 	w := &incidentwriter.Writer{Client: mgr.GetClient(), Policy: lifecycle.DefaultPolicy, ClusterNamespace: clusterNamespace}
-	g.Expect(Setup(mgr, w, config.DetectionPolicy{
+	g.Expect(SetupWithOptions(mgr, w, config.DetectionPolicy{
 		ServicesWithoutEndpoints: config.ServicesWithoutEndpointsPolicy{Scope: config.ServiceScopeAll},
-	})).To(Succeed())
+	}, Options{RetryInterval: 200 * time.Millisecond})).To(Succeed())
 	go func() { _ = mgr.Start(ctx) }()
 
 	ns := "netcheck"
@@ -84,8 +82,9 @@ func TestDetectorsAsInstalled(t *testing.T) {
 		g.Expect(s.Message).To(Equal("Ingress web refers to objects that do not exist: Service " + ns + "/api does not exist " +
 			"(spec.defaultBackend.service.name) (TLS Secrets not checked: the operator may not list and watch Secrets)"))
 		g.Expect(incident(ns, "service-lonely")(g).Status.Signals[0].Message).To(ContainSubstring("its selector app=nothing selects no pods"))
-		w := incident(clusterNamespace, "validatingwebhookconfiguration-audit-"+ns)(g).Status.Signals[0]
-		g.Expect(w.Message).To(ContainSubstring("(failurePolicy Ignore) calls Service " + ns + "/audit, which does not exist: DELETE of configmaps pass without it"))
+		w := incident(ns, "service-audit")(g).Status.Signals[0]
+		g.Expect(w.Message).To(Equal("Service " + ns + "/audit, which the API server calls for 1 webhook or API, does not exist: " +
+			"ValidatingWebhookConfiguration audit-" + ns + "/audit.itops.example (failurePolicy Ignore): DELETE of configmaps pass without it, each after the webhook's timeout"))
 		g.Expect(w.Priority).To(Equal(itopsv1alpha1.PriorityP4))
 	}).WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
 

@@ -8,10 +8,12 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
@@ -39,7 +41,11 @@ type env struct {
 }
 
 func newEnv(t *testing.T, objs ...client.Object) *env {
-	c := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithStatusSubresource(&itopsv1alpha1.Incident{}).WithObjects(objs...).Build()
+	b := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithStatusSubresource(&itopsv1alpha1.Incident{}).WithObjects(objs...)
+	for _, k := range callerKinds {
+		b = b.WithIndex(k.newObj(), indexWebhookService, webhookServiceKeys)
+	}
+	c := b.Build()
 	clock := clocktesting.NewFakePassiveClock(t0)
 	return &env{t: t, ctx: context.Background(), c: c, clock: clock,
 		w: &incidentwriter.Writer{Client: c, Policy: lifecycle.DefaultPolicy, ClusterNamespace: "itops-cluster", Clock: clock}}
@@ -204,6 +210,37 @@ func TestServiceScopeAndIdle(t *testing.T) {
 	}
 }
 
+// TestServiceOfJob: a headless Service in front of an indexed Job's pods has no ready
+// endpoint once the Job completes: nothing opens, nor when the finished Job's pods are gone.
+func TestServiceOfJob(t *testing.T) {
+	ns := "batch"
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pi", UID: "job-uid"},
+		Spec:   batchv1.JobSpec{Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"job-name": "pi"}}}},
+		Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}}}
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pi-0-abcde", Labels: map[string]string{"job-name": "pi"},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: "pi", UID: "job-uid", Controller: ptr.To(true)}}},
+		Status: corev1.PodStatus{Phase: corev1.PodSucceeded, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "PodCompleted"}}}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pi"},
+		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Selector: map[string]string{"job-name": "pi"}}}
+	e := newEnv(t, job, p, svc, slice(ns, "pi", false))
+	r := &ServiceReconciler{Reader: e.c, Client: e.c, Writer: e.w, Clock: e.clock,
+		Policy: config.ServicesWithoutEndpointsPolicy{Scope: config.ServiceScopeAll, GracePeriod: metav1.Duration{Duration: time.Minute}}}
+	if got := e.reconcile(r, t0, ns, "pi"); got != 0 {
+		t.Fatalf("a Job's pods: no grace period to wait, got requeue %s", got)
+	}
+	e.reconcile(r, t0.Add(time.Hour), ns, "pi")
+	if e.incident(ns, "service-pi") != nil {
+		t.Fatal("a completed Job's Service: nothing opens")
+	}
+	if err := e.c.Delete(e.ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(r, t0.Add(2*time.Hour), ns, "pi")
+	if e.incident(ns, "service-pi") != nil {
+		t.Fatal("a finished Job whose pods are gone: nothing opens")
+	}
+}
+
 // TestRouteBackendMissing: an Ingress naming a missing Service and a missing TLS Secret. The
 // TLS check waits while Secrets may not be read; the message names each object and field.
 func TestRouteBackendMissing(t *testing.T) {
@@ -254,39 +291,125 @@ func TestRouteBackendMissing(t *testing.T) {
 	if s := e.incident(ns, "ingress-web").Status.Signals[0]; s.Active {
 		t.Fatalf("both exist: cleared, got %+v", s)
 	}
+	// A backend port the Service does not expose: missing too.
+	ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Port = networkingv1.ServiceBackendPort{Number: 8080}
+	if err := e.c.Update(e.ctx, ing); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(r, t0.Add(4*time.Minute), ns, "web")
+	e.reconcile(r, t0.Add(5*time.Minute), ns, "web")
+	if s := e.incident(ns, "ingress-web").Status.Signals[0]; !s.Active || s.Message != "Ingress web sends to ports its Services do not expose: "+
+		"Service shop/web has no port 8080 (host shop.example path /: spec.rules[0].http.paths[0].backend.service.port.number)" {
+		t.Fatalf("a port the Service does not expose: got %+v", s)
+	}
 	if keys := ingressRefKeys(ing); len(keys) != 3 || keys[2] != "Secret/shop/shop-tls" {
 		t.Fatalf("index keys: %v", keys)
 	}
 }
 
-// TestWebhookUnavailable: a fail-closed webhook whose Service has no ready endpoint opens a
-// P1 incident in the cluster namespace; ready endpoints clear it.
+// TestHTTPRouteGrantsAndVerdict: an HTTPRoute's cross-namespace backendRef without a
+// ReferenceGrant (the CRD served) is missing; once granted it clears. The route's own
+// ResolvedRefs=False fires too, quoting the controller.
+func TestHTTPRouteGrantsAndVerdict(t *testing.T) {
+	route := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+		"metadata": map[string]any{"namespace": "shop", "name": "shop"},
+		"spec": map[string]any{"rules": []any{map[string]any{"backendRefs": []any{
+			map[string]any{"name": "web-v2", "namespace": "canary", "port": int64(80)}}}}}}}
+	web := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "canary", Name: "web-v2"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
+	e := newEnv(t, route, web)
+	kind := gatewayKinds[0]
+	rs := &routes{}
+	rs.grants.Store(true)
+	r := &RouteReconciler{Reader: e.c, Writer: e.w, Clock: e.clock, kind: kind, routes: rs,
+		Policy: config.RouteBackendsPolicy{GracePeriod: metav1.Duration{Duration: time.Minute}}}
+	e.reconcile(r, t0, "shop", "shop")
+	e.reconcile(r, t0.Add(time.Minute), "shop", "shop")
+	inc := e.incident("shop", "httproute-shop")
+	if inc == nil || inc.Status.Signals[0].Message != "HTTPRoute shop refers to other namespaces without their consent: Service canary/web-v2 not permitted: "+
+		"no ReferenceGrant in canary allows HTTPRoute from shop (spec.rules[0].backendRefs[0])" {
+		t.Fatalf("no grant: %+v", inc)
+	}
+	grant := referenceGrant()
+	grant.SetNamespace("canary")
+	grant.SetName("allow-shop")
+	grant.Object["spec"] = map[string]any{"from": []any{map[string]any{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "shop"}},
+		"to": []any{map[string]any{"group": "", "kind": "Service"}}}
+	if err := e.c.Create(e.ctx, grant); err != nil {
+		t.Fatal(err)
+	}
+	if reqs := r.referringInto(e.ctx, grant); len(reqs) != 1 || reqs[0].Name != "shop" {
+		t.Fatalf("a grant re-judges the routes referring into its namespace: %v", reqs)
+	}
+	e.reconcile(r, t0.Add(2*time.Minute), "shop", "shop")
+	if s := e.incident("shop", "httproute-shop").Status.Signals[0]; s.Active {
+		t.Fatalf("granted: cleared, got %+v", s)
+	}
+
+	// The gateway controller says otherwise: its verdict counts.
+	if err := e.c.Get(e.ctx, client.ObjectKeyFromObject(route), route); err != nil {
+		t.Fatal(err)
+	}
+	route.Object["status"] = map[string]any{"parents": []any{map[string]any{"parentRef": map[string]any{"name": "gw"},
+		"conditions": []any{map[string]any{"type": "ResolvedRefs", "status": "False", "reason": "BackendNotFound", "message": "Service canary/web-v2 has no port 80"}}}}}
+	if err := e.c.Update(e.ctx, route); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(r, t0.Add(3*time.Minute), "shop", "shop")
+	e.reconcile(r, t0.Add(4*time.Minute), "shop", "shop")
+	if s := e.incident("shop", "httproute-shop").Status.Signals[0]; !s.Active || s.Message != "HTTPRoute shop: its gateway controller reports "+
+		"ResolvedRefs=False for parent Gateway shop/gw: BackendNotFound: Service canary/web-v2 has no port 80" {
+		t.Fatalf("the controller's verdict: got %+v", s)
+	}
+}
+
+// TestWebhookUnavailable: one Service that two webhook configurations, a CRD's conversion
+// webhook and an APIService call has no ready endpoint: one P1 incident, on the Service in its
+// namespace, naming every caller in spec.affected and the message (not one per configuration,
+// as before); ready endpoints clear it.
 func TestWebhookUnavailable(t *testing.T) {
-	fail := admissionregistrationv1.Fail
-	cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "policy-engine"},
+	fail, ignore := admissionregistrationv1.Fail, admissionregistrationv1.Ignore
+	ref := &admissionregistrationv1.ServiceReference{Namespace: "policy", Name: "engine"}
+	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "policy-engine"},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{Name: "validate.policy.example", FailurePolicy: &fail,
-			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "policy", Name: "engine"}},
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: ref},
 			Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
 				Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, Resources: []string{"pods"}}}}}}}
+	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "policy-engine-mutating"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "mutate.policy.example", FailurePolicy: &ignore,
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: ref}}}}
+	crd := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "policies.policy.example"},
+		"spec": map[string]any{"conversion": map[string]any{"strategy": "Webhook", "webhook": map[string]any{"clientConfig": map[string]any{
+			"service": map[string]any{"namespace": "policy", "name": "engine"}}}}}}}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "policy", Name: "engine"},
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "engine"}, Ports: []corev1.ServicePort{{Port: 443}}}}
-	e := newEnv(t, cfg, svc, slice("policy", "engine", false))
-	r := &WebhookReconciler{Reader: e.c, Writer: e.w, Clock: e.clock, kind: validatingKind,
+	e := newEnv(t, validating, mutating, crd, svc, slice("policy", "engine", false))
+	r := &WebhookReconciler{Reader: e.c, Writer: e.w, Clock: e.clock,
 		Policy: config.WebhooksPolicy{GracePeriod: metav1.Duration{Duration: time.Minute}}}
-	if got := e.reconcile(r, t0, "", "policy-engine"); got != time.Minute || e.incident("itops-cluster", "validatingwebhookconfiguration-policy-engine") != nil {
+	if got := e.reconcile(r, t0, "policy", "engine"); got != time.Minute || e.incident("policy", "service-engine") != nil {
 		t.Fatalf("within grace: no incident, requeue at its end; got %s", got)
 	}
-	e.reconcile(r, t0.Add(time.Minute), "", "policy-engine")
-	inc := e.incident("itops-cluster", "validatingwebhookconfiguration-policy-engine")
+	e.reconcile(r, t0.Add(time.Minute), "policy", "engine")
+	list := &itopsv1alpha1.IncidentList{}
+	if err := e.c.List(e.ctx, list); err != nil || len(list.Items) != 1 {
+		t.Fatalf("want one incident for the one Service; have %d (%v)", len(list.Items), err)
+	}
+	inc := e.incident("policy", "service-engine")
 	if inc == nil {
-		list := &itopsv1alpha1.IncidentList{}
-		_ = e.c.List(e.ctx, list)
-		t.Fatalf("want the configuration's incident in the cluster namespace; have %d incidents", len(list.Items))
+		t.Fatalf("want the Service's incident in its namespace, have %s/%s", list.Items[0].Namespace, list.Items[0].Name)
 	}
 	s := inc.Status.Signals[0]
-	if s.Priority != itopsv1alpha1.PriorityP1 || !strings.Contains(s.Message, "which has no ready endpoint: the API server rejects CREATE of pods") ||
-		inc.Spec.Affected[1].Name != "engine" {
-		t.Fatalf("incident: %+v %+v", s, inc.Spec.Affected)
+	if s.Priority != itopsv1alpha1.PriorityP1 || !strings.Contains(s.Message, "Service policy/engine, which the API server calls for 3 webhooks or APIs, has no ready endpoint") ||
+		!strings.Contains(s.Message, "ValidatingWebhookConfiguration policy-engine/validate.policy.example (failurePolicy Fail): the API server rejects CREATE of pods") ||
+		!strings.Contains(s.Message, "CustomResourceDefinition policies.policy.example: reads and writes") {
+		t.Fatalf("signal: %+v", s)
+	}
+	var affected []string
+	for _, a := range inc.Spec.Affected {
+		affected = append(affected, a.Kind+"/"+a.Name)
+	}
+	if want := "Service/engine CustomResourceDefinition/policies.policy.example MutatingWebhookConfiguration/policy-engine-mutating ValidatingWebhookConfiguration/policy-engine"; strings.Join(affected, " ") != want {
+		t.Fatalf("affected: %v, want %s", affected, want)
 	}
 	sl := &discoveryv1.EndpointSlice{}
 	if err := e.c.Get(e.ctx, client.ObjectKey{Namespace: "policy", Name: "engine-abcde"}, sl); err != nil {
@@ -296,11 +419,14 @@ func TestWebhookUnavailable(t *testing.T) {
 	if err := e.c.Update(e.ctx, sl); err != nil {
 		t.Fatal(err)
 	}
-	e.reconcile(r, t0.Add(2*time.Minute), "", "policy-engine")
-	if s := e.incident("itops-cluster", inc.Name).Status.Signals[0]; s.Active {
+	e.reconcile(r, t0.Add(2*time.Minute), "policy", "engine")
+	if s := e.incident("policy", inc.Name).Status.Signals[0]; s.Active {
 		t.Fatalf("ready: cleared, got %+v", s)
 	}
-	if keys := webhookServiceKeys(cfg); len(keys) != 1 || keys[0] != "policy/engine" {
+	if keys := webhookServiceKeys(validating); len(keys) != 1 || keys[0] != "policy/engine" {
 		t.Fatalf("index keys: %v", keys)
+	}
+	if ok, err := called(e.ctx, e.c, "policy", "engine"); !ok || err != nil {
+		t.Fatalf("called: %v %v", ok, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,7 +50,13 @@ type routeKind struct {
 	newObj            func() client.Object
 	newList           func() client.ObjectList
 	refs              func(client.Object) []netcheck.Ref
+	// unresolved reads the object's own ResolvedRefs=False verdicts (nil: it has none).
+	unresolved func(client.Object) []netcheck.ParentCondition
 }
+
+// gatewayAPI reports whether the kind is of the Gateway API (its cross-namespace references
+// need a ReferenceGrant).
+func (k routeKind) gatewayAPI() bool { return k.gvk.Group == netcheck.GatewayGroup }
 
 var ingressKind = routeKind{
 	gvk: networkingv1.SchemeGroupVersion.WithKind("Ingress"), services: true, secrets: true,
@@ -60,9 +67,32 @@ var ingressKind = routeKind{
 
 // gatewayKinds are the Gateway API kinds, read as unstructured objects once served.
 var gatewayKinds = []routeKind{
-	unstructuredKind(netcheck.HTTPRouteGVK, true, false, netcheck.RouteRefs),
-	unstructuredKind(netcheck.GRPCRouteGVK, true, false, netcheck.RouteRefs),
+	withUnresolved(unstructuredKind(netcheck.HTTPRouteGVK, true, false, netcheck.RouteRefs)),
+	withUnresolved(unstructuredKind(netcheck.GRPCRouteGVK, true, false, netcheck.RouteRefs)),
 	unstructuredKind(netcheck.GatewayGVK, false, true, netcheck.GatewayRefs),
+}
+
+// withUnresolved reads a route's status.parents[] ResolvedRefs=False verdicts.
+func withUnresolved(k routeKind) routeKind {
+	k.unresolved = func(o client.Object) []netcheck.ParentCondition {
+		u := o.(*unstructured.Unstructured)
+		return netcheck.UnresolvedParents(u.Object, u.GetNamespace())
+	}
+	return k
+}
+
+// referenceGrants is an empty list of ReferenceGrants (unstructured: the operator does not
+// link the Gateway API's types).
+func referenceGrants() *unstructured.UnstructuredList {
+	l := &unstructured.UnstructuredList{}
+	l.SetGroupVersionKind(netcheck.ReferenceGrantGVK.GroupVersion().WithKind(netcheck.KindReferenceGrant + "List"))
+	return l
+}
+
+func referenceGrant() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(netcheck.ReferenceGrantGVK)
+	return u
 }
 
 func unstructuredKind(gvk schema.GroupVersionKind, services, secrets bool, refs func(map[string]any, string) []netcheck.Ref) routeKind {
@@ -105,36 +135,57 @@ func secretMetadata() *metav1.PartialObjectMetadata {
 	return m
 }
 
-// routes is the set of running route controllers, and whether Secrets may be read.
+// routes is the set of running route controllers, whether Secrets may be read and whether
+// ReferenceGrants are served (and may be read).
 type routes struct {
 	cache   cache.Cache
 	secrets atomic.Bool
+	grants  atomic.Bool
 
 	mu      sync.Mutex
 	running []*RouteReconciler
 }
 
-// add registers a running controller; once Secrets may be read it watches them.
+// add registers a running controller; once Secrets may be read it watches them, once
+// ReferenceGrants are served a Gateway API kind watches those.
 func (rs *routes) add(r *RouteReconciler) error {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.running = append(rs.running, r)
 	if rs.secrets.Load() && r.kind.secrets {
-		return r.watchSecrets()
+		if err := r.watchSecrets(); err != nil {
+			return err
+		}
+	}
+	if rs.grants.Load() && r.kind.gatewayAPI() {
+		return r.watchGrants()
 	}
 	return nil
 }
 
-// secretsGranted makes every running controller watch Secrets and judge its objects again.
+// secretsGranted makes every running controller that reads Secrets watch them and judge its
+// objects again.
 func (rs *routes) secretsGranted(ctx context.Context) error {
+	return rs.enable(ctx, &rs.secrets, func(k routeKind) bool { return k.secrets }, (*RouteReconciler).watchSecrets)
+}
+
+// grantsServed makes every running Gateway API controller watch ReferenceGrants and judge its
+// objects again.
+func (rs *routes) grantsServed(ctx context.Context) error {
+	return rs.enable(ctx, &rs.grants, routeKind.gatewayAPI, (*RouteReconciler).watchGrants)
+}
+
+// enable turns a flag on, then makes every running controller of the kinds it applies to
+// watch what it gives access to and judge all its objects again.
+func (rs *routes) enable(ctx context.Context, flag *atomic.Bool, applies func(routeKind) bool, watch func(*RouteReconciler) error) error {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	rs.secrets.Store(true)
+	flag.Store(true)
 	for _, r := range rs.running {
-		if !r.kind.secrets {
+		if !applies(r.kind) {
 			continue
 		}
-		if err := r.watchSecrets(); err != nil {
+		if err := watch(r); err != nil {
 			return err
 		}
 		list := r.kind.newList()
@@ -162,8 +213,10 @@ func (rs *routes) secretsGranted(ctx context.Context) error {
 }
 
 // SetupRoutes adds the Ingress controller, a starter per Gateway API kind (it waits for the
-// kind's CRD) and the starter of the TLS Secret checks (it waits for the grant).
-func SetupRoutes(mgr manager.Manager, c cache.Cache, w *incidentwriter.Writer, policy config.RouteBackendsPolicy) error {
+// kind's CRD), the starter of the ReferenceGrant checks (it waits for their CRD) and the
+// starter of the TLS Secret checks (it waits for the grant); the starters check again every
+// retry.
+func SetupRoutes(mgr manager.Manager, c cache.Cache, w *incidentwriter.Writer, policy config.RouteBackendsPolicy, retry time.Duration) error {
 	rs := &routes{cache: c}
 	log := ctrl.Log.WithName("netcheck").WithName("routes")
 	ing := &RouteReconciler{Reader: c, Writer: w, Policy: policy, kind: ingressKind, routes: rs}
@@ -174,12 +227,15 @@ func SetupRoutes(mgr manager.Manager, c cache.Cache, w *incidentwriter.Writer, p
 		return err
 	}
 	for _, k := range gatewayKinds {
-		if err := mgr.Add(&kindStarter{mgr: mgr, log: log.WithValues("kind", k.gvk.Kind),
+		if err := mgr.Add(&kindStarter{mgr: mgr, retry: retry, log: log.WithValues("kind", k.gvk.Kind),
 			reconciler: &RouteReconciler{Reader: c, Writer: w, Policy: policy, kind: k, routes: rs}}); err != nil {
 			return err
 		}
 	}
-	return mgr.Add(&secretStarter{mgr: mgr, routes: rs, log: log})
+	if err := mgr.Add(&grantStarter{mgr: mgr, retry: retry, routes: rs, log: log}); err != nil {
+		return err
+	}
+	return mgr.Add(&secretStarter{mgr: mgr, retry: retry, routes: rs, log: log})
 }
 
 // RouteReconciler runs RouteBackendMissing over one kind: an object naming a backend Service
@@ -198,28 +254,67 @@ type RouteReconciler struct {
 	controller controller.Controller
 }
 
-// setup builds the controller: the kind, and the Services its objects name (created or
-// deleted); Secrets are added by watchSecrets once they may be read.
+// setup builds the controller: the kind, and the Services its objects name (created,
+// deleted, or their type or ports changed); Secrets are added by watchSecrets once they may be read.
 func (r *RouteReconciler) setup(mgr ctrl.Manager) error {
 	r.resync = make(chan event.GenericEvent)
-	existence := predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }}
 	b := ctrl.NewControllerManagedBy(mgr).Named("netcheck-" + strings.ToLower(r.kind.gvk.Kind)).
 		WatchesRawSource(source.Kind[client.Object](r.routes.cache, r.kind.newObj(), &handler.EnqueueRequestForObject{})).
 		WatchesRawSource(source.Channel(r.resync, &handler.EnqueueRequestForObject{}))
 	if r.kind.services {
 		b = b.WatchesRawSource(source.Kind[client.Object](r.routes.cache, &corev1.Service{},
-			handler.EnqueueRequestsFromMapFunc(r.referring(netcheck.KindService)), existence))
+			handler.EnqueueRequestsFromMapFunc(r.referring(netcheck.KindService)), servicePorts))
 	}
 	c, err := b.Build(r)
 	r.controller = c
 	return err
 }
 
+// servicePorts lets through the Service events a route's verdict depends on: creations,
+// deletions, and updates that change its type or ports (the trimmed cache's other updates,
+// a new resourceVersion, re-judge nothing).
+var servicePorts = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	old, okOld := e.ObjectOld.(*corev1.Service)
+	cur, okNew := e.ObjectNew.(*corev1.Service)
+	return !okOld || !okNew || old.Spec.Type != cur.Spec.Type || !equality.Semantic.DeepEqual(old.Spec.Ports, cur.Spec.Ports)
+}}
+
 // watchSecrets watches Secrets (metadata only; created or deleted).
 func (r *RouteReconciler) watchSecrets() error {
 	existence := predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }}
 	return r.controller.Watch(source.Kind[client.Object](r.routes.cache, secretMetadata(),
 		handler.EnqueueRequestsFromMapFunc(r.referring(netcheck.KindSecret)), existence))
+}
+
+// watchGrants watches ReferenceGrants: one created, changed or deleted re-judges the
+// objects of the kind that refer into its namespace from another.
+func (r *RouteReconciler) watchGrants() error {
+	return r.controller.Watch(source.Kind[client.Object](r.routes.cache, referenceGrant(),
+		handler.EnqueueRequestsFromMapFunc(r.referringInto)))
+}
+
+// referringInto maps a ReferenceGrant to the objects of the kind with a reference into its
+// namespace from another.
+func (r *RouteReconciler) referringInto(ctx context.Context, grant client.Object) []reconcile.Request {
+	list := r.kind.newList()
+	if err := r.Reader.List(ctx, list); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	_ = apimeta.EachListItem(list, func(item runtime.Object) error {
+		obj, ok := item.(client.Object)
+		if !ok || obj.GetNamespace() == grant.GetNamespace() {
+			return nil
+		}
+		for _, ref := range r.kind.refs(obj) {
+			if ref.Namespace == grant.GetNamespace() {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(obj)})
+				break
+			}
+		}
+		return nil
+	})
+	return reqs
 }
 
 // referring maps a Service or Secret to the objects of the kind that name it: through the
@@ -269,19 +364,30 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 		return reconcile.Result{}, err
 	}
 	var lookupErr error
-	v := netcheck.JudgeRoute(subj.Kind, req.Name, r.kind.refs(obj), func(ref netcheck.Ref) (bool, bool) {
-		ok, known, err := r.exists(ctx, ref)
-		if err != nil && lookupErr == nil {
-			lookupErr = err
+	facts := netcheck.RouteFacts{Kind: subj.Kind, Namespace: req.Namespace, Name: req.Name, Refs: r.kind.refs(obj),
+		Lookup: func(ref netcheck.Ref) netcheck.Target {
+			t, err := r.lookup(ctx, ref)
+			if err != nil && lookupErr == nil {
+				lookupErr = err
+			}
+			return t
+		}}
+	if r.kind.unresolved != nil {
+		facts.Unresolved = r.kind.unresolved(obj)
+	}
+	if r.kind.gatewayAPI() && r.routes.grants.Load() {
+		facts.GrantsServed = true
+		if facts.Grants, err = r.grantsFor(ctx, req.Namespace, facts.Refs); err != nil {
+			return reconcile.Result{}, err
 		}
-		return ok, known
-	})
+	}
+	v := netcheck.JudgeRoute(facts)
 	if lookupErr != nil {
 		return reconcile.Result{}, lookupErr
 	}
 	t := now(r.Clock)
-	first := r.seen.observe(key, len(v.Missing) > 0, t)
-	if len(v.Missing) == 0 {
+	first := r.seen.observe(key, v.Unhealthy(), t)
+	if !v.Unhealthy() {
 		return writeSignal(ctx, r.Writer, o, 0)
 	}
 	msg := v.Message
@@ -311,34 +417,63 @@ func containsRef(refs []itopsv1alpha1.ObjectReference, ref itopsv1alpha1.ObjectR
 	return false
 }
 
-// exists reads whether a referenced object exists; known is false for a Secret while the
-// operator may not read Secrets.
-func (r *RouteReconciler) exists(ctx context.Context, ref netcheck.Ref) (ok, known bool, err error) {
+// grantsFor reads the ReferenceGrants of the namespaces the references point to from
+// another than the object's.
+func (r *RouteReconciler) grantsFor(ctx context.Context, namespace string, refs []netcheck.Ref) ([]netcheck.Grant, error) {
+	var grants []netcheck.Grant
+	read := map[string]bool{namespace: true}
+	for _, ref := range refs {
+		if read[ref.Namespace] {
+			continue
+		}
+		read[ref.Namespace] = true
+		list := referenceGrants()
+		if err := r.Reader.List(ctx, list, client.InNamespace(ref.Namespace)); err != nil {
+			return nil, err
+		}
+		for i := range list.Items {
+			grants = append(grants, netcheck.GrantOf(list.Items[i].Object, ref.Namespace))
+		}
+	}
+	return grants, nil
+}
+
+// lookup reads what the cache knows of a referenced object: whether it exists and a
+// Service's type and ports; not known for a Secret while the operator may not read Secrets.
+func (r *RouteReconciler) lookup(ctx context.Context, ref netcheck.Ref) (netcheck.Target, error) {
 	var obj client.Object
 	switch ref.Kind {
 	case netcheck.KindService:
 		obj = &corev1.Service{}
 	case netcheck.KindSecret:
 		if !r.routes.secrets.Load() {
-			return false, false, nil
+			return netcheck.Target{}, nil
 		}
 		obj = secretMetadata()
 	default:
-		return false, false, nil
+		return netcheck.Target{}, nil
 	}
 	switch err := r.Reader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, obj); {
 	case apierrors.IsNotFound(err):
-		return false, true, nil
+		return netcheck.Target{Known: true}, nil
 	case err != nil:
-		return false, false, err
+		return netcheck.Target{}, err
 	}
-	return obj.GetDeletionTimestamp() == nil, true, nil
+	t := netcheck.Target{Known: true, Exists: obj.GetDeletionTimestamp() == nil}
+	if svc, ok := obj.(*corev1.Service); ok {
+		t.ExternalName = svc.Spec.Type == corev1.ServiceTypeExternalName
+		for _, p := range svc.Spec.Ports {
+			t.Ports = append(t.Ports, netcheck.ServicePort{Name: p.Name, Port: p.Port})
+		}
+	}
+	return t, nil
 }
 
 // kindStarter starts the controller of a Gateway API kind once the API server serves it
-// and the operator may list and watch it, checking every RetryInterval.
+// and the operator may list and watch it, checking every retry.
 type kindStarter struct {
 	mgr        manager.Manager
+	retry      time.Duration
 	log        logr.Logger
 	reconciler *RouteReconciler
 }
@@ -346,7 +481,7 @@ type kindStarter struct {
 // NeedLeaderElection is true: only the leader detects.
 func (s *kindStarter) NeedLeaderElection() bool { return true }
 
-// Start checks now and every RetryInterval until the controller runs.
+// Start checks now and every retry until the controller runs.
 func (s *kindStarter) Start(ctx context.Context) error {
 	lastWhy := ""
 	for {
@@ -359,37 +494,21 @@ func (s *kindStarter) Start(ctx context.Context) error {
 			return nil
 		}
 		if why != lastWhy {
-			s.log.V(1).Info("route backend detection waits for the kind", "why", why, "retryEvery", RetryInterval.String())
+			s.log.V(1).Info("route backend detection waits for the kind", "why", why, "retryEvery", s.retry.String())
 			lastWhy = why
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(RetryInterval):
+		case <-time.After(s.retry):
 		}
 	}
 }
 
 func (s *kindStarter) try(ctx context.Context) (string, error) {
 	gvk := s.reconciler.kind.gvk
-	mapping, err := s.mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil {
-		if apimeta.IsNoMatchError(err) {
-			return fmt.Sprintf("the API server does not serve %s in %s (Gateway API CRDs not installed)", gvk.Kind, gvk.GroupVersion()), nil
-		}
-		return fmt.Sprintf("resolving %s: %v", gvk, err), nil
-	}
-	for _, verb := range []string{"list", "watch"} {
-		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-			ResourceAttributes: &authorizationv1.ResourceAttributes{Group: mapping.Resource.Group, Version: mapping.Resource.Version,
-				Resource: mapping.Resource.Resource, Verb: verb},
-		}}
-		if err := s.mgr.GetClient().Create(ctx, review); err != nil {
-			return fmt.Sprintf("checking RBAC for %s %s: %v", verb, mapping.Resource.GroupResource(), err), nil
-		}
-		if !review.Status.Allowed {
-			return fmt.Sprintf("the operator may not %s %s in every namespace", verb, mapping.Resource.GroupResource()), nil
-		}
+	if why := servedAndReadable(ctx, s.mgr, gvk, "Gateway API CRDs not installed"); why != "" {
+		return why, nil
 	}
 	if err := s.reconciler.setup(s.mgr); err != nil {
 		return "", fmt.Errorf("starting the %s route backend controller: %w", gvk.Kind, err)
@@ -397,11 +516,76 @@ func (s *kindStarter) try(ctx context.Context) (string, error) {
 	return "", s.reconciler.routes.add(s.reconciler)
 }
 
+// servedAndReadable says why the operator cannot watch a kind ("" when it can): the API
+// server does not serve it (notServed says what that means), or the operator may not list
+// and watch it in every namespace.
+func servedAndReadable(ctx context.Context, mgr manager.Manager, gvk schema.GroupVersionKind, notServed string) string {
+	mapping, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		if apimeta.IsNoMatchError(err) {
+			return fmt.Sprintf("the API server does not serve %s in %s (%s)", gvk.Kind, gvk.GroupVersion(), notServed)
+		}
+		return fmt.Sprintf("resolving %s: %v", gvk, err)
+	}
+	for _, verb := range []string{"list", "watch"} {
+		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Group: mapping.Resource.Group, Version: mapping.Resource.Version,
+				Resource: mapping.Resource.Resource, Verb: verb},
+		}}
+		if err := mgr.GetClient().Create(ctx, review); err != nil {
+			return fmt.Sprintf("checking RBAC for %s %s: %v", verb, mapping.Resource.GroupResource(), err)
+		}
+		if !review.Status.Allowed {
+			return fmt.Sprintf("the operator may not %s %s in every namespace", verb, mapping.Resource.GroupResource())
+		}
+	}
+	return ""
+}
+
+// grantStarter turns on the ReferenceGrant checks of Gateway API objects' cross-namespace
+// references once the API server serves ReferenceGrant (gateway.networking.k8s.io/v1beta1)
+// and the operator may list and watch it, checking at start and every retry. Until then
+// cross-namespace references are judged for existence only.
+type grantStarter struct {
+	mgr    manager.Manager
+	retry  time.Duration
+	routes *routes
+	log    logr.Logger
+}
+
+// NeedLeaderElection is true: only the leader detects.
+func (s *grantStarter) NeedLeaderElection() bool { return true }
+
+// Start checks now and every retry until the grant checks run.
+func (s *grantStarter) Start(ctx context.Context) error {
+	lastWhy := ""
+	for {
+		why := servedAndReadable(ctx, s.mgr, netcheck.ReferenceGrantGVK, "cross-namespace references are checked for existence only")
+		if why == "" {
+			if _, err := s.routes.cache.GetInformer(ctx, referenceGrant()); err != nil {
+				return fmt.Errorf("watching ReferenceGrants: %w", err)
+			}
+			s.log.Info("route ReferenceGrant checks on")
+			return s.routes.grantsServed(ctx)
+		}
+		if why != lastWhy {
+			s.log.V(1).Info("route ReferenceGrant checks wait", "why", why, "retryEvery", s.retry.String())
+			lastWhy = why
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(s.retry):
+		}
+	}
+}
+
 // secretStarter turns on the TLS Secret checks once the operator may list and watch Secrets
-// (certexpirycontrollers.Allowed), checking at start and every RetryInterval; until then it
+// (certexpirycontrollers.Allowed), checking at start and every retry; until then it
 // says why once, in the log.
 type secretStarter struct {
 	mgr    manager.Manager
+	retry  time.Duration
 	routes *routes
 	log    logr.Logger
 }
@@ -409,7 +593,7 @@ type secretStarter struct {
 // NeedLeaderElection is true: only the leader detects.
 func (s *secretStarter) NeedLeaderElection() bool { return true }
 
-// Start checks now and every RetryInterval until the TLS checks run.
+// Start checks now and every retry until the TLS checks run.
 func (s *secretStarter) Start(ctx context.Context) error {
 	told := false
 	for {
@@ -426,13 +610,13 @@ func (s *secretStarter) Start(ctx context.Context) error {
 			if err != nil {
 				msg = "route TLS Secret checks wait: checking whether the operator may read Secrets failed: " + err.Error()
 			}
-			s.log.Info(msg, "retryEvery", RetryInterval.String())
+			s.log.Info(msg, "retryEvery", s.retry.String())
 			told = true
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(RetryInterval):
+		case <-time.After(s.retry):
 		}
 	}
 }

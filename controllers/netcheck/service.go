@@ -17,7 +17,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -44,13 +46,19 @@ type ServiceReconciler struct {
 	Writer *incidentwriter.Writer
 	Policy config.ServicesWithoutEndpointsPolicy
 	Clock  clock.PassiveClock
+	// Called reports whether the API server calls the Service (a webhook's, a conversion
+	// webhook's, an aggregated API's; nil: never). Such a Service's incident also carries
+	// WebhookUnavailable, which is the cluster's problem and not a symptom of its workload's:
+	// it is not linked to a cause, so it pages at its own priority.
+	Called func(ctx context.Context, namespace, name string) (bool, error)
 
 	seen firstSeen
 }
 
 // SetupWithManager watches Services and their EndpointSlices, the incidents of other
 // subjects (a workload's incident opening or resolving re-judges the cause of the Services
-// of its namespace that have one) and ServiceLevels (which Services they cover).
+// of its namespace that have one; causeTransitions) and ServiceLevels (which Services they
+// cover: created, deleted, or their spec changed; status writes do not re-judge).
 func (r *ServiceReconciler) SetupWithManager(mgr ctrl.Manager, c cache.Cache) error {
 	return ctrl.NewControllerManagedBy(mgr).Named("netcheck-service").
 		WatchesRawSource(source.Kind[client.Object](c, &corev1.Service{}, &handler.EnqueueRequestForObject{})).
@@ -61,9 +69,31 @@ func (r *ServiceReconciler) SetupWithManager(mgr ctrl.Manager, c cache.Cache) er
 				}
 				return nil
 			}))).
-		WatchesRawSource(source.Kind[client.Object](mgr.GetCache(), &itopsv1alpha1.Incident{}, handler.EnqueueRequestsFromMapFunc(r.servicesOfNamespace))).
-		WatchesRawSource(source.Kind[client.Object](mgr.GetCache(), &itopsv1alpha1.ServiceLevel{}, handler.EnqueueRequestsFromMapFunc(r.allServicesOf))).
+		WatchesRawSource(source.Kind[client.Object](mgr.GetCache(), &itopsv1alpha1.Incident{}, handler.EnqueueRequestsFromMapFunc(r.servicesOfNamespace),
+			causeTransitions)).
+		WatchesRawSource(source.Kind[client.Object](mgr.GetCache(), &itopsv1alpha1.ServiceLevel{}, handler.EnqueueRequestsFromMapFunc(r.allServicesOf),
+			scopeChanges)).
 		Complete(r)
+}
+
+// scopeChanges lets through the ServiceLevel events that can change which Services it
+// covers: creations, deletions and spec changes (metadata.generation); its status writes
+// (every reconcile of the ServiceLevel controller) do not re-queue the namespace's Services.
+var scopeChanges = predicate.GenerationChangedPredicate{}
+
+// causeTransitions lets through the incident events that can change a Service's cause:
+// creations, deletions, and updates where the incident starts or stops being a cause (open
+// with an active signal, as cause reads it). The status writes in between (notifications,
+// evidence, timeline) re-judge nothing.
+var causeTransitions = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	return isCause(e.ObjectOld) != isCause(e.ObjectNew)
+}}
+
+// isCause reports whether an object is an incident that may explain a symptom: open, not
+// being deleted, with an active signal.
+func isCause(o client.Object) bool {
+	inc, ok := o.(*itopsv1alpha1.Incident)
+	return ok && inc.DeletionTimestamp == nil && lifecycle.IsOpen(inc) && health.AnyActive(inc.Status.Signals)
 }
 
 // allServicesOf maps a ServiceLevel to the Services of its namespace: which ones it covers
@@ -171,8 +201,16 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		Priority: priority.For(impact, urgency), Sustain: j.Pending}
 	o.Impact, o.Urgency, o.Service = impact, urgency, service
 	o.CauseJudged = true
-	if o.Cause, err = r.cause(ctx, workloads, subj); err != nil {
-		return reconcile.Result{}, err
+	calledByAPIServer := false
+	if r.Called != nil {
+		if calledByAPIServer, err = r.Called(ctx, req.Namespace, req.Name); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	if !calledByAPIServer {
+		if o.Cause, err = r.cause(ctx, workloads, subj); err != nil {
+			return reconcile.Result{}, err
+		}
 	}
 	return writeSignal(ctx, r.Writer, o, j.RequeueAfter)
 }
@@ -259,8 +297,9 @@ func workloadObject(w health.Subject) client.Object {
 	return nil
 }
 
-// idle names the Deployments and StatefulSets of the namespace that are scaled to zero and
-// whose pod template the Service's selector matches.
+// idle names the Deployments and StatefulSets of the namespace that are scaled to zero, and
+// the Jobs that have finished (their pods may be gone), whose pod template the Service's
+// selector matches.
 func (r *ServiceReconciler) idle(ctx context.Context, svc *corev1.Service) ([]string, error) {
 	sel := labels.SelectorFromSet(svc.Spec.Selector)
 	var out []string
@@ -282,7 +321,26 @@ func (r *ServiceReconciler) idle(ctx context.Context, svc *corev1.Service) ([]st
 			out = append(out, "StatefulSet/"+s.Name)
 		}
 	}
+	jobs := &batchv1.JobList{}
+	if err := r.Client.List(ctx, jobs, client.InNamespace(svc.Namespace)); err != nil {
+		return nil, err
+	}
+	for _, j := range jobs.Items {
+		if jobFinished(&j) && sel.Matches(labels.Set(j.Spec.Template.Labels)) {
+			out = append(out, "Job/"+j.Name)
+		}
+	}
 	return out, nil
+}
+
+// jobFinished reports whether a Job has finished: its Complete or Failed condition is true.
+func jobFinished(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
 }
 
 // lookup returns the controller of a pod's owner from the manager's cache: typed reads for

@@ -1,6 +1,7 @@
 package netcheck
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
@@ -70,6 +72,18 @@ func TestPodFactsOf(t *testing.T) {
 	if f := PodFactsOf(pod("a", true, t0)); !f.Ready {
 		t.Fatalf("ready: %+v", f)
 	}
+	job := pod("pi-0", false, t0)
+	job.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: "pi", Controller: ptr.To(true)}}
+	job.Status.Phase = corev1.PodSucceeded
+	if f := PodFactsOf(job); !f.Job || !f.Completed {
+		t.Fatalf("a Job's completed pod: %+v", f)
+	}
+	rs := pod("web-1", false, t0)
+	rs.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web", Controller: ptr.To(true)},
+		{APIVersion: "batch/v1", Kind: "Job", Name: "not-the-controller"}}
+	if f := PodFactsOf(rs); f.Job || f.Completed {
+		t.Fatalf("a ReplicaSet's running pod: %+v", f)
+	}
 	bare := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "b", CreationTimestamp: metav1.NewTime(t0)}}
 	if f := PodFactsOf(bare); f.Ready || !f.NotReadySince.Equal(t0) {
 		t.Fatalf("no condition yet: not ready since creation, got %+v", f)
@@ -110,6 +124,16 @@ func TestJudgeService(t *testing.T) {
 		}), true, base.Created, "although 1 selected pods are ready (web-a): check that its targetPort"},
 		{"many pods: five named", with(func(f *ServiceFacts) { f.Pods = many }), true, t0.Add(-time.Minute),
 			"(web-a, web-b, web-c, web-d, web-e and 2 more)"},
+		{"the pods of an indexed Job (headless Service): not a problem", with(func(f *ServiceFacts) {
+			f.Pods = []PodFacts{{Name: "pi-0", Job: true, Completed: true}, {Name: "pi-1", Job: true}}
+		}), false, time.Time{}, ""},
+		{"terminated pods only: not a problem", with(func(f *ServiceFacts) {
+			f.Pods = []PodFacts{{Name: "web-a", Completed: true}}
+		}), false, time.Time{}, ""},
+		{"a Job's pod and a not-ready pod of something else: judged", with(func(f *ServiceFacts) {
+			f.Pods = []PodFacts{{Name: "pi-0", Job: true, Completed: true}, {Name: "web-a", NotReadySince: t0.Add(-time.Minute)}}
+		}), true, t0.Add(-time.Minute), "none of the 2 pods its selector app=web selects is ready (pi-0, web-a)"},
+		{"no pods, a finished Job's template matches: normal", with(func(f *ServiceFacts) { f.Idle = []string{"Job/pi"} }), false, time.Time{}, ""},
 	}
 	for _, tc := range cases {
 		v := JudgeService(tc.facts)
@@ -140,6 +164,18 @@ func TestServiceGrace(t *testing.T) {
 		{"a restart: the pods still say since when", down, t0.Add(grace + time.Minute), true, false, 0},
 		{"ready again: cleared", up, t0.Add(grace + 2*time.Minute), false, false, 0},
 	}
+	jobDone := down
+	jobDone.Pods = []PodFacts{{Name: "web-a", Job: true, Completed: true, NotReadySince: t0}}
+	cases = append(cases, []struct {
+		name            string
+		facts           ServiceFacts
+		at              time.Time
+		firing, pending bool
+		requeue         time.Duration
+	}{
+		{"a Job's pods only: healthy, no grace", jobDone, t0.Add(time.Minute), false, false, 0},
+		{"firing, then its pods turn out to be a completed Job's: cleared", jobDone, t0.Add(grace + time.Minute), false, false, 0},
+	}...)
 	for _, tc := range cases {
 		v := JudgeService(tc.facts)
 		j := custom.Judge(custom.Verdict{Unhealthy: v.Unhealthy, Since: v.Since}, tc.at, grace, tc.at)
@@ -201,12 +237,19 @@ spec:
       - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
       - {path: /static, pathType: Prefix, backend: {resource: {apiGroup: k8s.example.com, kind: StorageBucket, name: static}}}
   - host: no-http.example
+  - http:
+      paths:
+      - {pathType: ImplementationSpecific, backend: {service: {name: api, port: {name: grpc}}}}
 `), ing); err != nil {
 		t.Fatal(err)
 	}
 	want := []Ref{
-		{Kind: KindService, Namespace: "shop", Name: "fallback", Field: "spec.defaultBackend.service.name"},
-		{Kind: KindService, Namespace: "shop", Name: "web", Field: "spec.rules[0].http.paths[0].backend.service.name"},
+		{Kind: KindService, Namespace: "shop", Name: "fallback", Field: "spec.defaultBackend.service.name",
+			Port: Port{Number: 80}, PortField: "spec.defaultBackend.service.port.number", Where: "the default backend"},
+		{Kind: KindService, Namespace: "shop", Name: "web", Field: "spec.rules[0].http.paths[0].backend.service.name",
+			Port: Port{Number: 80}, PortField: "spec.rules[0].http.paths[0].backend.service.port.number", Where: "host shop.example path /"},
+		{Kind: KindService, Namespace: "shop", Name: "api", Field: "spec.rules[2].http.paths[0].backend.service.name",
+			Port: Port{Name: "grpc"}, PortField: "spec.rules[2].http.paths[0].backend.service.port.name", Where: "host * path /"},
 		{Kind: KindSecret, Namespace: "shop", Name: "shop-tls", Field: "spec.tls[0].secretName"},
 	}
 	if got := IngressRefs(ing); !reflect.DeepEqual(got, want) {
@@ -237,9 +280,9 @@ spec:
   - filters: [{type: RequestRedirect}]
 `)
 	want := []Ref{
-		{Kind: KindService, Namespace: "shop", Name: "web", Field: "spec.rules[0].backendRefs[0]"},
-		{Kind: KindService, Namespace: "canary", Name: "web-v2", Field: "spec.rules[0].backendRefs[1]"},
-		{Kind: KindService, Namespace: "shop", Name: "api", Field: "spec.rules[1].backendRefs[0]"},
+		{Kind: KindService, Namespace: "shop", Name: "web", Field: "spec.rules[0].backendRefs[0]", Port: Port{Number: 80}, PortField: "spec.rules[0].backendRefs[0].port"},
+		{Kind: KindService, Namespace: "canary", Name: "web-v2", Field: "spec.rules[0].backendRefs[1]", Port: Port{Number: 80}, PortField: "spec.rules[0].backendRefs[1].port"},
+		{Kind: KindService, Namespace: "shop", Name: "api", Field: "spec.rules[1].backendRefs[0]", Port: Port{Number: 8080}, PortField: "spec.rules[1].backendRefs[0].port"},
 	}
 	if got := RouteRefs(route, "shop"); !reflect.DeepEqual(got, want) {
 		t.Fatalf("route: got %+v", got)
@@ -276,34 +319,230 @@ func TestJudgeRoute(t *testing.T) {
 		{Kind: KindSecret, Namespace: "shop", Name: "shop-tls", Field: "spec.tls[0].secretName"},
 	}
 	existing := map[string]bool{"Service/shop/web": true, "Secret/shop/shop-tls": true}
-	all := func(r Ref) (bool, bool) { return existing[r.Kind+"/"+r.Key()], true }
-	noSecrets := func(r Ref) (bool, bool) {
+	all := func(r Ref) Target { return Target{Known: true, Exists: existing[r.Kind+"/"+r.Key()]} }
+	noSecrets := func(r Ref) Target {
 		if r.Kind == KindSecret {
-			return false, false
+			return Target{}
 		}
 		return all(r)
 	}
-	v := JudgeRoute("Ingress", "web", refs, all)
+	v := JudgeRoute(RouteFacts{Kind: "Ingress", Name: "web", Refs: refs, Lookup: all})
 	if len(v.Missing) != 2 || v.Message != "Ingress web refers to objects that do not exist: Service shop/gone does not exist "+
 		"(spec.rules[0].http.paths[1].backend.service.name, spec.defaultBackend.service.name)" {
 		t.Fatalf("got %+v", v)
 	}
-	v = JudgeRoute("Ingress", "web", refs[3:], noSecrets)
+	v = JudgeRoute(RouteFacts{Kind: "Ingress", Name: "web", Refs: refs[3:], Lookup: noSecrets})
 	if len(v.Missing) != 0 || len(v.Unknown) != 1 || v.Message != "" {
 		t.Fatalf("Secrets not readable: unknown, not missing; got %+v", v)
 	}
 	delete(existing, "Secret/shop/shop-tls")
 	existing["Service/shop/gone"] = true
-	v = JudgeRoute("Ingress", "web", refs, all)
+	v = JudgeRoute(RouteFacts{Kind: "Ingress", Name: "web", Refs: refs, Lookup: all})
 	if len(v.Missing) != 1 || !strings.Contains(v.Message, "Secret shop/shop-tls does not exist (spec.tls[0].secretName)") {
 		t.Fatalf("missing TLS Secret: got %+v", v)
 	}
-	if v := JudgeRoute("Ingress", "web", nil, all); len(v.Missing) != 0 || v.Message != "" {
+	if v := JudgeRoute(RouteFacts{Kind: "Ingress", Name: "web", Lookup: all}); len(v.Missing) != 0 || v.Message != "" {
 		t.Fatalf("no references: %+v", v)
 	}
 }
 
-func TestJudgeWebhooks(t *testing.T) {
+// TestJudgeRoutePorts: a backend port the Service does not expose is a missing backend
+// (ingress-nginx answers 503), named with the rule's host and path and the port's field.
+func TestJudgeRoutePorts(t *testing.T) {
+	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}}
+	if err := yaml.Unmarshal([]byte(`
+spec:
+  defaultBackend: {service: {name: web, port: {name: http}}}
+  rules:
+  - host: shop.example
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+      - {path: /api, pathType: Prefix, backend: {service: {name: web, port: {number: 8080}}}}
+      - {path: /grpc, pathType: Prefix, backend: {service: {name: web, port: {name: grpc}}}}
+      - {path: /legacy, pathType: Prefix, backend: {service: {name: legacy, port: {number: 8080}}}}
+`), ing); err != nil {
+		t.Fatal(err)
+	}
+	services := map[string]Target{
+		"web":    {Known: true, Exists: true, Ports: []ServicePort{{Name: "http", Port: 80}}},
+		"full":   {Known: true, Exists: true, Ports: []ServicePort{{Name: "http", Port: 80}, {Port: 8080}, {Name: "grpc", Port: 9090}}},
+		"legacy": {Known: true, Exists: true, ExternalName: true},
+	}
+	cases := []struct {
+		name    string
+		web     string
+		missing int
+		message string
+	}{
+		{"every port exposed: healthy", "full", 0, ""},
+		{"a number and a name the Service does not expose", "web", 2, "Ingress web sends to ports its Services do not expose: " +
+			"Service shop/web has no port 8080 (host shop.example path /api: spec.rules[0].http.paths[1].backend.service.port.number); " +
+			"Service shop/web has no port named \"grpc\" (host shop.example path /grpc: spec.rules[0].http.paths[2].backend.service.port.name)"},
+	}
+	for _, tc := range cases {
+		lookup := func(r Ref) Target {
+			if r.Name == "web" {
+				return services[tc.web]
+			}
+			return services[r.Name]
+		}
+		v := JudgeRoute(RouteFacts{Kind: "Ingress", Name: "web", Refs: IngressRefs(ing), Lookup: lookup})
+		if len(v.Missing) != tc.missing || v.Message != tc.message {
+			t.Errorf("%s: got %+v", tc.name, v)
+		}
+	}
+
+	// Both kinds of problem: one sentence each.
+	route := object(t, `
+spec:
+  rules:
+  - backendRefs: [{name: web, port: 8443}, {name: gone, port: 80}, {name: web, port: 80}]
+`)
+	v := JudgeRoute(RouteFacts{Kind: "HTTPRoute", Name: "shop", Refs: RouteRefs(route, "shop"), Lookup: func(r Ref) Target {
+		if r.Name == "gone" {
+			return Target{Known: true}
+		}
+		return services["web"]
+	}})
+	if want := "HTTPRoute shop refers to objects that do not exist: Service shop/gone does not exist (spec.rules[0].backendRefs[1]). " +
+		"HTTPRoute shop sends to ports its Services do not expose: Service shop/web has no port 8443 (spec.rules[0].backendRefs[0].port)"; v.Message != want || len(v.Missing) != 2 {
+		t.Errorf("route: got %q", v.Message)
+	}
+}
+
+// TestJudgeRouteGatewayAPI: a cross-namespace backendRef needs a ReferenceGrant in the
+// target namespace when the CRD is served (not judged when it is not), and the route's own
+// ResolvedRefs=False verdict counts too.
+func TestJudgeRouteGatewayAPI(t *testing.T) {
+	route := object(t, `
+metadata: {name: shop, namespace: shop, generation: 3}
+spec:
+  rules:
+  - backendRefs: [{name: web, port: 80}, {name: web-v2, namespace: canary, port: 80}]
+status:
+  parents:
+  - parentRef: {name: shop-gw, sectionName: https}
+    conditions:
+    - {type: Accepted, status: "True", reason: Accepted}
+    - {type: ResolvedRefs, status: "False", reason: RefNotPermitted, message: "backendRef web-v2/canary not permitted by any ReferenceGrant", observedGeneration: 3}
+  - parentRef: {name: old-gw, namespace: infra}
+    conditions:
+    - {type: ResolvedRefs, status: "False", reason: BackendNotFound, message: stale, observedGeneration: 2}
+  - parentRef: {name: other-gw}
+    conditions:
+    - {type: ResolvedRefs, status: "False", reason: UnsupportedProtocol, message: h2c}
+`)
+	unresolved := UnresolvedParents(route, "shop")
+	if want := []ParentCondition{{Parent: "Gateway shop/shop-gw/https", Reason: "RefNotPermitted",
+		Message: "backendRef web-v2/canary not permitted by any ReferenceGrant"}}; !reflect.DeepEqual(unresolved, want) {
+		t.Fatalf("unresolved parents (a stale generation and other reasons skipped): %+v", unresolved)
+	}
+	grant := GrantOf(object(t, `
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: shop}]
+  to: [{group: "", kind: Service}]
+`), "canary")
+	otherKind := GrantOf(object(t, `
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: GRPCRoute, namespace: shop}]
+  to: [{group: "", kind: Service, name: web-v2}]
+`), "canary")
+	exists := func(Ref) Target { return Target{Known: true, Exists: true, Ports: []ServicePort{{Port: 80}}} }
+	denied := "HTTPRoute shop refers to other namespaces without their consent: Service canary/web-v2 not permitted: " +
+		"no ReferenceGrant in canary allows HTTPRoute from shop (spec.rules[0].backendRefs[1])"
+	reported := "HTTPRoute shop: its gateway controller reports ResolvedRefs=False for parent Gateway shop/shop-gw/https: " +
+		"RefNotPermitted: backendRef web-v2/canary not permitted by any ReferenceGrant"
+	cases := []struct {
+		name       string
+		served     bool
+		grants     []Grant
+		unresolved []ParentCondition
+		unhealthy  bool
+		message    string
+	}{
+		{"a grant allows it: healthy", true, []Grant{grant}, nil, false, ""},
+		{"CRD not served: existence only", false, nil, nil, false, ""},
+		{"no grant: not permitted", true, []Grant{otherKind}, nil, true, denied},
+		{"the controller's own verdict, quoted", false, nil, unresolved, true, reported},
+		{"both", true, nil, unresolved, true, denied + ". " + reported},
+	}
+	for _, tc := range cases {
+		v := JudgeRoute(RouteFacts{Kind: "HTTPRoute", Namespace: "shop", Name: "shop", Refs: RouteRefs(route, "shop"), Lookup: exists,
+			GrantsServed: tc.served, Grants: tc.grants, Unresolved: tc.unresolved})
+		if v.Unhealthy() != tc.unhealthy || v.Message != tc.message {
+			t.Errorf("%s: got %+v", tc.name, v)
+		}
+	}
+	named := Ref{Kind: KindSecret, Namespace: "certs", Name: "shared-tls"}
+	secretGrant := Grant{Namespace: "certs", From: []GrantFrom{{Group: GatewayGroup, Kind: "Gateway", Namespace: "shop"}},
+		To: []GrantTo{{Kind: KindSecret, Name: "shared-tls"}}}
+	if !Permitted([]Grant{secretGrant}, "Gateway", "shop", named) {
+		t.Error("a grant naming the Secret allows it")
+	}
+	if Permitted([]Grant{secretGrant}, "Gateway", "shop", Ref{Kind: KindSecret, Namespace: "certs", Name: "other"}) ||
+		Permitted([]Grant{secretGrant}, "Gateway", "infra", named) {
+		t.Error("another name, another namespace: not allowed")
+	}
+}
+
+// TestRouteGrantGrace: a cross-namespace reference without a grant waits its grace (the
+// grant and the route applied together arrive in any order), fires, and clears once granted.
+func TestRouteGrantGrace(t *testing.T) {
+	grace := time.Minute
+	refs := []Ref{{Kind: KindService, Namespace: "canary", Name: "web-v2", Field: "spec.rules[0].backendRefs[0]"}}
+	grant := Grant{Namespace: "canary", From: []GrantFrom{{Group: GatewayGroup, Kind: "HTTPRoute", Namespace: "shop"}}, To: []GrantTo{{Kind: KindService}}}
+	cases := []struct {
+		name            string
+		grants          []Grant
+		at              time.Time
+		firing, pending bool
+	}{
+		{"granted: healthy", []Grant{grant}, t0, false, false},
+		{"no grant, within grace", nil, t0.Add(10 * time.Second), false, true},
+		{"no grant, grace over: firing", nil, t0.Add(grace), true, false},
+		{"granted again: cleared", []Grant{grant}, t0.Add(2 * grace), false, false},
+	}
+	for _, tc := range cases {
+		v := JudgeRoute(RouteFacts{Kind: "HTTPRoute", Namespace: "shop", Name: "shop", Refs: refs, GrantsServed: true, Grants: tc.grants,
+			Lookup: func(Ref) Target { return Target{Known: true, Exists: true} }})
+		j := custom.Judge(custom.Verdict{Unhealthy: v.Unhealthy()}, t0, grace, tc.at)
+		if j.Firing != tc.firing || j.Pending != tc.pending {
+			t.Errorf("%s: got %+v (%s)", tc.name, j, v.Message)
+		}
+	}
+}
+
+// TestRouteGrace runs one Ingress through its grace period as the controller does
+// (JudgeRoute, then custom.Judge from first seen): healthy, within grace, firing, clearing.
+func TestRouteGrace(t *testing.T) {
+	grace := time.Minute
+	refs := []Ref{{Kind: KindService, Namespace: "shop", Name: "web", Field: "spec.defaultBackend.service.name",
+		Port: Port{Number: 8080}, PortField: "spec.defaultBackend.service.port.number", Where: "the default backend"}}
+	ok := Target{Known: true, Exists: true, Ports: []ServicePort{{Port: 8080}}}
+	wrongPort := Target{Known: true, Exists: true, Ports: []ServicePort{{Port: 80}}}
+	cases := []struct {
+		name            string
+		target          Target
+		at              time.Time
+		firing, pending bool
+		requeue         time.Duration
+	}{
+		{"healthy", ok, t0, false, false, 0},
+		{"within grace: judged again when it ends", wrongPort, t0.Add(30 * time.Second), false, true, 30 * time.Second},
+		{"grace over: firing", wrongPort, t0.Add(grace), true, false, 0},
+		{"port exposed again: cleared", ok, t0.Add(2 * grace), false, false, 0},
+	}
+	for _, tc := range cases {
+		v := JudgeRoute(RouteFacts{Kind: "Ingress", Name: "web", Refs: refs, Lookup: func(Ref) Target { return tc.target }})
+		j := custom.Judge(custom.Verdict{Unhealthy: len(v.Missing) > 0}, t0, grace, tc.at)
+		if j.Firing != tc.firing || j.Pending != tc.pending || j.RequeueAfter != tc.requeue {
+			t.Errorf("%s: got %+v (%s)", tc.name, j, v.Message)
+		}
+	}
+}
+
+func TestJudgeWebhookService(t *testing.T) {
 	fail, ignore := admissionregistrationv1.Fail, admissionregistrationv1.Ignore
 	rules := []admissionregistrationv1.RuleWithOperations{{
 		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
@@ -315,38 +554,112 @@ func TestJudgeWebhooks(t *testing.T) {
 				ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "policy", Name: svc}}},
 				{Name: "url.policy.example", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://policy.example")}}}}
 	}
-	services := map[string]ServiceState{
-		"policy/ready":    {Exists: true, ReadyEndpoints: 2, Ports: []int32{443}},
-		"policy/down":     {Exists: true, Ports: []int32{443}},
-		"policy/external": {Exists: true, ExternalName: true},
-		"policy/http":     {Exists: true, ReadyEndpoints: 2, Ports: []int32{80}},
+	callers := func(c *admissionregistrationv1.ValidatingWebhookConfiguration) []Caller {
+		var out []Caller
+		for _, x := range WebhookCallers(KindValidatingWebhookConfiguration, c.Name, ValidatingWebhooks(c)) {
+			out = append(out, x.Caller)
+		}
+		return out
 	}
-	state := func(ns, name string) ServiceState { return services[ns+"/"+name] }
+	services := map[string]ServiceState{
+		"ready":    {Exists: true, ReadyEndpoints: 2, Ports: []int32{443}},
+		"down":     {Exists: true, Ports: []int32{443}},
+		"external": {Exists: true, ExternalName: true},
+		"http":     {Exists: true, ReadyEndpoints: 2, Ports: []int32{80}},
+	}
 	cases := []struct {
 		name     string
+		svc      string
 		cfg      *admissionregistrationv1.ValidatingWebhookConfiguration
 		priority itopsv1alpha1.Priority
 		message  string
 	}{
-		{"ready endpoints: available", cfg(&fail, "ready"), "", ""},
-		{"ExternalName: the API server resolves it", cfg(&fail, "external"), "", ""},
-		{"Fail without endpoints: the cluster stops accepting changes (P1)", cfg(&fail, "down"), itopsv1alpha1.PriorityP1,
-			"ValidatingWebhookConfiguration policy: webhook check.policy.example (failurePolicy Fail) calls Service policy/down, which has no ready endpoint: " +
+		{"ready endpoints: available", "ready", cfg(&fail, "ready"), "", ""},
+		{"ExternalName: the API server resolves it", "external", cfg(&fail, "external"), "", ""},
+		{"Fail without endpoints: the cluster stops accepting changes (P1)", "down", cfg(&fail, "down"), itopsv1alpha1.PriorityP1,
+			"Service policy/down, which the API server calls for 1 webhook or API, has no ready endpoint: " +
+				"ValidatingWebhookConfiguration policy/check.policy.example (failurePolicy Fail): " +
 				"the API server rejects CREATE, UPDATE of deployments, deployments.apps, pods, pods.apps"},
-		{"the default failurePolicy is Fail", cfg(nil, "missing"), itopsv1alpha1.PriorityP1, "(failurePolicy Fail) calls Service policy/missing, which does not exist"},
-		{"a Service without the webhook's port (443 by default)", cfg(&fail, "http"), itopsv1alpha1.PriorityP1, "calls Service policy/http, which has no port 443"},
-		{"Ignore: requests pass without it (P4)", cfg(&ignore, "down"), itopsv1alpha1.PriorityP4, "pass without it, each after the webhook's timeout"},
+		{"the default failurePolicy is Fail", "missing", cfg(nil, "missing"), itopsv1alpha1.PriorityP1, "does not exist: ValidatingWebhookConfiguration policy/check.policy.example (failurePolicy Fail)"},
+		{"a Service without the webhook's port (443 by default)", "http", cfg(&fail, "http"), itopsv1alpha1.PriorityP1, "Service policy/http, which the API server calls for 1 webhook or API, has no port 443"},
+		{"Ignore: requests pass without it (P4)", "down", cfg(&ignore, "down"), itopsv1alpha1.PriorityP4, "pass without it, each after the webhook's timeout"},
 	}
 	for _, tc := range cases {
-		v := JudgeWebhooks("ValidatingWebhookConfiguration", "policy", ValidatingWebhooks(tc.cfg), state)
+		v := JudgeWebhookService("policy", tc.svc, callers(tc.cfg), services[tc.svc])
 		if v.Priority != tc.priority || !strings.Contains(v.Message, tc.message) || (tc.priority == "") != (len(v.Unavailable) == 0) {
 			t.Errorf("%s: got %+v", tc.name, v)
 		}
 	}
-	m := &admissionregistrationv1.MutatingWebhookConfiguration{Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "inject",
-		ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "policy", Name: "down"}}}}}
-	if v := JudgeWebhooks("MutatingWebhookConfiguration", "inject", MutatingWebhooks(m), state); v.Priority != itopsv1alpha1.PriorityP1 {
-		t.Errorf("mutating: %+v", v)
+
+	// One Service, several configurations (Kyverno, Gatekeeper, cert-manager, Istio): one
+	// verdict naming all of them, at the worst failurePolicy.
+	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "kyverno-resource-mutating"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "mutate.kyverno.svc", FailurePolicy: &ignore,
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "kyverno", Name: "kyverno-svc"}}}}}
+	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "kyverno-resource-validating"},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{
+			{Name: "validate.kyverno.svc-fail", FailurePolicy: &fail, Rules: rules,
+				ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "kyverno", Name: "kyverno-svc"}}},
+			{Name: "validate.kyverno.svc-ignore", FailurePolicy: &ignore,
+				ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "kyverno", Name: "kyverno-svc"}}}}}
+	var all []Caller
+	for _, c := range append(WebhookCallers(KindMutatingWebhookConfiguration, mutating.Name, MutatingWebhooks(mutating)),
+		WebhookCallers(KindValidatingWebhookConfiguration, validating.Name, ValidatingWebhooks(validating))...) {
+		all = append(all, c.Caller)
+	}
+	v := JudgeWebhookService("kyverno", "kyverno-svc", all, ServiceState{Exists: true, Ports: []int32{443}})
+	if len(v.Unavailable) != 3 || v.Priority != itopsv1alpha1.PriorityP1 ||
+		!strings.HasPrefix(v.Message, "Service kyverno/kyverno-svc, which the API server calls for 3 webhooks or APIs, has no ready endpoint: "+
+			"MutatingWebhookConfiguration kyverno-resource-mutating/mutate.kyverno.svc (failurePolicy Ignore)") ||
+		!strings.Contains(v.Message, "; ValidatingWebhookConfiguration kyverno-resource-validating/validate.kyverno.svc-fail (failurePolicy Fail): the API server rejects") {
+		t.Errorf("one Service, several configurations: %+v", v)
+	}
+
+	// CRD conversion webhooks and aggregated APIs fail closed.
+	crd := map[string]any{"spec": map[string]any{"conversion": map[string]any{"strategy": "Webhook",
+		"webhook": map[string]any{"clientConfig": map[string]any{"service": map[string]any{"namespace": "widgets", "name": "conv", "port": int64(9443)}}}}}}
+	conv, ok := CRDCaller(crd, "widgets.example.com")
+	if !ok || conv.Namespace != "widgets" || conv.Service != "conv" || conv.Caller.Port != 9443 {
+		t.Fatalf("CRD caller: %+v %v", conv, ok)
+	}
+	if _, ok := CRDCaller(map[string]any{"spec": map[string]any{"conversion": map[string]any{"strategy": "None"}}}, "x"); ok {
+		t.Error("a CRD without a conversion webhook calls nothing")
+	}
+	v = JudgeWebhookService("widgets", "conv", []Caller{conv.Caller}, ServiceState{Exists: true, Ports: []int32{9443}})
+	if v.Priority != itopsv1alpha1.PriorityP1 || !strings.Contains(v.Message, "CustomResourceDefinition widgets.example.com: reads and writes of widgets.example.com that need a conversion fail") {
+		t.Errorf("conversion webhook: %+v", v)
+	}
+	apiService := func(status string) map[string]any {
+		return map[string]any{"spec": map[string]any{"service": map[string]any{"namespace": "kube-system", "name": "metrics-server"}},
+			"status": map[string]any{"conditions": []any{map[string]any{"type": "Available", "status": status,
+				"reason": "MissingEndpoints", "message": "endpoints for service/metrics-server in \"kube-system\" have no addresses with port name \"https\""}}}}
+	}
+	down, ok := APIServiceCaller(apiService("False"), "v1beta1.metrics.k8s.io")
+	if !ok || down.Caller.Port != 443 || !down.Caller.Reports {
+		t.Fatalf("APIService caller: %+v %v", down, ok)
+	}
+	v = JudgeWebhookService("kube-system", "metrics-server", []Caller{down.Caller}, ServiceState{Exists: true, Ports: []int32{443}, ReadyEndpoints: 1})
+	if v.Priority != itopsv1alpha1.PriorityP1 || !strings.Contains(v.Message,
+		"APIService v1beta1.metrics.k8s.io reports Available=False (MissingEndpoints: endpoints for service/metrics-server in \"kube-system\" have no addresses") {
+		t.Errorf("APIService Available=False: %+v", v)
+	}
+	up, _ := APIServiceCaller(apiService("True"), "v1beta1.metrics.k8s.io")
+	if v := JudgeWebhookService("kube-system", "metrics-server", []Caller{up.Caller}, ServiceState{}); len(v.Unavailable) != 0 {
+		t.Errorf("APIService Available=True decides: %+v", v)
+	}
+	if _, ok := APIServiceCaller(map[string]any{"spec": map[string]any{"group": "apps"}}, "v1.apps"); ok {
+		t.Error("a local APIService calls nothing")
+	}
+}
+
+func TestCapAffected(t *testing.T) {
+	var refs []itopsv1alpha1.ObjectReference
+	for i := 0; i < 40; i++ {
+		refs = CapAffected(refs, itopsv1alpha1.ObjectReference{Kind: "ValidatingWebhookConfiguration", Name: fmt.Sprint("c", i)},
+			itopsv1alpha1.ObjectReference{Kind: "ValidatingWebhookConfiguration", Name: fmt.Sprint("c", i)})
+	}
+	if len(refs) != MaxAffected-1 || refs[1].Name != "c1" {
+		t.Fatalf("capped at %d (the subject comes first): got %d", MaxAffected-1, len(refs))
 	}
 }
 
@@ -375,8 +688,8 @@ func TestTrim(t *testing.T) {
 		Annotations:   map[string]string{"kubectl.kubernetes.io/last-applied-configuration": strings.Repeat("x", 4096)},
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}, Labels: map[string]string{"app": "web", ServiceNameLabel: "web"}}
 	svc, _ := Trim(&corev1.Service{ObjectMeta: meta, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"},
-		Ports: []corev1.ServicePort{{Port: 80}}, ClusterIP: "10.0.0.1"}})
-	if s := svc.(*corev1.Service); s.Annotations != nil || s.ManagedFields != nil || s.Labels != nil || len(s.Spec.Ports) != 1 || s.Spec.Ports[0] != (corev1.ServicePort{Port: 80}) || s.Spec.Selector["app"] != "web" {
+		Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}}, ClusterIP: "10.0.0.1"}})
+	if s := svc.(*corev1.Service); s.Annotations != nil || s.ManagedFields != nil || s.Labels != nil || len(s.Spec.Ports) != 1 || s.Spec.Ports[0] != (corev1.ServicePort{Name: "http", Port: 80}) || s.Spec.Selector["app"] != "web" {
 		t.Errorf("service: %+v", s)
 	}
 	slice, _ := Trim(&discoveryv1.EndpointSlice{ObjectMeta: meta, Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.1.0.1"},
@@ -409,13 +722,76 @@ status: {parents: []}
 	out, _ := Trim(u)
 	again, _ := Trim(out)
 	got := again.(*unstructured.Unstructured)
-	if got.GetAnnotations() != nil || got.Object["status"] != nil || got.GetName() != "web" {
+	if got.GetAnnotations() != nil || !reflect.DeepEqual(got.Object["status"], map[string]any{"parents": []any{}}) || got.GetName() != "web" {
 		t.Errorf("route: %+v", got.Object)
 	}
 	if refs := RouteRefs(got.Object, "shop"); len(refs) != 2 || refs[1].Field != "spec.rules[2].backendRefs[0]" {
 		t.Errorf("the trimmed route keeps its references at their indexes: %+v", refs)
 	}
+	withStatus := &unstructured.Unstructured{Object: object(t, `
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web, namespace: shop, generation: 2}
+status:
+  parents:
+  - parentRef: {name: gw}
+    controllerName: example.com/gateway
+    conditions:
+    - {type: Accepted, status: "True", reason: Accepted, message: ok, lastTransitionTime: "2026-12-01T00:00:00Z"}
+    - {type: ResolvedRefs, status: "False", reason: BackendNotFound, message: "Service web not found", observedGeneration: 2, lastTransitionTime: "2026-12-01T00:00:00Z"}
+`)}
+	out, _ = Trim(withStatus)
+	if want := map[string]any{"parents": []any{map[string]any{"parentRef": map[string]any{"name": "gw"}, "conditions": []any{map[string]any{
+		"type": "ResolvedRefs", "status": "False", "reason": "BackendNotFound", "message": "Service web not found", "observedGeneration": float64(2)}}}}}; !reflect.DeepEqual(out.(*unstructured.Unstructured).Object["status"], want) {
+		t.Errorf("route status trimmed to %v", out.(*unstructured.Unstructured).Object["status"])
+	}
+	if p := UnresolvedParents(out.(*unstructured.Unstructured).Object, "shop"); len(p) != 1 || p[0].Reason != "BackendNotFound" {
+		t.Errorf("trimmed route status still read: %+v", p)
+	}
+	rg := &unstructured.Unstructured{Object: object(t, `
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: allow, namespace: canary, annotations: {a: b}}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: shop}]
+  to: [{group: "", kind: Service}]
+`)}
+	out, _ = Trim(rg)
+	if g := GrantOf(out.(*unstructured.Unstructured).Object, "canary"); len(g.From) != 1 || len(g.To) != 1 || out.(*unstructured.Unstructured).GetAnnotations() != nil {
+		t.Errorf("ReferenceGrant trimmed: %+v", out)
+	}
 	if other, _ := Trim(&corev1.ConfigMap{ObjectMeta: meta}); other.(*corev1.ConfigMap).Annotations == nil {
 		t.Error("other kinds pass through")
+	}
+}
+
+// CRDs are cached with their conversion webhook's Service only (no schema, no caBundle);
+// APIServices with spec.service and the Available condition.
+func TestTrimCallers(t *testing.T) {
+	crd := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "widgets.example.com", "annotations": map[string]any{"a": "b"}},
+		"spec": map[string]any{"group": "example.com", "versions": []any{map[string]any{"name": "v1", "schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object"}}}},
+			"conversion": map[string]any{"strategy": "Webhook", "webhook": map[string]any{"conversionReviewVersions": []any{"v1"},
+				"clientConfig": map[string]any{"caBundle": "cGVt", "service": map[string]any{"namespace": "w", "name": "conv"}}}}}}}
+	got, _ := Trim(crd)
+	want := map[string]any{"conversion": map[string]any{"strategy": "Webhook", "webhook": map[string]any{"clientConfig": map[string]any{
+		"service": map[string]any{"namespace": "w", "name": "conv"}}}}}
+	if u := got.(*unstructured.Unstructured); !reflect.DeepEqual(u.Object["spec"], want) || u.GetAnnotations() != nil || u.GetName() != "widgets.example.com" {
+		t.Fatalf("CRD trimmed to %v", u.Object)
+	}
+	if c, ok := CRDCaller(got.(*unstructured.Unstructured).Object, "widgets.example.com"); !ok || c.Service != "conv" {
+		t.Fatalf("trimmed CRD still read: %+v", c)
+	}
+	api := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+		"metadata": map[string]any{"name": "v1beta1.metrics.k8s.io"},
+		"spec":     map[string]any{"caBundle": "cGVt", "group": "metrics.k8s.io", "service": map[string]any{"namespace": "kube-system", "name": "metrics-server"}},
+		"status": map[string]any{"conditions": []any{map[string]any{"type": "Available", "status": "False", "reason": "R", "message": "m",
+			"lastTransitionTime": "2026-12-01T00:00:00Z"}}}}}
+	got, _ = Trim(api)
+	if c, ok := APIServiceCaller(got.(*unstructured.Unstructured).Object, "v1beta1.metrics.k8s.io"); !ok || c.Caller.Down != "R: m" {
+		t.Fatalf("trimmed APIService still read: %+v", c)
+	}
+	if _, ok, _ := unstructured.NestedFieldNoCopy(got.(*unstructured.Unstructured).Object, "spec", "caBundle"); ok {
+		t.Fatal("APIService caBundle kept")
 	}
 }

@@ -1,7 +1,8 @@
 // Package netcheck judges the network side of a cluster (docs/detectors.md): Services whose
 // EndpointSlices list no ready endpoint (ServiceWithoutEndpoints), Ingresses, Gateway API
-// routes and Gateways that name a backend Service or a TLS Secret that does not exist
-// (RouteBackendMissing), and admission webhooks whose Service cannot answer
+// routes and Gateways that name a backend Service or a TLS Secret that does not exist, a
+// backend port the Service does not expose, or a cross-namespace reference no ReferenceGrant
+// allows, or whose gateway controller reports ResolvedRefs=False (RouteBackendMissing), and admission webhooks whose Service cannot answer
 // (WebhookUnavailable). Pure: no client, the time is given; the controllers in
 // controllers/netcheck gather the facts from their caches.
 package netcheck
@@ -14,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	itopsv1alpha1 "github.com/itops-dev/itops-operator/api/v1alpha1"
@@ -52,14 +54,22 @@ type PodFacts struct {
 	Name string
 	// Ready is the pod's Ready condition.
 	Ready bool
+	// Job: the pod's controller is a Job (batch/v1; a CronJob's runs too).
+	Job bool
+	// Completed: the pod has terminated (phase Succeeded or Failed); it never serves again.
+	Completed bool
 	// NotReadySince is when the pod last stopped being ready: its Ready=False condition's
 	// lastTransitionTime, else its creation.
 	NotReadySince time.Time
 }
 
-// PodFactsOf reads a pod's readiness.
+// PodFactsOf reads a pod's readiness, whether a Job runs it and whether it has terminated.
 func PodFactsOf(p *corev1.Pod) PodFacts {
-	f := PodFacts{Name: p.Name, NotReadySince: p.CreationTimestamp.Time}
+	f := PodFacts{Name: p.Name, NotReadySince: p.CreationTimestamp.Time,
+		Completed: p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed}
+	if c := metav1.GetControllerOfNoCopy(p); c != nil && c.Kind == "Job" && strings.HasPrefix(c.APIVersion, "batch/") {
+		f.Job = true
+	}
 	for _, c := range p.Status.Conditions {
 		if c.Type != corev1.PodReady {
 			continue
@@ -84,8 +94,8 @@ type ServiceFacts struct {
 	// Pods are the pods the selector selects (not being deleted).
 	Pods []PodFacts
 	// Idle names the workloads (Kind/name) whose pod template the selector matches and that
-	// are scaled to zero: a Service of a workload scaled to zero on purpose has no endpoints
-	// by design.
+	// are scaled to zero, or Jobs that have finished: a Service of a workload scaled to zero
+	// on purpose, or of a finished Job whose pods are gone, has no endpoints by design.
 	Idle []string
 }
 
@@ -102,9 +112,12 @@ type ServiceVerdict struct {
 }
 
 // JudgeService decides whether the Service is without endpoints: no ready endpoint in its
-// EndpointSlices, and not a Service whose only workloads are scaled to zero.
+// EndpointSlices, and not a Service whose only workloads are scaled to zero or finished, nor
+// one in front of Jobs' pods or of terminated pods only (a headless Service of an indexed
+// Job, for its pods to find each other: once the Job completes, its pods are not ready and
+// never will be; not a problem. The Job's own detectors judge a Job that fails).
 func JudgeService(f ServiceFacts) ServiceVerdict {
-	if f.ReadyEndpoints > 0 {
+	if f.ReadyEndpoints > 0 || onlyJobsOrTerminated(f.Pods) {
 		return ServiceVerdict{}
 	}
 	sel := labels.SelectorFromSet(f.Selector).String()
@@ -139,6 +152,17 @@ func JudgeService(f ServiceFacts) ServiceVerdict {
 	return ServiceVerdict{Unhealthy: true, Since: since, Message: fmt.Sprintf(
 		"Service %s has no ready endpoint: none of the %d pods its selector %s selects is ready (%s)",
 		f.Name, len(pods), sel, names(notReady))}
+}
+
+// onlyJobsOrTerminated reports whether there are pods and every one is run by a Job or has
+// terminated.
+func onlyJobsOrTerminated(pods []PodFacts) bool {
+	for _, p := range pods {
+		if !p.Job && !p.Completed {
+			return false
+		}
+	}
+	return len(pods) > 0
 }
 
 // names lists the first maxNamed names, then "and N more".

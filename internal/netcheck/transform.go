@@ -11,7 +11,8 @@ import (
 
 // Trim is the cache transform of the network detectors' cache: every object keeps only what
 // a detector reads (docs/detectors.md, "What is read"); it is idempotent.
-//   - Service: identity, spec.type, spec.selector and its ports' numbers.
+//   - Service: identity, spec.type, spec.selector and its ports' numbers and names (a
+//     webhook's port, a route's port.number or port.name).
 //   - EndpointSlice: identity, the kubernetes.io/service-name label, each endpoint's
 //     conditions (no addresses, no topology).
 //   - Ingress: identity and spec (no status, no annotations).
@@ -19,7 +20,13 @@ import (
 //     clientConfig.service and rules (no caBundle).
 //   - PartialObjectMetadata (Secrets): identity only (no labels, annotations, owners).
 //   - unstructured (Gateway API routes and Gateways): apiVersion, kind, identity, the
-//     backendRefs of spec.rules and the certificateRefs of spec.listeners[].tls.
+//     backendRefs of spec.rules, the certificateRefs of spec.listeners[].tls, and of
+//     status.parents[] the parentRef and the ResolvedRefs condition (type, status, reason,
+//     message, observedGeneration).
+//   - unstructured ReferenceGrant: identity and spec.from, spec.to.
+//   - unstructured CustomResourceDefinition: identity and spec.conversion's strategy and
+//     webhook.clientConfig.service (no schema, no caBundle).
+//   - unstructured APIService: identity, spec.service and the Available condition.
 //
 // Other objects pass through.
 func Trim(obj any) (any, error) {
@@ -28,7 +35,7 @@ func Trim(obj any) (any, error) {
 		svc := &corev1.Service{TypeMeta: o.TypeMeta, ObjectMeta: identity(&o.ObjectMeta, nil),
 			Spec: corev1.ServiceSpec{Type: o.Spec.Type, Selector: o.Spec.Selector}}
 		for _, p := range o.Spec.Ports {
-			svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Port: p.Port})
+			svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: p.Name, Port: p.Port})
 		}
 		return svc, nil
 	case *discoveryv1.EndpointSlice:
@@ -92,6 +99,43 @@ func trimUnstructured(u *unstructured.Unstructured) *unstructured.Unstructured {
 	out.SetGeneration(m.Generation)
 	out.SetCreationTimestamp(m.CreationTimestamp)
 	out.SetDeletionTimestamp(m.DeletionTimestamp)
+	switch u.GetKind() {
+	case KindCustomResourceDefinition:
+		// Only the conversion webhook: a CRD's schema is often hundreds of kilobytes.
+		if conv, ok, _ := unstructured.NestedMap(u.Object, "spec", "conversion"); ok {
+			kept := map[string]any{}
+			if s, ok := conv["strategy"]; ok {
+				kept["strategy"] = s
+			}
+			if svc, ok, _ := unstructured.NestedFieldNoCopy(conv, "webhook", "clientConfig", "service"); ok {
+				kept["webhook"] = map[string]any{"clientConfig": map[string]any{"service": svc}}
+			}
+			out.Object["spec"] = map[string]any{"conversion": kept}
+		}
+		return out
+	case KindAPIService:
+		if svc, ok, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "service"); ok {
+			out.Object["spec"] = map[string]any{"service": svc}
+		}
+		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		for _, c := range conds {
+			if m, ok := c.(map[string]any); ok && m["type"] == "Available" {
+				out.Object["status"] = map[string]any{"conditions": []any{map[string]any{"type": m["type"], "status": m["status"],
+					"reason": m["reason"], "message": m["message"]}}}
+			}
+		}
+		return out
+	}
+	if u.GetKind() == KindReferenceGrant {
+		spec := map[string]any{}
+		for _, f := range []string{"from", "to"} {
+			if v, ok, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", f); ok {
+				spec[f] = v
+			}
+		}
+		out.Object["spec"] = spec
+		return out
+	}
 	spec := map[string]any{}
 	if rules, ok, _ := unstructured.NestedSlice(u.Object, "spec", "rules"); ok {
 		kept := make([]any, 0, len(rules))
@@ -121,6 +165,33 @@ func trimUnstructured(u *unstructured.Unstructured) *unstructured.Unstructured {
 	}
 	if len(spec) > 0 {
 		out.Object["spec"] = spec
+	}
+	if parents, ok, _ := unstructured.NestedSlice(u.Object, "status", "parents"); ok {
+		kept := make([]any, 0, len(parents))
+		for _, p := range parents {
+			pm, ok := p.(map[string]any)
+			if !ok {
+				continue
+			}
+			parent := map[string]any{}
+			if ref, ok := pm["parentRef"]; ok {
+				parent["parentRef"] = ref
+			}
+			conds, _, _ := unstructured.NestedSlice(pm, "conditions")
+			for _, c := range conds {
+				if cm, ok := c.(map[string]any); ok && cm["type"] == "ResolvedRefs" {
+					kc := map[string]any{}
+					for _, k := range []string{"type", "status", "reason", "message", "observedGeneration"} {
+						if v, ok := cm[k]; ok {
+							kc[k] = v
+						}
+					}
+					parent["conditions"] = []any{kc}
+				}
+			}
+			kept = append(kept, parent)
+		}
+		out.Object["status"] = map[string]any{"parents": kept}
 	}
 	return out
 }
