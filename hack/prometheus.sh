@@ -39,7 +39,9 @@ else
   ( while sleep 30; do log "  ... still building prometheus ($((SECONDS - start))s)"; done ) &
   ticker=$!
   trap 'kill "${ticker}" 2>/dev/null || true' EXIT
-  src="${ROOT}/bin/.build/prometheus-${PROMETHEUS_VERSION}"
+  # The source tree lives in the cache, outside the repository: its go.work would break tools
+  # that walk the tree for nested modules (controller-gen paths=./...).
+  src="${CACHE%/*}/src-${PROMETHEUS_VERSION}"
   rc=0
   if [ ! -f "${src}/.ready" ]; then
     log "downloading github.com/prometheus/prometheus@v${PROMETHEUS_VERSION} (module proxy)"
