@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -81,6 +82,63 @@ var _ = Describe("Detection breadth", func() {
 		}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
 	})
 
+	It("names the kubelet's waiting reason: CreateContainerError, RunContainerError and PreStartHookError, one incident per Deployment", func() {
+		ns := newNamespace()
+		reasons := []string{itopsv1alpha1.ReasonCreateContainerError, itopsv1alpha1.ReasonRunContainerError, itopsv1alpha1.ReasonPreStartHookError}
+		for _, reason := range reasons {
+			// kwok's pod-waiting stage puts the containers of pods labelled with the reason in it.
+			Expect(k8s.Create(ctx, crashingDeployment(ns, strings.ToLower(reason), reason, 1))).To(Succeed())
+		}
+		Eventually(func(g Gomega) {
+			incs := healthIncidents(ns)(g)
+			g.Expect(incs).To(HaveLen(3), "one incident per Deployment")
+			for _, reason := range reasons {
+				inc := &itopsv1alpha1.Incident{}
+				g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "deployment-" + strings.ToLower(reason)}, inc)).To(Succeed())
+				g.Expect(inc.Spec.Reason).To(Equal(reason))
+				g.Expect(inc.Status.Signals).To(activeSignal(reason, "chaos: the runtime reports "+reason+" for container app"))
+			}
+		}).WithTimeout(150 * time.Second).WithPolling(time.Second).Should(Succeed())
+	})
+
+	It("opens VolumeMountFailed for pods stuck in ContainerCreating while the kubelet reports FailedMount", func() {
+		ns := newNamespace()
+		Expect(k8s.Create(ctx, crashingDeployment(ns, "mounting", "containercreating", 1))).To(Succeed())
+		pod := onlyPod(ns, func(g Gomega, p *corev1.Pod) {
+			g.Expect(p.Spec.NodeName).NotTo(BeEmpty())
+			g.Expect(p.Status.ContainerStatuses).To(ContainElement(HaveField("State.Waiting.Reason", "ContainerCreating")))
+		})
+		By("recording the kubelet's FailedMount events (kwok mounts nothing)")
+		kubeletEvent(pod, "FailedMount", "", `MountVolume.SetUp failed for volume "config" : configmap "web-config" not found`, 4)
+		Eventually(func(g Gomega) {
+			inc := onlyIncident(ns)(g)
+			g.Expect(inc.Status.Signals).To(activeSignal(itopsv1alpha1.ReasonVolumeMountFailed, `stuck in ContainerCreating: FailedMount (4 times): MountVolume.SetUp failed for volume "config"`))
+			g.Expect(inc.Spec.Reason).To(Equal(itopsv1alpha1.ReasonVolumeMountFailed))
+			g.Expect(inc.Status.Evidence).NotTo(BeNil())
+			g.Expect(inc.Status.Evidence.Events).To(ContainElement(And(HaveField("Reason", "FailedMount"), HaveField("Count", int32(4)))))
+		}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
+	})
+
+	It("opens ContainerRestarting for a container the kubelet kills for failing its liveness probe", func() {
+		ns := newNamespace()
+		Expect(k8s.Create(ctx, crashingDeployment(ns, "wedged", "livenesskill", 1))).To(Succeed())
+		pod := onlyPod(ns, func(g Gomega, p *corev1.Pod) {
+			g.Expect(p.Status.ContainerStatuses).To(ContainElement(And(HaveField("RestartCount", int32(3)),
+				HaveField("LastTerminationState.Terminated.ExitCode", int32(137)))))
+		})
+		By("recording the kubelet's liveness probe failures (kwok runs no probes)")
+		kubeletEvent(pod, "Unhealthy", "spec.containers{app}", "Liveness probe failed: Get \"http://10.0.0.7:8080/healthz\": context deadline exceeded", 9)
+		Eventually(func(g Gomega) {
+			inc := onlyIncident(ns)(g)
+			g.Expect(inc.Status.Signals).To(activeSignal(itopsv1alpha1.ReasonContainerRestarting,
+				"container app killed by the kubelet after failing its liveness probe (exit code 137, 3 restarts, 9 probe failures)"))
+			g.Expect(inc.Spec.Reason).To(Equal(itopsv1alpha1.ReasonContainerRestarting))
+			g.Expect(inc.Status.Evidence).NotTo(BeNil())
+			g.Expect(inc.Status.Evidence.LastTermination).NotTo(BeNil())
+			g.Expect(inc.Status.Evidence.LastTermination.ExitCode).To(Equal(int32(137)))
+		}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
+	})
+
 	It("reports a Node Problem Detector condition as NodeCondition and resolves when it clears", func() {
 		node := cluster.FakeNode("kwok-node-npd", 10)
 		Expect(k8s.Create(ctx, node)).To(Succeed())
@@ -127,3 +185,31 @@ var _ = Describe("Detection breadth", func() {
 		}).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
 	})
 })
+
+// onlyPod waits for ns to hold exactly one pod that satisfies check, and returns it.
+func onlyPod(ns string, check func(g Gomega, p *corev1.Pod)) *corev1.Pod {
+	GinkgoHelper()
+	var pod corev1.Pod
+	Eventually(func(g Gomega) {
+		pods := &corev1.PodList{}
+		g.Expect(k8s.List(ctx, pods, client.InNamespace(ns))).To(Succeed())
+		g.Expect(pods.Items).To(HaveLen(1))
+		pod = pods.Items[0]
+		check(g, &pod)
+	}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
+	return &pod
+}
+
+// kubeletEvent records a Warning Event about pod as its kubelet would (kwok's kubelet mounts
+// nothing and runs no probes), seen count times.
+func kubeletEvent(pod *corev1.Pod, reason, fieldPath, message string, count int32) {
+	GinkgoHelper()
+	now := metav1.Now()
+	Expect(k8s.Create(ctx, &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name + "." + strings.ToLower(reason), Namespace: pod.Namespace},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID,
+			FieldPath: fieldPath},
+		Type: corev1.EventTypeWarning, Reason: reason, Message: message, Count: count, FirstTimestamp: now, LastTimestamp: now,
+		Source: corev1.EventSource{Component: "kubelet", Host: pod.Spec.NodeName},
+	})).To(Succeed())
+}
