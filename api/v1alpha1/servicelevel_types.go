@@ -606,11 +606,11 @@ type Outage struct {
 type PeriodResult string
 
 const (
-	// PeriodMet: availability was measured and meets the objective.
+	// PeriodMet means availability was measured and meets the objective.
 	PeriodMet PeriodResult = "Met"
-	// PeriodMissed: availability was measured and is below the objective.
+	// PeriodMissed means availability was measured and is below the objective.
 	PeriodMissed PeriodResult = "Missed"
-	// PeriodNoData: nothing was measured in the period; it claims neither met nor missed.
+	// PeriodNoData means nothing was measured in the period; it claims neither met nor missed.
 	PeriodNoData PeriodResult = "NoData"
 )
 

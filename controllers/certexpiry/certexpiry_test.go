@@ -45,10 +45,10 @@ func certPEM(t *testing.T, notAfter time.Time) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
-// trimmed is a TLS Secret as the cache holds it (TrimSecret applied).
-func trimmed(t *testing.T, name string, notAfter time.Time, ann map[string]string) *corev1.Secret {
+// trimmed is the TLS Secret web/web-tls as the cache holds it (TrimSecret applied).
+func trimmed(t *testing.T, notAfter time.Time, ann map[string]string) *corev1.Secret {
 	t.Helper()
-	out, err := certexpiry.TrimSecret(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: name, Annotations: ann},
+	out, err := certexpiry.TrimSecret(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: "web-tls", Annotations: ann},
 		Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSCertKey: certPEM(t, notAfter), corev1.TLSPrivateKeyKey: []byte("k")}})
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func TestReconcileThresholds(t *testing.T) {
 	clock := clocktesting.NewFakePassiveClock(now)
 	notAfter := now.Add(40 * day)
 	c := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithStatusSubresource(&itopsv1alpha1.Incident{}).
-		WithObjects(trimmed(t, "web-tls", notAfter, map[string]string{certexpiry.CertManagerCertificateAnnotation: "web"})).Build()
+		WithObjects(trimmed(t, notAfter, map[string]string{certexpiry.CertManagerCertificateAnnotation: "web"})).Build()
 	policy := config.CertificateExpiryPolicy{WarnBefore: metav1.Duration{Duration: 30 * day}, CriticalBefore: metav1.Duration{Duration: 7 * day}}
 	w := &incidentwriter.Writer{Client: c, Policy: lifecycle.DefaultPolicy, ClusterNamespace: "itops-cluster", Clock: clock}
 	r := &Reconciler{Client: c, Writer: w, Policy: policy, Clock: clock, Log: logr.Discard()}
@@ -101,7 +101,7 @@ func TestReconcileThresholds(t *testing.T) {
 	check("7 days left: P2, requeued at expiry", now.Add(33*day), 7*day, itopsv1alpha1.PriorityP2, true)
 	check("expired: P1", notAfter.Add(time.Minute), 0, itopsv1alpha1.PriorityP1, true)
 
-	renewed := trimmed(t, "web-tls", notAfter.Add(90*day), map[string]string{certexpiry.CertManagerCertificateAnnotation: "web"})
+	renewed := trimmed(t, notAfter.Add(90*day), map[string]string{certexpiry.CertManagerCertificateAnnotation: "web"})
 	current := &corev1.Secret{}
 	if err := c.Get(ctx, req.NamespacedName, current); err != nil {
 		t.Fatal(err)
@@ -116,7 +116,7 @@ func TestReconcileThresholds(t *testing.T) {
 	if err := c.Delete(ctx, current); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Create(ctx, trimmed(t, "web-tls", notAfter.Add(3*day), map[string]string{certexpiry.CertManagerCertificateAnnotation: "web"})); err != nil {
+	if err := c.Create(ctx, trimmed(t, notAfter.Add(3*day), map[string]string{certexpiry.CertManagerCertificateAnnotation: "web"})); err != nil {
 		t.Fatal(err)
 	}
 	check("expiring again", notAfter.Add(3*time.Minute), 3*day-3*time.Minute, itopsv1alpha1.PriorityP2, true)
@@ -135,7 +135,7 @@ func TestSignalStartsWhenItFires(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	clock := clocktesting.NewFakePassiveClock(now)
 	c := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithStatusSubresource(&itopsv1alpha1.Incident{}).
-		WithObjects(trimmed(t, "web-tls", now.Add(3*day), nil)).Build()
+		WithObjects(trimmed(t, now.Add(3*day), nil)).Build()
 	policy := config.CertificateExpiryPolicy{WarnBefore: metav1.Duration{Duration: 30 * day}, CriticalBefore: metav1.Duration{Duration: 7 * day}}
 	w := &incidentwriter.Writer{Client: c, Policy: lifecycle.DefaultPolicy, ClusterNamespace: "itops-cluster", Clock: clock}
 	r := &Reconciler{Client: c, Writer: w, Policy: policy, Clock: clock, Log: logr.Discard()}

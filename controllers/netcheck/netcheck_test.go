@@ -404,7 +404,7 @@ func TestWebhookUnavailable(t *testing.T) {
 		!strings.Contains(s.Message, "CustomResourceDefinition policies.policy.example: reads and writes") {
 		t.Fatalf("signal: %+v", s)
 	}
-	var affected []string
+	affected := make([]string, 0, len(inc.Spec.Affected))
 	for _, a := range inc.Spec.Affected {
 		affected = append(affected, a.Kind+"/"+a.Name)
 	}

@@ -12,7 +12,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -276,7 +276,7 @@ func (r *RouteReconciler) setup(mgr ctrl.Manager) error {
 var servicePorts = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 	old, okOld := e.ObjectOld.(*corev1.Service)
 	cur, okNew := e.ObjectNew.(*corev1.Service)
-	return !okOld || !okNew || old.Spec.Type != cur.Spec.Type || !equality.Semantic.DeepEqual(old.Spec.Ports, cur.Spec.Ports)
+	return !okOld || !okNew || old.Spec.Type != cur.Spec.Type || !apiequality.Semantic.DeepEqual(old.Spec.Ports, cur.Spec.Ports)
 }}
 
 // watchSecrets watches Secrets (metadata only; created or deleted).

@@ -179,8 +179,9 @@ func (r *WebhookReconciler) callers(ctx context.Context, ns, name string) ([]net
 // after a change) and the Services and EndpointSlices the API server calls.
 func (r *WebhookReconciler) SetupWithManager(mgr ctrl.Manager, c cache.Cache) error {
 	services := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-		var reqs []reconcile.Request
-		for _, k := range webhookServiceKeys(o) {
+		keys := webhookServiceKeys(o)
+		reqs := make([]reconcile.Request, 0, len(keys))
+		for _, k := range keys {
 			ns, name, _ := strings.Cut(k, "/")
 			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
 		}

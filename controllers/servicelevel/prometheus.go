@@ -271,7 +271,8 @@ func prometheusStatus(sl *itopsv1alpha1.ServiceLevel, st *itopsv1alpha1.ServiceL
 	}
 
 	firing := false
-	if m.err != nil && m.periodStarting && verdictHeld(st.Conditions) {
+	switch {
+	case m.err != nil && m.periodStarting && verdictHeld(st.Conditions):
 		// The calendar period began less than a second ago: the conditions keep their verdict
 		// (and lastTransitionTime) until the first measurement a second later, rather than
 		// flapping to Unknown at every boundary.
@@ -281,7 +282,7 @@ func prometheusStatus(sl *itopsv1alpha1.ServiceLevel, st *itopsv1alpha1.ServiceL
 		if firing {
 			d.problems = append(d.problems, staleBurnProblem(sl, st))
 		}
-	} else if m.err != nil {
+	case m.err != nil:
 		reason := promsli.Unavailable
 		var e *promsli.Error
 		if errors.As(m.err, &e) {
@@ -302,7 +303,7 @@ func prometheusStatus(sl *itopsv1alpha1.ServiceLevel, st *itopsv1alpha1.ServiceL
 		if firing {
 			d.problems = append(d.problems, staleBurnProblem(sl, st))
 		}
-	} else {
+	default:
 		avail := m.window.Availability()
 		st.SLI.LastError = ""
 		st.SLI.Good, st.SLI.Total = promsli.Events(m.window.Good), promsli.Events(m.window.Total)

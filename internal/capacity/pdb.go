@@ -76,7 +76,7 @@ func budgetRule(p *policyv1.PodDisruptionBudget) string {
 // JudgeDisruptionBudget; it fires after grace from the newer budget's creation (when the
 // overlap began at the latest; a pod relabelled later is not dated).
 func JudgeBudgetOverlap(p *policyv1.PodDisruptionBudget, budgets []policyv1.PodDisruptionBudget, pods []corev1.Pod, now time.Time, d time.Duration) Finding {
-	var evictable []*corev1.Pod
+	evictable := make([]*corev1.Pod, 0, len(pods))
 	for i := range pods {
 		pod := &pods[i]
 		switch {

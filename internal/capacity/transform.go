@@ -3,7 +3,7 @@ package capacity
 import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	policyv1 "k8s.io/api/policy/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -71,7 +71,7 @@ func AutoscalerChanged(old, updated *autoscalingv2.HorizontalPodAutoscaler) bool
 	if old == nil || updated == nil {
 		return true
 	}
-	return !equality.Semantic.DeepEqual(verdictInputs(old), verdictInputs(updated))
+	return !apiequality.Semantic.DeepEqual(verdictInputs(old), verdictInputs(updated))
 }
 
 func verdictInputs(h *autoscalingv2.HorizontalPodAutoscaler) autoscalingv2.HorizontalPodAutoscaler {

@@ -151,6 +151,8 @@ func TestServiceGrace(t *testing.T) {
 		Pods: []PodFacts{{Name: "web-a", NotReadySince: t0}}}
 	up := down
 	up.ReadyEndpoints, up.Pods = 1, []PodFacts{{Name: "web-a", Ready: true}}
+	jobDone := down
+	jobDone.Pods = []PodFacts{{Name: "web-a", Job: true, Completed: true, NotReadySince: t0}}
 	cases := []struct {
 		name            string
 		facts           ServiceFacts
@@ -163,19 +165,9 @@ func TestServiceGrace(t *testing.T) {
 		{"grace over: firing", down, t0.Add(grace), true, false, 0},
 		{"a restart: the pods still say since when", down, t0.Add(grace + time.Minute), true, false, 0},
 		{"ready again: cleared", up, t0.Add(grace + 2*time.Minute), false, false, 0},
-	}
-	jobDone := down
-	jobDone.Pods = []PodFacts{{Name: "web-a", Job: true, Completed: true, NotReadySince: t0}}
-	cases = append(cases, []struct {
-		name            string
-		facts           ServiceFacts
-		at              time.Time
-		firing, pending bool
-		requeue         time.Duration
-	}{
 		{"a Job's pods only: healthy, no grace", jobDone, t0.Add(time.Minute), false, false, 0},
 		{"firing, then its pods turn out to be a completed Job's: cleared", jobDone, t0.Add(grace + time.Minute), false, false, 0},
-	}...)
+	}
 	for _, tc := range cases {
 		v := JudgeService(tc.facts)
 		j := custom.Judge(custom.Verdict{Unhealthy: v.Unhealthy, Since: v.Since}, tc.at, grace, tc.at)
@@ -555,8 +547,9 @@ func TestJudgeWebhookService(t *testing.T) {
 				{Name: "url.policy.example", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://policy.example")}}}}
 	}
 	callers := func(c *admissionregistrationv1.ValidatingWebhookConfiguration) []Caller {
-		var out []Caller
-		for _, x := range WebhookCallers(KindValidatingWebhookConfiguration, c.Name, ValidatingWebhooks(c)) {
+		xs := WebhookCallers(KindValidatingWebhookConfiguration, c.Name, ValidatingWebhooks(c))
+		out := make([]Caller, 0, len(xs))
+		for _, x := range xs {
 			out = append(out, x.Caller)
 		}
 		return out
@@ -602,9 +595,10 @@ func TestJudgeWebhookService(t *testing.T) {
 				ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "kyverno", Name: "kyverno-svc"}}},
 			{Name: "validate.kyverno.svc-ignore", FailurePolicy: &ignore,
 				ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Namespace: "kyverno", Name: "kyverno-svc"}}}}}
-	var all []Caller
-	for _, c := range append(WebhookCallers(KindMutatingWebhookConfiguration, mutating.Name, MutatingWebhooks(mutating)),
-		WebhookCallers(KindValidatingWebhookConfiguration, validating.Name, ValidatingWebhooks(validating))...) {
+	both := append(WebhookCallers(KindMutatingWebhookConfiguration, mutating.Name, MutatingWebhooks(mutating)),
+		WebhookCallers(KindValidatingWebhookConfiguration, validating.Name, ValidatingWebhooks(validating))...)
+	all := make([]Caller, 0, len(both))
+	for _, c := range both {
 		all = append(all, c.Caller)
 	}
 	v := JudgeWebhookService("kyverno", "kyverno-svc", all, ServiceState{Exists: true, Ports: []int32{443}})

@@ -172,7 +172,7 @@ func JudgeWebhookService(namespace, name string, callers []Caller, st ServiceSta
 	v := WebhookVerdict{}
 	cs := append([]Caller(nil), callers...)
 	sort.Slice(cs, func(i, j int) bool { return cs[i].String() < cs[j].String() })
-	var parts []string
+	parts := make([]string, 0, len(cs))
 	failClosed := false
 	whats := map[string]bool{}
 	for _, c := range cs {

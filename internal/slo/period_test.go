@@ -368,7 +368,7 @@ func FuzzPeriodParts(f *testing.F) {
 // window when the change replaced the period it was in; no period is reported twice.
 func TestPeriodsAfterWindowChange(t *testing.T) {
 	target := big.NewRat(999, 1000)
-	figures := func(start, end, at time.Time) (PeriodFigures, error) {
+	var figures FiguresFunc = func(start, end, at time.Time) (PeriodFigures, error) {
 		b := Books{Since: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), LastObserved: at}
 		return ComputePeriod(target, b, start, end, at).PeriodFigures, nil
 	}
