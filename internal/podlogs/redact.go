@@ -1,6 +1,11 @@
 // Package podlogs turns the raw tail of a container's log into the bounded, redacted excerpt
 // an incident keeps in status.evidence.previousLogs (docs/incidents.md, "Previous container's
 // log"), and decides which namespaces opt in. It is pure: no client, no I/O.
+//
+// The redaction rules are our own: secret scanners (gitleaks, trufflehog) are command-line
+// tools whose rule engines scan repositories and files with hundreds of provider rules and
+// their configuration stack, not a library that redacts a line; the few rules here are
+// written down (docs/incidents.md) and tested line by line.
 package podlogs
 
 import (

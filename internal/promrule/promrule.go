@@ -24,6 +24,14 @@
 // Windows are written in Prometheus duration syntax (90m -> 1h30m, 720h -> 30d). A calendar
 // window (Month, Week) has no PromQL equivalent: its rules cover the rolling window of the
 // period's usual length (30d, 7d); the operator's own books keep the calendar period.
+//
+// Why not Sloth's own generator (github.com/slok/sloth/pkg/lib, a Go library since v0.15):
+// it takes a Sloth, Kubernetes-Sloth or OpenSLO spec rather than our ServiceLevel (its alert
+// windows come from its own window catalogue, not spec.burnRateAlerts; no calendar windows),
+// its rules would query differently from the operator's own measurement, which must be the
+// same queries (promsli.Templates), and its module brings Prometheus itself, a Go interpreter
+// for SLI plugins (yaegi), MetricsQL and a second operator framework into the operator's
+// binary. The rules here are the workbook's formulas, tested against a real Prometheus in e2e.
 package promrule
 
 import (
