@@ -58,6 +58,8 @@ type calendarFigures struct {
 	cal        *itopsv1alpha1.CalendarWindow
 	start, end time.Time
 	totals     slo.PeriodTotals
+	// books are the books the period's figures come from (slo.Books.From the covered time).
+	books slo.Books
 }
 
 // periodReport replaces the rolling figures of r by the current period's (availability,
@@ -72,7 +74,7 @@ func periodReport(cal *itopsv1alpha1.CalendarWindow, obj *slo.Objective, r *slo.
 	r.Availability, r.BudgetRemaining = t.Availability, t.BudgetRemaining
 	r.Downtime, r.Planned, r.Unobserved, r.Observed = t.Downtime, t.Planned, t.Unobserved, t.Observed
 	obj.Window = end.Sub(start)
-	return calendarFigures{cal: cal, start: start, end: end, totals: t}, nil
+	return calendarFigures{cal: cal, start: start, end: end, totals: t, books: books}, nil
 }
 
 // describe names the current period for condition messages: "this month (since
@@ -101,10 +103,10 @@ func booksFigures(target slo.Objective, books slo.Books) slo.FiguresFunc {
 // starts with its whole budget (an exhausted budget recovers then, whether the service is up
 // or down, and the FreezeChanges freeze ends with it), or, sooner, the second availability
 // meets the objective again while the service is up (slo.PeriodObjectiveMetAt).
-func nextPeriodChange(obj slo.Objective, books slo.Books, r slo.Report, p calendarFigures, now time.Time) time.Duration {
+func nextPeriodChange(obj slo.Objective, r slo.Report, p calendarFigures, now time.Time) time.Duration {
 	next := p.end.Sub(now)
 	if r.Availability != nil {
-		if t, ok := slo.PeriodObjectiveMetAt(obj.Target, books, p.start, p.end, now); ok && t.After(now) && t.Sub(now) < next {
+		if t, ok := slo.PeriodObjectiveMetAt(obj.Target, p.books, p.start, p.end, now); ok && t.After(now) && t.Sub(now) < next {
 			next = t.Sub(now)
 		}
 	}

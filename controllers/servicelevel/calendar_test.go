@@ -87,10 +87,9 @@ func TestCalendarBudgetRecoversAtPeriodEnd(t *testing.T) {
 	if at.requeueAfter != time.Second {
 		t.Errorf("requeueAfter = %s, want 1s (measured one second into the new week)", at.requeueAfter)
 	}
-	for _, day := range st.DowntimeByDay {
-		if day.Date < "2026-11-23" {
-			t.Errorf("a day of the reported week is still kept: %+v", day)
-		}
+	// The reported week's days stay for slo.SwitchRetention, for a window change.
+	if len(st.DowntimeByDay) == 0 || st.DowntimeByDay[0].Date != "2026-11-18" || st.DowntimeByDay[0].Downtime.Duration != 20*time.Minute {
+		t.Errorf("the reported week's days = %+v, want Wednesday's 20m kept", st.DowntimeByDay)
 	}
 
 	sl.Status = roundTrip(t, st)
@@ -184,5 +183,42 @@ func TestCalendarObjectiveMetDoesNotFlapAtPeriodStart(t *testing.T) {
 	})
 	if c := meta.FindStatusCondition(computeStatus(fresh, in, weekEnd).status.Conditions, itopsv1alpha1.SLConditionObjectiveMet); c.Status != metav1.ConditionUnknown {
 		t.Errorf("no verdict yet: ObjectiveMet = %+v, want Unknown", c)
+	}
+}
+
+// TestCalendarWindowChangeKeepsReportedDays: Week -> Month on Dec 10 after the week of Nov 30
+// (with 2h down on Dec 1) was reported: December's figures and report include that outage,
+// from the days kept for the switch, instead of counting Dec 1-6 as up.
+func TestCalendarWindowChangeKeepsReportedDays(t *testing.T) {
+	weekStart, weekEnd := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	sl := newSL(func(sl *itopsv1alpha1.ServiceLevel) {
+		sl.Spec.Objectives.Window = &itopsv1alpha1.SLOWindow{Calendar: &itopsv1alpha1.CalendarWindow{Period: itopsv1alpha1.CalendarWeek}}
+		sl.Status.TrackingSince = &metav1.Time{Time: weekStart}
+		sl.Status.Outages = []itopsv1alpha1.Outage{{Start: metav1.NewTime(weekStart.Add(26 * time.Hour)), End: ptrTime(weekStart.Add(28 * time.Hour))}}
+	})
+	in := inputs{states: []slo.WorkloadState{up()}, continuous: true}
+	step := func(at time.Time) itopsv1alpha1.ServiceLevelStatus {
+		t.Helper()
+		sl.Status = roundTrip(t, computeStatus(sl, in, at).status)
+		return sl.Status
+	}
+	step(weekStart.Add(3 * 24 * time.Hour))
+	if st := step(weekEnd.Add(time.Second)); len(st.Periods) != 2 || !st.Periods[0].Complete || st.Periods[0].Met {
+		t.Fatalf("the week with 2h down is reported, missed: %+v", st.Periods)
+	}
+	sl.Spec.Objectives.Window = &itopsv1alpha1.SLOWindow{Calendar: &itopsv1alpha1.CalendarWindow{Period: itopsv1alpha1.CalendarMonth}}
+	st := step(time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC))
+	if st.Downtime == nil || st.Downtime.Duration != 2*time.Hour || st.Availability != "99.074" {
+		t.Fatalf("December so far = %v down, %s%%: want Dec 1's 2h of 9 days (99.074%%)", st.Downtime, st.Availability)
+	}
+	st = step(time.Date(2027, 1, 1, 0, 0, 1, 0, time.UTC))
+	var december *itopsv1alpha1.PeriodReport
+	for i := range st.Periods {
+		if p := &st.Periods[i]; p.Complete && p.Start.Time.Equal(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)) {
+			december = p
+		}
+	}
+	if december == nil || december.Met || december.Availability != "99.7311" {
+		t.Fatalf("December's report = %+v (periods %+v): want the 2h of Dec 1 in it (99.7311%%, missed)", december, st.Periods)
 	}
 }

@@ -155,7 +155,7 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 		if err != nil {
 			keepFrom = now.Add(-obj.Window)
 		}
-		books = keepBooksFrom(books, alerts, in, now, keepFrom)
+		books = keepBooksFrom(books, alerts, in, now, slo.DaysKeptFrom(slo.CoveredUntil(st.Periods), keepFrom))
 	} else {
 		books = keepBooks(books, obj, alerts, in, now)
 	}
@@ -164,15 +164,22 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 	if cal != nil {
 		// The figures are the current period's; each period that ended is reported once,
 		// from the books that still hold all of its days, then those days are dropped.
-		if period, err = periodReport(cal, &obj, &r, books, now); err == nil {
-			st.Periods, err = slo.Periods(cal, st.Periods, obj.Target, books.Since, now, booksFigures(obj, books))
+		// The days are kept for SwitchRetention before the end of the latest completed
+		// report; older time is gone from the books: a period reaching back there (after a
+		// window change) counts it as not tracked, never as up.
+		periodBooks := books
+		if covered := slo.CoveredUntil(st.Periods); !covered.IsZero() {
+			periodBooks = books.From(covered.Add(-slo.SwitchRetention))
+		}
+		if period, err = periodReport(cal, &obj, &r, periodBooks, now); err == nil {
+			st.Periods, err = slo.Periods(cal, st.Periods, obj.Target, books.Since, now, booksFigures(obj, periodBooks))
 		}
 		if err != nil { // the window was validated: not reached
 			set(itopsv1alpha1.ConditionReady, metav1.ConditionFalse, itopsv1alpha1.ReasonInvalidSpec, err.Error())
 			d.status = st
 			return d
 		}
-		books = slo.Fold(books, books.FoldedUntil, period.start)
+		books = slo.Fold(books, books.FoldedUntil, slo.DaysKeptFrom(slo.CoveredUntil(st.Periods), period.start))
 	} else {
 		st.Periods = nil
 	}
@@ -250,7 +257,7 @@ func computeStatus(sl *itopsv1alpha1.ServiceLevel, in inputs, now time.Time) des
 		d.requeueAfter = next
 	}
 	if cal != nil {
-		if next := nextPeriodChange(obj, books, r, period, now); next > 0 && (d.requeueAfter == 0 || next < d.requeueAfter) {
+		if next := nextPeriodChange(obj, r, period, now); next > 0 && (d.requeueAfter == 0 || next < d.requeueAfter) {
 			d.requeueAfter = next
 		}
 	}

@@ -247,6 +247,37 @@ func (b Books) dropBefore(days []Day, t time.Time) []Day {
 	return out
 }
 
+// From is the books as if tracking began at t: Since moves to the first day boundary (of the
+// books' zone) at or after t, and the days and the parts of exact intervals before it are left
+// out. A no-op when t is zero or not after Since. The days before the end of the latest
+// completed period report may already be dropped (Fold keeps them only until their period is
+// reported); after a window change (Week -> Month, another time zone) a period can overlap
+// them, and through From it counts that time as not tracked, never as up.
+func (b Books) From(t time.Time) Books {
+	if t.IsZero() || !t.After(b.Since) {
+		return b
+	}
+	from := b.dayStart(t)
+	if from.Before(t) {
+		from = b.dayEnd(from)
+	}
+	b = b.clone()
+	b.Since = from
+	b.Days = b.dropBefore(b.Days, from) // from is a day boundary: no day straddles it
+	after := func(ivs []Interval) []Interval {
+		out := make([]Interval, 0, len(ivs))
+		for _, iv := range ivs {
+			if iv.End.IsZero() || iv.End.After(from) {
+				iv.Start = maxTime(iv.Start, from)
+				out = append(out, iv)
+			}
+		}
+		return out
+	}
+	b.Outages, b.Unobserved, b.Planned = after(b.Outages), after(b.Unobserved), after(b.Planned)
+	return b
+}
+
 func (b Books) clone() Books {
 	b.Outages = append([]Interval(nil), b.Outages...)
 	b.Unobserved = append([]Interval(nil), b.Unobserved...)

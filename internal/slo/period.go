@@ -131,6 +131,35 @@ func percentUp(r *big.Rat, decimals int) string {
 	}
 }
 
+// SwitchRetention is how long before the end of the latest completed report the books of a
+// calendar window keep their days (32 days: the longest month plus a day of time-zone shift),
+// so that after a window change (Week -> Month, Month -> Week, another zone) the new window's
+// period that overlaps completed reports is computed from the days themselves.
+const SwitchRetention = 32 * 24 * time.Hour
+
+// DaysKeptFrom is the first instant whose days the books of a calendar window keep, given
+// the end of the latest completed report (CoveredUntil) and the start of the oldest period
+// still to be reported (ReportFrom): the earlier of keepFrom and covered - SwitchRetention.
+func DaysKeptFrom(covered, keepFrom time.Time) time.Time {
+	if covered.IsZero() {
+		return keepFrom
+	}
+	return minTime(keepFrom, covered.Add(-SwitchRetention))
+}
+
+// CoveredUntil is the end of the latest completed report in reports: the time up to which
+// completed reports account for every tracked instant (zero without one). Figures of a period
+// are computed from Books.From(CoveredUntil(...)).
+func CoveredUntil(reports []itopsv1alpha1.PeriodReport) time.Time {
+	var covered time.Time
+	for _, p := range reports {
+		if p.Complete && p.End.After(covered) {
+			covered = p.End.Time
+		}
+	}
+	return covered
+}
+
 // ReportFrom is the start of the oldest period whose report is still to be computed: the
 // oldest period that ended after the end of the last completed report in prev (or, without
 // one, after the start of the first report written) and after since (when tracking began),
