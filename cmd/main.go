@@ -371,7 +371,7 @@ func run(o options) error {
 	}
 	servicelevelcontrollers.RegisterMetrics(serviceLevels)
 	// Generated PrometheusRules (spec.objectives.sli.prometheusRule); waits for the kind.
-	if err := (&promrulecontrollers.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("itops-operator")}).SetupWithManager(mgr); err != nil {
+	if err := (&promrulecontrollers.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("itops-operator")}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the PrometheusRule controller: %w", err)
 	}
 	if err := (&changecontrollers.NamespaceReconciler{

@@ -21,6 +21,7 @@ package promrule
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync/atomic"
 	"time"
 
@@ -66,6 +67,10 @@ var RetryInterval = 30 * time.Second
 // Reconciler keeps the PrometheusRule of each ServiceLevel that asks for one.
 type Reconciler struct {
 	client.Client
+	// APIReader reads past the cache (mgr.GetAPIReader()): before the first apply of a rule,
+	// whether one of its name exists that the cache has not seen yet. The cache is used when
+	// nil.
+	APIReader client.Reader
 	// Recorder gets an Event on each RulesGenerated transition (none when nil).
 	Recorder recorder.EventRecorder
 	// Clock is injected for tests; the real clock when nil.
@@ -182,12 +187,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		var status metav1.ConditionStatus
 		var reason, msg string
 		status, reason, msg, err = r.apply(ctx, sl, d.Rule)
-		if apierrors.IsAlreadyExists(err) {
-			// A PrometheusRule of this name appeared after the cache was read: judge it again
-			// once the cache shows it (owned or not), without a transient ApplyFailed.
-			r.Log.V(1).Info("the PrometheusRule exists but is not cached yet; retrying", "namespace", sl.Namespace, "name", sl.Name)
-			return reconcile.Result{RequeueAfter: conflictRetry}, nil
-		}
 		d.Condition = &metav1.Condition{Type: itopsv1alpha1.SLConditionRulesGenerated, Status: status, Reason: reason, Message: msg}
 	}
 	if cerr := r.setCondition(ctx, sl, d.Condition); cerr != nil {
@@ -270,24 +269,19 @@ func (r *Reconciler) apply(ctx context.Context, sl *itopsv1alpha1.ServiceLevel, 
 	applied := fmt.Sprintf("PrometheusRule %s holds %d recording rules and %d alerts", want.Name, rules, alerts)
 	have := &monitoringv1.PrometheusRule{}
 	err := r.Get(ctx, client.ObjectKeyFromObject(want), have)
+	if apierrors.IsNotFound(err) && r.APIReader != nil {
+		// A PrometheusRule of this name created a moment ago may not be cached yet; an apply
+		// would merge into it and take it over. Ask the API server (uncached) first.
+		err = r.APIReader.Get(ctx, client.ObjectKeyFromObject(want), have)
+	}
 	switch {
 	case err == nil && !metav1.IsControlledBy(have, sl):
 		return metav1.ConditionFalse, itopsv1alpha1.SLReasonPrometheusRuleNotOwned,
 			fmt.Sprintf("PrometheusRule %s exists and is not controlled by this ServiceLevel; the operator leaves it alone: delete or rename it", want.Name), nil
-	case err == nil && apiequality.Semantic.DeepEqual(have.Spec, want.Spec) && labelsInclude(have.Labels, want.Labels):
+	case err == nil && apiequality.Semantic.DeepEqual(have.Spec, want.Spec) && maps.Equal(have.Labels, want.Labels):
 		return metav1.ConditionTrue, itopsv1alpha1.SLReasonRulesApplied, applied, nil
 	case err != nil && !apierrors.IsNotFound(err):
 		return metav1.ConditionFalse, itopsv1alpha1.SLReasonApplyFailed, health.Truncate("reading the PrometheusRule: "+err.Error(), 1024), err
-	}
-	if apierrors.IsNotFound(err) {
-		// Created, not applied: an apply would merge into (and take over) a PrometheusRule of
-		// the same name that someone created a moment ago and the cache has not seen yet.
-		// AlreadyExists retries once the cache shows whose it is.
-		if err := r.Create(ctx, want.DeepCopy(), client.FieldOwner(FieldManager)); err != nil {
-			return metav1.ConditionFalse, itopsv1alpha1.SLReasonApplyFailed, health.Truncate("creating the PrometheusRule: "+err.Error(), 1024), err
-		}
-		r.Log.V(1).Info("PrometheusRule created", "namespace", sl.Namespace, "name", sl.Name)
-		return metav1.ConditionTrue, itopsv1alpha1.SLReasonRulesApplied, applied, nil
 	}
 	u, err := toApply(want)
 	if err != nil {
@@ -298,15 +292,6 @@ func (r *Reconciler) apply(ctx context.Context, sl *itopsv1alpha1.ServiceLevel, 
 	}
 	r.Log.V(1).Info("PrometheusRule applied", "namespace", sl.Namespace, "name", sl.Name)
 	return metav1.ConditionTrue, itopsv1alpha1.SLReasonRulesApplied, applied, nil
-}
-
-func labelsInclude(have, want map[string]string) bool {
-	for k, v := range want {
-		if have[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // toApply is the apply configuration of a PrometheusRule: only the fields the operator owns.

@@ -58,7 +58,7 @@ var _ = BeforeSuite(func() {
 	Expect(testenv.EnsureNamespace(ctx, k8s, "itops-cluster")).To(Succeed())
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
 	Expect(err).NotTo(HaveOccurred())
-	Expect((&Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("itops-operator")}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("itops-operator")}).SetupWithManager(mgr)).To(Succeed())
 	// The ServiceLevel controller writes the other conditions of the same status: neither
 	// writer may drop the other's.
 	Expect((&servicelevel.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("itops-operator"), ClusterNamespace: "itops-cluster",
@@ -205,6 +205,16 @@ var _ = Describe("PrometheusRule controller", Ordered, func() {
 			got := prometheusRule(key)(g)
 			return got != nil && got.UID != pr.UID
 		}).WithTimeout(20 * time.Second).Should(BeTrue())
+
+		By("a label removed from the ServiceLevel leaves the rule (Prometheus selects rules by it)")
+		Eventually(func(g Gomega) {
+			cur := &itopsv1alpha1.ServiceLevel{}
+			g.Expect(k8s.Get(ctx, key, cur)).To(Succeed())
+			delete(cur.Labels, "release")
+			g.Expect(k8s.Update(ctx, cur)).To(Succeed())
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+		Eventually(func(g Gomega) map[string]string { return prometheusRule(key)(g).Labels }).WithTimeout(20 * time.Second).
+			ShouldNot(HaveKey("release"))
 	})
 
 	It("deletes the rules and the condition when prometheusRule is unset, keeping the other conditions", func() {
