@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -463,7 +464,7 @@ func (r *RouteReconciler) lookup(ctx context.Context, ref netcheck.Ref) (netchec
 	if svc, ok := obj.(*corev1.Service); ok {
 		t.ExternalName = svc.Spec.Type == corev1.ServiceTypeExternalName
 		for _, p := range svc.Spec.Ports {
-			t.Ports = append(t.Ports, netcheck.ServicePort{Name: p.Name, Port: p.Port})
+			t.Ports = append(t.Ports, netcheck.ServicePort{Name: p.Name, Port: p.Port, TargetPort: tp(p.TargetPort)})
 		}
 	}
 	return t, nil
@@ -619,4 +620,12 @@ func (s *secretStarter) Start(ctx context.Context) error {
 		case <-time.After(s.retry):
 		}
 	}
+}
+
+// tp is a Service port's targetPort as written ("" when unset).
+func tp(v intstr.IntOrString) string {
+	if v.Type == intstr.Int && v.IntVal == 0 {
+		return ""
+	}
+	return v.String()
 }

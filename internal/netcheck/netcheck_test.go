@@ -360,6 +360,9 @@ spec:
 		"web":    {Known: true, Exists: true, Ports: []ServicePort{{Name: "http", Port: 80}}},
 		"full":   {Known: true, Exists: true, Ports: []ServicePort{{Name: "http", Port: 80}, {Port: 8080}, {Name: "grpc", Port: 9090}}},
 		"legacy": {Known: true, Exists: true, ExternalName: true},
+		// port 80 forwarding to the container's 8080 ("grpc" the container port's name):
+		// ingress-nginx resolves a backend port by targetPort too.
+		"target": {Known: true, Exists: true, Ports: []ServicePort{{Name: "http", Port: 80, TargetPort: "8080"}, {Port: 9090, TargetPort: "grpc"}}},
 	}
 	cases := []struct {
 		name    string
@@ -368,6 +371,7 @@ spec:
 		message string
 	}{
 		{"every port exposed: healthy", "full", 0, ""},
+		{"ports matched by targetPort (number and name): healthy for an Ingress", "target", 0, ""},
 		{"a number and a name the Service does not expose", "web", 2, "Ingress web sends to ports its Services do not expose: " +
 			"Service shop/web has no port 8080 (host shop.example path /api: spec.rules[0].http.paths[1].backend.service.port.number); " +
 			"Service shop/web has no port named \"grpc\" (host shop.example path /grpc: spec.rules[0].http.paths[2].backend.service.port.name)"},
@@ -400,6 +404,15 @@ spec:
 	if want := "HTTPRoute shop refers to objects that do not exist: Service shop/gone does not exist (spec.rules[0].backendRefs[1]). " +
 		"HTTPRoute shop sends to ports its Services do not expose: Service shop/web has no port 8443 (spec.rules[0].backendRefs[0].port)"; v.Message != want || len(v.Missing) != 2 {
 		t.Errorf("route: got %q", v.Message)
+	}
+	// A Gateway API backendRef's port is the Service's port (the Gateway API spec): no targetPort fallback.
+	v = JudgeRoute(RouteFacts{Kind: "HTTPRoute", Name: "shop", Refs: RouteRefs(object(t, `
+spec:
+  rules:
+  - backendRefs: [{name: web, port: 8080}]
+`), "shop"), Lookup: func(Ref) Target { return services["target"] }})
+	if len(v.Missing) != 1 {
+		t.Errorf("HTTPRoute to a targetPort: got %+v", v)
 	}
 }
 
@@ -683,7 +696,7 @@ func TestTrim(t *testing.T) {
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}, Labels: map[string]string{"app": "web", ServiceNameLabel: "web"}}
 	svc, _ := Trim(&corev1.Service{ObjectMeta: meta, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"},
 		Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}}, ClusterIP: "10.0.0.1"}})
-	if s := svc.(*corev1.Service); s.Annotations != nil || s.ManagedFields != nil || s.Labels != nil || len(s.Spec.Ports) != 1 || s.Spec.Ports[0] != (corev1.ServicePort{Name: "http", Port: 80}) || s.Spec.Selector["app"] != "web" {
+	if s := svc.(*corev1.Service); s.Annotations != nil || s.ManagedFields != nil || s.Labels != nil || len(s.Spec.Ports) != 1 || s.Spec.Ports[0] != (corev1.ServicePort{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}) || s.Spec.Selector["app"] != "web" {
 		t.Errorf("service: %+v", s)
 	}
 	slice, _ := Trim(&discoveryv1.EndpointSlice{ObjectMeta: meta, Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.1.0.1"},

@@ -3,6 +3,7 @@ package netcheck
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
@@ -200,6 +201,8 @@ func asInt32(v any) (int32, bool) {
 type ServicePort struct {
 	Name string
 	Port int32
+	// TargetPort is spec.ports[].targetPort as written (a number or a container port name).
+	TargetPort string
 }
 
 // Target is what the detector knows of a referenced object.
@@ -260,11 +263,16 @@ type RouteVerdict struct {
 func (v RouteVerdict) Unhealthy() bool { return len(v.Missing) > 0 || len(v.Reported) > 0 }
 
 // HasPort reports whether a Service exposes the port: a number is a spec.ports[].port, a
-// name a spec.ports[].name (the Ingress and Gateway API definitions of a backend's port;
-// ingress-nginx answers 503 for a port the Service does not expose).
-func HasPort(ports []ServicePort, p Port) bool {
+// name a spec.ports[].name (the Ingress and Gateway API definitions of a backend's port).
+// With viaTargetPort (Ingress backends) a spec.ports[].targetPort equal to the number or name
+// counts too: ingress-nginx resolves a backend port against the port, the targetPort and the
+// name alike, so such an Ingress serves traffic and is not reported.
+func HasPort(ports []ServicePort, p Port, viaTargetPort bool) bool {
 	for _, sp := range ports {
 		if (p.Name != "" && sp.Name == p.Name) || (p.Name == "" && sp.Port == p.Number) {
+			return true
+		}
+		if viaTargetPort && sp.TargetPort != "" && (sp.TargetPort == p.Name || (p.Name == "" && sp.TargetPort == strconv.Itoa(int(p.Number)))) {
 			return true
 		}
 	}
@@ -296,7 +304,7 @@ func JudgeRoute(f RouteFacts) RouteVerdict {
 		case !t.Exists:
 			v.Missing = append(v.Missing, r)
 			missing.add(fmt.Sprintf("%s %s does not exist", r.Kind, r.Key()), r.Field)
-		case r.Kind == KindService && !r.Port.IsZero() && !t.ExternalName && !HasPort(t.Ports, r.Port):
+		case r.Kind == KindService && !r.Port.IsZero() && !t.ExternalName && !HasPort(t.Ports, r.Port, f.Kind == "Ingress"):
 			v.Missing = append(v.Missing, r)
 			at := r.PortField
 			if r.Where != "" {

@@ -35,7 +35,7 @@ func Trim(obj any) (any, error) {
 		svc := &corev1.Service{TypeMeta: o.TypeMeta, ObjectMeta: identity(&o.ObjectMeta, nil),
 			Spec: corev1.ServiceSpec{Type: o.Spec.Type, Selector: o.Spec.Selector}}
 		for _, p := range o.Spec.Ports {
-			svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: p.Name, Port: p.Port})
+			svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: p.Name, Port: p.Port, TargetPort: p.TargetPort})
 		}
 		return svc, nil
 	case *discoveryv1.EndpointSlice:
