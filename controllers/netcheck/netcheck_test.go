@@ -380,7 +380,8 @@ func TestWebhookUnavailable(t *testing.T) {
 	crd := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
 		"metadata": map[string]any{"name": "policies.policy.example"},
 		"spec": map[string]any{"conversion": map[string]any{"strategy": "Webhook", "webhook": map[string]any{"clientConfig": map[string]any{
-			"service": map[string]any{"namespace": "policy", "name": "engine"}}}}}}}
+			"service": map[string]any{"namespace": "policy", "name": "engine"}}}},
+			"versions": []any{map[string]any{"name": "v1"}, map[string]any{"name": "v1alpha1"}}}}}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "policy", Name: "engine"},
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "engine"}, Ports: []corev1.ServicePort{{Port: 443}}}}
 	e := newEnv(t, validating, mutating, crd, svc, slice("policy", "engine", false))

@@ -624,10 +624,21 @@ func TestJudgeWebhookService(t *testing.T) {
 
 	// CRD conversion webhooks and aggregated APIs fail closed.
 	crd := map[string]any{"spec": map[string]any{"conversion": map[string]any{"strategy": "Webhook",
-		"webhook": map[string]any{"clientConfig": map[string]any{"service": map[string]any{"namespace": "widgets", "name": "conv", "port": int64(9443)}}}}}}
+		"webhook": map[string]any{"clientConfig": map[string]any{"service": map[string]any{"namespace": "widgets", "name": "conv", "port": int64(9443)}}}},
+		"versions": []any{map[string]any{"name": "v1"}, map[string]any{"name": "v1beta1"}}}}
 	conv, ok := CRDCaller(crd, "widgets.example.com")
 	if !ok || conv.Namespace != "widgets" || conv.Service != "conv" || conv.Caller.Port != 9443 {
 		t.Fatalf("CRD caller: %+v %v", conv, ok)
+	}
+	// One version: nothing to convert, the API server never calls the webhook.
+	one := map[string]any{"spec": map[string]any{"conversion": crd["spec"].(map[string]any)["conversion"], "versions": []any{map[string]any{"name": "v1"}}}}
+	if _, ok := CRDCaller(one, "widgets.example.com"); ok {
+		t.Error("a single-version CRD calls no conversion webhook")
+	}
+	// ... unless objects are still stored at a version no longer listed.
+	one["status"] = map[string]any{"storedVersions": []any{"v1alpha1", "v1"}}
+	if _, ok := CRDCaller(one, "widgets.example.com"); !ok {
+		t.Error("objects stored at v1alpha1 are converted when read")
 	}
 	if _, ok := CRDCaller(map[string]any{"spec": map[string]any{"conversion": map[string]any{"strategy": "None"}}}, "x"); ok {
 		t.Error("a CRD without a conversion webhook calls nothing")
@@ -782,9 +793,14 @@ func TestTrimCallers(t *testing.T) {
 				"clientConfig": map[string]any{"caBundle": "cGVt", "service": map[string]any{"namespace": "w", "name": "conv"}}}}}}}
 	got, _ := Trim(crd)
 	want := map[string]any{"conversion": map[string]any{"strategy": "Webhook", "webhook": map[string]any{"clientConfig": map[string]any{
-		"service": map[string]any{"namespace": "w", "name": "conv"}}}}}
+		"service": map[string]any{"namespace": "w", "name": "conv"}}}}, "versions": []any{map[string]any{"name": "v1"}}}
 	if u := got.(*unstructured.Unstructured); !reflect.DeepEqual(u.Object["spec"], want) || u.GetAnnotations() != nil || u.GetName() != "widgets.example.com" {
 		t.Fatalf("CRD trimmed to %v", u.Object)
+	}
+	crd.Object["status"] = map[string]any{"storedVersions": []any{"v1beta1", "v1"}, "acceptedNames": map[string]any{"kind": "Widget"}}
+	got, _ = Trim(crd)
+	if st := got.(*unstructured.Unstructured).Object["status"]; !reflect.DeepEqual(st, map[string]any{"storedVersions": []any{"v1beta1", "v1"}}) {
+		t.Fatalf("CRD status trimmed to %v", st)
 	}
 	if c, ok := CRDCaller(got.(*unstructured.Unstructured).Object, "widgets.example.com"); !ok || c.Service != "conv" {
 		t.Fatalf("trimmed CRD still read: %+v", c)

@@ -24,8 +24,9 @@ import (
 //     status.parents[] the parentRef and the ResolvedRefs condition (type, status, reason,
 //     message, observedGeneration).
 //   - unstructured ReferenceGrant: identity and spec.from, spec.to.
-//   - unstructured CustomResourceDefinition: identity and spec.conversion's strategy and
-//     webhook.clientConfig.service (no schema, no caBundle).
+//   - unstructured CustomResourceDefinition: identity, spec.conversion's strategy and
+//     webhook.clientConfig.service, the versions' names and status.storedVersions (no schema,
+//     no caBundle).
 //   - unstructured APIService: identity, spec.service and the Available condition.
 //
 // Other objects pass through.
@@ -110,7 +111,24 @@ func trimUnstructured(u *unstructured.Unstructured) *unstructured.Unstructured {
 			if svc, ok, _ := unstructured.NestedFieldNoCopy(conv, "webhook", "clientConfig", "service"); ok {
 				kept["webhook"] = map[string]any{"clientConfig": map[string]any{"service": svc}}
 			}
-			out.Object["spec"] = map[string]any{"conversion": kept}
+			spec := map[string]any{"conversion": kept}
+			// The version names (conversion happens between them) and status.storedVersions.
+			versions, _, _ := unstructured.NestedSlice(u.Object, "spec", "versions")
+			names := make([]any, 0, len(versions))
+			for _, v := range versions {
+				if m, ok := v.(map[string]any); ok {
+					names = append(names, map[string]any{"name": m["name"]})
+				}
+			}
+			spec["versions"] = names
+			out.Object["spec"] = spec
+			if stored, ok, _ := unstructured.NestedStringSlice(u.Object, "status", "storedVersions"); ok {
+				s := make([]any, 0, len(stored))
+				for _, v := range stored {
+					s = append(s, v)
+				}
+				out.Object["status"] = map[string]any{"storedVersions": s}
+			}
 		}
 		return out
 	case KindAPIService:

@@ -312,9 +312,28 @@ func keys(m map[string]bool) []string {
 
 // CRDCaller reads the conversion webhook of a CustomResourceDefinition (unstructured, as the
 // network detectors' cache keeps it): ok is false unless spec.conversion.strategy is Webhook
-// with clientConfig.service.
+// with clientConfig.service and there is something to convert: more than one version in
+// spec.versions, or a version in status.storedVersions that spec.versions no longer lists
+// (objects stored at it are converted when read). The API server never calls the webhook of
+// a CRD with one version (one left behind by an uninstalled operator breaks nothing).
 func CRDCaller(obj map[string]any, name string) (CallerOf, bool) {
 	if strategy, _, _ := unstructured.NestedString(obj, "spec", "conversion", "strategy"); strategy != "Webhook" {
+		return CallerOf{}, false
+	}
+	versions, _, _ := unstructured.NestedSlice(obj, "spec", "versions")
+	listed := map[string]bool{}
+	for _, v := range versions {
+		if m, ok := v.(map[string]any); ok {
+			n, _ := m["name"].(string)
+			listed[n] = true
+		}
+	}
+	converts := len(listed) > 1
+	stored, _, _ := unstructured.NestedStringSlice(obj, "status", "storedVersions")
+	for _, v := range stored {
+		converts = converts || !listed[v]
+	}
+	if !converts {
 		return CallerOf{}, false
 	}
 	svc, ok, _ := unstructured.NestedMap(obj, "spec", "conversion", "webhook", "clientConfig", "service")
