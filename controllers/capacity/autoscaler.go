@@ -228,7 +228,9 @@ func (r *AutoscalerReconciler) firstSaturated(ctx context.Context, h *autoscalin
 	}
 	if inc != nil {
 		for _, s := range inc.Status.Signals {
-			if s.Reason == itopsv1alpha1.ReasonAutoscalerLimited && s.Active {
+			// Only this HPA's saturation finding dates saturation: the same reason also
+			// says that an HPA cannot scale, or comes from another HPA of the target.
+			if s.Reason == itopsv1alpha1.ReasonAutoscalerLimited && s.Active && capacity.IsSaturationMessage(s.Message, h.Name) {
 				if began := s.Since.Add(-r.Policy.SaturatedFor); began.Before(t) {
 					t = began
 				}

@@ -2,6 +2,7 @@ package capacity
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -24,6 +25,14 @@ type AutoscalerPolicy struct {
 	Grace time.Duration
 	// SaturatedFor: how long the HPA may want more than maxReplicas (Saturated).
 	SaturatedFor time.Duration
+}
+
+// IsSaturationMessage reports whether an AutoscalerLimited signal's message is the saturation
+// finding of the HPA named hpa (JudgeAutoscaler writes "HorizontalPodAutoscaler <name> holds
+// <target> at maxReplicas ..."), not its cannot-scale finding or another HPA's: after a
+// restart only such a signal dates when the HPA began to want more than maxReplicas.
+func IsSaturationMessage(msg, hpa string) bool {
+	return strings.HasPrefix(msg, "HorizontalPodAutoscaler "+hpa+" holds ")
 }
 
 // Saturated reports whether the HPA wants more replicas than maxReplicas allows, by the HPA

@@ -125,3 +125,18 @@ func TestJudgeAutoscaler(t *testing.T) {
 		})
 	}
 }
+
+// TestIsSaturationMessage: only this HPA's saturation finding dates saturation after a
+// restart, not its cannot-scale finding (same reason) or another HPA's.
+func TestIsSaturationMessage(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"HorizontalPodAutoscaler api holds StatefulSet api at maxReplicas (4) and wants more since 2026-12-01T11:00:00Z: ScalingLimited=True (TooManyReplicas): x": true,
+		"HorizontalPodAutoscaler api holds StatefulSet api at maxReplicas (4) with desiredReplicas 6 since 2026-12-01T11:00:00Z (no ScalingLimited condition)":     true,
+		"HorizontalPodAutoscaler api cannot scale StatefulSet api: ScalingActive=False (FailedGetResourceMetric): x":                                               false,
+		"HorizontalPodAutoscaler api-canary holds StatefulSet api at maxReplicas (2) and wants more since 2026-12-01T11:00:00Z":                                    false,
+	} {
+		if got := IsSaturationMessage(msg, "api"); got != want {
+			t.Errorf("%q: got %v, want %v", msg, got, want)
+		}
+	}
+}
