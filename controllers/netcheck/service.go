@@ -178,10 +178,8 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req reconcile.Request
 			workloads = append(workloads, w)
 		}
 	}
-	if len(facts.Pods) == 0 {
-		if facts.Idle, err = r.idle(ctx, svc); err != nil {
-			return reconcile.Result{}, err
-		}
+	if facts.Idle, facts.Serving, err = r.idle(ctx, svc); err != nil {
+		return reconcile.Result{}, err
 	}
 	service, err := r.coveringServiceLevel(ctx, req.Namespace, workloads)
 	if err != nil {
@@ -299,38 +297,43 @@ func workloadObject(w health.Subject) client.Object {
 
 // idle names the Deployments and StatefulSets of the namespace that are scaled to zero, and
 // the Jobs that have finished (their pods may be gone), whose pod template the Service's
-// selector matches.
-func (r *ServiceReconciler) idle(ctx context.Context, svc *corev1.Service) ([]string, error) {
+// selector matches; serving names those Deployments and StatefulSets that want pods
+// (replicas > 0, or unset: 1).
+func (r *ServiceReconciler) idle(ctx context.Context, svc *corev1.Service) (idle, serving []string, err error) {
 	sel := labels.SelectorFromSet(svc.Spec.Selector)
-	var out []string
+	classify := func(kind, name string, replicas *int32, template map[string]string) {
+		switch {
+		case !sel.Matches(labels.Set(template)):
+		case replicas != nil && *replicas == 0:
+			idle = append(idle, kind+"/"+name)
+		default:
+			serving = append(serving, kind+"/"+name)
+		}
+	}
 	deployments := &appsv1.DeploymentList{}
 	if err := r.Client.List(ctx, deployments, client.InNamespace(svc.Namespace)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, d := range deployments.Items {
-		if d.Spec.Replicas != nil && *d.Spec.Replicas == 0 && sel.Matches(labels.Set(d.Spec.Template.Labels)) {
-			out = append(out, "Deployment/"+d.Name)
-		}
+		classify("Deployment", d.Name, d.Spec.Replicas, d.Spec.Template.Labels)
 	}
 	statefulSets := &appsv1.StatefulSetList{}
 	if err := r.Client.List(ctx, statefulSets, client.InNamespace(svc.Namespace)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, s := range statefulSets.Items {
-		if s.Spec.Replicas != nil && *s.Spec.Replicas == 0 && sel.Matches(labels.Set(s.Spec.Template.Labels)) {
-			out = append(out, "StatefulSet/"+s.Name)
-		}
+		classify("StatefulSet", s.Name, s.Spec.Replicas, s.Spec.Template.Labels)
 	}
 	jobs := &batchv1.JobList{}
 	if err := r.Client.List(ctx, jobs, client.InNamespace(svc.Namespace)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, j := range jobs.Items {
 		if jobFinished(&j) && sel.Matches(labels.Set(j.Spec.Template.Labels)) {
-			out = append(out, "Job/"+j.Name)
+			idle = append(idle, "Job/"+j.Name)
 		}
 	}
-	return out, nil
+	return idle, serving, nil
 }
 
 // jobFinished reports whether a Job has finished: its Complete or Failed condition is true.

@@ -134,6 +134,12 @@ func TestJudgeService(t *testing.T) {
 			f.Pods = []PodFacts{{Name: "pi-0", Job: true, Completed: true}, {Name: "web-a", NotReadySince: t0.Add(-time.Minute)}}
 		}), true, t0.Add(-time.Minute), "none of the 2 pods its selector app=web selects is ready (pi-0, web-a)"},
 		{"no pods, a finished Job's template matches: normal", with(func(f *ServiceFacts) { f.Idle = []string{"Job/pi"} }), false, time.Time{}, ""},
+		{"no pods, a finished Job and a Deployment that wants pods: judged", with(func(f *ServiceFacts) {
+			f.Idle, f.Serving = []string{"Job/migrate"}, []string{"Deployment/web"}
+		}), true, time.Time{}, "selects no pods"},
+		{"only a finished Job's pods, and a Deployment that wants pods: judged", with(func(f *ServiceFacts) {
+			f.Pods, f.Serving = []PodFacts{{Name: "migrate-x", Job: true, Completed: true}}, []string{"Deployment/web"}
+		}), true, base.Created, "none of the 1 pods"},
 	}
 	for _, tc := range cases {
 		v := JudgeService(tc.facts)

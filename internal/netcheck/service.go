@@ -97,6 +97,11 @@ type ServiceFacts struct {
 	// are scaled to zero, or Jobs that have finished: a Service of a workload scaled to zero
 	// on purpose, or of a finished Job whose pods are gone, has no endpoints by design.
 	Idle []string
+	// Serving names the Deployments and StatefulSets whose pod template the selector matches
+	// and that want pods (replicas > 0): while one does, neither Idle nor a selection of only
+	// Jobs' or terminated pods makes a Service without endpoints normal (a finished migration
+	// Job sharing the labels of a Deployment that cannot create its pods hides nothing).
+	Serving []string
 }
 
 // ServiceVerdict is the judgement of one Service at one moment, before its grace period.
@@ -112,17 +117,18 @@ type ServiceVerdict struct {
 }
 
 // JudgeService decides whether the Service is without endpoints: no ready endpoint in its
-// EndpointSlices, and not a Service whose only workloads are scaled to zero or finished, nor
-// one in front of Jobs' pods or of terminated pods only (a headless Service of an indexed
+// EndpointSlices, and, unless a workload it selects wants pods (Serving), not a Service whose
+// only workloads are scaled to zero or finished, nor one in front of Jobs' pods or of
+// terminated pods only (a headless Service of an indexed
 // Job, for its pods to find each other: once the Job completes, its pods are not ready and
 // never will be; not a problem. The Job's own detectors judge a Job that fails).
 func JudgeService(f ServiceFacts) ServiceVerdict {
-	if f.ReadyEndpoints > 0 || onlyJobsOrTerminated(f.Pods) {
+	if f.ReadyEndpoints > 0 || (len(f.Serving) == 0 && onlyJobsOrTerminated(f.Pods)) {
 		return ServiceVerdict{}
 	}
 	sel := labels.SelectorFromSet(f.Selector).String()
 	if len(f.Pods) == 0 {
-		if len(f.Idle) > 0 {
+		if len(f.Idle) > 0 && len(f.Serving) == 0 {
 			return ServiceVerdict{} // scaled to zero on purpose
 		}
 		return ServiceVerdict{Unhealthy: true,
