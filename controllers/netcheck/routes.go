@@ -97,17 +97,8 @@ func referenceGrant() *unstructured.Unstructured {
 }
 
 func unstructuredKind(gvk schema.GroupVersionKind, services, secrets bool, refs func(map[string]any, string) []netcheck.Ref) routeKind {
-	return routeKind{gvk: gvk, services: services, secrets: secrets,
-		newObj: func() client.Object {
-			u := &unstructured.Unstructured{}
-			u.SetGroupVersionKind(gvk)
-			return u
-		},
-		newList: func() client.ObjectList {
-			l := &unstructured.UnstructuredList{}
-			l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-			return l
-		},
+	newObj, newList := unstructuredOf(gvk)
+	return routeKind{gvk: gvk, services: services, secrets: secrets, newObj: newObj, newList: newList,
 		refs: func(o client.Object) []netcheck.Ref {
 			u := o.(*unstructured.Unstructured)
 			return refs(u.Object, u.GetNamespace())

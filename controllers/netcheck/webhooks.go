@@ -44,17 +44,22 @@ type callerKind struct {
 }
 
 func unstructuredCallerKind(gvk schema.GroupVersionKind) callerKind {
-	return callerKind{gvk: gvk,
-		newObj: func() client.Object {
+	newObj, newList := unstructuredOf(gvk)
+	return callerKind{gvk: gvk, newObj: newObj, newList: newList}
+}
+
+// unstructuredOf makes empty unstructured objects and lists of a kind (for kinds whose Go
+// types the operator does not import: CRDs, APIServices, Gateway API objects).
+func unstructuredOf(gvk schema.GroupVersionKind) (func() client.Object, func() client.ObjectList) {
+	return func() client.Object {
 			u := &unstructured.Unstructured{}
 			u.SetGroupVersionKind(gvk)
 			return u
-		},
-		newList: func() client.ObjectList {
+		}, func() client.ObjectList {
 			l := &unstructured.UnstructuredList{}
 			l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 			return l
-		}}
+		}
 }
 
 // callerKinds are the admission webhook configurations, CRDs (conversion webhooks) and

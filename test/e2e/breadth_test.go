@@ -56,22 +56,9 @@ var _ = Describe("Detection breadth", func() {
 	It("opens ProbeFailing for pods running but not ready while the kubelet reports readiness probe failures", func() {
 		ns := newNamespace()
 		Expect(k8s.Create(ctx, crashingDeployment(ns, "warming", "notready", 1))).To(Succeed())
-		var pod corev1.Pod
-		Eventually(func(g Gomega) {
-			pods := &corev1.PodList{}
-			g.Expect(k8s.List(ctx, pods, client.InNamespace(ns))).To(Succeed())
-			g.Expect(pods.Items).To(HaveLen(1))
-			pod = pods.Items[0]
-			g.Expect(pod.Status.Phase).To(Equal(corev1.PodRunning))
-		}).WithTimeout(time.Minute).Should(Succeed())
+		pod := onlyPod(ns, func(g Gomega, p *corev1.Pod) { g.Expect(p.Status.Phase).To(Equal(corev1.PodRunning)) })
 		By("recording the kubelet's Unhealthy events (kwok runs no probes)")
-		now := metav1.Now()
-		Expect(k8s.Create(ctx, &corev1.Event{
-			ObjectMeta:     metav1.ObjectMeta{Name: pod.Name + ".readiness", Namespace: ns},
-			InvolvedObject: corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: ns, Name: pod.Name, UID: pod.UID, FieldPath: "spec.containers{app}"},
-			Type:           corev1.EventTypeWarning, Reason: "Unhealthy", Message: "Readiness probe failed: HTTP probe failed with statuscode: 503",
-			Count: 12, FirstTimestamp: now, LastTimestamp: now, Source: corev1.EventSource{Component: "kubelet", Host: pod.Spec.NodeName},
-		})).To(Succeed())
+		kubeletEvent(pod, "Unhealthy", "spec.containers{app}", "Readiness probe failed: HTTP probe failed with statuscode: 503", 12)
 		Eventually(func(g Gomega) {
 			inc := onlyIncident(ns)(g)
 			g.Expect(inc.Status.Signals).To(activeSignal(itopsv1alpha1.ReasonProbeFailing, "Readiness probe failed: HTTP probe failed with statuscode: 503"))
