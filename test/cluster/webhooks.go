@@ -60,5 +60,13 @@ func webhookInstallOptions(paths []string) (envtest.WebhookInstallOptions, error
 			}
 		}
 	}
+	if len(opts.MutatingWebhooks)+len(opts.ValidatingWebhooks) > 0 {
+		// envtest would pick an ephemeral port; see freePort for why we do not.
+		port, err := freePort()
+		if err != nil {
+			return opts, err
+		}
+		opts.LocalServingHost, opts.LocalServingPort = "127.0.0.1", port
+	}
 	return opts, nil
 }
