@@ -113,7 +113,7 @@ var _ = Describe("Network detection", func() {
 		}).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
 	})
 
-	It("opens a P1 WebhookUnavailable incident in the cluster namespace for a fail-closed webhook whose Service has no endpoints", func() {
+	It("pages P1 WebhookUnavailable on the incident of the Service a fail-closed webhook calls when it has no endpoints, naming the caller, and clears it with the webhook", func() {
 		ns := newNamespace()
 		Expect(k8s.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "policy"},
 			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "policy"}, Ports: []corev1.ServicePort{{Port: 443}}}})).To(Succeed())
@@ -130,20 +130,29 @@ var _ = Describe("Network detection", func() {
 			}}}
 		Expect(k8s.Create(ctx, cfg)).To(Succeed())
 		DeferCleanup(func() { _ = k8s.Delete(ctx, cfg) })
-		name := "validatingwebhookconfiguration-" + cfg.Name
+		// One incident per Service the API server calls (however many configurations call
+		// it), in the Service's namespace, shared with its ServiceWithoutEndpoints signal.
 		Eventually(func(g Gomega) {
-			inc := incidentNamed(g, clusterNamespace, name)
-			g.Expect(inc.Spec.Reason).To(Equal(itopsv1alpha1.ReasonWebhookUnavailable))
+			inc := incidentNamed(g, ns, "service-policy")
 			g.Expect(inc.Status.Signals).To(activeSignal(itopsv1alpha1.ReasonWebhookUnavailable,
-				"calls Service "+ns+"/policy, which has no ready endpoint: the API server rejects CREATE of configmaps"))
+				"Service "+ns+"/policy, which the API server calls for 1 webhook or API, has no ready endpoint: "+
+					"ValidatingWebhookConfiguration "+cfg.Name+"/validate.policy.example (failurePolicy Fail): the API server rejects CREATE of configmaps"))
 			g.Expect(inc.Status.Priority).To(Equal(itopsv1alpha1.PriorityP1))
+			g.Expect(inc.Spec.Affected).To(ContainElement(And(
+				HaveField("Kind", "ValidatingWebhookConfiguration"), HaveField("Name", cfg.Name))))
 		}).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
+		list := &itopsv1alpha1.IncidentList{}
+		Expect(k8s.List(ctx, list, client.InNamespace(clusterNamespace))).To(Succeed())
+		Expect(list.Items).NotTo(ContainElement(HaveField("Spec.Reason", itopsv1alpha1.ReasonWebhookUnavailable)),
+			"the webhook's Service has the incident, not the cluster namespace")
 
-		By("removing the webhook: the signal clears")
+		By("removing the webhook: its signal clears")
 		Expect(k8s.Delete(ctx, cfg)).To(Succeed())
 		Eventually(func(g Gomega) {
-			inc := incidentNamed(g, clusterNamespace, name)
-			g.Expect(inc.Status.Signals).NotTo(ContainElement(HaveField("Active", true)))
+			inc := incidentNamed(g, ns, "service-policy")
+			g.Expect(inc.Status.Signals).To(ContainElement(And(
+				HaveField("Reason", itopsv1alpha1.ReasonWebhookUnavailable), HaveField("Active", false))))
+			g.Expect(inc.Status.Signals).NotTo(activeSignal(itopsv1alpha1.ReasonWebhookUnavailable, ""))
 		}).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
 	})
 })
