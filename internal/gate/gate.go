@@ -533,6 +533,43 @@ func Annotations(d Decision, previous map[string]string, caller string, now time
 	return out
 }
 
+// UnrecordedDecision says why the object a validating call judges does not carry the record
+// the mutating call should have written for decision d, or "" when it does (or d records
+// nothing: a denial, an exemption, a Pod). The API server calls the gate's mutating webhook
+// (which writes the record) and then its validating webhook (which decides and audits) as two
+// requests, each judging what it reads then; a ChangeRequest approved, a freeze started or a
+// namespace labelled between the two can make them disagree, and a workload admitted under a
+// change without its record is one the ChangeRequest controller cannot follow and a later
+// kubectl rollout undo is not recognised on. The validating webhook refuses such a request
+// (the caller retries, as after a conflict) rather than admit it unrecorded. The rollback's
+// time (AnnotationRolledBackAt) is not compared: the two calls read the clock apart.
+func UnrecordedDecision(d Decision, after *Object, caller string) string {
+	if !d.Allowed || after == nil {
+		return ""
+	}
+	want := map[string]string{}
+	switch {
+	case d.Change != "":
+		want[itopsv1alpha1.AnnotationChangeRequest] = d.Change
+	case d.RolledBack != nil:
+		want[itopsv1alpha1.AnnotationChangeRequest] = ""
+		want[itopsv1alpha1.AnnotationRolledBackChange] = d.RolledBack.Change
+		want[itopsv1alpha1.AnnotationRolledBackBy] = caller
+		want[itopsv1alpha1.AnnotationRolledBackRevision] = strconv.FormatInt(d.RolledBack.Revision, 10)
+	default:
+		return ""
+	}
+	for _, key := range RecordedAnnotations {
+		value, judged := want[key]
+		if !judged || after.Annotations[key] == value {
+			continue
+		}
+		return fmt.Sprintf("annotation %s is %q where the gate's decision records %q: what the request is judged on (its ChangeRequests, freezes, revisions or namespace) changed while it was being admitted; retry the request",
+			key, after.Annotations[key], value)
+	}
+	return ""
+}
+
 // changedRecord returns the first of RecordedAnnotations whose value differs between before
 // and after, or "".
 func changedRecord(before, after *Object) string {

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
@@ -757,4 +758,53 @@ func TestDecideTrustedControllers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUnrecordedDecision: the validating call refuses what the mutating call did not record as
+// decided (the two calls judge what they read, moments apart).
+func TestUnrecordedDecision(t *testing.T) {
+	rollback := map[string]string{itopsv1alpha1.AnnotationRolledBackChange: "web-v2", itopsv1alpha1.AnnotationRolledBackBy: "bob",
+		itopsv1alpha1.AnnotationRolledBackRevision: "1", itopsv1alpha1.AnnotationRolledBackAt: "2026-11-24T10:00:01Z"}
+	admittedV2 := Decision{Allowed: true, Change: "web-v2"}
+	rolledBack := Decision{Allowed: true, Exemption: ExemptRollback, RolledBack: &Rollback{Change: "web-v2", Revision: 1}}
+	cases := []struct {
+		name        string
+		d           Decision
+		annotations map[string]string
+		wantKey     string // "" = accepted
+	}{
+		{"admitted and recorded", admittedV2, map[string]string{itopsv1alpha1.AnnotationChangeRequest: "web-v2"}, ""},
+		{"admitted, the mutating call saw no approved change", admittedV2, nil, itopsv1alpha1.AnnotationChangeRequest},
+		{"admitted, the mutating call saw another change", admittedV2, map[string]string{itopsv1alpha1.AnnotationChangeRequest: "web-v1"}, itopsv1alpha1.AnnotationChangeRequest},
+		{"rollback recorded (its time read apart)", rolledBack, rollback, ""},
+		{"rollback, the mutating call saw no revision", rolledBack, map[string]string{itopsv1alpha1.AnnotationChangeRequest: "web-v2"}, itopsv1alpha1.AnnotationChangeRequest},
+		{"rollback recorded under another revision", rolledBack, withRecord(rollback, itopsv1alpha1.AnnotationRolledBackRevision, "2"), itopsv1alpha1.AnnotationRolledBackRevision},
+		{"rollback recorded in another person's name", rolledBack, withRecord(rollback, itopsv1alpha1.AnnotationRolledBackBy, "mallory"), itopsv1alpha1.AnnotationRolledBackBy},
+		{"an exemption records nothing new", Decision{Allowed: true, Exemption: ExemptOperational + ": replicas"}, map[string]string{itopsv1alpha1.AnnotationChangeRequest: "web-v1"}, ""},
+		{"a denial is refused for its own reason", Decision{Problems: []string{"no"}}, nil, ""},
+		{"a budget warning is not compared", admittedV2, map[string]string{itopsv1alpha1.AnnotationChangeRequest: "web-v2", itopsv1alpha1.AnnotationBudgetWarning: "stale"}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := UnrecordedDecision(tc.d, withAnnotations(deployment(3, "", "app=shop/web:1.0"), tc.annotations), "bob")
+			if tc.wantKey == "" {
+				if got != "" {
+					t.Errorf("UnrecordedDecision = %q, want accepted", got)
+				}
+				return
+			}
+			if !strings.HasPrefix(got, "annotation "+tc.wantKey+" is") || !strings.HasSuffix(got, "retry the request") {
+				t.Errorf("UnrecordedDecision = %q, want a refusal naming %s and asking for a retry", got, tc.wantKey)
+			}
+		})
+	}
+	if got := UnrecordedDecision(admittedV2, nil, "bob"); got != "" {
+		t.Errorf("UnrecordedDecision(delete) = %q, want accepted", got)
+	}
+}
+
+func withRecord(annotations map[string]string, key, value string) map[string]string {
+	out := maps.Clone(annotations)
+	out[key] = value
+	return out
 }

@@ -368,6 +368,15 @@ func (g *Gate) decide(_ context.Context, req admission.Request, in gathered) adm
 		metrics.GateDecisions.WithLabelValues("denied", kind).Inc()
 		return admission.Denied(msg)
 	}
+	if why := gate.UnrecordedDecision(d, r.New, r.Caller.Username); why != "" && r.SubResource == "" {
+		msg := fmt.Sprintf("%s %s: %s", r.Kind, r.Name, why)
+		if in.dryRun {
+			return admission.Allowed("dry run").WithWarnings("dry run: the real request would be refused: " + msg)
+		}
+		g.record(r, "Denied", msg, "operation", string(r.Operation))
+		metrics.GateDecisions.WithLabelValues("denied", kind).Inc()
+		return admission.Denied(msg)
+	}
 	if d.Exemption == gate.ExemptStatus {
 		return admission.Allowed("") // a status write that leaves the change record alone
 	}

@@ -236,10 +236,6 @@ var _ = Describe("The change gate in a real cluster (issue 11)", func() {
 		rs.Spec.Template.Labels = map[string]string{"app": "web", "pod-template-hash": "h1"}
 		rs.Spec.Template.Spec.Containers[0].Image = "shop/web:0.9"
 		Expect(userClient("system:kube-controller-manager").Create(ctx, rs)).To(Succeed())
-		// The gate reads the revisions from its cache (kubectl rollout undo patches a
-		// Deployment whose ReplicaSets exist for long; here the one is a moment old).
-		Eventually(func() error { return webhookCache.Get(ctx, client.ObjectKeyFromObject(rs), &appsv1.ReplicaSet{}) }).
-			WithTimeout(10 * time.Second).Should(Succeed())
 
 		By("kubectl rollout undo while the change is still authorised (its rollout going badly)")
 		patch := client.MergeFrom(web.DeepCopy())

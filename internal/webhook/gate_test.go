@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -140,5 +142,79 @@ func TestGateNamesInvalidSelectors(t *testing.T) {
 	}
 	if resp.Allowed || !strings.Contains(resp.Result.Message, "no ChangeRequest in namespace shop targets Deployment web") {
 		t.Errorf("response = %+v, want the usual denial (the invalid freeze neither blocks nor excuses anything)", resp.Result)
+	}
+}
+
+// The API server calls the mutating gate (which writes the change record) and then the
+// validating gate (which decides and audits) as two requests, each judging what its cache holds
+// then. A change approved between the two must not admit the workload without its record (the
+// ChangeRequest controller could not follow the rollout, and a later kubectl rollout undo would
+// read as an ordinary update: found as a CI flake of the rollback envtest); the validating call
+// refuses it and the retry is admitted recorded.
+func TestGateRefusesWhatTheMutatingCallDidNotRecord(t *testing.T) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop",
+		Labels: map[string]string{itopsv1alpha1.LabelChangeControl: itopsv1alpha1.ChangeControlEnforced}}}
+	cr := &itopsv1alpha1.ChangeRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-v2", Namespace: "shop", Generation: 1,
+			Annotations: map[string]string{itopsv1alpha1.AnnotationContentGeneration: "1"}},
+		Spec: itopsv1alpha1.ChangeRequestSpec{Title: "web v2", Type: itopsv1alpha1.ChangeNormal, Risk: itopsv1alpha1.LevelLow, RequestedBy: "alice",
+			Targets: []itopsv1alpha1.ChangeTarget{{Kind: itopsv1alpha1.TargetDeployment, Name: "web"}},
+			Approvals: []itopsv1alpha1.Approval{{Approver: "bob", Decision: itopsv1alpha1.DecisionApprove, Generation: 1,
+				At: &metav1.Time{Time: fakeClock.Now().Add(-time.Minute)}}}},
+		Status: itopsv1alpha1.ChangeRequestStatus{Phase: itopsv1alpha1.ChangeApproved},
+	}
+	gateWith := func(objs ...client.Object) *Gate {
+		c := fake.NewClientBuilder().WithScheme(cluster.Scheme()).WithObjects(objs...).
+			WithIndex(&itopsv1alpha1.ChangeRequest{}, change.TargetIndex, change.TargetKeys).Build()
+		return &Gate{Reader: c, APIReader: c, Policy: testPolicy, ClusterNamespace: clusterNamespace, Audit: audit.New(ctrl.Log), Clock: fakeClock}
+	}
+	before, after := gateWith(ns), gateWith(ns, cr) // the cache before and after the approval arrives
+	raw, err := json.Marshal(webDeployment("shop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	request := func(raw []byte) admission.Request {
+		req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+			Operation: admissionv1.Create, Namespace: "shop", Name: "web",
+			Kind:   metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"},
+			Object: runtime.RawExtension{Raw: raw},
+		}}
+		req.UserInfo.Username = "alice"
+		return req
+	}
+	// The mutating call, before the approval reached its cache, records nothing.
+	if resp := before.MutatingHandler().Handle(context.Background(), request(raw)); !resp.Allowed || len(resp.Patches) != 0 {
+		t.Fatalf("mutating call without the change = %+v, %v; want allowed without a record", resp.Result, resp.Patches)
+	}
+	resp := after.ValidatingHandler().Handle(context.Background(), request(raw))
+	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message,
+		`Deployment web: annotation itops.dev/change-request is "" where the gate's decision records "web-v2"`) ||
+		!strings.HasSuffix(resp.Result.Message, "retry the request") {
+		t.Fatalf("validating call on the unrecorded object = %+v; want a refusal asking for a retry", resp.Result)
+	}
+
+	// The retry: both calls see the change; the record is written and the request admitted.
+	resp = after.MutatingHandler().Handle(context.Background(), request(raw))
+	if !resp.Allowed || len(resp.Patches) == 0 {
+		t.Fatalf("mutating call with the change = %+v; want the record written", resp.Result)
+	}
+	web := webDeployment("shop")
+	for _, op := range resp.Patches { // the API server applies them; here they only add annotations
+		key, isAnnotation := strings.CutPrefix(op.Path, "/metadata/annotations/")
+		switch {
+		case op.Operation == "add" && op.Path == "/metadata/annotations":
+			web.Annotations = map[string]string{}
+		case op.Operation == "add" && isAnnotation:
+			web.Annotations[strings.ReplaceAll(key, "~1", "/")] = op.Value.(string)
+		default:
+			t.Fatalf("unexpected patch operation %+v", op)
+		}
+	}
+	recorded, err := json.Marshal(web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := after.ValidatingHandler().Handle(context.Background(), request(recorded)); !resp.Allowed {
+		t.Fatalf("validating call on the recorded object = %+v; want admitted", resp.Result)
 	}
 }

@@ -37,9 +37,6 @@ var (
 	fakeClock = clocktesting.NewFakePassiveClock(time.Date(2026, 11, 24, 9, 30, 0, 0, time.UTC))
 	// operatorUser is env.Client's identity: the suite's stand-in for the operator.
 	operatorUser string
-	// webhookCache reads what the webhooks read (the manager's cache): a spec waits for an
-	// object to be there before a request that is judged on it.
-	webhookCache client.Reader
 )
 
 func TestWebhooks(t *testing.T) {
@@ -64,7 +61,6 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	operatorUser, err = WhoAmI(env.Config)
 	Expect(err).NotTo(HaveOccurred())
-	webhookCache = mgr.GetClient()
 	Expect((&IncidentWebhook{Clock: fakeClock, OperatorUser: operatorUser}).SetupWithManager(mgr)).To(Succeed())
 	mgr.GetWebhookServer().Register(StatusGuardPath, &webhook.Admission{Handler: (&StatusGuard{OperatorUser: operatorUser}).Handler()})
 	Expect((&MaintenanceWindowWebhook{}).SetupWithManager(mgr)).To(Succeed())
