@@ -23,6 +23,15 @@ func createServiceDeployment(ns string) *appsv1.Deployment {
 	api.Spec.Replicas = ptr.To[int32](2)
 	api.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
 	Expect(k8s.Create(ctx, api)).To(Succeed())
+	// Available before a ServiceLevel measures it: a new Deployment is Available=False until its
+	// pods are ready, which the books count as downtime (a second or so under load), and the
+	// specs measure outages of their own.
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(api), api)).To(Succeed())
+		g.Expect(api.Status.Conditions).To(ContainElement(And(
+			HaveField("Type", appsv1.DeploymentAvailable), HaveField("Status", corev1.ConditionTrue))))
+		g.Expect(api.Status.AvailableReplicas).To(Equal(int32(2)))
+	}).WithTimeout(time.Minute).WithPolling(200 * time.Millisecond).Should(Succeed())
 	return api
 }
 
