@@ -453,7 +453,8 @@ func run(o options) error {
 
 // setupDetectors starts the administrator-defined detectors (docs/detectors.md), the capacity
 // and schedule detectors (controllers/capacity) and, when the
-// policy enables it and RBAC allows reading Secrets, the CertificateExpiring detector.
+// policy enables it, the CertificateExpiring detector (cert-manager Certificates once
+// served; TLS Secrets once RBAC allows reading them).
 func setupDetectors(mgr ctrl.Manager, w *incidentwriter.Writer, policy *config.Config) error {
 	w.CustomReasons = map[string]bool{}
 	for _, d := range policy.Detectors {
@@ -473,10 +474,11 @@ func setupDetectors(mgr ctrl.Manager, w *incidentwriter.Writer, policy *config.C
 	if !ce.CertificateExpiryEnabled() {
 		return nil
 	}
-	// Starts once the operator may list and watch Secrets (not granted by the installation).
-	if err := mgr.Add(&certexpirycontrollers.Starter{Manager: mgr, Reconciler: &certexpirycontrollers.Reconciler{
+	// cert-manager Certificates once served; TLS Secrets once the operator may list and watch
+	// them (not granted by the installation).
+	if err := certexpirycontrollers.Setup(mgr, &certexpirycontrollers.Reconciler{
 		Client: mgr.GetClient(), Writer: w, Policy: ce, Log: ctrl.Log.WithName("certexpiry"),
-	}}); err != nil {
+	}); err != nil {
 		return fmt.Errorf("setting up the certificate expiry detector: %w", err)
 	}
 	return nil

@@ -212,9 +212,16 @@ func tlsSecret(ns, name string, notAfter time.Time, annotations map[string]strin
 }
 
 var _ = Describe("Certificate expiry", func() {
-	It("opens CertificateExpiring for TLS Secrets close to expiry (about the cert-manager Certificate when one issues it) and resolves on renewal", func() {
+	It("opens CertificateExpiring for TLS Secrets and cert-manager Certificates close to expiry (about the Certificate when one issues the Secret) and resolves on renewal", func() {
 		ns := newNamespace()
 		day := 24 * time.Hour
+		// A cert-manager Certificate judged by its status.notAfter (its Secret is not needed:
+		// "shop-tls" does not exist), cert-manager's overdue renewal quoted.
+		shop := customResource("cert-manager.io/v1", "Certificate", ns, "shop", map[string]any{
+			"notAfter": time.Now().Add(3 * day).UTC().Format(time.RFC3339), "renewalTime": time.Now().Add(-27 * day).UTC().Format(time.RFC3339),
+			"conditions": []any{map[string]any{"type": "Ready", "status": "True", "reason": "Ready", "message": "Certificate is up to date and has not expired"}}})
+		shop.Object["spec"] = map[string]any{"secretName": "shop-tls", "commonName": "shop.example.com", "issuerRef": map[string]any{"kind": "ClusterIssuer", "name": "letsencrypt"}}
+		Expect(k8s.Create(ctx, shop)).To(Succeed())
 		Expect(k8s.Create(ctx, tlsSecret(ns, "api-tls", time.Now().Add(3*day), nil))).To(Succeed())
 		Expect(k8s.Create(ctx, tlsSecret(ns, "web-tls", time.Now().Add(20*day), map[string]string{"cert-manager.io/certificate-name": "web"}))).To(Succeed())
 		Expect(k8s.Create(ctx, tlsSecret(ns, "fresh-tls", time.Now().Add(300*day), nil))).To(Succeed())
@@ -228,24 +235,35 @@ var _ = Describe("Certificate expiry", func() {
 		}
 		Eventually(func(g Gomega) {
 			incs := byAffected(g)
-			g.Expect(incs).To(HaveLen(2), "the 300-day certificate is fine")
-			api, web := incs["Secret/api-tls"], incs["Certificate/web"]
+			g.Expect(incs).To(HaveLen(3), "the 300-day certificate is fine")
+			api, web, shop := incs["Secret/api-tls"], incs["Certificate/web"], incs["Certificate/shop"]
+			g.Expect(shop.Status.Priority).To(Equal(itopsv1alpha1.PriorityP2), "3 days: high")
+			g.Expect(shop.Spec.Affected).To(ContainElement(itopsv1alpha1.ObjectReference{APIVersion: "v1", Kind: "Secret", Namespace: ns, Name: "shop-tls"}))
+			g.Expect(activeSignalOf(&shop, itopsv1alpha1.ReasonCertificateExpiring).Message).To(And(
+				HavePrefix(`Certificate shop: certificate "shop.example.com" issued by "ClusterIssuer/letsencrypt" expires at`),
+				ContainSubstring("cert-manager's renewal was due at")))
 			g.Expect(api.Status.Priority).To(Equal(itopsv1alpha1.PriorityP2), "7 days: high")
 			g.Expect(web.Status.Priority).To(Equal(itopsv1alpha1.PriorityP4), "30 days: low")
 			g.Expect(web.Spec.Affected).To(ContainElement(itopsv1alpha1.ObjectReference{APIVersion: "v1", Kind: "Secret", Namespace: ns, Name: "web-tls"}))
 			g.Expect(activeSignalOf(&api, itopsv1alpha1.ReasonCertificateExpiring).Message).To(ContainSubstring("expires at"))
 		}).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
 
-		By("renewed: the incident resolves")
+		By("renewed: the incidents resolve")
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(shop), shop)).To(Succeed())
+		Expect(unstructured.SetNestedField(shop.Object, time.Now().Add(90*day).UTC().Format(time.RFC3339), "status", "notAfter")).To(Succeed())
+		Expect(unstructured.SetNestedField(shop.Object, time.Now().Add(60*day).UTC().Format(time.RFC3339), "status", "renewalTime")).To(Succeed())
+		Expect(k8s.Update(ctx, shop)).To(Succeed())
 		renewed := tlsSecret(ns, "api-tls", time.Now().Add(90*day), nil)
 		old := &corev1.Secret{}
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "api-tls"}, old)).To(Succeed())
 		old.Data = renewed.Data
 		Expect(k8s.Update(ctx, old)).To(Succeed())
 		Eventually(func(g Gomega) {
-			api := byAffected(g)["Secret/api-tls"]
-			g.Expect(activeSignalOf(&api, itopsv1alpha1.ReasonCertificateExpiring)).To(BeNil())
-			g.Expect(api.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
+			for _, key := range []string{"Secret/api-tls", "Certificate/shop"} {
+				inc := byAffected(g)[key]
+				g.Expect(activeSignalOf(&inc, itopsv1alpha1.ReasonCertificateExpiring)).To(BeNil(), key)
+				g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved), key)
+			}
 		}).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
 	})
 })
