@@ -110,6 +110,33 @@ const (
 	ReasonWebhookUnavailable = "WebhookUnavailable"
 )
 
+// IncidentReasons lists every automated incident reason above (the built-in detectors' and
+// change management's signals, Custom and CertificateExpiring included). A custom detector may
+// not use one (internal/config): it would rank as a built-in in the signal specificity and a
+// built-in detector could clear it. Keep it complete when adding a reason; a unit test in
+// internal/config checks it against every Reason* constant of this package.
+var IncidentReasons = []string{
+	ReasonCrashLoopBackOff, ReasonImagePullBackOff, ReasonCreateContainerConfigError, ReasonOOMKilled,
+	ReasonNodeNotReady, ReasonNodePressure, ReasonWorkloadUnavailable, ReasonRolloutStuck, ReasonJobFailed,
+	ReasonVolumeClaimPending, ReasonVolumeClaimLost, ReasonErrorBudgetBurn, ReasonChangeFailed,
+	ReasonEmergencyChangeUnreviewed, ReasonChangeControlDisabled, ReasonPodUnschedulable,
+	ReasonPodCreationFailed, ReasonVolumeMountFailed, ReasonProbeFailing, ReasonContainerRestarting,
+	ReasonCreateContainerError, ReasonRunContainerError, ReasonPreStartHookError, ReasonNodeCondition,
+	ReasonCustom, ReasonCertificateExpiring, ReasonAutoscalerLimited, ReasonDisruptionBlocked,
+	ReasonCronJobMissedSchedule, ReasonMemoryNearLimit, ReasonServiceWithoutEndpoints,
+	ReasonRouteBackendMissing, ReasonWebhookUnavailable,
+}
+
+// ConditionReasons lists the reasons of the conditions the operator sets (an incident's
+// Suppressed, AutoResolved and Symptom, and the Ready and Stalled shared by all kinds). They
+// are not incident reasons, but a custom detector may not use one either, so that no reason
+// the operator writes is ambiguous.
+var ConditionReasons = []string{
+	ReasonMaintenanceWindow, ReasonWindowEnded, ReasonHealthy, ReasonCausedByIncident,
+	ReasonCauseResolved, ReasonReconcileError, ReasonReconciled, ReasonProgressing,
+	ReasonInvalidSpec, ReasonInvalidSelector,
+}
+
 // Suppressed condition reasons.
 const (
 	// ReasonMaintenanceWindow: Suppressed=True, a Maintenance window covers the incident.

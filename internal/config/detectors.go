@@ -71,19 +71,13 @@ var (
 	errBuiltInReason          = errors.New("is a built-in reason; name the detector's own problem")
 )
 
+// init refuses, as a custom detector's reason, every reason the operator itself writes: the
+// automated incident reasons and the condition reasons (api/v1alpha1 lists both).
 func init() {
-	for _, r := range []string{
-		itopsv1alpha1.ReasonCrashLoopBackOff, itopsv1alpha1.ReasonImagePullBackOff, itopsv1alpha1.ReasonCreateContainerConfigError,
-		itopsv1alpha1.ReasonOOMKilled, itopsv1alpha1.ReasonNodeNotReady, itopsv1alpha1.ReasonNodePressure,
-		itopsv1alpha1.ReasonWorkloadUnavailable, itopsv1alpha1.ReasonRolloutStuck, itopsv1alpha1.ReasonJobFailed,
-		itopsv1alpha1.ReasonVolumeClaimPending, itopsv1alpha1.ReasonVolumeClaimLost, itopsv1alpha1.ReasonErrorBudgetBurn,
-		itopsv1alpha1.ReasonChangeFailed, itopsv1alpha1.ReasonEmergencyChangeUnreviewed, itopsv1alpha1.ReasonChangeControlDisabled,
-		itopsv1alpha1.ReasonCustom, itopsv1alpha1.ReasonCertificateExpiring,
-		itopsv1alpha1.ReasonAutoscalerLimited, itopsv1alpha1.ReasonDisruptionBlocked,
-		itopsv1alpha1.ReasonCronJobMissedSchedule, itopsv1alpha1.ReasonMemoryNearLimit,
-		itopsv1alpha1.ReasonServiceWithoutEndpoints, itopsv1alpha1.ReasonRouteBackendMissing, itopsv1alpha1.ReasonWebhookUnavailable,
-	} {
-		builtInReasons[r] = true
+	for _, list := range [][]string{itopsv1alpha1.IncidentReasons, itopsv1alpha1.ConditionReasons} {
+		for _, r := range list {
+			builtInReasons[r] = true
+		}
 	}
 }
 

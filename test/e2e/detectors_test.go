@@ -79,8 +79,13 @@ func customResource(apiVersion, kind, ns, name string, status map[string]any) *u
 }
 
 func readyCondition(status, reason, message string) map[string]any {
+	return readyConditionSince(status, reason, message, time.Now())
+}
+
+// readyConditionSince is readyCondition with the condition's lastTransitionTime at since.
+func readyConditionSince(status, reason, message string, since time.Time) map[string]any {
 	return map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": status, "reason": reason, "message": message,
-		"lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}}}
+		"lastTransitionTime": since.UTC().Format(time.RFC3339)}}}
 }
 
 // customIncident waits for the one Custom incident about kind/name in ns and returns it.
@@ -145,6 +150,55 @@ var _ = Describe("Custom detectors", func() {
 		Expect(k8s.Update(ctx, ks)).To(Succeed())
 		for _, kind := range []string{"Application", "Kustomization"} {
 			name := map[string]string{"Application": "guestbook", "Kustomization": "apps"}[kind]
+			Eventually(func(g Gomega) {
+				inc := customIncident(ns, kind, name)(g)
+				for _, s := range inc.Status.Signals {
+					g.Expect(s.Active).To(BeFalse(), s.Reason)
+				}
+				g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
+			}).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(Succeed(), kind)
+		}
+	})
+
+	It("opens an incident for a Ready=False Flux HelmRelease and a Ready=False cert-manager Certificate, and resolves them when Ready", func() {
+		ns := newNamespace()
+		// The examples' grace periods (5m, 10m) are 2s in the suite policy; the conditions
+		// turned False a minute ago.
+		past := time.Now().Add(-time.Minute)
+		hr := customResource("helm.toolkit.fluxcd.io/v2", "HelmRelease", ns, "podinfo",
+			readyConditionSince("False", "InstallFailed", "Helm install failed for release podinfo/podinfo: context deadline exceeded", past))
+		cert := customResource("cert-manager.io/v1", "Certificate", ns, "web",
+			readyConditionSince("False", "Failed", "The certificate request has failed to complete and will be retried", past))
+		Expect(k8s.Create(ctx, hr)).To(Succeed())
+		Expect(k8s.Create(ctx, cert)).To(Succeed())
+
+		By("one incident each, reason Custom, the detector's reason in the signal")
+		for _, c := range []struct{ kind, name, reason, message string }{
+			{"HelmRelease", "podinfo", "FluxHelmReleaseNotReady", "InstallFailed: Helm install failed for release podinfo/podinfo: context deadline exceeded; unhealthy since "},
+			{"Certificate", "web", "CertificateNotReady", "Failed: The certificate request has failed to complete and will be retried; unhealthy since "},
+		} {
+			Eventually(func(g Gomega) {
+				inc := customIncident(ns, c.kind, c.name)(g)
+				s := activeSignalOf(inc, c.reason)
+				g.Expect(s).NotTo(BeNil())
+				g.Expect(s.Message).To(HavePrefix(c.message))
+				g.Expect(inc.Spec.Reason).To(Equal(itopsv1alpha1.ReasonCustom))
+				g.Expect(inc.Spec.Title).To(Equal(c.kind + " " + c.name + ": " + c.reason))
+				g.Expect(inc.Status.Priority).To(Equal(itopsv1alpha1.PriorityP3)) // impact Medium, urgency Medium
+				g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentOpen))
+			}).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(Succeed(), c.kind)
+		}
+		Expect(incidentsWithReason(ns, itopsv1alpha1.ReasonCustom)(Default)).To(HaveLen(2))
+
+		By("Ready again: the signals clear and the incidents auto-resolve")
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(hr), hr)).To(Succeed())
+		hr.Object["status"] = readyCondition("True", "InstallSucceeded", "Helm install succeeded for release podinfo/podinfo.v1 with chart podinfo@6.7.1")
+		Expect(k8s.Update(ctx, hr)).To(Succeed())
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cert), cert)).To(Succeed())
+		cert.Object["status"] = readyCondition("True", "Ready", "Certificate is up to date and has not expired")
+		Expect(k8s.Update(ctx, cert)).To(Succeed())
+		for _, kind := range []string{"HelmRelease", "Certificate"} {
+			name := map[string]string{"HelmRelease": "podinfo", "Certificate": "web"}[kind]
 			Eventually(func(g Gomega) {
 				inc := customIncident(ns, kind, name)(g)
 				for _, s := range inc.Status.Signals {
