@@ -38,7 +38,9 @@ func (c certificates) Get(_ context.Context, key client.ObjectKey, obj client.Ob
 	return nil
 }
 
-func (c certificates) List(context.Context, client.ObjectList, ...client.ListOption) error { return nil }
+func (c certificates) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return nil
+}
 
 // put stores the Certificate web/web (secret web-tls) as the cache would hold it.
 func (c certificates) put(t *testing.T, status map[string]any) {

@@ -29,7 +29,7 @@ func TestCertificateOf(t *testing.T) {
 	notAfter := time.Date(2027, 1, 5, 10, 0, 0, 0, time.UTC)
 	renewal := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
 	full := map[string]any{"secretName": "web-tls", "commonName": "web.example", "dnsNames": []any{"a.example", "b.example"},
-		"issuerRef": map[string]any{"kind": "ClusterIssuer", "name": "letsencrypt", "group": "cert-manager.io"},
+		"issuerRef":  map[string]any{"kind": "ClusterIssuer", "name": "letsencrypt", "group": "cert-manager.io"},
 		"privateKey": map[string]any{"algorithm": "ECDSA"}}
 	for _, tc := range []struct {
 		name         string
