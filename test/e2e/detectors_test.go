@@ -287,15 +287,26 @@ var _ = Describe("Certificate expiry", func() {
 			}
 			return out
 		}
+		// With the install's RBAC (ITOPS_E2E_INSTALL_RBAC=1) the operator may not read Secrets:
+		// only the Certificate is judged, which is the point of reading Certificates.
+		secretsReadable := operatorRBACDir() == ""
 		Eventually(func(g Gomega) {
 			incs := byAffected(g)
-			g.Expect(incs).To(HaveLen(3), "the 300-day certificate is fine")
+			if !secretsReadable {
+				g.Expect(incs).To(HaveKey("Certificate/shop"))
+				g.Expect(incs).To(HaveLen(1), "Secrets are not read without the administrator's grant")
+			} else {
+				g.Expect(incs).To(HaveLen(3), "the 300-day certificate is fine")
+			}
 			api, web, shop := incs["Secret/api-tls"], incs["Certificate/web"], incs["Certificate/shop"]
 			g.Expect(shop.Status.Priority).To(Equal(itopsv1alpha1.PriorityP2), "3 days: high")
 			g.Expect(shop.Spec.Affected).To(ContainElement(itopsv1alpha1.ObjectReference{APIVersion: "v1", Kind: "Secret", Namespace: ns, Name: "shop-tls"}))
 			g.Expect(activeSignalOf(&shop, itopsv1alpha1.ReasonCertificateExpiring).Message).To(And(
 				HavePrefix(`Certificate shop: certificate "shop.example.com" issued by "ClusterIssuer/letsencrypt" expires at`),
 				ContainSubstring("cert-manager's renewal was due at")))
+			if !secretsReadable {
+				return
+			}
 			g.Expect(api.Status.Priority).To(Equal(itopsv1alpha1.PriorityP2), "7 days: high")
 			g.Expect(web.Status.Priority).To(Equal(itopsv1alpha1.PriorityP4), "30 days: low")
 			g.Expect(web.Spec.Affected).To(ContainElement(itopsv1alpha1.ObjectReference{APIVersion: "v1", Kind: "Secret", Namespace: ns, Name: "web-tls"}))
@@ -312,8 +323,12 @@ var _ = Describe("Certificate expiry", func() {
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "api-tls"}, old)).To(Succeed())
 		old.Data = renewed.Data
 		Expect(k8s.Update(ctx, old)).To(Succeed())
+		renewedKeys := []string{"Certificate/shop"}
+		if secretsReadable {
+			renewedKeys = append(renewedKeys, "Secret/api-tls")
+		}
 		Eventually(func(g Gomega) {
-			for _, key := range []string{"Secret/api-tls", "Certificate/shop"} {
+			for _, key := range renewedKeys {
 				inc := byAffected(g)[key]
 				g.Expect(activeSignalOf(&inc, itopsv1alpha1.ReasonCertificateExpiring)).To(BeNil(), key)
 				g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved), key)
