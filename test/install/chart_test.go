@@ -103,7 +103,8 @@ func TestChartRenders(t *testing.T) {
 			t.Errorf("default rendering lacks %q", want)
 		}
 	}
-	for _, unwanted := range []string{"kind: ServiceMonitor", "kind: PrometheusRule", "kind: NetworkPolicy", "grafana_dashboard", "--enable-scaling-webhook"} {
+	for _, unwanted := range []string{"kind: ServiceMonitor", "kind: PrometheusRule", "kind: NetworkPolicy", "grafana_dashboard", "--enable-scaling-webhook",
+		"-secrets-reader", "resources: [secrets]\n  verbs: [list, watch]"} {
 		if strings.Contains(def, unwanted) {
 			t.Errorf("default rendering has %q", unwanted)
 		}
@@ -112,7 +113,7 @@ func TestChartRenders(t *testing.T) {
 	all, err := helmTemplate(t, "--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true,grafana.dashboards.enabled=true",
 		"--set", "networkPolicy.enabled=true,webhook.certificate.source=certManager,scalingWebhook.enabled=false,crds.keep=false",
 		"--set", "image.digest=sha256:"+strings.Repeat("a", 64)+",fullnameOverride=ops,priorityClassName=system-cluster-critical",
-		"--set", "rbac.aggregatedRoles=false,webhook.timeoutSeconds=3,policyCheck.enabled=false")
+		"--set", "rbac.aggregatedRoles=false,rbac.readSecrets=true,webhook.timeoutSeconds=3,policyCheck.enabled=false")
 	if err != nil {
 		t.Fatal(all)
 	}
@@ -120,6 +121,7 @@ func TestChartRenders(t *testing.T) {
 		"kind: ServiceMonitor", "kind: PrometheusRule", "kind: NetworkPolicy", `grafana_dashboard: "1"`,
 		"kind: Certificate", "cert-manager.io/inject-ca-from: itops-system/ops-webhook", "secretName: ops-webhook-tls",
 		"- --enable-scaling-webhook=false", "@sha256:", "priorityClassName: system-cluster-critical", "timeoutSeconds: 3",
+		"name: ops-secrets-reader\n  labels:\n    itops.dev/aggregate-to-owner-reader: \"true\"", "resources: [secrets]\n  verbs: [list, watch]",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("rendering with every option lacks %q", want)
