@@ -89,7 +89,7 @@ func (h *RestartHistory) Len() int {
 func recordRestarts(s []RestartSample, count int32, now time.Time, window time.Duration) []RestartSample {
 	switch {
 	case len(s) == 0 || count < s[len(s)-1].Count:
-		s = []RestartSample{{Count: count, At: now}}
+		s = append(s[:0], RestartSample{Count: count, At: now})
 	case count > s[len(s)-1].Count:
 		s = append(s, RestartSample{Count: count, At: now})
 	}
