@@ -76,6 +76,8 @@ func TestPodEventProblems(t *testing.T) {
 		want     string
 		message  string
 		recheck  bool
+		// recheckIn, when set, is exactly when the judgement changes (from now).
+		recheckIn time.Duration
 	}{
 		{name: "healthy running pod", pod: running()},
 		{name: "unschedulable within grace", pod: podWith(corev1.PodPending, "", cond(corev1.PodScheduled, corev1.ConditionFalse, "Unschedulable", time.Minute)), recheck: true},
@@ -84,12 +86,12 @@ func TestPodEventProblems(t *testing.T) {
 		{name: "scheduled: unschedulable clears", pod: podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", time.Minute)), recheck: true},
 		{name: "scheduler error beyond grace", pod: podWith(corev1.PodPending, "", cond(corev1.PodScheduled, corev1.ConditionFalse, "SchedulerError", 6*time.Minute)),
 			want: itopsv1alpha1.ReasonPodUnschedulable, message: "not scheduled after 5m: the scheduler reports SchedulerError: 0/3 nodes"},
-		{name: "pending, no scheduler verdict, within grace", pod: young(podWith(corev1.PodPending, ""), 2*time.Minute), recheck: true},
+		{name: "pending, no scheduler verdict, within grace", pod: young(podWith(corev1.PodPending, ""), 2*time.Minute), recheck: true, recheckIn: 3 * time.Minute},
 		{name: "pending, no scheduler verdict, beyond grace", pod: podWith(corev1.PodPending, ""),
 			want: itopsv1alpha1.ReasonPodUnschedulable, message: "not scheduled after 5m: the scheduler has not reported on it"},
 		{name: "custom scheduler beyond grace", pod: scheduledBy(podWith(corev1.PodPending, ""), "nope"),
 			want: itopsv1alpha1.ReasonPodUnschedulable, message: `not scheduled after 5m: no scheduler has bound it (spec.schedulerName "nope"; is that scheduler running?)`},
-		{name: "custom scheduler within grace", pod: young(scheduledBy(podWith(corev1.PodPending, ""), "nope"), time.Minute), recheck: true},
+		{name: "custom scheduler within grace", pod: young(scheduledBy(podWith(corev1.PodPending, ""), "nope"), time.Minute), recheck: true, recheckIn: 4 * time.Minute},
 		{name: "scheduling gated: held back on purpose", pod: gated(podWith(corev1.PodPending, "", cond(corev1.PodScheduled, corev1.ConditionFalse, "SchedulingGated", time.Hour)))},
 		{name: "unschedulable within grace keeps waiting for the scheduler's verdict", pod: scheduledBy(podWith(corev1.PodPending, "", cond(corev1.PodScheduled, corev1.ConditionFalse, "Unschedulable", time.Minute)), "nope"),
 			recheck: true},
@@ -98,7 +100,7 @@ func TestPodEventProblems(t *testing.T) {
 		{name: "scheduled, no container status beyond grace", pod: podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", 6*time.Minute)),
 			want: itopsv1alpha1.ReasonPodUnschedulable, message: "scheduled to node n1 but no container started after 5m: the kubelet has reported no container status"},
 		{name: "scheduled, not started, within grace from scheduling", pod: withStatuses(podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", 2*time.Minute)), creating),
-			recheck: true},
+			recheck: true, recheckIn: 3 * time.Minute},
 		{name: "scheduled, image pull failing: PodProblems says it", pod: withStatuses(podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", 6*time.Minute)),
 			corev1.ContainerStatus{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}})},
 		{name: "scheduled, init container ran: the container reasons judge it", pod: withInit(withStatuses(podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", 6*time.Minute)), creating),
@@ -157,6 +159,9 @@ func TestPodEventProblems(t *testing.T) {
 			}
 			if tc.recheck != !recheck.IsZero() || (!recheck.IsZero() && !recheck.After(now)) {
 				t.Errorf("recheck = %v, want one: %v", recheck, tc.recheck)
+			}
+			if tc.recheckIn != 0 && !recheck.Equal(now.Add(tc.recheckIn)) {
+				t.Errorf("recheck = %v, want %v", recheck, now.Add(tc.recheckIn))
 			}
 		})
 	}
