@@ -399,6 +399,9 @@ func run(o options) error {
 	thresholds.PodGracePeriod = policy.Detection.WorkloadGracePeriod.Duration
 	thresholds.NodeConditionGracePeriod = policy.Detection.NodeNotReadyGracePeriod.Duration
 	thresholds.NodeConditionsIgnored = policy.Detection.NodeConditionsIgnored
+	// ContainerRestarting: a restart count rising by restarts within window.
+	thresholds.RestartThreshold = policy.Detection.ContainerRestarting.Restarts
+	thresholds.RestartWindow = policy.Detection.ContainerRestarting.Window.Duration
 	if err := healthcontrollers.Setup(ctx, mgr, incidentSyncer, thresholds); err != nil {
 		return fmt.Errorf("setting up the health detectors: %w", err)
 	}

@@ -43,7 +43,9 @@ const (
 	ReasonChangeControlDisabled      = "ChangeControlDisabled"
 
 	// ReasonPodUnschedulable: a pod Pending with PodScheduled=False, reason Unschedulable,
-	// beyond the grace period; the message is the scheduler's.
+	// beyond the grace period; the message is the scheduler's. Also a pod Pending beyond the
+	// grace period that nothing more specific explains: bound by no scheduler (a
+	// spec.schedulerName nobody serves), or bound to a node with no container started.
 	ReasonPodUnschedulable = "PodUnschedulable"
 	// ReasonPodCreationFailed: a workload controller cannot create pods (FailedCreate: quota
 	// exceeded, Pod Security admission, a policy engine); the message is the controller's.
@@ -55,8 +57,9 @@ const (
 	// Warning events), beyond the grace period.
 	ReasonProbeFailing = "ProbeFailing"
 	// ReasonContainerRestarting: a container killed by the kubelet for failing its liveness
-	// probe (exit 137, not OOMKilled) repeatedly, or restarting at a rate of at least N times
-	// in M minutes, before (or besides) CrashLoopBackOff.
+	// probe (exit 137, not OOMKilled) repeatedly, or whose restart count rose by at least N
+	// within the last M minutes (detection.containerRestarting), before (or besides)
+	// CrashLoopBackOff.
 	ReasonContainerRestarting = "ContainerRestarting"
 	// ReasonCreateContainerError: a container waiting in CreateContainerError (the runtime
 	// could not create it: a name conflict, a missing mount source, a bad command).

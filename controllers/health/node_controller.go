@@ -2,12 +2,14 @@ package health
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -183,8 +185,12 @@ func Setup(ctx context.Context, mgr ctrl.Manager, writer *incidentwriter.Writer,
 	if err := indexEvents(ctx, mgr); err != nil {
 		return err
 	}
+	restarts, err := restartHistory(ctx, mgr, t.RestartWindow)
+	if err != nil {
+		return err
+	}
 	d := detector{Client: mgr.GetClient(), Writer: writer, Thresholds: t,
-		Access: readaccess.New(mgr.GetClient(), mgr.GetLogger().WithName("owner-access"))}
+		Access: readaccess.New(mgr.GetClient(), mgr.GetLogger().WithName("owner-access")), Restarts: restarts}
 	for _, k := range workloadKinds {
 		r := &WorkloadReconciler{detector: d, kind: k}
 		if err := r.setup(mgr); err != nil {
@@ -207,4 +213,24 @@ func Setup(ctx context.Context, mgr ctrl.Manager, writer *incidentwriter.Writer,
 		Watches(&corev1.Pod{}, claimsOfPod).
 		Watches(&itopsv1alpha1.Incident{}, incidentSubject(kindIs("PersistentVolumeClaim")), builder.WithPredicates(incidentAppeared)).
 		Complete(&VolumeClaimReconciler{Client: mgr.GetClient(), Writer: writer, Thresholds: t})
+}
+
+// restartHistory returns the history of restart counts ContainerRestarting is judged on, and
+// forgets a pod's when the pod informer sees it deleted (a tombstone included), so the
+// history holds only pods that exist.
+func restartHistory(ctx context.Context, mgr ctrl.Manager, window time.Duration) (*health.RestartHistory, error) {
+	h := health.NewRestartHistory(window)
+	inf, err := mgr.GetCache().GetInformer(ctx, &corev1.Pod{})
+	if err != nil {
+		return nil, fmt.Errorf("the pod informer: %w", err)
+	}
+	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) {
+		if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+			obj = t.Obj
+		}
+		if o, ok := obj.(client.Object); ok {
+			h.Forget(o.GetUID())
+		}
+	}})
+	return h, err
 }

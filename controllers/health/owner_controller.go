@@ -62,7 +62,7 @@ func (r *OwnerReconciler) Reconcile(ctx context.Context, subj health.Subject) (c
 			return ctrl.Result{}, err
 		}
 		var shown *corev1.Pod
-		obs.Problems, recheck, shown = rollUp(pods, podEvents, now, r.Thresholds)
+		obs.Problems, recheck, shown = rollUp(pods, podEvents, r.Restarts, now, r.Thresholds)
 		if obs.Evidence, err = r.evidence(ctx, shown, podEvents, nil, obs.Problems, now); err != nil {
 			return ctrl.Result{}, err
 		}

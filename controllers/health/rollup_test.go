@@ -28,7 +28,7 @@ func TestRollUp(t *testing.T) {
 	}
 	pods = append(pods, healthy)
 
-	problems, recheck, shown := rollUp(pods, nil, now, health.DefaultThresholds)
+	problems, recheck, shown := rollUp(pods, nil, nil, now, health.DefaultThresholds)
 	if len(problems) != 1 || problems[0].Reason != "CrashLoopBackOff" {
 		t.Fatalf("problems = %+v, want one CrashLoopBackOff", problems)
 	}
@@ -46,7 +46,7 @@ func TestRollUp(t *testing.T) {
 	if shown == nil || shown.Name != "web-00" {
 		t.Errorf("evidence pod = %v, want the first failing pod", shown)
 	}
-	if got, _, shown := rollUp([]corev1.Pod{healthy}, nil, now, health.DefaultThresholds); len(got) != 0 || shown != nil {
+	if got, _, shown := rollUp([]corev1.Pod{healthy}, nil, nil, now, health.DefaultThresholds); len(got) != 0 || shown != nil {
 		t.Errorf("healthy pods: %+v", got)
 	}
 }

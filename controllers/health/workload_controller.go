@@ -209,6 +209,9 @@ type detector struct {
 	// Access says whether an owner kind may be read before the cache is asked for it (a
 	// cache read of a kind the operator may not list waits until its context ends).
 	Access *readaccess.Checker
+	// Restarts are the containers' observed restart counts ContainerRestarting is judged on,
+	// shared by the detectors; a pod's are forgotten when it is deleted (Setup).
+	Restarts *health.RestartHistory
 }
 
 // WorkloadReconciler detects problems of one kind of workload and of the pods rolled up to it.
@@ -283,7 +286,7 @@ func (r *WorkloadReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 			}
 			var podProblems []health.Problem
 			var podRecheck time.Time
-			podProblems, podRecheck, shown = rollUp(in.pods, podEvents, now, r.Thresholds)
+			podProblems, podRecheck, shown = rollUp(in.pods, podEvents, r.Restarts, now, r.Thresholds)
 			obs.Problems = append(obs.Problems, podProblems...)
 			recheck = earliest(recheck, podRecheck)
 		}
@@ -462,9 +465,10 @@ func (r *WorkloadReconciler) jobsOf(ctx context.Context, obj client.Object) ([]b
 const maxPodsListed = 5
 
 // rollUp merges the pods' problems into one problem per reason that names the pods. events
-// are each pod's Warning Events, by pod name. The third result is the first pod (by name)
+// are each pod's Warning Events, by pod name; restarts records and gives the containers'
+// observed restart counts (nil: none kept). The third result is the first pod (by name)
 // that shows a problem outright: the evidence is taken from it.
-func rollUp(pods []corev1.Pod, events map[string][]health.Event, now time.Time, t health.Thresholds) ([]health.Problem, time.Time, *corev1.Pod) {
+func rollUp(pods []corev1.Pod, events map[string][]health.Event, restarts *health.RestartHistory, now time.Time, t health.Thresholds) ([]health.Problem, time.Time, *corev1.Pod) {
 	type acc struct {
 		p     health.Problem
 		lines []string
@@ -477,7 +481,7 @@ func rollUp(pods []corev1.Pod, events map[string][]health.Event, now time.Time, 
 	for i := range pods {
 		pod := &pods[i]
 		recheck = earliest(recheck, health.PodRecheck(pod, now, t))
-		eventProblems, eventRecheck := health.PodEventProblems(pod, events[pod.Name], now, t)
+		eventProblems, eventRecheck := health.PodEventProblems(pod, events[pod.Name], restarts.Observe(pod, now), now, t)
 		recheck = earliest(recheck, eventRecheck)
 		for _, p := range append(health.PodProblems(pod, now, t), eventProblems...) {
 			if shown == nil && !p.Sustain {

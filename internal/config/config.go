@@ -185,6 +185,8 @@ type DetectionPolicy struct {
 	// (docs/incidents.md). Each a qualified name (KernelDeadlock, example.com/Maintenance);
 	// at most 32.
 	NodeConditionsIgnored []string `json:"nodeConditionsIgnored,omitempty"`
+	// ContainerRestarting configures the restart rate of ContainerRestarting (restarts.go).
+	ContainerRestarting ContainerRestartingPolicy `json:"containerRestarting,omitempty"`
 	// CertificateExpiry configures the CertificateExpiring detector (detectors.go).
 	CertificateExpiry CertificateExpiryPolicy `json:"certificateExpiry,omitempty"`
 	// AutoscalerLimited, DisruptionBlocked, CronJobMissedSchedule and MemoryNearLimit
@@ -307,6 +309,7 @@ func (c *Config) applyDefaults() {
 	c.Notifications.applyDefaults()
 	c.Prometheus.applyDefaults()
 	c.Detection.CertificateExpiry.applyDefaults()
+	c.Detection.ContainerRestarting.applyDefaults()
 	c.Detection.applyCapacityDefaults()
 	c.Detection.applyNetworkDefaults()
 	c.Detection.EvidenceLogs.applyDefaults()
@@ -364,6 +367,7 @@ func (c *Config) Validate() field.ErrorList {
 	errs = append(errs, c.Alertmanager.validate(field.NewPath("alertmanager"))...)
 	errs = append(errs, c.Notifications.validate(field.NewPath("notifications"))...)
 	errs = append(errs, c.Detection.CertificateExpiry.validate(field.NewPath("detection", "certificateExpiry"))...)
+	errs = append(errs, c.Detection.ContainerRestarting.validate(field.NewPath("detection", "containerRestarting"))...)
 	errs = append(errs, c.Detection.validateCapacity(field.NewPath("detection"))...)
 	errs = append(errs, c.Detection.validateNetwork(field.NewPath("detection"))...)
 	errs = append(errs, c.Detection.EvidenceLogs.validate(field.NewPath("detection", "evidenceLogs"))...)

@@ -22,15 +22,23 @@ import (
 //     PodGracePeriod after scheduling.
 //   - ProbeFailing: Running but Ready=False for longer than PodGracePeriod, with a readiness
 //     or startup probe failure (Unhealthy event) seen within EventWindow.
+//   - PodUnschedulable too: Pending for longer than PodGracePeriod (from creation) with no
+//     node and no Unschedulable verdict (a scheduler that does not run, spec.schedulerName
+//     naming none, a scheduler error), or scheduled (from scheduling) with no container ever
+//     started and nothing more specific (the above, a container waiting with a reason
+//     PodProblems reports); never for a pod with spec.schedulingGates (held back on purpose).
 //   - ContainerRestarting: a container that restarted at least twice, last killed by SIGKILL
 //     (exit code 137, not OOMKilled) within RestartWindow, with liveness probe failures
-//     within EventWindow (killed by the kubelet); or one that restarted RestartThreshold
-//     times at a rate of at least RestartThreshold in RestartWindow, its last restart within
-//     RestartWindow (derived from status: restartCount over the time since the pod started).
+//     within EventWindow (killed by the kubelet); or one whose restart count rose by at
+//     least RestartThreshold within the last RestartWindow (RestartRise over restarts, the
+//     observed counts by container name, and the pod's start); or, while no observation
+//     reaches back to the window's start (after an operator restart), one that restarted
+//     RestartThreshold times at a rate of at least RestartThreshold in RestartWindow since
+//     the pod started, its last restart within RestartWindow.
 //
 // events are the pod's Warning Events. The second result is when the judgement changes by
 // time alone (a grace period ends, a restart leaves its window); zero if never.
-func PodEventProblems(pod *corev1.Pod, events []Event, now time.Time, t Thresholds) ([]Problem, time.Time) {
+func PodEventProblems(pod *corev1.Pod, events []Event, restarts map[string][]RestartSample, now time.Time, t Thresholds) ([]Problem, time.Time) {
 	if pod.DeletionTimestamp != nil {
 		return nil, time.Time{}
 	}
@@ -78,6 +86,12 @@ func PodEventProblems(pod *corev1.Pod, events []Event, now time.Time, t Threshol
 		}
 	}
 
+	if p := pendingProblem(pod, scheduled, out, t); p != nil {
+		if graced(p.Since) {
+			out = append(out, *p)
+		}
+	}
+
 	if pod.Status.Phase == corev1.PodRunning && ready != nil && ready.Status == corev1.ConditionFalse {
 		if e, n := latestEvent(events, now, t.EventWindow, func(e Event) bool { return e.Kind == "Pod" && probeEvent(e, "Readiness", "Startup") }); e != nil {
 			since := transitioned(ready, pod)
@@ -89,7 +103,7 @@ func PodEventProblems(pod *corev1.Pod, events []Event, now time.Time, t Threshol
 		}
 	}
 
-	if p, at := restarting(pod, events, now, t); p != nil {
+	if p, at := restarting(pod, events, restarts, now, t); p != nil {
 		out = append(out, *p)
 		later(at)
 	}
@@ -97,53 +111,145 @@ func PodEventProblems(pod *corev1.Pod, events []Event, now time.Time, t Threshol
 	return out, recheck
 }
 
-// restarting judges ContainerRestarting (see PodEventProblems); the time is when the last
-// restart leaves the window.
-func restarting(pod *corev1.Pod, events []Event, now time.Time, t Thresholds) (*Problem, time.Time) {
+// restarting judges ContainerRestarting (see PodEventProblems); the time is when the
+// judgement next changes by time alone (a restart leaves the window). restarts are the
+// containers' observed restart counts (RestartHistory.Observe), by container name.
+func restarting(pod *corev1.Pod, events []Event, restarts map[string][]RestartSample, now time.Time, t Thresholds) (*Problem, time.Time) {
 	var lines []string
 	var since, until time.Time
+	var start time.Time
+	if pod.Status.StartTime != nil {
+		start = pod.Status.StartTime.Time
+	}
 	for _, cs := range pod.Status.ContainerStatuses {
 		term := cs.LastTerminationState.Terminated
 		if cs.State.Terminated != nil {
 			term = cs.State.Terminated
 		}
-		if term == nil || cs.RestartCount < 2 || now.Sub(term.FinishedAt.Time) >= t.RestartWindow {
-			continue
-		}
+		recent := term != nil && now.Sub(term.FinishedAt.Time) < t.RestartWindow
 		var line string
-		if term.ExitCode == 137 && term.Reason != "OOMKilled" {
+		var from, to time.Time
+		if recent && cs.RestartCount >= 2 && term.ExitCode == 137 && term.Reason != "OOMKilled" {
 			e, n := latestEvent(events, now, t.EventWindow, func(e Event) bool {
 				return e.Kind == "Pod" && probeEvent(e, "Liveness") && forContainer(e, cs.Name)
 			})
 			if e != nil {
 				line = fmt.Sprintf("container %s killed by the kubelet after failing its liveness probe (exit code 137, %d restarts, %d probe failures): %s",
 					cs.Name, cs.RestartCount, n, firstLine(e.Message))
+				from, to = term.FinishedAt.Time, term.FinishedAt.Add(t.RestartWindow)
 			}
 		}
-		if line == "" && cs.RestartCount >= t.RestartThreshold && pod.Status.StartTime != nil {
-			// The average time between restarts since the pod started: at least
-			// RestartThreshold of them fit in RestartWindow.
-			span := term.FinishedAt.Sub(pod.Status.StartTime.Time)
-			if span <= time.Duration(cs.RestartCount)*t.RestartWindow/time.Duration(t.RestartThreshold) {
-				line = fmt.Sprintf("container %s restarted %d times since %s (last: %s, exit code %d)",
-					cs.Name, cs.RestartCount, pod.Status.StartTime.UTC().Format(time.RFC3339), term.Reason, term.ExitCode)
+		if line == "" {
+			rise, known, risen, next := RestartRise(restarts[cs.Name], cs.RestartCount, start, now, t.RestartWindow)
+			switch {
+			case rise >= t.RestartThreshold:
+				line = fmt.Sprintf("container %s restarted %d times in the last %s (%d in all%s)",
+					cs.Name, rise, shortDuration(t.RestartWindow), cs.RestartCount, lastTermination(term))
+				from, to = risen, next
+			case !known && recent && cs.RestartCount >= t.RestartThreshold && !start.IsZero():
+				// No history reaches back to the window's start (the operator started since):
+				// the average time between restarts since the pod started says whether at
+				// least RestartThreshold of them fit in RestartWindow.
+				span := term.FinishedAt.Sub(start)
+				if span <= time.Duration(cs.RestartCount)*t.RestartWindow/time.Duration(t.RestartThreshold) {
+					line = fmt.Sprintf("container %s restarted %d times since %s%s",
+						cs.Name, cs.RestartCount, start.UTC().Format(time.RFC3339), lastTermination(term))
+					from, to = term.FinishedAt.Time, term.FinishedAt.Add(t.RestartWindow)
+				}
 			}
 		}
 		if line == "" {
 			continue
 		}
 		lines = append(lines, line)
-		if since.IsZero() || term.FinishedAt.Time.Before(since) {
-			since = term.FinishedAt.Time
+		if !from.IsZero() && (since.IsZero() || from.Before(since)) {
+			since = from
 		}
-		if end := term.FinishedAt.Add(t.RestartWindow); until.IsZero() || end.Before(until) {
-			until = end
+		if !to.IsZero() && (until.IsZero() || to.Before(until)) {
+			until = to
 		}
 	}
 	if len(lines) == 0 {
 		return nil, time.Time{}
 	}
 	return &Problem{Reason: itopsv1alpha1.ReasonContainerRestarting, Message: strings.Join(lines, "; "), Since: since}, until
+}
+
+// pendingProblem judges a pod Pending that no more specific signal explains (see
+// PodEventProblems): nil if it is not Pending, is gated (spec.schedulingGates: held back on
+// purpose), is already judged unschedulable by the scheduler, or shows a more specific
+// problem (so far: the ones in found, and a container waiting with a reason PodProblems
+// reports, such as an image pull failure). Its Since is when the grace period starts: the
+// pod's creation, or its scheduling for a scheduled pod; the caller applies the grace.
+func pendingProblem(pod *corev1.Pod, scheduled *corev1.PodCondition, found []Problem, t Thresholds) *Problem {
+	if pod.Status.Phase != corev1.PodPending || len(pod.Spec.SchedulingGates) > 0 || len(found) > 0 {
+		return nil
+	}
+	grace := shortDuration(t.PodGracePeriod)
+	if pod.Spec.NodeName == "" && (scheduled == nil || scheduled.Status != corev1.ConditionTrue) {
+		if scheduled != nil && scheduled.Reason == corev1.PodReasonUnschedulable {
+			return nil // the scheduler's own verdict, judged above
+		}
+		msg := fmt.Sprintf("not scheduled after %s: ", grace)
+		switch name := pod.Spec.SchedulerName; {
+		case name != "" && name != corev1.DefaultSchedulerName:
+			msg += fmt.Sprintf("no scheduler has bound it (spec.schedulerName %q; is that scheduler running?)", name)
+		case scheduled != nil && scheduled.Status == corev1.ConditionFalse && scheduled.Reason != "":
+			msg += "the scheduler reports " + scheduled.Reason
+			if scheduled.Message != "" {
+				msg += ": " + Truncate(strings.TrimSpace(scheduled.Message), 512)
+			}
+		default:
+			msg += "the scheduler has not reported on it"
+		}
+		return &Problem{Reason: itopsv1alpha1.ReasonPodUnschedulable, Message: msg, Since: pod.CreationTimestamp.Time}
+	}
+	if pod.Spec.NodeName == "" {
+		return nil
+	}
+	var waiting []string
+	for _, cs := range append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
+		if cs.State.Running != nil || cs.State.Terminated != nil || cs.LastTerminationState.Terminated != nil {
+			return nil // a container started: the container reasons judge it
+		}
+		if w := cs.State.Waiting; w != nil {
+			if _, specific := waitingReasons[w.Reason]; specific {
+				return nil
+			}
+			waiting = append(waiting, fmt.Sprintf("%s waiting (%s)", cs.Name, w.Reason))
+		}
+	}
+	since := pod.CreationTimestamp.Time
+	if scheduled != nil && scheduled.Status == corev1.ConditionTrue && scheduled.LastTransitionTime.After(since) {
+		since = scheduled.LastTransitionTime.Time
+	}
+	msg := fmt.Sprintf("scheduled to node %s but no container started after %s", pod.Spec.NodeName, grace)
+	if len(waiting) > 0 {
+		msg += ": " + strings.Join(waiting, ", ")
+	} else {
+		msg += ": the kubelet has reported no container status"
+	}
+	return &Problem{Reason: itopsv1alpha1.ReasonPodUnschedulable, Message: msg, Since: since}
+}
+
+// lastTermination describes a container's last termination for a message ("" if unknown).
+func lastTermination(term *corev1.ContainerStateTerminated) string {
+	if term == nil {
+		return ""
+	}
+	return fmt.Sprintf("; last: %s, exit code %d", term.Reason, term.ExitCode)
+}
+
+// shortDuration prints a duration without trailing zero units (10m, 1h30m, 45s).
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // stillCreating reports a pod none of whose containers has started: each waits in

@@ -49,32 +49,72 @@ func TestPodEventProblems(t *testing.T) {
 		p.Status.StartTime = &s
 		return p
 	}
+	young := func(p *corev1.Pod, age time.Duration) *corev1.Pod {
+		p.CreationTimestamp = ago(age)
+		return p
+	}
+	scheduledBy := func(p *corev1.Pod, name string) *corev1.Pod {
+		p.Spec.SchedulerName = name
+		return p
+	}
+	gated := func(p *corev1.Pod) *corev1.Pod {
+		p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/quota"}}
+		return p
+	}
+	withInit := func(p *corev1.Pod, s ...corev1.ContainerStatus) *corev1.Pod {
+		p.Status.InitContainerStatuses = s
+		return p
+	}
 	running := func() *corev1.Pod {
 		return podWith(corev1.PodRunning, "n1", cond(corev1.PodReady, corev1.ConditionTrue, "", time.Hour))
 	}
 	tests := []struct {
-		name    string
-		pod     *corev1.Pod
-		events  []Event
-		want    string
-		message string
-		recheck bool
+		name     string
+		pod      *corev1.Pod
+		events   []Event
+		restarts map[string][]RestartSample
+		want     string
+		message  string
+		recheck  bool
+		// recheckIn, when set, is exactly when the judgement changes (from now).
+		recheckIn time.Duration
 	}{
 		{name: "healthy running pod", pod: running()},
 		{name: "unschedulable within grace", pod: podWith(corev1.PodPending, "", cond(corev1.PodScheduled, corev1.ConditionFalse, "Unschedulable", time.Minute)), recheck: true},
 		{name: "unschedulable beyond grace", pod: podWith(corev1.PodPending, "", cond(corev1.PodScheduled, corev1.ConditionFalse, "Unschedulable", 6*time.Minute)),
 			want: itopsv1alpha1.ReasonPodUnschedulable, message: "unschedulable: 0/3 nodes are available: 3 Insufficient cpu."},
-		{name: "scheduled: unschedulable clears", pod: podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", 6*time.Minute))},
-		{name: "pending but scheduler not done yet", pod: podWith(corev1.PodPending, "", cond(corev1.PodScheduled, corev1.ConditionFalse, "SchedulerError", 6*time.Minute))},
-		{name: "creating without mount events", pod: withStatuses(podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", 6*time.Minute)), creating)},
+		{name: "scheduled: unschedulable clears", pod: podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", time.Minute)), recheck: true},
+		{name: "scheduler error beyond grace", pod: podWith(corev1.PodPending, "", cond(corev1.PodScheduled, corev1.ConditionFalse, "SchedulerError", 6*time.Minute)),
+			want: itopsv1alpha1.ReasonPodUnschedulable, message: "not scheduled after 5m: the scheduler reports SchedulerError: 0/3 nodes"},
+		{name: "pending, no scheduler verdict, within grace", pod: young(podWith(corev1.PodPending, ""), 2*time.Minute), recheck: true, recheckIn: 3 * time.Minute},
+		{name: "pending, no scheduler verdict, beyond grace", pod: podWith(corev1.PodPending, ""),
+			want: itopsv1alpha1.ReasonPodUnschedulable, message: "not scheduled after 5m: the scheduler has not reported on it"},
+		{name: "custom scheduler beyond grace", pod: scheduledBy(podWith(corev1.PodPending, ""), "nope"),
+			want: itopsv1alpha1.ReasonPodUnschedulable, message: `not scheduled after 5m: no scheduler has bound it (spec.schedulerName "nope"; is that scheduler running?)`},
+		{name: "custom scheduler within grace", pod: young(scheduledBy(podWith(corev1.PodPending, ""), "nope"), time.Minute), recheck: true, recheckIn: 4 * time.Minute},
+		{name: "scheduling gated: held back on purpose", pod: gated(podWith(corev1.PodPending, "", cond(corev1.PodScheduled, corev1.ConditionFalse, "SchedulingGated", time.Hour)))},
+		{name: "unschedulable within grace keeps waiting for the scheduler's verdict", pod: scheduledBy(podWith(corev1.PodPending, "", cond(corev1.PodScheduled, corev1.ConditionFalse, "Unschedulable", time.Minute)), "nope"),
+			recheck: true},
+		{name: "scheduled, no container started beyond grace", pod: withStatuses(podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", 6*time.Minute)), creating),
+			want: itopsv1alpha1.ReasonPodUnschedulable, message: "scheduled to node n1 but no container started after 5m: app waiting (ContainerCreating)"},
+		{name: "scheduled, no container status beyond grace", pod: podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", 6*time.Minute)),
+			want: itopsv1alpha1.ReasonPodUnschedulable, message: "scheduled to node n1 but no container started after 5m: the kubelet has reported no container status"},
+		{name: "scheduled, not started, within grace from scheduling", pod: withStatuses(podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", 2*time.Minute)), creating),
+			recheck: true, recheckIn: 3 * time.Minute},
+		{name: "scheduled, image pull failing: PodProblems says it", pod: withStatuses(podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", 6*time.Minute)),
+			corev1.ContainerStatus{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}})},
+		{name: "scheduled, init container ran: the container reasons judge it", pod: withInit(withStatuses(podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", 6*time.Minute)), creating),
+			corev1.ContainerStatus{Name: "init", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})},
+		{name: "creating without mount events", pod: withStatuses(podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", 6*time.Minute)), creating),
+			want: itopsv1alpha1.ReasonPodUnschedulable, message: "no container started"},
 		{name: "mount failing within grace", pod: withStatuses(podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", time.Minute)), creating),
 			events: []Event{mount}, recheck: true},
 		{name: "mount failing beyond grace", pod: withStatuses(podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", 6*time.Minute)), creating),
 			events: []Event{mount}, want: itopsv1alpha1.ReasonVolumeMountFailed, message: `FailedMount (4 times): MountVolume.SetUp failed for volume "data"`, recheck: true},
 		{name: "sandbox failing beyond grace", pod: withStatuses(podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", 6*time.Minute)), creating),
 			events: []Event{sandbox}, want: itopsv1alpha1.ReasonVolumeMountFailed, message: "FailedCreatePodSandBox (7 times)", recheck: true},
-		{name: "mount event too old", pod: withStatuses(podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", time.Hour)), creating),
-			events: []Event{podEvent(EventFailedMount, "x", 1, 20*time.Minute)}},
+		{name: "mount event too old: only the pending rule", pod: withStatuses(podWith(corev1.PodPending, "n1", cond(corev1.PodScheduled, corev1.ConditionTrue, "", time.Hour)), creating),
+			events: []Event{podEvent(EventFailedMount, "x", 1, 20*time.Minute)}, want: itopsv1alpha1.ReasonPodUnschedulable, message: "no container started"},
 		{name: "mounted since: running clears", pod: running(), events: []Event{mount}},
 		{name: "not ready within grace", pod: podWith(corev1.PodRunning, "n1", cond(corev1.PodReady, corev1.ConditionFalse, "ContainersNotReady", time.Minute)),
 			events: []Event{readiness}, recheck: true},
@@ -92,10 +132,25 @@ func TestPodEventProblems(t *testing.T) {
 			want: itopsv1alpha1.ReasonContainerRestarting, message: "container app restarted 4 times since", recheck: true},
 		{name: "restart rate too low: 3 in a day", pod: withStatuses(started(running(), 24*time.Hour), killed(3, time.Minute, 1, "Error"))},
 		{name: "restarts long ago clear", pod: withStatuses(started(running(), 30*time.Minute), killed(5, 15*time.Minute, 1, "Error"))},
+		// Observed restart counts (RestartHistory): the rule for pods older than the window.
+		{name: "old pod rising 3 in 10m", pod: withStatuses(started(running(), 2*time.Hour), killed(13, time.Minute, 1, "Error")),
+			restarts: map[string][]RestartSample{"app": {{10, now.Add(-time.Hour)}, {11, now.Add(-8 * time.Minute)}, {13, now.Add(-time.Minute)}}},
+			want:     itopsv1alpha1.ReasonContainerRestarting, message: "container app restarted 3 times in the last 10m (13 in all; last: Error, exit code 1)", recheck: true},
+		{name: "old pod rising 2 in 10m", pod: withStatuses(started(running(), 2*time.Hour), killed(12, time.Minute, 1, "Error")),
+			restarts: map[string][]RestartSample{"app": {{10, now.Add(-time.Hour)}, {11, now.Add(-8 * time.Minute)}, {12, now.Add(-time.Minute)}}}},
+		{name: "old pod, 50 restarts long ago, none recent", pod: withStatuses(started(running(), 48*time.Hour), killed(50, 20*time.Hour, 1, "Error")),
+			restarts: map[string][]RestartSample{"app": {{50, now.Add(-time.Hour)}}}},
+		{name: "rise left the window: clears", pod: withStatuses(started(running(), 2*time.Hour), killed(13, 11*time.Minute, 1, "Error")),
+			restarts: map[string][]RestartSample{"app": {{10, now.Add(-time.Hour)}, {13, now.Add(-11 * time.Minute)}}}},
+		{name: "operator restarted: no history for an old pod", pod: withStatuses(started(running(), 2*time.Hour), killed(5, time.Minute, 1, "Error")),
+			restarts: map[string][]RestartSample{"app": {{5, now.Add(-time.Minute)}}}},
+		{name: "operator restarted: history within the window rises 3", pod: withStatuses(started(running(), 2*time.Hour), killed(8, time.Minute, 1, "Error")),
+			restarts: map[string][]RestartSample{"app": {{5, now.Add(-6 * time.Minute)}, {8, now.Add(-time.Minute)}}},
+			want:     itopsv1alpha1.ReasonContainerRestarting, message: "restarted 3 times in the last 10m", recheck: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, recheck := PodEventProblems(tc.pod, tc.events, now, th)
+			got, recheck := PodEventProblems(tc.pod, tc.events, tc.restarts, now, th)
 			if reasons(got) != tc.want {
 				t.Fatalf("reasons = %q, want %q (%+v)", reasons(got), tc.want, got)
 			}
@@ -104,6 +159,9 @@ func TestPodEventProblems(t *testing.T) {
 			}
 			if tc.recheck != !recheck.IsZero() || (!recheck.IsZero() && !recheck.After(now)) {
 				t.Errorf("recheck = %v, want one: %v", recheck, tc.recheck)
+			}
+			if tc.recheckIn != 0 && !recheck.Equal(now.Add(tc.recheckIn)) {
+				t.Errorf("recheck = %v, want %v", recheck, now.Add(tc.recheckIn))
 			}
 		})
 	}

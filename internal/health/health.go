@@ -58,8 +58,9 @@ type Thresholds struct {
 	PodGracePeriod time.Duration
 	// EventWindow: a Warning Event last seen longer ago than this no longer counts.
 	EventWindow time.Duration
-	// RestartWindow and RestartThreshold: a container restarting RestartThreshold times in
-	// RestartWindow is ContainerRestarting (the M minutes and N times of the rule).
+	// RestartWindow and RestartThreshold: a container whose restart count rose by
+	// RestartThreshold within the last RestartWindow is ContainerRestarting (the M minutes and
+	// N times of the rule; policy keys detection.containerRestarting.window and .restarts).
 	RestartWindow    time.Duration
 	RestartThreshold int32
 	// NodeConditionGracePeriod: a node condition may report a fault this long before it is a

@@ -53,6 +53,21 @@ var _ = Describe("Detection breadth", func() {
 		}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
 	})
 
+	It("opens PodUnschedulable for a pod no scheduler binds (spec.schedulerName naming none) once the grace period ends", func() {
+		ns := newNamespace()
+		d := crashingDeployment(ns, "unbound", "none", 1)
+		d.Spec.Template.Spec.SchedulerName = "nope"
+		Expect(k8s.Create(ctx, d)).To(Succeed())
+		Eventually(func(g Gomega) {
+			inc := onlyIncident(ns)(g)
+			g.Expect(inc.Status.Signals).To(activeSignal(itopsv1alpha1.ReasonPodUnschedulable,
+				`no scheduler has bound it (spec.schedulerName "nope"; is that scheduler running?)`))
+			g.Expect(inc.Spec.Reason).To(Equal(itopsv1alpha1.ReasonPodUnschedulable))
+			g.Expect(inc.Status.Evidence).NotTo(BeNil())
+			g.Expect(inc.Status.Evidence.Pod).To(HavePrefix("unbound-"))
+		}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
+	})
+
 	It("opens ProbeFailing for pods running but not ready while the kubelet reports readiness probe failures", func() {
 		ns := newNamespace()
 		Expect(k8s.Create(ctx, crashingDeployment(ns, "warming", "notready", 1))).To(Succeed())
