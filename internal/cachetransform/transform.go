@@ -14,7 +14,8 @@ import (
 )
 
 // Pod keeps what the detectors read: name, namespace, uid, resourceVersion, labels, owner
-// references, creation and deletion timestamps, the node and container names and images, the
+// references, creation and deletion timestamps, the node, scheduler name and scheduling gates,
+// the container names and images, the
 // names of the claims its volumes mount, and the phase, reason, start time, conditions and
 // container statuses, and each container's memory limit (MemoryNearLimit compares the working
 // set to it; native sidecars, init containers with restartPolicy Always, keep theirs too). It drops managedFields, annotations, other volumes, environment, probes, other
@@ -37,7 +38,9 @@ func Pod(obj any) (any, error) {
 			Labels:            pod.Labels,
 			OwnerReferences:   pod.OwnerReferences,
 		},
-		Spec: corev1.PodSpec{NodeName: pod.Spec.NodeName},
+		// The scheduler and the scheduling gates: a Pending pod no scheduler binds names its
+		// scheduler, and a gated pod waits on purpose (internal/health, PodUnschedulable).
+		Spec: corev1.PodSpec{NodeName: pod.Spec.NodeName, SchedulerName: pod.Spec.SchedulerName, SchedulingGates: pod.Spec.SchedulingGates},
 		Status: corev1.PodStatus{
 			Phase:                 pod.Status.Phase,
 			Reason:                pod.Status.Reason,

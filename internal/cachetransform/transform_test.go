@@ -2,7 +2,9 @@ package cachetransform
 
 import (
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -137,5 +139,42 @@ func TestPodKeepsSidecarMemoryLimits(t *testing.T) {
 		Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}
+
+// TestPodKeepsWhatThePendingRuleReads: a Pending pod is judged the same from the cache as from
+// the API server: the scheduler it names and its scheduling gates survive the transform (the
+// e2e run found the slim pod named no scheduler, and a gated pod would have fired).
+func TestPodKeepsWhatThePendingRuleReads(t *testing.T) {
+	created := metav1.NewTime(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	now := created.Add(time.Hour)
+	for _, tc := range []struct {
+		name string
+		spec corev1.PodSpec
+		want string // "" for no problem
+	}{
+		{name: "a scheduler that does not run", spec: corev1.PodSpec{SchedulerName: "nope"}, want: `spec.schedulerName "nope"`},
+		{name: "gated: waits on purpose", spec: corev1.PodSpec{SchedulingGates: []corev1.PodSchedulingGate{{Name: "example.com/quota"}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.spec.Containers = []corev1.Container{{Name: "app", Image: "web:1", Env: []corev1.EnvVar{{Name: "A", Value: "b"}}}}
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "shop", UID: "u1", CreationTimestamp: created},
+				Spec: tc.spec, Status: corev1.PodStatus{Phase: corev1.PodPending}}
+			out, err := Pod(pod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full, _ := health.PodEventProblems(pod, nil, nil, now, health.DefaultThresholds)
+			slim, _ := health.PodEventProblems(out.(*corev1.Pod), nil, nil, now, health.DefaultThresholds)
+			if !reflect.DeepEqual(slim, full) {
+				t.Fatalf("the slim pod is judged %v, the full one %v", slim, full)
+			}
+			switch {
+			case tc.want == "" && len(full) != 0:
+				t.Fatalf("want no problem, got %v", full)
+			case tc.want != "" && (len(full) != 1 || !strings.Contains(full[0].Message, tc.want)):
+				t.Fatalf("want one problem naming %s, got %v", tc.want, full)
+			}
+		})
 	}
 }
