@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	authorizationv1 "k8s.io/api/authorization/v1"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -16,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/itops-dev/itops-operator/internal/certexpiry"
+	"github.com/itops-dev/itops-operator/internal/readaccess"
 )
 
 // +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch
@@ -71,24 +70,8 @@ func (s *CertificateStarter) Start(ctx context.Context) error {
 // try starts the controller when it can; otherwise it says why not ("" when started).
 func (s *CertificateStarter) try(ctx context.Context) (string, error) {
 	gvk := certexpiry.CertificateGVK
-	mapping, err := s.Manager.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil {
-		if apimeta.IsNoMatchError(err) {
-			return fmt.Sprintf("the API server does not serve %s in %s (cert-manager not installed)", gvk.Kind, gvk.GroupVersion()), nil
-		}
-		return fmt.Sprintf("resolving %s: %v", gvk, err), nil
-	}
-	for _, verb := range []string{"list", "watch"} {
-		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-			ResourceAttributes: &authorizationv1.ResourceAttributes{Group: mapping.Resource.Group, Version: mapping.Resource.Version,
-				Resource: mapping.Resource.Resource, Verb: verb},
-		}}
-		if err := s.Manager.GetClient().Create(ctx, review); err != nil {
-			return fmt.Sprintf("checking RBAC for %s %s: %v", verb, mapping.Resource.GroupResource(), err), nil
-		}
-		if !review.Status.Allowed {
-			return fmt.Sprintf("the operator may not %s %s in every namespace", verb, mapping.Resource.GroupResource()), nil
-		}
+	if why := readaccess.Watchable(ctx, s.Manager.GetRESTMapper(), s.Manager.GetClient(), gvk, "cert-manager not installed"); why != "" {
+		return why, nil
 	}
 	// A cache of its own, trimmed to what CertificateOf reads, created only now: the manager's
 	// cache would fail its start on a kind that is not served.

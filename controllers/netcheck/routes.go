@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -41,6 +40,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/netcheck"
 	"github.com/itops-dev/itops-operator/internal/priority"
+	"github.com/itops-dev/itops-operator/internal/readaccess"
 )
 
 // routeKind is one kind the RouteBackendMissing detector judges.
@@ -499,39 +499,13 @@ func (s *kindStarter) Start(ctx context.Context) error {
 
 func (s *kindStarter) try(ctx context.Context) (string, error) {
 	gvk := s.reconciler.kind.gvk
-	if why := servedAndReadable(ctx, s.mgr, gvk, "Gateway API CRDs not installed"); why != "" {
+	if why := readaccess.Watchable(ctx, s.mgr.GetRESTMapper(), s.mgr.GetClient(), gvk, "Gateway API CRDs not installed"); why != "" {
 		return why, nil
 	}
 	if err := s.reconciler.setup(s.mgr); err != nil {
 		return "", fmt.Errorf("starting the %s route backend controller: %w", gvk.Kind, err)
 	}
 	return "", s.reconciler.routes.add(s.reconciler)
-}
-
-// servedAndReadable says why the operator cannot watch a kind ("" when it can): the API
-// server does not serve it (notServed says what that means), or the operator may not list
-// and watch it in every namespace.
-func servedAndReadable(ctx context.Context, mgr manager.Manager, gvk schema.GroupVersionKind, notServed string) string {
-	mapping, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil {
-		if apimeta.IsNoMatchError(err) {
-			return fmt.Sprintf("the API server does not serve %s in %s (%s)", gvk.Kind, gvk.GroupVersion(), notServed)
-		}
-		return fmt.Sprintf("resolving %s: %v", gvk, err)
-	}
-	for _, verb := range []string{"list", "watch"} {
-		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-			ResourceAttributes: &authorizationv1.ResourceAttributes{Group: mapping.Resource.Group, Version: mapping.Resource.Version,
-				Resource: mapping.Resource.Resource, Verb: verb},
-		}}
-		if err := mgr.GetClient().Create(ctx, review); err != nil {
-			return fmt.Sprintf("checking RBAC for %s %s: %v", verb, mapping.Resource.GroupResource(), err)
-		}
-		if !review.Status.Allowed {
-			return fmt.Sprintf("the operator may not %s %s in every namespace", verb, mapping.Resource.GroupResource())
-		}
-	}
-	return ""
 }
 
 // grantStarter turns on the ReferenceGrant checks of Gateway API objects' cross-namespace
@@ -552,7 +526,7 @@ func (s *grantStarter) NeedLeaderElection() bool { return true }
 func (s *grantStarter) Start(ctx context.Context) error {
 	lastWhy := ""
 	for {
-		why := servedAndReadable(ctx, s.mgr, netcheck.ReferenceGrantGVK, "cross-namespace references are checked for existence only")
+		why := readaccess.Watchable(ctx, s.mgr.GetRESTMapper(), s.mgr.GetClient(), netcheck.ReferenceGrantGVK, "cross-namespace references are checked for existence only")
 		if why == "" {
 			if _, err := s.routes.cache.GetInformer(ctx, referenceGrant()); err != nil {
 				return fmt.Errorf("watching ReferenceGrants: %w", err)

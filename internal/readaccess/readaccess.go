@@ -129,3 +129,31 @@ func Changed(known, was, now bool) bool {
 	}
 	return was != now
 }
+
+// Watchable says why the operator cannot watch a kind in every namespace ("" when it can): the
+// API server does not serve it (notServed says what that means, for example "cert-manager not
+// installed"), or a SelfSubjectAccessReview denies list or watch. For the detectors that start
+// once a kind appears (a CRD installed after the operator) and check again on a timer; an
+// error resolving the kind or reviewing access is returned as the reason, to retry.
+func Watchable(ctx context.Context, mapper meta.RESTMapper, c client.Client, gvk schema.GroupVersionKind, notServed string) string {
+	mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		if meta.IsNoMatchError(err) {
+			return fmt.Sprintf("the API server does not serve %s in %s (%s)", gvk.Kind, gvk.GroupVersion(), notServed)
+		}
+		return fmt.Sprintf("resolving %s: %v", gvk, err)
+	}
+	for _, verb := range Verbs {
+		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Group: mapping.Resource.Group, Version: mapping.Resource.Version,
+				Resource: mapping.Resource.Resource, Verb: verb},
+		}}
+		if err := c.Create(ctx, review); err != nil {
+			return fmt.Sprintf("checking RBAC for %s %s: %v", verb, mapping.Resource.GroupResource(), err)
+		}
+		if !review.Status.Allowed {
+			return fmt.Sprintf("the operator may not %s %s in every namespace", verb, mapping.Resource.GroupResource())
+		}
+	}
+	return ""
+}
