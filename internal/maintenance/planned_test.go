@@ -100,3 +100,60 @@ func TestPlannedDowntime(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanParsesOncePerGeneration: a window's calendar is parsed once per (uid, generation)
+// (issue 13: a reconcile must not re-parse every window per selected workload); the same
+// generation reuses the parsed calendar, a new generation parses the new spec, and an object
+// without a UID (not from the API server) is never cached.
+func TestPlanParsesOncePerGeneration(t *testing.T) {
+	daily := func(cron string) itopsv1alpha1.WindowSchedule {
+		return itopsv1alpha1.WindowSchedule{Cron: cron, Duration: &metav1.Duration{Duration: time.Hour}}
+	}
+	from, to := t0, t0.Add(24*time.Hour)
+	mw := scheduled("shop", itopsv1alpha1.WindowMaintenance, t0.Add(-48*time.Hour), daily("0 2 * * *"))
+	mw.UID = "uid-plan-parses-once-per-generation"
+
+	first := calendarOf(&mw)
+	if first == nil {
+		t.Fatal("a valid schedule gave no calendar")
+	}
+	if again := calendarOf(&mw); again != first {
+		t.Error("the same generation was parsed again")
+	}
+	want2am := []schedule.Interval{{Start: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)}}
+	if got := Plan([]itopsv1alpha1.MaintenanceWindow{mw}, from, to); len(got) != 1 || !equalIntervals(got[0].Periods, want2am) {
+		t.Fatalf("Plan = %+v, want one window active %v", got, want2am)
+	}
+
+	// The API server gives a changed spec a new generation; the calendar follows it.
+	mw.Spec.Schedules = []itopsv1alpha1.WindowSchedule{daily("0 4 * * *")}
+	mw.Generation = 2
+	mw.Status.ObservedGeneration = 2
+	mw.Status.CoverageFrom = &metav1.Time{Time: t0.Add(-time.Hour)}
+	second := calendarOf(&mw)
+	if second == nil || second == first {
+		t.Fatalf("generation 2 reused generation 1's calendar (%p, %p)", second, first)
+	}
+	want4am := []schedule.Interval{{Start: time.Date(2026, 11, 25, 4, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 25, 5, 0, 0, 0, time.UTC)}}
+	if got := Plan([]itopsv1alpha1.MaintenanceWindow{mw}, from, to); len(got) != 1 || !equalIntervals(got[0].Periods, want4am) {
+		t.Fatalf("Plan after the edit = %+v, want %v", got, want4am)
+	}
+
+	noUID := mw
+	noUID.UID = ""
+	if a, b := calendarOf(&noUID), calendarOf(&noUID); a == nil || a == b {
+		t.Error("an object without a UID must be parsed each time (nothing identifies its spec)")
+	}
+}
+
+func equalIntervals(a, b []schedule.Interval) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].Start.Equal(b[i].Start) || !a[i].End.Equal(b[i].End) {
+			return false
+		}
+	}
+	return true
+}
