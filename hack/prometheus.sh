@@ -33,7 +33,7 @@ mkdir -p "${OUT}" "${CACHE}"
 if [ -x "${CACHE}/prometheus" ]; then
   log "prometheus v${PROMETHEUS_VERSION}: reusing the build cached in ${CACHE}"
 else
-  log "building github.com/prometheus/prometheus/cmd/prometheus@v${PROMETHEUS_VERSION} from the Go module proxy (cold: about 10 minutes on 2 cores)"
+  log "building github.com/prometheus/prometheus/cmd/prometheus@v${PROMETHEUS_VERSION} from the Go module proxy (cold: about 4 minutes on 2 cores)"
   start=$SECONDS
   # Keep the build's progress visible while `go build` works silently for minutes.
   ( while sleep 30; do log "  ... still building prometheus ($((SECONDS - start))s)"; done ) &
@@ -54,7 +54,10 @@ else
   # built assets are not in the module zip either (npm builds them in the release process),
   # so the UI is not embedded; the HTTP API (/api/v1), scraping, rules and the TSDB, all the
   # tests use, are unaffected. The module's own go.mod and go.sum pin the dependencies.
-  ( cd "${src}" && GOWORK=off GOFLAGS=-buildvcs=false go build -trimpath -o "${CACHE}/prometheus.tmp" \
+  # remove_all_sd: Prometheus' own build tag (plugins/) that leaves out every service discovery
+  # but file and http (no cloud SDKs, no client-go): the tests scrape with static_configs, and
+  # the cold build takes about 4 minutes on 2 cores instead of over 8.
+  ( cd "${src}" && GOWORK=off GOFLAGS=-buildvcs=false go build -tags remove_all_sd -trimpath -o "${CACHE}/prometheus.tmp" \
     -ldflags "-s -w -X github.com/prometheus/common/version.Version=$(cat "${src}/VERSION" 2>/dev/null || echo "${PROMETHEUS_VERSION}") \
 -X github.com/prometheus/common/version.Branch=HEAD \
 -X github.com/prometheus/common/version.BuildUser=itops-operator" \
