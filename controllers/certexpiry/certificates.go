@@ -3,7 +3,6 @@ package certexpiry
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -45,26 +44,14 @@ func (s *CertificateStarter) NeedLeaderElection() bool { return true }
 
 // Start checks now and every RetryInterval until the Certificate controller runs.
 func (s *CertificateStarter) Start(ctx context.Context) error {
-	lastWhy := ""
-	for {
-		why, err := s.try(ctx)
-		if err != nil {
-			return err
-		}
-		if why == "" {
-			s.Reconciler.Log.Info("certificate expiry detection reads cert-manager Certificates")
-			return nil
-		}
-		if why != lastWhy {
-			s.Reconciler.Log.Info("certificate expiry detection does not read cert-manager Certificates yet", "why", why, "retryEvery", RetryInterval.String())
-			lastWhy = why
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(RetryInterval):
-		}
+	log, every := s.Reconciler.Log, RetryInterval
+	started, err := readaccess.Await(ctx, every, s.try, func(why string) {
+		log.Info("certificate expiry detection does not read cert-manager Certificates yet", "why", why, "retryEvery", every.String())
+	})
+	if started {
+		log.Info("certificate expiry detection reads cert-manager Certificates")
 	}
+	return err
 }
 
 // try starts the controller when it can; otherwise it says why not ("" when started).

@@ -41,6 +41,7 @@ import (
 	"github.com/itops-dev/itops-operator/internal/detector/custom"
 	"github.com/itops-dev/itops-operator/internal/health"
 	"github.com/itops-dev/itops-operator/internal/priority"
+	"github.com/itops-dev/itops-operator/internal/readaccess"
 )
 
 // raceRetry is how soon a write that lost a race with another writer is retried (the cache
@@ -133,28 +134,15 @@ func (s *starter) NeedLeaderElection() bool { return true }
 
 // Start checks now and every RetryInterval until the controller runs.
 func (s *starter) Start(ctx context.Context) error {
-	log := s.reconciler.Log
-	lastWhy := ""
-	for {
-		why, err := s.try(ctx)
-		if err != nil {
-			return err
-		}
-		if why == "" {
-			ready.WithLabelValues(s.detector.Name).Set(1)
-			log.Info("custom detector watching", "apiVersion", s.detector.APIVersion, "kind", s.detector.Kind)
-			return nil
-		}
-		if why != lastWhy { // once per cause, not every retry
-			log.Error(nil, "custom detector waiting", "key", fmt.Sprintf("detectors[%d]", s.index), "why", why, "retryEvery", RetryInterval.String())
-			lastWhy = why
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(RetryInterval):
-		}
+	log, every := s.reconciler.Log, RetryInterval
+	started, err := readaccess.Await(ctx, every, s.try, func(why string) {
+		log.Error(nil, "custom detector waiting", "key", fmt.Sprintf("detectors[%d]", s.index), "why", why, "retryEvery", every.String())
+	})
+	if started {
+		ready.WithLabelValues(s.detector.Name).Set(1)
+		log.Info("custom detector watching", "apiVersion", s.detector.APIVersion, "kind", s.detector.Kind)
 	}
+	return err
 }
 
 // try starts the controller when it can; otherwise it says why not ("" when started).

@@ -475,26 +475,13 @@ func (s *kindStarter) NeedLeaderElection() bool { return true }
 
 // Start checks now and every retry until the controller runs.
 func (s *kindStarter) Start(ctx context.Context) error {
-	lastWhy := ""
-	for {
-		why, err := s.try(ctx)
-		if err != nil {
-			return err
-		}
-		if why == "" {
-			s.log.Info("route backend detection watching")
-			return nil
-		}
-		if why != lastWhy {
-			s.log.V(1).Info("route backend detection waits for the kind", "why", why, "retryEvery", s.retry.String())
-			lastWhy = why
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(s.retry):
-		}
+	started, err := readaccess.Await(ctx, s.retry, s.try, func(why string) {
+		s.log.V(1).Info("route backend detection waits for the kind", "why", why, "retryEvery", s.retry.String())
+	})
+	if started {
+		s.log.Info("route backend detection watching")
 	}
+	return err
 }
 
 func (s *kindStarter) try(ctx context.Context) (string, error) {
@@ -524,26 +511,22 @@ func (s *grantStarter) NeedLeaderElection() bool { return true }
 
 // Start checks now and every retry until the grant checks run.
 func (s *grantStarter) Start(ctx context.Context) error {
-	lastWhy := ""
-	for {
-		why := readaccess.Watchable(ctx, s.mgr.GetRESTMapper(), s.mgr.GetClient(), netcheck.ReferenceGrantGVK, "cross-namespace references are checked for existence only")
-		if why == "" {
-			if _, err := s.routes.cache.GetInformer(ctx, referenceGrant()); err != nil {
-				return fmt.Errorf("watching ReferenceGrants: %w", err)
-			}
-			s.log.Info("route ReferenceGrant checks on")
-			return s.routes.grantsServed(ctx)
+	started, err := readaccess.Await(ctx, s.retry, func(ctx context.Context) (string, error) {
+		if why := readaccess.Watchable(ctx, s.mgr.GetRESTMapper(), s.mgr.GetClient(), netcheck.ReferenceGrantGVK, "cross-namespace references are checked for existence only"); why != "" {
+			return why, nil
 		}
-		if why != lastWhy {
-			s.log.V(1).Info("route ReferenceGrant checks wait", "why", why, "retryEvery", s.retry.String())
-			lastWhy = why
+		if _, err := s.routes.cache.GetInformer(ctx, referenceGrant()); err != nil {
+			return "", fmt.Errorf("watching ReferenceGrants: %w", err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(s.retry):
-		}
+		return "", nil
+	}, func(why string) {
+		s.log.V(1).Info("route ReferenceGrant checks wait", "why", why, "retryEvery", s.retry.String())
+	})
+	if !started {
+		return err
 	}
+	s.log.Info("route ReferenceGrant checks on")
+	return s.routes.grantsServed(ctx)
 }
 
 // secretStarter turns on the TLS Secret checks once the operator may list and watch Secrets
@@ -562,29 +545,28 @@ func (s *secretStarter) NeedLeaderElection() bool { return true }
 // Start checks now and every retry until the TLS checks run.
 func (s *secretStarter) Start(ctx context.Context) error {
 	told := false
-	for {
-		ok, err := certexpirycontrollers.Allowed(ctx, s.mgr.GetClient())
-		switch {
-		case err == nil && ok:
-			if _, err := s.routes.cache.GetInformer(ctx, secretMetadata()); err != nil {
-				return fmt.Errorf("watching Secrets (metadata): %w", err)
-			}
-			s.log.Info("route TLS Secret checks on")
-			return s.routes.secretsGranted(ctx)
-		case !told:
-			msg := "route TLS Secret checks wait: the operator may not list and watch Secrets; grant it (docs/detectors.md). Backend Service checks run meanwhile"
-			if err != nil {
-				msg = "route TLS Secret checks wait: checking whether the operator may read Secrets failed: " + err.Error()
-			}
-			s.log.Info(msg, "retryEvery", s.retry.String())
+	started, err := readaccess.Await(ctx, s.retry, func(ctx context.Context) (string, error) {
+		switch ok, err := certexpirycontrollers.Allowed(ctx, s.mgr.GetClient()); {
+		case err != nil:
+			return "checking whether the operator may read Secrets failed: " + err.Error(), nil
+		case !ok:
+			return "the operator may not list and watch Secrets; grant it (docs/detectors.md). Backend Service checks run meanwhile", nil
+		}
+		if _, err := s.routes.cache.GetInformer(ctx, secretMetadata()); err != nil {
+			return "", fmt.Errorf("watching Secrets (metadata): %w", err)
+		}
+		return "", nil
+	}, func(why string) {
+		if !told { // once, whatever the reason: the grant is an administrator's decision
+			s.log.Info("route TLS Secret checks wait: "+why, "retryEvery", s.retry.String())
 			told = true
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(s.retry):
-		}
+	})
+	if !started {
+		return err
 	}
+	s.log.Info("route TLS Secret checks on")
+	return s.routes.secretsGranted(ctx)
 }
 
 // tp is a Service port's targetPort as written ("" when unset).

@@ -18,6 +18,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -156,4 +157,29 @@ func Watchable(ctx context.Context, mapper meta.RESTMapper, c client.Client, gvk
 		}
 	}
 	return ""
+}
+
+// Await runs the start-up of a detector that needs a kind served and readable: it calls try at
+// once and then every interval (apimachinery's wait.PollUntilContextCancel) until try says it
+// started ("" and nil: started is true), fails (its error is returned), or ctx ends (false,
+// nil: the manager is stopping). try returns why it cannot start yet; waiting is called with
+// each new reason, once per reason and not at every retry, so the log says why once and again
+// only when the cause changes (a CRD installed, then RBAC missing).
+func Await(ctx context.Context, interval time.Duration, try func(context.Context) (string, error), waiting func(why string)) (bool, error) {
+	last := ""
+	err := wait.PollUntilContextCancel(ctx, interval, true, func(ctx context.Context) (bool, error) {
+		why, err := try(ctx)
+		if err != nil || why == "" {
+			return err == nil, err
+		}
+		if why != last {
+			waiting(why)
+			last = why
+		}
+		return false, nil
+	})
+	if err != nil && ctx.Err() != nil {
+		return false, nil
+	}
+	return err == nil, err
 }

@@ -2,7 +2,10 @@ package readaccess
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"testing"
+	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -43,4 +46,50 @@ func TestWatchable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAwait: try runs at once and until it starts; each new reason is told once, a repeated
+// one not; an error ends the wait with it; a context that ends stops quietly.
+func TestAwait(t *testing.T) {
+	t.Run("starts after waiting, each reason told once", func(t *testing.T) {
+		answers := []string{"not served", "not served", "may not watch", "may not watch", ""}
+		calls := 0
+		var told []string
+		started, err := Await(context.Background(), time.Millisecond, func(context.Context) (string, error) {
+			why := answers[calls]
+			calls++
+			return why, nil
+		}, func(why string) { told = append(told, why) })
+		if !started || err != nil || calls != len(answers) {
+			t.Fatalf("Await = %t, %v after %d calls; want started after %d", started, err, calls, len(answers))
+		}
+		if want := []string{"not served", "may not watch"}; !slices.Equal(told, want) {
+			t.Errorf("told %q, want %q", told, want)
+		}
+	})
+	t.Run("at once when it can", func(t *testing.T) {
+		started, err := Await(context.Background(), time.Hour, func(context.Context) (string, error) { return "", nil },
+			func(why string) { t.Errorf("told %q", why) })
+		if !started || err != nil {
+			t.Fatalf("Await = %t, %v; want started at once", started, err)
+		}
+	})
+	t.Run("an error ends the wait", func(t *testing.T) {
+		boom := errors.New("setting up the controller: boom")
+		started, err := Await(context.Background(), time.Millisecond, func(context.Context) (string, error) { return "", boom },
+			func(string) {})
+		if started || !errors.Is(err, boom) {
+			t.Fatalf("Await = %t, %v; want the error", started, err)
+		}
+	})
+	t.Run("the context ends", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		started, err := Await(ctx, time.Millisecond, func(context.Context) (string, error) {
+			cancel()
+			return "not served", nil
+		}, func(string) {})
+		if started || err != nil {
+			t.Fatalf("Await = %t, %v; want false, nil once the manager stops", started, err)
+		}
+	})
 }
