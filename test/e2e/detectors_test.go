@@ -88,6 +88,19 @@ func readyConditionSince(status, reason, message string, since time.Time) map[st
 		"lastTransitionTime": since.UTC().Format(time.RFC3339)}}}
 }
 
+// expectCustomResolved waits (60 s) until the Custom incident of the object kind/name in ns has
+// no active signal and is Resolved.
+func expectCustomResolved(ns, kind, name string) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		inc := customIncident(ns, kind, name)(g)
+		for _, s := range inc.Status.Signals {
+			g.Expect(s.Active).To(BeFalse(), s.Reason)
+		}
+		g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
+	}).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(Succeed(), kind+" "+name)
+}
+
 // customIncident waits for the one Custom incident about kind/name in ns and returns it.
 func customIncident(ns, kind, name string) func(g Gomega) *itopsv1alpha1.Incident {
 	return func(g Gomega) *itopsv1alpha1.Incident {
@@ -148,16 +161,8 @@ var _ = Describe("Custom detectors", func() {
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ks), ks)).To(Succeed())
 		ks.Object["status"] = readyCondition("True", "ReconciliationSucceeded", "Applied revision: main@sha1:0a1b2c")
 		Expect(k8s.Update(ctx, ks)).To(Succeed())
-		for _, kind := range []string{"Application", "Kustomization"} {
-			name := map[string]string{"Application": "guestbook", "Kustomization": "apps"}[kind]
-			Eventually(func(g Gomega) {
-				inc := customIncident(ns, kind, name)(g)
-				for _, s := range inc.Status.Signals {
-					g.Expect(s.Active).To(BeFalse(), s.Reason)
-				}
-				g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
-			}).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(Succeed(), kind)
-		}
+		expectCustomResolved(ns, "Application", "guestbook")
+		expectCustomResolved(ns, "Kustomization", "apps")
 	})
 
 	It("opens an incident for a Ready=False Flux HelmRelease and a Ready=False cert-manager Certificate, and resolves them when Ready", func() {
@@ -197,16 +202,8 @@ var _ = Describe("Custom detectors", func() {
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cert), cert)).To(Succeed())
 		cert.Object["status"] = readyCondition("True", "Ready", "Certificate is up to date and has not expired")
 		Expect(k8s.Update(ctx, cert)).To(Succeed())
-		for _, kind := range []string{"HelmRelease", "Certificate"} {
-			name := map[string]string{"HelmRelease": "podinfo", "Certificate": "web"}[kind]
-			Eventually(func(g Gomega) {
-				inc := customIncident(ns, kind, name)(g)
-				for _, s := range inc.Status.Signals {
-					g.Expect(s.Active).To(BeFalse(), s.Reason)
-				}
-				g.Expect(inc.Status.Phase).To(Equal(itopsv1alpha1.IncidentResolved))
-			}).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(Succeed(), kind)
-		}
+		expectCustomResolved(ns, "HelmRelease", "podinfo")
+		expectCustomResolved(ns, "Certificate", "web")
 	})
 })
 
